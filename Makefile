@@ -1,0 +1,31 @@
+# The two commands a newcomer needs are `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/billing
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: run test lint venv
+
+$(BIN)/activate: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(BIN)/activate
+
+venv: $(BIN)/activate
+
+# Embedded default: SQLite, in-memory channel layer, local-memory cache, no Stripe keys.
+run: venv
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py migrate --noinput
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py seed --demo 25
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+# The whole suite on PostgreSQL (started if it is down), never on SQLite.
+test: venv
+	scripts/ensure-services.sh
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} TEST_REDIS_URL=$${TEST_REDIS_URL:-$(TEST_REDIS_URL)} \
+		$(BIN)/pytest
+	$(BIN)/ruff check .
+
+lint: venv
+	$(BIN)/ruff check .

@@ -1,0 +1,41 @@
+"""Domain errors raised by services; each door (API, admin, commands) maps them to its own answer.
+
+`http_status` is what the API answers, so the error contract lives in one place.
+"""
+
+
+class BillingError(Exception):
+    http_status = 400
+    code = "billing_error"
+
+    def __init__(self, message: str, *, code: str | None = None, extra: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.extra = extra or {}
+
+
+class IllegalTransition(BillingError):
+    http_status = 409
+    code = "illegal_transition"
+
+
+class InsufficientCredits(BillingError):
+    http_status = 402
+    code = "insufficient_credits"
+
+
+class IdempotencyConflict(BillingError):
+    http_status = 409
+    code = "idempotency_conflict"
+
+
+class InvalidOperation(BillingError):
+    http_status = 400
+    code = "invalid_operation"
+
+
+class PaymentProviderUnavailable(BillingError):
+    http_status = 503
+    code = "payment_provider_unavailable"

@@ -1,0 +1,42 @@
+"""Test-wide guards: PostgreSQL only, and no network but loopback."""
+
+import ipaddress
+import socket
+
+import pytest
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _is_loopback(address) -> bool:
+    if isinstance(address, (str, bytes)):  # AF_UNIX socket path
+        return True
+    host = address[0]
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded(real):
+    def connect(self, address):
+        if not _is_loopback(address):
+            raise ConnectionRefusedError(f"tests may only reach loopback, not {address!r}")
+        return real(self, address)
+
+    return connect
+
+
+socket.socket.connect = _guarded(_real_connect)
+socket.socket.connect_ex = _guarded(_real_connect_ex)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _require_postgresql(django_db_setup, django_db_blocker):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.exit("The tests run on PostgreSQL: set DATABASE_URL (make test does).", returncode=2)

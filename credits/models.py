@@ -1,0 +1,129 @@
+from django.db import models
+from django.db.models import Q
+
+from billing_project.audit import AuditRow
+from subscriptions.models import Customer
+
+
+class CreditBalance(models.Model):
+    """One row per customer that every credit write locks first.
+
+    Locking this row (not the grants) serialises writers of one customer, so two concurrent debits
+    can never both see the same credits. The balance equals the sum of the ledger and is checked by
+    `manage.py billing verify`.
+    """
+
+    customer = models.OneToOneField(Customer, primary_key=True, on_delete=models.PROTECT, related_name="credit_balance")
+    balance = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="credit_balance_non_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.balance}"
+
+
+class CreditSource(models.TextChoices):
+    PLAN_REFILL = "plan_refill", "Plan refill"
+    PURCHASE = "purchase", "Purchase"
+    PROMOTION = "promotion", "Promotion"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+class CreditGrant(models.Model):
+    """A bucket of credits. `remaining` is what debits have not yet taken from it."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_grants")
+    amount = models.BigIntegerField()
+    remaining = models.BigIntegerField()
+    # Lower numbers are spent first: a promotion given priority 0 goes before purchased credits (100).
+    priority = models.PositiveSmallIntegerField(default=100)
+    source = models.CharField(max_length=16, choices=CreditSource.choices)
+    effective_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Set when the expiry ledger row is written, so expiry runs once per grant.
+    expired_at = models.DateTimeField(null=True, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["priority", models.F("expires_at").asc(nulls_last=True), "created_at", "id"]
+        indexes = [
+            models.Index(fields=["customer", "priority", "expires_at", "id"], name="grant_consumption_order",
+                         condition=Q(remaining__gt=0)),
+            models.Index(fields=["expires_at"], name="grant_expiry_due", condition=Q(remaining__gt=0)),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="grant_amount_positive"),
+            models.CheckConstraint(condition=Q(remaining__gte=0) & Q(remaining__lte=models.F("amount")),
+                                   name="grant_remaining_within_amount"),
+            models.CheckConstraint(condition=Q(source__in=CreditSource.values), name="grant_source_valid"),
+            models.CheckConstraint(condition=Q(expires_at__isnull=True) | Q(expires_at__gt=models.F("effective_at")),
+                                   name="grant_expiry_after_effective"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.remaining}/{self.amount}"
+
+
+class LedgerKind(models.TextChoices):
+    GRANT = "grant", "Grant"
+    DEBIT = "debit", "Debit"
+    EXPIRY = "expiry", "Expiry"
+    REFUND = "refund", "Refund"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+class CreditLedgerEntry(AuditRow):
+    """Append-only: every change to a customer's credits, with the balance it left behind."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_ledger")
+    kind = models.CharField(max_length=16, choices=LedgerKind.choices)
+    # Signed: grants and refunds add, debits and expiries subtract, so SUM(amount) is the balance.
+    amount = models.BigIntegerField()
+    balance_after = models.BigIntegerField()
+    # The grant a grant or expiry row concerns; debits spread over grants are in the allocations.
+    grant = models.ForeignKey(
+        CreditGrant, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries",
+    )
+    # Lets an API client or the billing run repeat a write without doing it twice.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "credit ledger entries"
+        indexes = [models.Index(fields=["customer", "-id"], name="ledger_customer_recent")]
+        constraints = [
+            models.CheckConstraint(condition=Q(balance_after__gte=0), name="ledger_balance_non_negative"),
+            models.CheckConstraint(condition=Q(kind__in=LedgerKind.values), name="ledger_kind_valid"),
+            models.CheckConstraint(
+                condition=(Q(kind__in=["grant", "refund"], amount__gt=0)
+                           | Q(kind__in=["debit", "expiry"], amount__lt=0)
+                           | Q(kind="adjustment")),
+                name="ledger_amount_sign_matches_kind",
+            ),
+            models.UniqueConstraint(fields=["customer", "idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                                    name="ledger_idempotency_key_per_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount:+d} -> {self.balance_after}"
+
+
+class CreditAllocation(models.Model):
+    """How much of one ledger row came out of (or went back into) one grant; append-only.
+
+    A debit can span several grants; these rows let `verify` recompute every grant's remaining.
+    """
+
+    entry = models.ForeignKey(CreditLedgerEntry, on_delete=models.PROTECT, related_name="allocations")
+    grant = models.ForeignKey(CreditGrant, on_delete=models.PROTECT, related_name="allocations")
+    # Signed like the entry: negative when credits left the grant.
+    amount = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="allocation_non_zero")]
+
+    def __str__(self) -> str:
+        return f"entry {self.entry_id} grant {self.grant_id}: {self.amount:+d}"

@@ -1,0 +1,267 @@
+from django.db import models
+from django.db.models import F, Q
+
+from billing_project.audit import AuditRow
+from subscriptions.models import Customer, Subscription
+from usage.models import Meter
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    OPEN = "open", "Open"
+    PAID = "paid", "Paid"
+    VOID = "void", "Void"
+    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+
+
+class BillingReason(models.TextChoices):
+    SUBSCRIPTION_CREATE = "subscription_create", "First period of a subscription"
+    SUBSCRIPTION_CYCLE = "subscription_cycle", "Renewal"
+    SUBSCRIPTION_UPDATE = "subscription_update", "Plan change (proration)"
+    MANUAL = "manual", "Manual"
+    CREDIT_PACK = "credit_pack", "Credit pack purchase"
+
+
+# Reasons that bill a whole subscription period; each period is billed at most once.
+PERIOD_BILLING_REASONS = [BillingReason.SUBSCRIPTION_CREATE, BillingReason.SUBSCRIPTION_CYCLE]
+
+
+class InvoiceNumberSequence(models.Model):
+    """The last invoice number issued in a year, locked while the next one is taken.
+
+    Many jurisdictions require invoice numbers without gaps, which a database sequence cannot promise
+    (rolled-back transactions burn values); a locked counter row in the same transaction can.
+    """
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last_number}"
+
+
+class Invoice(models.Model):
+    # Assigned at finalization (draft -> open), never before, so drafts that are thrown away leave no gap.
+    number = models.CharField(max_length=32, null=True, blank=True, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices",
+    )
+    billing_reason = models.CharField(max_length=24, choices=BillingReason.choices, default=BillingReason.MANUAL)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
+    currency = models.CharField(max_length=3)
+    # All amounts in integer minor units: sums of lines stay exact.
+    subtotal = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+    amount_paid = models.BigIntegerField(default=0)
+    amount_due = models.BigIntegerField(default=0)
+    due_date = models.DateTimeField(null=True, blank=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    # Dunning: how many collection attempts failed, and when the next one is due.
+    attempt_count = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="invoice_collection_due"),
+            models.Index(fields=["customer", "-created_at"], name="invoice_customer_recent"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=InvoiceStatus.values), name="invoice_status_valid"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_non_negative"),
+            models.CheckConstraint(condition=Q(amount_paid__gte=0), name="invoice_amount_paid_non_negative"),
+            models.CheckConstraint(condition=Q(amount_due__gte=0), name="invoice_amount_due_non_negative"),
+            models.CheckConstraint(condition=Q(status="draft") | Q(number__isnull=False),
+                                   name="invoice_number_once_finalized"),
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"],
+                condition=Q(subscription__isnull=False, billing_reason__in=PERIOD_BILLING_REASONS),
+                name="invoice_one_per_subscription_period",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft #{self.pk}"
+
+
+class InvoiceLineKind(models.TextChoices):
+    SUBSCRIPTION = "subscription", "Subscription"
+    USAGE = "usage", "Usage"
+    PRORATION = "proration", "Proration"
+    CREDIT_PACK = "credit_pack", "Credit pack"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(max_length=16, choices=InvoiceLineKind.choices)
+    description = models.CharField(max_length=300)
+    quantity = models.DecimalField(max_digits=20, decimal_places=6, default=1)
+    # Decimal minor units: usage prices are fractional; the line amount is rounded once from it.
+    unit_amount = models.DecimalField(max_digits=20, decimal_places=6)
+    # Minor units; negative for credits such as unused time on a plan change.
+    amount = models.BigIntegerField()
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    meter = models.ForeignKey(Meter, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=InvoiceLineKind.values), name="invoice_line_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class InvoiceStatusChange(AuditRow):
+    """Append-only audit of every invoice status move."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="status_changes")
+    from_status = models.CharField(max_length=16)
+    to_status = models.CharField(max_length=16)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class PaymentMethod(models.TextChoices):
+    STRIPE = "stripe", "Stripe"
+    CASH = "cash", "Cash"
+    CHECK = "check", "Check"
+    BANK_TRANSFER = "bank_transfer", "Bank transfer"
+    PAYPAL = "paypal", "PayPal"
+
+
+MANUAL_PAYMENT_METHODS = [PaymentMethod.CASH, PaymentMethod.CHECK, PaymentMethod.BANK_TRANSFER]
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+    REFUNDED = "refunded", "Refunded"
+    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+
+
+class Payment(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    method = models.CharField(max_length=16, choices=PaymentMethod.choices)
+    status = models.CharField(max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+    amount_refunded = models.BigIntegerField(default=0)
+    failure_code = models.CharField(max_length=100, blank=True)
+    failure_reason = models.CharField(max_length=500, blank=True)
+    # Unique provider ids: a webhook or a retry maps to exactly one payment row.
+    stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    stripe_charge_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    paypal_order_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # Check number, bank reference: what finance reconciles a manual payment against.
+    reference = models.CharField(max_length=255, blank=True)
+    # `created` of the newest provider event applied; an older event arriving late is not applied.
+    provider_updated_at = models.DateTimeField(null=True, blank=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer", "-created_at"], name="payment_customer_recent")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(condition=Q(amount_refunded__gte=0) & Q(amount_refunded__lte=F("amount")),
+                                   name="payment_refund_within_amount"),
+            models.CheckConstraint(condition=Q(status__in=PaymentStatus.values), name="payment_status_valid"),
+            models.CheckConstraint(condition=Q(method__in=PaymentMethod.values), name="payment_method_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payment #{self.pk} {self.amount} {self.currency} ({self.status})"
+
+    @property
+    def refundable_amount(self) -> int:
+        return self.amount - self.amount_refunded
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+class Refund(AuditRow):
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING)
+    stripe_refund_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # Same key, same refund: a double-clicked admin action or a retried API call refunds once.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(condition=Q(status__in=RefundStatus.values), name="refund_status_valid"),
+        ]
+
+
+class PaymentStatusChange(AuditRow):
+    """Append-only audit of every payment status move, with what the provider said."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="status_changes")
+    from_status = models.CharField(max_length=20)
+    to_status = models.CharField(max_length=20)
+    provider_data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class StripeEventStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed"
+    IGNORED = "ignored", "Ignored"
+
+
+class StripeEvent(models.Model):
+    """Webhook inbox: every verified delivery is stored before it is processed, once per event id."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100, db_index=True)
+    api_version = models.CharField(max_length=32, blank=True)
+    livemode = models.BooleanField(default=False)
+    payload = models.JSONField()
+    # Stripe's own `created`: orders events for one object when deliveries arrive out of order.
+    stripe_created_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    status = models.CharField(max_length=16, choices=StripeEventStatus.choices, default=StripeEventStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=StripeEventStatus.values), name="stripe_event_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

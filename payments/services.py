@@ -1,0 +1,412 @@
+"""Writes for invoices, payments and refunds, and the flows that span apps (starting a subscription,
+changing its plan). Status moves go through `invoice_transition` and `payment_transition` only."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from billing_project.audit import Actor
+from billing_project.exceptions import IllegalTransition, InvalidOperation, PaymentProviderUnavailable
+from billing_project.money import round_minor
+from credits.services import credit_plan_refill
+from payments.models import (
+    MANUAL_PAYMENT_METHODS,
+    BillingReason,
+    Invoice,
+    InvoiceLine,
+    InvoiceLineKind,
+    InvoiceNumberSequence,
+    InvoiceStatus,
+    InvoiceStatusChange,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    PaymentStatusChange,
+    Refund,
+    RefundStatus,
+)
+from subscriptions.models import Customer, Plan, Subscription, SubscriptionEventKind, SubscriptionStatus
+from subscriptions.services import (
+    subscription_create,
+    subscription_event_write,
+    subscription_lock,
+    subscription_transition,
+)
+
+IS = InvoiceStatus
+P = PaymentStatus
+
+ALLOWED_INVOICE_TRANSITIONS: dict[str, set[str]] = {
+    IS.DRAFT: {IS.OPEN, IS.VOID},
+    IS.OPEN: {IS.PAID, IS.VOID, IS.UNCOLLECTIBLE},
+    IS.UNCOLLECTIBLE: {IS.PAID, IS.VOID},
+    IS.PAID: set(),
+    IS.VOID: set(),
+}
+
+ALLOWED_PAYMENT_TRANSITIONS: dict[str, set[str]] = {
+    P.PENDING: {P.PROCESSING, P.SUCCEEDED, P.FAILED, P.CANCELED},
+    P.PROCESSING: {P.SUCCEEDED, P.FAILED, P.CANCELED},
+    # A failed PaymentIntent can be retried with another card and still succeed.
+    P.FAILED: {P.PROCESSING, P.SUCCEEDED, P.CANCELED},
+    P.SUCCEEDED: {P.PARTIALLY_REFUNDED, P.REFUNDED},
+    P.PARTIALLY_REFUNDED: {P.REFUNDED},
+    P.REFUNDED: set(),
+    P.CANCELED: set(),
+}
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    kind: str
+    description: str
+    unit_amount: Decimal
+    quantity: Decimal = Decimal(1)
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    meter_id: int | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+def invoice_line_amount(*, quantity: Decimal, unit_amount: Decimal) -> int:
+    """The one place a line's amount is rounded: half-up to the minor unit."""
+    return round_minor(Decimal(quantity) * Decimal(unit_amount))
+
+
+# ---------------------------------------------------------------------------------------- invoices
+
+
+def invoice_transition(*, invoice: Invoice, to_status: str, actor: Actor, reason: str = "",
+                       now: datetime | None = None) -> Invoice:
+    now = now or timezone.now()
+    from_status = invoice.status
+    if to_status not in ALLOWED_INVOICE_TRANSITIONS[from_status]:
+        raise IllegalTransition(f"A {from_status} invoice cannot become {to_status}.",
+                                extra={"from": from_status, "to": to_status})
+    invoice.status = to_status
+    fields = ["status", "updated_at"]
+    if to_status == IS.PAID:
+        invoice.paid_at = now
+        invoice.next_attempt_at = None
+        fields += ["paid_at", "next_attempt_at"]
+    elif to_status in (IS.VOID, IS.UNCOLLECTIBLE):
+        if to_status == IS.VOID:
+            invoice.voided_at = now
+            fields.append("voided_at")
+        invoice.next_attempt_at = None
+        fields.append("next_attempt_at")
+    invoice.save(update_fields=fields)
+    change = InvoiceStatusChange(invoice=invoice, from_status=from_status, to_status=to_status, reason=reason[:500])
+    change.stamp(actor)
+    change.save()
+    return invoice
+
+
+def invoice_lock(*, invoice_id: int) -> Invoice:
+    return Invoice.objects.select_for_update().get(pk=invoice_id)
+
+
+def invoice_number_next(*, year: int) -> str:
+    """Take the next gapless number of the year; must run inside the finalizing transaction."""
+    InvoiceNumberSequence.objects.bulk_create([InvoiceNumberSequence(year=year)], ignore_conflicts=True)
+    sequence = InvoiceNumberSequence.objects.select_for_update().get(year=year)
+    sequence.last_number = F("last_number") + 1
+    sequence.save(update_fields=["last_number"])
+    sequence.refresh_from_db(fields=["last_number"])
+    return f"INV-{year}-{sequence.last_number:06d}"
+
+
+def invoice_totals_recompute(*, invoice: Invoice) -> Invoice:
+    subtotal = invoice.lines.aggregate(total=Sum("amount"))["total"] or 0
+    invoice.subtotal = subtotal
+    # A credit larger than the charges does not make the customer owed cash on this invoice.
+    invoice.total = max(subtotal, 0)
+    invoice.amount_due = max(invoice.total - invoice.amount_paid, 0)
+    invoice.save(update_fields=["subtotal", "total", "amount_due", "updated_at"])
+    return invoice
+
+
+@transaction.atomic
+def invoice_create(*, customer: Customer, lines: list[LineSpec], subscription: Subscription | None = None,
+                   billing_reason: str = BillingReason.MANUAL, period_start: datetime | None = None,
+                   period_end: datetime | None = None, metadata: dict | None = None) -> Invoice:
+    """A draft invoice with its lines and totals."""
+    invoice = Invoice.objects.create(
+        customer=customer, subscription=subscription, billing_reason=billing_reason, currency=customer.currency,
+        period_start=period_start, period_end=period_end, metadata=metadata or {},
+    )
+    InvoiceLine.objects.bulk_create([
+        InvoiceLine(invoice=invoice, kind=spec.kind, description=spec.description[:300], quantity=spec.quantity,
+                    unit_amount=spec.unit_amount,
+                    amount=invoice_line_amount(quantity=spec.quantity, unit_amount=spec.unit_amount),
+                    period_start=spec.period_start, period_end=spec.period_end, meter_id=spec.meter_id,
+                    metadata=spec.metadata)
+        for spec in lines
+    ])
+    return invoice_totals_recompute(invoice=invoice)
+
+
+@transaction.atomic
+def invoice_finalize(*, invoice: Invoice, actor: Actor, now: datetime | None = None) -> Invoice:
+    """Draft -> open with the next gapless number; an invoice with nothing due is paid at once."""
+    now = now or timezone.now()
+    invoice = invoice_lock(invoice_id=invoice.pk)
+    invoice = invoice_totals_recompute(invoice=invoice)
+    invoice.number = invoice_number_next(year=now.year)
+    invoice.issued_at = now
+    invoice.due_date = now + timedelta(days=settings.INVOICE_DAYS_UNTIL_DUE)
+    invoice.next_attempt_at = now if invoice.amount_due else None
+    invoice.save(update_fields=["number", "issued_at", "due_date", "next_attempt_at", "updated_at"])
+    invoice_transition(invoice=invoice, to_status=IS.OPEN, actor=actor, reason="finalized", now=now)
+    if invoice.amount_due == 0:
+        invoice_settle(invoice=invoice, actor=actor, reason="nothing due", now=now)
+    return invoice
+
+
+def invoice_settle(*, invoice: Invoice, actor: Actor, reason: str, now: datetime | None = None) -> Invoice:
+    """Mark a locked invoice paid and let its subscription benefit from it."""
+    invoice = invoice_transition(invoice=invoice, to_status=IS.PAID, actor=actor, reason=reason, now=now)
+    if invoice.subscription_id:
+        subscription_activate_after_payment(subscription_id=invoice.subscription_id, actor=actor, now=now)
+    return invoice
+
+
+@transaction.atomic
+def invoice_mark_paid(*, invoice: Invoice, actor: Actor, reason: str = "", now: datetime | None = None) -> Invoice:
+    """Staff say the invoice was paid outside the system (or written off as paid)."""
+    invoice = invoice_lock(invoice_id=invoice.pk)
+    invoice.amount_due = 0
+    invoice.save(update_fields=["amount_due", "updated_at"])
+    return invoice_settle(invoice=invoice, actor=actor, reason=reason or "marked paid by staff", now=now)
+
+
+@transaction.atomic
+def invoice_void(*, invoice: Invoice, actor: Actor, reason: str = "", now: datetime | None = None) -> Invoice:
+    invoice = invoice_lock(invoice_id=invoice.pk)
+    if invoice.amount_paid:
+        raise IllegalTransition("An invoice with payments cannot be voided; refund the payments first.",
+                                code="invoice_has_payments")
+    return invoice_transition(invoice=invoice, to_status=IS.VOID, actor=actor, reason=reason or "voided", now=now)
+
+
+def invoice_apply_payment(*, invoice_id: int, amount: int, actor: Actor, now: datetime | None = None) -> Invoice:
+    invoice = invoice_lock(invoice_id=invoice_id)
+    if invoice.status not in (IS.OPEN, IS.UNCOLLECTIBLE):
+        # Money arrived for an invoice that is already settled: it stays recorded on the payment.
+        return invoice
+    invoice.amount_paid += amount
+    invoice.amount_due = max(invoice.total - invoice.amount_paid, 0)
+    invoice.save(update_fields=["amount_paid", "amount_due", "updated_at"])
+    if invoice.amount_due == 0:
+        invoice_settle(invoice=invoice, actor=actor, reason="paid in full", now=now)
+    return invoice
+
+
+# ---------------------------------------------------------------------------------------- payments
+
+
+def payment_transition(*, payment: Payment, to_status: str, actor: Actor, reason: str = "",
+                       provider_data: dict | None = None, now: datetime | None = None) -> Payment:
+    """Move a locked payment to `to_status`, audit it, and settle its invoice when it succeeds."""
+    now = now or timezone.now()
+    from_status = payment.status
+    if to_status not in ALLOWED_PAYMENT_TRANSITIONS[from_status]:
+        raise IllegalTransition(f"A {from_status} payment cannot become {to_status}.",
+                                extra={"from": from_status, "to": to_status})
+    payment.status = to_status
+    fields = ["status", "updated_at"]
+    if to_status == P.SUCCEEDED:
+        payment.succeeded_at = now
+        payment.failure_code = payment.failure_reason = ""
+        fields += ["succeeded_at", "failure_code", "failure_reason"]
+    payment.save(update_fields=fields)
+    change = PaymentStatusChange(payment=payment, from_status=from_status, to_status=to_status,
+                                 reason=reason[:500], provider_data=provider_data or {})
+    change.stamp(actor)
+    change.save()
+    if to_status == P.SUCCEEDED and payment.invoice_id:
+        invoice_apply_payment(invoice_id=payment.invoice_id, amount=payment.amount, actor=actor, now=now)
+    return payment
+
+
+def payment_lock(*, payment_id: int) -> Payment:
+    return Payment.objects.select_for_update().get(pk=payment_id)
+
+
+@transaction.atomic
+def payment_record_manual(*, customer: Customer, amount: int, method: str, actor: Actor,
+                          invoice: Invoice | None = None, reference: str = "", reason: str = "",
+                          now: datetime | None = None) -> Payment:
+    """Money received outside Stripe (cash, check, bank transfer): recorded as succeeded."""
+    if method not in MANUAL_PAYMENT_METHODS:
+        raise InvalidOperation(f"{method} is not a manual payment method.", code="invalid_method")
+    if amount <= 0:
+        raise InvalidOperation("A payment must be for a positive amount.", code="invalid_amount")
+    if invoice is not None:
+        if invoice.customer_id != customer.pk:
+            raise InvalidOperation("The invoice belongs to another customer.", code="invoice_customer_mismatch")
+        if invoice.status not in (IS.OPEN, IS.UNCOLLECTIBLE):
+            raise IllegalTransition(f"A {invoice.status} invoice takes no payment.", code="invoice_not_payable")
+    payment = Payment.objects.create(customer=customer, invoice=invoice, amount=amount, currency=customer.currency,
+                                     method=method, reference=reference[:255])
+    return payment_transition(payment=payment, to_status=P.SUCCEEDED, actor=actor,
+                              reason=reason or f"{method} received", now=now,
+                              provider_data={"reference": reference} if reference else None)
+
+
+@transaction.atomic
+def payment_refund(*, payment: Payment, actor: Actor, amount: int | None = None, reason: str = "",
+                   idempotency_key: str | None = None, now: datetime | None = None) -> Refund:
+    """Refund all or part of a succeeded payment. Manual methods are refunded at once (the money goes
+    back by hand); card payments go through the payment provider."""
+    payment = payment_lock(payment_id=payment.pk)
+    if idempotency_key:
+        existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
+        if existing:
+            return existing
+    if payment.status not in (P.SUCCEEDED, P.PARTIALLY_REFUNDED):
+        raise IllegalTransition(f"A {payment.status} payment cannot be refunded.", code="payment_not_refundable")
+    amount = payment.refundable_amount if amount is None else amount
+    if amount <= 0 or amount > payment.refundable_amount:
+        raise InvalidOperation(f"Refund must be between 1 and {payment.refundable_amount}.", code="invalid_amount",
+                               extra={"refundable": payment.refundable_amount})
+    if payment.method == PaymentMethod.STRIPE:
+        raise PaymentProviderUnavailable("Card refunds need the Stripe gateway, which is not configured.")
+    refund = Refund(payment=payment, amount=amount, currency=payment.currency, reason=reason[:500],
+                    idempotency_key=idempotency_key, status=RefundStatus.SUCCEEDED)
+    refund.stamp(actor)
+    try:
+        with transaction.atomic():
+            refund.save()
+    except IntegrityError:
+        return Refund.objects.get(idempotency_key=idempotency_key)
+    payment_refund_apply(payment=payment, amount=amount, actor=actor, reason=reason, now=now)
+    return refund
+
+
+def payment_refund_apply(*, payment: Payment, amount: int, actor: Actor, reason: str = "",
+                         provider_data: dict | None = None, now: datetime | None = None) -> Payment:
+    """Count a refund that has happened against its locked payment."""
+    payment.amount_refunded += amount
+    payment.save(update_fields=["amount_refunded", "updated_at"])
+    to_status = P.REFUNDED if payment.amount_refunded >= payment.amount else P.PARTIALLY_REFUNDED
+    if to_status != payment.status:
+        payment_transition(payment=payment, to_status=to_status, actor=actor, reason=reason or "refunded",
+                           provider_data=provider_data, now=now)
+    return payment
+
+
+# ---------------------------------------------------------------------------- subscription flows
+
+
+def plan_period_line(*, plan: Plan, start: datetime, end: datetime) -> LineSpec:
+    return LineSpec(kind=InvoiceLineKind.SUBSCRIPTION, description=f"{plan.name} ({start:%Y-%m-%d} - {end:%Y-%m-%d})",
+                    unit_amount=Decimal(plan.amount), period_start=start, period_end=end,
+                    metadata={"plan": plan.code})
+
+
+def subscription_activate_after_payment(*, subscription_id: int, actor: Actor, now: datetime | None = None) -> None:
+    subscription = subscription_lock(subscription_id=subscription_id)
+    if subscription.status in (SubscriptionStatus.INCOMPLETE, SubscriptionStatus.PAST_DUE):
+        subscription_transition(subscription=subscription, to_status=SubscriptionStatus.ACTIVE, actor=actor,
+                                reason="invoice paid", now=now)
+        credit_plan_refill(subscription=subscription, actor=actor)
+
+
+@transaction.atomic
+def subscription_start(*, customer: Customer, plan: Plan, actor: Actor, now: datetime | None = None,
+                       with_trial: bool = True) -> tuple[Subscription, Invoice | None]:
+    """Subscribe a customer. A paid plan without a trial issues its first invoice at once; the
+    subscription stays incomplete until that invoice is paid."""
+    now = now or timezone.now()
+    subscription = subscription_create(customer=customer, plan=plan, actor=actor, now=now, with_trial=with_trial)
+    if subscription.status != SubscriptionStatus.INCOMPLETE:
+        credit_plan_refill(subscription=subscription, actor=actor)
+        return subscription, None
+    invoice = invoice_create(
+        customer=customer, subscription=subscription, billing_reason=BillingReason.SUBSCRIPTION_CREATE,
+        period_start=subscription.current_period_start, period_end=subscription.current_period_end,
+        lines=[plan_period_line(plan=plan, start=subscription.current_period_start,
+                                end=subscription.current_period_end)],
+    )
+    invoice = invoice_finalize(invoice=invoice, actor=actor, now=now)
+    subscription.refresh_from_db()
+    return subscription, invoice
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    subscription: Subscription
+    # "immediate" for upgrades (prorated now), "period_end" for downgrades (scheduled).
+    effective: str
+    effective_at: datetime
+    invoice: Invoice | None
+    proration_amount: int
+
+
+def _period_rate(plan: Plan) -> Decimal:
+    """Price per month, to compare plans of different intervals."""
+    months = (12 if plan.interval == "year" else 1) * plan.interval_count
+    return Decimal(plan.amount) / months
+
+
+@transaction.atomic
+def subscription_change_plan(*, subscription: Subscription, new_plan: Plan, actor: Actor,
+                             now: datetime | None = None, reason: str = "") -> PlanChange:
+    """Upgrades take effect now with a charge prorated to the second for the rest of the period, less
+    the unused time of the old plan; downgrades wait for the period end."""
+    now = now or timezone.now()
+    subscription = subscription_lock(subscription_id=subscription.pk)
+    old_plan = subscription.plan
+    if not subscription.is_live:
+        raise IllegalTransition("A canceled subscription cannot change plan.", code="subscription_canceled")
+    if new_plan.pk == old_plan.pk:
+        raise InvalidOperation("The subscription is already on this plan.", code="same_plan")
+    if not new_plan.is_active:
+        raise InvalidOperation(f"Plan {new_plan.code} takes no new subscriptions.", code="plan_inactive")
+    if new_plan.currency != old_plan.currency:
+        raise InvalidOperation("Plans in another currency cannot be switched to.", code="currency_mismatch")
+    if new_plan.interval != old_plan.interval or new_plan.interval_count != old_plan.interval_count:
+        raise InvalidOperation("Switching billing interval is not supported mid-period; cancel and resubscribe.",
+                               code="interval_mismatch")
+
+    if _period_rate(new_plan) < _period_rate(old_plan) and subscription.status != SubscriptionStatus.TRIALING:
+        subscription.scheduled_plan = new_plan
+        subscription.save(update_fields=["scheduled_plan", "updated_at"])
+        subscription_event_write(subscription=subscription, kind=SubscriptionEventKind.PLAN_CHANGE_SCHEDULED,
+                                 actor=actor, reason=reason, from_plan=old_plan, to_plan=new_plan,
+                                 from_status=subscription.status, to_status=subscription.status,
+                                 data={"effective_at": subscription.current_period_end.isoformat()})
+        return PlanChange(subscription=subscription, effective="period_end",
+                          effective_at=subscription.current_period_end, invoice=None, proration_amount=0)
+
+    invoice = None
+    if subscription.status != SubscriptionStatus.TRIALING:
+        start, end = subscription.current_period_start, subscription.current_period_end
+        remaining = Decimal((end - max(now, start)).total_seconds()) / Decimal((end - start).total_seconds())
+        remaining = min(max(remaining, Decimal(0)), Decimal(1))
+        lines = [
+            LineSpec(kind=InvoiceLineKind.PRORATION, description=f"Unused time on {old_plan.name}",
+                     unit_amount=-Decimal(old_plan.amount), quantity=remaining, period_start=now, period_end=end,
+                     metadata={"plan": old_plan.code}),
+            LineSpec(kind=InvoiceLineKind.PRORATION, description=f"Remaining time on {new_plan.name}",
+                     unit_amount=Decimal(new_plan.amount), quantity=remaining, period_start=now, period_end=end,
+                     metadata={"plan": new_plan.code}),
+        ]
+        invoice = invoice_create(customer=subscription.customer, subscription=subscription, lines=lines,
+                                 billing_reason=BillingReason.SUBSCRIPTION_UPDATE, period_start=now, period_end=end)
+        invoice = invoice_finalize(invoice=invoice, actor=actor, now=now)
+    subscription.plan = new_plan
+    subscription.scheduled_plan = None
+    subscription.save(update_fields=["plan", "scheduled_plan", "updated_at"])
+    subscription_event_write(subscription=subscription, kind=SubscriptionEventKind.PLAN_CHANGED, actor=actor,
+                             reason=reason, from_plan=old_plan, to_plan=new_plan, from_status=subscription.status,
+                             to_status=subscription.status,
+                             data={"invoice_id": invoice.pk if invoice else None})
+    return PlanChange(subscription=subscription, effective="immediate", effective_at=now, invoice=invoice,
+                      proration_amount=invoice.total if invoice else 0)

@@ -1,0 +1,181 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from billing_project.audit import AuditRow
+
+
+def _default_currency() -> str:
+    return settings.DEFAULT_CURRENCY
+
+
+class Customer(models.Model):
+    """A billing account. Tied to the Django user that signs in to the API for it."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="billing_customer",
+    )
+    name = models.CharField(max_length=200)
+    email = models.EmailField(db_index=True)
+    # Every invoice and payment of a customer is in this currency; mixing currencies on one
+    # account makes balances meaningless.
+    currency = models.CharField(max_length=3, default=_default_currency)
+    # Set once the customer exists in Stripe; unique so a webhook maps to exactly one account.
+    stripe_customer_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # The id the business knows this customer by in its own systems.
+    external_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="customer_currency_iso"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class BillingInterval(models.TextChoices):
+    MONTH = "month", "Month"
+    YEAR = "year", "Year"
+
+
+class Plan(models.Model):
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    # Integer minor units: exact arithmetic and no float drift across thousands of invoices.
+    amount = models.BigIntegerField(help_text="Price per interval in minor units (999 = $9.99).")
+    currency = models.CharField(max_length=3, default=_default_currency)
+    interval = models.CharField(max_length=8, choices=BillingInterval.choices, default=BillingInterval.MONTH)
+    # Lets one plan bill every 3 months without a third interval value.
+    interval_count = models.PositiveSmallIntegerField(default=1)
+    trial_days = models.PositiveSmallIntegerField(default=0)
+    credits_per_period = models.BigIntegerField(default=0)
+    # False: the period's refill expires at period end; True: unused credits carry over.
+    credits_rollover = models.BooleanField(default=False)
+    rate_limit_per_minute = models.PositiveIntegerField(default=0, help_text="0 means unlimited.")
+    rate_limit_per_hour = models.PositiveIntegerField(default=0, help_text="0 means unlimited.")
+    api_calls_per_day = models.PositiveIntegerField(default=0, help_text="0 means unlimited.")
+    # Feature codes (e.g. "api_access") checked by entitlements; a list keeps plans self-describing.
+    features = models.JSONField(default=list, blank=True)
+    stripe_price_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    is_active = models.BooleanField(default=True, help_text="Inactive plans keep subscribers but take no new ones.")
+    sort_order = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sort_order", "amount", "code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="plan_amount_non_negative"),
+            models.CheckConstraint(condition=Q(interval_count__gte=1), name="plan_interval_count_positive"),
+            models.CheckConstraint(condition=Q(credits_per_period__gte=0), name="plan_credits_non_negative"),
+            models.CheckConstraint(condition=Q(interval__in=BillingInterval.values), name="plan_interval_valid"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="plan_currency_iso"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_free(self) -> bool:
+        return self.amount == 0
+
+    def has_feature(self, code: str) -> bool:
+        return code in (self.features or [])
+
+
+class SubscriptionStatus(models.TextChoices):
+    INCOMPLETE = "incomplete", "Incomplete"
+    TRIALING = "trialing", "Trialing"
+    ACTIVE = "active", "Active"
+    PAST_DUE = "past_due", "Past due"
+    PAUSED = "paused", "Paused"
+    CANCELED = "canceled", "Canceled"
+
+
+# Statuses in which a subscription still belongs to its customer; a customer has at most one.
+LIVE_SUBSCRIPTION_STATUSES = [
+    SubscriptionStatus.INCOMPLETE,
+    SubscriptionStatus.TRIALING,
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.PAST_DUE,
+    SubscriptionStatus.PAUSED,
+]
+
+
+class Subscription(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(max_length=16, choices=SubscriptionStatus.choices, default=SubscriptionStatus.INCOMPLETE)
+    # Periods are counted from this instant (Jan 31 renews Feb 28, then Mar 31, not Mar 28).
+    billing_cycle_anchor = models.DateTimeField()
+    # The billing period is [start, end) in UTC; renewal moves both forward by one interval.
+    current_period_start = models.DateTimeField()
+    current_period_end = models.DateTimeField(db_index=True)
+    trial_start = models.DateTimeField(null=True, blank=True)
+    trial_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    # A downgrade waits for the period end so the customer keeps what it already paid for.
+    scheduled_plan = models.ForeignKey(
+        Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+    )
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "current_period_end"], name="sub_status_period_end")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(current_period_end__gt=models.F("current_period_start")), name="sub_period_ordered",
+            ),
+            models.CheckConstraint(condition=Q(status__in=SubscriptionStatus.values), name="sub_status_valid"),
+            models.UniqueConstraint(
+                fields=["customer"], condition=Q(status__in=LIVE_SUBSCRIPTION_STATUSES),
+                name="sub_one_live_per_customer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.customer.name} on {self.plan.code} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_SUBSCRIPTION_STATUSES
+
+
+class SubscriptionEventKind(models.TextChoices):
+    CREATED = "created", "Created"
+    STATUS_CHANGED = "status_changed", "Status changed"
+    PLAN_CHANGED = "plan_changed", "Plan changed"
+    PLAN_CHANGE_SCHEDULED = "plan_change_scheduled", "Plan change scheduled"
+    CANCEL_SCHEDULED = "cancel_scheduled", "Cancel at period end scheduled"
+    CANCEL_UNSCHEDULED = "cancel_unscheduled", "Cancel at period end withdrawn"
+    RENEWED = "renewed", "Renewed"
+
+
+class SubscriptionEvent(AuditRow):
+    """Append-only audit of every status or plan change of a subscription."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=32, choices=SubscriptionEventKind.choices)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    from_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.from_status}->{self.to_status}"

@@ -1,0 +1,35 @@
+"""Billing period arithmetic. Periods are [start, end) in UTC, counted from the cycle anchor."""
+
+import calendar
+from datetime import datetime
+
+from subscriptions.models import BillingInterval
+
+
+def add_months(anchor: datetime, months: int) -> datetime:
+    """`anchor` plus whole months, clamped to the month's last day (Jan 31 + 1 month = Feb 28/29)."""
+    month_index = anchor.month - 1 + months
+    year = anchor.year + month_index // 12
+    month = month_index % 12 + 1
+    day = min(anchor.day, calendar.monthrange(year, month)[1])
+    return anchor.replace(year=year, month=month, day=day)
+
+
+def period_boundary(*, anchor: datetime, interval: str, interval_count: int, periods: int) -> datetime:
+    """The instant `periods` billing periods after the anchor."""
+    months_per_interval = 12 if interval == BillingInterval.YEAR else 1
+    return add_months(anchor, months_per_interval * interval_count * periods)
+
+
+def period_containing(*, anchor: datetime, interval: str, interval_count: int,
+                      instant: datetime) -> tuple[datetime, datetime]:
+    """The [start, end) period, counted from the anchor, that contains `instant` (>= anchor)."""
+    months_per_period = (12 if interval == BillingInterval.YEAR else 1) * interval_count
+    elapsed_months = (instant.year - anchor.year) * 12 + (instant.month - anchor.month)
+    index = max(elapsed_months // months_per_period - 1, 0)
+    while True:
+        end = period_boundary(anchor=anchor, interval=interval, interval_count=interval_count, periods=index + 1)
+        if end > instant:
+            start = period_boundary(anchor=anchor, interval=interval, interval_count=interval_count, periods=index)
+            return start, end
+        index += 1

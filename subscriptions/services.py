@@ -1,0 +1,165 @@
+"""Writes for customers, plans and subscriptions. Every status move goes through
+`subscription_transition`, which refuses illegal moves and writes the audit row."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from billing_project.audit import Actor
+from billing_project.exceptions import IllegalTransition, InvalidOperation
+from subscriptions.models import (
+    Customer,
+    Plan,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionEventKind,
+    SubscriptionStatus,
+)
+from subscriptions.periods import period_boundary
+
+S = SubscriptionStatus
+
+ALLOWED_SUBSCRIPTION_TRANSITIONS: dict[str, set[str]] = {
+    S.INCOMPLETE: {S.ACTIVE, S.TRIALING, S.CANCELED},
+    S.TRIALING: {S.ACTIVE, S.PAST_DUE, S.PAUSED, S.CANCELED},
+    S.ACTIVE: {S.PAST_DUE, S.PAUSED, S.CANCELED},
+    S.PAST_DUE: {S.ACTIVE, S.PAUSED, S.CANCELED},
+    S.PAUSED: {S.ACTIVE, S.CANCELED},
+    S.CANCELED: set(),
+}
+
+
+def customer_create(*, name: str, email: str, user=None, currency: str | None = None,
+                    external_id: str | None = None, metadata: dict | None = None) -> Customer:
+    customer = Customer(
+        name=name, email=email, user=user, currency=(currency or settings.DEFAULT_CURRENCY).upper(),
+        external_id=external_id, metadata=metadata or {},
+    )
+    customer.full_clean(exclude=["user"])
+    customer.save()
+    return customer
+
+
+def subscription_event_write(*, subscription: Subscription, kind: str, actor: Actor, reason: str = "",
+                             from_status: str = "", to_status: str = "", from_plan: Plan | None = None,
+                             to_plan: Plan | None = None, data: dict | None = None) -> SubscriptionEvent:
+    event = SubscriptionEvent(
+        subscription=subscription, kind=kind, reason=reason[:500], from_status=from_status, to_status=to_status,
+        from_plan=from_plan, to_plan=to_plan, data=data or {},
+    )
+    event.stamp(actor)
+    event.save()
+    return event
+
+
+def subscription_transition(*, subscription: Subscription, to_status: str, actor: Actor, reason: str = "",
+                            now: datetime | None = None, data: dict | None = None) -> Subscription:
+    """Move a (locked) subscription to `to_status`, or raise IllegalTransition."""
+    now = now or timezone.now()
+    from_status = subscription.status
+    if to_status not in ALLOWED_SUBSCRIPTION_TRANSITIONS[from_status]:
+        raise IllegalTransition(f"A {from_status} subscription cannot become {to_status}.",
+                                extra={"from": from_status, "to": to_status})
+    subscription.status = to_status
+    fields = ["status", "updated_at"]
+    if to_status == S.CANCELED:
+        subscription.canceled_at = subscription.canceled_at or now
+        subscription.ended_at = now
+        subscription.cancel_at_period_end = False
+        fields += ["canceled_at", "ended_at", "cancel_at_period_end"]
+    if to_status == S.PAUSED:
+        subscription.paused_at = now
+        fields.append("paused_at")
+    if from_status == S.PAUSED:
+        subscription.paused_at = None
+        fields.append("paused_at")
+    subscription.save(update_fields=fields)
+    subscription_event_write(subscription=subscription, kind=SubscriptionEventKind.STATUS_CHANGED, actor=actor,
+                             reason=reason, from_status=from_status, to_status=to_status, data=data)
+    return subscription
+
+
+def subscription_lock(*, subscription_id: int) -> Subscription:
+    return Subscription.objects.select_for_update().select_related("plan", "customer").get(pk=subscription_id)
+
+
+@transaction.atomic
+def subscription_create(*, customer: Customer, plan: Plan, actor: Actor, now: datetime | None = None,
+                        with_trial: bool = True, metadata: dict | None = None) -> Subscription:
+    """Start a subscription. Free plans start active, plans with a trial start trialing, and paid plans
+    start incomplete until their first invoice is paid (payments.services.subscription_start does that)."""
+    now = now or timezone.now()
+    if not plan.is_active:
+        raise InvalidOperation(f"Plan {plan.code} takes no new subscriptions.", code="plan_inactive")
+    if plan.currency != customer.currency:
+        raise InvalidOperation(f"Plan is billed in {plan.currency} but the customer pays in {customer.currency}.",
+                               code="currency_mismatch")
+    Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.subscriptions.filter(status__in=[s for s in S.values if s != S.CANCELED]).exists():
+        raise IllegalTransition("The customer already has a live subscription; change its plan instead.",
+                                code="subscription_exists")
+    subscription = Subscription(customer=customer, plan=plan, billing_cycle_anchor=now, current_period_start=now,
+                                metadata=metadata or {})
+    if with_trial and plan.trial_days:
+        subscription.status = S.TRIALING
+        subscription.trial_start = now
+        subscription.trial_end = now + timedelta(days=plan.trial_days)
+        # The trial is its own period; the first paid period is anchored where the trial ends.
+        subscription.billing_cycle_anchor = subscription.trial_end
+        subscription.current_period_end = subscription.trial_end
+    else:
+        subscription.status = S.ACTIVE if plan.is_free else S.INCOMPLETE
+        subscription.current_period_end = period_boundary(anchor=now, interval=plan.interval,
+                                                          interval_count=plan.interval_count, periods=1)
+    subscription.save()
+    subscription_event_write(subscription=subscription, kind=SubscriptionEventKind.CREATED, actor=actor,
+                             to_status=subscription.status, to_plan=plan, reason="subscription created")
+    return subscription
+
+
+@transaction.atomic
+def subscription_cancel(*, subscription: Subscription, actor: Actor, at_period_end: bool = False,
+                        reason: str = "", now: datetime | None = None) -> Subscription:
+    subscription = subscription_lock(subscription_id=subscription.pk)
+    if subscription.status == S.CANCELED:
+        raise IllegalTransition("The subscription is already canceled.", code="already_canceled")
+    if at_period_end:
+        if subscription.cancel_at_period_end:
+            return subscription
+        subscription.cancel_at_period_end = True
+        subscription.canceled_at = now or timezone.now()
+        subscription.save(update_fields=["cancel_at_period_end", "canceled_at", "updated_at"])
+        subscription_event_write(subscription=subscription, kind=SubscriptionEventKind.CANCEL_SCHEDULED, actor=actor,
+                                 reason=reason, from_status=subscription.status, to_status=subscription.status,
+                                 data={"ends_at": subscription.current_period_end.isoformat()})
+        return subscription
+    return subscription_transition(subscription=subscription, to_status=S.CANCELED, actor=actor, reason=reason,
+                                   now=now)
+
+
+@transaction.atomic
+def subscription_pause(*, subscription: Subscription, actor: Actor, reason: str = "",
+                       now: datetime | None = None) -> Subscription:
+    subscription = subscription_lock(subscription_id=subscription.pk)
+    return subscription_transition(subscription=subscription, to_status=S.PAUSED, actor=actor, reason=reason, now=now)
+
+
+@transaction.atomic
+def subscription_resume(*, subscription: Subscription, actor: Actor, reason: str = "",
+                        now: datetime | None = None) -> Subscription:
+    """Resume a paused subscription, or withdraw a scheduled cancellation."""
+    subscription = subscription_lock(subscription_id=subscription.pk)
+    if subscription.status == S.PAUSED:
+        return subscription_transition(subscription=subscription, to_status=S.ACTIVE, actor=actor, reason=reason,
+                                       now=now)
+    if subscription.cancel_at_period_end and subscription.status != S.CANCELED:
+        subscription.cancel_at_period_end = False
+        subscription.canceled_at = None
+        subscription.save(update_fields=["cancel_at_period_end", "canceled_at", "updated_at"])
+        subscription_event_write(subscription=subscription, kind=SubscriptionEventKind.CANCEL_UNSCHEDULED,
+                                 actor=actor, reason=reason, from_status=subscription.status,
+                                 to_status=subscription.status)
+        return subscription
+    raise IllegalTransition(f"A {subscription.status} subscription has nothing to resume.", code="nothing_to_resume")
