@@ -23,6 +23,8 @@ class Customer(models.Model):
     currency = models.CharField(max_length=3, default=_default_currency)
     # Set once the customer exists in Stripe; unique so a webhook maps to exactly one account.
     stripe_customer_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # The card saved through a SetupIntent; renewals charge it off-session.
+    stripe_default_payment_method_id = models.CharField(max_length=255, blank=True)
     # The id the business knows this customer by in its own systems.
     external_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     metadata = models.JSONField(default=dict, blank=True)
