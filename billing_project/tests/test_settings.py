@@ -1,0 +1,45 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_deploy_check_is_clean_with_production_values():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env={
+        "DEBUG": "false", "SECRET_KEY": "x" * 20 + "-production-secret-key-with-enough-entropy-1234567890",
+        "ALLOWED_HOSTS": "billing.example.com",
+    })
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_embedded_default_needs_no_environment():
+    result = _manage("shell", "-c", "from django.conf import settings as s; "
+                     "print(s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'], "
+                     "s.CACHES['default']['BACKEND'], bool(s.STRIPE_SECRET_KEY))", env={})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-4:] == [
+        "django.db.backends.sqlite3", "channels.layers.InMemoryChannelLayer",
+        "django.core.cache.backends.locmem.LocMemCache", "False",
+    ]
+
+
+def test_redis_url_switches_channel_layer_and_cache():
+    result = _manage("shell", "-c", "from django.conf import settings as s; "
+                     "print(s.CHANNEL_LAYERS['default']['BACKEND'], s.CACHES['default']['BACKEND'])",
+                     env={"REDIS_URL": "redis://127.0.0.1:6379/5"})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == [
+        "channels_redis.core.RedisChannelLayer", "django.core.cache.backends.redis.RedisCache",
+    ]
