@@ -1,7 +1,9 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 
 from billing_project.audit import Actor
 from billing_project.exceptions import IdempotencyConflict, InsufficientCredits, InvalidOperation
@@ -322,3 +324,19 @@ def test_balances_are_locked_and_created_in_primary_key_order():
 
     assert list(rows) == [customers[0].pk, customers[2].pk]
     assert all(row.balance == 0 for row in rows.values())
+
+
+def test_debit_queries_do_not_grow_with_the_number_of_grants():
+    few, many = CustomerFactory(), CustomerFactory()
+    for _ in range(2):
+        give(few, 1)
+    for _ in range(40):
+        give(many, 1)
+
+    with CaptureQueriesContext(connection) as spanning_two:
+        credit_debit(customer=few, amount=2, actor=ACTOR, now=NOW)
+    with CaptureQueriesContext(connection) as spanning_forty:
+        credit_debit(customer=many, amount=40, actor=ACTOR, now=NOW)
+
+    assert len(spanning_forty.captured_queries) == len(spanning_two.captured_queries)
+    assert credit_balance_get(customer=many) == 0

@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 
 from billing_project.audit import Actor
 from billing_project.exceptions import (
@@ -145,8 +146,6 @@ def test_invoice_numbers_are_gapless_per_year():
 
 
 def test_a_rolled_back_finalization_leaves_no_gap():
-    from django.db import transaction
-
     customer = CustomerFactory()
     open_invoice(customer)
     doomed = invoice_create(customer=customer, lines=[line(100)])
