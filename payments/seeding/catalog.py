@@ -30,7 +30,7 @@ class Catalog:
 class StaffAccount:
     user: object
     created: bool
-    # The password to print, or None when someone changed it since the seed set it.
+    # The password to print, or None when it is not the configured one (changed since, or none given).
     shown_password: str | None
 
 
@@ -89,19 +89,23 @@ def seed_catalog(*, currency: str) -> Catalog:
 
 
 @transaction.atomic
-def seed_staff_user(*, username: str, password: str) -> StaffAccount:
+def seed_staff_user(*, username: str, password: str | None) -> StaffAccount:
     """Create the staff superuser, or find it. An existing account's password is never reset, and a
-    same-named account without full staff rights is refused rather than promoted."""
-    if not username or not password:
+    same-named account without full staff rights is refused rather than promoted. Without a password
+    an existing account is accepted but none is created (production gives no default password)."""
+    if not username or password == "":
         raise InvalidOperation("The staff username and password must not be empty.", code="invalid_staff_account")
     user_model = get_user_model()
     user = user_model.objects.filter(username=username).first()
     if user is None:
+        if password is None:
+            raise InvalidOperation(f"No staff user {username!r} yet: set SEED_STAFF_PASSWORD to create it (the "
+                                   f"default password is only used when DEBUG is on).", code="staff_password_required")
         user = user_model.objects.create_superuser(username=username, email=f"{username}@example.com",
                                                    password=password)
         return StaffAccount(user=user, created=True, shown_password=password)
     if not (user.is_active and user.is_staff and user.is_superuser):
         raise InvalidOperation(f"User {username!r} exists but is not an active staff superuser; the seed will not "
                                f"promote it. Set SEED_STAFF_USERNAME to another name.", code="staff_user_conflict")
-    return StaffAccount(user=user, created=False,
-                        shown_password=password if user.check_password(password) else None)
+    shown = password if password is not None and user.check_password(password) else None
+    return StaffAccount(user=user, created=False, shown_password=shown)

@@ -48,7 +48,8 @@ def _by_status(model: type[Model]) -> dict[str, int]:
     return dict(rows)
 
 
-def seed_run(*, demo: int, staff_username: str, staff_password: str, as_of: datetime | None = None) -> SeedReport:
+def seed_run(*, demo: int, staff_username: str, staff_password: str | None,
+             as_of: datetime | None = None) -> SeedReport:
     """Make sure the catalog and the staff account exist and that demo customers 1..`demo` exist.
     Everything is found or created by a natural key, so a second run creates nothing."""
     if not 0 <= demo <= MAX_DEMO_CUSTOMERS:

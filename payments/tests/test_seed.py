@@ -22,6 +22,12 @@ AS_OF_DT = datetime(2025, 6, 15, 12, tzinfo=UTC)
 LOGIN = "Staff login: http://127.0.0.1:8000/admin/  user: staff  password: billing-demo"
 
 
+@pytest.fixture(autouse=True)
+def _local_run(settings):
+    # The README's run command is a DEBUG run; pytest-django turns DEBUG off, which means production here.
+    settings.DEBUG = True
+
+
 def seed(*args, **options) -> str:
     out = StringIO()
     call_command("seed", *args, stdout=out, **options)
@@ -108,9 +114,34 @@ def test_seed_never_resets_or_prints_a_changed_password():
     out = seed()
 
     assert "billing-demo" not in out
-    assert "user: staff  (password changed since it was seeded; not shown)" in out
+    assert "user: staff  (password not shown: it is not SEED_STAFF_PASSWORD or its default)" in out
     staff.refresh_from_db()
     assert staff.check_password("changed-by-ops")
+
+
+def test_without_debug_there_is_no_default_staff_password(settings, monkeypatch):
+    settings.DEBUG = False
+    monkeypatch.delenv("SEED_STAFF_PASSWORD", raising=False)
+
+    with pytest.raises(CommandError, match="set SEED_STAFF_PASSWORD"):
+        seed()
+    assert not get_user_model().objects.exists()
+
+    monkeypatch.setenv("SEED_STAFF_PASSWORD", "a-production-secret")
+    assert "password: a-production-secret" in seed()
+    monkeypatch.delenv("SEED_STAFF_PASSWORD")
+    assert "user: staff  (password not shown" in seed()
+
+
+def test_the_catalog_follows_the_default_currency(settings):
+    settings.DEFAULT_CURRENCY = "JPY"
+
+    seed()
+
+    # Prices are written in major units: 9.99 is 10 yen (JPY has no minor unit), 99.99 is 100.
+    assert dict(Plan.objects.filter(interval="month").values_list("code", "amount")) == {
+        "free": 0, "basic": 10, "pro": 30, "enterprise": 100}
+    assert set(Plan.objects.values_list("currency", flat=True)) == {"JPY"}
 
 
 def test_seed_refuses_to_promote_an_ordinary_user_named_like_the_staff_account():

@@ -2,13 +2,15 @@
 
 Safe to run any number of times: rows are found or created by natural keys, so a second run creates
 nothing. The staff account comes from SEED_STAFF_USERNAME / SEED_STAFF_PASSWORD (default staff /
-billing-demo); an existing account's password is never reset, and printed only while it still is the
+billing-demo; with DEBUG off there is no default password, so production never gets a guessable
+superuser). An existing account's password is never reset, and printed only while it still is the
 configured one.
 """
 
 import os
 from datetime import UTC, datetime, time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -16,6 +18,7 @@ from billing_project.exceptions import BillingError
 from payments.seeding.run import SeedReport, seed_run
 
 ADMIN_URL = "http://127.0.0.1:8000/admin/"
+DEFAULT_STAFF_PASSWORD = "billing-demo"
 
 
 def _parse_demo(value) -> int:
@@ -57,7 +60,8 @@ class Command(BaseCommand):
             report = seed_run(
                 demo=demo, as_of=as_of,
                 staff_username=os.environ.get("SEED_STAFF_USERNAME", "staff"),
-                staff_password=os.environ.get("SEED_STAFF_PASSWORD", "billing-demo"),
+                staff_password=os.environ.get("SEED_STAFF_PASSWORD") or (DEFAULT_STAFF_PASSWORD if settings.DEBUG
+                                                                         else None),
             )
         except BillingError as exc:
             raise CommandError(exc.message) from exc
@@ -80,4 +84,5 @@ class Command(BaseCommand):
                 f"Staff login: {ADMIN_URL}  user: {username}  password: {staff.shown_password}"))
         else:
             self.stdout.write(self.style.SUCCESS(
-                f"Staff login: {ADMIN_URL}  user: {username}  (password changed since it was seeded; not shown)"))
+                f"Staff login: {ADMIN_URL}  user: {username}  (password not shown: it is not SEED_STAFF_PASSWORD "
+                f"or its default)"))
