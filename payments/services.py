@@ -258,6 +258,9 @@ def payment_record_manual(*, customer: Customer, amount: int, method: str, actor
     if invoice is not None:
         if invoice.customer_id != customer.pk:
             raise InvalidOperation("The invoice belongs to another customer.", code="invoice_customer_mismatch")
+        # Re-read under lock: with a stale copy (two staff recording the same cheque) the second payment
+        # would be kept against an invoice that no longer counts it.
+        invoice = invoice_lock(invoice_id=invoice.pk)
         if invoice.status not in (IS.OPEN, IS.UNCOLLECTIBLE):
             raise IllegalTransition(f"A {invoice.status} invoice takes no payment.", code="invoice_not_payable")
     payment = Payment.objects.create(customer=customer, invoice=invoice, amount=amount, currency=customer.currency,

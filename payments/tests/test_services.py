@@ -25,6 +25,7 @@ from payments.models import (
     PaymentStatusChange,
     Refund,
 )
+from payments.selectors import invoice_total_mismatches
 from payments.services import (
     ALLOWED_INVOICE_TRANSITIONS,
     ALLOWED_PAYMENT_TRANSITIONS,
@@ -290,6 +291,21 @@ def test_an_uncollectible_invoice_can_still_be_paid():
                           invoice=invoice)
 
     assert Invoice.objects.get(pk=invoice.pk).status == IS.PAID
+
+
+def test_the_same_cheque_recorded_twice_from_a_stale_page_is_refused():
+    invoice = open_invoice(amount=800)
+    stale = Invoice.objects.get(pk=invoice.pk)
+    payment_record_manual(customer=invoice.customer, amount=800, method=PaymentMethod.CHECK, actor=ACTOR,
+                          invoice=invoice, reference="check 7")
+
+    with pytest.raises(IllegalTransition) as refused:
+        payment_record_manual(customer=stale.customer, amount=800, method=PaymentMethod.CHECK, actor=ACTOR,
+                              invoice=stale, reference="check 7")
+
+    assert refused.value.code == "invoice_not_payable"
+    assert Payment.objects.count() == 1
+    assert invoice_total_mismatches() == []
 
 
 def test_manual_payment_without_an_invoice():
