@@ -70,8 +70,10 @@ _METHOD_WEIGHTS = {M.STRIPE: 55, M.BANK_TRANSFER: 20, M.CHECK: 10, M.CASH: 15}
 _UPGRADES = {"basic": "pro", "pro": "enterprise"}
 _DOWNGRADES = {"pro": "basic", "enterprise": "pro"}
 
+
 def demo_username(index: int) -> str:
     return f"demo-customer-{index:03d}"
+
 
 # ---------------------------------------------------------------------------------------- lifecycle
 
@@ -186,7 +188,7 @@ def _story_canceled(story: Story, plan: Plan, forced: bool) -> None:
         canceled_at, reason, actor = invoice.issued_at + timedelta(days=7), "payment failed repeatedly", story.staff
         with transaction.atomic():
             invoice_transition(invoice=invoice_lock(invoice_id=invoice.pk), to_status=InvoiceStatus.UNCOLLECTIBLE,
-                               actor=story.staff, reason="written off after three declines", now=canceled_at)
+                               actor=story.staff, reason="written off after two declines", now=canceled_at)
     elif invoice is not None and variant == "unpaid":
         canceled_at, reason = invoice.issued_at + timedelta(days=1), "customer left before paying the renewal"
         actor = story.staff
@@ -245,14 +247,14 @@ def demo_customer_build(*, index: int, as_of: datetime, catalog: Catalog, staff:
         user, created = get_user_model().objects.get_or_create(
             username=username, defaults={"email": f"{username}@example.com", "first_name": base_name[:150]})
         if created:
-            # Demo accounts sign in with API tokens, never a password (and hashing 25 would be slow).
+            # No password: nobody signs in as a demo customer by guessing one (and hashing 25 would be slow).
             user.set_unusable_password()
             user.save(update_fields=["password"])
         customer = customer_create(name=name, email=f"{username}@example.com", user=user,
                                    currency=catalog.plans[plan_code].currency, external_id=username,
                                    metadata={"demo": True, "story": status})
         story = Story(index=index, rng=rng, customer=customer, as_of=as_of, catalog=catalog, staff=staff,
-                       method=method, forced_credit_kinds=list(CREDIT_EVENTS) if index == 1 else [])
+                      method=method, forced_credit_kinds=list(CREDIT_EVENTS) if index == 1 else [])
         plan = catalog.plans[plan_code]
         _STORIES[status](story, plan, forced)
         if index in (1, 4) or (not forced and rng.random() < 0.15):

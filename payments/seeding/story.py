@@ -104,6 +104,7 @@ def card_declined(story: Story, invoice: Invoice, at: datetime) -> None:
 
 
 def invoice_issued_in_error(story: Story, at: datetime) -> None:
+    """A manual invoice staff finalized by mistake and voided two hours later."""
     invoice = invoice_create(customer=story.customer, lines=[LineSpec(
         kind=InvoiceLineKind.ADJUSTMENT, description="Onboarding workshop",
         unit_amount=Decimal(major_to_minor(amount=Decimal(150), currency=story.customer.currency)))])
@@ -113,10 +114,10 @@ def invoice_issued_in_error(story: Story, at: datetime) -> None:
 
 
 def refund_one(story: Story, *, full: bool) -> None:
-    payment = (Payment.objects.filter(customer=story.customer, status=PaymentStatus.SUCCEEDED)
-               .order_by("succeeded_at", "id").last() if full else
-               Payment.objects.filter(customer=story.customer, status=PaymentStatus.SUCCEEDED)
-               .order_by("succeeded_at", "id").first())
+    """Give back the latest payment in full (a double charge) or half of the first (downtime)."""
+    succeeded = Payment.objects.filter(customer=story.customer, status=PaymentStatus.SUCCEEDED).order_by(
+        "succeeded_at", "id")
+    payment = succeeded.last() if full else succeeded.first()
     if payment is None:
         return
     amount = payment.amount if full else max(payment.amount // 2, 1)
