@@ -173,7 +173,9 @@ def credit_debit_reverse(*, entry: CreditLedgerEntry, actor: Actor, reason: str 
     allocations = []
     for allocation in entry.allocations.select_related("grant").order_by("grant_id"):
         grant = CreditGrant.objects.select_for_update().get(pk=allocation.grant_id)
-        if grant.expired_at is not None:
+        # Past its expiry a grant keeps nothing, even one this debit emptied before it could be expired
+        # (_expire_due only sees grants with credits left, so expired_at alone would miss it).
+        if grant.expired_at is not None or (grant.expires_at is not None and grant.expires_at <= now):
             continue
         grant.remaining += -allocation.amount
         grant.save(update_fields=["remaining"])

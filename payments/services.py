@@ -11,7 +11,12 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from billing_project.audit import Actor
-from billing_project.exceptions import IllegalTransition, InvalidOperation, PaymentProviderUnavailable
+from billing_project.exceptions import (
+    IdempotencyConflict,
+    IllegalTransition,
+    InvalidOperation,
+    PaymentProviderUnavailable,
+)
 from billing_project.money import round_minor
 from credits.services import credit_plan_refill
 from payments.models import (
@@ -171,7 +176,10 @@ def invoice_finalize(*, invoice: Invoice, actor: Actor, now: datetime | None = N
 def invoice_settle(*, invoice: Invoice, actor: Actor, reason: str, now: datetime | None = None) -> Invoice:
     """Mark a locked invoice paid and let its subscription benefit from it."""
     invoice = invoice_transition(invoice=invoice, to_status=IS.PAID, actor=actor, reason=reason, now=now)
-    if invoice.subscription_id:
+    # Another open invoice of the subscription (an unpaid renewal while a proration is paid) still
+    # stands between it and active; written-off (uncollectible) invoices do not.
+    still_owed = Invoice.objects.filter(subscription_id=invoice.subscription_id, status=IS.OPEN).exclude(pk=invoice.pk)
+    if invoice.subscription_id and not still_owed.exists():
         subscription_activate_after_payment(subscription_id=invoice.subscription_id, actor=actor, now=now)
     return invoice
 
@@ -250,6 +258,9 @@ def payment_record_manual(*, customer: Customer, amount: int, method: str, actor
     if invoice is not None:
         if invoice.customer_id != customer.pk:
             raise InvalidOperation("The invoice belongs to another customer.", code="invoice_customer_mismatch")
+        # Re-read under lock: with a stale copy (two staff recording the same cheque) the second payment
+        # would be kept against an invoice that no longer counts it.
+        invoice = invoice_lock(invoice_id=invoice.pk)
         if invoice.status not in (IS.OPEN, IS.UNCOLLECTIBLE):
             raise IllegalTransition(f"A {invoice.status} invoice takes no payment.", code="invoice_not_payable")
     payment = Payment.objects.create(customer=customer, invoice=invoice, amount=amount, currency=customer.currency,
@@ -257,6 +268,14 @@ def payment_record_manual(*, customer: Customer, amount: int, method: str, actor
     return payment_transition(payment=payment, to_status=P.SUCCEEDED, actor=actor,
                               reason=reason or f"{method} received", now=now,
                               provider_data={"reference": reference} if reference else None)
+
+
+def _refund_replay(*, existing: Refund, payment: Payment, amount: int | None) -> Refund:
+    """The refund a repeated key already made, unless the key now asks for something else."""
+    if existing.payment_id != payment.pk or (amount is not None and amount != existing.amount):
+        raise IdempotencyConflict("This idempotency key was already used for another refund.",
+                                  extra={"refund_id": existing.pk})
+    return existing
 
 
 @transaction.atomic
@@ -268,7 +287,7 @@ def payment_refund(*, payment: Payment, actor: Actor, amount: int | None = None,
     if idempotency_key:
         existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
         if existing:
-            return existing
+            return _refund_replay(existing=existing, payment=payment, amount=amount)
     if payment.status not in (P.SUCCEEDED, P.PARTIALLY_REFUNDED):
         raise IllegalTransition(f"A {payment.status} payment cannot be refunded.", code="payment_not_refundable")
     amount = payment.refundable_amount if amount is None else amount
@@ -284,7 +303,8 @@ def payment_refund(*, payment: Payment, actor: Actor, amount: int | None = None,
         with transaction.atomic():
             refund.save()
     except IntegrityError:
-        return Refund.objects.get(idempotency_key=idempotency_key)
+        return _refund_replay(existing=Refund.objects.get(idempotency_key=idempotency_key), payment=payment,
+                              amount=amount)
     payment_refund_apply(payment=payment, amount=amount, actor=actor, reason=reason, now=now)
     return refund
 

@@ -1,0 +1,88 @@
+"""manage.py seed [--demo N] [--as-of DATE]: plans, meters, a staff login and optional demo customers.
+
+Safe to run any number of times: rows are found or created by natural keys, so a second run creates
+nothing. The staff account comes from SEED_STAFF_USERNAME / SEED_STAFF_PASSWORD (default staff /
+billing-demo; with DEBUG off there is no default password, so production never gets a guessable
+superuser). An existing account's password is never reset, and printed only while it still is the
+configured one.
+"""
+
+import os
+from datetime import UTC, datetime, time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.dateparse import parse_date, parse_datetime
+
+from billing_project.exceptions import BillingError
+from payments.seeding.run import SeedReport, seed_run
+
+ADMIN_URL = "http://127.0.0.1:8000/admin/"
+DEFAULT_STAFF_PASSWORD = "billing-demo"
+
+
+def _parse_demo(value) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise CommandError(f"--demo takes a whole number of customers, not {value!r}.") from None
+
+
+def _parse_as_of(value) -> datetime | None:
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    try:
+        moment = parse_datetime(text)
+        if moment is None and (day := parse_date(text)) is not None:
+            moment = datetime.combine(day, time(12))
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise CommandError(f"--as-of takes an ISO date or date-time (2026-03-31 or 2026-03-31T09:00Z), not {text!r}.")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Command(BaseCommand):
+    help = "Create the plan catalog, its meters and a staff login; with --demo N also N demo customers."
+
+    def add_arguments(self, parser):
+        # Strings, validated in handle(): a bad value then fails with one clear line, not argparse's usage.
+        parser.add_argument("--demo", default="0", metavar="N",
+                            help="also create demo customers 1..N with months of history (default 0)")
+        parser.add_argument("--as-of", default=None, metavar="DATE",
+                            help="the 'now' the demo history ends at (ISO date or date-time, UTC; default now)")
+
+    def handle(self, *args, **options):
+        demo = _parse_demo(options["demo"])
+        as_of = _parse_as_of(options["as_of"])
+        try:
+            report = seed_run(
+                demo=demo, as_of=as_of,
+                staff_username=os.environ.get("SEED_STAFF_USERNAME", "staff"),
+                staff_password=os.environ.get("SEED_STAFF_PASSWORD") or (DEFAULT_STAFF_PASSWORD if settings.DEBUG
+                                                                         else None),
+            )
+        except BillingError as exc:
+            raise CommandError(exc.message) from exc
+        self._print(report)
+
+    def _print(self, report: SeedReport) -> None:
+        created = ", ".join(f"{n} {label}" for label, n in report.created.items() if n)
+        self.stdout.write(f"Created: {created}." if created else "Nothing to create: everything was already there.")
+        if report.demo_customers_created or report.demo_customers_existing:
+            self.stdout.write(f"Demo customers: {report.demo_customers_created} created, "
+                              f"{report.demo_customers_existing} already there.")
+        for title, counts in (("Subscriptions", report.subscriptions_by_status),
+                              ("Invoices", report.invoices_by_status), ("Payments", report.payments_by_status)):
+            if counts:
+                self.stdout.write(f"{title} by status: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+        staff = report.staff
+        username = staff.user.get_username()
+        if staff.shown_password is not None:
+            self.stdout.write(self.style.SUCCESS(
+                f"Staff login: {ADMIN_URL}  user: {username}  password: {staff.shown_password}"))
+        else:
+            self.stdout.write(self.style.SUCCESS(
+                f"Staff login: {ADMIN_URL}  user: {username}  (password not shown: it is not SEED_STAFF_PASSWORD "
+                f"or its default)"))

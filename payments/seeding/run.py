@@ -1,0 +1,75 @@
+"""`manage.py seed` as one service: the catalog, the staff account and, on request, demo customers."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Count, Model
+from django.utils import timezone
+
+from billing_project.audit import Actor
+from billing_project.exceptions import InvalidOperation
+from credits.models import CreditGrant, CreditLedgerEntry
+from payments.models import Invoice, InvoiceLine, Payment, Refund
+from payments.seeding.catalog import StaffAccount, seed_catalog, seed_staff_user
+from payments.seeding.demo import demo_customer_build
+from subscriptions.models import Customer, Plan, Subscription, SubscriptionEvent
+from usage.models import Meter, MeterPrice, UsageEvent
+
+# A guard against a typo (--demo 25000) filling a database for an hour; raise it if you mean it.
+MAX_DEMO_CUSTOMERS = 1000
+
+# What the summary counts, in the order it prints them.
+_COUNTED: list[tuple[str, type[Model]]] = [
+    ("plans", Plan), ("meters", Meter), ("meter prices", MeterPrice), ("customers", Customer),
+    ("subscriptions", Subscription), ("subscription events", SubscriptionEvent), ("invoices", Invoice),
+    ("invoice lines", InvoiceLine), ("payments", Payment), ("refunds", Refund), ("credit grants", CreditGrant),
+    ("credit ledger entries", CreditLedgerEntry), ("usage events", UsageEvent),
+]
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    created: dict[str, int]
+    demo_customers_created: int
+    demo_customers_existing: int
+    subscriptions_by_status: dict[str, int]
+    invoices_by_status: dict[str, int]
+    payments_by_status: dict[str, int]
+    staff: StaffAccount
+
+
+def _row_counts() -> dict[str, int]:
+    return {label: model.objects.count() for label, model in _COUNTED}
+
+
+def _by_status(model: type[Model]) -> dict[str, int]:
+    rows = model.objects.values_list("status").annotate(n=Count("id")).order_by("status")
+    return dict(rows)
+
+
+def seed_run(*, demo: int, staff_username: str, staff_password: str | None,
+             as_of: datetime | None = None) -> SeedReport:
+    """Make sure the catalog and the staff account exist and that demo customers 1..`demo` exist.
+    Everything is found or created by a natural key, so a second run creates nothing."""
+    if not 0 <= demo <= MAX_DEMO_CUSTOMERS:
+        raise InvalidOperation(f"--demo must be between 0 and {MAX_DEMO_CUSTOMERS}, not {demo}.", code="invalid_demo")
+    now = timezone.now()
+    as_of = as_of or now.replace(microsecond=0)
+    if as_of > now:
+        raise InvalidOperation("--as-of cannot be in the future: demo history is what already happened.",
+                               code="invalid_as_of")
+    before = _row_counts()
+    staff = seed_staff_user(username=staff_username, password=staff_password)
+    catalog = seed_catalog(currency=settings.DEFAULT_CURRENCY)
+    created = 0
+    for index in range(1, demo + 1):
+        if demo_customer_build(index=index, as_of=as_of, catalog=catalog, staff=Actor.of_user(staff.user)):
+            created += 1
+    after = _row_counts()
+    return SeedReport(
+        created={label: after[label] - before[label] for label in after},
+        demo_customers_created=created, demo_customers_existing=demo - created,
+        subscriptions_by_status=_by_status(Subscription), invoices_by_status=_by_status(Invoice),
+        payments_by_status=_by_status(Payment), staff=staff,
+    )

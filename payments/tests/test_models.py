@@ -1,0 +1,121 @@
+"""The database refuses invoice, payment and webhook rows that must never exist."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from payments.models import (
+    BillingReason,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    Refund,
+    StripeEvent,
+)
+from payments.tests.factories import InvoiceFactory, PaymentFactory
+from subscriptions.tests.factories import SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+PERIOD = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def refused(build):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        build()
+
+
+@pytest.mark.parametrize("fields", [
+    {"total": -1}, {"amount_paid": -1}, {"amount_due": -1}, {"status": "sent"},
+])
+def test_invoice_refuses_negative_amounts_and_unknown_statuses(fields):
+    invoice = InvoiceFactory()
+
+    refused(lambda: Invoice.objects.filter(pk=invoice.pk).update(**fields))
+
+
+@pytest.mark.parametrize("status", [InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.VOID,
+                                    InvoiceStatus.UNCOLLECTIBLE])
+def test_a_finalized_invoice_must_have_a_number(status):
+    refused(lambda: InvoiceFactory(status=status, number=None))
+    invoice = InvoiceFactory()
+    refused(lambda: Invoice.objects.filter(pk=invoice.pk).update(status=status))
+
+
+def test_invoice_numbers_are_unique():
+    InvoiceFactory(status=InvoiceStatus.OPEN, number="INV-2025-000001")
+
+    refused(lambda: InvoiceFactory(status=InvoiceStatus.OPEN, number="INV-2025-000001"))
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    (BillingReason.SUBSCRIPTION_CREATE, BillingReason.SUBSCRIPTION_CYCLE),
+    (BillingReason.SUBSCRIPTION_CYCLE, BillingReason.SUBSCRIPTION_CYCLE),
+])
+def test_a_subscription_period_is_invoiced_once(first, second):
+    subscription = SubscriptionFactory()
+    InvoiceFactory(customer=subscription.customer, subscription=subscription, billing_reason=first,
+                   period_start=PERIOD)
+
+    refused(lambda: InvoiceFactory(customer=subscription.customer, subscription=subscription,
+                                   billing_reason=second, period_start=PERIOD))
+
+
+def test_prorations_and_manual_invoices_may_share_a_period():
+    subscription = SubscriptionFactory()
+    for reason in (BillingReason.SUBSCRIPTION_CYCLE, BillingReason.SUBSCRIPTION_UPDATE,
+                   BillingReason.SUBSCRIPTION_UPDATE, BillingReason.MANUAL):
+        InvoiceFactory(customer=subscription.customer, subscription=subscription, billing_reason=reason,
+                       period_start=PERIOD)
+
+    assert subscription.invoices.count() == 4
+
+
+def test_invoice_line_kind_is_checked():
+    invoice = InvoiceFactory()
+
+    refused(lambda: InvoiceLine.objects.create(invoice=invoice, kind="discount", description="x", unit_amount=1,
+                                               amount=1))
+
+
+@pytest.mark.parametrize("fields", [
+    {"amount": 0}, {"amount": -100}, {"amount": 100, "amount_refunded": 101}, {"amount_refunded": -1},
+    {"status": "settled"}, {"method": "bitcoin"},
+])
+def test_payment_refuses_impossible_amounts_refunds_statuses_and_methods(fields):
+    refused(lambda: PaymentFactory(**fields))
+
+
+def test_payment_refund_cannot_exceed_the_amount_by_raw_update():
+    payment = PaymentFactory(amount=500, status=PaymentStatus.SUCCEEDED)
+
+    refused(lambda: Payment.objects.filter(pk=payment.pk).update(amount_refunded=501))
+
+
+@pytest.mark.parametrize("provider_id", ["stripe_payment_intent_id", "stripe_charge_id", "paypal_order_id"])
+def test_provider_ids_map_to_one_payment(provider_id):
+    PaymentFactory(**{provider_id: "id_1"})
+    PaymentFactory(**{provider_id: None})
+    PaymentFactory(**{provider_id: None})
+
+    refused(lambda: PaymentFactory(**{provider_id: "id_1"}))
+
+
+def test_refund_refuses_nothing_unknown_statuses_and_duplicate_keys():
+    payment = PaymentFactory(status=PaymentStatus.SUCCEEDED)
+    Refund.objects.create(payment=payment, amount=100, currency="USD", idempotency_key="r1", stripe_refund_id="re_1")
+
+    refused(lambda: Refund.objects.create(payment=payment, amount=0, currency="USD"))
+    refused(lambda: Refund.objects.create(payment=payment, amount=100, currency="USD", status="lost"))
+    refused(lambda: Refund.objects.create(payment=payment, amount=100, currency="USD", idempotency_key="r1"))
+    refused(lambda: Refund.objects.create(payment=payment, amount=100, currency="USD", stripe_refund_id="re_1"))
+
+
+def test_stripe_events_are_stored_once_per_event_id():
+    StripeEvent.objects.create(event_id="evt_1", type="payment_intent.succeeded", payload={})
+
+    refused(lambda: StripeEvent.objects.create(event_id="evt_1", type="payment_intent.succeeded", payload={}))
+    refused(lambda: StripeEvent.objects.create(event_id="evt_2", type="x", payload={}, status="lost"))
