@@ -224,3 +224,46 @@ def localstripe_post(base_url: str, path: str, data: dict) -> dict:
                                      headers={"Authorization": f"Bearer {LOCALSTRIPE_KEY}"}, method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+class RecordingStripe:
+    """A loopback HTTP peer for the one API localstripe lacks (Checkout Sessions): it records each
+    request (path, headers, form fields) and answers with a session shaped like Stripe's."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.requests: list[dict] = []
+        recorder = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                fields = dict(urllib.parse.parse_qsl(body))
+                recorder.requests.append({"path": self.path, "headers": dict(self.headers), "fields": fields})
+                session_id = new_id("cs_test")
+                answer = checkout_session_object(
+                    id=session_id, customer=fields.get("customer", ""), payment_intent=None, payment_status="unpaid",
+                    amount_total=int(fields.get("line_items[0][price_data][unit_amount]", 0)),
+                    metadata={k[9:-1]: v for k, v in fields.items() if k.startswith("metadata[")})
+                answer.update(status="open", url=f"https://checkout.stripe.com/c/pay/{session_id}")
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        port = next(p for p in reversed(LOCALSTRIPE_PORTS) if _port_free(p))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
