@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
 from billing_project.audit import Actor
@@ -180,8 +181,10 @@ def payment_record_dispute(*, payment: Payment, dispute: DisputeResult, actor: A
                                  provider_data={"dispute": dispute.id, **record})
     change.stamp(actor)
     change.save()
-    logger.error("Stripe dispute %s opened on payment #%s (%s %s, reason %s): answer it in the Stripe dashboard",
-                 dispute.id, payment.pk, dispute.amount, dispute.currency, dispute.reason)
+    # On commit: a rolled-back (then replayed) handler must not page staff twice.
+    transaction.on_commit(lambda: logger.error(
+        "Stripe dispute %s opened on payment #%s (%s %s, reason %s): answer it in the Stripe dashboard",
+        dispute.id, payment.pk, dispute.amount, dispute.currency, dispute.reason))
     return SyncResult(payment, True)
 
 

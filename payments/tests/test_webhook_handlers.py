@@ -106,6 +106,36 @@ def test_failing_handler_leaves_no_half_applied_writes(client, webhook_secret, s
     assert invoice.status == InvoiceStatus.OPEN and invoice.subscription.status == SubscriptionStatus.INCOMPLETE
 
 
+def test_expired_checkout_voids_its_invoice_and_cancels_the_waiting_subscription(client, webhook_secret):
+    customer = CustomerFactory(stripe_customer_id=new_id("cus"))
+    _, invoice = subscription_start(customer=customer, plan=PlanFactory(amount=1500, trial_days=0), actor=ACTOR,
+                                    with_trial=False)
+    event = completed(invoice, kind="subscription", payment_intent=None, payment_status="unpaid")
+    event.update(type="checkout.session.expired")
+    event["data"]["object"]["status"] = "expired"
+
+    deliver(client, event)
+
+    invoice.refresh_from_db()
+    assert StripeEvent.objects.get().status == StripeEventStatus.PROCESSED
+    assert invoice.status == InvoiceStatus.VOID
+    assert invoice.subscription.status == SubscriptionStatus.CANCELED
+
+
+def test_expired_checkout_keeps_an_invoice_that_was_paid(client, webhook_secret):
+    customer = CustomerFactory(stripe_customer_id=new_id("cus"))
+    invoice = credit_pack_invoice(customer)
+    deliver(client, completed(invoice, kind="credit_pack", payment_intent=new_id("pi")))
+    expired = completed(invoice, kind="credit_pack", payment_intent=None, payment_status="unpaid")
+    expired.update(type="checkout.session.expired")
+
+    deliver(client, expired)
+
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    assert StripeEvent.objects.get(event_id=expired["id"]).status == StripeEventStatus.IGNORED
+
+
 def credit_pack_invoice(customer, *, credits=500, amount=4900) -> Invoice:
     invoice = invoice_create(customer=customer, billing_reason=BillingReason.CREDIT_PACK, metadata={"credits": credits},
                              lines=[LineSpec(kind=InvoiceLineKind.CREDIT_PACK, description=f"{credits} credits",
@@ -214,21 +244,24 @@ def test_our_pending_refund_is_settled_by_charge_refunded(client, webhook_secret
 # ----------------------------------------------------------------------------------------- disputes
 
 
-def test_dispute_is_recorded_on_the_payment_audited_and_logged_once(client, webhook_secret, caplog):
+def test_dispute_is_recorded_on_the_payment_audited_and_logged_once(
+        client, webhook_secret, caplog, django_capture_on_commit_callbacks):
     payment = succeeded_card_payment()
     dispute = dispute_object(id=new_id("dp"), amount=2000, charge=payment.stripe_charge_id,
                              payment_intent=payment.stripe_payment_intent_id)
     event = stripe_event("charge.dispute.created", dispute)
 
-    with caplog.at_level(logging.ERROR, logger="payments.stripe_sync"):
+    with caplog.at_level(logging.ERROR, logger="payments.stripe_sync"), \
+            django_capture_on_commit_callbacks(execute=True):
         deliver(client, event)
-    stripe_event_reprocess(event=StripeEvent.objects.get(), actor=ACTOR)
+        stripe_event_reprocess(event=StripeEvent.objects.get(), actor=ACTOR)
 
     payment.refresh_from_db()
     assert payment.metadata["disputes"][dispute["id"]]["reason"] == "fraudulent"
     assert payment.status == PaymentStatus.SUCCEEDED  # no money moves until the dispute is decided
     assert payment.status_changes.filter(reason__startswith=f"dispute {dispute['id']}").count() == 1
-    assert f"Stripe dispute {dispute['id']} opened" in caplog.text
+    assert caplog.text.count(f"Stripe dispute {dispute['id']} opened") == 1
+    assert StripeEvent.objects.get().status == StripeEventStatus.PROCESSED  # a replay keeps it processed
 
 
 # ---------------------------------------------------------------------------------- saved cards

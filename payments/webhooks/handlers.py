@@ -15,8 +15,8 @@ from datetime import datetime
 from billing_project.audit import Actor
 from billing_project.exceptions import InvalidOperation
 from payments import stripe_gateway
-from payments.models import Invoice, Payment, PaymentMethod, PaymentStatus, StripeEvent
-from payments.services import payment_lock
+from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus, StripeEvent
+from payments.services import invoice_lock, invoice_void, payment_lock
 from payments.stripe_gateway import (
     ChargeResult,
     CheckoutSessionResult,
@@ -32,7 +32,8 @@ from payments.stripe_sync import (
     payment_sync_intent,
     payment_sync_status,
 )
-from subscriptions.models import Customer
+from subscriptions.models import Customer, SubscriptionStatus
+from subscriptions.services import subscription_cancel, subscription_lock
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,27 @@ def handle_checkout_completed(*, event: StripeEvent, actor: Actor) -> Outcome:
     return Outcome(result.applied, "; ".join(n for n in notes if n))
 
 
+def handle_checkout_expired(*, event: StripeEvent, actor: Actor) -> Outcome:
+    """The customer left a Checkout page of ours unpaid until it expired: void its invoice and cancel the
+    subscription that was waiting for it, so neither lingers open. Anything paid meanwhile keeps both."""
+    session = CheckoutSessionResult.from_payload(_object(event))
+    invoice_id = _our_id(session.metadata, "invoice_id")
+    if session.metadata.get("kind") not in CHECKOUT_KINDS or invoice_id is None:
+        return Outcome(False, f"checkout session {session.id} was not opened by us")
+    invoice = invoice_lock(invoice_id=invoice_id)
+    if invoice.status != InvoiceStatus.OPEN or invoice.amount_paid or invoice.payments.exclude(
+            status__in=[PaymentStatus.FAILED, PaymentStatus.CANCELED]).exists():
+        return Outcome(False, f"invoice #{invoice.pk} is {invoice.status} or has payments: kept")
+    if invoice.metadata.get("checkout_session_id") not in (None, session.id):
+        return Outcome(False, f"invoice #{invoice.pk} was reopened in another checkout session")
+    invoice_void(invoice=invoice, actor=actor, reason=f"checkout session {session.id} expired")
+    if invoice.subscription_id:
+        subscription = subscription_lock(subscription_id=invoice.subscription_id)
+        if subscription.status == SubscriptionStatus.INCOMPLETE:
+            subscription_cancel(subscription=subscription, actor=actor, reason="first invoice never paid")
+    return Outcome(True)
+
+
 def handle_setup_intent_succeeded(*, event: StripeEvent, actor: Actor) -> Outcome:
     setup = SetupIntentResult.from_payload(_object(event))
     if not setup.payment_method_id:
@@ -206,6 +228,7 @@ HANDLERS: dict[str, Callable[..., Outcome]] = {
     "charge.refunded": handle_charge_refunded,
     "charge.dispute.created": handle_dispute_created,
     "checkout.session.completed": handle_checkout_completed,
+    "checkout.session.expired": handle_checkout_expired,
     "setup_intent.succeeded": handle_setup_intent_succeeded,
     "customer.updated": handle_customer_updated,
 }

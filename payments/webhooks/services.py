@@ -92,7 +92,9 @@ def stripe_event_process(*, event_pk: int, actor: Actor, force: bool = False) ->
                 event.status = StripeEventStatus.FAILED
                 event.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"[-4000:]
             else:
-                event.status = StripeEventStatus.PROCESSED if outcome.applied else StripeEventStatus.IGNORED
+                # A replay of an event that was applied the first time changes nothing, and stays processed.
+                applied = outcome.applied or event.status == StripeEventStatus.PROCESSED
+                event.status = StripeEventStatus.PROCESSED if applied else StripeEventStatus.IGNORED
                 # For an ignored event this says why (stale, repeated, not ours): it is not an error.
                 event.error = outcome.note
         event.save(update_fields=["status", "attempts", "processed_at", "error"])
