@@ -117,6 +117,19 @@ def test_duplicate_delivery_answers_200_and_is_applied_once(client, webhook_secr
     assert Invoice.objects.get().amount_paid == payment.amount
 
 
+def test_a_delivery_and_its_duplicate_stay_within_their_query_budget(client, webhook_secret,
+                                                                    django_assert_max_num_queries):
+    payment = stripe_payment_for_new_invoice()
+    event = succeeded_event(payment)
+
+    # Store, lock, pay the payment, settle the invoice, activate the subscription, refill its credits.
+    with django_assert_max_num_queries(32):
+        deliver(client, event)
+    # A duplicate is refused by the unique event id: the insert in its savepoint, and one read for the answer.
+    with django_assert_max_num_queries(5):
+        deliver(client, event)
+
+
 def _run_together(count, target):
     barrier = threading.Barrier(count)
     results, errors = [], []
