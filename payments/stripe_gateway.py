@@ -363,8 +363,18 @@ def webhook_event_verify(*, payload: bytes, signature_header: str, secret: str) 
     except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise WebhookRejected("The body is not valid JSON.", code="payload_invalid") from exc
     event = json.loads(payload)
-    if not isinstance(event, dict) or event.get("object") != "event" or not event.get("id") \
-            or not event.get("type") or not isinstance(event.get("data"), dict) \
-            or not isinstance(event["data"].get("object"), dict):
+    if not _is_event(event):
         raise WebhookRejected("The body is not a Stripe event.", code="payload_invalid")
     return event
+
+
+def _is_event(event) -> bool:
+    if not isinstance(event, dict) or event.get("object") != "event":
+        return False
+    identifiers = (event.get("id"), event.get("type"))
+    if not all(isinstance(value, str) and 0 < len(value) <= 100 for value in identifiers):
+        return False
+    created = event.get("created")
+    data = event.get("data")
+    return (created is None or (isinstance(created, int) and not isinstance(created, bool))) \
+        and isinstance(data, dict) and isinstance(data.get("object"), dict)

@@ -55,7 +55,7 @@ def succeeded_event(payment: Payment, *, created=None, charge=None):
 
 
 @pytest.mark.parametrize("case", ["bad_signature", "stale_timestamp", "bad_json", "not_an_event", "no_header",
-                                  "wrong_secret"])
+                                  "wrong_secret", "malformed_event"])
 def test_untrustworthy_delivery_is_refused_with_400_and_nothing_is_stored(client, webhook_secret, case, caplog):
     payment = stripe_payment_for_new_invoice()
     payload = event_payload(succeeded_event(payment))
@@ -68,6 +68,8 @@ def test_untrustworthy_delivery_is_refused_with_400_and_nothing_is_stored(client
         payload = b'{"id": "evt_1", "object": "event", '
     elif case == "not_an_event":
         payload = b'{"id": "ch_1", "object": "charge"}'
+    elif case == "malformed_event":
+        payload = event_payload({**succeeded_event(payment), "created": "yesterday"})
     elif case == "no_header":
         kwargs["signature"] = ""
     elif case == "wrong_secret":

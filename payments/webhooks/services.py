@@ -60,7 +60,7 @@ def stripe_event_receive(*, payload: bytes, signature_header: str) -> Received:
     try:
         with transaction.atomic():
             event = StripeEvent.objects.create(
-                event_id=str(data["id"])[:255], type=str(data["type"])[:100],
+                event_id=data["id"], type=data["type"],
                 api_version=str(data.get("api_version") or "")[:32], livemode=bool(data.get("livemode")),
                 payload=data,
                 stripe_created_at=datetime.fromtimestamp(int(created), tz=UTC) if created else None,
