@@ -123,3 +123,17 @@ def test_card_payment_refunds_go_through_stripe_partially_then_fully(stripe_api,
     assert rest.stripe_refund_id.startswith("re_") and rest.stripe_refund_id != partial.stripe_refund_id
     assert payment.status == PaymentStatus.REFUNDED and payment.amount_refunded == 2500
     assert Refund.objects.filter(payment=payment).count() == 2
+
+
+@pytest.mark.slow
+def test_provider_error_is_a_failed_attempt_and_the_payment_stays_findable(stripe_api, first_invoice, actor):
+    save_card(stripe_api, first_invoice.customer)
+    first_invoice.customer.stripe_default_payment_method_id = "pm_deletedsincelastmonth"
+    first_invoice.customer.save()
+
+    result = invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now())
+
+    first_invoice.refresh_from_db()
+    assert result.outcome == "failed" and result.message.startswith("Stripe request failed")
+    assert result.payment.status == PaymentStatus.FAILED and result.payment.failure_code
+    assert first_invoice.status == InvoiceStatus.OPEN

@@ -315,3 +315,26 @@ def test_gateway_reads_webhook_objects_into_the_same_dataclasses():
 
     assert (intent.id, intent.status, intent.amount, intent.currency, intent.latest_charge_id, intent.customer_id) \
         == ("pi_1", "succeeded", 700, "USD", "ch_1", "cus_1")
+
+
+def test_webhook_that_beats_the_charge_answer_finds_its_payment_by_metadata(client, webhook_secret):
+    customer = CustomerFactory(stripe_customer_id=new_id("cus"))
+    # invoice_collect committed the payment, Stripe charged, but our answer has not been recorded yet.
+    payment = Payment.objects.create(customer=customer, amount=700, currency="USD", method=PaymentMethod.STRIPE,
+                                     metadata={"collection_key": "invoice-1-attempt-1"})
+    pi = new_id("pi")
+
+    deliver(client, stripe_event("payment_intent.succeeded", payment_intent_object(
+        id=pi, amount=700, status="succeeded", customer=customer.stripe_customer_id, latest_charge=new_id("ch"),
+        metadata={"payment_id": str(payment.pk)})))
+
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.SUCCEEDED and payment.stripe_payment_intent_id == pi
+
+
+def test_webhook_naming_a_payment_we_do_not_have_fails_for_a_replay(client, webhook_secret):
+    deliver(client, stripe_event("payment_intent.succeeded", payment_intent_object(
+        id=new_id("pi"), amount=700, status="succeeded", metadata={"payment_id": "987654"})))
+
+    event = StripeEvent.objects.get()
+    assert event.status == StripeEventStatus.FAILED and "payment #987654" in event.error
