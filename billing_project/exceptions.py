@@ -39,3 +39,24 @@ class InvalidOperation(BillingError):
 class PaymentProviderUnavailable(BillingError):
     http_status = 503
     code = "payment_provider_unavailable"
+
+
+class CardDeclined(BillingError):
+    """The customer's bank or card network refused the charge; another card or a manual payment is needed."""
+
+    http_status = 402
+    code = "card_declined"
+
+
+class PaymentProviderError(BillingError):
+    """The payment provider failed or answered something we cannot use; the attempt may be retried."""
+
+    http_status = 502
+    code = "payment_provider_error"
+
+
+class WebhookRejected(BillingError):
+    """A webhook delivery whose signature, timestamp or body cannot be trusted; nothing of it is stored."""
+
+    http_status = 400
+    code = "webhook_rejected"

@@ -2,8 +2,10 @@ from django.contrib import admin
 from django.urls import path
 
 from billing_project.health import healthz
+from payments.webhooks.views import stripe_webhook
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
 ]

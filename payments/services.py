@@ -11,14 +11,11 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from billing_project.audit import Actor
-from billing_project.exceptions import (
-    IdempotencyConflict,
-    IllegalTransition,
-    InvalidOperation,
-    PaymentProviderUnavailable,
-)
+from billing_project.exceptions import IdempotencyConflict, IllegalTransition, InvalidOperation
 from billing_project.money import round_minor
-from credits.services import credit_plan_refill
+from credits.models import CreditSource
+from credits.services import credit_grant, credit_plan_refill
+from payments import stripe_gateway
 from payments.models import (
     MANUAL_PAYMENT_METHODS,
     BillingReason,
@@ -181,7 +178,19 @@ def invoice_settle(*, invoice: Invoice, actor: Actor, reason: str, now: datetime
     still_owed = Invoice.objects.filter(subscription_id=invoice.subscription_id, status=IS.OPEN).exclude(pk=invoice.pk)
     if invoice.subscription_id and not still_owed.exists():
         subscription_activate_after_payment(subscription_id=invoice.subscription_id, actor=actor, now=now)
+    if invoice.billing_reason == BillingReason.CREDIT_PACK:
+        credit_pack_fulfill(invoice=invoice, actor=actor)
     return invoice
+
+
+def credit_pack_fulfill(*, invoice: Invoice, actor: Actor) -> None:
+    """Grant the credits a paid credit-pack invoice bought. Keyed by the invoice, so however the invoice
+    came to be paid (Checkout, a webhook replay, staff) the credits are granted once."""
+    credits = int(invoice.metadata.get("credits") or 0)
+    if credits <= 0:
+        return
+    credit_grant(customer=invoice.customer, amount=credits, source=CreditSource.PURCHASE, actor=actor,
+                 reason=f"credit pack {invoice.number}", idempotency_key=f"credit-pack-invoice-{invoice.pk}")
 
 
 @transaction.atomic
@@ -219,19 +228,39 @@ def invoice_apply_payment(*, invoice_id: int, amount: int, actor: Actor, now: da
 
 
 def payment_transition(*, payment: Payment, to_status: str, actor: Actor, reason: str = "",
-                       provider_data: dict | None = None, now: datetime | None = None) -> Payment:
-    """Move a locked payment to `to_status`, audit it, and settle its invoice when it succeeds."""
+                       provider_data: dict | None = None, now: datetime | None = None,
+                       provider_created: datetime | None = None, failure_code: str = "",
+                       failure_reason: str = "") -> Payment:
+    """Move a locked payment to `to_status`, audit it, and settle its invoice when it succeeds.
+
+    `provider_created` is when the provider's event or answer was produced: an update older than the
+    newest one already applied is refused (a late webhook never overwrites newer state). A failure
+    leaves the invoice open: the billing run's dunning decides when to try again.
+    """
     now = now or timezone.now()
     from_status = payment.status
     if to_status not in ALLOWED_PAYMENT_TRANSITIONS[from_status]:
         raise IllegalTransition(f"A {from_status} payment cannot become {to_status}.",
                                 extra={"from": from_status, "to": to_status})
+    if provider_created is not None and payment.provider_updated_at is not None \
+            and provider_created < payment.provider_updated_at:
+        raise IllegalTransition(
+            f"A provider update from {provider_created.isoformat()} is older than the one already applied "
+            f"({payment.provider_updated_at.isoformat()}).", code="stale_provider_update",
+            extra={"from": from_status, "to": to_status})
     payment.status = to_status
     fields = ["status", "updated_at"]
+    if provider_created is not None:
+        payment.provider_updated_at = provider_created
+        fields.append("provider_updated_at")
     if to_status == P.SUCCEEDED:
         payment.succeeded_at = now
         payment.failure_code = payment.failure_reason = ""
         fields += ["succeeded_at", "failure_code", "failure_reason"]
+    elif to_status == P.FAILED:
+        payment.failure_code = failure_code[:100]
+        payment.failure_reason = (failure_reason or reason)[:500]
+        fields += ["failure_code", "failure_reason"]
     payment.save(update_fields=fields)
     change = PaymentStatusChange(payment=payment, from_status=from_status, to_status=to_status,
                                  reason=reason[:500], provider_data=provider_data or {})
@@ -295,7 +324,8 @@ def payment_refund(*, payment: Payment, actor: Actor, amount: int | None = None,
         raise InvalidOperation(f"Refund must be between 1 and {payment.refundable_amount}.", code="invalid_amount",
                                extra={"refundable": payment.refundable_amount})
     if payment.method == PaymentMethod.STRIPE:
-        raise PaymentProviderUnavailable("Card refunds need the Stripe gateway, which is not configured.")
+        return _payment_refund_stripe(payment=payment, amount=amount, actor=actor, reason=reason,
+                                      idempotency_key=idempotency_key, now=now)
     refund = Refund(payment=payment, amount=amount, currency=payment.currency, reason=reason[:500],
                     idempotency_key=idempotency_key, status=RefundStatus.SUCCEEDED)
     refund.stamp(actor)
@@ -306,6 +336,47 @@ def payment_refund(*, payment: Payment, actor: Actor, amount: int | None = None,
         return _refund_replay(existing=Refund.objects.get(idempotency_key=idempotency_key), payment=payment,
                               amount=amount)
     payment_refund_apply(payment=payment, amount=amount, actor=actor, reason=reason, now=now)
+    return refund
+
+
+# Stripe's refund statuses in ours; requires_action (some bank refunds) is still on its way.
+STRIPE_REFUND_STATUS = {
+    "succeeded": RefundStatus.SUCCEEDED,
+    "pending": RefundStatus.PENDING,
+    "requires_action": RefundStatus.PENDING,
+    "failed": RefundStatus.FAILED,
+    "canceled": RefundStatus.CANCELED,
+}
+
+
+def _payment_refund_stripe(*, payment: Payment, amount: int, actor: Actor, reason: str,
+                           idempotency_key: str | None, now: datetime | None) -> Refund:
+    """Refund a card payment in Stripe while its row is locked, so a charge.refunded webhook for this
+    very refund waits for us and then finds it by stripe_refund_id instead of counting it again."""
+    if not payment.stripe_payment_intent_id:
+        raise InvalidOperation("This card payment never reached Stripe; there is nothing to refund there.",
+                               code="payment_not_in_stripe")
+    refund = Refund(payment=payment, amount=amount, currency=payment.currency, reason=reason[:500],
+                    idempotency_key=idempotency_key, status=RefundStatus.PENDING)
+    refund.stamp(actor)
+    try:
+        with transaction.atomic():
+            refund.save()
+    except IntegrityError:
+        return Refund.objects.get(idempotency_key=idempotency_key)
+    # The caller's key when there is one, so a retry after a crash between Stripe's answer and our
+    # commit asks Stripe for the same refund instead of a second one.
+    stripe_key = f"refund-{payment.pk}-{idempotency_key}" if idempotency_key else f"refund-{refund.pk}"
+    result = stripe_gateway.refund_create(
+        payment_intent_id=payment.stripe_payment_intent_id, amount=amount, idempotency_key=stripe_key,
+        metadata={"refund_id": str(refund.pk), "payment_id": str(payment.pk)},
+    )
+    refund.stripe_refund_id = result.id
+    refund.status = STRIPE_REFUND_STATUS.get(result.status, RefundStatus.PENDING)
+    refund.save(update_fields=["stripe_refund_id", "status"])
+    if refund.status == RefundStatus.SUCCEEDED:
+        payment_refund_apply(payment=payment, amount=amount, actor=actor, reason=reason or "refunded in Stripe",
+                             provider_data={"refund": result.id, "status": result.status}, now=now)
     return refund
 
 

@@ -1,0 +1,38 @@
+from datetime import UTC
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.dateparse import parse_datetime
+
+from billing_project.audit import Actor
+from payments.models import StripeEventStatus
+from payments.webhooks.services import stripe_event_replay
+
+
+class Command(BaseCommand):
+    help = "Work with stored Stripe webhook events."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        replay = sub.add_parser("replay", help="Reprocess stored events through the webhook handlers, oldest first.")
+        replay.add_argument("--failed", action="store_true", help="Only events whose processing failed.")
+        replay.add_argument("--since", help="Only events received at or after this ISO 8601 date-time (UTC if naive).")
+        replay.add_argument("--id", dest="event_id", help="Only this Stripe event id (evt_...).")
+
+    def handle(self, *args, action, failed=False, since=None, event_id=None, **options):
+        since_at = None
+        if since:
+            since_at = parse_datetime(since) or parse_datetime(f"{since}T00:00:00")
+            if since_at is None:
+                raise CommandError(f"--since {since!r} is not an ISO 8601 date or date-time.")
+            if since_at.tzinfo is None:
+                since_at = since_at.replace(tzinfo=UTC)
+        events = stripe_event_replay(actor=Actor.system("stripe-events-replay"), failed_only=failed, since=since_at,
+                                     event_id=event_id)
+        if event_id and not events:
+            raise CommandError(f"No stored event {event_id}.")
+        still_failing = [e for e in events if e.status == StripeEventStatus.FAILED]
+        for event in events:
+            self.stdout.write(f"{event.event_id} {event.type}: {event.status}")
+        self.stdout.write(f"Replayed {len(events)} event(s); {len(still_failing)} still failing.")
+        if still_failing:
+            raise CommandError(f"{len(still_failing)} event(s) still fail; see their error in the admin.")

@@ -1,0 +1,194 @@
+"""Apply what Stripe says about a payment (an API answer or a webhook) to our rows, order-proof.
+
+Both the synchronous answer of an off-session charge and every later webhook end up here, so the two
+paths cannot disagree. Three guards keep a late or repeated message from overwriting newer state:
+- `Payment.provider_updated_at`: an update produced before the newest one applied is stale;
+- the payment state machine: succeeded never goes back to processing or failed;
+- refunds are reconciled against the charge's cumulative `amount_refunded` and matched by
+  `stripe_refund_id`, so a refund is never counted twice whichever message reports it first.
+Callers lock the payment row first (`payment_lock`).
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing_project.audit import Actor
+from payments.models import Payment, PaymentStatus, PaymentStatusChange, Refund, RefundStatus
+from payments.services import ALLOWED_PAYMENT_TRANSITIONS, payment_refund_apply, payment_transition
+from payments.stripe_gateway import ChargeResult, DisputeResult, PaymentIntentResult
+
+logger = logging.getLogger(__name__)
+
+P = PaymentStatus
+
+# A PaymentIntent's status in our terms. requires_payment_method after a confirmation means the card was
+# refused; requires_action off-session means the bank wants the customer, who is not there: both are a
+# failed attempt for dunning. requires_confirmation is not an outcome yet.
+INTENT_STATUS = {
+    "succeeded": P.SUCCEEDED,
+    "processing": P.PROCESSING,
+    "requires_capture": P.PROCESSING,
+    "requires_payment_method": P.FAILED,
+    "requires_action": P.FAILED,
+    "canceled": P.CANCELED,
+}
+
+# Our statuses that already include "the money was collected": a `succeeded` message changes nothing.
+_COLLECTED = {P.SUCCEEDED, P.PARTIALLY_REFUNDED, P.REFUNDED}
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    payment: Payment
+    # False when the message was stale, repeated or refused by the state machine.
+    applied: bool
+    note: str = ""
+
+
+def payment_sync_status(*, payment: Payment, to_status: str, observed_at: datetime, actor: Actor, reason: str,
+                        provider_data: dict | None = None, failure_code: str = "", failure_reason: str = "",
+                        now: datetime | None = None) -> SyncResult:
+    """Move a locked payment to what the provider reported at `observed_at`, unless that is old news."""
+    if payment.provider_updated_at and observed_at < payment.provider_updated_at:
+        return SyncResult(payment, False, f"stale: {to_status} from {observed_at.isoformat()} is older than the "
+                                          f"state applied at {payment.provider_updated_at.isoformat()} "
+                                          f"(payment #{payment.pk} is {payment.status})")
+    if to_status == payment.status or (to_status == P.SUCCEEDED and payment.status in _COLLECTED):
+        if payment.provider_updated_at is None or observed_at > payment.provider_updated_at:
+            payment.provider_updated_at = observed_at
+            payment.save(update_fields=["provider_updated_at", "updated_at"])
+        return SyncResult(payment, False, f"payment #{payment.pk} is already {payment.status}")
+    if to_status not in ALLOWED_PAYMENT_TRANSITIONS[payment.status]:
+        return SyncResult(payment, False, f"refused: payment #{payment.pk} is {payment.status} and cannot go "
+                                          f"back to {to_status}")
+    payment_transition(payment=payment, to_status=to_status, actor=actor, reason=reason,
+                       provider_data=provider_data, now=now, provider_created=observed_at,
+                       failure_code=failure_code, failure_reason=failure_reason)
+    return SyncResult(payment, True)
+
+
+def payment_sync_intent(*, payment: Payment, intent: PaymentIntentResult, observed_at: datetime, actor: Actor,
+                        reason: str, now: datetime | None = None) -> SyncResult:
+    """Apply a PaymentIntent's state to its locked payment (and remember the ids Stripe gave it)."""
+    fields = []
+    if not payment.stripe_payment_intent_id:
+        payment.stripe_payment_intent_id = intent.id
+        fields.append("stripe_payment_intent_id")
+    if intent.latest_charge_id and not payment.stripe_charge_id:
+        payment.stripe_charge_id = intent.latest_charge_id
+        fields.append("stripe_charge_id")
+    if fields:
+        payment.save(update_fields=[*fields, "updated_at"])
+    to_status = INTENT_STATUS.get(intent.status)
+    if to_status is None:
+        return SyncResult(payment, False, f"PaymentIntent status {intent.status!r} is not an outcome")
+    failure_code, failure_reason = intent.failure_code, intent.failure_message
+    if intent.status == "requires_action" and not failure_code:
+        failure_code = "authentication_required"
+        failure_reason = "The bank asks the customer to authenticate this payment."
+    return payment_sync_status(
+        payment=payment, to_status=to_status, observed_at=observed_at, actor=actor, reason=reason,
+        provider_data={"payment_intent": intent.id, "status": intent.status, "charge": intent.latest_charge_id,
+                       "failure_code": intent.failure_code},
+        failure_code=failure_code, failure_reason=failure_reason, now=now,
+    )
+
+
+def payment_sync_charge_refunds(*, payment: Payment, charge: ChargeResult, observed_at: datetime, actor: Actor,
+                                now: datetime | None = None) -> SyncResult:
+    """Reconcile a locked payment's refunds with a charge Stripe reports as (partly) refunded.
+
+    Stripe's `amount_refunded` is cumulative, so only the part we have not counted yet is applied: our own
+    refunds (found by stripe_refund_id, or still pending) are not counted twice, refunds made in the
+    Stripe dashboard get a Refund row, and a late or repeated charge.refunded changes nothing.
+    """
+    notes = []
+    if payment.status not in _COLLECTED and charge.paid and charge.status == "succeeded":
+        # A refunded charge had been paid: the success message may still be on its way.
+        notes.append(payment_sync_status(payment=payment, to_status=P.SUCCEEDED, observed_at=observed_at,
+                                         actor=actor, reason="charge paid (reported with its refund)",
+                                         provider_data={"charge": charge.id}, now=now).note)
+    if payment.status not in _COLLECTED:
+        return SyncResult(payment, False, f"payment #{payment.pk} is {payment.status}; nothing to refund")
+    if not payment.stripe_charge_id:
+        payment.stripe_charge_id = charge.id
+        payment.save(update_fields=["stripe_charge_id", "updated_at"])
+    applied = False
+
+    def missing() -> int:
+        return min(charge.amount_refunded, payment.amount) - payment.amount_refunded
+
+    def count(refund: Refund, amount: int) -> None:
+        nonlocal applied
+        refund.status = RefundStatus.SUCCEEDED
+        refund.save(update_fields=["status"])
+        payment_refund_apply(payment=payment, amount=amount, actor=actor, reason=refund.reason or "refunded",
+                             provider_data={"charge": charge.id, "refund": refund.stripe_refund_id or ""}, now=now)
+        applied = True
+
+    for listed in charge.refunds:
+        if listed.status != "succeeded":
+            continue
+        known = Refund.objects.filter(stripe_refund_id=listed.id).first()
+        if known is not None:
+            if known.status == RefundStatus.PENDING and 0 < known.amount <= missing():
+                count(known, known.amount)
+            continue
+        if missing() <= 0:
+            break
+        refund = Refund(payment=payment, amount=min(listed.amount, missing()), currency=payment.currency,
+                        stripe_refund_id=listed.id, reason="refunded in Stripe")
+        refund.stamp(actor)
+        refund.save()
+        count(refund, refund.amount)
+    for pending in payment.refunds.filter(status=RefundStatus.PENDING).order_by("id"):
+        if 0 < pending.amount <= missing():
+            count(pending, pending.amount)
+    if missing() > 0:
+        # Newer API versions leave the refund list out of the charge; the amount is what we know.
+        refund = Refund(payment=payment, amount=missing(), currency=payment.currency,
+                        reason=f"refunded in Stripe (charge {charge.id}; refund id not in the event)")
+        refund.stamp(actor)
+        refund.save()
+        count(refund, refund.amount)
+    if not applied:
+        notes.append(f"refunds of charge {charge.id} already counted ({payment.amount_refunded})")
+    return SyncResult(payment, applied, "; ".join(n for n in notes if n))
+
+
+def payment_record_dispute(*, payment: Payment, dispute: DisputeResult, actor: Actor) -> SyncResult:
+    """Note a dispute on its locked payment and alert staff.
+
+    No money moves here: Stripe holds the disputed amount until the dispute is decided, and finance
+    answers it in the Stripe dashboard. We keep it on the payment (metadata["disputes"]), write an audit
+    row, and log an error-level line that operators route to staff.
+    """
+    disputes = dict(payment.metadata.get("disputes") or {})
+    record = {"status": dispute.status, "reason": dispute.reason, "amount": dispute.amount,
+              "currency": dispute.currency, "charge": dispute.charge_id,
+              "created": dispute.created.isoformat() if dispute.created else ""}
+    if disputes.get(dispute.id) == record:
+        return SyncResult(payment, False, f"dispute {dispute.id} already recorded")
+    disputes[dispute.id] = record
+    payment.metadata = {**payment.metadata, "disputes": disputes}
+    payment.save(update_fields=["metadata", "updated_at"])
+    change = PaymentStatusChange(payment=payment, from_status=payment.status, to_status=payment.status,
+                                 reason=f"dispute {dispute.id} opened: {dispute.reason}"[:500],
+                                 provider_data={"dispute": dispute.id, **record})
+    change.stamp(actor)
+    change.save()
+    # On commit: a rolled-back (then replayed) handler must not page staff twice.
+    transaction.on_commit(lambda: logger.error(
+        "Stripe dispute %s opened on payment #%s (%s %s, reason %s): answer it in the Stripe dashboard",
+        dispute.id, payment.pk, dispute.amount, dispute.currency, dispute.reason))
+    return SyncResult(payment, True)
+
+
+def observed_now() -> datetime:
+    """When a synchronous API answer was seen: it reflects Stripe's state at that moment, so webhooks
+    created before it are older news."""
+    return timezone.now()

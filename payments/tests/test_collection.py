@@ -1,0 +1,139 @@
+import pytest
+from django.utils import timezone
+
+from payments import stripe_gateway
+from payments.collection import invoice_collect
+from payments.models import InvoiceStatus, Payment, PaymentStatus, Refund, RefundStatus
+from payments.services import payment_refund
+from payments.stripe_services import customer_setup_intent_create
+from payments.tests.stripe_support import localstripe_post
+from subscriptions.models import SubscriptionStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def save_card(stripe_api, customer, payment_method="pm_card_visa"):
+    setup = customer_setup_intent_create(customer=customer)
+    localstripe_post(stripe_api, f"/v1/setup_intents/{setup.id}/confirm",
+                     {"payment_method": payment_method, "client_secret": setup.client_secret})
+    customer.stripe_default_payment_method_id = stripe_gateway.setup_intent_retrieve(
+        setup_intent_id=setup.id).payment_method_id
+    customer.save()
+
+
+def dunning_fields(invoice):
+    invoice.refresh_from_db()
+    return invoice.attempt_count, invoice.next_attempt_at
+
+
+def test_without_stripe_key_nothing_is_charged_and_no_payment_is_written(settings, first_invoice, actor):
+    settings.STRIPE_SECRET_KEY = ""
+    first_invoice.customer.stripe_customer_id = "cus_x"
+    first_invoice.customer.stripe_default_payment_method_id = "pm_x"
+    first_invoice.customer.save()
+
+    result = invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now())
+
+    assert result.outcome == "no_payment_method" and result.payment is None
+    assert "STRIPE_SECRET_KEY" in result.message
+    assert not Payment.objects.exists()
+
+
+def test_customer_without_saved_card_is_not_charged(stripe_api, first_invoice, actor):
+    result = invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now())
+
+    assert result.outcome == "no_payment_method" and result.payment is None
+    assert not Payment.objects.exists()
+
+
+@pytest.mark.slow
+def test_off_session_charge_pays_the_invoice_and_activates_the_subscription(stripe_api, first_invoice, actor):
+    save_card(stripe_api, first_invoice.customer)
+    before = dunning_fields(first_invoice)
+
+    result = invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now())
+
+    payment = result.payment
+    first_invoice.refresh_from_db()
+    assert result.outcome == "succeeded"
+    assert payment.status == PaymentStatus.SUCCEEDED and payment.amount == 2500
+    assert payment.stripe_payment_intent_id.startswith("pi_") and payment.stripe_charge_id.startswith("ch_")
+    assert payment.metadata["collection_key"] == f"invoice-{first_invoice.pk}-attempt-1"
+    assert first_invoice.status == InvoiceStatus.PAID and first_invoice.amount_paid == 2500
+    assert first_invoice.subscription.status == SubscriptionStatus.ACTIVE
+    assert list(payment.status_changes.values_list("from_status", "to_status")) == [("pending", "succeeded")]
+    assert dunning_fields(first_invoice) == (before[0], None)  # paid invoices leave dunning by invoice_settle
+
+
+@pytest.mark.slow
+def test_declined_card_fails_the_payment_and_leaves_dunning_to_the_billing_run(stripe_api, first_invoice, actor):
+    save_card(stripe_api, first_invoice.customer, payment_method="pm_card_chargeCustomerFail")
+    before = dunning_fields(first_invoice)
+
+    result = invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now())
+
+    first_invoice.refresh_from_db()
+    assert result.outcome == "failed" and result.message
+    assert result.payment.status == PaymentStatus.FAILED
+    assert result.payment.failure_code == "card_declined" and result.payment.failure_reason
+    assert first_invoice.status == InvoiceStatus.OPEN and first_invoice.amount_paid == 0
+    assert dunning_fields(first_invoice) == before
+
+
+@pytest.mark.slow
+def test_the_same_attempt_collected_twice_charges_once(stripe_api, first_invoice, actor):
+    save_card(stripe_api, first_invoice.customer, payment_method="pm_card_chargeCustomerFail")
+
+    first = invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now())
+    again = invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now())
+
+    assert first.payment.pk == again.payment.pk and again.outcome == "failed"
+    assert Payment.objects.count() == 1
+    assert first.payment.status_changes.count() == 1
+
+
+@pytest.mark.slow
+def test_next_attempt_is_a_new_payment_with_a_new_key(stripe_api, first_invoice, actor):
+    save_card(stripe_api, first_invoice.customer, payment_method="pm_card_chargeCustomerFail")
+    invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now())
+    first_invoice.attempt_count = 1  # what the billing run's dunning records after a failure
+    first_invoice.save()
+    save_card(stripe_api, first_invoice.customer)
+    first_invoice.customer.refresh_from_db()
+
+    result = invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now())
+
+    assert result.outcome == "succeeded"
+    assert result.payment.metadata["collection_key"] == f"invoice-{first_invoice.pk}-attempt-2"
+    assert Payment.objects.filter(invoice=first_invoice).count() == 2
+
+
+@pytest.mark.slow
+def test_card_payment_refunds_go_through_stripe_partially_then_fully(stripe_api, first_invoice, actor):
+    save_card(stripe_api, first_invoice.customer)
+    payment = invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now()).payment
+
+    partial = payment_refund(payment=payment, actor=actor, amount=1000, reason="goodwill", idempotency_key="r-1")
+    repeated = payment_refund(payment=payment, actor=actor, amount=1000, reason="goodwill", idempotency_key="r-1")
+    rest = payment_refund(payment=payment, actor=actor, reason="cancelled")
+
+    payment.refresh_from_db()
+    assert partial.pk == repeated.pk and partial.stripe_refund_id.startswith("re_")
+    assert partial.status == RefundStatus.SUCCEEDED and rest.amount == 1500
+    assert rest.stripe_refund_id.startswith("re_") and rest.stripe_refund_id != partial.stripe_refund_id
+    assert payment.status == PaymentStatus.REFUNDED and payment.amount_refunded == 2500
+    assert Refund.objects.filter(payment=payment).count() == 2
+
+
+@pytest.mark.slow
+def test_provider_error_is_a_failed_attempt_and_the_payment_stays_findable(stripe_api, first_invoice, actor):
+    save_card(stripe_api, first_invoice.customer)
+    first_invoice.customer.stripe_default_payment_method_id = "pm_deletedsincelastmonth"
+    first_invoice.customer.save()
+
+    result = invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now())
+
+    first_invoice.refresh_from_db()
+    assert result.outcome == "failed" and result.message.startswith("Stripe request failed")
+    assert result.payment.status == PaymentStatus.FAILED and result.payment.failure_code
+    assert first_invoice.status == InvoiceStatus.OPEN

@@ -1,0 +1,76 @@
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from payments.models import StripeEvent, StripeEventStatus
+from payments.tests.stripe_support import new_id, setup_intent_object, stripe_event
+from subscriptions.tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def stored(event: dict, *, status=StripeEventStatus.FAILED, received_at=None) -> StripeEvent:
+    row = StripeEvent.objects.create(event_id=event["id"], type=event["type"], payload=event, status=status,
+                                     attempts=1, error="ReferenceNotFound: earlier",
+                                     stripe_created_at=datetime.fromtimestamp(event["created"], tz=UTC))
+    if received_at:
+        StripeEvent.objects.filter(pk=row.pk).update(received_at=received_at)
+    return row
+
+
+def card_saved(customer, payment_method: str) -> dict:
+    return stripe_event("setup_intent.succeeded", setup_intent_object(
+        id=new_id("seti"), customer=customer.stripe_customer_id, payment_method=payment_method))
+
+
+def test_replay_failed_reprocesses_only_failed_events():
+    customer = CustomerFactory(stripe_customer_id=new_id("cus"))
+    failed = stored(card_saved(customer, "pm_failed_before"))
+    processed = stored(card_saved(customer, "pm_other"), status=StripeEventStatus.PROCESSED)
+    out = StringIO()
+
+    call_command("stripe_events", "replay", "--failed", stdout=out)
+
+    failed.refresh_from_db()
+    processed.refresh_from_db()
+    assert failed.status == StripeEventStatus.PROCESSED and failed.attempts == 2
+    assert processed.attempts == 1
+    assert "Replayed 1 event(s); 0 still failing." in out.getvalue()
+
+
+def test_replay_since_and_by_id():
+    customer = CustomerFactory(stripe_customer_id=new_id("cus"))
+    old = stored(card_saved(customer, "pm_old"), received_at=datetime.now(UTC) - timedelta(days=3))
+    recent = stored(card_saved(customer, "pm_recent"))
+
+    call_command("stripe_events", "replay", "--since", (datetime.now(UTC) - timedelta(days=1)).date().isoformat(),
+                 stdout=StringIO())
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert old.attempts == 1 and recent.attempts == 2
+
+    call_command("stripe_events", "replay", "--id", old.event_id, stdout=StringIO())
+    old.refresh_from_db()
+    assert old.attempts == 2 and old.status == StripeEventStatus.PROCESSED
+
+
+def test_replay_exits_non_zero_while_events_still_fail():
+    event = stored(stripe_event("setup_intent.succeeded", setup_intent_object(
+        id=new_id("seti"), customer=new_id("cus"), payment_method="pm_x", metadata={"customer_id": "424242"})))
+
+    with pytest.raises(CommandError, match="still fail"):
+        call_command("stripe_events", "replay", "--failed", stdout=StringIO())
+
+    event.refresh_from_db()
+    assert event.status == StripeEventStatus.FAILED and event.attempts == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--since", "yesterday"], "not an ISO 8601"),
+    (["--id", "evt_missing"], "No stored event evt_missing"),
+])
+def test_bad_arguments_exit_with_one_clear_line(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("stripe_events", "replay", *args, stdout=StringIO())

@@ -1,0 +1,97 @@
+import pytest
+
+from billing_project.exceptions import PaymentProviderUnavailable
+from payments.models import BillingReason, Invoice, InvoiceStatus, Payment, PaymentMethod, Refund
+from payments.services import payment_record_manual, payment_refund
+from payments.stripe_gateway import API_VERSION
+from payments.stripe_services import checkout_credit_pack_start, checkout_subscription_start
+from payments.tests.stripe_support import LOCALSTRIPE_KEY, RecordingStripe, new_id
+from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.tests.factories import CustomerFactory, PlanFactory
+
+pytestmark = pytest.mark.django_db
+
+URLS = {"success_url": "https://billing.example.com/done", "cancel_url": "https://billing.example.com/cancel"}
+
+
+@pytest.fixture
+def recording_stripe(settings):
+    peer = RecordingStripe()
+    settings.STRIPE_SECRET_KEY = LOCALSTRIPE_KEY
+    settings.STRIPE_API_BASE = peer.url
+    yield peer
+    peer.close()
+
+
+def test_subscription_checkout_opens_a_session_for_the_first_invoice(recording_stripe, actor):
+    customer = CustomerFactory(stripe_customer_id=new_id("cus"))
+    plan = PlanFactory(amount=1900, trial_days=14)
+
+    start = checkout_subscription_start(customer=customer, plan=plan, actor=actor, **URLS)
+
+    request = recording_stripe.requests[-1]
+    fields = request["fields"]
+    assert request["path"] == "/v1/checkout/sessions"
+    assert request["headers"]["Idempotency-Key"] == f"checkout-invoice-{start.invoice.pk}"
+    assert request["headers"]["Stripe-Version"] == API_VERSION
+    assert fields["mode"] == "payment" and fields["customer"] == customer.stripe_customer_id
+    assert fields["line_items[0][price_data][unit_amount]"] == "1900"
+    assert fields["line_items[0][price_data][currency]"] == "usd"
+    assert fields["payment_intent_data[setup_future_usage]"] == "off_session"
+    assert fields["metadata[kind]"] == "subscription" and fields["metadata[invoice_id]"] == str(start.invoice.pk)
+    assert start.session.url.startswith("https://checkout.stripe.com/")
+    assert start.subscription.status == SubscriptionStatus.INCOMPLETE
+    # Checkout collects this invoice: the billing run must not charge it off-session meanwhile.
+    assert start.invoice.status == InvoiceStatus.OPEN and start.invoice.next_attempt_at is None
+    assert start.invoice.metadata["checkout_session_id"] == start.session.id
+
+
+def test_credit_pack_checkout_opens_a_session_for_a_credit_pack_invoice(recording_stripe, actor):
+    customer = CustomerFactory(stripe_customer_id=new_id("cus"))
+
+    start = checkout_credit_pack_start(customer=customer, credits=1000, amount=4500, actor=actor, **URLS)
+
+    fields = recording_stripe.requests[-1]["fields"]
+    assert start.invoice.billing_reason == BillingReason.CREDIT_PACK and start.invoice.metadata["credits"] == 1000
+    assert start.invoice.amount_due == 4500 and start.invoice.next_attempt_at is None
+    assert fields["metadata[kind]"] == "credit_pack" and "payment_intent_data[setup_future_usage]" not in fields
+
+
+def test_without_stripe_key_checkout_is_unavailable_and_writes_nothing(settings, actor):
+    settings.STRIPE_SECRET_KEY = ""
+    customer = CustomerFactory()
+
+    with pytest.raises(PaymentProviderUnavailable):
+        checkout_subscription_start(customer=customer, plan=PlanFactory(), actor=actor, **URLS)
+    with pytest.raises(PaymentProviderUnavailable):
+        checkout_credit_pack_start(customer=customer, credits=10, amount=100, actor=actor, **URLS)
+
+    assert not Subscription.objects.exists() and not Invoice.objects.exists()
+
+
+def test_without_stripe_key_manual_payments_and_refunds_still_work(settings, first_invoice, actor):
+    settings.STRIPE_SECRET_KEY = ""
+
+    payment = payment_record_manual(customer=first_invoice.customer, amount=2500, method=PaymentMethod.CHECK,
+                                    actor=actor, invoice=first_invoice, reference="chk 42")
+    refund = payment_refund(payment=payment, actor=actor, amount=500, reason="overpaid")
+
+    first_invoice.refresh_from_db()
+    assert first_invoice.status == InvoiceStatus.PAID
+    assert first_invoice.subscription.status == SubscriptionStatus.ACTIVE
+    assert refund.amount == 500 and refund.stripe_refund_id is None
+
+
+def test_without_stripe_key_card_refund_is_refused_with_a_clear_message(settings, actor):
+    settings.STRIPE_SECRET_KEY = ""
+    customer = CustomerFactory()
+    payment = Payment.objects.create(customer=customer, amount=900, currency="USD", method=PaymentMethod.STRIPE,
+                                     stripe_payment_intent_id=new_id("pi"), status="succeeded")
+
+    with pytest.raises(PaymentProviderUnavailable) as unavailable:
+        payment_refund(payment=payment, actor=actor, amount=100)
+
+    assert "STRIPE_SECRET_KEY" in unavailable.value.message
+    assert not Refund.objects.exists()
+    payment.refresh_from_db()
+    assert payment.amount_refunded == 0

@@ -1,0 +1,234 @@
+"""One handler per Stripe event type. Each reads `event.payload["data"]["object"]` through the gateway's
+dataclasses, locks what it changes, and returns whether it changed anything and why not.
+
+Handlers are safe to run again (replay): every write goes through a guard that recognises a message
+already applied (payment state machine and provider_updated_at, cumulative refunds matched by
+stripe_refund_id, dispute records keyed by dispute id, idempotent credit grants).
+A handler raises when the event names one of our rows that does not exist yet (Stripe can be faster
+than our commit): the event is marked failed and a replay applies it once the row is there.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from billing_project.audit import Actor
+from billing_project.exceptions import InvalidOperation
+from payments import stripe_gateway
+from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus, StripeEvent
+from payments.services import invoice_lock, invoice_void, payment_lock
+from payments.stripe_gateway import (
+    ChargeResult,
+    CheckoutSessionResult,
+    DisputeResult,
+    PaymentIntentResult,
+    SetupIntentResult,
+    StripeCustomer,
+)
+from payments.stripe_services import customer_default_payment_method_set
+from payments.stripe_sync import (
+    payment_record_dispute,
+    payment_sync_charge_refunds,
+    payment_sync_intent,
+    payment_sync_status,
+)
+from subscriptions.models import Customer, SubscriptionStatus
+from subscriptions.services import subscription_cancel, subscription_lock
+
+
+@dataclass(frozen=True)
+class Outcome:
+    applied: bool
+    note: str = ""
+
+
+class ReferenceNotFound(LookupError):
+    """The event names a row of ours that is not (yet) there."""
+
+
+def _object(event: StripeEvent) -> dict:
+    return event.payload["data"]["object"]
+
+
+def _observed_at(event: StripeEvent) -> datetime:
+    return event.stripe_created_at or event.received_at
+
+
+def _reason(event: StripeEvent) -> str:
+    return f"{event.type} ({event.event_id})"
+
+
+def _our_id(metadata: dict, key: str) -> int | None:
+    value = str(metadata.get(key) or "")
+    return int(value) if value.isdigit() else None
+
+
+def _payment_for_intent(intent: PaymentIntentResult) -> Payment | None:
+    found = Payment.objects.filter(stripe_payment_intent_id=intent.id).values_list("pk", flat=True).first()
+    if found is None:
+        # Collection stores the PaymentIntent id after Stripe answers; the payment id in the metadata
+        # finds the payment when the webhook wins that race (or the answer was lost to a timeout).
+        payment_id = _our_id(intent.metadata, "payment_id")
+        if payment_id is None:
+            return None
+        found = Payment.objects.filter(pk=payment_id, method=PaymentMethod.STRIPE).values_list("pk", flat=True).first()
+        if found is None:
+            raise ReferenceNotFound(f"payment #{payment_id} named by {intent.id} does not exist")
+    payment = payment_lock(payment_id=found)
+    if payment.stripe_payment_intent_id not in (None, "", intent.id):
+        raise InvalidOperation(f"payment #{payment.pk} belongs to {payment.stripe_payment_intent_id}, "
+                               f"not {intent.id}", code="payment_intent_mismatch")
+    return payment
+
+
+def handle_payment_intent(*, event: StripeEvent, actor: Actor) -> Outcome:
+    """payment_intent.succeeded / processing / payment_failed / canceled: the object's own status says
+    where the payment is; stale or backwards moves are recorded and skipped."""
+    intent = PaymentIntentResult.from_payload(_object(event))
+    payment = _payment_for_intent(intent)
+    if payment is None:
+        return Outcome(False, f"no payment of ours for {intent.id}")
+    result = payment_sync_intent(payment=payment, intent=intent, observed_at=_observed_at(event), actor=actor,
+                                 reason=_reason(event))
+    return Outcome(result.applied, result.note)
+
+
+def _payment_for_charge(*, charge_id: str, payment_intent_id: str) -> Payment | None:
+    found = None
+    if payment_intent_id:
+        found = Payment.objects.filter(stripe_payment_intent_id=payment_intent_id).values_list("pk", flat=True).first()
+    if found is None and charge_id:
+        found = Payment.objects.filter(stripe_charge_id=charge_id).values_list("pk", flat=True).first()
+    return payment_lock(payment_id=found) if found is not None else None
+
+
+def handle_charge_refunded(*, event: StripeEvent, actor: Actor) -> Outcome:
+    charge = ChargeResult.from_payload(_object(event))
+    payment = _payment_for_charge(charge_id=charge.id, payment_intent_id=charge.payment_intent_id)
+    if payment is None:
+        return Outcome(False, f"no payment of ours for {charge.id}")
+    result = payment_sync_charge_refunds(payment=payment, charge=charge, observed_at=_observed_at(event), actor=actor)
+    return Outcome(result.applied, result.note)
+
+
+def handle_dispute_created(*, event: StripeEvent, actor: Actor) -> Outcome:
+    dispute = DisputeResult.from_payload(_object(event))
+    payment = _payment_for_charge(charge_id=dispute.charge_id, payment_intent_id=dispute.payment_intent_id)
+    if payment is None:
+        return Outcome(False, f"no payment of ours for dispute {dispute.id}")
+    result = payment_record_dispute(payment=payment, dispute=dispute, actor=actor)
+    return Outcome(result.applied, result.note)
+
+
+CHECKOUT_KINDS = ("subscription", "credit_pack")
+
+
+def handle_checkout_completed(*, event: StripeEvent, actor: Actor) -> Outcome:
+    """A Checkout page of ours was completed: record its payment against the invoice it was opened for.
+    Paying the invoice activates the subscription or grants the credit pack through the usual flow."""
+    session = CheckoutSessionResult.from_payload(_object(event))
+    kind = session.metadata.get("kind")
+    invoice_id = _our_id(session.metadata, "invoice_id")
+    if kind not in CHECKOUT_KINDS or invoice_id is None:
+        return Outcome(False, f"checkout session {session.id} was not opened by us")
+    invoice = Invoice.objects.select_related("customer").filter(pk=invoice_id).first()
+    if invoice is None:
+        raise ReferenceNotFound(f"invoice #{invoice_id} named by {session.id} does not exist")
+    customer = invoice.customer
+    if customer.stripe_customer_id != session.customer_id:
+        raise InvalidOperation(f"checkout session {session.id} is for {session.customer_id}, but invoice "
+                               f"#{invoice.pk} belongs to {customer.stripe_customer_id}", code="customer_mismatch")
+    if session.payment_status == "no_payment_required" or not session.payment_intent_id or session.amount_total <= 0:
+        return Outcome(False, f"checkout session {session.id} collected nothing")
+    found = Payment.objects.filter(stripe_payment_intent_id=session.payment_intent_id).values_list("pk", flat=True)
+    payment_pk = found.first()
+    if payment_pk is None:
+        payment_pk = Payment.objects.create(
+            customer=customer, invoice=invoice, amount=session.amount_total,
+            currency=session.currency or invoice.currency, method=PaymentMethod.STRIPE,
+            stripe_payment_intent_id=session.payment_intent_id, metadata={"checkout_session_id": session.id},
+        ).pk
+    payment = payment_lock(payment_id=payment_pk)
+    # "unpaid" on completion means a delayed method (a bank debit): the money is on its way.
+    to_status = PaymentStatus.SUCCEEDED if session.payment_status == "paid" else PaymentStatus.PROCESSING
+    provider_data = {"checkout_session": session.id, "payment_status": session.payment_status,
+                     "payment_intent": session.payment_intent_id}
+    result = payment_sync_status(payment=payment, to_status=to_status, observed_at=_observed_at(event), actor=actor,
+                                 reason=_reason(event), provider_data=provider_data)
+    notes = [result.note]
+    if kind == "subscription" and not customer.stripe_default_payment_method_id:
+        if stripe_gateway.is_configured():
+            # The session does not carry the card; its PaymentIntent does (saved for off-session use).
+            intent = stripe_gateway.payment_intent_retrieve(payment_intent_id=session.payment_intent_id)
+            if intent.payment_method_id:
+                customer_default_payment_method_set(customer=customer, payment_method_id=intent.payment_method_id,
+                                                    observed_at=_observed_at(event), actor=actor)
+        else:
+            notes.append("card not saved: the Stripe API key is not configured")
+    return Outcome(result.applied, "; ".join(n for n in notes if n))
+
+
+def handle_checkout_expired(*, event: StripeEvent, actor: Actor) -> Outcome:
+    """The customer left a Checkout page of ours unpaid until it expired: void its invoice and cancel the
+    subscription that was waiting for it, so neither lingers open. Anything paid meanwhile keeps both."""
+    session = CheckoutSessionResult.from_payload(_object(event))
+    invoice_id = _our_id(session.metadata, "invoice_id")
+    if session.metadata.get("kind") not in CHECKOUT_KINDS or invoice_id is None:
+        return Outcome(False, f"checkout session {session.id} was not opened by us")
+    invoice = invoice_lock(invoice_id=invoice_id)
+    if invoice.status != InvoiceStatus.OPEN or invoice.amount_paid or invoice.payments.exclude(
+            status__in=[PaymentStatus.FAILED, PaymentStatus.CANCELED]).exists():
+        return Outcome(False, f"invoice #{invoice.pk} is {invoice.status} or has payments: kept")
+    if invoice.metadata.get("checkout_session_id") not in (None, session.id):
+        return Outcome(False, f"invoice #{invoice.pk} was reopened in another checkout session")
+    invoice_void(invoice=invoice, actor=actor, reason=f"checkout session {session.id} expired")
+    if invoice.subscription_id:
+        subscription = subscription_lock(subscription_id=invoice.subscription_id)
+        if subscription.status == SubscriptionStatus.INCOMPLETE:
+            subscription_cancel(subscription=subscription, actor=actor, reason="first invoice never paid")
+    return Outcome(True)
+
+
+def handle_setup_intent_succeeded(*, event: StripeEvent, actor: Actor) -> Outcome:
+    setup = SetupIntentResult.from_payload(_object(event))
+    if not setup.payment_method_id:
+        return Outcome(False, f"{setup.id} saved no payment method")
+    customer = Customer.objects.filter(stripe_customer_id=setup.customer_id).first() if setup.customer_id else None
+    if customer is None:
+        our_id = _our_id(setup.metadata, "customer_id")
+        if our_id is None:
+            return Outcome(False, f"no customer of ours for {setup.customer_id or setup.id}")
+        # Our customer asked for this SetupIntent, but its Stripe id is not committed yet.
+        raise ReferenceNotFound(f"customer #{our_id} has no Stripe customer {setup.customer_id} yet")
+    changed = customer_default_payment_method_set(customer=customer, payment_method_id=setup.payment_method_id,
+                                                  observed_at=_observed_at(event), actor=actor)
+    return Outcome(changed, "" if changed else f"default card of customer #{customer.pk} unchanged")
+
+
+def handle_customer_updated(*, event: StripeEvent, actor: Actor) -> Outcome:
+    """Only the default card is taken from Stripe (it can be changed in Stripe's customer portal); name
+    and email stay ours, as our database is the source of truth."""
+    stripe_customer = StripeCustomer.from_payload(_object(event))
+    customer = Customer.objects.filter(stripe_customer_id=stripe_customer.id).first()
+    if customer is None:
+        return Outcome(False, f"no customer of ours for {stripe_customer.id}")
+    if not stripe_customer.default_payment_method_id:
+        return Outcome(False, "no default payment method in Stripe")
+    changed = customer_default_payment_method_set(
+        customer=customer, payment_method_id=stripe_customer.default_payment_method_id,
+        observed_at=_observed_at(event), actor=actor)
+    return Outcome(changed, "" if changed else f"default card of customer #{customer.pk} unchanged")
+
+
+HANDLERS: dict[str, Callable[..., Outcome]] = {
+    "payment_intent.succeeded": handle_payment_intent,
+    "payment_intent.processing": handle_payment_intent,
+    "payment_intent.payment_failed": handle_payment_intent,
+    "payment_intent.canceled": handle_payment_intent,
+    "charge.refunded": handle_charge_refunded,
+    "charge.dispute.created": handle_dispute_created,
+    "checkout.session.completed": handle_checkout_completed,
+    "checkout.session.expired": handle_checkout_expired,
+    "setup_intent.succeeded": handle_setup_intent_succeeded,
+    "customer.updated": handle_customer_updated,
+}

@@ -1,0 +1,121 @@
+"""The Stripe event inbox: verify, store once, process once, replay.
+
+- A delivery is verified on its raw body (signature, 300 s tolerance, JSON) before anything is stored;
+  a rejected one leaves a log line and a per-minute counter in the cache that /healthz reports.
+- It is stored under its unique event id. The insert commits on its own, so a concurrent or later
+  duplicate delivery fails on the unique index and answers 200 without doing anything.
+- It is processed in its own transaction with the event row locked (select_for_update), so a delivery
+  and a replay (or two replays) cannot both apply it; the handler runs in a savepoint, so a failing
+  handler leaves no half-applied writes and the event is marked failed with the error.
+"""
+
+import logging
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing_project.audit import Actor
+from billing_project.exceptions import WebhookRejected
+from payments import stripe_gateway
+from payments.models import StripeEvent, StripeEventStatus
+from payments.webhooks.handlers import HANDLERS
+from payments.webhooks.selectors import REJECTED_KEY, REJECTION_WINDOW_MINUTES, minute_bucket
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_ACTOR = Actor.system("stripe-webhook")
+
+def webhook_rejection_record(*, now: datetime | None = None) -> None:
+    key = REJECTED_KEY.format(minute=minute_bucket(now or timezone.now()))
+    # add() is a no-op when the bucket exists; incr() is atomic on Redis and in the local-memory cache.
+    cache.add(key, 0, timeout=(REJECTION_WINDOW_MINUTES + 1) * 60)
+    try:
+        cache.incr(key)
+    except ValueError:  # the bucket expired between add() and incr()
+        cache.add(key, 1, timeout=(REJECTION_WINDOW_MINUTES + 1) * 60)
+
+
+@dataclass(frozen=True)
+class Received:
+    event: StripeEvent
+    # True when this event id was already stored: nothing was done this time.
+    duplicate: bool
+
+
+def stripe_event_receive(*, payload: bytes, signature_header: str) -> Received:
+    """Verify, store and process one delivery; raises WebhookRejected (400) for an untrustworthy one."""
+    try:
+        data = stripe_gateway.webhook_event_verify(payload=payload, signature_header=signature_header,
+                                                   secret=settings.STRIPE_WEBHOOK_SECRET)
+    except WebhookRejected as exc:
+        webhook_rejection_record()
+        logger.warning("Stripe webhook rejected (%s): %s", exc.code, exc.message)
+        raise
+    created = data.get("created")
+    try:
+        with transaction.atomic():
+            event = StripeEvent.objects.create(
+                event_id=data["id"], type=data["type"],
+                api_version=str(data.get("api_version") or "")[:32], livemode=bool(data.get("livemode")),
+                payload=data,
+                stripe_created_at=datetime.fromtimestamp(int(created), tz=UTC) if created else None,
+            )
+    except IntegrityError:
+        logger.info("Stripe event %s delivered again; already stored", data["id"])
+        return Received(event=StripeEvent.objects.get(event_id=data["id"]), duplicate=True)
+    return Received(event=stripe_event_process(event_pk=event.pk, actor=WEBHOOK_ACTOR), duplicate=False)
+
+
+def stripe_event_process(*, event_pk: int, actor: Actor, force: bool = False) -> StripeEvent:
+    """Run an event's handler once. Without `force` only a pending event is processed (the first
+    delivery); with it (replay, admin) any event is processed again, which the handlers make harmless."""
+    with transaction.atomic():
+        event = StripeEvent.objects.select_for_update().get(pk=event_pk)
+        if event.status != StripeEventStatus.PENDING and not force:
+            return event
+        event.attempts += 1
+        event.processed_at = timezone.now()
+        handler = HANDLERS.get(event.type)
+        if handler is None:
+            event.status, event.error = StripeEventStatus.IGNORED, f"no handler for {event.type}"
+        else:
+            try:
+                with transaction.atomic():
+                    outcome = handler(event=event, actor=actor)
+            except Exception as exc:  # any handler error is recorded on the event for a replay
+                logger.exception("Stripe event %s (%s) failed", event.event_id, event.type)
+                event.status = StripeEventStatus.FAILED
+                event.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"[-4000:]
+            else:
+                # A replay of an event that was applied the first time changes nothing, and stays processed.
+                applied = outcome.applied or event.status == StripeEventStatus.PROCESSED
+                event.status = StripeEventStatus.PROCESSED if applied else StripeEventStatus.IGNORED
+                # For an ignored event this says why (stale, repeated, not ours): it is not an error.
+                event.error = outcome.note
+        event.save(update_fields=["status", "attempts", "processed_at", "error"])
+        return event
+
+
+def stripe_event_reprocess(*, event: StripeEvent, actor: Actor) -> StripeEvent:
+    logger.info("Stripe event %s reprocessed by %s", event.event_id, actor.label)
+    return stripe_event_process(event_pk=event.pk, actor=actor, force=True)
+
+
+def stripe_event_replay(*, actor: Actor, failed_only: bool = False, since: datetime | None = None,
+                        event_id: str | None = None) -> list[StripeEvent]:
+    """Reprocess stored events in Stripe's order (oldest `created` first), one transaction each, so an
+    interrupted replay can simply be run again."""
+    events = StripeEvent.objects.all()
+    if failed_only:
+        events = events.filter(status=StripeEventStatus.FAILED)
+    if since is not None:
+        events = events.filter(received_at__gte=since)
+    if event_id:
+        events = events.filter(event_id=event_id)
+    pks = list(events.order_by("stripe_created_at", "id").values_list("pk", flat=True))
+    return [stripe_event_process(event_pk=pk, actor=actor, force=True) for pk in pks]
