@@ -31,3 +31,20 @@ def format_money(amount: int, currency: str) -> str:
     exponent = currency_exponent(currency)
     major = Decimal(amount).scaleb(-exponent)
     return f"{major:,.{exponent}f} {currency.upper()}"
+
+
+def to_major(amount: int, currency: str) -> Decimal:
+    """Minor units as the decimal amount a person reads and types (999 USD -> 9.99)."""
+    return Decimal(amount).scaleb(-currency_exponent(currency))
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """A decimal amount typed by a person (9.99 USD) in minor units (999).
+
+    Raises ValueError for precision below the minor unit: silently rounding money someone typed would
+    record a different amount from the one they meant.
+    """
+    minor = Decimal(amount).scaleb(currency_exponent(currency))
+    if minor != minor.to_integral_value():
+        raise ValueError(f"{amount} has more decimals than {currency.upper()} allows.")
+    return int(minor)

@@ -49,6 +49,8 @@ class CreditGrant(models.Model):
 
     class Meta:
         ordering = ["priority", models.F("expires_at").asc(nulls_last=True), "created_at", "id"]
+        # Staff actions in the admin beyond add/change/delete, granted per person.
+        permissions = [("grant_credits", "Can grant credits to customers")]
         indexes = [
             models.Index(fields=["customer", "priority", "expires_at", "id"], name="grant_consumption_order",
                          condition=Q(remaining__gt=0)),

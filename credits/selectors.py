@@ -1,6 +1,8 @@
 """Reads of prepaid credits."""
 
-from django.db.models import QuerySet, Sum
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet, Sum
 
 from credits.models import CreditBalance, CreditGrant, CreditLedgerEntry
 from subscriptions.models import Customer
@@ -39,3 +41,17 @@ def credit_balance_mismatches() -> list[dict]:
             mismatches.append({"kind": "credit_grant", "grant_id": grant.pk, "stored": grant.remaining,
                                "ledger": grant.allocated or 0})
     return mismatches
+
+
+@dataclass(frozen=True)
+class CreditsOutstanding:
+    # Credits granted and not yet spent or expired: what customers can still consume.
+    credits: int
+    customers: int
+
+
+def credit_outstanding() -> CreditsOutstanding:
+    """Unspent credits over all customers, from the balance rows (equal to the ledger; `billing verify`
+    checks it). One query."""
+    totals = CreditBalance.objects.aggregate(credits=Sum("balance"), customers=Count("pk", filter=Q(balance__gt=0)))
+    return CreditsOutstanding(credits=totals["credits"] or 0, customers=totals["customers"])

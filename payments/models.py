@@ -70,6 +70,12 @@ class Invoice(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Staff actions in the admin beyond add/change/delete, granted per person.
+        permissions = [
+            ("record_manual_payment", "Can record manual payments on invoices"),
+            ("void_invoice", "Can void invoices"),
+            ("mark_invoice_paid", "Can mark invoices paid"),
+        ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="invoice_collection_due"),
             models.Index(fields=["customer", "-created_at"], name="invoice_customer_recent"),
@@ -134,6 +140,9 @@ class InvoiceStatusChange(AuditRow):
     class Meta:
         ordering = ["-created_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"{self.from_status} -> {self.to_status}"
+
 
 class PaymentMethod(models.TextChoices):
     STRIPE = "stripe", "Stripe"
@@ -181,6 +190,8 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Staff actions in the admin beyond add/change/delete, granted per person.
+        permissions = [("refund_payment", "Can refund payments")]
         indexes = [models.Index(fields=["customer", "-created_at"], name="payment_customer_recent")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
@@ -221,6 +232,9 @@ class Refund(AuditRow):
             models.CheckConstraint(condition=Q(status__in=RefundStatus.values), name="refund_status_valid"),
         ]
 
+    def __str__(self) -> str:
+        return f"Refund #{self.pk} {self.amount} {self.currency} ({self.status})"
+
 
 class PaymentStatusChange(AuditRow):
     """Append-only audit of every payment status move, with what the provider said."""
@@ -232,6 +246,9 @@ class PaymentStatusChange(AuditRow):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} -> {self.to_status}"
 
 
 class StripeEventStatus(models.TextChoices):

@@ -135,6 +135,8 @@ class Subscription(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # Staff actions in the admin beyond add/change/delete, granted per person.
+        permissions = [("cancel_subscription", "Can cancel subscriptions")]
         indexes = [models.Index(fields=["status", "current_period_end"], name="sub_status_period_end")]
         constraints = [
             models.CheckConstraint(

@@ -1,8 +1,23 @@
 """Reads for customers, plans and subscriptions."""
 
-from django.db.models import QuerySet
+from collections import defaultdict
+from decimal import Decimal
 
-from subscriptions.models import LIVE_SUBSCRIPTION_STATUSES, Customer, Plan, Subscription
+from django.db.models import Count, QuerySet, Sum
+
+from billing_project.money import round_minor
+from subscriptions.models import (
+    LIVE_SUBSCRIPTION_STATUSES,
+    BillingInterval,
+    Customer,
+    Plan,
+    Subscription,
+    SubscriptionStatus,
+)
+
+# Subscriptions that bring money every month. Trialing and incomplete ones have not paid yet and
+# paused ones are not billed, so counting them would overstate recurring revenue.
+REVENUE_SUBSCRIPTION_STATUSES = [SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE]
 
 
 def customer_for_user(*, user) -> Customer | None:
@@ -25,3 +40,23 @@ def subscription_live_for_customer(*, customer: Customer) -> Subscription | None
 def subscription_list(*, customer: Customer | None = None) -> QuerySet[Subscription]:
     subscriptions = Subscription.objects.select_related("customer", "plan", "scheduled_plan")
     return subscriptions if customer is None else subscriptions.filter(customer=customer)
+
+
+def subscription_mrr_by_currency() -> dict[str, int]:
+    """Monthly recurring revenue in minor units per currency, yearly and multi-month plans spread evenly
+    over their months. One query: sums per (currency, interval, count), normalised here exactly in
+    Decimal and rounded once per currency."""
+    rows = (Subscription.objects.filter(status__in=REVENUE_SUBSCRIPTION_STATUSES)
+            .values_list("plan__currency", "plan__interval", "plan__interval_count")
+            .annotate(total=Sum("plan__amount")).order_by())
+    monthly: dict[str, Decimal] = defaultdict(Decimal)
+    for currency, interval, interval_count, total in rows:
+        months = (12 if interval == BillingInterval.YEAR else 1) * interval_count
+        monthly[currency] += Decimal(total) / months
+    return {currency: round_minor(amount) for currency, amount in sorted(monthly.items())}
+
+
+def subscription_counts_by_status() -> dict[str, int]:
+    """How many subscriptions are in each status (every status present, zero included). One query."""
+    counts = dict(Subscription.objects.values_list("status").annotate(n=Count("id")).order_by())
+    return {status: counts.get(status, 0) for status in SubscriptionStatus.values}

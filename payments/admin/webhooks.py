@@ -1,29 +1,28 @@
+"""The Stripe webhook inbox, read-only: it is the record of what Stripe said and when."""
+
 from django.contrib import admin, messages
 
+from billing_project.admin_tools import ReadOnlyAdminMixin
 from billing_project.audit import Actor
 from payments.models import StripeEvent, StripeEventStatus
 from payments.webhooks.services import stripe_event_reprocess
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):
-    """The webhook inbox, read-only: what Stripe sent is history. Staff may only reprocess."""
-
-    list_display = ["event_id", "type", "status", "attempts", "stripe_created_at", "received_at", "processed_at"]
-    list_filter = ["status", "type", "livemode"]
-    search_fields = ["event_id", "type"]
+class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("event_id", "type", "status", "livemode", "attempts", "stripe_created_at", "received_at",
+                    "processed_at")
+    list_filter = ("status", "livemode", "type")
+    search_fields = ("event_id", "type", "error")
     date_hierarchy = "received_at"
-    readonly_fields = [f.name for f in StripeEvent._meta.fields]
-    actions = ["reprocess"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    show_full_result_count = False
+    fieldsets = (
+        (None, {"fields": ("event_id", "type", "api_version", "livemode")}),
+        ("Processing", {"fields": ("status", "attempts", "processed_at", "error")}),
+        ("Times", {"fields": ("stripe_created_at", "received_at")}),
+        ("Payload", {"fields": ("payload",)}),
+    )
+    actions = ("reprocess",)
 
     def has_reprocess_permission(self, request):
         # Editing is off for everyone; reprocessing is for staff who may change events.

@@ -1,0 +1,51 @@
+"""The back office: Django's admin site titled for billing, with the staff dashboard at /admin/dashboard/.
+
+The project package is the composition root (like urls.py), so it may use the apps' selectors here.
+"""
+
+from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from billing_project.money import format_money
+from payments.selectors import DASHBOARD_COLLECTED_DAYS, dashboard_figures
+from subscriptions.models import SubscriptionStatus
+
+
+class BillingAdminSite(admin.AdminSite):
+    site_header = "Billing back office"
+    site_title = "Billing back office"
+    index_title = "Back office"
+
+    def get_urls(self):
+        return [
+            path("dashboard/", self.admin_view(self.dashboard_view), name="billing_dashboard"),
+            *super().get_urls(),
+        ]
+
+    def dashboard_view(self, request):
+        figures = dashboard_figures()
+        labels = dict(SubscriptionStatus.choices)
+        context = {
+            **self.each_context(request),
+            "title": "Billing dashboard",
+            "figures": figures,
+            "collected_days": DASHBOARD_COLLECTED_DAYS,
+            "mrr": [{"currency": c, "amount": format_money(a, c)} for c, a in figures.mrr.items()],
+            "subscriptions_by_status": [
+                {"status": status, "label": labels[status], "count": count}
+                for status, count in figures.subscriptions_by_status.items()
+            ],
+            "receivables": [
+                {"currency": r.currency, "open_count": r.open_count,
+                 "open_amount": format_money(r.open_amount, r.currency), "past_due_count": r.past_due_count,
+                 "past_due_amount": format_money(r.past_due_amount, r.currency)}
+                for r in figures.receivables
+            ],
+            "collected": [
+                {"currency": c.currency, "count": c.count, "gross": format_money(c.gross, c.currency),
+                 "refunded": format_money(c.refunded, c.currency), "net": format_money(c.net, c.currency)}
+                for c in figures.collected
+            ],
+        }
+        return TemplateResponse(request, "admin/billing/dashboard.html", context)

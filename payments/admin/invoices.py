@@ -1,0 +1,246 @@
+"""Invoices, their lines and status history, and the gapless number counters.
+
+An invoice's amounts are derived from its lines and payments, and its status moves only through the
+services: the actions below call them (record a manual payment, void, mark paid).
+"""
+
+from django import forms
+from django.contrib import admin
+from django.utils import timezone
+from django.utils.html import format_html
+
+from billing_project.admin_tools import (
+    ActionForm,
+    ReadOnlyAdminMixin,
+    ReadOnlyTabularInline,
+    RecentRowsInline,
+    action_form_bind,
+    action_form_response,
+    minor_units,
+    money,
+    run_for_each,
+)
+from billing_project.audit import Actor
+from billing_project.money import to_major
+from payments.admin.payments import payment_status_badge
+from payments.models import (
+    MANUAL_PAYMENT_METHODS,
+    Invoice,
+    InvoiceLine,
+    InvoiceNumberSequence,
+    InvoiceStatus,
+    InvoiceStatusChange,
+    Payment,
+    PaymentMethod,
+)
+from payments.services import invoice_mark_paid, invoice_void, payment_record_manual
+
+
+def invoice_print_path(invoice: Invoice) -> str:
+    # A plain path: the printable view is added by another branch and has no URL name to reverse yet.
+    return f"/invoices/{invoice.pk}/print/"
+
+
+class InvoiceLineInline(ReadOnlyTabularInline):
+    model = InvoiceLine
+    fields = ("kind", "description", "quantity", "unit_amount", "line_amount", "period_start", "period_end")
+    readonly_fields = fields
+    show_change_link = False
+
+    @admin.display(description="Amount")
+    def line_amount(self, obj: InvoiceLine) -> str:
+        return money(obj.amount, obj.invoice.currency)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("invoice")
+
+
+class InvoicePaymentInline(RecentRowsInline):
+    model = Payment
+    recent_partition_by = "invoice"
+    recent_limit = 25
+    fields = ("created_at", "payment_amount", "method", "status_badge", "reference", "succeeded_at")
+    readonly_fields = fields
+
+    @admin.display(description="Amount")
+    def payment_amount(self, obj: Payment) -> str:
+        return money(obj.amount, obj.currency)
+
+    @admin.display(description="Status")
+    def status_badge(self, obj: Payment) -> str:
+        return payment_status_badge(obj)
+
+
+class InvoiceStatusChangeInline(RecentRowsInline):
+    model = InvoiceStatusChange
+    recent_partition_by = "invoice"
+    recent_limit = 25
+    fields = ("created_at", "from_status", "to_status", "actor_label", "reason")
+    readonly_fields = fields
+    show_change_link = False
+    verbose_name_plural = "Status changes (most recent)"
+
+
+class PastDueFilter(admin.SimpleListFilter):
+    title = "collection"
+    parameter_name = "collection"
+
+    def lookups(self, request, model_admin):
+        return (("past_due", "Open and past due"),)
+
+    def queryset(self, request, queryset):
+        if self.value() == "past_due":
+            return queryset.filter(status=InvoiceStatus.OPEN, due_date__lt=timezone.now())
+        return queryset
+
+
+class ManualPaymentForm(ActionForm):
+    method = forms.ChoiceField(choices=[(m.value, m.label) for m in MANUAL_PAYMENT_METHODS],
+                               initial=PaymentMethod.BANK_TRANSFER)
+    amount = forms.DecimalField(
+        required=False, min_value=0, decimal_places=3, max_digits=18,
+        help_text="In the invoice's currency, e.g. 9.99. Leave empty to pay each invoice's amount due.",
+    )
+    reference = forms.CharField(max_length=255, required=False, help_text="Check number, bank reference.")
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = ("invoice_label", "customer", "status", "billing_reason", "invoice_total", "invoice_amount_due",
+                    "due_date", "issued_at", "print_link")
+    list_filter = ("status", PastDueFilter, "billing_reason", "currency")
+    search_fields = ("number", "customer__name", "customer__email", "customer__external_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("customer",)
+    fieldsets = (
+        (None, {"fields": ("number", "customer", "subscription", "status", "billing_reason", "print_link")}),
+        ("Amounts", {"fields": ("invoice_subtotal", "invoice_total", "invoice_amount_paid", "invoice_amount_due")}),
+        ("Period", {"fields": ("period_start", "period_end")}),
+        ("Dates", {"fields": ("issued_at", "due_date", "paid_at", "voided_at")}),
+        ("Collection", {"fields": ("attempt_count", "next_attempt_at")}),
+        ("Metadata", {"fields": ("metadata",), "classes": ("collapse",)}),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
+    # Amounts follow from the lines and payments and the status moves only through the services
+    # (which write the audit rows); only metadata is a free note.
+    readonly_fields = ("number", "customer", "subscription", "status", "billing_reason", "print_link",
+                       "invoice_subtotal", "invoice_total", "invoice_amount_paid", "invoice_amount_due",
+                       "period_start", "period_end", "issued_at", "due_date", "paid_at", "voided_at",
+                       "attempt_count", "next_attempt_at", "created_at", "updated_at")
+    inlines = [InvoiceLineInline, InvoicePaymentInline, InvoiceStatusChangeInline]
+    actions = ["record_manual_payment", "void", "mark_paid"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("customer", "subscription__customer",
+                                                            "subscription__plan")
+
+    def has_add_permission(self, request):
+        # Invoices are drafted and finalized by the billing services, which number them without gaps.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_record_manual_payment_permission(self, request) -> bool:
+        return request.user.has_perm("payments.record_manual_payment")
+
+    def has_void_invoice_permission(self, request) -> bool:
+        return request.user.has_perm("payments.void_invoice")
+
+    def has_mark_invoice_paid_permission(self, request) -> bool:
+        return request.user.has_perm("payments.mark_invoice_paid")
+
+    @admin.display(description="Invoice", ordering="number")
+    def invoice_label(self, obj: Invoice) -> str:
+        return str(obj)
+
+    @admin.display(description="Print")
+    def print_link(self, obj: Invoice) -> str:
+        return format_html('<a href="{}" target="_blank" rel="noopener">Print</a>', invoice_print_path(obj))
+
+    @admin.display(description="Subtotal", ordering="subtotal")
+    def invoice_subtotal(self, obj: Invoice) -> str:
+        return money(obj.subtotal, obj.currency)
+
+    @admin.display(description="Total", ordering="total")
+    def invoice_total(self, obj: Invoice) -> str:
+        return money(obj.total, obj.currency)
+
+    @admin.display(description="Amount paid", ordering="amount_paid")
+    def invoice_amount_paid(self, obj: Invoice) -> str:
+        return money(obj.amount_paid, obj.currency)
+
+    @admin.display(description="Amount due", ordering="amount_due")
+    def invoice_amount_due(self, obj: Invoice) -> str:
+        return money(obj.amount_due, obj.currency)
+
+    @admin.action(description="Record manual payment", permissions=["record_manual_payment"])
+    def record_manual_payment(self, request, queryset):
+        only = queryset.first() if queryset.count() == 1 else None
+        initial = {"amount": to_major(only.amount_due, only.currency)} if only is not None else {}
+        form = action_form_bind(request, ManualPaymentForm, initial=initial)
+        if not form.is_bound or not form.is_valid():
+            return action_form_response(
+                self, request, queryset, form=form, action="record_manual_payment",
+                title="Record manual payment", submit_label="Record payment",
+                help_text="Money received outside Stripe, recorded as succeeded against each open invoice.",
+            )
+        data = form.cleaned_data
+        actor = Actor.of_user(request.user)
+
+        def record(invoice: Invoice) -> Payment:
+            amount = invoice.amount_due if data["amount"] is None else minor_units(data["amount"], invoice.currency)
+            return payment_record_manual(customer=invoice.customer, invoice=invoice, amount=amount,
+                                         method=data["method"], reference=data["reference"], actor=actor,
+                                         reason=f"{data['method']} recorded by staff in the back office")
+
+        run_for_each(self, request, queryset, record, done="Recorded a payment on {count} invoice(s).")
+        return None
+
+    @admin.action(description="Void", permissions=["void_invoice"])
+    def void(self, request, queryset):
+        actor = Actor.of_user(request.user)
+        run_for_each(self, request, queryset, lambda invoice: invoice_void(
+            invoice=invoice, actor=actor, reason="voided by staff in the back office",
+        ), done="Voided {count} invoice(s).")
+
+    @admin.action(description="Mark paid", permissions=["mark_invoice_paid"])
+    def mark_paid(self, request, queryset):
+        actor = Actor.of_user(request.user)
+        run_for_each(self, request, queryset, lambda invoice: invoice_mark_paid(
+            invoice=invoice, actor=actor, reason="marked paid by staff in the back office",
+        ), done="Marked {count} invoice(s) paid.")
+
+
+@admin.register(InvoiceLine)
+class InvoiceLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("invoice", "kind", "description", "quantity", "unit_amount", "line_amount", "period_start",
+                    "period_end")
+    list_filter = ("kind",)
+    search_fields = ("invoice__number", "description", "invoice__customer__email")
+    date_hierarchy = "period_start"
+    list_select_related = ("invoice",)
+    show_full_result_count = False
+
+    @admin.display(description="Amount", ordering="amount")
+    def line_amount(self, obj: InvoiceLine) -> str:
+        return money(obj.amount, obj.invoice.currency)
+
+
+@admin.register(InvoiceStatusChange)
+class InvoiceStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "invoice", "from_status", "to_status", "actor_label", "reason")
+    list_filter = ("to_status", "from_status")
+    search_fields = ("invoice__number", "invoice__customer__email", "reason", "actor_label")
+    date_hierarchy = "created_at"
+    list_select_related = ("invoice",)
+    show_full_result_count = False
+
+
+@admin.register(InvoiceNumberSequence)
+class InvoiceNumberSequenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: moving a counter by hand would leave a gap or issue a number twice."""
+
+    list_display = ("year", "last_number")
+    search_fields = ("year",)
+    ordering = ("-year",)

@@ -1,0 +1,59 @@
+"""Back office for metering: meters and their per-plan prices are catalog (editable); usage events are
+immutable once recorded, because invoices and credit debits were computed from them."""
+
+from django.contrib import admin
+
+from billing_project.admin_tools import ReadOnlyAdminMixin
+from usage.models import Meter, MeterPrice, UsageEvent
+
+
+class MeterPriceInline(admin.TabularInline):
+    model = MeterPrice
+    extra = 0
+    fields = ("plan", "unit_amount", "included_units")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("plan", "meter")
+
+
+@admin.register(Meter)
+class MeterAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "aggregation", "unique_property", "unit", "credits_per_unit", "is_active",
+                    "created_at")
+    list_filter = ("aggregation", "is_active")
+    search_fields = ("code", "name")
+    date_hierarchy = "created_at"
+    readonly_fields = ("created_at",)
+    fieldsets = (
+        (None, {"fields": ("code", "name", "unit", "is_active")}),
+        ("Aggregation", {"fields": ("aggregation", "unique_property")}),
+        ("Credits", {"fields": ("credits_per_unit",)}),
+        ("History", {"fields": ("created_at",)}),
+    )
+    inlines = [MeterPriceInline]
+
+
+@admin.register(MeterPrice)
+class MeterPriceAdmin(admin.ModelAdmin):
+    list_display = ("plan", "meter", "unit_amount", "included_units")
+    list_filter = ("plan", "meter")
+    search_fields = ("plan__code", "plan__name", "meter__code")
+    list_select_related = ("plan", "meter")
+    # No date_hierarchy: a price has no date of its own.
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("plan", "meter")
+
+
+@admin.register(UsageEvent)
+class UsageEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("occurred_at", "customer", "meter", "quantity", "idempotency_key", "received_at")
+    list_filter = ("meter",)
+    search_fields = ("customer__name", "customer__email", "customer__external_id", "idempotency_key")
+    date_hierarchy = "occurred_at"
+    list_select_related = ("customer", "meter")
+    # Usage tables grow fastest; counting every row on each page load is not worth its cost.
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("customer", "meter")
