@@ -1,6 +1,7 @@
 """Reads of prepaid credits."""
 
-from django.db.models import QuerySet, Sum
+from django.db.models import F, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 
 from credits.models import CreditBalance, CreditGrant, CreditLedgerEntry
 from subscriptions.models import Customer
@@ -33,9 +34,17 @@ def credit_balance_mismatches() -> list[dict]:
     for customer_id, total in ledger_sums.items():
         if total:
             mismatches.append({"kind": "credit_balance", "customer_id": customer_id, "stored": 0, "ledger": total})
-    grants = CreditGrant.objects.annotate(allocated=Sum("allocations__amount")).iterator()
-    for grant in grants:
-        if (grant.allocated or 0) != grant.remaining:
-            mismatches.append({"kind": "credit_grant", "grant_id": grant.pk, "stored": grant.remaining,
-                               "ledger": grant.allocated or 0})
+    # Each customer's newest ledger row must say the balance the ledger adds up to.
+    newest = (CreditLedgerEntry.objects.order_by("customer_id", "-id").distinct("customer_id")
+              .values_list("customer_id", "balance_after"))
+    totals = dict(CreditLedgerEntry.objects.values_list("customer_id").annotate(total=Sum("amount")))
+    for customer_id, balance_after in newest.iterator(chunk_size=5000):
+        if balance_after != totals.get(customer_id, 0):
+            mismatches.append({"kind": "credit_balance_after", "customer_id": customer_id,
+                               "stored": balance_after, "ledger": totals.get(customer_id, 0)})
+    grants = (CreditGrant.objects.annotate(allocated=Coalesce(Sum("allocations__amount"), Value(0)))
+              .exclude(remaining=F("allocated")))
+    for grant in grants.iterator(chunk_size=2000):
+        mismatches.append({"kind": "credit_grant", "grant_id": grant.pk, "customer_id": grant.customer_id,
+                           "stored": grant.remaining, "ledger": grant.allocated})
     return mismatches

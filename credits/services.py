@@ -4,7 +4,7 @@ and allocation rows, and moves the balance; nothing here edits or deletes a ledg
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -194,6 +194,11 @@ def credit_grants_expire(*, customer: Customer, actor: Actor, now: datetime | No
     return _expire_due(balance=balance, now=now or timezone.now(), actor=actor)
 
 
+def credit_refill_key(*, subscription_id: int, period_start: datetime) -> str:
+    """The idempotency key of a period's plan refill; the billing run and `credit_plan_refill` share it."""
+    return f"refill:{subscription_id}:{period_start.isoformat()}"
+
+
 def credit_plan_refill(*, subscription: Subscription, actor: Actor) -> CreditWrite | None:
     """Grant the plan's credits for the subscription's current period, once per period."""
     plan = subscription.plan
@@ -204,6 +209,99 @@ def credit_plan_refill(*, subscription: Subscription, actor: Actor) -> CreditWri
         customer=subscription.customer, amount=plan.credits_per_period, source=CreditSource.PLAN_REFILL, actor=actor,
         priority=50, effective_at=subscription.current_period_start, expires_at=expires_at,
         reason=f"{plan.name} credits for the period from {subscription.current_period_start:%Y-%m-%d}",
-        idempotency_key=f"refill:{subscription.pk}:{subscription.current_period_start.isoformat()}",
+        idempotency_key=credit_refill_key(subscription_id=subscription.pk,
+                                          period_start=subscription.current_period_start),
     )
 
+
+
+# ------------------------------------------------------------------------------------ batched writes
+# The billing run touches thousands of customers per batch; these keep the locking rules above (balance
+# rows first, in primary-key order) with a constant number of queries per batch instead of per customer.
+
+
+@dataclass(frozen=True)
+class GrantSpec:
+    customer_id: int
+    amount: int
+    effective_at: datetime
+    expires_at: datetime | None
+    idempotency_key: str
+    reason: str
+
+
+def _balances_write(*, balances: dict[int, CreditBalance]) -> None:
+    if not balances:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CreditBalance._meta.db_table} AS b SET balance = v.balance, updated_at = now() "
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS v(customer_id, balance) WHERE b.customer_id = v.customer_id",
+            [list(balances), [row.balance for row in balances.values()]],
+        )
+
+
+def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor, priority: int = 100) -> int:
+    """Grant many customers credits at once (inside the caller's transaction); a spec whose idempotency
+    key was already used is skipped. Returns how many grants were written."""
+    if not specs:
+        return 0
+    balances = credit_balances_lock(customer_ids=[s.customer_id for s in specs])
+    used = set(CreditLedgerEntry.objects.filter(customer_id__in=balances,
+                                                idempotency_key__in=[s.idempotency_key for s in specs])
+               .values_list("customer_id", "idempotency_key"))
+    todo = []
+    for spec in specs:
+        if (spec.customer_id, spec.idempotency_key) not in used:
+            used.add((spec.customer_id, spec.idempotency_key))
+            todo.append(spec)
+    if not todo:
+        return 0
+    grants = CreditGrant.objects.bulk_create([
+        CreditGrant(customer_id=s.customer_id, amount=s.amount, remaining=s.amount, priority=priority, source=source,
+                    effective_at=s.effective_at, expires_at=s.expires_at, description=s.reason[:200])
+        for s in todo
+    ])
+    entries = []
+    for spec, grant in zip(todo, grants, strict=True):
+        balance = balances[spec.customer_id]
+        balance.balance += spec.amount
+        entry = CreditLedgerEntry(customer_id=spec.customer_id, kind=LedgerKind.GRANT, amount=spec.amount,
+                                  balance_after=balance.balance, grant=grant, reason=spec.reason[:500],
+                                  idempotency_key=spec.idempotency_key)
+        entry.stamp(actor)
+        entries.append(entry)
+    CreditLedgerEntry.objects.bulk_create(entries)
+    CreditAllocation.objects.bulk_create([CreditAllocation(entry=e, grant=e.grant, amount=e.amount) for e in entries])
+    _balances_write(balances={s.customer_id: balances[s.customer_id] for s in todo})
+    return len(todo)
+
+
+def credit_grants_expire_batch(*, now: datetime, actor: Actor, batch_size: int = 500) -> int:
+    """Expire the due grants of up to `batch_size` customers (inside the caller's transaction).
+
+    The customers' balance rows are claimed with SKIP LOCKED in primary-key order, so concurrent runs
+    share the work and a customer busy with a debit is simply left for the next batch. Returns the
+    number of grants expired; 0 means nothing due is left that this worker could claim."""
+    due = CreditGrant.objects.filter(remaining__gt=0, expires_at__lte=now)
+    locked = list(CreditBalance.objects.select_for_update(skip_locked=True)
+                  .filter(customer_id__in=due.values("customer_id")).order_by("customer_id")[:batch_size])
+    if not locked:
+        return 0
+    balances = {row.customer_id: row for row in locked}
+    grants = list(due.filter(customer_id__in=balances).order_by("customer_id", "id"))
+    entries = []
+    for grant in grants:
+        lost = grant.remaining
+        balance = balances[grant.customer_id]
+        balance.balance -= lost
+        entry = CreditLedgerEntry(customer_id=grant.customer_id, kind=LedgerKind.EXPIRY, amount=-lost,
+                                  balance_after=balance.balance, grant=grant, reason=f"grant #{grant.pk} expired",
+                                  idempotency_key=f"expiry:{grant.pk}")
+        entry.stamp(actor)
+        entries.append(entry)
+    CreditGrant.objects.filter(pk__in=[g.pk for g in grants]).update(remaining=0, expired_at=now)
+    CreditLedgerEntry.objects.bulk_create(entries)
+    CreditAllocation.objects.bulk_create([CreditAllocation(entry=e, grant=e.grant, amount=e.amount) for e in entries])
+    _balances_write(balances={g.customer_id: balances[g.customer_id] for g in grants})
+    return len(grants)

@@ -1,0 +1,119 @@
+"""Step 4 of the run: collection and dunning.
+
+Each open invoice whose `next_attempt_at` has come is charged through `payments.collection.invoice_collect`
+(which carries the per-attempt idempotency key). This step owns the retry schedule: a failed attempt (or
+no way to pay) counts one more attempt, moves the subscription to past_due and schedules the next try
+`BILLING_DUNNING_RETRY_DAYS` after the first failure (1, 3, 5, 7 days by default, measured as the gaps
+between those days from the previous attempt); the failure after the last retry marks the invoice
+uncollectible and cancels the subscription. A "processing" charge is looked at again after the first
+gap without counting as an attempt (the same idempotency key finds the same charge)."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from billing_project.audit import Actor
+from billing_project.exceptions import PaymentProviderUnavailable
+from payments import collection
+from payments.billing.common import StepCounts, rows_update
+from payments.models import Invoice, InvoiceStatus
+from payments.services import invoice_transition
+from subscriptions.models import Subscription, SubscriptionEvent, SubscriptionEventKind, SubscriptionStatus
+from subscriptions.services import subscription_transition
+
+S = SubscriptionStatus
+
+
+def invoices_due_for_collection(*, as_of: datetime):
+    return Invoice.objects.filter(status=InvoiceStatus.OPEN, next_attempt_at__lte=as_of)
+
+
+def retry_gap(*, failures: int) -> timedelta | None:
+    """Time from the `failures`-th failed attempt to the next one; None once the retries are used up."""
+    days = settings.BILLING_DUNNING_RETRY_DAYS
+    if failures > len(days):
+        return None
+    previous = days[failures - 2] if failures >= 2 else 0
+    return timedelta(days=days[failures - 1] - previous)
+
+
+def dunning_batch(*, as_of: datetime, batch_size: int, actor: Actor, after_pk: int = 0) -> StepCounts | None:
+    """One batch of due invoices with pk > `after_pk`: the run walks forward through the invoices so an
+    invoice is attempted at most once per run, whatever its outcome."""
+    with transaction.atomic():
+        invoices = list(
+            invoices_due_for_collection(as_of=as_of).filter(pk__gt=after_pk).select_related("customer")
+            .select_for_update(skip_locked=True, of=("self",)).order_by("pk")[:batch_size]
+        )
+        if not invoices:
+            return None
+        return _collect(invoices=invoices, as_of=as_of, actor=actor)
+
+
+def _collect(*, invoices: list[Invoice], as_of: datetime, actor: Actor) -> StepCounts:
+    counts = StepCounts()
+    counts.last_pk = invoices[-1].pk
+    rescheduled: dict[int, tuple[int, datetime | None]] = {}
+    past_due: set[int] = set()
+    exhausted: list[Invoice] = []
+    for invoice in invoices:
+        try:
+            result = collection.invoice_collect(invoice=invoice, actor=actor, now=as_of)
+        except PaymentProviderUnavailable:
+            # The provider is down (or absent): nothing happened, so nothing counts; look again later.
+            rescheduled[invoice.pk] = (invoice.attempt_count, as_of + retry_gap(failures=1))
+            counts.add("collection_skipped")
+            continue
+        if result.outcome == collection.SUCCEEDED:
+            counts.add("collected")
+            continue
+        if result.outcome == collection.PROCESSING:
+            rescheduled[invoice.pk] = (invoice.attempt_count, as_of + retry_gap(failures=1))
+            counts.add("processing")
+            continue
+        counts.add("failed")
+        failures = invoice.attempt_count + 1
+        gap = retry_gap(failures=failures)
+        rescheduled[invoice.pk] = (failures, as_of + gap if gap else None)
+        if gap is None:
+            exhausted.append(invoice)
+        elif invoice.subscription_id:
+            past_due.add(invoice.subscription_id)
+    rows_update(table=Invoice._meta.db_table, key="id", ids=list(rescheduled),
+                columns={"attempt_count": ("integer", [a for a, _ in rescheduled.values()]),
+                         "next_attempt_at": ("timestamptz", [n for _, n in rescheduled.values()])},
+                extra_set="updated_at = now()")
+    _mark_past_due(subscription_ids=past_due, actor=actor)
+    for invoice in exhausted:
+        invoice.attempt_count, invoice.next_attempt_at = rescheduled[invoice.pk]
+        invoice_transition(invoice=invoice, to_status=InvoiceStatus.UNCOLLECTIBLE, actor=actor, now=as_of,
+                           reason=f"collection failed {invoice.attempt_count} times")
+        counts.add("uncollectible")
+        if invoice.subscription_id:
+            subscription = Subscription.objects.select_for_update().get(pk=invoice.subscription_id)
+            if subscription.status != S.CANCELED:
+                subscription_transition(subscription=subscription, to_status=S.CANCELED, actor=actor, now=as_of,
+                                        reason=f"invoice {invoice.number} could not be collected")
+                counts.add("canceled_unpaid")
+    return counts
+
+
+def _mark_past_due(*, subscription_ids: set[int], actor: Actor) -> None:
+    """Active or trialing subscriptions with a failed payment become past_due (bulk, audited)."""
+    if not subscription_ids:
+        return
+    subscriptions = list(Subscription.objects.select_for_update()
+                         .filter(pk__in=subscription_ids, status__in=[S.ACTIVE, S.TRIALING]).order_by("pk"))
+    if not subscriptions:
+        return
+    Subscription.objects.filter(pk__in=[s.pk for s in subscriptions]).update(status=S.PAST_DUE,
+                                                                             updated_at=timezone.now())
+    rows = []
+    for subscription in subscriptions:
+        row = SubscriptionEvent(subscription=subscription, kind=SubscriptionEventKind.STATUS_CHANGED,
+                                from_status=subscription.status, to_status=S.PAST_DUE, reason="payment failed")
+        row.stamp(actor)
+        rows.append(row)
+    SubscriptionEvent.objects.bulk_create(rows)

@@ -1,0 +1,20 @@
+"""Step 3 of the run: credit grants whose expiry has come get their expiry ledger rows, one batch of
+customers (claimed with SKIP LOCKED on their balance rows) per transaction."""
+
+from datetime import datetime
+
+from django.db import transaction
+
+from billing_project.audit import Actor
+from credits.services import credit_grants_expire_batch
+from payments.billing.common import StepCounts
+
+
+def expiry_batch(*, as_of: datetime, batch_size: int, actor: Actor) -> StepCounts | None:
+    with transaction.atomic():
+        expired = credit_grants_expire_batch(now=as_of, actor=actor, batch_size=batch_size)
+    if not expired:
+        return None
+    counts = StepCounts()
+    counts.add("expired", expired)
+    return counts
