@@ -169,3 +169,6 @@ BILLING_DUNNING_RETRY_DAYS = [int(d) for d in env.list("BILLING_DUNNING_RETRY_DA
 # business takes no manual payments for subscriptions); False: it converts and is invoiced anyway.
 BILLING_REQUIRE_PAYMENT_METHOD_FOR_TRIAL_CONVERSION = env.bool(
     "BILLING_REQUIRE_PAYMENT_METHOD_FOR_TRIAL_CONVERSION", default=True)
+# True: the billing run's batch transactions commit without waiting for the WAL flush (see
+# payments.billing.common.batch_transaction_tune for why that is safe); False: every batch waits.
+BILLING_RUN_ASYNC_COMMIT = env.bool("BILLING_RUN_ASYNC_COMMIT", default=True)

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing_project.audit import Actor
+from billing_project.bulk import AUDIT_FIELDS, audit_values, ids_reserve, rows_copy
 from billing_project.exceptions import IdempotencyConflict, InsufficientCredits, InvalidOperation
 from credits.models import (
     CreditAllocation,
@@ -241,6 +242,25 @@ def _balances_write(*, balances: dict[int, CreditBalance]) -> None:
         )
 
 
+_GRANT_FIELDS = ("id", "customer", "amount", "remaining", "priority", "source", "effective_at", "expires_at",
+                 "description", "created_at")
+_ENTRY_FIELDS = ("id", *AUDIT_FIELDS, "customer", "kind", "amount", "balance_after", "grant", "idempotency_key")
+_ALLOCATION_FIELDS = ("entry", "grant", "amount")
+
+
+def _ledger_copy(*, entries: list[tuple[int, str, int, int, int, str, str]], actor: Actor) -> None:
+    """Ledger rows (customer, kind, amount, balance_after, grant, idempotency key, reason), each with the
+    allocation row that moves its grant by the same amount."""
+    ids = ids_reserve(model=CreditLedgerEntry, count=len(entries))
+    now = timezone.now()
+    rows_copy(model=CreditLedgerEntry, fields=_ENTRY_FIELDS, rows=(
+        (pk, *audit_values(actor=actor, reason=reason, now=now), customer_id, kind, amount, balance_after, grant_id,
+         key) for pk, (customer_id, kind, amount, balance_after, grant_id, key, reason) in zip(ids, entries,
+                                                                                               strict=True)))
+    rows_copy(model=CreditAllocation, fields=_ALLOCATION_FIELDS,
+              rows=((pk, entry[4], entry[2]) for pk, entry in zip(ids, entries, strict=True)))
+
+
 def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor, priority: int = 100) -> int:
     """Grant many customers credits at once (inside the caller's transaction); a spec whose idempotency
     key was already used is skipped. Returns how many grants were written."""
@@ -257,22 +277,18 @@ def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor, pri
             todo.append(spec)
     if not todo:
         return 0
-    grants = CreditGrant.objects.bulk_create([
-        CreditGrant(customer_id=s.customer_id, amount=s.amount, remaining=s.amount, priority=priority, source=source,
-                    effective_at=s.effective_at, expires_at=s.expires_at, description=s.reason[:200])
-        for s in todo
-    ])
+    grant_ids = ids_reserve(model=CreditGrant, count=len(todo))
+    now = timezone.now()
+    rows_copy(model=CreditGrant, fields=_GRANT_FIELDS, rows=(
+        (pk, s.customer_id, s.amount, s.amount, priority, source, s.effective_at, s.expires_at, s.reason[:200], now)
+        for pk, s in zip(grant_ids, todo, strict=True)))
     entries = []
-    for spec, grant in zip(todo, grants, strict=True):
+    for grant_id, spec in zip(grant_ids, todo, strict=True):
         balance = balances[spec.customer_id]
         balance.balance += spec.amount
-        entry = CreditLedgerEntry(customer_id=spec.customer_id, kind=LedgerKind.GRANT, amount=spec.amount,
-                                  balance_after=balance.balance, grant=grant, reason=spec.reason[:500],
-                                  idempotency_key=spec.idempotency_key)
-        entry.stamp(actor)
-        entries.append(entry)
-    CreditLedgerEntry.objects.bulk_create(entries)
-    CreditAllocation.objects.bulk_create([CreditAllocation(entry=e, grant=e.grant, amount=e.amount) for e in entries])
+        entries.append((spec.customer_id, LedgerKind.GRANT, spec.amount, balance.balance, grant_id,
+                        spec.idempotency_key, spec.reason))
+    _ledger_copy(entries=entries, actor=actor)
     _balances_write(balances={s.customer_id: balances[s.customer_id] for s in todo})
     return len(todo)
 
@@ -289,19 +305,15 @@ def credit_grants_expire_batch(*, now: datetime, actor: Actor, batch_size: int =
     if not locked:
         return 0
     balances = {row.customer_id: row for row in locked}
-    grants = list(due.filter(customer_id__in=balances).order_by("customer_id", "id"))
+    grants = list(due.filter(customer_id__in=balances).order_by("customer_id", "id")
+                  .values_list("id", "customer_id", "remaining"))
     entries = []
-    for grant in grants:
-        lost = grant.remaining
-        balance = balances[grant.customer_id]
+    for grant_id, customer_id, lost in grants:
+        balance = balances[customer_id]
         balance.balance -= lost
-        entry = CreditLedgerEntry(customer_id=grant.customer_id, kind=LedgerKind.EXPIRY, amount=-lost,
-                                  balance_after=balance.balance, grant=grant, reason=f"grant #{grant.pk} expired",
-                                  idempotency_key=f"expiry:{grant.pk}")
-        entry.stamp(actor)
-        entries.append(entry)
-    CreditGrant.objects.filter(pk__in=[g.pk for g in grants]).update(remaining=0, expired_at=now)
-    CreditLedgerEntry.objects.bulk_create(entries)
-    CreditAllocation.objects.bulk_create([CreditAllocation(entry=e, grant=e.grant, amount=e.amount) for e in entries])
-    _balances_write(balances={g.customer_id: balances[g.customer_id] for g in grants})
+        entries.append((customer_id, LedgerKind.EXPIRY, -lost, balance.balance, grant_id, f"expiry:{grant_id}",
+                        f"grant #{grant_id} expired"))
+    CreditGrant.objects.filter(pk__in=[g[0] for g in grants]).update(remaining=0, expired_at=now)
+    _ledger_copy(entries=entries, actor=actor)
+    _balances_write(balances={g[1]: balances[g[1]] for g in grants})
     return len(grants)

@@ -17,11 +17,11 @@ from django.utils import timezone
 from billing_project.audit import Actor
 from billing_project.exceptions import PaymentProviderUnavailable
 from payments import collection
-from payments.billing.common import StepCounts, rows_update
+from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
 from payments.models import Invoice, InvoiceStatus
 from payments.services import invoice_transition
-from subscriptions.models import Subscription, SubscriptionEvent, SubscriptionEventKind, SubscriptionStatus
-from subscriptions.services import subscription_transition
+from subscriptions.models import Subscription, SubscriptionEventKind, SubscriptionStatus
+from subscriptions.services import EventSpec, subscription_events_write_many, subscription_transition
 
 S = SubscriptionStatus
 
@@ -43,6 +43,7 @@ def dunning_batch(*, as_of: datetime, batch_size: int, actor: Actor, after_pk: i
     """One batch of due invoices with pk > `after_pk`: the run walks forward through the invoices so an
     invoice is attempted at most once per run, whatever its outcome."""
     with transaction.atomic():
+        batch_transaction_tune()
         invoices = list(
             invoices_due_for_collection(as_of=as_of).filter(pk__gt=after_pk).select_related("customer")
             .select_for_update(skip_locked=True, of=("self",)).order_by("pk")[:batch_size]
@@ -110,10 +111,6 @@ def _mark_past_due(*, subscription_ids: set[int], actor: Actor) -> None:
         return
     Subscription.objects.filter(pk__in=[s.pk for s in subscriptions]).update(status=S.PAST_DUE,
                                                                              updated_at=timezone.now())
-    rows = []
-    for subscription in subscriptions:
-        row = SubscriptionEvent(subscription=subscription, kind=SubscriptionEventKind.STATUS_CHANGED,
-                                from_status=subscription.status, to_status=S.PAST_DUE, reason="payment failed")
-        row.stamp(actor)
-        rows.append(row)
-    SubscriptionEvent.objects.bulk_create(rows)
+    subscription_events_write_many(actor=actor, events=[
+        EventSpec(subscription_id=s.pk, kind=SubscriptionEventKind.STATUS_CHANGED, from_status=s.status,
+                  to_status=S.PAST_DUE, reason="payment failed") for s in subscriptions])

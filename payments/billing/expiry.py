@@ -7,11 +7,12 @@ from django.db import transaction
 
 from billing_project.audit import Actor
 from credits.services import credit_grants_expire_batch
-from payments.billing.common import StepCounts
+from payments.billing.common import StepCounts, batch_transaction_tune
 
 
 def expiry_batch(*, as_of: datetime, batch_size: int, actor: Actor) -> StepCounts | None:
     with transaction.atomic():
+        batch_transaction_tune()
         expired = credit_grants_expire_batch(now=as_of, actor=actor, batch_size=batch_size)
     if not expired:
         return None

@@ -6,8 +6,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from billing_project.audit import Actor
+from billing_project.bulk import AUDIT_FIELDS, audit_values, ids_reserve, json_text, rows_copy
 from payments.models import Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceStatus, InvoiceStatusChange
 from payments.services import LineSpec, invoice_line_amount
 
@@ -40,47 +42,56 @@ def invoice_numbers_take(*, year: int, count: int) -> list[str]:
     return [f"INV-{year}-{n:06d}" for n in range(last - count + 1, last + 1)]
 
 
-def invoices_issue(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime) -> list[Invoice]:
+@dataclass(frozen=True)
+class IssuedInvoice:
+    pk: int
+    number: str
+    subscription_id: int | None
+    total: int
+    status: str
+
+
+_INVOICE_FIELDS = ("id", "number", "customer", "subscription", "billing_reason", "period_start", "period_end",
+                   "status", "currency", "subtotal", "total", "amount_paid", "amount_due", "due_date", "issued_at",
+                   "paid_at", "attempt_count", "next_attempt_at", "metadata", "created_at", "updated_at")
+_LINE_FIELDS = ("invoice", "kind", "description", "quantity", "unit_amount", "amount", "period_start", "period_end",
+                "meter", "metadata")
+_CHANGE_FIELDS = (*AUDIT_FIELDS, "invoice", "from_status", "to_status")
+
+
+def invoices_issue(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime) -> list[IssuedInvoice]:
     """Write and finalize the drafts (inside the caller's transaction) with a constant number of queries.
 
     A second invoice for a subscription period violates `invoice_one_per_subscription_period`, which
     aborts the caller's transaction: that constraint, not a prior check, is the exactly-once guard."""
     if not drafts:
         return []
-    numbers = iter(invoice_numbers_take(year=now.year, count=len(drafts)))
+    ids = ids_reserve(model=Invoice, count=len(drafts))
+    numbers = invoice_numbers_take(year=now.year, count=len(drafts))
     due_date = now + timedelta(days=settings.INVOICE_DAYS_UNTIL_DUE)
-    invoices, line_rows = [], []
-    for draft in drafts:
-        rows = [InvoiceLine(kind=spec.kind, description=spec.description[:300], quantity=spec.quantity,
-                            unit_amount=spec.unit_amount,
-                            amount=invoice_line_amount(quantity=spec.quantity, unit_amount=spec.unit_amount),
-                            period_start=spec.period_start, period_end=spec.period_end, meter_id=spec.meter_id,
-                            metadata=spec.metadata)
-                for spec in draft.lines]
-        subtotal = sum(row.amount for row in rows)
+    written = timezone.now()
+    invoices, lines, changes = [], [], []
+    for pk, number, draft in zip(ids, numbers, drafts, strict=True):
+        subtotal = 0
+        for spec in draft.lines:
+            amount = invoice_line_amount(quantity=spec.quantity, unit_amount=spec.unit_amount)
+            subtotal += amount
+            lines.append((pk, spec.kind, spec.description[:300], spec.quantity, spec.unit_amount, amount,
+                          spec.period_start, spec.period_end, spec.meter_id, json_text(spec.metadata)))
         # A credit larger than the charges does not make the customer owed cash on this invoice.
         total = max(subtotal, 0)
-        invoices.append(Invoice(
-            number=next(numbers), customer_id=draft.customer_id, subscription_id=draft.subscription_id,
-            billing_reason=draft.billing_reason, period_start=draft.period_start, period_end=draft.period_end,
-            currency=draft.currency, subtotal=subtotal, total=total, amount_paid=0, amount_due=total,
-            status=InvoiceStatus.OPEN if total else InvoiceStatus.PAID, issued_at=now, due_date=due_date,
-            paid_at=None if total else now, next_attempt_at=now if total else None, metadata=draft.metadata,
-        ))
-        line_rows.append(rows)
-    Invoice.objects.bulk_create(invoices)
-    for invoice, rows in zip(invoices, line_rows, strict=True):
-        for row in rows:
-            row.invoice = invoice
-    InvoiceLine.objects.bulk_create([row for rows in line_rows for row in rows])
-    changes = []
-    for invoice in invoices:
-        changes.append(InvoiceStatusChange(invoice=invoice, from_status=InvoiceStatus.DRAFT,
-                                           to_status=InvoiceStatus.OPEN, reason="finalized"))
-        if invoice.status == InvoiceStatus.PAID:
-            changes.append(InvoiceStatusChange(invoice=invoice, from_status=InvoiceStatus.OPEN,
-                                               to_status=InvoiceStatus.PAID, reason="nothing due"))
-    for change in changes:
-        change.stamp(actor)
-    InvoiceStatusChange.objects.bulk_create(changes)
-    return invoices
+        status = InvoiceStatus.OPEN if total else InvoiceStatus.PAID
+        invoices.append((pk, number, draft.customer_id, draft.subscription_id, draft.billing_reason,
+                         draft.period_start, draft.period_end, status, draft.currency, subtotal, total, 0, total,
+                         due_date, now, None if total else now, 0, now if total else None,
+                         json_text(draft.metadata), written, written))
+        changes.append((*audit_values(actor=actor, reason="finalized", now=written), pk, InvoiceStatus.DRAFT,
+                        InvoiceStatus.OPEN))
+        if not total:
+            changes.append((*audit_values(actor=actor, reason="nothing due", now=written), pk, InvoiceStatus.OPEN,
+                            InvoiceStatus.PAID))
+    rows_copy(model=Invoice, fields=_INVOICE_FIELDS, rows=invoices)
+    rows_copy(model=InvoiceLine, fields=_LINE_FIELDS, rows=lines)
+    rows_copy(model=InvoiceStatusChange, fields=_CHANGE_FIELDS, rows=changes)
+    return [IssuedInvoice(pk=row[0], number=row[1], subscription_id=row[3], total=row[10], status=row[7])
+            for row in invoices]

@@ -1,6 +1,7 @@
 """What a renewal invoice says: the plan fee for the new period in advance and the past period's usage
 in arrears. Pure functions, shared by the run (which writes) and the preview (which does not)."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -10,12 +11,26 @@ from subscriptions.models import Plan
 from usage.models import MeterPrice
 
 
-def meter_prices_by_plan() -> dict[int, list[MeterPrice]]:
-    """Every plan's meter prices, read once per run (a catalog is small; batches must not re-read it)."""
+@dataclass(frozen=True)
+class Catalog:
+    """Plans and their meter prices, read once per run: a catalog is small, and batches must not re-read
+    it (a plan per subscription would be a query, or a join, per row)."""
+
+    plans: dict[int, Plan]
+    prices: dict[int, list[MeterPrice]]
+
+    def plan(self, pk: int) -> Plan:
+        """A plan created after the run started is read when first met (and kept)."""
+        if pk not in self.plans:
+            self.plans[pk] = Plan.objects.get(pk=pk)
+        return self.plans[pk]
+
+
+def catalog_load() -> Catalog:
     prices: dict[int, list[MeterPrice]] = {}
     for price in MeterPrice.objects.select_related("meter").order_by("plan_id", "meter__code", "id"):
         prices.setdefault(price.plan_id, []).append(price)
-    return prices
+    return Catalog(plans=Plan.objects.in_bulk(), prices=prices)
 
 
 def usage_lines(*, prices: list[MeterPrice], usage: dict[int, Decimal], start: datetime,

@@ -17,18 +17,13 @@ from django.db import transaction
 from billing_project.audit import Actor
 from credits.models import CreditSource
 from credits.services import GrantSpec, credit_grants_bulk, credit_refill_key
-from payments.billing.common import StepCounts, rows_update
+from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
 from payments.billing.invoicing import InvoiceDraft, invoices_issue
-from payments.billing.lines import period_lines
+from payments.billing.lines import Catalog, period_lines
 from payments.models import BillingReason
-from subscriptions.models import (
-    Plan,
-    Subscription,
-    SubscriptionEvent,
-    SubscriptionEventKind,
-    SubscriptionStatus,
-)
+from subscriptions.models import Plan, Subscription, SubscriptionEventKind, SubscriptionStatus
 from subscriptions.periods import period_containing
+from subscriptions.services import EventSpec, subscription_events_write_many
 from usage.models import MeterPrice
 from usage.selectors import UsageWindow, usage_aggregate_many
 
@@ -88,19 +83,32 @@ def _usage_by_customer(*, subscriptions: list[Subscription], prices: dict[int, l
     return usage
 
 
-def renewal_batch(*, step: str, as_of: datetime, batch_size: int, actor: Actor,
-                  prices: dict[int, list[MeterPrice]]) -> StepCounts | None:
-    """Claim and handle one batch in its own transaction; None when nothing due is left to claim."""
+# What a batch reads of a subscription and its customer; everything else stays in the database.
+_CLAIMED_FIELDS = ("id", "customer_id", "plan_id", "scheduled_plan_id", "status", "billing_cycle_anchor",
+                   "current_period_start", "current_period_end", "cancel_at_period_end", "canceled_at", "ended_at",
+                   "customer__currency", "customer__stripe_default_payment_method_id")
+
+
+def renewal_batch(*, step: str, as_of: datetime, batch_size: int, actor: Actor, catalog: Catalog,
+                  after_pk: int = 0) -> StepCounts | None:
+    """Claim and handle, in its own transaction, one batch of due subscriptions with pk > `after_pk`;
+    None when there is nothing left to claim."""
     with transaction.atomic():
+        batch_transaction_tune()
         subscriptions = list(
-            subscriptions_due(step=step, as_of=as_of)
-            .select_related("plan", "scheduled_plan", "customer")
+            subscriptions_due(step=step, as_of=as_of).filter(pk__gt=after_pk)
+            .select_related("customer").only(*_CLAIMED_FIELDS)
             .select_for_update(skip_locked=True, of=("self",))
             .order_by("pk")[:batch_size]
         )
         if not subscriptions:
             return None
-        return _handle(step=step, subscriptions=subscriptions, as_of=as_of, actor=actor, prices=prices)
+        for sub in subscriptions:
+            sub.plan = catalog.plan(sub.plan_id)
+            sub.scheduled_plan = catalog.plan(sub.scheduled_plan_id) if sub.scheduled_plan_id else None
+        counts = _handle(step=step, subscriptions=subscriptions, as_of=as_of, actor=actor, prices=catalog.prices)
+        counts.last_pk = subscriptions[-1].pk
+        return counts
 
 
 def _handle(*, step: str, subscriptions: list[Subscription], as_of: datetime, actor: Actor,
@@ -110,12 +118,10 @@ def _handle(*, step: str, subscriptions: list[Subscription], as_of: datetime, ac
     changes: list[_Change] = []
     drafts: dict[int, InvoiceDraft] = {}
     grants: list[GrantSpec] = []
-    events: list[SubscriptionEvent] = []
+    events: list[EventSpec] = []
 
     def event(subscription: Subscription, kind: str, **kwargs) -> None:
-        row = SubscriptionEvent(subscription=subscription, kind=kind, **kwargs)
-        row.stamp(actor)
-        events.append(row)
+        events.append(EventSpec(subscription_id=subscription.pk, kind=kind, **kwargs))
 
     for sub in subscriptions:
         old_start, old_end = sub.current_period_start, sub.current_period_end
@@ -158,7 +164,7 @@ def _handle(*, step: str, subscriptions: list[Subscription], as_of: datetime, ac
         changes.append(_Change(subscription=sub, status=new_status, plan_id=new_plan.pk,
                                current_period_start=new_start, current_period_end=new_end))
         if new_plan.pk != sub.plan_id:
-            event(sub, SubscriptionEventKind.PLAN_CHANGED, from_plan=sub.plan, to_plan=new_plan,
+            event(sub, SubscriptionEventKind.PLAN_CHANGED, from_plan_id=sub.plan_id, to_plan_id=new_plan.pk,
                   from_status=sub.status, to_status=new_status, reason="scheduled plan change applied")
         if new_status != sub.status:
             event(sub, SubscriptionEventKind.STATUS_CHANGED, from_status=sub.status, to_status=new_status,
@@ -175,7 +181,7 @@ def _handle(*, step: str, subscriptions: list[Subscription], as_of: datetime, ac
     for row in events:
         if row.kind == SubscriptionEventKind.RENEWED:
             row.data["invoice_id"] = invoice_of.get(row.subscription_id)
-    SubscriptionEvent.objects.bulk_create(events)
+    subscription_events_write_many(events=events, actor=actor)
     rows_update(
         table=Subscription._meta.db_table, key="id", ids=[c.subscription.pk for c in changes],
         columns={

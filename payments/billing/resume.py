@@ -75,4 +75,4 @@ def subscription_resume_billed(*, subscription, actor: Actor, reason: str = "",
             idempotency_key=credit_refill_key(subscription_id=sub.pk, period_start=now),
             reason=f"{plan.name} credits for the period from {now:%Y-%m-%d}")],
             source=CreditSource.PLAN_REFILL, actor=actor, priority=REFILL_PRIORITY)
-    return invoices[0] if invoices else None
+    return Invoice.objects.get(pk=invoices[0].pk) if invoices else None

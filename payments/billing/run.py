@@ -15,7 +15,7 @@ from credits.models import CreditGrant
 from payments.billing.common import RUN_ACTOR, ProgressCallback, StepCounts, batch_size_default
 from payments.billing.dunning import dunning_batch, invoices_due_for_collection
 from payments.billing.expiry import expiry_batch
-from payments.billing.lines import meter_prices_by_plan
+from payments.billing.lines import catalog_load
 from payments.billing.renewals import RENEWALS, TRIALS, renewal_batch, subscriptions_due
 
 STEPS = (TRIALS, RENEWALS, "expiry", "collection")
@@ -73,25 +73,36 @@ def billing_run(*, as_of: datetime, dry_run: bool = False, limit: int | None = N
 def _steps(*, summary: BillingRunSummary, limit: int | None, batch_size: int, actor: Actor,
            progress: ProgressCallback | None) -> None:
     as_of = summary.as_of
-    prices = meter_prices_by_plan()
-    batches: dict[str, Callable[[int], StepCounts | None]] = {
-        TRIALS: lambda n: renewal_batch(step=TRIALS, as_of=as_of, batch_size=n, actor=actor, prices=prices),
-        RENEWALS: lambda n: renewal_batch(step=RENEWALS, as_of=as_of, batch_size=n, actor=actor, prices=prices),
-        "expiry": lambda n: expiry_batch(as_of=as_of, batch_size=n, actor=actor),
+    catalog = catalog_load()
+    # Each takes (batch size, pk after which to claim). Renewal and collection walk forward by pk, so no
+    # batch rescans rows an earlier batch already moved on; expiry claims customers, not rows, and
+    # always starts over (a customer it handled has nothing due any more).
+    batches: dict[str, Callable[[int, int], StepCounts | None]] = {
+        TRIALS: lambda n, after: renewal_batch(step=TRIALS, as_of=as_of, batch_size=n, actor=actor,
+                                               catalog=catalog, after_pk=after),
+        RENEWALS: lambda n, after: renewal_batch(step=RENEWALS, as_of=as_of, batch_size=n, actor=actor,
+                                                 catalog=catalog, after_pk=after),
+        "expiry": lambda n, after: expiry_batch(as_of=as_of, batch_size=n, actor=actor),
+        "collection": lambda n, after: dunning_batch(as_of=as_of, batch_size=n, actor=actor, after_pk=after),
     }
     for step in STEPS:
         done = cursor = 0
+        pass_handled = 0
         while limit is None or done < limit:
             size = batch_size if limit is None else min(batch_size, limit - done)
-            if step == "collection":
-                counts = dunning_batch(as_of=as_of, batch_size=size, actor=actor, after_pk=cursor)
-            else:
-                counts = batches[step](size)
+            counts = batches[step](size, cursor)
             if counts is None:
+                # End of a pass. A subscription several periods behind is due again after its renewal:
+                # renewal steps start another pass until one finds nothing; collection tries each
+                # invoice at most once per run.
+                if step in (TRIALS, RENEWALS) and cursor and pass_handled:
+                    cursor = pass_handled = 0
+                    continue
                 break
             cursor = counts.last_pk
             handled = sum(counts.counts.get(k, 0) for k in _HANDLED[step])
             done += handled
+            pass_handled += handled
             summary.batches += 1
             for key, value in counts.counts.items():
                 summary.counts[key] = summary.counts.get(key, 0) + value

@@ -190,11 +190,11 @@ def test_renewal_batch_query_count_does_not_grow_with_batch_size(metered_plan):
     from django.test.utils import CaptureQueriesContext
 
     from payments.billing.common import RUN_ACTOR
-    from payments.billing.lines import meter_prices_by_plan
+    from payments.billing.lines import catalog_load
     from payments.billing.renewals import RENEWALS, renewal_batch
 
     plan, meter = metered_plan
-    prices = meter_prices_by_plan()
+    catalog = catalog_load()
     queries = {}
     for size in (2, 40):
         subs = [make_due_subscription(plan=plan, anchor=T0 + timedelta(seconds=size)) for _ in range(size)]
@@ -202,7 +202,7 @@ def test_renewal_batch_query_count_does_not_grow_with_batch_size(metered_plan):
             _usage(sub.customer, meter, 500, T0 + timedelta(days=2))
         with CaptureQueriesContext(connection) as context:
             counts = renewal_batch(step=RENEWALS, as_of=subs[0].current_period_end, batch_size=size,
-                                   actor=RUN_ACTOR, prices=prices)
+                                   actor=RUN_ACTOR, catalog=catalog)
         assert counts.counts["renewed"] == counts.counts["invoiced"] == counts.counts["refilled"] == size
         queries[size] = len(context)
     assert queries[2] == queries[40] <= 20
