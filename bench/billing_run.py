@@ -154,8 +154,16 @@ def main() -> None:
     print(f"seeded {n:,} subscriptions and {seeded['events']:,} usage events in {seeded['seconds']:.1f} s (COPY)")
 
     before = table_counts()
-    started = time.perf_counter()
-    first = billing_run(as_of=AS_OF, batch_size=args.batch_size)
+    step_seconds: dict[str, float] = {}
+    mark = [time.perf_counter()]
+
+    def progress(step: str, handled: int) -> None:
+        now = time.perf_counter()
+        step_seconds[step] = step_seconds.get(step, 0.0) + now - mark[0]
+        mark[0] = now
+
+    started = mark[0] = time.perf_counter()
+    first = billing_run(as_of=AS_OF, batch_size=args.batch_size, progress=progress)
     elapsed = time.perf_counter() - started
     after = table_counts()
     inserted = sum(after[t] - before[t] for t in TABLES)
@@ -168,6 +176,8 @@ def main() -> None:
     assert renewed == invoiced == refilled == n, (renewed, invoiced, refilled)
     assert Invoice.objects.count() == n and usage_lines == len(range(0, n, 3)), usage_lines
     print(f"first run:  {elapsed:.1f} s  {first.line()}")
+    print("            by step: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in step_seconds.items())
+          + f"; {first.batches} batches")
     print(f"            {renewed:,} renewed, {invoiced:,} invoiced ({usage_lines:,} with usage), "
           f"{refilled:,} refilled: all of them")
     print(f"            {inserted:,} rows inserted + {updated:,} rows updated = "

@@ -39,6 +39,13 @@ def retry_gap(*, failures: int) -> timedelta | None:
     return timedelta(days=days[failures - 1] - previous)
 
 
+# What collecting reads of an invoice and its customer; any other field still loads on first access.
+_COLLECTION_FIELDS = ("id", "number", "customer_id", "subscription_id", "status", "currency", "subtotal", "total",
+                      "amount_paid", "amount_due", "attempt_count", "next_attempt_at", "metadata", "customer__name",
+                      "customer__email", "customer__currency", "customer__stripe_customer_id",
+                      "customer__stripe_default_payment_method_id")
+
+
 def dunning_batch(*, as_of: datetime, batch_size: int, actor: Actor, after_pk: int = 0) -> StepCounts | None:
     """One batch of due invoices with pk > `after_pk`: the run walks forward through the invoices so an
     invoice is attempted at most once per run, whatever its outcome."""
@@ -46,7 +53,7 @@ def dunning_batch(*, as_of: datetime, batch_size: int, actor: Actor, after_pk: i
         batch_transaction_tune()
         invoices = list(
             invoices_due_for_collection(as_of=as_of).filter(pk__gt=after_pk).select_related("customer")
-            .select_for_update(skip_locked=True, of=("self",)).order_by("pk")[:batch_size]
+            .only(*_COLLECTION_FIELDS).select_for_update(skip_locked=True, of=("self",)).order_by("pk")[:batch_size]
         )
         if not invoices:
             return None
@@ -105,7 +112,7 @@ def _mark_past_due(*, subscription_ids: set[int], actor: Actor) -> None:
     """Active or trialing subscriptions with a failed payment become past_due (bulk, audited)."""
     if not subscription_ids:
         return
-    subscriptions = list(Subscription.objects.select_for_update()
+    subscriptions = list(Subscription.objects.select_for_update().only("id", "status")
                          .filter(pk__in=subscription_ids, status__in=[S.ACTIVE, S.TRIALING]).order_by("pk"))
     if not subscriptions:
         return
