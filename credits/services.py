@@ -231,14 +231,27 @@ class GrantSpec:
     reason: str
 
 
-def _balances_write(*, balances: dict[int, CreditBalance]) -> None:
+def _balances_lock_many(*, customer_ids: list[int]) -> dict[int, int]:
+    """{customer_id: balance} of these customers' balance rows (created if missing), locked in primary-key
+    order: `credit_balances_lock` for a batch, in two statements and without building model instances."""
+    table = CreditBalance._meta.db_table
+    ids = sorted(set(customer_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} (customer_id, balance, updated_at) SELECT id, 0, now() "
+                       "FROM unnest(%s::bigint[]) AS id ON CONFLICT (customer_id) DO NOTHING", [ids])
+        cursor.execute(f"SELECT customer_id, balance FROM {table} WHERE customer_id = ANY(%s::bigint[]) "
+                       "ORDER BY customer_id FOR UPDATE", [ids])
+        return dict(cursor.fetchall())
+
+
+def _balances_write(*, balances: dict[int, int]) -> None:
     if not balances:
         return
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {CreditBalance._meta.db_table} AS b SET balance = v.balance, updated_at = now() "
             "FROM unnest(%s::bigint[], %s::bigint[]) AS v(customer_id, balance) WHERE b.customer_id = v.customer_id",
-            [list(balances), [row.balance for row in balances.values()]],
+            [list(balances), list(balances.values())],
         )
 
 
@@ -266,7 +279,7 @@ def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor, pri
     key was already used is skipped. Returns how many grants were written."""
     if not specs:
         return 0
-    balances = credit_balances_lock(customer_ids=[s.customer_id for s in specs])
+    balances = _balances_lock_many(customer_ids=[s.customer_id for s in specs])
     used = set(CreditLedgerEntry.objects.filter(customer_id__in=balances,
                                                 idempotency_key__in=[s.idempotency_key for s in specs])
                .values_list("customer_id", "idempotency_key"))
@@ -284,9 +297,8 @@ def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor, pri
         for pk, s in zip(grant_ids, todo, strict=True)))
     entries = []
     for grant_id, spec in zip(grant_ids, todo, strict=True):
-        balance = balances[spec.customer_id]
-        balance.balance += spec.amount
-        entries.append((spec.customer_id, LedgerKind.GRANT, spec.amount, balance.balance, grant_id,
+        balances[spec.customer_id] += spec.amount
+        entries.append((spec.customer_id, LedgerKind.GRANT, spec.amount, balances[spec.customer_id], grant_id,
                         spec.idempotency_key, spec.reason))
     _ledger_copy(entries=entries, actor=actor)
     _balances_write(balances={s.customer_id: balances[s.customer_id] for s in todo})
@@ -300,18 +312,17 @@ def credit_grants_expire_batch(*, now: datetime, actor: Actor, batch_size: int =
     share the work and a customer busy with a debit is simply left for the next batch. Returns the
     number of grants expired; 0 means nothing due is left that this worker could claim."""
     due = CreditGrant.objects.filter(remaining__gt=0, expires_at__lte=now)
-    locked = list(CreditBalance.objects.select_for_update(skip_locked=True)
-                  .filter(customer_id__in=due.values("customer_id")).order_by("customer_id")[:batch_size])
-    if not locked:
+    balances = {row.customer_id: row.balance for row in
+                CreditBalance.objects.select_for_update(skip_locked=True).only("customer_id", "balance")
+                .filter(customer_id__in=due.values("customer_id")).order_by("customer_id")[:batch_size]}
+    if not balances:
         return 0
-    balances = {row.customer_id: row for row in locked}
     grants = list(due.filter(customer_id__in=balances).order_by("customer_id", "id")
                   .values_list("id", "customer_id", "remaining"))
     entries = []
     for grant_id, customer_id, lost in grants:
-        balance = balances[customer_id]
-        balance.balance -= lost
-        entries.append((customer_id, LedgerKind.EXPIRY, -lost, balance.balance, grant_id, f"expiry:{grant_id}",
+        balances[customer_id] -= lost
+        entries.append((customer_id, LedgerKind.EXPIRY, -lost, balances[customer_id], grant_id, f"expiry:{grant_id}",
                         f"grant #{grant_id} expired"))
     CreditGrant.objects.filter(pk__in=[g[0] for g in grants]).update(remaining=0, expired_at=now)
     _ledger_copy(entries=entries, actor=actor)
