@@ -102,6 +102,20 @@ def table_counts() -> dict[str, int]:
         return counts
 
 
+def backend_cpu_seconds() -> float | None:
+    """CPU time used so far by this connection's PostgreSQL backend (same machine, from /proc)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reference_speed(n: int) -> dict[str, float]:
     """Raw PostgreSQL: COPY and 1,000-row INSERTs of invoice-shaped rows into a copy of the invoice table."""
     from django.db import connection, transaction
@@ -162,9 +176,13 @@ def main() -> None:
         step_seconds[step] = step_seconds.get(step, 0.0) + now - mark[0]
         mark[0] = now
 
+    server_cpu = backend_cpu_seconds()
+    client_cpu = time.process_time()
     started = mark[0] = time.perf_counter()
     first = billing_run(as_of=AS_OF, batch_size=args.batch_size, progress=progress)
     elapsed = time.perf_counter() - started
+    client_cpu = time.process_time() - client_cpu
+    server_cpu = backend_cpu_seconds() - server_cpu if server_cpu is not None else None
     after = table_counts()
     inserted = sum(after[t] - before[t] for t in TABLES)
     updated = n + Invoice.objects.count()  # every subscription moved on, every invoice rescheduled by dunning
@@ -178,6 +196,10 @@ def main() -> None:
     print(f"first run:  {elapsed:.1f} s  {first.line()}")
     print("            by step: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in step_seconds.items())
           + f"; {first.batches} batches")
+    # On a shared machine wall time includes waiting for the CPU; these say what the run itself used.
+    server = f"{server_cpu:.1f} s" if server_cpu is not None else "n/a"
+    print(f"            CPU used: run process {client_cpu:.1f} s, its PostgreSQL backend {server}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"            {renewed:,} renewed, {invoiced:,} invoiced ({usage_lines:,} with usage), "
           f"{refilled:,} refilled: all of them")
     print(f"            {inserted:,} rows inserted + {updated:,} rows updated = "
