@@ -153,6 +153,8 @@ def main() -> None:
     os.environ["DATABASE_URL"] = recreate_database(server, args.database)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_project.settings")
     os.environ["LOG_LEVEL"] = "WARNING"
+    # As in production: with DEBUG on, Django would also format and keep every statement it sends.
+    os.environ["DEBUG"] = "false"
     import django
 
     django.setup()

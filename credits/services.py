@@ -231,17 +231,22 @@ class GrantSpec:
     reason: str
 
 
-def _balances_lock_many(*, customer_ids: list[int]) -> dict[int, int]:
-    """{customer_id: balance} of these customers' balance rows (created if missing), locked in primary-key
-    order: `credit_balances_lock` for a batch, in two statements and without building model instances."""
+def _balances_add(*, deltas: dict[int, int]) -> dict[int, int]:
+    """Add `deltas` to these customers' balance rows (created if missing) in one statement and return the
+    balances before. The upsert locks the rows in the order given, which is primary-key order, so this is
+    `credit_balances_lock` plus the balance update for a whole batch, without a second write per row."""
+    ids = sorted(deltas)
     table = CreditBalance._meta.db_table
-    ids = sorted(set(customer_ids))
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} (customer_id, balance, updated_at) SELECT id, 0, now() "
-                       "FROM unnest(%s::bigint[]) AS id ON CONFLICT (customer_id) DO NOTHING", [ids])
-        cursor.execute(f"SELECT customer_id, balance FROM {table} WHERE customer_id = ANY(%s::bigint[]) "
-                       "ORDER BY customer_id FOR UPDATE", [ids])
-        return dict(cursor.fetchall())
+        cursor.execute(
+            f"INSERT INTO {table} AS b (customer_id, balance, updated_at) "
+            "SELECT v.customer_id, v.delta, now() FROM unnest(%s::bigint[], %s::bigint[]) AS v(customer_id, delta) "
+            "ORDER BY v.customer_id "
+            "ON CONFLICT (customer_id) DO UPDATE SET balance = b.balance + EXCLUDED.balance, updated_at = now() "
+            "RETURNING b.customer_id, b.balance",
+            [ids, [deltas[i] for i in ids]],
+        )
+        return {customer_id: balance - deltas[customer_id] for customer_id, balance in cursor.fetchall()}
 
 
 def _balances_write(*, balances: dict[int, int]) -> None:
@@ -279,8 +284,9 @@ def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor, pri
     key was already used is skipped. Returns how many grants were written."""
     if not specs:
         return 0
-    balances = _balances_lock_many(customer_ids=[s.customer_id for s in specs])
-    used = set(CreditLedgerEntry.objects.filter(customer_id__in=balances,
+    # The idempotency keys are checked before the balance rows are locked: two runs never grant the same
+    # subscription period concurrently, because each holds that subscription's row lock.
+    used = set(CreditLedgerEntry.objects.filter(customer_id__in={s.customer_id for s in specs},
                                                 idempotency_key__in=[s.idempotency_key for s in specs])
                .values_list("customer_id", "idempotency_key"))
     todo = []
@@ -290,6 +296,10 @@ def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor, pri
             todo.append(spec)
     if not todo:
         return 0
+    deltas: dict[int, int] = {}
+    for spec in todo:
+        deltas[spec.customer_id] = deltas.get(spec.customer_id, 0) + spec.amount
+    balances = _balances_add(deltas=deltas)
     grant_ids = ids_reserve(model=CreditGrant, count=len(todo))
     now = timezone.now()
     rows_copy(model=CreditGrant, fields=_GRANT_FIELDS, rows=(
@@ -301,7 +311,6 @@ def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor, pri
         entries.append((spec.customer_id, LedgerKind.GRANT, spec.amount, balances[spec.customer_id], grant_id,
                         spec.idempotency_key, spec.reason))
     _ledger_copy(entries=entries, actor=actor)
-    _balances_write(balances={s.customer_id: balances[s.customer_id] for s in todo})
     return len(todo)
 
 

@@ -125,9 +125,11 @@ def _handle(*, step: str, subscriptions: list[Subscription], as_of: datetime, ac
 
     for sub in subscriptions:
         old_start, old_end = sub.current_period_start, sub.current_period_end
-        arrears = dict(usage_start=old_start, usage_end=old_end, usage=usage.get(sub.customer_id, {}),
-                       prices=prices.get(sub.plan_id, [])) if step == RENEWALS else dict(
-            usage_start=None, usage_end=None, usage={}, prices=[])
+        if step == RENEWALS:
+            arrears = dict(usage_start=old_start, usage_end=old_end, usage=usage.get(sub.customer_id, {}),
+                           prices=prices.get(sub.plan_id, []))
+        else:  # usage during a trial is free
+            arrears = dict(usage_start=None, usage_end=None, usage={}, prices=[])
         new_plan = sub.scheduled_plan or sub.plan
         ending = sub.cancel_at_period_end or (step == TRIALS and trial_needs_cancel(subscription=sub, plan=new_plan))
         if ending:
