@@ -1,5 +1,7 @@
 """Reads of prepaid credits."""
 
+from datetime import datetime
+
 from django.db.models import F, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
@@ -20,6 +22,15 @@ def credit_ledger_list(*, customer: Customer | None = None) -> QuerySet[CreditLe
 def credit_grant_list(*, customer: Customer | None = None) -> QuerySet[CreditGrant]:
     grants = CreditGrant.objects.select_related("customer")
     return grants if customer is None else grants.filter(customer=customer)
+
+
+def credit_customers_with_grants_due(*, now: datetime) -> list[int]:
+    """Customers with a grant to expire at `now`, in primary-key order: the expiry step's work list.
+
+    Read once per run and cut into batches, so each batch is a primary-key lookup however stale the
+    table's statistics are (a run that just wrote 100,000 grants must not rescan them per batch)."""
+    return list(CreditGrant.objects.filter(remaining__gt=0, expires_at__lte=now)
+                .order_by("customer_id").values_list("customer_id", flat=True).distinct())
 
 
 def credit_balance_mismatches() -> list[dict]:

@@ -314,16 +314,18 @@ def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor, pri
     return len(todo)
 
 
-def credit_grants_expire_batch(*, now: datetime, actor: Actor, batch_size: int = 500) -> int:
-    """Expire the due grants of up to `batch_size` customers (inside the caller's transaction).
+def credit_grants_expire_batch(*, now: datetime, actor: Actor, customer_ids: list[int]) -> int:
+    """Expire the due grants of these customers (inside the caller's transaction); the caller takes the
+    ids from `credits.selectors.credit_customers_with_grants_due`, a snapshot cut into batches.
 
     The customers' balance rows are claimed with SKIP LOCKED in primary-key order, so concurrent runs
-    share the work and a customer busy with a debit is simply left for the next batch. Returns the
-    number of grants expired; 0 means nothing due is left that this worker could claim."""
+    share the work and a customer busy with a debit is left for the next run; the due condition is read
+    again under the lock, so a customer another run already handled costs nothing. Returns the number of
+    grants expired."""
     due = CreditGrant.objects.filter(remaining__gt=0, expires_at__lte=now)
     balances = {row.customer_id: row.balance for row in
                 CreditBalance.objects.select_for_update(skip_locked=True).only("customer_id", "balance")
-                .filter(customer_id__in=due.values("customer_id")).order_by("customer_id")[:batch_size]}
+                .filter(customer_id__in=customer_ids).order_by("customer_id")}
     if not balances:
         return 0
     grants = list(due.filter(customer_id__in=balances).order_by("customer_id", "id")

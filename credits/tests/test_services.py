@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from billing_project.audit import Actor
 from credits.models import CreditGrant, CreditLedgerEntry, CreditSource, LedgerKind
-from credits.selectors import credit_balance_get, credit_balance_mismatches
+from credits.selectors import credit_balance_get, credit_balance_mismatches, credit_customers_with_grants_due
 from credits.services import (
     GrantSpec,
     credit_debit,
@@ -58,9 +58,11 @@ def test_expire_batch_writes_expiry_rows_for_what_is_left_and_keeps_the_ledger_c
                  expires_at=NOW + timedelta(days=1))
     credit_grant(customer=customer, amount=40, source=CreditSource.PURCHASE, actor=ACTOR, effective_at=NOW)
     credit_debit(customer=customer, amount=30, actor=ACTOR, now=NOW + timedelta(hours=1))
-    assert credit_grants_expire_batch(now=NOW + timedelta(hours=2), actor=ACTOR) == 0
-    assert credit_grants_expire_batch(now=NOW + timedelta(days=1), actor=ACTOR) == 1
-    assert credit_grants_expire_batch(now=NOW + timedelta(days=1), actor=ACTOR) == 0
+    assert credit_customers_with_grants_due(now=NOW + timedelta(hours=2)) == []
+    assert credit_customers_with_grants_due(now=NOW + timedelta(days=1)) == [customer.pk]
+    assert credit_grants_expire_batch(now=NOW + timedelta(days=1), actor=ACTOR, customer_ids=[customer.pk]) == 1
+    # Listed again (a second run, or a stale list): the due condition is read again under the lock.
+    assert credit_grants_expire_batch(now=NOW + timedelta(days=1), actor=ACTOR, customer_ids=[customer.pk]) == 0
     expiry = CreditLedgerEntry.objects.get(customer=customer, kind=LedgerKind.EXPIRY)
     assert expiry.amount == -70 and expiry.balance_after == 40 and expiry.idempotency_key.startswith("expiry:")
     assert credit_balance_get(customer=customer) == 40
@@ -75,7 +77,8 @@ def test_expire_batch_query_count_does_not_grow_with_customers():
             credit_grant(customer=customer, amount=10, source=CreditSource.PROMOTION, actor=ACTOR, effective_at=NOW,
                          expires_at=NOW + timedelta(days=n))
         with CaptureQueriesContext(connection) as context:
-            assert credit_grants_expire_batch(now=NOW + timedelta(days=n), actor=ACTOR, batch_size=100) == n
+            ids = credit_customers_with_grants_due(now=NOW + timedelta(days=n))
+            assert credit_grants_expire_batch(now=NOW + timedelta(days=n), actor=ACTOR, customer_ids=ids) == n
         queries[n] = len(context)
     assert queries[2] == queries[25]
 

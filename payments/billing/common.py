@@ -23,7 +23,7 @@ class StepCounts:
     """What one step did; the run's summary adds them up."""
 
     counts: dict[str, int] = field(default_factory=dict)
-    # The highest primary key the batch claimed, for steps that walk forward through their rows.
+    # The highest primary key a renewal batch claimed: the next batch starts after it.
     last_pk: int = 0
 
     def add(self, key: str, value: int = 1) -> None:

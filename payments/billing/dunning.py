@@ -46,23 +46,30 @@ _COLLECTION_FIELDS = ("id", "number", "customer_id", "subscription_id", "status"
                       "customer__stripe_default_payment_method_id")
 
 
-def dunning_batch(*, as_of: datetime, batch_size: int, actor: Actor, after_pk: int = 0) -> StepCounts | None:
-    """One batch of due invoices with pk > `after_pk`: the run walks forward through the invoices so an
-    invoice is attempted at most once per run, whatever its outcome."""
+def invoice_ids_due_for_collection(*, as_of: datetime) -> list[int]:
+    """The step's work list, read once per run in primary-key order and cut into batches: each batch is
+    then a primary-key lookup. (Claiming "the next 500 due" per batch lets PostgreSQL, whose statistics
+    have not yet seen the invoices the renewals just wrote, scan and sort every due invoice each time.)
+    Each invoice is attempted at most once per run, whatever its outcome."""
+    return list(invoices_due_for_collection(as_of=as_of).order_by("pk").values_list("pk", flat=True))
+
+
+def dunning_batch(*, as_of: datetime, invoice_ids: list[int], actor: Actor) -> StepCounts:
+    """Collect these invoices, in their own transaction; the due condition is checked again under the
+    lock, so an invoice another run has locked or already handled is skipped."""
     with transaction.atomic():
         batch_transaction_tune()
         invoices = list(
-            invoices_due_for_collection(as_of=as_of).filter(pk__gt=after_pk).select_related("customer")
-            .only(*_COLLECTION_FIELDS).select_for_update(skip_locked=True, of=("self",)).order_by("pk")[:batch_size]
+            invoices_due_for_collection(as_of=as_of).filter(pk__in=invoice_ids).select_related("customer")
+            .only(*_COLLECTION_FIELDS).select_for_update(skip_locked=True, of=("self",)).order_by("pk")
         )
         if not invoices:
-            return None
+            return StepCounts()
         return _collect(invoices=invoices, as_of=as_of, actor=actor)
 
 
 def _collect(*, invoices: list[Invoice], as_of: datetime, actor: Actor) -> StepCounts:
     counts = StepCounts()
-    counts.last_pk = invoices[-1].pk
     rescheduled: dict[int, tuple[int, datetime | None]] = {}
     past_due: set[int] = set()
     exhausted: list[Invoice] = []

@@ -4,7 +4,6 @@ Dry run: the whole run happens inside one transaction that is rolled back at the
 exactly the counts a real run would (same code path) and writes nothing; the batches become savepoints
 and hold their locks until the rollback."""
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -12,8 +11,9 @@ from django.db import transaction
 
 from billing_project.audit import Actor
 from credits.models import CreditGrant
+from credits.selectors import credit_customers_with_grants_due
 from payments.billing.common import RUN_ACTOR, ProgressCallback, StepCounts, batch_size_default
-from payments.billing.dunning import dunning_batch, invoices_due_for_collection
+from payments.billing.dunning import dunning_batch, invoice_ids_due_for_collection, invoices_due_for_collection
 from payments.billing.expiry import expiry_batch
 from payments.billing.lines import catalog_load
 from payments.billing.renewals import RENEWALS, TRIALS, renewal_batch, subscriptions_due
@@ -74,40 +74,52 @@ def _steps(*, summary: BillingRunSummary, limit: int | None, batch_size: int, ac
            progress: ProgressCallback | None) -> None:
     as_of = summary.as_of
     catalog = catalog_load()
-    # Each takes (batch size, pk after which to claim). Renewal and collection walk forward by pk, so no
-    # batch rescans rows an earlier batch already moved on; expiry claims customers, not rows, and
-    # always starts over (a customer it handled has nothing due any more).
-    batches: dict[str, Callable[[int, int], StepCounts | None]] = {
-        TRIALS: lambda n, after: renewal_batch(step=TRIALS, as_of=as_of, batch_size=n, actor=actor,
-                                               catalog=catalog, after_pk=after),
-        RENEWALS: lambda n, after: renewal_batch(step=RENEWALS, as_of=as_of, batch_size=n, actor=actor,
-                                                 catalog=catalog, after_pk=after),
-        "expiry": lambda n, after: expiry_batch(as_of=as_of, batch_size=n, actor=actor),
-        "collection": lambda n, after: dunning_batch(as_of=as_of, batch_size=n, actor=actor, after_pk=after),
-    }
-    for step in STEPS:
-        done = cursor = 0
-        pass_handled = 0
+
+    def record(step: str, counts: StepCounts) -> int:
+        handled = sum(counts.counts.get(key, 0) for key in _HANDLED[step])
+        summary.batches += 1
+        for key, value in counts.counts.items():
+            summary.counts[key] = summary.counts.get(key, 0) + value
+        if progress:
+            progress(step, handled)
+        return handled
+
+    def room(done: int) -> int:
+        return batch_size if limit is None else min(batch_size, limit - done)
+
+    # Renewal steps walk forward by primary key (no batch rescans rows an earlier one moved on). A
+    # subscription several periods behind is due again after its renewal, so passes repeat until one
+    # finds nothing.
+    for step in (TRIALS, RENEWALS):
+        done = 0
         while limit is None or done < limit:
-            size = batch_size if limit is None else min(batch_size, limit - done)
-            counts = batches[step](size, cursor)
-            if counts is None:
-                # End of a pass. A subscription several periods behind is due again after its renewal:
-                # renewal steps start another pass until one finds nothing; collection tries each
-                # invoice at most once per run.
-                if step in (TRIALS, RENEWALS) and cursor and pass_handled:
-                    cursor = pass_handled = 0
-                    continue
+            cursor = pass_handled = 0
+            while limit is None or done < limit:
+                counts = renewal_batch(step=step, as_of=as_of, batch_size=room(done), actor=actor, catalog=catalog,
+                                       after_pk=cursor)
+                if counts is None:
+                    break
+                cursor = counts.last_pk
+                handled = record(step, counts)
+                done += handled
+                pass_handled += handled
+            if not pass_handled:
                 break
-            cursor = counts.last_pk
-            handled = sum(counts.counts.get(k, 0) for k in _HANDLED[step])
-            done += handled
-            pass_handled += handled
-            summary.batches += 1
-            for key, value in counts.counts.items():
-                summary.counts[key] = summary.counts.get(key, 0) + value
-            if progress:
-                progress(step, handled)
+
+    # Expiry and collection read their work list once (after the steps before them) and cut it into
+    # batches; each item is handled at most once per run.
+    listed = (
+        ("expiry", lambda: credit_customers_with_grants_due(now=as_of),
+         lambda ids: expiry_batch(as_of=as_of, customer_ids=ids, actor=actor)),
+        ("collection", lambda: invoice_ids_due_for_collection(as_of=as_of),
+         lambda ids: dunning_batch(as_of=as_of, invoice_ids=ids, actor=actor)),
+    )
+    for step, work_list, batch in listed:
+        ids, done, position = work_list(), 0, 0
+        while position < len(ids) and (limit is None or done < limit):
+            chunk = ids[position:position + room(done)]
+            position += len(chunk)
+            done += record(step, batch(chunk))
 
 
 # What one item of each step is (the unit of --limit and of the progress bar).

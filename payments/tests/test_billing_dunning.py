@@ -117,7 +117,7 @@ def test_dunning_batch_query_count_does_not_grow_with_batch_size(collect_outcome
     from django.test.utils import CaptureQueriesContext
 
     from payments.billing.common import RUN_ACTOR
-    from payments.billing.dunning import dunning_batch
+    from payments.billing.dunning import dunning_batch, invoice_ids_due_for_collection
 
     script, _ = collect_outcomes
     script["outcome"] = "failed"
@@ -127,7 +127,8 @@ def test_dunning_batch_query_count_does_not_grow_with_batch_size(collect_outcome
         as_of = subs[0].current_period_end
         billing_run(as_of=as_of, limit=size)  # renew (first failure, attempt 1)
         with CaptureQueriesContext(connection) as context:
-            counts = dunning_batch(as_of=as_of + timedelta(days=1), batch_size=size, actor=RUN_ACTOR)
+            ids = invoice_ids_due_for_collection(as_of=as_of + timedelta(days=1))
+            counts = dunning_batch(as_of=as_of + timedelta(days=1), invoice_ids=ids, actor=RUN_ACTOR)
         assert counts.counts["failed"] == size
         queries[size] = len(context)
     assert queries[2] == queries[30] <= 10
