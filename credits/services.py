@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing_project.audit import Actor
-from billing_project.bulk import AUDIT_FIELDS, audit_values, ids_reserve, rows_copy
+from billing_project.bulk import AUDIT_FIELDS, array_of, audit_values, ids_reserve, rows_copy
 from billing_project.exceptions import IdempotencyConflict, InsufficientCredits, InvalidOperation
 from credits.models import (
     CreditAllocation,
@@ -286,8 +286,9 @@ def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor, pri
         return 0
     # The idempotency keys are checked before the balance rows are locked: two runs never grant the same
     # subscription period concurrently, because each holds that subscription's row lock.
-    used = set(CreditLedgerEntry.objects.filter(customer_id__in={s.customer_id for s in specs},
-                                                idempotency_key__in=[s.idempotency_key for s in specs])
+    used = set(CreditLedgerEntry.objects.filter(customer_id__in=array_of({s.customer_id for s in specs}),
+                                                idempotency_key__in=array_of([s.idempotency_key for s in specs],
+                                                                             "text"))
                .values_list("customer_id", "idempotency_key"))
     todo = []
     for spec in specs:
@@ -325,17 +326,17 @@ def credit_grants_expire_batch(*, now: datetime, actor: Actor, customer_ids: lis
     due = CreditGrant.objects.filter(remaining__gt=0, expires_at__lte=now)
     balances = {row.customer_id: row.balance for row in
                 CreditBalance.objects.select_for_update(skip_locked=True).only("customer_id", "balance")
-                .filter(customer_id__in=customer_ids).order_by("customer_id")}
+                .filter(customer_id__in=array_of(customer_ids)).order_by("customer_id")}
     if not balances:
         return 0
-    grants = list(due.filter(customer_id__in=balances).order_by("customer_id", "id")
+    grants = list(due.filter(customer_id__in=array_of(balances)).order_by("customer_id", "id")
                   .values_list("id", "customer_id", "remaining"))
     entries = []
     for grant_id, customer_id, lost in grants:
         balances[customer_id] -= lost
         entries.append((customer_id, LedgerKind.EXPIRY, -lost, balances[customer_id], grant_id, f"expiry:{grant_id}",
                         f"grant #{grant_id} expired"))
-    CreditGrant.objects.filter(pk__in=[g[0] for g in grants]).update(remaining=0, expired_at=now)
+    CreditGrant.objects.filter(pk__in=array_of(g[0] for g in grants)).update(remaining=0, expired_at=now)
     _ledger_copy(entries=entries, actor=actor)
     _balances_write(balances={g[1]: balances[g[1]] for g in grants})
     return len(grants)

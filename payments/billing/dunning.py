@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing_project.audit import Actor
+from billing_project.bulk import array_of
 from billing_project.exceptions import PaymentProviderUnavailable
 from payments import collection
 from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
@@ -60,7 +61,7 @@ def dunning_batch(*, as_of: datetime, invoice_ids: list[int], actor: Actor) -> S
     with transaction.atomic():
         batch_transaction_tune()
         invoices = list(
-            invoices_due_for_collection(as_of=as_of).filter(pk__in=invoice_ids).select_related("customer")
+            invoices_due_for_collection(as_of=as_of).filter(pk__in=array_of(invoice_ids)).select_related("customer")
             .only(*_COLLECTION_FIELDS).select_for_update(skip_locked=True, of=("self",)).order_by("pk")
         )
         if not invoices:
@@ -119,12 +120,13 @@ def _mark_past_due(*, subscription_ids: set[int], actor: Actor) -> None:
     """Active or trialing subscriptions with a failed payment become past_due (bulk, audited)."""
     if not subscription_ids:
         return
-    subscriptions = list(Subscription.objects.select_for_update().only("id", "status")
-                         .filter(pk__in=subscription_ids, status__in=[S.ACTIVE, S.TRIALING]).order_by("pk"))
-    if not subscriptions:
+    locked = list(Subscription.objects.select_for_update()
+                  .filter(pk__in=array_of(subscription_ids), status__in=[S.ACTIVE, S.TRIALING]).order_by("pk")
+                  .values_list("pk", "status"))
+    if not locked:
         return
-    Subscription.objects.filter(pk__in=[s.pk for s in subscriptions]).update(status=S.PAST_DUE,
-                                                                             updated_at=timezone.now())
+    Subscription.objects.filter(pk__in=array_of(pk for pk, _ in locked)).update(status=S.PAST_DUE,
+                                                                                updated_at=timezone.now())
     subscription_events_write_many(actor=actor, events=[
-        EventSpec(subscription_id=s.pk, kind=SubscriptionEventKind.STATUS_CHANGED, from_status=s.status,
-                  to_status=S.PAST_DUE, reason="payment failed") for s in subscriptions])
+        EventSpec(subscription_id=pk, kind=SubscriptionEventKind.STATUS_CHANGED, from_status=status,
+                  to_status=S.PAST_DUE, reason="payment failed") for pk, status in locked])
