@@ -10,6 +10,7 @@ rows written per second next to raw PostgreSQL COPY and multi-row INSERT speed m
 import argparse
 import io
 import os
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,8 @@ def parse_args():
     parser.add_argument("--subscriptions", type=int, default=100_000)
     parser.add_argument("--database", default="billing_bench_engine")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="billing run processes started at once (1: the run service in this process)")
     return parser.parse_args()
 
 
@@ -147,6 +150,20 @@ def reference_speed(n: int) -> dict[str, float]:
     return results
 
 
+def run_workers(args) -> list[str]:
+    """`manage.py billing run` in several processes at once, as cron on several hosts would start it:
+    they share the batches through SKIP LOCKED. Their start-up time is part of the figure."""
+    command = [sys.executable, "manage.py", "billing", "run", "--as-of", AS_OF.isoformat(), "--no-progress"]
+    if args.batch_size:
+        command += ["--batch-size", str(args.batch_size)]
+    processes = [subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.PIPE, text=True)
+                 for _ in range(args.workers)]
+    lines = [process.communicate()[0].strip() for process in processes]
+    if any(process.returncode for process in processes):
+        raise SystemExit(f"a worker failed: {lines}")
+    return lines
+
+
 def main() -> None:
     args = parse_args()
     server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -181,10 +198,14 @@ def main() -> None:
     server_cpu = backend_cpu_seconds()
     client_cpu = time.process_time()
     started = mark[0] = time.perf_counter()
-    first = billing_run(as_of=AS_OF, batch_size=args.batch_size, progress=progress)
+    if args.workers == 1:
+        summaries = [billing_run(as_of=AS_OF, batch_size=args.batch_size, progress=progress).line()]
+    else:
+        summaries = run_workers(args)
     elapsed = time.perf_counter() - started
-    client_cpu = time.process_time() - client_cpu
-    server_cpu = backend_cpu_seconds() - server_cpu if server_cpu is not None else None
+    children = os.times()
+    client_cpu = time.process_time() - client_cpu + children.children_user + children.children_system
+    server_cpu = backend_cpu_seconds() - server_cpu if server_cpu is not None and args.workers == 1 else None
     after = table_counts()
     inserted = sum(after[t] - before[t] for t in TABLES)
     updated = n + Invoice.objects.count()  # every subscription moved on, every invoice rescheduled by dunning
@@ -195,12 +216,14 @@ def main() -> None:
     usage_lines = Invoice.objects.filter(lines__kind="usage").count()
     assert renewed == invoiced == refilled == n, (renewed, invoiced, refilled)
     assert Invoice.objects.count() == n and usage_lines == len(range(0, n, 3)), usage_lines
-    print(f"first run:  {elapsed:.1f} s  {first.line()}")
-    print("            by step: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in step_seconds.items())
-          + f"; {first.batches} batches")
+    print(f"first run:  {elapsed:.1f} s with {args.workers} worker(s)")
+    for line in summaries:
+        print(f"            {line}")
+    if step_seconds:
+        print("            by step: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in step_seconds.items()))
     # On a shared machine wall time includes waiting for the CPU; these say what the run itself used.
-    server = f"{server_cpu:.1f} s" if server_cpu is not None else "n/a"
-    print(f"            CPU used: run process {client_cpu:.1f} s, its PostgreSQL backend {server}; "
+    server = f", its PostgreSQL backend {server_cpu:.1f} s" if server_cpu is not None else ""
+    print(f"            CPU used: run process(es) {client_cpu:.1f} s{server}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"            {renewed:,} renewed, {invoiced:,} invoiced ({usage_lines:,} with usage), "
           f"{refilled:,} refilled: all of them")

@@ -59,14 +59,19 @@ _LINE_FIELDS = ("invoice", "kind", "description", "quantity", "unit_amount", "am
 _CHANGE_FIELDS = (*AUDIT_FIELDS, "invoice", "from_status", "to_status")
 
 
-def invoices_issue(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime) -> list[IssuedInvoice]:
+def invoices_issue(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime,
+                   ids: list[int] | None = None) -> list[IssuedInvoice]:
     """Write and finalize the drafts (inside the caller's transaction) with a constant number of queries.
+
+    `ids` may be reserved beforehand (`ids_reserve`) so other rows can name the invoices before they
+    exist. Call this last in the transaction: the year's number counter stays locked from here to the
+    commit, and concurrent runs wait for it.
 
     A second invoice for a subscription period violates `invoice_one_per_subscription_period`, which
     aborts the caller's transaction: that constraint, not a prior check, is the exactly-once guard."""
     if not drafts:
         return []
-    ids = ids_reserve(model=Invoice, count=len(drafts))
+    ids = ids or ids_reserve(model=Invoice, count=len(drafts))
     numbers = invoice_numbers_take(year=now.year, count=len(drafts))
     due_date = now + timedelta(days=settings.INVOICE_DAYS_UNTIL_DUE)
     written = timezone.now()

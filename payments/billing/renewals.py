@@ -15,12 +15,13 @@ from django.conf import settings
 from django.db import transaction
 
 from billing_project.audit import Actor
+from billing_project.bulk import ids_reserve
 from credits.models import CreditSource
 from credits.services import GrantSpec, credit_grants_bulk, credit_refill_key
 from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
 from payments.billing.invoicing import InvoiceDraft, invoices_issue
 from payments.billing.lines import Catalog, period_lines
-from payments.models import BillingReason
+from payments.models import BillingReason, Invoice
 from subscriptions.models import Plan, Subscription, SubscriptionEventKind, SubscriptionStatus
 from subscriptions.periods import period_containing
 from subscriptions.services import EventSpec, subscription_events_write_many
@@ -175,14 +176,12 @@ def _handle(*, step: str, subscriptions: list[Subscription], as_of: datetime, ac
               data={"period_start": new_start.isoformat(), "period_end": new_end.isoformat()})
         counts.add("trials_converted" if step == TRIALS else "renewed")
 
-    invoices = invoices_issue(drafts=list(drafts.values()), actor=actor, now=as_of)
-    counts.add("invoiced", len(invoices))
+    invoice_ids = dict(zip(drafts, ids_reserve(model=Invoice, count=len(drafts)), strict=True))
     counts.add("refilled", credit_grants_bulk(specs=grants, source=CreditSource.PLAN_REFILL, actor=actor,
                                               priority=REFILL_PRIORITY))
-    invoice_of = {invoice.subscription_id: invoice.pk for invoice in invoices}
     for row in events:
         if row.kind == SubscriptionEventKind.RENEWED:
-            row.data["invoice_id"] = invoice_of.get(row.subscription_id)
+            row.data["invoice_id"] = invoice_ids.get(row.subscription_id)
     subscription_events_write_many(events=events, actor=actor)
     rows_update(
         table=Subscription._meta.db_table, key="id", ids=[c.subscription.pk for c in changes],
@@ -201,4 +200,7 @@ def _handle(*, step: str, subscriptions: list[Subscription], as_of: datetime, ac
         # A scheduled downgrade is used up by the renewal that applies it (or moot once canceled).
         extra_set="scheduled_plan_id = NULL, updated_at = now()",
     )
+    # Last, so the invoice number counter is locked only for the end of the batch.
+    invoices = invoices_issue(drafts=list(drafts.values()), actor=actor, now=as_of, ids=list(invoice_ids.values()))
+    counts.add("invoiced", len(invoices))
     return counts
