@@ -150,3 +150,36 @@ def test_a_second_invoice_for_a_period_is_refused_by_the_database():
     from billing_project.audit import Actor
     with pytest.raises(IntegrityError):
         invoices_issue(drafts=[draft], actor=Actor.system("test"), now=FEB_28)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_runs_attempt_each_invoice_once(collect_outcomes):
+    from subscriptions.models import SubscriptionEvent, SubscriptionStatus
+
+    script, calls = collect_outcomes
+    script["outcome"] = "failed"
+    for _ in range(80):
+        make_due_subscription()
+    errors = []
+    start = threading.Barrier(2)
+
+    def worker():
+        try:
+            start.wait()
+            billing_run(as_of=FEB_28, batch_size=7)
+        except Exception as exc:  # surfaced below; a thread cannot fail the test itself
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    attempted = [invoice_id for invoice_id, _ in calls]
+    assert len(attempted) == len(set(attempted)) == 80
+    assert set(Invoice.objects.values_list("attempt_count", flat=True)) == {1}
+    assert Subscription.objects.filter(status=SubscriptionStatus.PAST_DUE).count() == 80
+    assert SubscriptionEvent.objects.filter(to_status=SubscriptionStatus.PAST_DUE).count() == 80
