@@ -104,3 +104,24 @@ def test_verify_passes_after_a_run_and_names_each_tampered_figure(metered_plan):
     assert f"invoice_total: invoice_id={invoice.pk}" in report
     assert f"invoice_line_amount: invoice_id={invoice.pk}" in report
     assert f"credit_balance: customer_id={sub.customer_id} stored=999" in report
+
+
+def test_preview_follows_scheduled_downgrades_cancellations_and_trials(settings):
+    from payments.billing.preview import invoice_preview
+    from subscriptions.models import SubscriptionStatus
+    from subscriptions.tests.factories import PlanFactory
+
+    small = PlanFactory(amount=1000, name="Small")
+    downgrading = make_due_subscription(plan=PlanFactory(amount=5000), scheduled_plan=small)
+    assert [line.amount for line in invoice_preview(customer=downgrading.customer).lines] == [1000]
+
+    ending = make_due_subscription(plan=small, cancel_at_period_end=True)
+    preview = invoice_preview(customer=ending.customer)
+    assert preview.lines == [] and preview.note == "the subscription ends at period end"
+
+    settings.BILLING_REQUIRE_PAYMENT_METHOD_FOR_TRIAL_CONVERSION = False
+    trial = make_due_subscription(plan=small, status=SubscriptionStatus.TRIALING)
+    assert invoice_preview(customer=trial.customer).total == 1000
+
+    paused = make_due_subscription(plan=small, status=SubscriptionStatus.PAUSED)
+    assert invoice_preview(customer=paused.customer).note == "subscription is paused: nothing renews"
