@@ -158,3 +158,18 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# The billing run (`manage.py billing run`).
+# Subscriptions, grants' customers or invoices claimed per transaction: bigger batches mean fewer
+# round trips, smaller ones shorter locks.
+BILLING_RUN_BATCH_SIZE = env.int("BILLING_RUN_BATCH_SIZE", default=500)
+# Days after the first failed collection at which it is retried; the failure after the last one marks
+# the invoice uncollectible and cancels the subscription.
+BILLING_DUNNING_RETRY_DAYS = [int(d) for d in env.list("BILLING_DUNNING_RETRY_DAYS", default=["1", "3", "5", "7"])]
+# True: a trial of a paid plan whose customer saved no payment method is canceled when it ends (this
+# business takes no manual payments for subscriptions); False: it converts and is invoiced anyway.
+BILLING_REQUIRE_PAYMENT_METHOD_FOR_TRIAL_CONVERSION = env.bool(
+    "BILLING_REQUIRE_PAYMENT_METHOD_FOR_TRIAL_CONVERSION", default=True)
+# True: the billing run's batch transactions commit without waiting for the WAL flush (see
+# payments.billing.common.batch_transaction_tune for why that is safe); False: every batch waits.
+BILLING_RUN_ASYNC_COMMIT = env.bool("BILLING_RUN_ASYNC_COMMIT", default=True)

@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import path
 
 from billing_project.health import healthz
+from payments.views import invoice_print
 from payments.webhooks.views import stripe_webhook
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
+    path("invoices/<int:pk>/print/", invoice_print, name="invoice-print"),
 ]

@@ -1,8 +1,10 @@
 """Reads of prepaid credits."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 
 from credits.models import CreditBalance, CreditGrant, CreditLedgerEntry
 from subscriptions.models import Customer
@@ -23,6 +25,15 @@ def credit_grant_list(*, customer: Customer | None = None) -> QuerySet[CreditGra
     return grants if customer is None else grants.filter(customer=customer)
 
 
+def credit_customers_with_grants_due(*, now: datetime) -> list[int]:
+    """Customers with a grant to expire at `now`, in primary-key order: the expiry step's work list.
+
+    Read once per run and cut into batches, so each batch is a primary-key lookup however stale the
+    table's statistics are (a run that just wrote 100,000 grants must not rescan them per batch)."""
+    return list(CreditGrant.objects.filter(remaining__gt=0, expires_at__lte=now)
+                .order_by("customer_id").values_list("customer_id", flat=True).distinct())
+
+
 def credit_balance_mismatches() -> list[dict]:
     """Every customer whose balance row, or grant, disagrees with the append-only ledger."""
     mismatches = []
@@ -35,11 +46,19 @@ def credit_balance_mismatches() -> list[dict]:
     for customer_id, total in ledger_sums.items():
         if total:
             mismatches.append({"kind": "credit_balance", "customer_id": customer_id, "stored": 0, "ledger": total})
-    grants = CreditGrant.objects.annotate(allocated=Sum("allocations__amount")).iterator()
-    for grant in grants:
-        if (grant.allocated or 0) != grant.remaining:
-            mismatches.append({"kind": "credit_grant", "grant_id": grant.pk, "stored": grant.remaining,
-                               "ledger": grant.allocated or 0})
+    # Each customer's newest ledger row must say the balance the ledger adds up to.
+    newest = (CreditLedgerEntry.objects.order_by("customer_id", "-id").distinct("customer_id")
+              .values_list("customer_id", "balance_after"))
+    totals = dict(CreditLedgerEntry.objects.values_list("customer_id").annotate(total=Sum("amount")))
+    for customer_id, balance_after in newest.iterator(chunk_size=5000):
+        if balance_after != totals.get(customer_id, 0):
+            mismatches.append({"kind": "credit_balance_after", "customer_id": customer_id,
+                               "stored": balance_after, "ledger": totals.get(customer_id, 0)})
+    grants = (CreditGrant.objects.annotate(allocated=Coalesce(Sum("allocations__amount"), Value(0)))
+              .exclude(remaining=F("allocated")))
+    for grant in grants.iterator(chunk_size=2000):
+        mismatches.append({"kind": "credit_grant", "grant_id": grant.pk, "customer_id": grant.customer_id,
+                           "stored": grant.remaining, "ledger": grant.allocated})
     return mismatches
 
 

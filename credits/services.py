@@ -4,11 +4,12 @@ and allocation rows, and moves the balance; nothing here edits or deletes a ledg
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from billing_project.audit import Actor
+from billing_project.bulk import AUDIT_FIELDS, array_of, audit_values, ids_reserve, rows_copy
 from billing_project.exceptions import IdempotencyConflict, InsufficientCredits, InvalidOperation
 from credits.models import (
     CreditAllocation,
@@ -196,6 +197,11 @@ def credit_grants_expire(*, customer: Customer, actor: Actor, now: datetime | No
     return _expire_due(balance=balance, now=now or timezone.now(), actor=actor)
 
 
+def credit_refill_key(*, subscription_id: int, period_start: datetime) -> str:
+    """The idempotency key of a period's plan refill; the billing run and `credit_plan_refill` share it."""
+    return f"refill:{subscription_id}:{period_start.isoformat()}"
+
+
 def credit_plan_refill(*, subscription: Subscription, actor: Actor) -> CreditWrite | None:
     """Grant the plan's credits for the subscription's current period, once per period."""
     plan = subscription.plan
@@ -206,6 +212,133 @@ def credit_plan_refill(*, subscription: Subscription, actor: Actor) -> CreditWri
         customer=subscription.customer, amount=plan.credits_per_period, source=CreditSource.PLAN_REFILL, actor=actor,
         priority=50, effective_at=subscription.current_period_start, expires_at=expires_at,
         reason=f"{plan.name} credits for the period from {subscription.current_period_start:%Y-%m-%d}",
-        idempotency_key=f"refill:{subscription.pk}:{subscription.current_period_start.isoformat()}",
+        idempotency_key=credit_refill_key(subscription_id=subscription.pk,
+                                          period_start=subscription.current_period_start),
     )
 
+
+
+# ------------------------------------------------------------------------------------ batched writes
+# The billing run touches thousands of customers per batch; these keep the locking rules above (balance
+# rows first, in primary-key order) with a constant number of queries per batch instead of per customer.
+
+
+@dataclass(frozen=True)
+class GrantSpec:
+    customer_id: int
+    amount: int
+    effective_at: datetime
+    expires_at: datetime | None
+    idempotency_key: str
+    reason: str
+
+
+def _balances_add(*, deltas: dict[int, int]) -> dict[int, int]:
+    """Add `deltas` to these customers' balance rows (created if missing) in one statement and return the
+    balances before. The upsert locks the rows in the order given, which is primary-key order, so this is
+    `credit_balances_lock` plus the balance update for a whole batch, without a second write per row."""
+    ids = sorted(deltas)
+    table = CreditBalance._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} AS b (customer_id, balance, updated_at) "
+            "SELECT v.customer_id, v.delta, now() FROM unnest(%s::bigint[], %s::bigint[]) AS v(customer_id, delta) "
+            "ORDER BY v.customer_id "
+            "ON CONFLICT (customer_id) DO UPDATE SET balance = b.balance + EXCLUDED.balance, updated_at = now() "
+            "RETURNING b.customer_id, b.balance",
+            [ids, [deltas[i] for i in ids]],
+        )
+        return {customer_id: balance - deltas[customer_id] for customer_id, balance in cursor.fetchall()}
+
+
+def _balances_write(*, balances: dict[int, int]) -> None:
+    if not balances:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CreditBalance._meta.db_table} AS b SET balance = v.balance, updated_at = now() "
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS v(customer_id, balance) WHERE b.customer_id = v.customer_id",
+            [list(balances), list(balances.values())],
+        )
+
+
+_GRANT_FIELDS = ("id", "customer", "amount", "remaining", "priority", "source", "effective_at", "expires_at",
+                 "description", "created_at")
+_ENTRY_FIELDS = ("id", *AUDIT_FIELDS, "customer", "kind", "amount", "balance_after", "grant", "idempotency_key")
+_ALLOCATION_FIELDS = ("entry", "grant", "amount")
+
+
+def _ledger_copy(*, entries: list[tuple[int, str, int, int, int, str, str]], actor: Actor) -> None:
+    """Ledger rows (customer, kind, amount, balance_after, grant, idempotency key, reason), each with the
+    allocation row that moves its grant by the same amount."""
+    ids = ids_reserve(model=CreditLedgerEntry, count=len(entries))
+    now = timezone.now()
+    rows_copy(model=CreditLedgerEntry, fields=_ENTRY_FIELDS, rows=(
+        (pk, *audit_values(actor=actor, reason=reason, now=now), customer_id, kind, amount, balance_after, grant_id,
+         key) for pk, (customer_id, kind, amount, balance_after, grant_id, key, reason) in zip(ids, entries,
+                                                                                               strict=True)))
+    rows_copy(model=CreditAllocation, fields=_ALLOCATION_FIELDS,
+              rows=((pk, entry[4], entry[2]) for pk, entry in zip(ids, entries, strict=True)))
+
+
+def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor, priority: int = 100) -> int:
+    """Grant many customers credits at once (inside the caller's transaction); a spec whose idempotency
+    key was already used is skipped. Returns how many grants were written."""
+    if not specs:
+        return 0
+    # The idempotency keys are checked before the balance rows are locked: two runs never grant the same
+    # subscription period concurrently, because each holds that subscription's row lock.
+    used = set(CreditLedgerEntry.objects.filter(customer_id__in=array_of({s.customer_id for s in specs}),
+                                                idempotency_key__in=array_of([s.idempotency_key for s in specs],
+                                                                             "text"))
+               .values_list("customer_id", "idempotency_key"))
+    todo = []
+    for spec in specs:
+        if (spec.customer_id, spec.idempotency_key) not in used:
+            used.add((spec.customer_id, spec.idempotency_key))
+            todo.append(spec)
+    if not todo:
+        return 0
+    deltas: dict[int, int] = {}
+    for spec in todo:
+        deltas[spec.customer_id] = deltas.get(spec.customer_id, 0) + spec.amount
+    balances = _balances_add(deltas=deltas)
+    grant_ids = ids_reserve(model=CreditGrant, count=len(todo))
+    now = timezone.now()
+    rows_copy(model=CreditGrant, fields=_GRANT_FIELDS, rows=(
+        (pk, s.customer_id, s.amount, s.amount, priority, source, s.effective_at, s.expires_at, s.reason[:200], now)
+        for pk, s in zip(grant_ids, todo, strict=True)))
+    entries = []
+    for grant_id, spec in zip(grant_ids, todo, strict=True):
+        balances[spec.customer_id] += spec.amount
+        entries.append((spec.customer_id, LedgerKind.GRANT, spec.amount, balances[spec.customer_id], grant_id,
+                        spec.idempotency_key, spec.reason))
+    _ledger_copy(entries=entries, actor=actor)
+    return len(todo)
+
+
+def credit_grants_expire_batch(*, now: datetime, actor: Actor, customer_ids: list[int]) -> int:
+    """Expire the due grants of these customers (inside the caller's transaction); the caller takes the
+    ids from `credits.selectors.credit_customers_with_grants_due`, a snapshot cut into batches.
+
+    The customers' balance rows are claimed with SKIP LOCKED in primary-key order, so concurrent runs
+    share the work and a customer busy with a debit is left for the next run; the due condition is read
+    again under the lock, so a customer another run already handled costs nothing. Returns the number of
+    grants expired."""
+    due = CreditGrant.objects.filter(remaining__gt=0, expires_at__lte=now)
+    balances = {row.customer_id: row.balance for row in
+                CreditBalance.objects.select_for_update(skip_locked=True).only("customer_id", "balance")
+                .filter(customer_id__in=array_of(customer_ids)).order_by("customer_id")}
+    if not balances:
+        return 0
+    grants = list(due.filter(customer_id__in=array_of(balances)).order_by("customer_id", "id")
+                  .values_list("id", "customer_id", "remaining"))
+    entries = []
+    for grant_id, customer_id, lost in grants:
+        balances[customer_id] -= lost
+        entries.append((customer_id, LedgerKind.EXPIRY, -lost, balances[customer_id], grant_id, f"expiry:{grant_id}",
+                        f"grant #{grant_id} expired"))
+    CreditGrant.objects.filter(pk__in=array_of(g[0] for g in grants)).update(remaining=0, expired_at=now)
+    _ledger_copy(entries=entries, actor=actor)
+    _balances_write(balances={g[1]: balances[g[1]] for g in grants})
+    return len(grants)

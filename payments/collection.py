@@ -31,23 +31,29 @@ class CollectionResult:
     message: str = ""
 
 
-_OUTCOME = {P.SUCCEEDED: "succeeded", P.PROCESSING: "processing", P.PENDING: "processing",
-            P.FAILED: "failed", P.CANCELED: "failed"}
+# The outcomes the billing run's dunning step branches on.
+SUCCEEDED = "succeeded"
+PROCESSING = "processing"
+FAILED = "failed"
+NO_PAYMENT_METHOD = "no_payment_method"
+
+_OUTCOME = {P.SUCCEEDED: SUCCEEDED, P.PROCESSING: PROCESSING, P.PENDING: PROCESSING,
+            P.FAILED: FAILED, P.CANCELED: FAILED}
 
 
 def _result(payment: Payment) -> CollectionResult:
-    outcome = _OUTCOME.get(payment.status, "succeeded")
-    message = payment.failure_reason if outcome == "failed" else ""
+    outcome = _OUTCOME.get(payment.status, SUCCEEDED)
+    message = payment.failure_reason if outcome == FAILED else ""
     return CollectionResult(outcome=outcome, payment=payment, message=message)
 
 
 def invoice_collect(*, invoice: Invoice, actor: Actor, now: datetime) -> CollectionResult:
     """Charge `invoice.amount_due` to the customer's default card, once per dunning attempt."""
     if not stripe_gateway.is_configured():
-        return CollectionResult(outcome="no_payment_method", payment=None, message=stripe_gateway.NOT_CONFIGURED)
+        return CollectionResult(outcome=NO_PAYMENT_METHOD, payment=None, message=stripe_gateway.NOT_CONFIGURED)
     customer = invoice.customer
     if not customer.stripe_customer_id or not customer.stripe_default_payment_method_id:
-        return CollectionResult(outcome="no_payment_method", payment=None,
+        return CollectionResult(outcome=NO_PAYMENT_METHOD, payment=None,
                                 message="The customer has no saved card to charge.")
     if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE) or invoice.amount_due <= 0:
         raise IllegalTransition(f"Invoice {invoice} ({invoice.status}, {invoice.amount_due} due) takes no payment.",
@@ -56,7 +62,7 @@ def invoice_collect(*, invoice: Invoice, actor: Actor, now: datetime) -> Collect
                                         status__in=[P.PROCESSING]).order_by("id").first()
     if in_flight is not None:
         # A bank debit still on its way: charging again could collect twice.
-        return CollectionResult(outcome="processing", payment=in_flight,
+        return CollectionResult(outcome=PROCESSING, payment=in_flight,
                                 message="An earlier payment for this invoice is still processing.")
 
     key = f"invoice-{invoice.pk}-attempt-{invoice.attempt_count + 1}"
@@ -105,4 +111,4 @@ def _record_failure(*, payment: Payment, exc: CardDeclined | PaymentProviderErro
                             failure_reason=exc.message, now=now)
     if isinstance(exc, PaymentProviderError):
         logger.warning("Stripe error collecting invoice #%s (payment #%s): %s", payment.invoice_id, payment.pk, exc)
-    return CollectionResult(outcome="failed", payment=payment, message=exc.message)
+    return CollectionResult(outcome=FAILED, payment=payment, message=exc.message)

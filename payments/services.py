@@ -3,7 +3,7 @@ changing its plan). Status moves go through `invoice_transition` and `payment_tr
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -440,6 +440,10 @@ class PlanChange:
     proration_amount: int
 
 
+# InvoiceLine.quantity has 6 decimal places; a prorated fraction is stored (and priced) at that precision.
+PRORATION_QUANTUM = Decimal("0.000001")
+
+
 def _period_rate(plan: Plan) -> Decimal:
     """Price per month, to compare plans of different intervals."""
     months = (12 if plan.interval == "year" else 1) * plan.interval_count
@@ -456,6 +460,12 @@ def subscription_change_plan(*, subscription: Subscription, new_plan: Plan, acto
     old_plan = subscription.plan
     if not subscription.is_live:
         raise IllegalTransition("A canceled subscription cannot change plan.", code="subscription_canceled")
+    if subscription.status == SubscriptionStatus.INCOMPLETE:
+        # Its first invoice is unpaid: a zero-net proration invoice would settle and activate it unpaid.
+        raise IllegalTransition("Pay the first invoice before changing plan.", code="subscription_incomplete")
+    if subscription.status == SubscriptionStatus.PAUSED:
+        # Nothing is billed while paused, so nothing can be prorated; resuming first makes the period real.
+        raise IllegalTransition("Resume the subscription before changing plan.", code="subscription_paused")
     if new_plan.pk == old_plan.pk:
         raise InvalidOperation("The subscription is already on this plan.", code="same_plan")
     if not new_plan.is_active:
@@ -480,7 +490,9 @@ def subscription_change_plan(*, subscription: Subscription, new_plan: Plan, acto
     if subscription.status != SubscriptionStatus.TRIALING:
         start, end = subscription.current_period_start, subscription.current_period_end
         remaining = Decimal((end - max(now, start)).total_seconds()) / Decimal((end - start).total_seconds())
-        remaining = min(max(remaining, Decimal(0)), Decimal(1))
+        # Quantized to the quantity column's 6 places before any amount is computed from it: the stored
+        # line must satisfy amount == round(quantity x unit_amount), which `billing verify` checks.
+        remaining = min(max(remaining, Decimal(0)), Decimal(1)).quantize(PRORATION_QUANTUM, rounding=ROUND_HALF_UP)
         lines = [
             LineSpec(kind=InvoiceLineKind.PRORATION, description=f"Unused time on {old_plan.name}",
                      unit_amount=-Decimal(old_plan.amount), quantity=remaining, period_start=now, period_end=end,

@@ -1,6 +1,7 @@
 """Writes for customers, plans and subscriptions. Every status move goes through
 `subscription_transition`, which refuses illegal moves and writes the audit row."""
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -8,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing_project.audit import Actor
+from billing_project.bulk import AUDIT_FIELDS, audit_values, json_text, rows_copy
 from billing_project.exceptions import IllegalTransition, InvalidOperation
 from subscriptions.models import (
     Customer,
@@ -52,6 +54,32 @@ def subscription_event_write(*, subscription: Subscription, kind: str, actor: Ac
     event.stamp(actor)
     event.save()
     return event
+
+
+@dataclass
+class EventSpec:
+    """A subscription audit row to be written in bulk by `subscription_events_write_many`."""
+
+    subscription_id: int
+    kind: str
+    reason: str = ""
+    from_status: str = ""
+    to_status: str = ""
+    from_plan_id: int | None = None
+    to_plan_id: int | None = None
+    data: dict = field(default_factory=dict)
+
+
+_EVENT_FIELDS = (*AUDIT_FIELDS, "subscription", "kind", "from_status", "to_status", "from_plan", "to_plan", "data")
+
+
+def subscription_events_write_many(*, events: list[EventSpec], actor: Actor) -> None:
+    """The same audit rows as `subscription_event_write`, for a whole batch in one COPY."""
+    now = timezone.now()
+    rows_copy(model=SubscriptionEvent, fields=_EVENT_FIELDS, rows=(
+        (*audit_values(actor=actor, reason=e.reason, now=now), e.subscription_id, e.kind, e.from_status,
+         e.to_status, e.from_plan_id, e.to_plan_id, json_text(e.data))
+        for e in events))
 
 
 def subscription_transition(*, subscription: Subscription, to_status: str, actor: Actor, reason: str = "",

@@ -1,8 +1,10 @@
 """Reads of metered usage: period aggregation as each meter defines it."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, Max, QuerySet, Sum
 from django.db.models.fields.json import KeyTextTransform
 
@@ -32,3 +34,43 @@ def usage_aggregate(*, customer: Customer, meter: Meter, start: datetime, end: d
 def meter_list(*, include_inactive: bool = False) -> QuerySet[Meter]:
     meters = Meter.objects.all()
     return meters if include_inactive else meters.filter(is_active=True)
+
+
+@dataclass(frozen=True)
+class UsageWindow:
+    customer_id: int
+    start: datetime
+    end: datetime
+
+
+# One statement for a whole batch of customers, each over its own [start, end): the billing run must not
+# issue a query per subscription. The CASE applies each meter's own aggregation to its group.
+_AGGREGATE_MANY_SQL = """
+SELECT w.customer_id, m.id,
+       CASE m.aggregation
+           WHEN 'sum' THEN SUM(e.quantity)
+           WHEN 'count' THEN COUNT(e.id)::numeric
+           WHEN 'max' THEN MAX(e.quantity)
+           ELSE COUNT(DISTINCT e.properties ->> m.unique_property)::numeric
+       END
+FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(customer_id, period_start, period_end)
+JOIN usage_usageevent e
+  ON e.customer_id = w.customer_id AND e.occurred_at >= w.period_start AND e.occurred_at < w.period_end
+JOIN usage_meter m ON m.id = e.meter_id
+WHERE e.meter_id = ANY(%s::bigint[])
+GROUP BY w.customer_id, m.id
+"""
+
+
+def usage_aggregate_many(*, windows: list[UsageWindow], meter_ids: list[int]) -> dict[tuple[int, int], Decimal]:
+    """{(customer_id, meter_id): aggregated quantity} for every window, in one query (PostgreSQL).
+
+    Same semantics as `usage_aggregate`; a customer appears at most once in `windows`."""
+    if not windows or not meter_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_AGGREGATE_MANY_SQL, [
+            [w.customer_id for w in windows], [w.start for w in windows], [w.end for w in windows],
+            sorted(set(meter_ids)),
+        ])
+        return {(customer_id, meter_id): Decimal(value or 0) for customer_id, meter_id, value in cursor.fetchall()}

@@ -36,7 +36,8 @@ def test_mismatches_find_a_tampered_balance_grant_or_ledger():
 
     assert credit_balance_mismatches() == [
         {"kind": "credit_balance", "customer_id": customer.pk, "stored": 31, "ledger": 30},
-        {"kind": "credit_grant", "grant_id": CreditGrant.objects.get().pk, "stored": 29, "ledger": 30},
+        {"kind": "credit_grant", "grant_id": CreditGrant.objects.get().pk, "customer_id": customer.pk,
+         "stored": 29, "ledger": 30},
     ]
 
 

@@ -1,3 +1,6 @@
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import pytest
 from django.core.cache import cache
 
@@ -9,7 +12,64 @@ from payments.tests.stripe_support import (
     localstripe_start,
     localstripe_stop,
 )
-from subscriptions.tests.factories import CustomerFactory, PlanFactory
+from subscriptions.models import SubscriptionStatus
+from subscriptions.periods import period_boundary
+from subscriptions.tests.factories import CustomerFactory, PlanFactory, SubscriptionFactory
+from usage.models import MeterPrice
+from usage.tests.factories import MeterFactory
+
+# Jan 31 makes the anchor arithmetic visible: the periods end Feb 28, Mar 31, Apr 30.
+T0 = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def make_due_subscription(*, plan=None, customer=None, anchor=T0, status=SubscriptionStatus.ACTIVE, **fields):
+    """A subscription whose first period [anchor, anchor + 1 interval) ends at `period_end`."""
+    plan = plan or PlanFactory()
+    customer = customer or CustomerFactory(user=None)
+    end = period_boundary(anchor=anchor, interval=plan.interval, interval_count=plan.interval_count, periods=1)
+    return SubscriptionFactory(customer=customer, plan=plan, status=status, billing_cycle_anchor=anchor,
+                               current_period_start=anchor, current_period_end=end, **fields)
+
+
+@pytest.fixture
+def metered_plan(db):
+    plan = PlanFactory(amount=2000, credits_per_period=100)
+    meter = MeterFactory(code="api-calls", name="API calls")
+    MeterPrice.objects.create(plan=plan, meter=meter, unit_amount=Decimal("0.5"), included_units=Decimal(100))
+    return plan, meter
+
+
+@pytest.fixture
+def collect_outcomes(monkeypatch):
+    """Replace the gateway seam with scripted outcomes; returns the list of invoices it was asked to charge.
+
+    "succeeded" records a manual-style payment through the real services, so the invoice settles as it
+    would after a card payment."""
+    from payments import collection
+    from payments.models import Payment, PaymentMethod, PaymentStatus
+    from payments.services import payment_transition
+
+    calls = []
+    script = {"outcome": "processing"}
+
+    def fake(*, invoice, actor, now):
+        calls.append((invoice.pk, invoice.attempt_count))
+        outcome = script["outcome"]
+        payment = None
+        if outcome == "succeeded":
+            payment = Payment.objects.create(customer_id=invoice.customer_id, invoice=invoice,
+                                             amount=invoice.amount_due, currency=invoice.currency,
+                                             method=PaymentMethod.STRIPE, status=PaymentStatus.PROCESSING)
+            payment_transition(payment=payment, to_status=PaymentStatus.SUCCEEDED, actor=actor, now=now)
+        return collection.CollectionResult(outcome=outcome, payment=payment)
+
+    monkeypatch.setattr(collection, "invoice_collect", fake)
+    return script, calls
 
 
 @pytest.fixture(autouse=True)

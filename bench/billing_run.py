@@ -1,0 +1,246 @@
+"""Benchmark: `billing run` over 100,000 subscriptions due for renewal, a third of them with usage.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/billing_run.py
+
+The script (re)creates its own database (default billing_bench_engine) on the server of DATABASE_URL,
+migrates it, seeds with COPY, times the run service in-process, checks that every subscription was
+renewed, invoiced and refilled exactly once, runs again to show nothing is billed twice, and prints the
+rows written per second next to raw PostgreSQL COPY and multi-row INSERT speed measured in the same run."""
+
+import argparse
+import io
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+AS_OF = datetime(2026, 2, 28, 12, 0, tzinfo=UTC)
+START = datetime(2026, 1, 28, 12, 0, tzinfo=UTC)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscriptions", type=int, default=100_000)
+    parser.add_argument("--database", default="billing_bench_engine")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="billing run processes started at once (1: the run service in this process)")
+    return parser.parse_args()
+
+
+def recreate_database(server_url: str, name: str) -> str:
+    import psycopg
+
+    parts = urlsplit(server_url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def copy_rows(cursor, table: str, columns: list[str], rows) -> int:
+    buffer = io.StringIO()
+    count = 0
+    for row in rows:
+        buffer.write("\t".join("\\N" if v is None else str(v) for v in row))
+        buffer.write("\n")
+        count += 1
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        copy.write(buffer.getvalue())
+    return count
+
+
+def seed(n: int) -> dict:
+    from django.db import connection
+
+    from subscriptions.models import Plan
+    from usage.models import Meter, MeterPrice
+
+    plan = Plan.objects.create(code="bench-pro", name="Bench Pro", amount=2000, currency="USD", credits_per_period=1000)
+    meter = Meter.objects.create(code="api-calls", name="API calls", unit="call")
+    MeterPrice.objects.create(plan=plan, meter=meter, unit_amount="0.4", included_units=100)
+    now = datetime.now(UTC).isoformat()
+    started = time.perf_counter()
+    with connection.cursor() as django_cursor:
+        cursor = django_cursor.cursor  # the psycopg cursor, for COPY
+        copy_rows(cursor, "subscriptions_customer",
+                  ["name", "email", "currency", "stripe_default_payment_method_id", "metadata", "created_at",
+                   "updated_at"],
+                  ((f"Customer {i}", f"c{i}@example.com", "USD", "", "{}", now, now) for i in range(n)))
+        cursor.execute("SELECT min(id) FROM subscriptions_customer")
+        first = cursor.fetchone()[0]
+        copy_rows(cursor, "subscriptions_subscription",
+                  ["customer_id", "plan_id", "status", "billing_cycle_anchor", "current_period_start",
+                   "current_period_end", "cancel_at_period_end", "metadata", "created_at", "updated_at"],
+                  ((first + i, plan.pk, "active", START.isoformat(), START.isoformat(), AS_OF.isoformat(), "f", "{}",
+                    now, now) for i in range(n)))
+        events = copy_rows(cursor, "usage_usageevent",
+                           ["customer_id", "meter_id", "quantity", "occurred_at", "idempotency_key", "properties",
+                            "received_at"],
+                           ((first + i, meter.pk, 40 + (i % 7) * 13 + k, (START + timedelta(days=k + 1)).isoformat(),
+                             f"e{i}-{k}", "{}", now) for i in range(0, n, 3) for k in range(3)))
+        cursor.execute("ANALYZE")
+    return {"seconds": time.perf_counter() - started, "events": events}
+
+
+TABLES = ["payments_invoice", "payments_invoiceline", "payments_invoicestatuschange", "subscriptions_subscriptionevent",
+          "credits_creditgrant", "credits_creditledgerentry", "credits_creditallocation", "credits_creditbalance"]
+
+
+def table_counts() -> dict[str, int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        counts = {}
+        for table in TABLES:
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            counts[table] = cursor.fetchone()[0]
+        return counts
+
+
+def backend_cpu_seconds() -> float | None:
+    """CPU time used so far by this connection's PostgreSQL backend (same machine, from /proc)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def reference_speed(n: int) -> dict[str, float]:
+    """Raw PostgreSQL: COPY and 1,000-row INSERTs of invoice-shaped rows into a copy of the invoice table."""
+    from django.db import connection, transaction
+
+    now = datetime.now(UTC).isoformat()
+    columns = ["number", "customer_id", "billing_reason", "status", "currency", "subtotal", "total", "amount_paid",
+               "amount_due", "attempt_count", "metadata", "created_at", "updated_at"]
+    rows = [(f"REF-{i}", 1, "subscription_cycle", "open", "USD", 2000, 2000, 0, 2000, 0, "{}", now, now)
+            for i in range(n)]
+    results = {}
+    with transaction.atomic(), connection.cursor() as django_cursor:
+        cursor = django_cursor.cursor
+        cursor.execute("CREATE TEMP TABLE ref_copy (LIKE payments_invoice INCLUDING DEFAULTS INCLUDING INDEXES)")
+        cursor.execute("CREATE TEMP TABLE ref_insert (LIKE payments_invoice INCLUDING DEFAULTS INCLUDING INDEXES)")
+        cursor.execute("CREATE TEMP SEQUENCE ref_seq")
+        cursor.execute("ALTER TABLE ref_copy ALTER COLUMN id SET DEFAULT nextval('ref_seq')")
+        cursor.execute("ALTER TABLE ref_insert ALTER COLUMN id SET DEFAULT nextval('ref_seq')")
+        started = time.perf_counter()
+        copy_rows(cursor, "ref_copy", columns, rows)
+        results["copy"] = n / (time.perf_counter() - started)
+        placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        started = time.perf_counter()
+        for i in range(0, n, 1000):
+            chunk = rows[i:i + 1000]
+            cursor.execute(f"INSERT INTO ref_insert ({', '.join(columns)}) VALUES "
+                           + ", ".join([placeholders] * len(chunk)), [v for row in chunk for v in row])
+        results["insert"] = n / (time.perf_counter() - started)
+        transaction.set_rollback(True)
+    return results
+
+
+def run_workers(args) -> list[str]:
+    """`manage.py billing run` in several processes at once, as cron on several hosts would start it:
+    they share the batches through SKIP LOCKED. Their start-up time is part of the figure."""
+    command = [sys.executable, "manage.py", "billing", "run", "--as-of", AS_OF.isoformat(), "--no-progress"]
+    if args.batch_size:
+        command += ["--batch-size", str(args.batch_size)]
+    processes = [subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.PIPE, text=True)
+                 for _ in range(args.workers)]
+    lines = [process.communicate()[0].strip() for process in processes]
+    if any(process.returncode for process in processes):
+        raise SystemExit(f"a worker failed: {lines}")
+    return lines
+
+
+def main() -> None:
+    args = parse_args()
+    server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    os.environ["DATABASE_URL"] = recreate_database(server, args.database)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_project.settings")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    # As in production: with DEBUG on, Django would also format and keep every statement it sends.
+    os.environ["DEBUG"] = "false"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from payments.billing.run import billing_run
+    from payments.models import Invoice
+    from subscriptions.models import Subscription
+
+    n = args.subscriptions
+    seeded = seed(n)
+    print(f"seeded {n:,} subscriptions and {seeded['events']:,} usage events in {seeded['seconds']:.1f} s (COPY)")
+
+    before = table_counts()
+    step_seconds: dict[str, float] = {}
+    mark = [time.perf_counter()]
+
+    def progress(step: str, handled: int) -> None:
+        now = time.perf_counter()
+        step_seconds[step] = step_seconds.get(step, 0.0) + now - mark[0]
+        mark[0] = now
+
+    server_cpu = backend_cpu_seconds()
+    client_cpu = time.process_time()
+    started = mark[0] = time.perf_counter()
+    if args.workers == 1:
+        summaries = [billing_run(as_of=AS_OF, batch_size=args.batch_size, progress=progress).line()]
+    else:
+        summaries = run_workers(args)
+    elapsed = time.perf_counter() - started
+    children = os.times()
+    client_cpu = time.process_time() - client_cpu + children.children_user + children.children_system
+    server_cpu = backend_cpu_seconds() - server_cpu if server_cpu is not None and args.workers == 1 else None
+    after = table_counts()
+    inserted = sum(after[t] - before[t] for t in TABLES)
+    updated = n + Invoice.objects.count()  # every subscription moved on, every invoice rescheduled by dunning
+
+    renewed = Subscription.objects.filter(current_period_start=AS_OF).count()
+    invoiced = Invoice.objects.filter(period_start=AS_OF).values("subscription_id").distinct().count()
+    refilled = after["credits_creditgrant"]
+    usage_lines = Invoice.objects.filter(lines__kind="usage").count()
+    assert renewed == invoiced == refilled == n, (renewed, invoiced, refilled)
+    assert Invoice.objects.count() == n and usage_lines == len(range(0, n, 3)), usage_lines
+    print(f"first run:  {elapsed:.1f} s with {args.workers} worker(s)")
+    for line in summaries:
+        print(f"            {line}")
+    if step_seconds:
+        print("            by step: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in step_seconds.items()))
+    # On a shared machine wall time includes waiting for the CPU; these say what the run itself used.
+    server = f", its PostgreSQL backend {server_cpu:.1f} s" if server_cpu is not None else ""
+    print(f"            CPU used: run process(es) {client_cpu:.1f} s{server}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"            {renewed:,} renewed, {invoiced:,} invoiced ({usage_lines:,} with usage), "
+          f"{refilled:,} refilled: all of them")
+    print(f"            {inserted:,} rows inserted + {updated:,} rows updated = "
+          f"{(inserted + updated) / elapsed:,.0f} rows/s ({n / elapsed:,.0f} subscriptions/s)")
+
+    started = time.perf_counter()
+    second = billing_run(as_of=AS_OF, batch_size=args.batch_size)
+    again = time.perf_counter() - started
+    assert second.counts.get("renewed", 0) == second.counts.get("invoiced", 0) == 0
+    assert Invoice.objects.count() == n
+    print(f"second run: {again:.1f} s  {second.line()}  (nothing billed twice)")
+
+    reference = reference_speed(n)
+    print(f"reference:  raw COPY {reference['copy']:,.0f} rows/s, raw 1,000-row INSERT {reference['insert']:,.0f} "
+          f"rows/s (invoice-shaped rows, same server, same run)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""`manage.py billing run|preview|verify`: parses arguments and prints; the work is in payments.billing."""
+
+import sys
+from datetime import UTC, datetime
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from tqdm import tqdm
+
+from billing_project.exceptions import BillingError
+from billing_project.money import format_money
+from payments.billing.preview import customer_find, invoice_preview, quantity_text
+from payments.billing.run import billing_due_counts, billing_run
+from payments.billing.verify import billing_verify
+
+
+def parse_as_of(value: str) -> datetime:
+    """An ISO date or datetime; naive values are UTC (the billing clock is UTC)."""
+    parsed = None
+    try:
+        parsed = parse_datetime(value)
+        if parsed is None:
+            day = parse_date(value)
+            parsed = datetime(day.year, day.month, day.day) if day else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise CommandError(f"--as-of {value!r} is not an ISO date or datetime (e.g. 2026-03-01T00:00:00Z).")
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+class Command(BaseCommand):
+    help = "Run the billing engine, preview a customer's next invoice, or verify totals against the ledgers."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True, metavar="run|preview|verify")
+        run = sub.add_parser("run", help="Do everything due: trials, renewals, credit expiry, collection.")
+        run.add_argument("--as-of", help="The instant to bill at (ISO, UTC if no offset); default now.")
+        run.add_argument("--dry-run", action="store_true",
+                         help="Compute and print the same summary, then roll everything back.")
+        run.add_argument("--limit", type=int, help="Handle at most N items per step.")
+        run.add_argument("--batch-size", type=int, help="Items claimed per transaction (BILLING_RUN_BATCH_SIZE).")
+        run.add_argument("--no-progress", action="store_true", help="No progress bar.")
+        preview = sub.add_parser("preview", help="Print a customer's upcoming invoice without writing.")
+        preview.add_argument("customer", help="Customer id, email or external id.")
+        sub.add_parser("verify", help="Recompute credit balances and invoice totals; non-zero exit on mismatch.")
+
+    def handle(self, *args, action: str, **options):
+        try:
+            return getattr(self, f"_{action}")(**options)
+        except BillingError as exc:
+            raise CommandError(exc.message) from exc
+
+    def _run(self, *, as_of=None, dry_run=False, limit=None, batch_size=None, no_progress=False, **_):
+        when = parse_as_of(as_of) if as_of else timezone.now()
+        for name, value in (("--limit", limit), ("--batch-size", batch_size)):
+            if value is not None and value < 1:
+                raise CommandError(f"{name} must be a positive number.")
+        show = not no_progress and sys.stderr.isatty()
+        bar = None
+        if show:
+            bar = tqdm(total=sum(billing_due_counts(as_of=when).values()), unit="item", desc="billing",
+                       file=sys.stderr)
+
+        def progress(step: str, handled: int) -> None:
+            if bar is not None:
+                bar.set_postfix_str(step)
+                bar.update(handled)
+        try:
+            summary = billing_run(as_of=when, dry_run=dry_run, limit=limit, batch_size=batch_size,
+                                  progress=progress)
+        finally:
+            if bar is not None:
+                bar.close()
+        self.stdout.write(summary.line())
+
+    def _preview(self, *, customer, **_):
+        preview = invoice_preview(customer=customer_find(reference=customer))
+        who = preview.customer
+        self.stdout.write(f"Upcoming invoice for {who.name} <{who.email}> (customer {who.pk})")
+        if preview.issue_at:
+            self.stdout.write(f"Issued at: {preview.issue_at.isoformat()}")
+        for line in preview.lines:
+            spec = line.spec
+            self.stdout.write(f"  {spec.description:<60} {quantity_text(spec.quantity):>12} x "
+                              f"{quantity_text(spec.unit_amount):>10}  {format_money(line.amount, who.currency):>16}")
+        self.stdout.write(f"Subtotal: {format_money(preview.subtotal, who.currency)}")
+        self.stdout.write(f"Total: {format_money(preview.total, who.currency)}")
+        if preview.note:
+            self.stdout.write(f"Note: {preview.note}")
+
+    def _verify(self, **_):
+        mismatches = billing_verify()
+        for mismatch in mismatches:
+            self.stdout.write(mismatch.describe())
+        if mismatches:
+            raise CommandError(f"{len(mismatches)} mismatch(es) between stored figures and the ledgers.")
+        self.stdout.write("Verified: every credit balance, grant and invoice total matches its ledger.")
+
