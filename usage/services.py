@@ -94,14 +94,14 @@ class UsageBatchResult:
 
 def _usage_insert_sql() -> str:
     table = connection.ops.quote_name(UsageEvent._meta.db_table)
-    # One statement for the whole batch: the arrays are unnested into rows, the unique
+    # One statement for the whole batch. The rows travel as one JSON array parameter (one string to
+    # quote instead of thousands of array elements), PostgreSQL unpacks it, the unique
     # (customer, idempotency_key) constraint drops the keys already stored, and RETURNING says which
     # rows were new, so duplicates are told apart without a second query for the new ones.
     return (
         f"INSERT INTO {table} (customer_id, meter_id, quantity, occurred_at, idempotency_key, properties, received_at) "
-        "SELECT %s, t.meter_id, t.quantity, t.occurred_at, t.idempotency_key, t.properties::jsonb, now() "
-        "FROM unnest(%s::bigint[], %s::numeric[], %s::timestamptz[], %s::text[], %s::text[]) "
-        "AS t(meter_id, quantity, occurred_at, idempotency_key, properties) "
+        "SELECT %s, (e->>0)::bigint, (e->>1)::numeric, (e->>2)::timestamptz, e->>3, e->4, now() "
+        "FROM jsonb_array_elements(%s::jsonb) AS e "
         "ON CONFLICT (customer_id, idempotency_key) DO NOTHING "
         "RETURNING idempotency_key, id"
     )
@@ -153,14 +153,12 @@ def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEvent
     keys = sorted(first)
     rows = [first[k] for k in keys]
     with connection.cursor() as cursor:
-        cursor.execute(_usage_insert_sql(), [
-            customer.pk,
-            [meters[e.meter_code].pk for e in rows],
-            [e.quantity for e in rows],
-            [e.occurred_at or now for e in rows],
-            keys,
-            [json.dumps(e.properties or {}) for e in rows],
-        ])
+        default_time = now.isoformat()
+        cursor.execute(_usage_insert_sql(), [customer.pk, json.dumps([
+            [meters[e.meter_code].pk, str(e.quantity), e.occurred_at.isoformat() if e.occurred_at else default_time,
+             e.idempotency_key, e.properties or {}]
+            for e in rows
+        ])])
         created_ids: dict[str, int] = dict(cursor.fetchall())
     stored_before: dict[str, int] = {}
     if len(created_ids) < len(keys):
