@@ -40,3 +40,14 @@ def _require_postgresql(django_db_setup, django_db_blocker):
 
     if connection.vendor != "postgresql":
         pytest.exit("The tests run on PostgreSQL: set DATABASE_URL (make test does).", returncode=2)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters and cached plan limits live in the cache: each test starts with none, so no
+    test is throttled by another's requests (throttling is tested on purpose where it matters)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

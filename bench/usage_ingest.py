@@ -65,10 +65,10 @@ def recreate_database(name: str) -> None:
 
 def setup_fixtures():
     """A customer on an unlimited plan with api_access, a meter, a token; a second customer for COPY."""
+    from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
     from billing_project.audit import Actor
-    from django.contrib.auth import get_user_model
     from payments.services import subscription_start
     from subscriptions.models import Plan
     from subscriptions.services import customer_create
