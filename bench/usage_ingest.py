@@ -37,6 +37,7 @@ def parse_args():
     parser.add_argument("--seconds", type=float, default=20.0, help="how long the clients send (bounded)")
     parser.add_argument("--max-batches", type=int, default=2000, help="stop after this many batches")
     parser.add_argument("--batch", type=int, default=1000, help="events per request (max 1000)")
+    parser.add_argument("--server", choices=["gunicorn", "daphne"], default="gunicorn")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--clients", type=int, default=4, help="client threads")
     parser.add_argument("--port", type=int, default=8110)
@@ -86,8 +87,12 @@ def setup_fixtures():
 
 
 def start_server(args, env) -> subprocess.Popen:
-    command = [str(ROOT / ".venv/bin/gunicorn"), "billing_project.wsgi:application", "--workers", str(args.workers),
-               "--bind", f"127.0.0.1:{args.port}", "--log-level", "warning", "--timeout", "60"]
+    if args.server == "gunicorn":
+        command = [str(ROOT / ".venv/bin/gunicorn"), "billing_project.wsgi:application", "--workers",
+                   str(args.workers), "--bind", f"127.0.0.1:{args.port}", "--log-level", "warning", "--timeout", "60"]
+    else:
+        command = [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(args.port), "-v", "0",
+                   "billing_project.asgi:application"]
     server = subprocess.Popen(command, cwd=ROOT, env=env)
     for _ in range(100):
         try:
@@ -201,6 +206,7 @@ def main():
     token, customer_id, copy_customer_id, meter_id = setup_fixtures()
     connection.close()
 
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     server = start_server(args, env)
     try:
         created, requests, elapsed = run_clients(args, token)
@@ -217,10 +223,13 @@ def main():
 
     api_rate = created / elapsed if elapsed else 0
     copy_rate = copied / copy_elapsed if copy_elapsed else 0
-    print(f"server: gunicorn, {args.workers} sync workers; clients: {args.clients} threads; "
-          f"batches of {args.batch}; {os.cpu_count()} CPUs")
-    print(f"HTTP ingestion : {created:>9,} events in {requests} requests, {elapsed:6.2f} s -> {api_rate:>10,.0f} events/s")
-    print(f"PostgreSQL COPY: {copied:>9,} rows,                  {copy_elapsed:6.2f} s -> {copy_rate:>10,.0f} rows/s")
+    server_name = f"gunicorn, {args.workers} sync workers" if args.server == "gunicorn" else "daphne (ASGI)"
+    print(f"server: {server_name}; clients: {args.clients} threads; batches of {args.batch}; "
+          f"{os.cpu_count()} CPUs; load average before the run: {load_before}")
+    print(f"HTTP ingestion : {created:>9,} events in {requests} requests, {elapsed:6.2f} s "
+          f"-> {api_rate:>10,.0f} events/s")
+    print(f"PostgreSQL COPY: {copied:>9,} rows,                  {copy_elapsed:6.2f} s "
+          f"-> {copy_rate:>10,.0f} rows/s")
     print(f"HTTP / COPY    : {api_rate / copy_rate:.1%}" if copy_rate else "")
     print(f"stored once    : {stored == distinct == created} ({stored:,} rows, {distinct:,} distinct keys)")
     if not stored == distinct == created:

@@ -87,3 +87,27 @@ def test_a_plan_change_through_the_api_applies_the_new_limits_at_once():
                                   {"plan": bigger.pk}, format="json")
     assert response.status_code == 200, response.content
     assert caller.client.get("/api/v1/invoices/")["X-RateLimit-Limit"] == "50"
+
+
+@pytest.fixture
+def redis_cache(settings):
+    redis = pytest.importorskip("redis")
+    url = "redis://127.0.0.1:6379/2"
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis on loopback")
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
+                                   "KEY_PREFIX": "test-throttle"}}
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.mark.django_db
+def test_limits_are_counted_in_redis_when_it_is_the_cache(redis_cache):
+    caller = api_customer(rate_limit_per_minute=2)
+    statuses = [caller.client.get("/api/v1/invoices/").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]

@@ -4,11 +4,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from billing_project.audit import Actor
 from billing_project.tests.api_support import api_customer, staff_client
 from payments.models import InvoiceLineKind, Payment, PaymentMethod, PaymentStatus
 from payments.services import LineSpec, invoice_create, invoice_finalize
 from payments.tests.factories import PaymentFactory
-from billing_project.audit import Actor
 from subscriptions.models import Subscription
 from subscriptions.tests.factories import PlanFactory
 
