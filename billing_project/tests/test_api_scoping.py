@@ -46,6 +46,8 @@ def _detail_routes():
             continue
         path = "/api/v1/" + re.sub(r"\(\?P<pk>[^)]*\)", "{pk}", regex).lstrip("^").rstrip("$")
         for method, action in list(pattern.callback.actions.items()):
+            if method == "head":  # DRF adds it to `actions` once a GET has run; it has no body to check
+                continue
             yield pattern.callback.initkwargs["basename"], path, method, action
 
 
