@@ -39,9 +39,15 @@ def api_client_for(*, user) -> ApiClient:
     """The caller's customer and plan limits; staff are unlimited and see everything."""
     if user.is_staff:
         return ApiClient(user_id=user.pk, is_staff=True)
+    # The permission, the throttle and the view all ask within one request; the user object is
+    # loaded per request by the authentication, so it is the request's own memo.
+    client = getattr(user, "_api_client", None)
+    if client is not None:
+        return client
     key = _cache_key(user.pk)
     client = cache.get(key)
     if client is not None:
+        user._api_client = client
         return client
     client = ApiClient(user_id=user.pk, is_staff=False)
     customer = customer_for_user(user=user)
@@ -57,10 +63,12 @@ def api_client_for(*, user) -> ApiClient:
             per_day=plan.api_calls_per_day if plan else 0,
         )
     cache.set(key, client, settings.API_CLIENT_CACHE_SECONDS)
+    user._api_client = client
     return client
 
 
 def api_client_forget(*, user_id: int | None) -> None:
-    """Drop the cached limits after the customer's plan or subscription changed."""
+    """Drop the cached limits after the customer's plan or subscription changed (the next request
+    reads them again; the current one keeps what it started with)."""
     if user_id is not None:
         cache.delete(_cache_key(user_id))

@@ -33,6 +33,8 @@ class UsageBatchInSerializer(serializers.Serializer):
 def _quantity(value) -> Decimal:
     if value is None:
         return Decimal(1)
+    if type(value) is int and 0 <= value < _MAX_QUANTITY:  # the common case, with nothing to round
+        return Decimal(value)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("A number is required.")
     try:
