@@ -6,7 +6,7 @@ from functools import cached_property
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -121,6 +121,8 @@ class TokenObtainView(ApiViewMixin, ObtainAuthToken):
     @extend_schema(
         operation_id="auth_token_create", tags=["auth"], auth=[],
         request=AuthTokenSerializer,
+        examples=[OpenApiExample("Sign in", value={"username": "acme", "password": "s3cret-pass"},
+                                 request_only=True)],
         responses={200: inline_serializer("AuthToken", {"token": serializers.CharField()}),
                    **error_responses(400)},
     )

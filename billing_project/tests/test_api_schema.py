@@ -26,6 +26,9 @@ def test_every_operation_documents_its_errors_and_every_post_its_idempotency_key
         assert errors, f"{method} {path} documents no error"
         for response in errors.values():
             assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ApiError"}
+        if path != "/api/v1/auth/token/":
+            assert "X-RateLimit-Remaining" in op["responses"]["200" if "200" in op["responses"] else "201"]["headers"]
+            assert "Retry-After" in op["responses"]["429"]["headers"], path
         if method == "post" and path != "/api/v1/auth/token/":
             assert any(p["name"] == "Idempotency-Key" for p in op.get("parameters", [])), path
 

@@ -43,7 +43,11 @@ from subscriptions.services import subscription_cancel, subscription_pause, subs
 API_ACCESS = HasPlanFeature("api_access")
 
 
+_REASON_EXAMPLE = OpenApiExample("With a reason", value={"reason": "requested by the customer"}, request_only=True)
+
+
 def _action_schema(summary: str, request, response, *errors: int, **kwargs):
+    kwargs.setdefault("examples", [_REASON_EXAMPLE])
     return extend_schema(summary=summary, request=request, parameters=[IDEMPOTENCY_KEY_HEADER],
                          responses={200: response, **error_responses(*(errors or DETAIL_WRITE_ERRORS))}, **kwargs)
 

@@ -63,10 +63,15 @@ class PlanViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
                            responses={200: CustomerSerializer, **error_responses(*DETAIL_ERRORS)}),
     create=extend_schema(summary="Create a customer (staff)", parameters=[IDEMPOTENCY_KEY_HEADER],
                          request=CustomerCreateSerializer,
+                         examples=[OpenApiExample("Customer", request_only=True, value={
+                             "name": "Acme Ltd", "email": "billing@acme.test", "currency": "EUR",
+                             "external_id": "crm-1042", "user": 7})],
                          responses={201: CustomerSerializer, **error_responses(*WRITE_ERRORS)}),
     update=extend_schema(summary="Replace a customer's details",
                          responses={200: CustomerSerializer, **error_responses(*DETAIL_WRITE_ERRORS)}),
     partial_update=extend_schema(summary="Change a customer's details",
+                                 examples=[OpenApiExample("Rename", value={"name": "Acme Group"},
+                                                          request_only=True)],
                                  responses={200: CustomerSerializer, **error_responses(*DETAIL_WRITE_ERRORS)}),
 )
 class CustomerViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
