@@ -136,3 +136,21 @@ def test_staff_record_usage_for_a_named_customer():
                                                             "events": [_event("s1")]}, format="json")
     assert response.status_code == 201
     assert UsageEvent.objects.get(idempotency_key="s1").customer_id == caller.customer.pk
+
+
+@pytest.mark.django_db
+def test_summary_and_entitlements_run_constant_queries_whatever_the_number_of_meters(django_assert_max_num_queries):
+    caller = api_customer()
+    caller.client.get("/api/v1/entitlements/")  # caches the caller's plan limits, as in steady use
+    counts = []
+    for extra in (1, 8):
+        for n in range(extra):
+            meter = MeterFactory(aggregation=Aggregation.UNIQUE_COUNT if n % 2 else Aggregation.SUM,
+                                 unique_property="user" if n % 2 else "")
+            MeterPrice.objects.create(plan=caller.plan, meter=meter, unit_amount=Decimal(1))
+        with django_assert_max_num_queries(6) as summary:
+            assert caller.client.get("/api/v1/usage/summary/").status_code == 200
+        with django_assert_max_num_queries(6) as entitlements:
+            assert caller.client.get("/api/v1/entitlements/").status_code == 200
+        counts.append((len(summary.captured_queries), len(entitlements.captured_queries)))
+    assert counts[0] == counts[1]
