@@ -46,3 +46,14 @@ def _require_postgresql(django_db_setup, django_db_blocker):
 def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness buys nothing in tests and costs ~0.3 s per factory user.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters and cached plan limits live in the cache: each test starts with none, so no
+    test is throttled by another's requests (throttling is tested on purpose where it matters)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

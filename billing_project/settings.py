@@ -52,7 +52,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "billing_project.urls"
-WSGI_APPLICATION = None
+# HTTP-only workers (gunicorn) for API throughput; ASGI (daphne) serves HTTP and WebSockets together.
+WSGI_APPLICATION = "billing_project.wsgi.application"
 ASGI_APPLICATION = "billing_project.asgi.application"
 
 TEMPLATES = [
@@ -133,13 +134,39 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "billing_project.api.pagination.ApiCursorPagination",
+    "DEFAULT_THROTTLE_CLASSES": ["billing_project.api.throttling.PlanRateThrottle"],
+    "EXCEPTION_HANDLER": "billing_project.api.errors.api_exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+
+# Seconds the API keeps a user's customer id and plan limits in the cache (see billing_project/api/client.py).
+API_CLIENT_CACHE_SECONDS = env.int("API_CLIENT_CACHE_SECONDS", default=30)
+# A full usage batch (1,000 events with properties) is well under this; bigger bodies are refused.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Billing back office API",
     "DESCRIPTION": "Plans, subscriptions, invoices, payments, credits and usage.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "billing_project.api.schema.add_api_headers",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "SubscriptionStatusEnum": "subscriptions.models.SubscriptionStatus",
+        "InvoiceStatusEnum": "payments.models.InvoiceStatus",
+        "PaymentStatusEnum": "payments.models.PaymentStatus",
+        "RefundStatusEnum": "payments.models.RefundStatus",
+        "LedgerKindEnum": "credits.models.LedgerKind",
+        "CreditSourceEnum": "credits.models.CreditSource",
+        "PaymentMethodEnum": "payments.models.PaymentMethod",
+        "BillingReasonEnum": "payments.models.BillingReason",
+        "AggregationEnum": "usage.models.Aggregation",
+        "InvoiceLineKindEnum": "payments.models.InvoiceLineKind",
+    },
 }
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from billing_project.health import healthz
 from payments.views import invoice_print
@@ -10,4 +10,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
     path("invoices/<int:pk>/print/", invoice_print, name="invoice-print"),
+    path("", include("billing_project.api.router")),
 ]

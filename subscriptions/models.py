@@ -183,3 +183,41 @@ class SubscriptionEvent(AuditRow):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.from_status}->{self.to_status}"
+
+
+class ApiIdempotencyKey(models.Model):
+    """The first response to an API POST made with an `Idempotency-Key` header, replayed on retries.
+
+    API infrastructure, kept in the lowest app because every app's endpoints use it and it points at
+    `Customer`. The row is inserted (and locked) before the view runs and committed together with the
+    view's writes, so a concurrent request with the same key waits and then replays, never executes.
+    """
+
+    # The owner is the customer when the user is linked to one (keys are per customer), otherwise the
+    # user itself (staff); exactly one of the two is set.
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="+")
+    key = models.CharField(max_length=255)
+    # The same key sent to another endpoint or with another body is a client bug: answered 409.
+    request_method = models.CharField(max_length=10)
+    request_path = models.CharField(max_length=500)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of the raw request body.")
+    # Null only inside the claiming transaction, which other requests cannot see: they wait for it.
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    # JSON as the API rendered it (primitives only), so a replay answers the same body.
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "key"], condition=Q(customer__isnull=False),
+                                    name="api_idempotency_key_per_customer"),
+            models.UniqueConstraint(fields=["user", "key"], condition=Q(customer__isnull=True),
+                                    name="api_idempotency_key_per_user"),
+            models.CheckConstraint(condition=Q(customer__isnull=False) | Q(user__isnull=False),
+                                   name="api_idempotency_key_has_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_method} {self.request_path} [{self.key}] -> {self.response_status}"

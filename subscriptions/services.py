@@ -5,13 +5,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing_project.audit import Actor
 from billing_project.bulk import AUDIT_FIELDS, audit_values, json_text, rows_copy
-from billing_project.exceptions import IllegalTransition, InvalidOperation
+from billing_project.exceptions import IdempotencyConflict, IllegalTransition, InvalidOperation
 from subscriptions.models import (
+    ApiIdempotencyKey,
     Customer,
     Plan,
     Subscription,
@@ -191,3 +192,102 @@ def subscription_resume(*, subscription: Subscription, actor: Actor, reason: str
                                  to_status=subscription.status)
         return subscription
     raise IllegalTransition(f"A {subscription.status} subscription has nothing to resume.", code="nothing_to_resume")
+
+
+# ------------------------------------------------------------------------------ plans and customers
+
+
+def plan_create(*, actor: Actor, **fields) -> Plan:
+    """Add a plan to the catalog (staff). `fields` are Plan's editable fields."""
+    plan = Plan(**fields)
+    plan.currency = (plan.currency or settings.DEFAULT_CURRENCY).upper()
+    plan.full_clean()
+    plan.save()
+    return plan
+
+
+# Fields that would silently reprice live subscriptions; a new plan is created instead.
+PLAN_PRICE_FIELDS = {"amount", "currency", "interval", "interval_count"}
+
+
+@transaction.atomic
+def plan_update(*, plan: Plan, actor: Actor, **fields) -> Plan:
+    plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    repriced = {name for name, value in fields.items() if name in PLAN_PRICE_FIELDS and getattr(plan, name) != value}
+    if repriced and plan.subscriptions.exists():
+        raise InvalidOperation(f"A plan with subscribers keeps its price ({', '.join(sorted(repriced))}); "
+                               "create a new plan and move subscribers to it.", code="plan_has_subscribers")
+    for name, value in fields.items():
+        setattr(plan, name, value)
+    plan.full_clean()
+    plan.save()
+    return plan
+
+
+def customer_update(*, customer: Customer, actor: Actor, **fields) -> Customer:
+    """Change a customer's contact details or metadata."""
+    if "currency" in fields and fields["currency"] != customer.currency and customer.subscriptions.exists():
+        raise InvalidOperation("A customer with subscriptions keeps its currency.", code="currency_locked")
+    for name, value in fields.items():
+        setattr(customer, name, value)
+    customer.full_clean(exclude=["user"])
+    customer.save()
+    return customer
+
+
+# ------------------------------------------------------------------------- API idempotency keys
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    record: ApiIdempotencyKey
+    # True: this request inserted the key and must run; False: answer record's stored response.
+    fresh: bool
+
+
+def idempotency_key_claim(*, key: str, method: str, path: str, request_hash: str,
+                          customer_id: int | None = None, user_id: int | None = None) -> IdempotencyClaim:
+    """Insert-first claim of an Idempotency-Key, inside the transaction that runs the request.
+
+    The unique constraint makes a concurrent request with the same key block on the insert until
+    the first commits; it then finds the stored response. A key reused for another request is a 409.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("idempotency_key_claim must run inside the request's transaction")
+    if not key or len(key) > 255:
+        raise InvalidOperation("The Idempotency-Key header must be 1 to 255 characters.",
+                               code="invalid_idempotency_key")
+    if customer_id is None and user_id is None:
+        raise InvalidOperation("An idempotency key needs an owner.", code="idempotency_key_owner_missing")
+    owner = {"customer_id": customer_id} if customer_id is not None else {"customer_id": None, "user_id": user_id}
+    record = ApiIdempotencyKey(**owner, key=key, request_method=method, request_path=path[:500],
+                               request_hash=request_hash)
+    try:
+        with transaction.atomic():
+            record.save()
+        return IdempotencyClaim(record=record, fresh=True)
+    except IntegrityError:
+        pass
+    existing = ApiIdempotencyKey.objects.select_for_update().get(**owner, key=key)
+    if (existing.request_method, existing.request_path, existing.request_hash) != (method, path[:500], request_hash):
+        raise IdempotencyConflict(
+            "This Idempotency-Key was already used for a different request; send a new key.",
+            extra={"idempotency_key": key, "first_request": f"{existing.request_method} {existing.request_path}"},
+        )
+    return IdempotencyClaim(record=existing, fresh=False)
+
+
+def idempotency_key_record_response(*, record: ApiIdempotencyKey, status: int, body) -> ApiIdempotencyKey:
+    record.response_status = status
+    record.response_body = body
+    record.save(update_fields=["response_status", "response_body"])
+    return record
+
+
+def idempotency_keys_purge(*, older_than: timedelta = timedelta(hours=24), now: datetime | None = None) -> int:
+    """Forget keys older than `older_than` (never less than the 24 hours clients are promised)."""
+    if older_than < timedelta(hours=24):
+        raise InvalidOperation("Idempotency keys are kept at least 24 hours.", code="retention_too_short")
+    cutoff = (now or timezone.now()) - older_than
+    deleted, _ = ApiIdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

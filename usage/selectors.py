@@ -5,11 +5,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, Max, QuerySet, Sum
+from django.db.models import Count, F, Func, Max, QuerySet, Sum, TextField
 from django.db.models.fields.json import KeyTextTransform
 
 from subscriptions.models import Customer
-from usage.models import Aggregation, Meter, UsageEvent
+from usage.models import Aggregation, Meter, MeterPrice, UsageEvent
 
 
 def usage_events_in_period(*, customer: Customer, meter: Meter, start: datetime, end: datetime) -> QuerySet:
@@ -74,3 +74,38 @@ def usage_aggregate_many(*, windows: list[UsageWindow], meter_ids: list[int]) ->
             sorted(set(meter_ids)),
         ])
         return {(customer_id, meter_id): Decimal(value or 0) for customer_id, meter_id, value in cursor.fetchall()}
+
+
+def usage_event_list(*, customer: Customer | None = None) -> QuerySet[UsageEvent]:
+    events = UsageEvent.objects.select_related("meter")
+    return events if customer is None else events.filter(customer=customer)
+
+
+@dataclass(frozen=True)
+class MeterUsage:
+    meter: Meter
+    value: Decimal
+
+
+def usage_summary(*, customer_id: int, start: datetime, end: datetime) -> list[MeterUsage]:
+    """Every active meter's aggregation over [start, end) for one customer, in two queries whatever
+    the number of meters: the events are grouped by meter and every aggregation computed at once
+    (the distinct count reads each meter's own property with `properties ->> meter.unique_property`)."""
+    meters = list(meter_list())
+    unique_value = Func(F("properties"), F("meter__unique_property"), function="", arg_joiner=" ->> ",
+                        template="(%(expressions)s)", output_field=TextField())
+    rows = (UsageEvent.objects
+            .filter(customer_id=customer_id, meter__in=meters, occurred_at__gte=start, occurred_at__lt=end)
+            .values("meter_id")
+            .annotate(total=Sum("quantity"), events=Count("id"), peak=Max("quantity"),
+                      uniques=Count(unique_value, distinct=True))
+            .order_by())
+    by_meter = {row["meter_id"]: row for row in rows}
+    pick = {Aggregation.SUM: "total", Aggregation.COUNT: "events", Aggregation.MAX: "peak",
+            Aggregation.UNIQUE_COUNT: "uniques"}
+    return [MeterUsage(meter=meter, value=Decimal(by_meter.get(meter.pk, {}).get(pick[meter.aggregation]) or 0))
+            for meter in meters]
+
+
+def meter_prices_for_plan(*, plan_id: int) -> QuerySet[MeterPrice]:
+    return MeterPrice.objects.filter(plan_id=plan_id).select_related("meter").order_by("meter__code")

@@ -1,12 +1,15 @@
 """Writes of metered usage. An event is stored once per (customer, idempotency key); a meter with a
 credit price debits the customer's credits in the same transaction, so both happen or neither."""
 
+import hashlib
+import json
 import math
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from billing_project.audit import Actor
@@ -55,3 +58,131 @@ def usage_event_record(*, customer: Customer, meter: Meter, idempotency_key: str
                      reason=f"{meter.code} x {event.quantity}", idempotency_key=f"usage:{idempotency_key}",
                      now=event.occurred_at if event.occurred_at <= timezone.now() else None)
     return UsageRecord(event=event, created=True, credits_debited=credits)
+
+
+# ------------------------------------------------------------------------------------ batches
+
+USAGE_BATCH_MAX_EVENTS = 1000
+# Clocks drift; an event stamped a little in the future is accepted, one far ahead is a client bug.
+USAGE_MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class UsageEventInput:
+    meter_code: str
+    idempotency_key: str
+    quantity: Decimal = Decimal(1)
+    occurred_at: datetime | None = None
+    properties: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UsageEventOutcome:
+    idempotency_key: str
+    # "created": stored by this call; "duplicate": the key was stored before (or earlier in the batch).
+    status: str
+    id: int
+
+
+@dataclass(frozen=True)
+class UsageBatchResult:
+    results: list[UsageEventOutcome]
+    created: int
+    duplicates: int
+    credits_debited: int
+
+
+def _usage_insert_sql() -> str:
+    table = connection.ops.quote_name(UsageEvent._meta.db_table)
+    # One statement for the whole batch. The rows travel as one JSON array parameter (one string to
+    # quote instead of thousands of array elements), PostgreSQL unpacks it, the unique
+    # (customer, idempotency_key) constraint drops the keys already stored, and RETURNING says which
+    # rows were new, so duplicates are told apart without a second query for the new ones.
+    return (
+        f"INSERT INTO {table} (customer_id, meter_id, quantity, occurred_at, idempotency_key, properties, received_at) "
+        "SELECT %s, (e->>0)::bigint, (e->>1)::numeric, (e->>2)::timestamptz, e->>3, e->4, now() "
+        "FROM jsonb_array_elements(%s::jsonb) AS e "
+        "ON CONFLICT (customer_id, idempotency_key) DO NOTHING "
+        "RETURNING idempotency_key, id"
+    )
+
+
+def _usage_batch_errors(*, events: Sequence[UsageEventInput], meters: dict[str, Meter],
+                        now: datetime) -> dict[str, dict[str, list[str]]]:
+    errors: dict[str, dict[str, list[str]]] = {}
+    for index, event in enumerate(events):
+        problems: dict[str, list[str]] = {}
+        if event.meter_code not in meters:
+            problems["meter"] = [f"No active meter with code {event.meter_code!r}."]
+        if not event.idempotency_key or len(event.idempotency_key) > 255:
+            problems["idempotency_key"] = ["Give 1 to 255 characters."]
+        if event.quantity < 0:
+            problems["quantity"] = ["Usage quantity cannot be negative."]
+        if event.occurred_at is not None and event.occurred_at > now + USAGE_MAX_CLOCK_SKEW:
+            problems["occurred_at"] = ["The event is dated in the future."]
+        if problems:
+            errors[str(index)] = problems
+    return errors
+
+
+@transaction.atomic
+def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEventInput],
+                              actor: Actor | None = None, now: datetime | None = None) -> UsageBatchResult:
+    """Store up to 1,000 events exactly once per (customer, idempotency key), in one INSERT, and debit
+    the credits of the newly stored ones in the same transaction: all of it happens or none of it.
+
+    Meters are resolved with one query. Invalid events reject the whole batch (InvalidOperation with
+    per-index `fields`); not enough credits rejects it with InsufficientCredits and stores nothing.
+    """
+    if not events:
+        raise InvalidOperation("A batch needs at least one event.", code="empty_batch")
+    if len(events) > USAGE_BATCH_MAX_EVENTS:
+        raise InvalidOperation(f"A batch holds at most {USAGE_BATCH_MAX_EVENTS} events.", code="batch_too_large")
+    now = now or timezone.now()
+    meters = {m.code: m for m in Meter.objects.filter(code__in={e.meter_code for e in events}, is_active=True)}
+    errors = _usage_batch_errors(events=events, meters=meters, now=now)
+    if errors:
+        raise InvalidOperation("Some events are invalid; nothing was stored.", code="invalid_events",
+                               extra={"fields": {"events": errors}})
+
+    # The first event with a key is the one stored; a repeat later in the same batch is a duplicate.
+    first: dict[str, UsageEventInput] = {}
+    for event in events:
+        first.setdefault(event.idempotency_key, event)
+    # Sorted keys: concurrent batches sharing keys take the unique-index locks in one order (no deadlock).
+    keys = sorted(first)
+    rows = [first[k] for k in keys]
+    with connection.cursor() as cursor:
+        default_time = now.isoformat()
+        cursor.execute(_usage_insert_sql(), [customer.pk, json.dumps([
+            [meters[e.meter_code].pk, str(e.quantity), e.occurred_at.isoformat() if e.occurred_at else default_time,
+             e.idempotency_key, e.properties or {}]
+            for e in rows
+        ])])
+        created_ids: dict[str, int] = dict(cursor.fetchall())
+    stored_before: dict[str, int] = {}
+    if len(created_ids) < len(keys):
+        stored_before = dict(UsageEvent.objects.filter(customer=customer, idempotency_key__in=[
+            k for k in keys if k not in created_ids]).values_list("idempotency_key", "id"))
+
+    credits = sum(usage_credits_for(meter=meters[first[k].meter_code], quantity=first[k].quantity)
+                  for k in created_ids)
+    if credits:
+        # The key names the set of events this debit pays for; each event is created once, so a
+        # different batch can never produce the same key.
+        digest = hashlib.sha256("\n".join(sorted(created_ids)).encode()).hexdigest()
+        credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
+                     reason=f"usage: {len(created_ids)} events", idempotency_key=f"usage-batch:{digest}", now=now)
+
+    results = []
+    seen: set[str] = set()
+    for event in events:
+        key = event.idempotency_key
+        if key in created_ids and key not in seen:
+            results.append(UsageEventOutcome(idempotency_key=key, status="created", id=created_ids[key]))
+        else:
+            results.append(UsageEventOutcome(idempotency_key=key, status="duplicate",
+                                             id=created_ids.get(key) or stored_before[key]))
+        seen.add(key)
+    return UsageBatchResult(results=results, created=len(created_ids), duplicates=len(events) - len(created_ids),
+                            credits_debited=credits)

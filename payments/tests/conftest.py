@@ -2,7 +2,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 
 from billing_project.audit import Actor
 from payments.services import subscription_start
@@ -71,13 +70,6 @@ def collect_outcomes(monkeypatch):
     monkeypatch.setattr(collection, "invoice_collect", fake)
     return script, calls
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    # The webhook rejection counter lives in the cache; each test starts from zero.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -1,0 +1,240 @@
+"""Usage ingestion over HTTP, end to end, beside raw PostgreSQL COPY of the same rows.
+
+    .venv/bin/python bench/usage_ingest.py [--seconds 20] [--workers 3] [--clients 4] [--port 8110]
+
+It recreates its own database (billing_bench_api by default), migrates it, creates a customer on an
+unlimited plan with an API token, starts gunicorn on loopback, and fires batches of 1,000 events
+from client threads for a bounded time and number of batches. Then it COPYs the same number of rows
+(same meters, keys, quantities, times and properties, for a second customer) into the same table,
+prints both rates, checks that every accepted event is stored exactly once, and stops the server.
+
+Why gunicorn sync workers: a 1,000-event request is CPU work (parse, validate, build the INSERT,
+render 1,000 outcomes), so on 2 cores the fastest setup is a few single-threaded processes with no
+event loop or thread hop in between (daphne runs sync views in one thread per process).
+"""
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PG = "postgres://postgres@127.0.0.1:5432"
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long the clients send (bounded)")
+    parser.add_argument("--max-batches", type=int, default=2000, help="stop after this many batches")
+    parser.add_argument("--batch", type=int, default=1000, help="events per request (max 1000)")
+    parser.add_argument("--server", choices=["gunicorn", "daphne"], default="gunicorn")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--clients", type=int, default=4, help="client threads")
+    parser.add_argument("--port", type=int, default=8110)
+    parser.add_argument("--database", default="billing_bench_api")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/2", help="cache for rate limits ('' for none)")
+    return parser.parse_args()
+
+
+def server_env(args) -> dict:
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": f"{PG}/{args.database}", "REDIS_URL": args.redis, "DEBUG": "false",
+        "SECRET_KEY": secrets.token_hex(32), "SECURE_SSL_REDIRECT": "false", "ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "WARNING", "CONN_MAX_AGE": "600",
+    })
+    return env
+
+
+def recreate_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_fixtures():
+    """A customer on an unlimited plan with api_access, a meter, a token; a second customer for COPY."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from billing_project.audit import Actor
+    from payments.services import subscription_start
+    from subscriptions.models import Plan
+    from subscriptions.services import customer_create
+    from usage.models import Meter
+
+    actor = Actor.system("bench")
+    plan = Plan.objects.create(code="bench-unlimited", name="Bench unlimited", amount=0, features=["api_access"],
+                               rate_limit_per_minute=0, rate_limit_per_hour=0, api_calls_per_day=0)
+    user = get_user_model().objects.create_user("bench", password=secrets.token_hex(8))
+    customer = customer_create(name="Bench", email="bench@example.com", user=user)
+    subscription_start(customer=customer, plan=plan, actor=actor)
+    copy_customer = customer_create(name="Bench COPY", email="copy@example.com")
+    meter = Meter.objects.create(code="api-calls", name="API calls")
+    return Token.objects.create(user=user).key, customer.pk, copy_customer.pk, meter.pk
+
+
+def start_server(args, env) -> subprocess.Popen:
+    if args.server == "gunicorn":
+        command = [str(ROOT / ".venv/bin/gunicorn"), "billing_project.wsgi:application", "--workers",
+                   str(args.workers), "--bind", f"127.0.0.1:{args.port}", "--log-level", "warning", "--timeout", "60"]
+    else:
+        command = [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(args.port), "-v", "0",
+                   "billing_project.asgi:application"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    for _ in range(100):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("the server did not answer on /healthz")
+
+
+# Events are dated a minute before the run starts (the API refuses events dated in the future).
+OCCURRED_AT = datetime.fromtimestamp(time.time() - 60, UTC).isoformat()
+
+
+def event(batch: int, index: int) -> dict:
+    return {"meter": "api-calls", "idempotency_key": f"b{batch}-e{index}", "quantity": str(index % 7 + 1),
+            "occurred_at": OCCURRED_AT, "properties": {"region": "eu", "n": index % 13}}
+
+
+def run_clients(args, token: str) -> tuple[int, int, float]:
+    """Fire batches from `args.clients` threads until the time or batch budget is spent."""
+    lock = threading.Lock()
+    state = {"next": 0, "created": 0, "requests": 0, "errors": 0}
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    deadline = time.monotonic() + args.seconds
+
+    def take_batch() -> int | None:
+        with lock:
+            if state["next"] >= args.max_batches or time.monotonic() >= deadline:
+                return None
+            state["next"] += 1
+            return state["next"]
+
+    # The body is encoded once; each batch only swaps in its number, so the clients (which share the
+    # 2 cores with the server and PostgreSQL) spend as little CPU as a real remote client would here.
+    template = json.dumps({"events": [event(0, i) for i in range(args.batch)]}).replace('"b0-e', '"b{batch}-e')
+    assert template.count("{batch}") == args.batch
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=60)
+        while (number := take_batch()) is not None:
+            body = template.replace("{batch}", str(number)).encode()
+            conn.request("POST", "/api/v1/usage/events/", body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+            with lock:
+                state["requests"] += 1
+                if response.status == 201:
+                    state["created"] += json.loads(payload)["created"]
+                else:
+                    state["errors"] += 1
+                    print(f"HTTP {response.status}: {payload[:200]!r}", file=sys.stderr)
+            if response.getheader("Connection", "").lower() == "close":
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=60)
+        conn.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(args.clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    if state["errors"]:
+        print(f"{state['errors']} requests failed", file=sys.stderr)
+    return state["created"], state["requests"], elapsed
+
+
+def copy_reference(database: str, customer_id: int, meter_id: int, batches: int, batch: int) -> tuple[int, float]:
+    """COPY the same rows (for the second customer) into the same table; time the COPY only."""
+    import psycopg
+
+    now = datetime.now(UTC).isoformat()
+    lines = []
+    for number in range(1, batches + 1):
+        for index in range(batch):
+            e = event(number, index)
+            lines.append(f"{customer_id}\t{meter_id}\t{e['quantity']}\t{e['occurred_at']}\t{e['idempotency_key']}\t"
+                         f"{json.dumps(e['properties'])}\t{now}\n")
+    data = "".join(lines).encode()
+    with psycopg.connect(f"{PG}/{database}") as conn:
+        started = time.monotonic()
+        with conn.cursor() as cursor, cursor.copy(
+                "COPY usage_usageevent (customer_id, meter_id, quantity, occurred_at, idempotency_key, properties, "
+                "received_at) FROM STDIN") as copy:
+            for start in range(0, len(data), 1 << 20):
+                copy.write(data[start:start + (1 << 20)])
+        conn.commit()
+        elapsed = time.monotonic() - started
+    return len(lines), elapsed
+
+
+def main():
+    args = parse_args()
+    env = server_env(args)
+    recreate_database(args.database)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_project.settings")
+    import django
+
+    django.setup()
+    from django.core.cache import cache
+    from django.db import connection
+
+    cache.clear()
+    token, customer_id, copy_customer_id, meter_id = setup_fixtures()
+    connection.close()
+
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    server = start_server(args, env)
+    try:
+        created, requests, elapsed = run_clients(args, token)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), count(DISTINCT idempotency_key) FROM usage_usageevent WHERE customer_id = %s",
+                       [customer_id])
+        stored, distinct = cursor.fetchone()
+    connection.close()
+    copied, copy_elapsed = copy_reference(args.database, copy_customer_id, meter_id, requests, args.batch)
+
+    api_rate = created / elapsed if elapsed else 0
+    copy_rate = copied / copy_elapsed if copy_elapsed else 0
+    server_name = f"gunicorn, {args.workers} sync workers" if args.server == "gunicorn" else "daphne (ASGI)"
+    print(f"server: {server_name}; clients: {args.clients} threads; batches of {args.batch}; "
+          f"{os.cpu_count()} CPUs; load average before the run: {load_before}")
+    print(f"HTTP ingestion : {created:>9,} events in {requests} requests, {elapsed:6.2f} s "
+          f"-> {api_rate:>10,.0f} events/s")
+    print(f"PostgreSQL COPY: {copied:>9,} rows,                  {copy_elapsed:6.2f} s "
+          f"-> {copy_rate:>10,.0f} rows/s")
+    print(f"HTTP / COPY    : {api_rate / copy_rate:.1%}" if copy_rate else "")
+    print(f"stored once    : {stored == distinct == created} ({stored:,} rows, {distinct:,} distinct keys)")
+    if not stored == distinct == created:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

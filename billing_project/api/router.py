@@ -1,0 +1,32 @@
+"""The one router of the public API, mounted at /api/v1/."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from billing_project.api.views import TokenObtainView
+from credits.api.views import CreditGrantViewSet, CreditLedgerViewSet, CreditsViewSet
+from payments.api.views import InvoiceViewSet, PaymentViewSet, SubscriptionViewSet
+from subscriptions.api.views import CustomerViewSet, PlanViewSet
+from usage.api.views import EntitlementViewSet, MeterViewSet, UsageEventViewSet, UsageSummaryViewSet
+
+router = DefaultRouter()
+router.register("plans", PlanViewSet, basename="plan")
+router.register("customers", CustomerViewSet, basename="customer")
+router.register("subscriptions", SubscriptionViewSet, basename="subscription")
+router.register("invoices", InvoiceViewSet, basename="invoice")
+router.register("payments", PaymentViewSet, basename="payment")
+router.register("credits/ledger", CreditLedgerViewSet, basename="credit-ledger")
+router.register("credits/grants", CreditGrantViewSet, basename="credit-grant")
+router.register("credits", CreditsViewSet, basename="credits")
+router.register("usage/events", UsageEventViewSet, basename="usage-event")
+router.register("usage/summary", UsageSummaryViewSet, basename="usage-summary")
+router.register("meters", MeterViewSet, basename="meter")
+router.register("entitlements", EntitlementViewSet, basename="entitlements")
+
+urlpatterns = [
+    path("api/v1/auth/token/", TokenObtainView.as_view(), name="api-token"),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,130 @@
+"""The base every API view builds on: idempotent POSTs, rate-limit headers, customer scoping."""
+
+import hashlib
+import json
+from functools import cached_property
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from billing_project.api.client import ApiClient, api_client_for
+from billing_project.api.errors import error_responses
+from subscriptions.models import Customer
+from subscriptions.services import idempotency_key_claim, idempotency_key_record_response
+
+IDEMPOTENCY_KEY_HEADER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="Any unique string (a UUID). Repeating a POST with the same key and body answers the first "
+                "response again, with `Idempotent-Replayed: true`, and does nothing twice; the same key with "
+                "another body answers 409. Keys are kept at least 24 hours, per customer.",
+)
+
+
+class ApiViewMixin:
+    """Mixed into every API view (before the DRF class)."""
+
+    @cached_property
+    def api_client(self) -> ApiClient:
+        return api_client_for(user=self.request.user)
+
+    # -- scoping ------------------------------------------------------------------------------
+    def scoped(self, queryset, lookup: str = "customer_id"):
+        """Staff see every row; a customer only its own, so other customers' ids are 404s."""
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no signed-in user
+            return queryset.none()
+        client = self.api_client
+        if client.is_staff:
+            return queryset
+        if client.customer_id is None:
+            return queryset.none()
+        return queryset.filter(**{lookup: client.customer_id})
+
+    def acting_customer(self, customer_id: int | None = None) -> Customer:
+        """The customer a write is for: the caller's own, or for staff the one named in the body."""
+        client = self.api_client
+        if client.is_staff:
+            if customer_id is None:
+                raise serializers.ValidationError({"customer": ["Staff must say which customer this is for."]})
+            return get_object_or_404(Customer, pk=customer_id)
+        if client.customer_id is None or (customer_id is not None and customer_id != client.customer_id):
+            return get_object_or_404(Customer.objects.none())
+        return get_object_or_404(Customer, pk=client.customer_id)
+
+    # -- idempotency and headers --------------------------------------------------------------
+    def dispatch(self, request, *args, **kwargs):
+        """APIView.dispatch, with POSTs that carry an Idempotency-Key run through `_run_idempotent`."""
+        self.args = args
+        self.kwargs = kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        try:
+            key = request.headers.get("Idempotency-Key")
+            # The raw body is hashed before DRF's parsers consume the stream.
+            body_hash = hashlib.sha256(request._request.body).hexdigest() if key is not None else None
+            self.initial(request, *args, **kwargs)
+            if request.method.lower() in self.http_method_names:
+                handler = getattr(self, request.method.lower(), self.http_method_not_allowed)
+            else:
+                handler = self.http_method_not_allowed
+            if key is not None and request.method == "POST" and request.user.is_authenticated:
+                response = self._run_idempotent(request, key, body_hash, handler, *args, **kwargs)
+            else:
+                response = handler(request, *args, **kwargs)
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.response
+
+    def _run_idempotent(self, request, key, body_hash, handler, *args, **kwargs):
+        client = self.api_client
+        # One transaction holds the key's row and the view's writes: both commit, or neither.
+        with transaction.atomic():
+            claim = idempotency_key_claim(key=key, method=request.method, path=request.path, request_hash=body_hash,
+                                          customer_id=client.customer_id, user_id=request.user.pk)
+            if not claim.fresh:
+                return Response(claim.record.response_body, status=claim.record.response_status,
+                                headers={"Idempotent-Replayed": "true"})
+            try:
+                response = handler(request, *args, **kwargs)
+            except Exception as exc:
+                response = self.handle_exception(exc)
+            if response.status_code >= 500:
+                # A server failure is not an answer: forget the key so the client's retry runs again.
+                transaction.set_rollback(True)
+                return response
+            body = json.loads(JSONRenderer().render(response.data)) if response.data is not None else None
+            idempotency_key_record_response(record=claim.record, status=response.status_code, body=body)
+            return response
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        state = getattr(request, "rate_limit", None)
+        if state is not None:
+            response["X-RateLimit-Limit"] = str(state.limit)
+            response["X-RateLimit-Remaining"] = str(state.remaining)
+            response["X-RateLimit-Reset"] = str(state.reset)
+        return response
+
+
+class TokenObtainView(ApiViewMixin, ObtainAuthToken):
+    """POST username and password, get the token to send as `Authorization: Token <key>`."""
+
+    throttle_classes = ()
+
+    @extend_schema(
+        operation_id="auth_token_create", tags=["auth"], auth=[],
+        request=AuthTokenSerializer,
+        examples=[OpenApiExample("Sign in", value={"username": "acme", "password": "s3cret-pass"},
+                                 request_only=True)],
+        responses={200: inline_serializer("AuthToken", {"token": serializers.CharField()}),
+                   **error_responses(400)},
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)

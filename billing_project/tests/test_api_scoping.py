@@ -1,0 +1,119 @@
+"""A customer never sees or touches another customer's objects: their ids answer 404, everywhere."""
+
+import re
+from decimal import Decimal
+
+import pytest
+
+from billing_project.api.router import router
+from billing_project.audit import Actor
+from billing_project.tests.api_support import api_customer, staff_client
+from credits.services import credit_grant
+from payments.models import PaymentMethod, PaymentStatus
+from payments.tests.factories import InvoiceFactory, PaymentFactory
+from usage.services import UsageEventInput, usage_events_record_batch
+from usage.tests.factories import MeterFactory
+
+# Catalog resources are shared by everyone; every other detail route belongs to one customer.
+GLOBAL_BASENAMES = {"plan", "meter"}
+
+BODIES = {
+    "cancel": {"at_period_end": False}, "change_plan": {"plan": None}, "refund": {}, "void": {}, "mark_paid": {},
+    "pause": {}, "resume": {}, "update": {"name": "x", "email": "x@example.com", "currency": "USD"},
+    "partial_update": {"name": "stolen"},
+}
+
+
+def _other_customers_objects():
+    other = api_customer()
+    meter = MeterFactory()
+    write = credit_grant(customer=other.customer, amount=100, source="purchase", actor=Actor.system("test"))
+    event = usage_events_record_batch(customer=other.customer, events=[
+        UsageEventInput(meter_code=meter.code, idempotency_key="e1", quantity=Decimal(1))]).results[0]
+    invoice = InvoiceFactory(customer=other.customer)
+    payment = PaymentFactory(customer=other.customer, method=PaymentMethod.CASH, status=PaymentStatus.SUCCEEDED)
+    ids = {"customer": other.customer.pk, "subscription": other.subscription.pk, "invoice": invoice.pk,
+           "payment": payment.pk, "credit-grant": write.entry.grant_id, "credit-ledger": write.entry.pk,
+           "usage-event": event.id}
+    return other, ids
+
+
+def _detail_routes():
+    """(basename, path with {pk}, method, action) of every detail route and action on the router."""
+    for pattern in router.urls:
+        regex = str(pattern.pattern)
+        if "<pk>" not in regex or "<format>" in regex:
+            continue
+        path = "/api/v1/" + re.sub(r"\(\?P<pk>[^)]*\)", "{pk}", regex).lstrip("^").rstrip("$")
+        for method, action in list(pattern.callback.actions.items()):
+            if method == "head":  # DRF adds it to `actions` once a GET has run; it has no body to check
+                continue
+            yield pattern.callback.initkwargs["basename"], path, method, action
+
+
+@pytest.mark.django_db
+def test_every_detail_route_and_action_answers_404_for_another_customers_id():
+    me = api_customer()
+    other, ids = _other_customers_objects()
+    walked = set()
+    for basename, route, method, action in list(_detail_routes()):
+        if basename in GLOBAL_BASENAMES:
+            continue
+        path = route.format(pk=ids[basename])
+        body = dict(BODIES.get(action, {}))
+        if "plan" in body:
+            body["plan"] = me.plan.pk
+        response = getattr(me.client, method)(path, body, format="json")
+        assert response.status_code == 404, (method, path, response.content)
+        assert response.json()["error"]["type"] == "not_found"
+        walked.add((basename, action))
+    assert {("subscription", a) for a in ("retrieve", "cancel", "pause", "resume", "change_plan")} <= walked
+    assert {("invoice", "void"), ("invoice", "mark_paid"), ("payment", "refund"), ("customer", "partial_update"),
+            ("credit-grant", "retrieve"), ("credit-ledger", "retrieve"), ("usage-event", "retrieve")} <= walked
+    other.subscription.refresh_from_db()
+    assert other.subscription.status == "active"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("get", "/api/v1/credits/balance/?customer={id}", None),
+    ("get", "/api/v1/usage/summary/?customer={id}", None),
+    ("get", "/api/v1/entitlements/?customer={id}", None),
+    ("post", "/api/v1/credits/debit/", {"amount": 1, "customer": "{id}"}),
+    ("post", "/api/v1/usage/events/", {"meter": "m", "idempotency_key": "x", "customer": "{id}"}),
+    ("post", "/api/v1/subscriptions/", {"plan": "{plan}", "customer": "{id}"}),
+])
+def test_naming_another_customer_in_a_query_or_body_is_404(method, path, body):
+    me = api_customer()
+    other, ids = _other_customers_objects()
+    MeterFactory(code="m")
+    fill = {"{id}": other.customer.pk, "{plan}": me.plan.pk}
+    if body is not None:
+        body = {k: fill.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
+        response = me.client.post(path, body, format="json")
+    else:
+        response = me.client.get(path.format(id=other.customer.pk))
+    assert response.status_code == 404, response.content
+
+
+@pytest.mark.django_db
+def test_lists_never_show_another_customers_rows_even_when_filtered_for_them():
+    me = api_customer()
+    other, ids = _other_customers_objects()
+    for path in ("customers", "subscriptions", "invoices", "payments", "credits/ledger", "credits/grants",
+                 "usage/events"):
+        response = me.client.get(f"/api/v1/{path}/?customer={other.customer.pk}")
+        assert response.status_code == 200, (path, response.content)
+        owners = {row["id"] if path == "customers" else row["customer"] for row in response.json()["results"]}
+        assert owners <= {me.customer.pk}, path
+
+
+@pytest.mark.django_db
+def test_staff_see_every_customers_objects():
+    other, ids = _other_customers_objects()
+    client = staff_client()
+    for basename, path in [("customer", "customers"), ("subscription", "subscriptions"), ("invoice", "invoices"),
+                           ("payment", "payments"), ("credit-grant", "credits/grants"),
+                           ("credit-ledger", "credits/ledger"), ("usage-event", "usage/events")]:
+        assert client.get(f"/api/v1/{path}/{ids[basename]}/").status_code == 200, path
+    assert client.get(f"/api/v1/credits/balance/?customer={other.customer.pk}").json()["balance"] == 100

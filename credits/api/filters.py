@@ -1,0 +1,29 @@
+import django_filters
+
+from credits.models import CreditGrant, CreditLedgerEntry, CreditSource, LedgerKind
+
+
+class CreditLedgerFilter(django_filters.FilterSet):
+    kind = django_filters.MultipleChoiceFilter(choices=LedgerKind.choices)
+    amount = django_filters.RangeFilter()
+    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+
+    class Meta:
+        model = CreditLedgerEntry
+        fields = ["customer", "kind", "grant", "amount", "created"]
+
+
+class CreditGrantFilter(django_filters.FilterSet):
+    source = django_filters.MultipleChoiceFilter(choices=CreditSource.choices)
+    amount = django_filters.RangeFilter()
+    expires = django_filters.IsoDateTimeFromToRangeFilter(field_name="expires_at")
+    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+    has_remaining = django_filters.BooleanFilter(method="filter_has_remaining",
+                                                 help_text="true: grants with credits left.")
+
+    class Meta:
+        model = CreditGrant
+        fields = ["customer", "source", "amount", "expires", "created", "has_remaining"]
+
+    def filter_has_remaining(self, queryset, name, value):
+        return queryset.filter(remaining__gt=0) if value else queryset.filter(remaining=0)

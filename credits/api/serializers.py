@@ -1,0 +1,55 @@
+from rest_framework import serializers
+
+from credits.models import CreditGrant, CreditLedgerEntry, CreditSource
+
+
+class CreditBalanceSerializer(serializers.Serializer):
+    customer = serializers.IntegerField()
+    balance = serializers.IntegerField(help_text="Credits available now (sum of the ledger).")
+
+
+class CustomerQuerySerializer(serializers.Serializer):
+    customer = serializers.IntegerField(required=False, help_text="Staff only: which customer.")
+
+
+class CreditLedgerEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CreditLedgerEntry
+        fields = ["id", "customer", "kind", "amount", "balance_after", "grant", "reason", "actor_label",
+                  "idempotency_key", "created_at"]
+        read_only_fields = fields
+
+
+class CreditGrantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CreditGrant
+        fields = ["id", "customer", "amount", "remaining", "priority", "source", "effective_at", "expires_at",
+                  "expired_at", "description", "created_at"]
+        read_only_fields = fields
+
+
+class CreditGrantCreateSerializer(serializers.Serializer):
+    customer = serializers.IntegerField()
+    amount = serializers.IntegerField(min_value=1)
+    source = serializers.ChoiceField(choices=CreditSource.choices, default=CreditSource.PROMOTION)
+    priority = serializers.IntegerField(min_value=0, max_value=32767, default=100,
+                                        help_text="Lower is spent first.")
+    effective_at = serializers.DateTimeField(required=False, allow_null=True)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+
+class CreditDebitSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(min_value=1)
+    reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+    idempotency_key = serializers.CharField(
+        max_length=200, required=False, allow_null=True, default=None,
+        help_text="Repeating a debit with the same key takes the credits once (kept forever, unlike the header).")
+    customer = serializers.IntegerField(required=False, help_text="Staff only: whose credits to take.")
+
+
+class CreditWriteSerializer(serializers.Serializer):
+    entry = CreditLedgerEntrySerializer()
+    balance = serializers.IntegerField()
+    replayed = serializers.BooleanField(help_text="True when the idempotency key was used before: nothing was "
+                                                  "taken this time.")

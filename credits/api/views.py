@@ -1,0 +1,119 @@
+"""Credits: the balance, the append-only ledger, grants (staff create) and debits (402 when short)."""
+
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from billing_project.api.errors import DETAIL_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
+from billing_project.api.permissions import HasPlanFeature, IsStaff
+from billing_project.api.views import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
+from billing_project.audit import Actor
+from credits.api.filters import CreditGrantFilter, CreditLedgerFilter
+from credits.api.serializers import (
+    CreditBalanceSerializer,
+    CreditDebitSerializer,
+    CreditGrantCreateSerializer,
+    CreditGrantSerializer,
+    CreditLedgerEntrySerializer,
+    CreditWriteSerializer,
+    CustomerQuerySerializer,
+)
+from credits.selectors import credit_balance_get, credit_grant_list, credit_ledger_list
+from credits.services import credit_debit, credit_grant
+
+API_ACCESS = HasPlanFeature("api_access")
+
+
+class CreditsViewSet(ApiViewMixin, viewsets.GenericViewSet):
+    """`credits/balance/` and `credits/debit/`: the customer's credits as one account."""
+
+    permission_classes = [IsAuthenticated, API_ACCESS]
+    serializer_class = CreditBalanceSerializer
+    pagination_class = None
+    filter_backends = []
+
+    @extend_schema(
+        summary="Credit balance", operation_id="credits_balance_retrieve",
+        parameters=[CustomerQuerySerializer],
+        responses={200: CreditBalanceSerializer, **error_responses(400, *DETAIL_ERRORS)},
+    )
+    @action(detail=False, methods=["get"])
+    def balance(self, request):
+        query = CustomerQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        customer = self.acting_customer(query.validated_data.get("customer"))
+        return Response({"customer": customer.pk, "balance": credit_balance_get(customer=customer)})
+
+    @extend_schema(
+        summary="Take credits (402 with the balance when there are not enough)",
+        operation_id="credits_debit_create", request=CreditDebitSerializer, parameters=[IDEMPOTENCY_KEY_HEADER],
+        examples=[OpenApiExample("Debit", value={"amount": 25, "reason": "report export"}, request_only=True)],
+        responses={201: CreditWriteSerializer, 200: CreditWriteSerializer,
+                   **error_responses(402, 404, *WRITE_ERRORS)},
+    )
+    @action(detail=False, methods=["post"], serializer_class=CreditDebitSerializer)
+    def debit(self, request):
+        serializer = CreditDebitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        customer = self.acting_customer(data.get("customer"))
+        write = credit_debit(customer=customer, amount=data["amount"], actor=Actor.of_user(request.user),
+                             reason=data["reason"] or "API debit", idempotency_key=data["idempotency_key"])
+        return Response(CreditWriteSerializer(write).data,
+                        status=status.HTTP_200_OK if write.replayed else status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Credit ledger (append-only)",
+                       responses={200: CreditLedgerEntrySerializer(many=True), **error_responses(*READ_ERRORS)}),
+    retrieve=extend_schema(summary="One ledger entry",
+                           responses={200: CreditLedgerEntrySerializer, **error_responses(*DETAIL_ERRORS)}),
+)
+class CreditLedgerViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = CreditLedgerEntrySerializer
+    permission_classes = [IsAuthenticated, API_ACCESS]
+    filterset_class = CreditLedgerFilter
+    ordering_fields = ["id", "created_at", "amount"]
+    ordering = ["-id"]
+
+    def get_queryset(self):
+        return self.scoped(credit_ledger_list())
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Credit grants",
+                       responses={200: CreditGrantSerializer(many=True), **error_responses(*READ_ERRORS)}),
+    retrieve=extend_schema(summary="One credit grant",
+                           responses={200: CreditGrantSerializer, **error_responses(*DETAIL_ERRORS)}),
+    create=extend_schema(summary="Grant credits (staff)", request=CreditGrantCreateSerializer,
+                         parameters=[IDEMPOTENCY_KEY_HEADER],
+                         examples=[OpenApiExample("Promotion", request_only=True, value={
+                             "customer": 42, "amount": 500, "source": "promotion", "priority": 0,
+                             "expires_at": "2027-01-01T00:00:00Z", "reason": "launch promotion"})],
+                         responses={201: CreditWriteSerializer, **error_responses(404, *WRITE_ERRORS)}),
+)
+class CreditGrantViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                         viewsets.GenericViewSet):
+    serializer_class = CreditGrantSerializer
+    permission_classes = [IsAuthenticated, API_ACCESS]
+    filterset_class = CreditGrantFilter
+    ordering_fields = ["id", "created_at", "expires_at", "amount", "priority"]
+    ordering = ["-id"]
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [IsAuthenticated(), IsStaff()]
+        return super().get_permissions()
+
+    def get_queryset(self):
+        return self.scoped(credit_grant_list())
+
+    def create(self, request, *args, **kwargs):
+        serializer = CreditGrantCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        customer = self.acting_customer(data.pop("customer"))
+        write = credit_grant(customer=customer, actor=Actor.of_user(request.user), **data)
+        return Response(CreditWriteSerializer(write).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,60 @@
+import pytest
+
+from billing_project.audit import Actor
+from billing_project.tests.api_support import api_customer, staff_client
+from credits.selectors import credit_balance_get
+from credits.services import credit_grant
+
+
+@pytest.mark.django_db
+def test_balance_ledger_and_grants_of_the_caller():
+    caller = api_customer()
+    credit_grant(customer=caller.customer, amount=100, source="purchase", actor=Actor.system("test"))
+    assert caller.client.get("/api/v1/credits/balance/").json() == {"customer": caller.customer.pk, "balance": 100}
+    ledger = caller.client.get("/api/v1/credits/ledger/?kind=grant").json()["results"]
+    assert [(e["kind"], e["amount"], e["balance_after"]) for e in ledger] == [("grant", 100, 100)]
+    grants = caller.client.get("/api/v1/credits/grants/?has_remaining=true").json()["results"]
+    assert [g["remaining"] for g in grants] == [100]
+
+
+@pytest.mark.django_db
+def test_debit_takes_credits_and_a_short_balance_is_402():
+    caller = api_customer()
+    credit_grant(customer=caller.customer, amount=30, source="purchase", actor=Actor.system("test"))
+    taken = caller.client.post("/api/v1/credits/debit/", {"amount": 20, "reason": "export"}, format="json")
+    assert taken.status_code == 201
+    assert taken.json()["balance"] == 10
+    short = caller.client.post("/api/v1/credits/debit/", {"amount": 11}, format="json")
+    assert short.status_code == 402
+    assert short.json()["error"]["details"] == {"balance": 10, "required": 11}
+    assert credit_balance_get(customer=caller.customer) == 10
+
+
+@pytest.mark.django_db
+def test_debit_with_a_body_idempotency_key_takes_credits_once():
+    caller = api_customer()
+    credit_grant(customer=caller.customer, amount=30, source="purchase", actor=Actor.system("test"))
+    body = {"amount": 5, "idempotency_key": "job-7"}
+    first = caller.client.post("/api/v1/credits/debit/", body, format="json")
+    again = caller.client.post("/api/v1/credits/debit/", body, format="json")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["replayed"] is True
+    assert credit_balance_get(customer=caller.customer) == 25
+
+
+@pytest.mark.django_db
+def test_only_staff_grant_credits():
+    caller = api_customer()
+    body = {"customer": caller.customer.pk, "amount": 50, "source": "promotion", "priority": 0}
+    assert caller.client.post("/api/v1/credits/grants/", body, format="json").status_code == 403
+    response = staff_client().post("/api/v1/credits/grants/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["balance"] == 50
+    assert credit_balance_get(customer=caller.customer) == 50
+
+
+@pytest.mark.django_db
+def test_staff_must_name_the_customer():
+    response = staff_client().post("/api/v1/credits/debit/", {"amount": 1}, format="json")
+    assert response.status_code == 400
+    assert "customer" in response.json()["error"]["fields"]

@@ -1,0 +1,219 @@
+"""Subscriptions (their start and plan changes are payments flows, so their endpoints live here),
+invoices (staff void and mark paid) and payments (staff refund)."""
+
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from billing_project.api.client import api_client_forget
+from billing_project.api.errors import DETAIL_ERRORS, DETAIL_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
+from billing_project.api.permissions import HasPlanFeature, IsStaffForObject
+from billing_project.api.views import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
+from billing_project.audit import Actor
+from payments.api.filters import InvoiceFilter, PaymentFilter
+from payments.api.serializers import (
+    InvoiceSerializer,
+    PaymentSerializer,
+    PlanChangeSerializer,
+    RefundCreateSerializer,
+    RefundSerializer,
+    SubscriptionStartSerializer,
+)
+from payments.selectors import invoice_list, payment_list
+from payments.services import (
+    invoice_mark_paid,
+    invoice_void,
+    payment_refund,
+    subscription_change_plan,
+    subscription_start,
+)
+from subscriptions.api.filters import SubscriptionFilter
+from subscriptions.api.serializers import (
+    ReasonSerializer,
+    SubscriptionCancelSerializer,
+    SubscriptionChangePlanSerializer,
+    SubscriptionCreateSerializer,
+    SubscriptionSerializer,
+)
+from subscriptions.selectors import subscription_list
+from subscriptions.services import subscription_cancel, subscription_pause, subscription_resume
+
+API_ACCESS = HasPlanFeature("api_access")
+
+
+_REASON_EXAMPLE = OpenApiExample("With a reason", value={"reason": "requested by the customer"}, request_only=True)
+
+
+def _action_schema(summary: str, request, response, *errors: int, **kwargs):
+    kwargs.setdefault("examples", [_REASON_EXAMPLE])
+    return extend_schema(summary=summary, request=request, parameters=[IDEMPOTENCY_KEY_HEADER],
+                         responses={200: response, **error_responses(*(errors or DETAIL_WRITE_ERRORS))}, **kwargs)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List subscriptions",
+                       responses={200: SubscriptionSerializer(many=True), **error_responses(*READ_ERRORS)}),
+    retrieve=extend_schema(summary="Get a subscription",
+                           responses={200: SubscriptionSerializer, **error_responses(*DETAIL_ERRORS)}),
+    create=extend_schema(
+        summary="Subscribe to a plan", request=SubscriptionCreateSerializer, parameters=[IDEMPOTENCY_KEY_HEADER],
+        description="Free plans start active, plans with a trial start trialing, paid plans start incomplete "
+                    "with their first invoice open until it is paid.",
+        examples=[OpenApiExample("Subscribe", value={"plan": 2}, request_only=True)],
+        responses={201: SubscriptionStartSerializer, **error_responses(404, *WRITE_ERRORS)}),
+)
+class SubscriptionViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                          viewsets.GenericViewSet):
+    serializer_class = SubscriptionSerializer
+    filterset_class = SubscriptionFilter
+    ordering_fields = ["id", "created_at", "current_period_end", "status"]
+    ordering = ["-id"]
+
+    def get_queryset(self):
+        return self.scoped(subscription_list())
+
+    def _changed(self, subscription) -> None:
+        # Rate limits and features follow the plan: forget the cached ones of the owner at once.
+        api_client_forget(user_id=subscription.customer.user_id)
+
+    def create(self, request, *args, **kwargs):
+        serializer = SubscriptionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        customer = self.acting_customer(data.get("customer"))
+        subscription, invoice = subscription_start(customer=customer, plan=data["plan"],
+                                                   actor=Actor.of_user(request.user), with_trial=data["with_trial"])
+        self._changed(subscription)
+        return Response(SubscriptionStartSerializer({"subscription": subscription, "invoice": invoice}).data,
+                        status=status.HTTP_201_CREATED)
+
+    @_action_schema("Cancel now or at the period end", SubscriptionCancelSerializer, SubscriptionSerializer,
+                    examples=[OpenApiExample("At period end", value={"at_period_end": True}, request_only=True)])
+    @action(detail=True, methods=["post"], serializer_class=SubscriptionCancelSerializer)
+    def cancel(self, request, pk=None):
+        subscription = self.get_object()
+        serializer = SubscriptionCancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subscription = subscription_cancel(subscription=subscription, actor=Actor.of_user(request.user),
+                                           **serializer.validated_data)
+        self._changed(subscription)
+        return Response(SubscriptionSerializer(subscription).data)
+
+    @_action_schema("Pause", ReasonSerializer, SubscriptionSerializer)
+    @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)
+    def pause(self, request, pk=None):
+        subscription = self.get_object()
+        serializer = ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subscription = subscription_pause(subscription=subscription, actor=Actor.of_user(request.user),
+                                          reason=serializer.validated_data["reason"])
+        self._changed(subscription)
+        return Response(SubscriptionSerializer(subscription).data)
+
+    @_action_schema("Resume a paused subscription, or withdraw a scheduled cancellation", ReasonSerializer,
+                    SubscriptionSerializer)
+    @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)
+    def resume(self, request, pk=None):
+        subscription = self.get_object()
+        serializer = ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subscription = subscription_resume(subscription=subscription, actor=Actor.of_user(request.user),
+                                           reason=serializer.validated_data["reason"])
+        self._changed(subscription)
+        return Response(SubscriptionSerializer(subscription).data)
+
+    @_action_schema("Change plan: upgrades now with proration, downgrades at the period end",
+                    SubscriptionChangePlanSerializer, PlanChangeSerializer,
+                    examples=[OpenApiExample("Upgrade", value={"plan": 3}, request_only=True)])
+    @action(detail=True, methods=["post"], url_path="change-plan", serializer_class=SubscriptionChangePlanSerializer)
+    def change_plan(self, request, pk=None):
+        subscription = self.get_object()
+        serializer = SubscriptionChangePlanSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        change = subscription_change_plan(subscription=subscription, new_plan=serializer.validated_data["plan"],
+                                          actor=Actor.of_user(request.user),
+                                          reason=serializer.validated_data["reason"])
+        self._changed(change.subscription)
+        return Response(PlanChangeSerializer(change).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List invoices",
+                       responses={200: InvoiceSerializer(many=True), **error_responses(*READ_ERRORS)}),
+    retrieve=extend_schema(summary="Get an invoice with its lines",
+                           responses={200: InvoiceSerializer, **error_responses(*DETAIL_ERRORS)}),
+)
+class InvoiceViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = InvoiceSerializer
+    permission_classes = [IsAuthenticated, API_ACCESS]
+    filterset_class = InvoiceFilter
+    ordering_fields = ["id", "created_at", "issued_at", "due_date", "total", "amount_due"]
+    ordering = ["-id"]
+
+    def get_queryset(self):
+        return self.scoped(invoice_list().prefetch_related("lines"))
+
+    def get_permissions(self):
+        if self.action in ("void", "mark_paid"):
+            return [*super().get_permissions(), IsStaffForObject()]
+        return super().get_permissions()
+
+    @_action_schema("Void an invoice (staff)", ReasonSerializer, InvoiceSerializer)
+    @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)
+    def void(self, request, pk=None):
+        invoice = self.get_object()
+        serializer = ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invoice = invoice_void(invoice=invoice, actor=Actor.of_user(request.user),
+                               reason=serializer.validated_data["reason"])
+        return Response(InvoiceSerializer(self.get_queryset().get(pk=invoice.pk)).data)
+
+    @_action_schema("Mark an invoice paid outside the system (staff)", ReasonSerializer, InvoiceSerializer)
+    @action(detail=True, methods=["post"], url_path="mark-paid", serializer_class=ReasonSerializer)
+    def mark_paid(self, request, pk=None):
+        invoice = self.get_object()
+        serializer = ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invoice = invoice_mark_paid(invoice=invoice, actor=Actor.of_user(request.user),
+                                    reason=serializer.validated_data["reason"])
+        return Response(InvoiceSerializer(self.get_queryset().get(pk=invoice.pk)).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List payments",
+                       responses={200: PaymentSerializer(many=True), **error_responses(*READ_ERRORS)}),
+    retrieve=extend_schema(summary="Get a payment", responses={200: PaymentSerializer,
+                                                               **error_responses(*DETAIL_ERRORS)}),
+)
+class PaymentViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = PaymentSerializer
+    permission_classes = [IsAuthenticated, API_ACCESS]
+    filterset_class = PaymentFilter
+    ordering_fields = ["id", "created_at", "amount", "succeeded_at"]
+    ordering = ["-id"]
+
+    def get_queryset(self):
+        return self.scoped(payment_list())
+
+    def get_permissions(self):
+        if self.action == "refund":
+            return [*super().get_permissions(), IsStaffForObject()]
+        return super().get_permissions()
+
+    @extend_schema(summary="Refund all or part of a payment (staff)", request=RefundCreateSerializer,
+                   parameters=[IDEMPOTENCY_KEY_HEADER],
+                   examples=[OpenApiExample("Partial refund", value={"amount": 500, "reason": "goodwill"},
+                                            request_only=True)],
+                   responses={201: RefundSerializer, **error_responses(*DETAIL_WRITE_ERRORS, 503)})
+    @action(detail=True, methods=["post"], serializer_class=RefundCreateSerializer)
+    def refund(self, request, pk=None):
+        payment = self.get_object()
+        serializer = RefundCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key")
+        refund = payment_refund(payment=payment, actor=Actor.of_user(request.user),
+                                amount=serializer.validated_data["amount"], reason=serializer.validated_data["reason"],
+                                idempotency_key=f"api:{request.user.pk}:{key}"[:255] if key else None)
+        return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)

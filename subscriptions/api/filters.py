@@ -1,0 +1,40 @@
+import django_filters
+
+from subscriptions.models import BillingInterval, Customer, Plan, Subscription, SubscriptionStatus
+
+
+class PlanFilter(django_filters.FilterSet):
+    amount = django_filters.RangeFilter(help_text="amount_min / amount_max, minor units.")
+    currency = django_filters.CharFilter(lookup_expr="iexact")
+    interval = django_filters.ChoiceFilter(choices=BillingInterval.choices)
+    feature = django_filters.CharFilter(field_name="features", lookup_expr="contains", method="filter_feature",
+                                        help_text="Plans that include this feature code.")
+
+    class Meta:
+        model = Plan
+        fields = ["code", "is_active", "currency", "interval", "amount"]
+
+    def filter_feature(self, queryset, name, value):
+        return queryset.filter(features__contains=[value])
+
+
+class CustomerFilter(django_filters.FilterSet):
+    email = django_filters.CharFilter(lookup_expr="iexact")
+    currency = django_filters.CharFilter(lookup_expr="iexact")
+    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at",
+                                                          help_text="created_after / created_before")
+
+    class Meta:
+        model = Customer
+        fields = ["email", "currency", "external_id", "created"]
+
+
+class SubscriptionFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=SubscriptionStatus.choices)
+    plan_code = django_filters.CharFilter(field_name="plan__code")
+    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+    current_period_end = django_filters.IsoDateTimeFromToRangeFilter()
+
+    class Meta:
+        model = Subscription
+        fields = ["status", "customer", "plan", "plan_code", "cancel_at_period_end", "created", "current_period_end"]

@@ -1,0 +1,204 @@
+"""Usage shapes. Ingestion parses batches with `usage_batch_parse` instead of a DRF serializer per
+event: DRF's field machinery costs tens of microseconds per field per event, which would dominate a
+1,000-event request; the rules are the same as `UsageEventInSerializer` (the documented shape)."""
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from rest_framework import serializers
+
+from subscriptions.api.serializers import PlanSummarySerializer
+from usage.models import Meter, UsageEvent
+from usage.services import USAGE_BATCH_MAX_EVENTS, UsageEventInput
+
+_QUANTUM = Decimal("0.000001")
+_MAX_QUANTITY = Decimal(10) ** 14  # DecimalField(max_digits=20, decimal_places=6)
+
+
+class UsageEventInSerializer(serializers.Serializer):
+    meter = serializers.SlugField(max_length=64, help_text="The meter's code.")
+    idempotency_key = serializers.CharField(max_length=255,
+                                            help_text="Unique per customer: a retried event is stored once.")
+    quantity = serializers.DecimalField(max_digits=20, decimal_places=6, min_value=0, default=Decimal(1))
+    occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to the time it is received.")
+    properties = serializers.DictField(child=serializers.JSONField(), required=False)
+    customer = serializers.IntegerField(required=False, help_text="Staff only: whose usage this is.")
+
+
+class UsageBatchInSerializer(serializers.Serializer):
+    events = UsageEventInSerializer(many=True, min_length=1, max_length=USAGE_BATCH_MAX_EVENTS)
+    customer = serializers.IntegerField(required=False, help_text="Staff only: whose usage this is.")
+
+
+def _quantity(value) -> Decimal:
+    if value is None:
+        return Decimal(1)
+    if type(value) is int and 0 <= value < _MAX_QUANTITY:  # the common case, with nothing to round
+        return Decimal(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("A number is required.")
+    try:
+        quantity = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ValueError("A number is required.") from exc
+    if not quantity.is_finite():
+        raise ValueError("A finite number is required.")
+    if quantity < 0:
+        raise ValueError("Usage quantity cannot be negative.")
+    if quantity >= _MAX_QUANTITY or quantity != quantity.quantize(_QUANTUM):
+        raise ValueError("At most 14 digits before and 6 after the decimal point.")
+    return quantity
+
+
+def _occurred_at(value) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("An ISO 8601 date-time is required.")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError("An ISO 8601 date-time is required.") from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _event(item) -> tuple[UsageEventInput | None, dict[str, list[str]]]:
+    if not isinstance(item, dict):
+        return None, {"non_field_errors": ["Each event must be a JSON object."]}
+    errors: dict[str, list[str]] = {}
+    meter = item.get("meter")
+    if not isinstance(meter, str) or not meter or len(meter) > 64:
+        errors["meter"] = ["A meter code is required."]
+    key = item.get("idempotency_key")
+    if not isinstance(key, str) or not key or len(key) > 255:
+        errors["idempotency_key"] = ["An idempotency key of 1 to 255 characters is required."]
+    quantity = occurred_at = None
+    try:
+        quantity = _quantity(item.get("quantity"))
+    except ValueError as exc:
+        errors["quantity"] = [str(exc)]
+    try:
+        occurred_at = _occurred_at(item.get("occurred_at"))
+    except ValueError as exc:
+        errors["occurred_at"] = [str(exc)]
+    properties = item.get("properties")
+    if properties is None:
+        properties = {}
+    elif not isinstance(properties, dict):
+        errors["properties"] = ["A JSON object is required."]
+    if errors:
+        return None, errors
+    return UsageEventInput(meter_code=meter, idempotency_key=key, quantity=quantity, occurred_at=occurred_at,
+                           properties=properties), {}
+
+
+def usage_batch_parse(data) -> tuple[int | None, list[UsageEventInput]]:
+    """(customer id for staff, events) from one event or {"events": [...]}; errors are DRF-shaped,
+    per event index under `events` (a single event is index 0)."""
+    if not isinstance(data, dict):
+        raise serializers.ValidationError({"non_field_errors": ["Send one event or {\"events\": [...]}."]})
+    items = data.get("events", [data])
+    if not isinstance(items, list) or not 1 <= len(items) <= USAGE_BATCH_MAX_EVENTS:
+        raise serializers.ValidationError(
+            {"events": [f"A list of 1 to {USAGE_BATCH_MAX_EVENTS} events is required."]})
+    customer = data.get("customer")
+    if customer is not None and (isinstance(customer, bool) or not isinstance(customer, int)):
+        raise serializers.ValidationError({"customer": ["A customer id is required."]})
+    events: list[UsageEventInput] = []
+    errors: dict[str, dict] = {}
+    for index, item in enumerate(items):
+        event, problems = _event(item)
+        if problems:
+            errors[str(index)] = problems
+        else:
+            events.append(event)
+    if errors:
+        raise serializers.ValidationError({"events": errors})
+    return customer, events
+
+
+class UsageEventOutcomeSerializer(serializers.Serializer):
+    idempotency_key = serializers.CharField()
+    status = serializers.ChoiceField(choices=["created", "duplicate"])
+    id = serializers.IntegerField(help_text="The stored event's id (the earlier one for a duplicate).")
+
+
+class UsageBatchResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    credits_debited = serializers.IntegerField()
+    results = UsageEventOutcomeSerializer(many=True, help_text="One per event sent, in the same order.")
+
+
+class UsageEventSerializer(serializers.ModelSerializer):
+    meter = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = UsageEvent
+        fields = ["id", "customer", "meter", "quantity", "occurred_at", "idempotency_key", "properties",
+                  "received_at"]
+        read_only_fields = fields
+
+
+class MeterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Meter
+        fields = ["id", "code", "name", "aggregation", "unique_property", "unit", "credits_per_unit", "is_active"]
+        read_only_fields = fields
+
+
+class UsageSummaryQuerySerializer(serializers.Serializer):
+    start = serializers.DateTimeField(required=False, help_text="Defaults to the current period's start.")
+    end = serializers.DateTimeField(required=False, help_text="Defaults to the current period's end.")
+    customer = serializers.IntegerField(required=False, help_text="Staff only: whose usage.")
+
+    def validate(self, attrs):
+        if ("start" in attrs) != ("end" in attrs):
+            raise serializers.ValidationError("Give both start and end, or neither.")
+        if "start" in attrs and attrs["start"] >= attrs["end"]:
+            raise serializers.ValidationError({"end": ["The end must be after the start."]})
+        return attrs
+
+
+class MeterUsageSerializer(serializers.Serializer):
+    meter = serializers.CharField(source="meter.code")
+    name = serializers.CharField(source="meter.name")
+    aggregation = serializers.CharField(source="meter.aggregation")
+    unit = serializers.CharField(source="meter.unit")
+    value = serializers.DecimalField(max_digits=26, decimal_places=6)
+
+
+class UsageSummarySerializer(serializers.Serializer):
+    customer = serializers.IntegerField()
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    meters = MeterUsageSerializer(many=True)
+
+
+class MeterPriceSerializer(serializers.Serializer):
+    meter = serializers.CharField(source="meter.code")
+    unit_amount = serializers.DecimalField(max_digits=18, decimal_places=6,
+                                           help_text="Minor units per unit beyond the included ones.")
+    included_units = serializers.DecimalField(max_digits=20, decimal_places=6)
+
+
+class EntitlementLimitsSerializer(serializers.Serializer):
+    rate_limit_per_minute = serializers.IntegerField(help_text="0 means unlimited.")
+    rate_limit_per_hour = serializers.IntegerField(help_text="0 means unlimited.")
+    api_calls_per_day = serializers.IntegerField(help_text="0 means unlimited.")
+
+
+class EntitlementsSerializer(serializers.Serializer):
+    customer = serializers.IntegerField()
+    subscription = serializers.IntegerField(allow_null=True)
+    subscription_status = serializers.CharField(allow_null=True)
+    plan = PlanSummarySerializer(allow_null=True)
+    features = serializers.ListField(child=serializers.CharField())
+    limits = EntitlementLimitsSerializer()
+    credits_per_period = serializers.IntegerField()
+    credit_balance = serializers.IntegerField()
+    meter_prices = MeterPriceSerializer(many=True)
+
+
+class CustomerQuerySerializer(serializers.Serializer):
+    customer = serializers.IntegerField(required=False, help_text="Staff only: which customer.")
