@@ -80,7 +80,10 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Redis pub/sub: one PUBLISH per group_send, and each process hands a message to its local
+            # consumers from one reader. The list-based RedisChannelLayer spent twice the CPU per
+            # delivered event in bench/ws_fanout.py (docs/websocket.md).
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             # A bounded connect timeout: an unreachable Redis delays a broadcast by seconds, not minutes.
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}]},
         }

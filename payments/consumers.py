@@ -9,7 +9,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from billing_project.channels_auth import TOKEN_INVALID, TOKEN_SUBPROTOCOL, token_user
-from payments.live import STAFF_GROUP, customer_group, payment_event_data
+from payments.live import LAYER_MESSAGE_TYPE, STAFF_GROUP, customer_group, payment_event_data
 from payments.models import PaymentMethod, PaymentStatus
 from payments.selectors import LiveAudience, PaymentLiveFilters, payment_live_audience, payment_live_snapshot
 
@@ -89,6 +89,15 @@ class PaymentsConsumer(AsyncWebsocketConsumer):
     filters: PaymentLiveFilters | None = None
     group: str | None = None
     auth_timer: asyncio.Task | None = None
+
+    async def dispatch(self, message):
+        # Channels closes stale database connections before every handler, which costs a thread hop
+        # per message. Events never touch the database (and every query here goes through
+        # database_sync_to_async, which closes stale connections itself), so they skip it.
+        if message["type"] == LAYER_MESSAGE_TYPE:
+            await self.payment_event(message)
+        else:
+            await super().dispatch(message)
 
     async def connect(self):
         offered = list(self.scope.get("subprotocols") or [])
