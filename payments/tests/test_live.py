@@ -103,7 +103,7 @@ def test_payment_is_saved_and_the_failed_broadcast_logged_when_redis_is_down(set
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", CLOSED_PORT)) != 0, "the port standing in for a dead Redis is open"
     settings.CHANNEL_LAYERS = {"default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{CLOSED_PORT}/1", "socket_connect_timeout": 2}]},
     }}
     customer = CustomerFactory()

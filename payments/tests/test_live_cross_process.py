@@ -44,8 +44,9 @@ def _listening(port: int) -> bool:
 
 @pytest.fixture
 def redis_layer(settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                           "CONFIG": {"hosts": [REDIS_URL]}}}
+    """This process publishes through Redis as the servers do (settings with REDIS_URL set)."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": REDIS_URL}]}}}
 
 
 @pytest.fixture
