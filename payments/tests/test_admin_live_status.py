@@ -32,6 +32,12 @@ class BadgePaymentAdmin(admin.ModelAdmin):
 urlpatterns = [path("admin/", live_site.urls)]
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Factories set passwords; the production hasher would make every user cost a second here."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def staff_client(client, settings):
     settings.ROOT_URLCONF = __name__

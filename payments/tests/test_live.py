@@ -35,6 +35,12 @@ CLOSED_PORT = 8229
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Factories set passwords; the production hasher would make every user cost a second here."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def in_memory_layer(settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
