@@ -10,7 +10,7 @@ The reference, measured in the same run with the same servers and publisher: the
 delivered to a single client (fan-out 1), i.e. the floor of this path on this machine.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/billing_live REDIS_URL=redis://127.0.0.1:6379/1 \\
-        .venv/bin/python bench/ws_fanout.py [--clients 1000] [--changes 100] [--rate 10]
+        .venv/bin/python bench/ws_fanout.py [--clients 1000] [--changes 100] [--rate 5]
 
 Creates its own customer, staff user, tokens and pending payments in DATABASE_URL (migrated first).
 Everything it starts is stopped on exit; the whole run is bounded by --deadline seconds.
@@ -218,9 +218,11 @@ def describe(result: dict) -> str:
     lat = result["latencies"]
     return (f"delivered {result['delivered']:,} / {result['expected']:,}; latency p50 {percentile(lat, 0.50):.1f} ms, "
             f"p99 {percentile(lat, 0.99):.1f} ms, max {lat[-1] if lat else float('nan'):.1f} ms "
-            f"(publisher commit + broadcast, median {result['broadcast_ms']:.1f} ms); daphnes on CPU "
-            f"{result['server_cpu']:.1f} s, waiting for a CPU {result['server_wait']:.1f} s; clients on CPU "
-            f"{result['client_cpu']:.1f} s, waiting {result['client_wait']:.1f} s")
+            f"(of which publisher commit + broadcast, median {result['broadcast_ms']:.1f} ms)\n"
+            f"      daphnes on CPU {result['server_cpu']:.1f} s "
+            f"({result['server_cpu'] / max(result['delivered'], 1) * 1e6:.0f} us per delivered message), "
+            f"runnable but waiting for a CPU {result['server_wait']:.1f} s; "
+            f"clients on CPU {result['client_cpu']:.1f} s, waiting {result['client_wait']:.1f} s")
 
 
 async def bench(args, data: dict, server_pids: list[int]) -> tuple[dict, dict]:
@@ -252,10 +254,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--changes", type=int, default=100)
-    parser.add_argument("--rate", type=float, default=10.0, help="payment changes per second")
+    parser.add_argument("--rate", type=float, default=5.0, help="payment changes per second")
     parser.add_argument("--ports", type=lambda s: [int(p) for p in s.split(",")], default=[8212, 8213])
-    parser.add_argument("--grace", type=float, default=10.0, help="seconds to wait for late events")
-    parser.add_argument("--deadline", type=int, default=180, help="the whole run is killed after this")
+    parser.add_argument("--grace", type=float, default=30.0, help="seconds to wait for late events")
+    parser.add_argument("--deadline", type=int, default=300, help="the whole run is stopped after this")
     parser.add_argument("--publish", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("payment_ids", nargs="*", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -273,6 +275,7 @@ def main() -> None:
     signal.signal(signal.SIGALRM, lambda *_: sys.exit(f"bench exceeded its {args.deadline} s deadline"))
     signal.alarm(args.deadline)
 
+    load_before = os.getloadavg()[0]
     django_setup()
     data = setup_data(args.changes)
     log_dir = Path(tempfile.mkdtemp(prefix="ws-fanout-"))
@@ -282,10 +285,10 @@ def main() -> None:
     finally:
         stop(servers)
     per_port = args.clients // len(args.ports)
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"ws_fanout: {args.clients} clients ({per_port} per daphne on ports {args.ports}, half staff, half "
           f"customer), {args.changes} payment changes at {args.rate:g}/s, Redis {os.environ['REDIS_URL']}, "
-          f"{os.cpu_count()} CPUs, load average {load}")
+          f"{os.cpu_count()} CPUs; 1-minute load average {load_before:.1f} before the run, "
+          f"{os.getloadavg()[0]:.1f} after")
     print(f"  {args.clients} clients: {describe(fanout)}")
     print(f"  reference, same run, 1 client: {describe(reference)}")
     p99 = percentile(fanout["latencies"], 0.99)
