@@ -214,13 +214,14 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
-def describe(result: dict) -> str:
+def describe(result: dict, per_message_cpu: bool = True) -> str:
     lat = result["latencies"]
+    per_message = (f" ({result['server_cpu'] / max(result['delivered'], 1) * 1e6:.0f} us per delivered message)"
+                   if per_message_cpu else "")
     return (f"delivered {result['delivered']:,} / {result['expected']:,}; latency p50 {percentile(lat, 0.50):.1f} ms, "
             f"p99 {percentile(lat, 0.99):.1f} ms, max {lat[-1] if lat else float('nan'):.1f} ms "
             f"(of which publisher commit + broadcast, median {result['broadcast_ms']:.1f} ms)\n"
-            f"      daphnes on CPU {result['server_cpu']:.1f} s "
-            f"({result['server_cpu'] / max(result['delivered'], 1) * 1e6:.0f} us per delivered message), "
+            f"      daphnes on CPU {result['server_cpu']:.1f} s{per_message}, "
             f"runnable but waiting for a CPU {result['server_wait']:.1f} s; "
             f"clients on CPU {result['client_cpu']:.1f} s, waiting {result['client_wait']:.1f} s")
 
@@ -290,7 +291,7 @@ def main() -> None:
           f"{os.cpu_count()} CPUs; 1-minute load average {load_before:.1f} before the run, "
           f"{os.getloadavg()[0]:.1f} after")
     print(f"  {args.clients} clients: {describe(fanout)}")
-    print(f"  reference, same run, 1 client: {describe(reference)}")
+    print(f"  reference, same run, 1 client: {describe(reference, per_message_cpu=False)}")
     p99 = percentile(fanout["latencies"], 0.99)
     print(f"  targets: p99 < 250 ms {'met' if p99 < 250 else 'MISSED'}; all {fanout['expected']:,} delivered "
           f"{'met' if fanout['delivered'] == fanout['expected'] else 'MISSED'}")
