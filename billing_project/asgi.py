@@ -7,6 +7,21 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_project.settings")
 # Django must be set up before anything imports models (the WebSocket routing does).
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator, WebsocketDenier  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from billing_project.channels_auth import TokenAuthMiddleware  # noqa: E402
+from payments.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter({
+    "http": django_asgi_app,
+    # The Origin check stops other sites' pages from riding a staff member's session cookie
+    # (cross-site WebSocket hijacking); a token in the subprotocol wins over the cookie.
+    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter([
+        *websocket_urlpatterns,
+        # Any other path is refused at the handshake instead of raising "No route found".
+        re_path(r"", WebsocketDenier.as_asgi()),
+    ])))),
+})

@@ -82,8 +82,12 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # Redis pub/sub: one PUBLISH per group_send, and each process hands a message to its local
+            # consumers from one reader. The list-based RedisChannelLayer spent twice the CPU per
+            # delivered event in bench/ws_fanout.py (docs/websocket.md).
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # A bounded connect timeout: an unreachable Redis delays a broadcast by seconds, not minutes.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}]},
         }
     }
     CACHES = {
@@ -95,6 +99,9 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Seconds a WebSocket may stay open without authenticating (first-message token) before it is closed.
+WEBSOCKET_AUTH_TIMEOUT = env.float("WEBSOCKET_AUTH_TIMEOUT", default=10)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -4,6 +4,7 @@ changing its plan). Status moves go through `invoice_transition` and `payment_tr
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -16,6 +17,7 @@ from billing_project.money import round_minor
 from credits.models import CreditSource
 from credits.services import credit_grant, credit_plan_refill
 from payments import stripe_gateway
+from payments.live import payment_broadcast
 from payments.models import (
     MANUAL_PAYMENT_METHODS,
     BillingReason,
@@ -266,6 +268,7 @@ def payment_transition(*, payment: Payment, to_status: str, actor: Actor, reason
                                  reason=reason[:500], provider_data=provider_data or {})
     change.stamp(actor)
     change.save()
+    transaction.on_commit(partial(payment_broadcast, payment_id=payment.pk, previous_status=from_status))
     if to_status == P.SUCCEEDED and payment.invoice_id:
         invoice_apply_payment(invoice_id=payment.invoice_id, amount=payment.amount, actor=actor, now=now)
     return payment
@@ -389,6 +392,8 @@ def payment_refund_apply(*, payment: Payment, amount: int, actor: Actor, reason:
     if to_status != payment.status:
         payment_transition(payment=payment, to_status=to_status, actor=actor, reason=reason or "refunded",
                            provider_data=provider_data, now=now)
+    else:  # a further partial refund: same status, new amount_refunded
+        transaction.on_commit(partial(payment_broadcast, payment_id=payment.pk, previous_status=payment.status))
     return payment
 
 

@@ -41,5 +41,5 @@ def test_redis_url_switches_channel_layer_and_cache():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == [
-        "channels_redis.core.RedisChannelLayer", "django.core.cache.backends.redis.RedisCache",
+        "channels_redis.pubsub.RedisPubSubChannelLayer", "django.core.cache.backends.redis.RedisCache",
     ]

@@ -1,0 +1,89 @@
+"""Live payment events: what is broadcast to WebSocket clients when a payment changes, and to whom.
+
+`payments.services` schedules `payment_broadcast` with `transaction.on_commit`, so clients only hear
+about committed changes. Every connected consumer of a group receives the same pre-encoded text and
+only compares a few fields against its filters: delivering an event costs no query and no JSON
+encoding per client.
+"""
+
+import json
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from payments.models import Payment
+from payments.selectors import payment_live_get
+
+logger = logging.getLogger(__name__)
+
+# Staff connections share one group; each customer's connections share another.
+STAFF_GROUP = "payments.staff"
+EVENT_TYPE = "payment.updated"
+# The channel-layer message type; Channels routes it to PaymentsConsumer.payment_event.
+LAYER_MESSAGE_TYPE = "payment.event"
+
+
+def customer_group(customer_id: int) -> str:
+    return f"payments.customer.{customer_id}"
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def payment_event_data(payment: Payment) -> dict:
+    """The one shape of a payment on the WebSocket, in snapshots and in events alike."""
+    return {
+        "id": payment.pk,
+        "customer_id": payment.customer_id,
+        "invoice_id": payment.invoice_id,
+        "invoice_number": payment.invoice.number if payment.invoice_id else None,
+        # Integer minor units with their currency, as everywhere else in the app.
+        "amount": payment.amount,
+        "amount_refunded": payment.amount_refunded,
+        "currency": payment.currency,
+        "method": payment.method,
+        "status": payment.status,
+        "status_label": payment.get_status_display(),
+        "failure_code": payment.failure_code,
+        "failure_reason": payment.failure_reason,
+        "created_at": _iso(payment.created_at),
+        "updated_at": _iso(payment.updated_at),
+        "succeeded_at": _iso(payment.succeeded_at),
+    }
+
+
+def payment_event_message(*, payment: Payment, previous_status: str | None) -> dict:
+    """A channel-layer message: the client's text, encoded once, and the fields filters look at."""
+    text = json.dumps({"type": EVENT_TYPE, "data": payment_event_data(payment), "previous_status": previous_status})
+    return {
+        "type": LAYER_MESSAGE_TYPE,
+        "text": text,
+        "match": {"customer": payment.customer_id, "invoice": payment.invoice_id, "status": payment.status,
+                  "method": payment.method},
+    }
+
+
+async def _group_send_all(groups: list[str], message: dict) -> None:
+    channel_layer = get_channel_layer()
+    for group in groups:
+        await channel_layer.group_send(group, message)
+
+
+def payment_broadcast(*, payment_id: int, previous_status: str | None) -> None:
+    """Tell the payment's customer and staff its committed state. Run from `transaction.on_commit`.
+
+    `previous_status` is None when the payment was just created. The payload is read after the commit,
+    so it is what the database holds, even when one transaction moved the payment more than once.
+    A broadcast that fails (Redis down) is logged and swallowed: the change itself is already saved,
+    and an error here must not turn a successful payment into a 500 for the user.
+    """
+    try:
+        payment = payment_live_get(payment_id=payment_id)
+        message = payment_event_message(payment=payment, previous_status=previous_status)
+        # One async_to_sync call for both groups: one event loop and one Redis connection.
+        async_to_sync(_group_send_all)([customer_group(payment.customer_id), STAFF_GROUP], message)
+    except Exception:
+        logger.exception("Live broadcast of payment %s failed; the change is saved but clients missed it",
+                         payment_id)

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from payments.consumers import PaymentsConsumer
+
+websocket_urlpatterns = [
+    path("ws/payments/", PaymentsConsumer.as_asgi()),
+]

@@ -1,0 +1,127 @@
+"""What payment_broadcast sends, to whom, when, and what happens when the channel layer is down."""
+
+import json
+import logging
+import socket
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.db import connections, transaction
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from billing_project.audit import Actor
+from payments.live import (
+    EVENT_TYPE,
+    LAYER_MESSAGE_TYPE,
+    STAFF_GROUP,
+    customer_group,
+    payment_broadcast,
+    payment_event_data,
+)
+from payments.models import Payment, PaymentMethod, PaymentStatus, PaymentStatusChange
+from payments.services import (
+    LineSpec,
+    invoice_create,
+    invoice_finalize,
+    payment_record_manual,
+    payment_transition,
+)
+from payments.tests.factories import PaymentFactory
+from subscriptions.tests.factories import CustomerFactory
+
+# A port of this worktree's loopback range on which nothing listens: a Redis that is down.
+CLOSED_PORT = 8229
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Factories set passwords; the production hasher would make every user cost a second here."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def in_memory_layer(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_broadcast_sends_one_payload_to_the_customer_group_and_the_staff_group():
+    layer = get_channel_layer()
+    payment = await database_sync_to_async(PaymentFactory)(status=PaymentStatus.PROCESSING)
+    await layer.group_add(customer_group(payment.customer_id), "customer-channel")
+    await layer.group_add(customer_group(payment.customer_id + 1), "other-customer-channel")
+    await layer.group_add(STAFF_GROUP, "staff-channel")
+
+    await database_sync_to_async(payment_broadcast)(payment_id=payment.pk, previous_status="pending")
+
+    to_customer = await layer.receive("customer-channel")
+    to_staff = await layer.receive("staff-channel")
+    assert to_customer == to_staff
+    assert to_customer["type"] == LAYER_MESSAGE_TYPE
+    assert to_customer["match"] == {"customer": payment.customer_id, "invoice": None, "status": "processing",
+                                    "method": "stripe"}
+    payload = json.loads(to_customer["text"])
+    fresh = await database_sync_to_async(Payment.objects.select_related("invoice").get)(pk=payment.pk)
+    assert payload == {"type": EVENT_TYPE, "data": payment_event_data(fresh), "previous_status": "pending"}
+    assert "other-customer-channel" not in layer.channels
+    await database_sync_to_async(connections.close_all)()
+
+
+@pytest.mark.django_db
+def test_payment_event_data_is_the_public_shape_of_a_payment():
+    customer = CustomerFactory()
+    invoice = invoice_create(customer=customer, lines=[LineSpec(kind="adjustment", description="Setup",
+                                                                unit_amount=1500)])
+    invoice = invoice_finalize(invoice=invoice, actor=Actor.system("test"))
+    payment = payment_record_manual(customer=customer, amount=1500, method=PaymentMethod.CHECK, invoice=invoice,
+                                    actor=Actor.system("test"))
+    data = payment_event_data(Payment.objects.select_related("invoice").get(pk=payment.pk))
+    assert data == {
+        "id": payment.pk, "customer_id": customer.pk, "invoice_id": invoice.pk, "invoice_number": invoice.number,
+        "amount": 1500, "amount_refunded": 0, "currency": "USD", "method": "check", "status": "succeeded",
+        "status_label": "Succeeded", "failure_code": "", "failure_reason": "",
+        "created_at": payment.created_at.isoformat(), "updated_at": payment.updated_at.isoformat(),
+        "succeeded_at": payment.succeeded_at.isoformat(),
+    }
+
+
+@pytest.mark.django_db
+def test_transition_schedules_its_broadcast_for_commit(django_capture_on_commit_callbacks):
+    payment = PaymentFactory()
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        payment_transition(payment=payment, to_status=PaymentStatus.PROCESSING, actor=Actor.system("test"))
+    assert [(c.func, c.keywords) for c in callbacks] == [
+        (payment_broadcast, {"payment_id": payment.pk, "previous_status": "pending"}),
+    ]
+
+
+@pytest.mark.django_db
+def test_manual_payment_is_announced_once_as_it_is_recorded(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        payment = payment_record_manual(customer=CustomerFactory(), amount=100, method=PaymentMethod.CASH,
+                                        actor=Actor.system("test"))
+    assert [c.keywords for c in callbacks] == [{"payment_id": payment.pk, "previous_status": "pending"}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payment_is_saved_and_the_failed_broadcast_logged_when_redis_is_down(settings, caplog):
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", CLOSED_PORT)) != 0, "the port standing in for a dead Redis is open"
+    settings.CHANNEL_LAYERS = {"default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{CLOSED_PORT}/1", "socket_connect_timeout": 2}]},
+    }}
+    customer = CustomerFactory()
+
+    with caplog.at_level(logging.ERROR, logger="payments.live"):
+        payment = payment_record_manual(customer=customer, amount=2500, method=PaymentMethod.BANK_TRANSFER,
+                                        actor=Actor.system("test"), reference="wire 42")
+
+    saved = Payment.objects.get(pk=payment.pk)
+    assert saved.status == PaymentStatus.SUCCEEDED
+    assert PaymentStatusChange.objects.filter(payment=saved, to_status=PaymentStatus.SUCCEEDED).exists()
+    [record] = [r for r in caplog.records if r.name == "payments.live"]
+    assert f"payment {payment.pk}" in record.getMessage()
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], RedisConnectionError)

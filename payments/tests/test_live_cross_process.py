@@ -1,0 +1,126 @@
+"""Two daphne processes sharing the Redis channel layer: a payment changed in a third process (this
+test, committing through the real service) reaches clients connected to either server."""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from channels.db import database_sync_to_async
+from django.conf import settings as django_settings
+from django.db import connection, connections, transaction
+from rest_framework.authtoken.models import Token
+from websockets.asyncio.client import connect
+
+from billing_project.audit import Actor
+from payments.models import PaymentStatus
+from payments.services import payment_lock, payment_transition
+from payments.tests.factories import PaymentFactory
+from subscriptions.tests.factories import CustomerFactory, StaffUserFactory
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+PORTS = (8210, 8211)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+WAIT = 10
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Factories set passwords; the production hasher would make every user cost a second here."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    user = db["USER"] or "postgres"
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def redis_layer(settings):
+    """This process publishes through Redis as the servers do (settings with REDIS_URL set)."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": REDIS_URL}]}}}
+
+
+@pytest.fixture
+def two_daphnes(tmp_path: Path):
+    for port in PORTS:
+        assert not _listening(port), f"port {port} is taken"
+    env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": REDIS_URL, "LOG_LEVEL": "WARNING",
+           "DJANGO_SETTINGS_MODULE": "billing_project.settings"}
+    logs = [tmp_path / f"daphne-{port}.log" for port in PORTS]
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                          "billing_project.asgi:application"],
+                         cwd=django_settings.BASE_DIR, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        for port, log in zip(PORTS, logs, strict=True)
+    ]
+    try:
+        deadline = time.monotonic() + 20
+        while not all(_listening(port) for port in PORTS):
+            assert all(p.poll() is None for p in processes), "\n".join(log.read_text() for log in logs)
+            assert time.monotonic() < deadline, "daphne did not start"
+            time.sleep(0.1)
+        yield PORTS
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+async def _client(port: int, token: str):
+    ws = await connect(f"ws://127.0.0.1:{port}/ws/payments/", origin=f"http://127.0.0.1:{port}",
+                       subprotocols=["token", token], proxy=None, open_timeout=WAIT)
+    assert ws.subprotocol == "token"
+    await ws.send(json.dumps({"action": "subscribe", "topic": "payments"}))
+    snapshot = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+    assert snapshot["type"] == "snapshot"
+    return ws, snapshot
+
+
+def _move(payment_id: int, to_status: str) -> None:
+    with transaction.atomic():
+        payment = payment_lock(payment_id=payment_id)
+        payment_transition(payment=payment, to_status=to_status, actor=Actor.system("cross-process-test"))
+
+
+async def test_change_committed_in_one_process_reaches_clients_of_two_daphne_servers(two_daphnes, redis_layer):
+    def world():
+        customer = CustomerFactory()
+        payment = PaymentFactory(customer=customer)
+        return (payment.pk, Token.objects.create(user=customer.user).key,
+                Token.objects.create(user=StaffUserFactory()).key)
+
+    payment_id, customer_token, staff_token = await database_sync_to_async(world)()
+    customer_ws, customer_snapshot = await _client(two_daphnes[0], customer_token)
+    staff_ws, staff_snapshot = await _client(two_daphnes[1], staff_token)
+    assert [item["id"] for item in customer_snapshot["items"]] == [payment_id]
+    assert staff_snapshot["total"] == 1
+    try:
+        await database_sync_to_async(_move)(payment_id, PaymentStatus.PROCESSING)
+        for ws in (customer_ws, staff_ws):
+            event = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+            assert event["type"] == "payment.updated"
+            assert event["previous_status"] == "pending"
+            assert (event["data"]["id"], event["data"]["status"]) == (payment_id, "processing")
+    finally:
+        await customer_ws.close()
+        await staff_ws.close()
+        await database_sync_to_async(connections.close_all)()
