@@ -22,7 +22,7 @@ from billing_project.admin_tools import (
 )
 from billing_project.audit import Actor
 from billing_project.money import to_major
-from payments.admin.payments import payment_status_badge
+from payments.admin.payments import RecentPaymentsInline
 from payments.models import (
     MANUAL_PAYMENT_METHODS,
     Invoice,
@@ -55,20 +55,11 @@ class InvoiceLineInline(ReadOnlyTabularInline):
         return super().get_queryset(request).select_related("invoice")
 
 
-class InvoicePaymentInline(RecentRowsInline):
-    model = Payment
+class InvoicePaymentInline(RecentPaymentsInline):
     recent_partition_by = "invoice"
     recent_limit = 25
     fields = ("created_at", "payment_amount", "method", "status_badge", "reference", "succeeded_at")
     readonly_fields = fields
-
-    @admin.display(description="Amount")
-    def payment_amount(self, obj: Payment) -> str:
-        return money(obj.amount, obj.currency)
-
-    @admin.display(description="Status")
-    def status_badge(self, obj: Payment) -> str:
-        return payment_status_badge(obj)
 
 
 class InvoiceStatusChangeInline(RecentRowsInline):

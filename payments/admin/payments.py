@@ -27,6 +27,20 @@ def payment_status_badge(payment: Payment) -> str:
                        payment.status, payment.pk, payment.get_status_display())
 
 
+class RecentPaymentsInline(RecentRowsInline):
+    """A parent's most recent payments (an invoice's, a customer's), each with its amount and live status badge."""
+
+    model = Payment
+
+    @admin.display(description="Amount")
+    def payment_amount(self, obj: Payment) -> str:
+        return money(obj.amount, obj.currency)
+
+    @admin.display(description="Status")
+    def status_badge(self, obj: Payment) -> str:
+        return payment_status_badge(obj)
+
+
 class PaymentStatusChangeInline(RecentRowsInline):
     model = PaymentStatusChange
     recent_partition_by = "payment"
