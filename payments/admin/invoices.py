@@ -17,7 +17,7 @@ from billing_project.admin_tools import (
     action_form_bind,
     action_form_response,
     minor_units,
-    money,
+    money_column,
     run_for_each,
 )
 from billing_project.audit import Actor
@@ -47,9 +47,7 @@ class InvoiceLineInline(ReadOnlyTabularInline):
     readonly_fields = fields
     show_change_link = False
 
-    @admin.display(description="Amount")
-    def line_amount(self, obj: InvoiceLine) -> str:
-        return money(obj.amount, obj.invoice.currency)
+    line_amount = money_column("amount", description="Amount", currency="invoice.currency")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("invoice")
@@ -149,21 +147,10 @@ class InvoiceAdmin(admin.ModelAdmin):
     def print_link(self, obj: Invoice) -> str:
         return format_html('<a href="{}" target="_blank" rel="noopener">Print</a>', invoice_print_path(obj))
 
-    @admin.display(description="Subtotal", ordering="subtotal")
-    def invoice_subtotal(self, obj: Invoice) -> str:
-        return money(obj.subtotal, obj.currency)
-
-    @admin.display(description="Total", ordering="total")
-    def invoice_total(self, obj: Invoice) -> str:
-        return money(obj.total, obj.currency)
-
-    @admin.display(description="Amount paid", ordering="amount_paid")
-    def invoice_amount_paid(self, obj: Invoice) -> str:
-        return money(obj.amount_paid, obj.currency)
-
-    @admin.display(description="Amount due", ordering="amount_due")
-    def invoice_amount_due(self, obj: Invoice) -> str:
-        return money(obj.amount_due, obj.currency)
+    invoice_subtotal = money_column("subtotal", description="Subtotal", ordering="subtotal")
+    invoice_total = money_column("total", description="Total", ordering="total")
+    invoice_amount_paid = money_column("amount_paid", description="Amount paid", ordering="amount_paid")
+    invoice_amount_due = money_column("amount_due", description="Amount due", ordering="amount_due")
 
     @admin.action(description="Record manual payment", permissions=["record_manual_payment"])
     def record_manual_payment(self, request, queryset):
@@ -213,9 +200,7 @@ class InvoiceLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("invoice",)
     show_full_result_count = False
 
-    @admin.display(description="Amount", ordering="amount")
-    def line_amount(self, obj: InvoiceLine) -> str:
-        return money(obj.amount, obj.invoice.currency)
+    line_amount = money_column("amount", description="Amount", ordering="amount", currency="invoice.currency")
 
 
 @admin.register(InvoiceStatusChange)

@@ -12,7 +12,7 @@ from billing_project.admin_tools import (
     action_form_bind,
     action_form_response,
     minor_units,
-    money,
+    money_column,
     run_for_each,
 )
 from billing_project.audit import Actor
@@ -32,9 +32,7 @@ class RecentPaymentsInline(RecentRowsInline):
 
     model = Payment
 
-    @admin.display(description="Amount")
-    def payment_amount(self, obj: Payment) -> str:
-        return money(obj.amount, obj.currency)
+    payment_amount = money_column("amount", description="Amount")
 
     @admin.display(description="Status")
     def status_badge(self, obj: Payment) -> str:
@@ -57,9 +55,7 @@ class RefundInline(RecentRowsInline):
     fields = ("created_at", "refund_amount", "status", "stripe_refund_id", "actor_label", "reason")
     readonly_fields = fields
 
-    @admin.display(description="Amount")
-    def refund_amount(self, obj: Refund) -> str:
-        return money(obj.amount, obj.currency)
+    refund_amount = money_column("amount", description="Amount")
 
 
 class RefundForm(ActionForm):
@@ -111,13 +107,8 @@ class PaymentAdmin(admin.ModelAdmin):
     def status_badge(self, obj: Payment) -> str:
         return payment_status_badge(obj)
 
-    @admin.display(description="Amount", ordering="amount")
-    def payment_amount(self, obj: Payment) -> str:
-        return money(obj.amount, obj.currency)
-
-    @admin.display(description="Refunded", ordering="amount_refunded")
-    def refunded(self, obj: Payment) -> str:
-        return money(obj.amount_refunded, obj.currency)
+    payment_amount = money_column("amount", description="Amount", ordering="amount")
+    refunded = money_column("amount_refunded", description="Refunded", ordering="amount_refunded")
 
     @admin.action(description="Refund", permissions=["refund_payment"])
     def refund(self, request, queryset):
@@ -150,9 +141,7 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("payment",)
 
-    @admin.display(description="Amount", ordering="amount")
-    def refund_amount(self, obj: Refund) -> str:
-        return money(obj.amount, obj.currency)
+    refund_amount = money_column("amount", description="Amount", ordering="amount")
 
 
 @admin.register(PaymentStatusChange)
