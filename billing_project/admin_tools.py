@@ -8,6 +8,7 @@ helpers only turn their domain errors into admin messages.
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
+from operator import attrgetter
 
 from django import forms
 from django.contrib import admin, messages
@@ -66,6 +67,19 @@ class RecentRowsInline(ReadOnlyTabularInline):
 
 def money(amount: int | None, currency: str) -> str:
     return "" if amount is None else format_money(amount, currency)
+
+
+def money_column(field: str, *, description: str, ordering: str | None = None,
+                 currency: str = "currency") -> Callable[[admin.ModelAdmin, Model], str]:
+    """An admin column (list_display, readonly_fields) showing a minor-units field in its row's currency.
+    `currency` may follow a relation ("invoice.currency"); `ordering` makes the column sortable."""
+    amount_of, currency_of = attrgetter(field), attrgetter(currency)
+
+    @admin.display(description=description, ordering=ordering)
+    def column(modeladmin: admin.ModelAdmin, obj: Model) -> str:
+        return money(amount_of(obj), currency_of(obj))
+
+    return column
 
 
 def minor_units(amount: Decimal, currency: str) -> int:

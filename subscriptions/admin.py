@@ -8,7 +8,7 @@ this module importing them, to keep the layering.
 from django.contrib import admin
 from django.db.models import Count, Q
 
-from billing_project.admin_tools import ReadOnlyAdminMixin, RecentRowsInline, money, run_for_each
+from billing_project.admin_tools import ReadOnlyAdminMixin, RecentRowsInline, money_column, run_for_each
 from billing_project.audit import Actor
 from subscriptions.models import (
     LIVE_SUBSCRIPTION_STATUSES,
@@ -79,9 +79,7 @@ class PlanAdmin(admin.ModelAdmin):
             live_count=Count("subscriptions", filter=Q(subscriptions__status__in=LIVE_SUBSCRIPTION_STATUSES)),
         )
 
-    @admin.display(description="Price", ordering="amount")
-    def price(self, obj: Plan) -> str:
-        return money(obj.amount, obj.currency)
+    price = money_column("amount", description="Price", ordering="amount")
 
     @admin.display(description="Billed every")
     def billing_interval(self, obj: Plan) -> str:

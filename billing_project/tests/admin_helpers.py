@@ -45,6 +45,23 @@ def change_url(obj) -> str:
     return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
 
 
+def changelist_and_change_page(client, model) -> tuple:
+    """The model's changelist and the change page of its first row, as `client` gets them."""
+    obj = model.objects.first()
+    return client.get(changelist_url(model)), client.get(change_url(obj))
+
+
+def changelist_after_growth(client, assert_max_num_queries, model):
+    """The model's changelist over a large business, after the same page over a small one: the
+    `assert_max_num_queries` fixture fails the test if the large page runs more queries than the small one."""
+    build_business(2, prefix="small")
+    with assert_max_num_queries(12) as small:
+        client.get(changelist_url(model))
+    build_business(12, prefix="large")
+    with assert_max_num_queries(len(small.captured_queries)):
+        return client.get(changelist_url(model))
+
+
 def post_action(client, model, action: str, objects, *, apply: bool = False, follow: bool = True, **data):
     """POST an action as the changelist does; `apply` also confirms its intermediate form."""
     payload = {"action": action, ACTION_CHECKBOX_NAME: [str(o.pk) for o in objects], "index": "0", **data}

@@ -9,6 +9,7 @@ from django.utils import timezone
 from billing_project.audit import Actor
 from billing_project.exceptions import InvalidOperation
 from billing_project.tests.api_support import api_customer, staff_client, token_client
+from billing_project.tests.threads import run_threads
 from credits.models import CreditLedgerEntry
 from credits.selectors import credit_balance_get
 from credits.services import credit_grant
@@ -106,11 +107,7 @@ def test_concurrent_requests_with_one_key_execute_once():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=send) for _ in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads([send] * 5)
 
     assert len(statuses) == 5
     assert {status for status, _ in statuses} == {201}

@@ -1,6 +1,7 @@
 """Concurrent credit writers against real PostgreSQL connections (one per thread)."""
 
 import threading
+from functools import partial
 
 import pytest
 from django.db import close_old_connections, connection
@@ -8,6 +9,7 @@ from django.db.models import Sum
 
 from billing_project.audit import Actor
 from billing_project.exceptions import InsufficientCredits
+from billing_project.tests.threads import run_threads
 from credits.models import CreditLedgerEntry, CreditSource, LedgerKind
 from credits.selectors import credit_balance_get, credit_balance_mismatches
 from credits.services import credit_debit, credit_grant
@@ -33,11 +35,7 @@ def run_in_threads(count, work):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    threads = run_threads([partial(target, i) for i in range(count)], join_timeout=60)
     assert not any(thread.is_alive() for thread in threads)
     return results
 

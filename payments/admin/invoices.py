@@ -17,12 +17,12 @@ from billing_project.admin_tools import (
     action_form_bind,
     action_form_response,
     minor_units,
-    money,
+    money_column,
     run_for_each,
 )
 from billing_project.audit import Actor
 from billing_project.money import to_major
-from payments.admin.payments import payment_status_badge
+from payments.admin.payments import RecentPaymentsInline
 from payments.models import (
     MANUAL_PAYMENT_METHODS,
     Invoice,
@@ -47,28 +47,17 @@ class InvoiceLineInline(ReadOnlyTabularInline):
     readonly_fields = fields
     show_change_link = False
 
-    @admin.display(description="Amount")
-    def line_amount(self, obj: InvoiceLine) -> str:
-        return money(obj.amount, obj.invoice.currency)
+    line_amount = money_column("amount", description="Amount", currency="invoice.currency")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("invoice")
 
 
-class InvoicePaymentInline(RecentRowsInline):
-    model = Payment
+class InvoicePaymentInline(RecentPaymentsInline):
     recent_partition_by = "invoice"
     recent_limit = 25
     fields = ("created_at", "payment_amount", "method", "status_badge", "reference", "succeeded_at")
     readonly_fields = fields
-
-    @admin.display(description="Amount")
-    def payment_amount(self, obj: Payment) -> str:
-        return money(obj.amount, obj.currency)
-
-    @admin.display(description="Status")
-    def status_badge(self, obj: Payment) -> str:
-        return payment_status_badge(obj)
 
 
 class InvoiceStatusChangeInline(RecentRowsInline):
@@ -158,21 +147,10 @@ class InvoiceAdmin(admin.ModelAdmin):
     def print_link(self, obj: Invoice) -> str:
         return format_html('<a href="{}" target="_blank" rel="noopener">Print</a>', invoice_print_path(obj))
 
-    @admin.display(description="Subtotal", ordering="subtotal")
-    def invoice_subtotal(self, obj: Invoice) -> str:
-        return money(obj.subtotal, obj.currency)
-
-    @admin.display(description="Total", ordering="total")
-    def invoice_total(self, obj: Invoice) -> str:
-        return money(obj.total, obj.currency)
-
-    @admin.display(description="Amount paid", ordering="amount_paid")
-    def invoice_amount_paid(self, obj: Invoice) -> str:
-        return money(obj.amount_paid, obj.currency)
-
-    @admin.display(description="Amount due", ordering="amount_due")
-    def invoice_amount_due(self, obj: Invoice) -> str:
-        return money(obj.amount_due, obj.currency)
+    invoice_subtotal = money_column("subtotal", description="Subtotal", ordering="subtotal")
+    invoice_total = money_column("total", description="Total", ordering="total")
+    invoice_amount_paid = money_column("amount_paid", description="Amount paid", ordering="amount_paid")
+    invoice_amount_due = money_column("amount_due", description="Amount due", ordering="amount_due")
 
     @admin.action(description="Record manual payment", permissions=["record_manual_payment"])
     def record_manual_payment(self, request, queryset):
@@ -222,9 +200,7 @@ class InvoiceLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("invoice",)
     show_full_result_count = False
 
-    @admin.display(description="Amount", ordering="amount")
-    def line_amount(self, obj: InvoiceLine) -> str:
-        return money(obj.amount, obj.invoice.currency)
+    line_amount = money_column("amount", description="Amount", ordering="amount", currency="invoice.currency")
 
 
 @admin.register(InvoiceStatusChange)

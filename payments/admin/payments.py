@@ -12,7 +12,7 @@ from billing_project.admin_tools import (
     action_form_bind,
     action_form_response,
     minor_units,
-    money,
+    money_column,
     run_for_each,
 )
 from billing_project.audit import Actor
@@ -25,6 +25,18 @@ def payment_status_badge(payment: Payment) -> str:
     # keep this markup exactly as it is.
     return format_html('<span class="payment-status-badge status-{}" data-payment-id="{}">{}</span>',
                        payment.status, payment.pk, payment.get_status_display())
+
+
+class RecentPaymentsInline(RecentRowsInline):
+    """A parent's most recent payments (an invoice's, a customer's), each with its amount and live status badge."""
+
+    model = Payment
+
+    payment_amount = money_column("amount", description="Amount")
+
+    @admin.display(description="Status")
+    def status_badge(self, obj: Payment) -> str:
+        return payment_status_badge(obj)
 
 
 class PaymentStatusChangeInline(RecentRowsInline):
@@ -43,9 +55,7 @@ class RefundInline(RecentRowsInline):
     fields = ("created_at", "refund_amount", "status", "stripe_refund_id", "actor_label", "reason")
     readonly_fields = fields
 
-    @admin.display(description="Amount")
-    def refund_amount(self, obj: Refund) -> str:
-        return money(obj.amount, obj.currency)
+    refund_amount = money_column("amount", description="Amount")
 
 
 class RefundForm(ActionForm):
@@ -97,13 +107,8 @@ class PaymentAdmin(admin.ModelAdmin):
     def status_badge(self, obj: Payment) -> str:
         return payment_status_badge(obj)
 
-    @admin.display(description="Amount", ordering="amount")
-    def payment_amount(self, obj: Payment) -> str:
-        return money(obj.amount, obj.currency)
-
-    @admin.display(description="Refunded", ordering="amount_refunded")
-    def refunded(self, obj: Payment) -> str:
-        return money(obj.amount_refunded, obj.currency)
+    payment_amount = money_column("amount", description="Amount", ordering="amount")
+    refunded = money_column("amount_refunded", description="Refunded", ordering="amount_refunded")
 
     @admin.action(description="Refund", permissions=["refund_payment"])
     def refund(self, request, queryset):
@@ -136,9 +141,7 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("payment",)
 
-    @admin.display(description="Amount", ordering="amount")
-    def refund_amount(self, obj: Refund) -> str:
-        return money(obj.amount, obj.currency)
+    refund_amount = money_column("amount", description="Amount", ordering="amount")
 
 
 @admin.register(PaymentStatusChange)

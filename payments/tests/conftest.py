@@ -21,9 +21,10 @@ from usage.tests.factories import MeterFactory
 T0 = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+@pytest.fixture
+def in_memory_layer(settings):
+    """A fresh in-memory channel layer per test, whatever REDIS_URL says."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 
 def make_due_subscription(*, plan=None, customer=None, anchor=T0, status=SubscriptionStatus.ACTIVE, **fields):

@@ -14,6 +14,7 @@ import pytest
 from django.db import connection, connections
 from django.db.models import Count
 
+from billing_project.tests.threads import run_threads
 from credits.models import CreditGrant
 from payments.billing import renewals
 from payments.billing.run import billing_run
@@ -66,11 +67,7 @@ def test_two_concurrent_runs_share_the_work_and_never_double_bill():
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads([worker] * 2)
     assert errors == []
     assert sum(r.counts.get("renewed", 0) for r in results) == 120
     assert sum(r.counts.get("invoiced", 0) for r in results) == 120
@@ -172,11 +169,7 @@ def test_two_concurrent_runs_attempt_each_invoice_once(collect_outcomes):
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads([worker] * 2)
     assert errors == []
     attempted = [invoice_id for invoice_id, _ in calls]
     assert len(attempted) == len(set(attempted)) == 80

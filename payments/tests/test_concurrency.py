@@ -3,11 +3,13 @@
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 import pytest
 from django.db import close_old_connections, connection
 
 from billing_project.audit import Actor
+from billing_project.tests.threads import run_threads
 from payments.models import InvoiceLineKind, InvoiceNumberSequence
 from payments.services import LineSpec, invoice_create, invoice_finalize
 from subscriptions.tests.factories import CustomerFactory
@@ -34,11 +36,7 @@ def test_concurrent_finalizations_take_consecutive_numbers():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=finalize, args=(draft,)) for draft in drafts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    run_threads([partial(finalize, draft) for draft in drafts], join_timeout=60)
 
     assert errors == []
     assert sorted(numbers) == [f"INV-2025-{n:06d}" for n in range(1, 13)]

@@ -22,23 +22,11 @@ from payments.services import payment_lock, payment_refund, payment_transition
 from payments.tests.factories import InvoiceFactory, PaymentFactory
 from subscriptions.tests.factories import CustomerFactory, StaffUserFactory, UserFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_memory_layer")]
 
 ORIGIN = (b"origin", b"http://testserver")
 # Generous: the first database round trip of a test can be slow; nothing here asserts durations.
 WAIT = 5
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Factories set passwords; the production hasher would make every user cost a second here."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def in_memory_layer(settings):
-    """A fresh in-memory layer per test, whatever REDIS_URL says."""
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 
 @pytest.fixture(autouse=True)

@@ -30,19 +30,10 @@ from payments.services import (
 from payments.tests.factories import PaymentFactory
 from subscriptions.tests.factories import CustomerFactory
 
+pytestmark = pytest.mark.usefixtures("in_memory_layer")
+
 # A port of this worktree's loopback range on which nothing listens: a Redis that is down.
 CLOSED_PORT = 8229
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Factories set passwords; the production hasher would make every user cost a second here."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def in_memory_layer(settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -30,12 +30,6 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 WAIT = 10
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Factories set passwords; the production hasher would make every user cost a second here."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def _database_url() -> str:
     db = connection.settings_dict
     user = db["USER"] or "postgres"

@@ -11,12 +11,6 @@ from subscriptions.tests.factories import CustomerFactory, StaffUserFactory, Use
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Factories set passwords; the production hasher would make every user cost a second here."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def test_staff_allowed_to_view_payments_see_everyone():
     assert payment_live_audience(user=StaffUserFactory()) == LiveAudience(is_staff=True)
     clerk = UserFactory(is_staff=True)

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from billing_project.audit import Actor
+from billing_project.tests.threads import run_threads
 from payments.models import Invoice, Payment, PaymentMethod, PaymentStatus, StripeEvent, StripeEventStatus
 from payments.services import subscription_start
 from payments.tests.stripe_support import (
@@ -145,11 +146,7 @@ def _run_together(count, target):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    run_threads([run] * count, join_timeout=30)
     assert not errors, errors
     return results
 

@@ -12,6 +12,8 @@ from billing_project.tests.admin_helpers import (
     build_business,
     change_form_data,
     change_url,
+    changelist_after_growth,
+    changelist_and_change_page,
     changelist_url,
     messages_of,
     post_action,
@@ -39,20 +41,15 @@ def live_subscription(business) -> Subscription:
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
 def test_every_changelist_and_change_page_renders_with_data(admin_client, business, model):
-    obj = model.objects.first()
+    changelist, change = changelist_and_change_page(admin_client, model)
 
-    assert admin_client.get(changelist_url(model)).status_code == 200
-    assert admin_client.get(change_url(obj)).status_code == 200
+    assert changelist.status_code == 200
+    assert change.status_code == 200
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
 def test_changelist_query_count_does_not_grow_with_rows(admin_client, django_assert_max_num_queries, model):
-    build_business(2, prefix="small")
-    with django_assert_max_num_queries(12) as small:
-        admin_client.get(changelist_url(model))
-    build_business(12, prefix="large")
-    with django_assert_max_num_queries(len(small.captured_queries)):
-        response = admin_client.get(changelist_url(model))
+    response = changelist_after_growth(admin_client, django_assert_max_num_queries, model)
 
     assert response.status_code == 200
 

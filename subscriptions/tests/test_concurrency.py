@@ -7,6 +7,7 @@ from django.db import close_old_connections, connection
 
 from billing_project.audit import Actor
 from billing_project.exceptions import IllegalTransition
+from billing_project.tests.threads import run_threads
 from subscriptions.models import Subscription
 from subscriptions.services import subscription_create
 from subscriptions.tests.factories import CustomerFactory, PlanFactory
@@ -29,11 +30,7 @@ def test_concurrent_subscribe_requests_create_one_subscription_and_refuse_the_re
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=subscribe) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    run_threads([subscribe] * 6, join_timeout=60)
 
     created = [r for r in results if isinstance(r, Subscription)]
     refused = [r for r in results if not isinstance(r, Subscription)]

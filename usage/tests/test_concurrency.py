@@ -7,6 +7,7 @@ import pytest
 from django.db import close_old_connections, connection
 
 from billing_project.audit import Actor
+from billing_project.tests.threads import run_threads
 from credits.models import CreditLedgerEntry, CreditSource, LedgerKind
 from credits.selectors import credit_balance_get
 from credits.services import credit_grant
@@ -35,11 +36,7 @@ def test_concurrent_retries_of_one_event_store_it_once_and_debit_once():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=record) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    run_threads([record] * 8, join_timeout=60)
 
     assert not [r for r in results if isinstance(r, Exception)]
     assert sorted(r.created for r in results) == [False] * 7 + [True]

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from billing_project.audit import Actor
 from billing_project.exceptions import InsufficientCredits, InvalidOperation
+from billing_project.tests.threads import run_threads
 from credits.models import CreditLedgerEntry
 from credits.selectors import credit_balance_get
 from credits.services import credit_grant
@@ -158,11 +159,7 @@ def test_concurrent_identical_batches_store_and_debit_exactly_once():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=send) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads([send] * 6)
 
     assert errors == []
     assert sum(r.created for r in results) == 200

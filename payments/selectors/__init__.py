@@ -1,0 +1,43 @@
+"""Reads of invoices and payments, the ledger checks behind `billing verify`, the staff dashboard's
+figures and the live payment feed.
+
+Modules, lowest first: lists <- ledger_checks, dashboard, live_feed. Callers import from
+`payments.selectors`; every public name stays available here."""
+
+from payments.selectors.dashboard import (
+    DASHBOARD_COLLECTED_DAYS,
+    Collected,
+    DashboardFigures,
+    Receivables,
+    dashboard_figures,
+    invoice_receivables_by_currency,
+    payment_collected_by_currency,
+)
+from payments.selectors.ledger_checks import invoice_total_mismatches
+from payments.selectors.lists import COLLECTED_PAYMENT_STATUSES, invoice_list, payment_list
+from payments.selectors.live_feed import (
+    LiveAudience,
+    PaymentLiveFilters,
+    payment_live_audience,
+    payment_live_get,
+    payment_live_snapshot,
+)
+
+__all__ = [
+    "COLLECTED_PAYMENT_STATUSES",
+    "DASHBOARD_COLLECTED_DAYS",
+    "Collected",
+    "DashboardFigures",
+    "LiveAudience",
+    "PaymentLiveFilters",
+    "Receivables",
+    "dashboard_figures",
+    "invoice_list",
+    "invoice_receivables_by_currency",
+    "invoice_total_mismatches",
+    "payment_collected_by_currency",
+    "payment_list",
+    "payment_live_audience",
+    "payment_live_get",
+    "payment_live_snapshot",
+]

@@ -1,0 +1,67 @@
+"""Writes for invoices, payments and refunds, and the flows that span apps (starting a subscription,
+changing its plan). Status moves go through `invoice_transition` and `payment_transition` only.
+
+The modules depend on each other in one direction only, lowest first:
+paid_invoice_effects <- invoices <- payments <- refunds, and invoices <- subscription_flows.
+Callers import from `payments.services`; every public name stays available here."""
+
+from payments.services.invoices import (
+    ALLOWED_INVOICE_TRANSITIONS,
+    LineSpec,
+    invoice_apply_payment,
+    invoice_create,
+    invoice_finalize,
+    invoice_line_amount,
+    invoice_lock,
+    invoice_mark_paid,
+    invoice_number_next,
+    invoice_settle,
+    invoice_totals_recompute,
+    invoice_transition,
+    invoice_void,
+)
+from payments.services.paid_invoice_effects import credit_pack_fulfill, subscription_activate_after_payment
+from payments.services.payments import (
+    ALLOWED_PAYMENT_TRANSITIONS,
+    payment_lock,
+    payment_record_manual,
+    payment_transition,
+)
+from payments.services.refunds import STRIPE_REFUND_STATUS, payment_refund, payment_refund_apply
+from payments.services.subscription_flows import (
+    PRORATION_QUANTUM,
+    PlanChange,
+    plan_period_line,
+    subscription_change_plan,
+    subscription_start,
+)
+
+__all__ = [
+    "ALLOWED_INVOICE_TRANSITIONS",
+    "ALLOWED_PAYMENT_TRANSITIONS",
+    "PRORATION_QUANTUM",
+    "STRIPE_REFUND_STATUS",
+    "LineSpec",
+    "PlanChange",
+    "credit_pack_fulfill",
+    "invoice_apply_payment",
+    "invoice_create",
+    "invoice_finalize",
+    "invoice_line_amount",
+    "invoice_lock",
+    "invoice_mark_paid",
+    "invoice_number_next",
+    "invoice_settle",
+    "invoice_totals_recompute",
+    "invoice_transition",
+    "invoice_void",
+    "payment_lock",
+    "payment_record_manual",
+    "payment_refund",
+    "payment_refund_apply",
+    "payment_transition",
+    "plan_period_line",
+    "subscription_activate_after_payment",
+    "subscription_change_plan",
+    "subscription_start",
+]
