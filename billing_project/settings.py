@@ -130,6 +130,20 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 # Lets tests and local runs point the SDK at a loopback Stripe peer (localstripe); empty means Stripe.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 
+# Stripe Checkout sends the customer's browser back to these after paying or giving up. A client may name
+# its own success_url / cancel_url only on these hosts (an open redirect otherwise); the defaults are used
+# when the request names none. See docs/api.md (Checkout).
+CHECKOUT_REDIRECT_HOSTS = [h.lower() for h in env.list("CHECKOUT_REDIRECT_HOSTS", default=[])]
+CHECKOUT_SUCCESS_URL = env.str("CHECKOUT_SUCCESS_URL", default="")
+CHECKOUT_CANCEL_URL = env.str("CHECKOUT_CANCEL_URL", default="")
+# Credit packs customers may buy through Checkout: code -> credits and a price per currency in minor
+# units (a customer pays in its own currency, and JPY's 500 is not USD's 500). Env: JSON of the same shape.
+CREDIT_PACKS = env.json("CREDIT_PACKS", default={
+    "credits-100": {"credits": 100, "prices": {"USD": 500, "EUR": 500, "GBP": 450}},
+    "credits-500": {"credits": 500, "prices": {"USD": 2000, "EUR": 2000, "GBP": 1800}},
+    "credits-2000": {"credits": 2000, "prices": {"USD": 6000, "EUR": 6000, "GBP": 5400}},
+})
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

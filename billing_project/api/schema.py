@@ -1,7 +1,9 @@
 """drf-spectacular post-processing: document the headers every API response carries."""
 
 _RATE_LIMIT_HEADERS = {
-    "X-RateLimit-Limit": "Requests allowed in the tightest plan window (present while a plan limit applies).",
+    "X-RateLimit-Limit": "Requests allowed in the tightest limited window of the customer's plan. Sent on every "
+                         "answer to a customer whose plan limits requests (errors and 403s included); absent "
+                         "for plans without limits and for staff, who have no limit to report.",
     "X-RateLimit-Remaining": "Requests left in that window.",
     "X-RateLimit-Reset": "Seconds until that window starts again.",
 }

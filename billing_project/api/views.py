@@ -56,6 +56,19 @@ class ApiViewMixin:
             return get_object_or_404(Customer.objects.none())
         return get_object_or_404(Customer, pk=client.customer_id)
 
+    # -- plan limits --------------------------------------------------------------------------
+    def check_permissions(self, request):
+        """Count the request against the plan limits before the permission checks (DRF checks them
+        after), so a request refused with 403 is counted too and carries the X-RateLimit-* headers:
+        a customer's every answer says where it stands."""
+        self.check_throttles(request)
+        self._throttles_checked = True
+        super().check_permissions(request)
+
+    def check_throttles(self, request):
+        if not getattr(self, "_throttles_checked", False):
+            super().check_throttles(request)
+
     # -- idempotency and headers --------------------------------------------------------------
     def dispatch(self, request, *args, **kwargs):
         """APIView.dispatch, with POSTs that carry an Idempotency-Key run through `_run_idempotent`."""

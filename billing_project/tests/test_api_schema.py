@@ -37,3 +37,12 @@ def test_every_operation_documents_its_errors_and_every_post_its_idempotency_key
 def test_schema_and_docs_are_served():
     assert APIClient().get("/api/schema/").status_code == 200
     assert staff_client().get("/api/docs/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_printable_invoice_is_documented_as_html_and_its_errors_as_json(tmp_path):
+    target = tmp_path / "schema.yml"
+    call_command("spectacular", "--file", str(target))
+    responses = yaml.safe_load(target.read_text())["paths"]["/api/v1/invoices/{id}/html/"]["get"]["responses"]
+    assert list(responses["200"]["content"]) == ["text/html"]
+    assert list(responses["404"]["content"]) == ["application/json"]

@@ -68,22 +68,53 @@ def test_every_detail_route_and_action_answers_404_for_another_customers_id():
         assert response.json()["error"]["type"] == "not_found"
         walked.add((basename, action))
     assert {("subscription", a) for a in ("retrieve", "cancel", "pause", "resume", "change_plan")} <= walked
-    assert {("invoice", "void"), ("invoice", "mark_paid"), ("payment", "refund"), ("customer", "partial_update"),
+    assert {("invoice", "void"), ("invoice", "mark_paid"), ("invoice", "html"), ("payment", "refund"),
+            ("customer", "partial_update"),
             ("credit-grant", "retrieve"), ("credit-ledger", "retrieve"), ("usage-event", "retrieve")} <= walked
     other.subscription.refresh_from_db()
     assert other.subscription.status == "active"
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize(("method", "path", "body"), [
+NAMING_ROUTES = [
     ("get", "/api/v1/credits/balance/?customer={id}", None),
     ("get", "/api/v1/usage/summary/?customer={id}", None),
     ("get", "/api/v1/entitlements/?customer={id}", None),
     ("post", "/api/v1/credits/debit/", {"amount": 1, "customer": "{id}"}),
     ("post", "/api/v1/usage/events/", {"meter": "m", "idempotency_key": "x", "customer": "{id}"}),
     ("post", "/api/v1/subscriptions/", {"plan": "{plan}", "customer": "{id}"}),
-])
-def test_naming_another_customer_in_a_query_or_body_is_404(method, path, body):
+    ("post", "/api/v1/payment-methods/setup-intent/", {"customer": "{id}"}),
+    ("post", "/api/v1/checkout/subscription/", {"plan": "{plan}", "customer": "{id}"}),
+    ("post", "/api/v1/checkout/credit-pack/", {"pack": "credits-100", "customer": "{id}"}),
+]
+# Writes without an id that only staff may make: a customer gets 403 whoever it names.
+STAFF_ONLY_WRITES = {"/api/v1/plans/", "/api/v1/customers/", "/api/v1/credits/grants/"}
+
+
+def _list_write_routes():
+    """Every POST route of the router without an id in its path."""
+    for pattern in router.urls:
+        regex = str(pattern.pattern)
+        if "<pk>" in regex or "<format>" in regex or "post" not in getattr(pattern.callback, "actions", {}):
+            continue
+        yield "/api/v1/" + regex.lstrip("^").rstrip("$")
+
+
+@pytest.mark.django_db
+def test_every_write_route_without_an_id_is_walked_or_staff_only():
+    me = api_customer()
+    walked = {path for method, path, body in NAMING_ROUTES if method == "post"}
+    for path in _list_write_routes():
+        if path in STAFF_ONLY_WRITES:
+            assert me.client.post(path, {}, format="json").status_code == 403, path
+        else:
+            assert path in walked, f"{path} is not in NAMING_ROUTES"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path", "body"), NAMING_ROUTES)
+def test_naming_another_customer_in_a_query_or_body_is_404(method, path, body, settings):
+    # Stripe is not configured: had the customer been accepted, the answer would be a 503, not a 404.
+    settings.STRIPE_SECRET_KEY = ""
     me = api_customer()
     other, ids = _other_customers_objects()
     MeterFactory(code="m")

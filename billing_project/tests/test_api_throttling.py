@@ -111,3 +111,28 @@ def test_limits_are_counted_in_redis_when_it_is_the_cache(redis_cache):
     caller = api_customer(rate_limit_per_minute=2)
     statuses = [caller.client.get("/api/v1/invoices/").status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
+
+
+@pytest.mark.django_db
+def test_a_request_refused_by_the_plan_is_counted_and_carries_the_headers():
+    caller = api_customer(features=[], rate_limit_per_minute=5)
+    refused = caller.client.get("/api/v1/invoices/")
+    assert refused.status_code == 403
+    assert (refused["X-RateLimit-Limit"], refused["X-RateLimit-Remaining"]) == ("5", "4")
+    assert caller.client.get("/api/v1/entitlements/")["X-RateLimit-Remaining"] == "3"
+
+
+@pytest.mark.django_db
+def test_an_unlimited_window_is_left_out_and_the_tightest_limited_one_is_reported():
+    caller = api_customer(rate_limit_per_minute=0, rate_limit_per_hour=0, api_calls_per_day=7)
+    response = caller.client.get("/api/v1/invoices/")
+    assert (response["X-RateLimit-Limit"], response["X-RateLimit-Remaining"]) == ("7", "6")
+    assert 1 <= int(response["X-RateLimit-Reset"]) <= 86400
+
+
+@pytest.mark.django_db
+def test_a_plan_without_limits_and_staff_get_no_rate_limit_headers():
+    unlimited = api_customer(rate_limit_per_minute=0, rate_limit_per_hour=0, api_calls_per_day=0)
+    for response in (unlimited.client.get("/api/v1/invoices/"), staff_client().get("/api/v1/invoices/")):
+        assert response.status_code == 200
+        assert not {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} & set(response.headers)

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from payments.models import Invoice, InvoiceLine, Payment, Refund
 from subscriptions.api.serializers import SubscriptionSerializer
+from subscriptions.models import Plan
 
 
 class InvoiceLineSerializer(serializers.ModelSerializer):
@@ -56,3 +57,51 @@ class PlanChangeSerializer(serializers.Serializer):
     effective_at = serializers.DateTimeField()
     proration_amount = serializers.IntegerField(help_text="Minor units charged for the rest of the period.")
     invoice = InvoiceSerializer(allow_null=True, help_text="The proration invoice, if one was issued.")
+
+
+class SetupIntentCreateSerializer(serializers.Serializer):
+    customer = serializers.IntegerField(required=False, help_text="Staff only: the customer saving a card.")
+
+
+class SetupIntentSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The SetupIntent's Stripe id (seti_...).")
+    client_secret = serializers.CharField(
+        help_text="Hand to Stripe.js (`stripe.confirmCardSetup`); the saved card becomes the default for renewals.")
+    stripe_customer_id = serializers.CharField()
+    publishable_key = serializers.CharField(help_text="The Stripe publishable key to initialise Stripe.js with.")
+
+
+class _CheckoutRedirectSerializer(serializers.Serializer):
+    customer = serializers.IntegerField(required=False, help_text="Staff only: the customer who pays.")
+    success_url = serializers.URLField(
+        max_length=2048, required=False,
+        help_text="Where Checkout sends the browser after paying; its host must be in CHECKOUT_REDIRECT_HOSTS. "
+                  "Default: CHECKOUT_SUCCESS_URL.")
+    cancel_url = serializers.URLField(
+        max_length=2048, required=False,
+        help_text="Where Checkout sends the browser when the customer gives up; same rule. "
+                  "Default: CHECKOUT_CANCEL_URL.")
+
+
+class CheckoutSubscriptionCreateSerializer(_CheckoutRedirectSerializer):
+    plan = serializers.PrimaryKeyRelatedField(queryset=Plan.objects.all(), help_text="A paid, active plan.")
+
+
+class CheckoutCreditPackCreateSerializer(_CheckoutRedirectSerializer):
+    pack = serializers.CharField(max_length=64, help_text="A credit pack code (GET checkout/credit-packs/).")
+
+
+class CreditPackSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    credits = serializers.IntegerField()
+    amount = serializers.IntegerField(help_text="Minor units of `currency`.")
+    currency = serializers.CharField()
+
+
+class CheckoutSessionSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The Checkout Session's Stripe id (cs_...).")
+    url = serializers.URLField(help_text="Send the customer's browser here to pay.")
+    invoice = InvoiceSerializer(help_text="The open invoice the session collects.")
+    subscription = SubscriptionSerializer(allow_null=True,
+                                          help_text="The incomplete subscription the payment activates, if any.")
+    credit_pack = CreditPackSerializer(allow_null=True, help_text="The pack bought, for a credit-pack checkout.")

@@ -1,7 +1,9 @@
 """Subscriptions (their start and plan changes are payments flows, so their endpoints live here),
 invoices (staff void and mark paid) and payments (staff refund)."""
 
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -21,6 +23,7 @@ from payments.api.serializers import (
     RefundSerializer,
     SubscriptionStartSerializer,
 )
+from payments.invoice_html import invoice_render_html
 from payments.selectors import invoice_list, payment_list
 from payments.services import (
     invoice_mark_paid,
@@ -153,12 +156,28 @@ class InvoiceViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     ordering = ["-id"]
 
     def get_queryset(self):
+        if self.action == "html":  # the page reads the lines itself, in its own order
+            return self.scoped(invoice_list())
         return self.scoped(invoice_list().prefetch_related("lines"))
 
     def get_permissions(self):
         if self.action in ("void", "mark_paid"):
             return [*super().get_permissions(), IsStaffForObject()]
         return super().get_permissions()
+
+    @extend_schema(
+        summary="The printable invoice (HTML)",
+        description="The same page staff print from the back office, as `text/html`. Errors are JSON as everywhere.",
+        responses={(200, "text/html"): OpenApiResponse(
+            response=OpenApiTypes.STR, description="A complete HTML document.",
+            examples=[OpenApiExample("Invoice page", response_only=True, media_type="text/html",
+                                     value="<!doctype html><html>...Invoice INV-000042...</html>")]),
+                   **error_responses(*DETAIL_ERRORS)},
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def html(self, request, pk=None):
+        invoice = self.get_object()
+        return HttpResponse(invoice_render_html(invoice=invoice), content_type="text/html; charset=utf-8")
 
     @_action_schema("Void an invoice (staff)", ReasonSerializer, InvoiceSerializer)
     @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)

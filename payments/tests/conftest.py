@@ -8,6 +8,7 @@ from payments.services import subscription_start
 from payments.tests.stripe_support import (
     LOCALSTRIPE_KEY,
     WEBHOOK_SECRET,
+    RecordingStripe,
     localstripe_start,
     localstripe_stop,
 )
@@ -93,6 +94,16 @@ def stripe_api(settings, localstripe_url):
     settings.STRIPE_SECRET_KEY = LOCALSTRIPE_KEY
     settings.STRIPE_API_BASE = localstripe_url
     return localstripe_url
+
+
+@pytest.fixture
+def recording_stripe(settings):
+    """Point the gateway at a RecordingStripe (Checkout Sessions, which localstripe lacks)."""
+    peer = RecordingStripe()
+    settings.STRIPE_SECRET_KEY = LOCALSTRIPE_KEY
+    settings.STRIPE_API_BASE = peer.url
+    yield peer
+    peer.close()
 
 
 @pytest.fixture

@@ -120,3 +120,40 @@ def test_payments_are_listed_with_filters_and_refunded_by_staff():
     too_much = staff.post(f"/api/v1/payments/{cash.pk}/refund/", {"amount": 5000}, format="json")
     assert too_much.status_code == 400
     assert too_much.json()["error"]["details"] == {"refundable": 1500}
+
+
+@pytest.mark.django_db
+def test_the_printable_invoice_is_html_for_its_owner_and_staff_and_404_for_others():
+    caller = api_customer()
+    invoice = _open_invoice(caller.customer, amount=4200)
+    path = f"/api/v1/invoices/{invoice.pk}/html/"
+
+    mine = caller.client.get(path)
+    as_staff = staff_client().get(path)
+    other = api_customer().client.get(path)
+
+    assert mine.status_code == 200 and mine["Content-Type"] == "text/html; charset=utf-8"
+    page = mine.content.decode()
+    assert page.lstrip().lower().startswith("<!doctype html") and invoice.number in page and "42.00" in page
+    assert as_staff.status_code == 200 and as_staff.content == mine.content
+    assert other.status_code == 404 and other.json()["error"]["type"] == "not_found"
+    assert caller.client.get("/api/v1/invoices/424242/html/").json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_the_printable_invoice_runs_the_same_queries_for_2_or_40_lines(django_assert_num_queries):
+    caller = api_customer()
+    caller.client.get("/api/v1/plans/")  # caches the caller's plan limits, as in steady use
+    counts = []
+    for size in (2, 40):
+        invoice = invoice_create(customer=caller.customer, lines=[
+            LineSpec(kind=InvoiceLineKind.ADJUSTMENT, description=f"Line {n}", unit_amount=Decimal(100))
+            for n in range(size)])
+        PaymentFactory(customer=caller.customer, invoice=invoice, method=PaymentMethod.CASH,
+                       status=PaymentStatus.SUCCEEDED)
+        # The token and its user, the invoice with its customer and plan, its lines, its payments.
+        with django_assert_num_queries(4) as captured:
+            response = caller.client.get(f"/api/v1/invoices/{invoice.pk}/html/")
+        assert response.status_code == 200 and f"Line {size - 1}" in response.content.decode()
+        counts.append(len(captured.captured_queries))
+    assert counts[0] == counts[1]

@@ -5,22 +5,13 @@ from payments.models import BillingReason, Invoice, InvoiceStatus, Payment, Paym
 from payments.services import payment_record_manual, payment_refund
 from payments.stripe_gateway import API_VERSION
 from payments.stripe_services import checkout_credit_pack_start, checkout_subscription_start
-from payments.tests.stripe_support import LOCALSTRIPE_KEY, RecordingStripe, new_id
+from payments.tests.stripe_support import new_id
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.tests.factories import CustomerFactory, PlanFactory
 
 pytestmark = pytest.mark.django_db
 
 URLS = {"success_url": "https://billing.example.com/done", "cancel_url": "https://billing.example.com/cancel"}
-
-
-@pytest.fixture
-def recording_stripe(settings):
-    peer = RecordingStripe()
-    settings.STRIPE_SECRET_KEY = LOCALSTRIPE_KEY
-    settings.STRIPE_API_BASE = peer.url
-    yield peer
-    peer.close()
 
 
 def test_subscription_checkout_opens_a_session_for_the_first_invoice(recording_stripe, actor):
