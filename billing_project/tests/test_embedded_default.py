@@ -48,7 +48,7 @@ if statuses != [["created", "created", "duplicate", "created"], ["duplicate"] * 
 check(api.post("/api/v1/usage/events/", {"events": [{"meter": "nope", "idempotency_key": ""}]},
                content_type="application/json"), "bad usage batch", 400)
 for path in ["/api/v1/plans/", "/api/v1/customers/", "/api/v1/subscriptions/", "/api/v1/invoices/",
-             "/api/v1/payments/", "/api/v1/credits/", "/api/v1/credits/ledger/", "/api/v1/credits/grants/",
+             "/api/v1/payments/", "/api/v1/credits/balance/", "/api/v1/credits/ledger/", "/api/v1/credits/grants/",
              "/api/v1/usage/events/", "/api/v1/usage/summary/", "/api/v1/meters/", "/api/v1/entitlements/"]:
     check(api.get(path), path, 200)
 anonymous = Client()
