@@ -59,7 +59,13 @@ check(anonymous.get("/healthz"), "/healthz", 200)
 
 staff = Client()
 staff.force_login(get_user_model().objects.get(username="staff"))
-index = check(staff.get("/admin/"), "/admin/", 200)
+check(staff.get("/admin/"), "/admin/", 200)
+check(staff.get("/admin/dashboard/"), "/admin/dashboard/", 200)
+from payments.models import Invoice
+invoice = Invoice.objects.exclude(number=None).order_by("pk").first()
+check(staff.get(f"/invoices/{invoice.pk}/print/"), "invoice print", 200)
+check(anonymous.post("/webhooks/stripe/", "{}", content_type="application/json",
+                     HTTP_STRIPE_SIGNATURE="t=1,v1=bad"), "unsigned webhook", 400)
 from django.contrib import admin
 for model, model_admin in admin.site._registry.items():
     meta = model._meta
