@@ -51,6 +51,16 @@ for path in ["/api/v1/plans/", "/api/v1/customers/", "/api/v1/subscriptions/", "
              "/api/v1/payments/", "/api/v1/credits/balance/", "/api/v1/credits/ledger/", "/api/v1/credits/grants/",
              "/api/v1/usage/events/", "/api/v1/usage/summary/", "/api/v1/meters/", "/api/v1/entitlements/"]:
     check(api.get(path), path, 200)
+debit = {"amount": 1, "reason": "smoke", "idempotency_key": "smoke-debit"}
+for attempt in ("debit", "debit again"):
+    check(api.post("/api/v1/credits/debit/", debit, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-1"),
+          attempt, 201)
+check(api.post("/api/v1/credits/debit/", {"amount": 10**12}, content_type="application/json"), "overdraw", 402)
+subscription = customer.subscriptions.get()
+check(api.post(f"/api/v1/subscriptions/{subscription.pk}/change-plan/", {"plan": "no-such-plan"},
+               content_type="application/json"), "change to a missing plan")
+check(api.post(f"/api/v1/subscriptions/{subscription.pk}/cancel/", {"at_period_end": True},
+               content_type="application/json"), "cancel at period end", 200)
 anonymous = Client()
 check(anonymous.get("/api/v1/invoices/"), "anonymous /api/v1/invoices/", 401)
 check(anonymous.get("/api/schema/"), "/api/schema/", 200)
@@ -64,6 +74,11 @@ check(staff.get("/admin/dashboard/"), "/admin/dashboard/", 200)
 from payments.models import Invoice
 invoice = Invoice.objects.exclude(number=None).order_by("pk").first()
 check(staff.get(f"/invoices/{invoice.pk}/print/"), "invoice print", 200)
+payment = customer.payments.filter(status="succeeded", method="stripe").first()
+check(staff.post("/admin/payments/payment/", {"action": "refund", "_selected_action": [payment.pk]}),
+      "refund action form")
+check(staff.post("/admin/credits/creditgrant/", {"action": "grant_credits", "_selected_action": []}),
+      "grant action without a selection")
 check(anonymous.post("/webhooks/stripe/", "{}", content_type="application/json",
                      HTTP_STRIPE_SIGNATURE="t=1,v1=bad"), "unsigned webhook", 400)
 from django.contrib import admin
