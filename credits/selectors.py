@@ -3,7 +3,8 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, F, Q, QuerySet, Sum, Value
+from django.db import connection
+from django.db.models import Count, F, Max, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from credits.models import CreditBalance, CreditGrant, CreditLedgerEntry
@@ -34,6 +35,16 @@ def credit_customers_with_grants_due(*, now: datetime) -> list[int]:
                 .order_by("customer_id").values_list("customer_id", flat=True).distinct())
 
 
+def _newest_ledger_rows() -> QuerySet[CreditLedgerEntry]:
+    """Each customer's newest ledger row: DISTINCT ON on PostgreSQL; SQLite (the embedded default) has
+    no DISTINCT ON, so there it is the rows whose id is their customer's highest."""
+    entries = CreditLedgerEntry.objects.order_by("customer_id", "-id")
+    if connection.vendor == "sqlite":
+        newest_ids = CreditLedgerEntry.objects.values("customer_id").annotate(newest=Max("id")).values("newest")
+        return entries.filter(pk__in=newest_ids)
+    return entries.distinct("customer_id")
+
+
 def credit_balance_mismatches() -> list[dict]:
     """Every customer whose balance row, or grant, disagrees with the append-only ledger."""
     mismatches = []
@@ -47,8 +58,7 @@ def credit_balance_mismatches() -> list[dict]:
         if total:
             mismatches.append({"kind": "credit_balance", "customer_id": customer_id, "stored": 0, "ledger": total})
     # Each customer's newest ledger row must say the balance the ledger adds up to.
-    newest = (CreditLedgerEntry.objects.order_by("customer_id", "-id").distinct("customer_id")
-              .values_list("customer_id", "balance_after"))
+    newest = _newest_ledger_rows().values_list("customer_id", "balance_after")
     totals = dict(CreditLedgerEntry.objects.values_list("customer_id").annotate(total=Sum("amount")))
     for customer_id, balance_after in newest.iterator(chunk_size=5000):
         if balance_after != totals.get(customer_id, 0):

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from billing_project.audit import Actor
@@ -238,6 +238,8 @@ def _balances_add(*, deltas: dict[int, int]) -> dict[int, int]:
     balances before. The upsert locks the rows in the order given, which is primary-key order, so this is
     `credit_balances_lock` plus the balance update for a whole batch, without a second write per row."""
     ids = sorted(deltas)
+    if connection.vendor == "sqlite":
+        return _sqlite_balances_add(ids=ids, deltas=deltas)
     table = CreditBalance._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -251,8 +253,26 @@ def _balances_add(*, deltas: dict[int, int]) -> dict[int, int]:
         return {customer_id: balance - deltas[customer_id] for customer_id, balance in cursor.fetchall()}
 
 
+def _sqlite_balances_add(*, ids: list[int], deltas: dict[int, int]) -> dict[int, int]:
+    """The embedded default's path: SQLite has one writer at a time, so read-then-write is safe."""
+    before = dict(CreditBalance.objects.filter(customer_id__in=ids).values_list("customer_id", "balance"))
+    now = timezone.now()
+    for customer_id in ids:
+        if customer_id in before:
+            CreditBalance.objects.filter(customer_id=customer_id).update(balance=F("balance") + deltas[customer_id],
+                                                                          updated_at=now)
+        else:
+            CreditBalance.objects.create(customer_id=customer_id, balance=deltas[customer_id])
+    return {customer_id: before.get(customer_id, 0) for customer_id in ids}
+
+
 def _balances_write(*, balances: dict[int, int]) -> None:
     if not balances:
+        return
+    if connection.vendor == "sqlite":
+        now = timezone.now()
+        for customer_id, balance in balances.items():
+            CreditBalance.objects.filter(customer_id=customer_id).update(balance=balance, updated_at=now)
         return
     with connection.cursor() as cursor:
         cursor.execute(

@@ -5,8 +5,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, F, Func, Max, QuerySet, Sum, TextField
+from django.db.models import Count, F, Func, Max, QuerySet, Sum, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import NullIf
 
 from subscriptions.models import Customer
 from usage.models import Aggregation, Meter, MeterPrice, UsageEvent
@@ -68,12 +69,43 @@ def usage_aggregate_many(*, windows: list[UsageWindow], meter_ids: list[int]) ->
     Same semantics as `usage_aggregate`; a customer appears at most once in `windows`."""
     if not windows or not meter_ids:
         return {}
+    if connection.vendor == "sqlite":
+        return _sqlite_aggregate_many(windows=windows, meter_ids=meter_ids)
     with connection.cursor() as cursor:
         cursor.execute(_AGGREGATE_MANY_SQL, [
             [w.customer_id for w in windows], [w.start for w in windows], [w.end for w in windows],
             sorted(set(meter_ids)),
         ])
         return {(customer_id, meter_id): Decimal(value or 0) for customer_id, meter_id, value in cursor.fetchall()}
+
+
+def _sqlite_aggregate_many(*, windows: list[UsageWindow], meter_ids: list[int]) -> dict[tuple[int, int], Decimal]:
+    """The embedded default's path (SQLite has no arrays to join against): one grouped query per window."""
+    meters = {meter.pk: meter for meter in Meter.objects.filter(pk__in=set(meter_ids))}
+    result = {}
+    for window in windows:
+        for meter_id, value in _meter_values(customer_id=window.customer_id, meters=meters,
+                                             start=window.start, end=window.end).items():
+            result[(window.customer_id, meter_id)] = value
+    return result
+
+
+def _meter_values(*, customer_id: int, meters: dict[int, Meter], start: datetime, end: datetime) -> dict[int, Decimal]:
+    """{meter id: its aggregation} over [start, end) for the meters with events, in one query: the events
+    are grouped by meter and every aggregation computed at once (the distinct count reads each meter's own
+    property with `properties ->> meter.unique_property`, which PostgreSQL and SQLite both understand)."""
+    # NULLIF: a meter that counts no property has '' there, which SQLite refuses as a JSON path.
+    unique_value = Func(F("properties"), NullIf(F("meter__unique_property"), Value("")), function="",
+                        arg_joiner=" ->> ", template="(%(expressions)s)", output_field=TextField())
+    rows = (UsageEvent.objects
+            .filter(customer_id=customer_id, meter__in=list(meters), occurred_at__gte=start, occurred_at__lt=end)
+            .values("meter_id")
+            .annotate(total=Sum("quantity"), events=Count("id"), peak=Max("quantity"),
+                      uniques=Count(unique_value, distinct=True))
+            .order_by())
+    pick = {Aggregation.SUM: "total", Aggregation.COUNT: "events", Aggregation.MAX: "peak",
+            Aggregation.UNIQUE_COUNT: "uniques"}
+    return {row["meter_id"]: Decimal(row[pick[meters[row["meter_id"]].aggregation]] or 0) for row in rows}
 
 
 def usage_event_list(*, customer: Customer | None = None) -> QuerySet[UsageEvent]:
@@ -89,22 +121,10 @@ class MeterUsage:
 
 def usage_summary(*, customer_id: int, start: datetime, end: datetime) -> list[MeterUsage]:
     """Every active meter's aggregation over [start, end) for one customer, in two queries whatever
-    the number of meters: the events are grouped by meter and every aggregation computed at once
-    (the distinct count reads each meter's own property with `properties ->> meter.unique_property`)."""
+    the number of meters (see `_meter_values`)."""
     meters = list(meter_list())
-    unique_value = Func(F("properties"), F("meter__unique_property"), function="", arg_joiner=" ->> ",
-                        template="(%(expressions)s)", output_field=TextField())
-    rows = (UsageEvent.objects
-            .filter(customer_id=customer_id, meter__in=meters, occurred_at__gte=start, occurred_at__lt=end)
-            .values("meter_id")
-            .annotate(total=Sum("quantity"), events=Count("id"), peak=Max("quantity"),
-                      uniques=Count(unique_value, distinct=True))
-            .order_by())
-    by_meter = {row["meter_id"]: row for row in rows}
-    pick = {Aggregation.SUM: "total", Aggregation.COUNT: "events", Aggregation.MAX: "peak",
-            Aggregation.UNIQUE_COUNT: "uniques"}
-    return [MeterUsage(meter=meter, value=Decimal(by_meter.get(meter.pk, {}).get(pick[meter.aggregation]) or 0))
-            for meter in meters]
+    values = _meter_values(customer_id=customer_id, meters={meter.pk: meter for meter in meters}, start=start, end=end)
+    return [MeterUsage(meter=meter, value=values.get(meter.pk, Decimal(0))) for meter in meters]
 
 
 def meter_prices_for_plan(*, plan_id: int) -> QuerySet[MeterPrice]:

@@ -107,6 +107,32 @@ def _usage_insert_sql() -> str:
     )
 
 
+def _usage_rows_insert(*, customer: Customer, rows: list[UsageEventInput], meters: dict[str, Meter],
+                       now: datetime) -> dict[str, int]:
+    """Insert the rows whose key is new; {idempotency key: id} of those inserted by this call."""
+    if connection.vendor == "sqlite":
+        # The embedded default: SQLite lets one writer in at a time, so the keys stored before cannot
+        # change between this read and the insert.
+        keys = [e.idempotency_key for e in rows]
+        existing = set(UsageEvent.objects.filter(customer=customer, idempotency_key__in=keys)
+                       .values_list("idempotency_key", flat=True))
+        UsageEvent.objects.bulk_create([
+            UsageEvent(customer=customer, meter=meters[e.meter_code], quantity=e.quantity,
+                       occurred_at=e.occurred_at or now, idempotency_key=e.idempotency_key,
+                       properties=e.properties or {})
+            for e in rows if e.idempotency_key not in existing], batch_size=500)
+        return dict(UsageEvent.objects.filter(customer=customer, idempotency_key__in=[
+            k for k in keys if k not in existing]).values_list("idempotency_key", "id"))
+    with connection.cursor() as cursor:
+        default_time = now.isoformat()
+        cursor.execute(_usage_insert_sql(), [customer.pk, json.dumps([
+            [meters[e.meter_code].pk, str(e.quantity), e.occurred_at.isoformat() if e.occurred_at else default_time,
+             e.idempotency_key, e.properties or {}]
+            for e in rows
+        ])])
+        return dict(cursor.fetchall())
+
+
 def _usage_batch_errors(*, events: Sequence[UsageEventInput], meters: dict[str, Meter],
                         now: datetime) -> dict[str, dict[str, list[str]]]:
     errors: dict[str, dict[str, list[str]]] = {}
@@ -152,14 +178,7 @@ def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEvent
     # Sorted keys: concurrent batches sharing keys take the unique-index locks in one order (no deadlock).
     keys = sorted(first)
     rows = [first[k] for k in keys]
-    with connection.cursor() as cursor:
-        default_time = now.isoformat()
-        cursor.execute(_usage_insert_sql(), [customer.pk, json.dumps([
-            [meters[e.meter_code].pk, str(e.quantity), e.occurred_at.isoformat() if e.occurred_at else default_time,
-             e.idempotency_key, e.properties or {}]
-            for e in rows
-        ])])
-        created_ids: dict[str, int] = dict(cursor.fetchall())
+    created_ids = _usage_rows_insert(customer=customer, rows=rows, meters=meters, now=now)
     stored_before: dict[str, int] = {}
     if len(created_ids) < len(keys):
         stored_before = dict(UsageEvent.objects.filter(customer=customer, idempotency_key__in=[

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Model
 
 from billing_project.audit import Actor
 
@@ -30,23 +31,30 @@ class StepCounts:
         self.counts[key] = self.counts.get(key, 0) + value
 
 
-def rows_update(*, table: str, key: str, columns: dict[str, tuple[str, list]], ids: Iterable[int],
-                extra_set: str = "") -> None:
-    """UPDATE many rows to per-row values in one statement (`unnest` of one array per column).
+def rows_update(*, model: type[Model], columns: dict[str, tuple[str, list]], ids: Iterable[int],
+                constants: dict[str, object] | None = None) -> None:
+    """UPDATE many rows (by primary key) to per-row values in one statement (`unnest` of one array per
+    column), setting `constants` on every row too.
 
     `columns` maps a column to (PostgreSQL array type, values aligned with `ids`). Django's bulk_update
-    builds a CASE per column and row, which is far slower at the billing run's batch sizes."""
+    builds a CASE per column and row, which is far slower at the billing run's batch sizes. SQLite (the
+    embedded default) has no arrays: there each row is one ORM update."""
     ids = list(ids)
     if not ids:
         return
+    constants = constants or {}
     names = list(columns)
-    assignments = ", ".join([f"{name} = v.{name}" for name in names] + ([extra_set] if extra_set else []))
+    if connection.vendor == "sqlite":
+        for index, pk in enumerate(ids):
+            model.objects.filter(pk=pk).update(**{name: columns[name][1][index] for name in names}, **constants)
+        return
+    table, key = model._meta.db_table, model._meta.pk.column
+    assignments = ", ".join([f"{name} = v.{name}" for name in names] + [f"{name} = %s" for name in constants])
     arrays = ", ".join(f"%s::{columns[name][0]}[]" for name in names)
     sql = (f"UPDATE {table} AS t SET {assignments} FROM unnest(%s::bigint[], {arrays}) "
            f"AS v(_key, {', '.join(names)}) WHERE t.{key} = v._key")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [ids, *[columns[name][1] for name in names]])
-
+        cursor.execute(sql, [*constants.values(), ids, *[columns[name][1] for name in names]])
 
 
 def batch_transaction_tune() -> None:
@@ -56,7 +64,7 @@ def batch_transaction_tune() -> None:
     run loses nothing committed) the last few batches it acknowledged are lost whole, never in part,
     and the next run redoes them; a charge already made is found again through its idempotency key,
     which counts the same attempt. On a disk that needs ~50 ms per fsync this is most of a batch's
-    time."""
-    if settings.BILLING_RUN_ASYNC_COMMIT:
+    time. SQLite (the embedded default) has no such setting and commits its own way."""
+    if settings.BILLING_RUN_ASYNC_COMMIT and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")

@@ -97,10 +97,10 @@ def _collect(*, invoices: list[Invoice], as_of: datetime, actor: Actor) -> StepC
             exhausted.append(invoice)
         elif invoice.subscription_id:
             past_due.add(invoice.subscription_id)
-    rows_update(table=Invoice._meta.db_table, key="id", ids=list(rescheduled),
+    rows_update(model=Invoice, ids=list(rescheduled),
                 columns={"attempt_count": ("integer", [a for a, _ in rescheduled.values()]),
                          "next_attempt_at": ("timestamptz", [n for _, n in rescheduled.values()])},
-                extra_set="updated_at = now()")
+                constants={"updated_at": timezone.now()})
     _mark_past_due(subscription_ids=past_due, actor=actor)
     for invoice in exhausted:
         invoice.attempt_count, invoice.next_attempt_at = rescheduled[invoice.pk]

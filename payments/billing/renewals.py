@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from billing_project.audit import Actor
 from billing_project.bulk import ids_reserve
@@ -184,7 +185,7 @@ def _handle(*, step: str, subscriptions: list[Subscription], as_of: datetime, ac
             row.data["invoice_id"] = invoice_ids.get(row.subscription_id)
     subscription_events_write_many(events=events, actor=actor)
     rows_update(
-        table=Subscription._meta.db_table, key="id", ids=[c.subscription.pk for c in changes],
+        model=Subscription, ids=[c.subscription.pk for c in changes],
         columns={
             "status": ("text", [c.status for c in changes]),
             "plan_id": ("bigint", [c.plan_id for c in changes]),
@@ -198,7 +199,7 @@ def _handle(*, step: str, subscriptions: list[Subscription], as_of: datetime, ac
                                                  c.subscription.cancel_at_period_end for c in changes]),
         },
         # A scheduled downgrade is used up by the renewal that applies it (or moot once canceled).
-        extra_set="scheduled_plan_id = NULL, updated_at = now()",
+        constants={"scheduled_plan_id": None, "updated_at": timezone.now()},
     )
     # Last, so the invoice number counter is locked only for the end of the batch.
     invoices = invoices_issue(drafts=list(drafts.values()), actor=actor, now=as_of, ids=list(invoice_ids.values()))

@@ -13,10 +13,15 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from rest_framework.authtoken.models import Token
 
 from billing_project.audit import Actor
-from credits.services import credit_grants_expire, credit_plan_refill
+from credits.services import credit_grants_expire
+from payments.billing.common import RUN_ACTOR
+from payments.billing.lines import catalog_load
+from payments.billing.renewals import RENEWALS, TRIALS, renewal_batch
 from payments.models import (
+    BillingReason,
     Invoice,
     InvoiceStatus,
     PaymentMethod,
@@ -24,10 +29,6 @@ from payments.models import (
 from payments.seeding.activity import CREDIT_EVENTS, activity, usage_bulk
 from payments.seeding.catalog import Catalog
 from payments.seeding.data import DEMO_COMPANY_NAMES
-from payments.seeding.history import (
-    BILLING_RUN,
-    renew_for_history,
-)
 from payments.seeding.story import Story, card_declined, collect, invoice_issued_in_error, plan_tier, refund_one
 from payments.services import (
     invoice_lock,
@@ -41,9 +42,7 @@ from subscriptions.periods import add_months, period_containing
 from subscriptions.services import (
     customer_create,
     subscription_cancel,
-    subscription_lock,
     subscription_pause,
-    subscription_transition,
 )
 
 # Fixed so every run (and every machine) tells the same stories.
@@ -83,11 +82,30 @@ def _start_established(story: Story, plan: Plan, *, months_back: int, with_trial
     start = add_months(story.as_of, -months_back) - timedelta(days=rng.randint(0, 20), hours=rng.randint(0, 23),
                                                               minutes=rng.randint(0, 59))
     story.life_start = start
+    # The engine ends a paid trial without a saved card in cancellation (as it should), so only card
+    # customers get a trial that has run out by now.
     subscription, invoice = subscription_start(customer=story.customer, plan=plan, actor=story.me, now=start,
-                                               with_trial=with_trial)
+                                               with_trial=with_trial and story.method == M.STRIPE)
     if invoice is not None:
         collect(story, invoice, start + timedelta(minutes=rng.randint(1, 90)))
     return Subscription.objects.get(pk=subscription.pk)
+
+
+def _renew(subscription: Subscription, *, at: datetime) -> tuple[Subscription, Invoice | None]:
+    """The billing engine's renewal steps with the clock at `at` (a period boundary): the trial converts or
+    the period renews, its invoice is issued (with any usage in arrears) and the plan's credits refilled.
+    Collection stays with the story, which decides how this customer pays. Customers built earlier are
+    never due here: their periods already run past `at`."""
+    catalog = catalog_load()
+    for step in (TRIALS, RENEWALS):
+        after_pk = 0
+        while (counts := renewal_batch(step=step, as_of=at, batch_size=100, actor=RUN_ACTOR, catalog=catalog,
+                                       after_pk=after_pk)) is not None:
+            after_pk = counts.last_pk
+    subscription = Subscription.objects.select_related("plan", "customer").get(pk=subscription.pk)
+    invoice = (Invoice.objects.filter(subscription=subscription, period_start=at,
+                                      billing_reason=BillingReason.SUBSCRIPTION_CYCLE).order_by("-id").first())
+    return subscription, invoice
 
 
 def _live_until(story: Story, subscription: Subscription, *, until: datetime,
@@ -102,21 +120,12 @@ def _live_until(story: Story, subscription: Subscription, *, until: datetime,
         _, next_end = period_containing(anchor=subscription.billing_cycle_anchor, interval=plan.interval,
                                         interval_count=plan.interval_count, instant=boundary)
         outcome = last_outcome if next_end > until else "paid"
-        was_trialing = subscription.status == S.TRIALING
-        subscription, invoice = renew_for_history(subscription=subscription, at=boundary)
+        subscription, invoice = _renew(subscription, at=boundary)
         collected_at = boundary + timedelta(minutes=story.rng.randint(1, 240))
         if invoice is not None and outcome == "paid":
             collect(story, invoice, collected_at)
         elif invoice is not None and outcome == "failed":
             card_declined(story, invoice, collected_at)
-        if invoice is None or outcome == "paid":
-            with transaction.atomic():
-                subscription = subscription_lock(subscription_id=subscription.pk)
-                if was_trialing and subscription.status == S.TRIALING:
-                    subscription_transition(subscription=subscription, to_status=S.ACTIVE, actor=BILLING_RUN,
-                                            reason="trial converted", now=collected_at)
-                credit_plan_refill(subscription=subscription, actor=BILLING_RUN)
-        subscription = Subscription.objects.select_related("plan", "customer").get(pk=subscription.pk)
         last_invoice = invoice
     activity(story, subscription.current_period_start, until, tier=plan_tier(subscription.plan))
     return subscription, last_invoice
@@ -196,7 +205,7 @@ def _story_canceled(story: Story, plan: Plan, forced: bool) -> None:
     elif variant == "period_end" and subscription.current_period_end <= story.as_of:
         subscription_cancel(subscription=subscription, actor=story.me, at_period_end=True, now=ends_at,
                             reason="switching provider")
-        canceled_at, reason, actor = subscription.current_period_end, "canceled at period end", BILLING_RUN
+        canceled_at, reason, actor = subscription.current_period_end, "canceled at period end", RUN_ACTOR
         activity(story, ends_at, canceled_at, tier=plan_tier(subscription.plan))
     subscription_cancel(subscription=subscription, actor=actor, now=canceled_at, reason=reason)
     story.life_end = canceled_at
@@ -253,6 +262,13 @@ def demo_customer_build(*, index: int, as_of: datetime, catalog: Catalog, staff:
         customer = customer_create(name=name, email=f"{username}@example.com", user=user,
                                    currency=catalog.plans[plan_code].currency, external_id=username,
                                    metadata={"demo": True, "story": status})
+        # The customer's programs call the API with this token (the seed prints one as a curl example).
+        Token.objects.get_or_create(user=user)
+        if method == M.STRIPE:
+            # A saved card, as Checkout would have left it (fake ids: the demo never calls Stripe).
+            customer.stripe_customer_id = f"cus_demo{index:03d}"
+            customer.stripe_default_payment_method_id = f"pm_demo{index:03d}"
+            customer.save(update_fields=["stripe_customer_id", "stripe_default_payment_method_id", "updated_at"])
         story = Story(index=index, rng=rng, customer=customer, as_of=as_of, catalog=catalog, staff=staff,
                       method=method, forced_credit_kinds=list(CREDIT_EVENTS) if index == 1 else [])
         plan = catalog.plans[plan_code]

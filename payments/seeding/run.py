@@ -6,13 +6,14 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Count, Model
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from billing_project.audit import Actor
 from billing_project.exceptions import InvalidOperation
 from credits.models import CreditGrant, CreditLedgerEntry
 from payments.models import Invoice, InvoiceLine, Payment, Refund
 from payments.seeding.catalog import StaffAccount, seed_catalog, seed_staff_user
-from payments.seeding.demo import demo_customer_build
+from payments.seeding.demo import demo_customer_build, demo_username
 from subscriptions.models import Customer, Plan, Subscription, SubscriptionEvent
 from usage.models import Meter, MeterPrice, UsageEvent
 
@@ -37,6 +38,8 @@ class SeedReport:
     invoices_by_status: dict[str, int]
     payments_by_status: dict[str, int]
     staff: StaffAccount
+    # A demo customer's API token for the printed curl example; None without demo customers.
+    example_token: str | None = None
 
 
 def _row_counts() -> dict[str, int]:
@@ -67,9 +70,13 @@ def seed_run(*, demo: int, staff_username: str, staff_password: str | None,
         if demo_customer_build(index=index, as_of=as_of, catalog=catalog, staff=Actor.of_user(staff.user)):
             created += 1
     after = _row_counts()
+    example = None
+    if demo:
+        user = Customer.objects.select_related("user").get(external_id=demo_username(1)).user
+        example = Token.objects.get_or_create(user=user)[0].key
     return SeedReport(
         created={label: after[label] - before[label] for label in after},
         demo_customers_created=created, demo_customers_existing=demo - created,
         subscriptions_by_status=_by_status(Subscription), invoices_by_status=_by_status(Invoice),
-        payments_by_status=_by_status(Payment), staff=staff,
+        payments_by_status=_by_status(Payment), staff=staff, example_token=example,
     )

@@ -6,12 +6,20 @@ import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from rest_framework.authtoken.models import Token
 
 from credits.models import CreditGrant, CreditLedgerEntry
 from credits.selectors import credit_balance_mismatches
-from payments.models import Invoice, Payment
+from payments.models import BillingReason, Invoice, Payment, PaymentStatusChange
 from payments.selectors import invoice_total_mismatches
-from subscriptions.models import Customer, Plan, Subscription, SubscriptionStatus
+from subscriptions.models import (
+    Customer,
+    Plan,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionEventKind,
+    SubscriptionStatus,
+)
 from subscriptions.tests.factories import UserFactory
 from usage.models import Meter, MeterPrice, UsageEvent
 
@@ -223,3 +231,36 @@ def test_demo_data_looks_like_a_real_business():
     # Built through the services, so the ledgers and totals verify.
     assert credit_balance_mismatches() == []
     assert invoice_total_mismatches() == []
+
+
+def test_demo_renewals_and_card_payments_come_from_the_real_services():
+    seed(demo=6, as_of=AS_OF)
+
+    renewals = SubscriptionEvent.objects.filter(kind=SubscriptionEventKind.RENEWED)
+    assert renewals.exists()
+    # The billing engine wrote them (its own actor and the invoice it issued for the period).
+    assert set(renewals.values_list("actor_label", flat=True)) == {"system:billing-run"}
+    assert all(event.data.get("invoice_id") or event.subscription.plan.is_free for event in renewals)
+    cycle = Invoice.objects.filter(billing_reason=BillingReason.SUBSCRIPTION_CYCLE)
+    assert cycle.count() == renewals.exclude(data__invoice_id=None).count()
+    # Card payments moved through stripe_sync: processing first, then what the PaymentIntent said.
+    card = Payment.objects.filter(method="stripe").first()
+    moves = list(PaymentStatusChange.objects.filter(payment=card).order_by("id").values_list("to_status", flat=True))
+    assert moves[0] == "processing" and moves[1] in {"succeeded", "failed"}
+    # Customers 1, 2 and 6 pay by card (a saved one, as Checkout leaves it); 3 pays by bank transfer.
+    saved = dict(Customer.objects.values_list("external_id", "stripe_default_payment_method_id"))
+    assert [saved[f"demo-customer-{n:03d}"] for n in (1, 2, 3, 6)] == ["pm_demo001", "pm_demo002", "", "pm_demo006"]
+
+
+def test_demo_customers_get_an_api_token_and_a_curl_example():
+    out = seed(demo=3, as_of=AS_OF)
+
+    tokens = Token.objects.filter(user__username__startswith="demo-customer-")
+    assert tokens.count() == 3
+    first = Token.objects.get(user__username="demo-customer-001").key
+    lines = out.splitlines()
+    assert lines[lines.index(LOGIN) + 1] == (
+        f"Demo API call: curl -H 'Authorization: Token {first}' http://127.0.0.1:8000/api/v1/entitlements/")
+    # A second run prints the same token again and creates none.
+    assert f"Token {first}'" in seed(demo=3, as_of=AS_OF)
+    assert Token.objects.count() == 3

@@ -18,6 +18,7 @@ from billing_project.exceptions import BillingError
 from payments.seeding.run import SeedReport, seed_run
 
 ADMIN_URL = "http://127.0.0.1:8000/admin/"
+ENTITLEMENTS_URL = "http://127.0.0.1:8000/api/v1/entitlements/"
 DEFAULT_STAFF_PASSWORD = "billing-demo"
 
 
@@ -86,3 +87,6 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(
                 f"Staff login: {ADMIN_URL}  user: {username}  (password not shown: it is not SEED_STAFF_PASSWORD "
                 f"or its default)"))
+        if report.example_token:
+            self.stdout.write(f"Demo API call: curl -H 'Authorization: Token {report.example_token}' "
+                              f"{ENTITLEMENTS_URL}")
