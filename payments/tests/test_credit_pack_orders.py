@@ -249,3 +249,19 @@ def test_a_cancel_racing_the_renewal_either_wins_or_finds_the_order_invoiced():
     else:
         assert outcomes == ["too late"]
         assert order.status == CreditPackOrderStatus.INVOICED and billed == 1
+
+
+@pytest.mark.django_db
+def test_billing_preview_command_prints_the_credit_pack_line():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    sub = make_due_subscription(plan=PlanFactory(amount=0))
+    _order(sub, "credits-500")
+    out = StringIO()
+    call_command("billing", "preview", str(sub.customer.pk), stdout=out)
+    printed = out.getvalue()
+    assert "Credit pack credits-500: 500 credits" in printed
+    assert "renews without an invoice" not in printed
+    assert CreditPackOrder.objects.get().status == CreditPackOrderStatus.PENDING  # nothing written
