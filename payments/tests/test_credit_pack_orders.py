@@ -156,6 +156,17 @@ class TestRenewal:
         assert credit_balance_get(customer=sub.customer) == 500
         assert CreditLedgerEntry.objects.filter(customer=sub.customer).count() == 1
 
+    def test_a_payment_settling_the_invoice_grants_the_credits_too(self):
+        from payments.services import payment_record_manual
+        sub = make_due_subscription(plan=PlanFactory(amount=1000, credits_per_period=0))
+        _order(sub, "credits-100")
+        billing_run(as_of=FEB_28)
+        invoice = Invoice.objects.get(subscription=sub)
+        payment_record_manual(customer=sub.customer, invoice=invoice, amount=invoice.amount_due,
+                              method="bank_transfer", reference="REF-1", actor=STAFF)
+        assert credit_balance_get(customer=sub.customer) == 100
+        assert CreditPackOrder.objects.get().status == CreditPackOrderStatus.FULFILLED
+
     def test_preview_shows_the_pending_orders(self):
         sub = make_due_subscription(plan=PlanFactory(amount=1000))
         _order(sub, "credits-100")
