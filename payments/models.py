@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.fields.json import KeyTextTransform
 
 from billing_project.audit import AuditRow
 from subscriptions.models import Customer, Subscription
@@ -124,6 +126,10 @@ class InvoiceLine(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=InvoiceLineKind.values), name="invoice_line_kind_valid"),
+            # A credit pack order is billed on at most one invoice line, whatever runs race to bill it.
+            models.UniqueConstraint(KeyTextTransform("credit_pack_order", "metadata"),
+                                    condition=Q(kind="credit_pack", metadata__has_key="credit_pack_order"),
+                                    name="invoice_line_credit_pack_order_once"),
         ]
 
     def __str__(self) -> str:
@@ -282,3 +288,60 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class CreditPackOrderStatus(models.TextChoices):
+    PENDING = "pending", "Pending (billed on the next renewal)"
+    INVOICED = "invoiced", "Invoiced"
+    FULFILLED = "fulfilled", "Fulfilled (credits granted)"
+    CANCELED = "canceled", "Canceled"
+
+
+class CreditPackOrder(models.Model):
+    """A credit pack bought on account: billed as a line of the subscription's next renewal invoice and
+    granted when that invoice is paid (a Checkout purchase has its own invoice instead)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_pack_orders")
+    # The CREDIT_PACKS catalog code at the time of the order; the catalog may change later, the order not.
+    pack_code = models.CharField(max_length=64)
+    # Copied from the catalog when placed, so a later catalog change never alters what was bought.
+    credits = models.BigIntegerField()
+    # Integer minor units of `currency` (never floats), copied from the catalog when placed: the price the
+    # customer accepted, even if the catalog price changes before the renewal bills it.
+    amount = models.BigIntegerField()
+    # The customer's currency when placed; the renewal bills only orders in its invoice's currency.
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=CreditPackOrderStatus.choices,
+                              default=CreditPackOrderStatus.PENDING)
+    # The renewal invoice that bills the order; set once, when the order leaves pending.
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="credit_pack_orders")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # SET_NULL so deleting a user never deletes an order; actor_label still says who placed it.
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    actor_label = models.CharField(max_length=150, default="system")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The renewal batch reads the pending orders of its customers in one query.
+            models.Index(fields=["customer", "created_at"], condition=Q(status="pending"),
+                         name="credit_pack_order_pending"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=CreditPackOrderStatus.values),
+                                   name="credit_pack_order_status_valid"),
+            models.CheckConstraint(condition=Q(credits__gt=0), name="credit_pack_order_credits_positive"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_pack_order_amount_positive"),
+            # Invoiced and fulfilled orders name their invoice; pending ones have none yet.
+            models.CheckConstraint(
+                condition=(Q(status__in=["pending"], invoice__isnull=True)
+                           | Q(status__in=["invoiced", "fulfilled"], invoice__isnull=False)
+                           | Q(status="canceled", invoice__isnull=True)),
+                name="credit_pack_order_invoice_matches_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pack_code} for {self.customer_id} ({self.status})"

@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from billing_project.api.views import TokenObtainView
 from credits.api.views import CreditGrantViewSet, CreditLedgerViewSet, CreditsViewSet
 from payments.api.checkout_views import CheckoutViewSet, PaymentMethodViewSet
+from payments.api.credit_pack_order_views import CreditPackOrderViewSet
 from payments.api.views import InvoiceViewSet, PaymentViewSet, SubscriptionViewSet
 from subscriptions.api.views import CustomerViewSet, PlanViewSet
 from usage.api.views import EntitlementViewSet, MeterViewSet, UsageEventViewSet, UsageSummaryViewSet
@@ -19,6 +20,7 @@ router.register("invoices", InvoiceViewSet, basename="invoice")
 router.register("payments", PaymentViewSet, basename="payment")
 router.register("payment-methods", PaymentMethodViewSet, basename="payment-method")
 router.register("checkout", CheckoutViewSet, basename="checkout")
+router.register("credits/orders", CreditPackOrderViewSet, basename="credit-pack-order")
 router.register("credits/ledger", CreditLedgerViewSet, basename="credit-ledger")
 router.register("credits/grants", CreditGrantViewSet, basename="credit-grant")
 router.register("credits", CreditsViewSet, basename="credits")

@@ -14,6 +14,7 @@ from credits.models import CreditSource
 from credits.services import credit_grant
 from payments.models import StripeEvent
 from payments.services import payment_record_manual, payment_refund, subscription_start
+from payments.services.credit_pack_orders import credit_pack_order_place
 from subscriptions.tests.factories import CustomerFactory, PlanFactory, UserFactory
 from usage.services import usage_event_record
 from usage.tests.factories import MeterFactory
@@ -107,6 +108,8 @@ def build_business(size: int, *, prefix: str = "acme") -> Business:
                                             method="bank_transfer", reference=f"REF-{prefix}-{i}", actor=ACTOR)
             business.payments.append(payment)
             business.refunds.append(payment_refund(payment=payment, amount=100, actor=ACTOR, reason="goodwill"))
+            # Paid, so the subscription is active and has a renewal to bill a pack ordered on account.
+            credit_pack_order_place(customer=customer, pack="credits-100", actor=ACTOR)
     return business
 
 

@@ -9,13 +9,14 @@ from billing_project.tests.api_support import api_customer, staff_client
 from credits.services import credit_grant
 from payments.models import InvoiceLineKind, PaymentMethod, PaymentStatus
 from payments.services import LineSpec, invoice_create
+from payments.services.credit_pack_orders import credit_pack_order_place
 from payments.tests.factories import PaymentFactory
 from subscriptions.tests.factories import CustomerFactory, PlanFactory, SubscriptionFactory
 from usage.services import UsageEventInput, usage_events_record_batch
 from usage.tests.factories import MeterFactory
 
 LIST_PATHS = ["plans", "customers", "subscriptions", "invoices", "payments", "credits/ledger", "credits/grants",
-              "usage/events", "meters"]
+              "usage/events", "meters", "credits/orders"]
 
 
 def _populate(customers, per_customer: int = 1):
@@ -29,6 +30,7 @@ def _populate(customers, per_customer: int = 1):
                 LineSpec(kind=InvoiceLineKind.ADJUSTMENT, description="Fix", unit_amount=Decimal(-100))])
             PaymentFactory(customer=customer, method=PaymentMethod.CASH, status=PaymentStatus.SUCCEEDED)
             credit_grant(customer=customer, amount=10 + n, source="purchase", actor=Actor.system("test"))
+            credit_pack_order_place(customer=customer, pack="credits-100", actor=Actor.system("test"))
         usage_events_record_batch(customer=customer, events=[
             UsageEventInput(meter_code=meter.code, idempotency_key=f"e{n}") for n in range(per_customer)])
 

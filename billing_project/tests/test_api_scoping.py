@@ -9,7 +9,8 @@ from billing_project.api.router import router
 from billing_project.audit import Actor
 from billing_project.tests.api_support import api_customer, staff_client
 from credits.services import credit_grant
-from payments.models import PaymentMethod, PaymentStatus
+from payments.models import CreditPackOrder, CreditPackOrderStatus, PaymentMethod, PaymentStatus
+from payments.services.credit_pack_orders import credit_pack_order_place
 from payments.tests.factories import InvoiceFactory, PaymentFactory
 from usage.services import UsageEventInput, usage_events_record_batch
 from usage.tests.factories import MeterFactory
@@ -32,9 +33,10 @@ def _other_customers_objects():
         UsageEventInput(meter_code=meter.code, idempotency_key="e1", quantity=Decimal(1))]).results[0]
     invoice = InvoiceFactory(customer=other.customer)
     payment = PaymentFactory(customer=other.customer, method=PaymentMethod.CASH, status=PaymentStatus.SUCCEEDED)
+    order = credit_pack_order_place(customer=other.customer, pack="credits-100", actor=Actor.system("test"))
     ids = {"customer": other.customer.pk, "subscription": other.subscription.pk, "invoice": invoice.pk,
            "payment": payment.pk, "credit-grant": write.entry.grant_id, "credit-ledger": write.entry.pk,
-           "usage-event": event.id}
+           "usage-event": event.id, "credit-pack-order": order.pk}
     return other, ids
 
 
@@ -69,10 +71,11 @@ def test_every_detail_route_and_action_answers_404_for_another_customers_id():
         walked.add((basename, action))
     assert {("subscription", a) for a in ("retrieve", "cancel", "pause", "resume", "change_plan")} <= walked
     assert {("invoice", "void"), ("invoice", "mark_paid"), ("invoice", "html"), ("payment", "refund"),
-            ("customer", "partial_update"),
+            ("customer", "partial_update"), ("credit-pack-order", "retrieve"), ("credit-pack-order", "cancel"),
             ("credit-grant", "retrieve"), ("credit-ledger", "retrieve"), ("usage-event", "retrieve")} <= walked
     other.subscription.refresh_from_db()
     assert other.subscription.status == "active"
+    assert CreditPackOrder.objects.get(pk=ids["credit-pack-order"]).status == CreditPackOrderStatus.PENDING
 
 
 NAMING_ROUTES = [
@@ -85,6 +88,7 @@ NAMING_ROUTES = [
     ("post", "/api/v1/payment-methods/setup-intent/", {"customer": "{id}"}),
     ("post", "/api/v1/checkout/subscription/", {"plan": "{plan}", "customer": "{id}"}),
     ("post", "/api/v1/checkout/credit-pack/", {"pack": "credits-100", "customer": "{id}"}),
+    ("post", "/api/v1/credits/orders/", {"pack": "credits-100", "customer": "{id}"}),
 ]
 # Writes without an id that only staff may make: a customer gets 403 whoever it names.
 STAFF_ONLY_WRITES = {"/api/v1/plans/", "/api/v1/customers/", "/api/v1/credits/grants/"}
@@ -132,7 +136,7 @@ def test_lists_never_show_another_customers_rows_even_when_filtered_for_them():
     me = api_customer()
     other, ids = _other_customers_objects()
     for path in ("customers", "subscriptions", "invoices", "payments", "credits/ledger", "credits/grants",
-                 "usage/events"):
+                 "usage/events", "credits/orders"):
         response = me.client.get(f"/api/v1/{path}/?customer={other.customer.pk}")
         assert response.status_code == 200, (path, response.content)
         owners = {row["id"] if path == "customers" else row["customer"] for row in response.json()["results"]}
@@ -145,6 +149,7 @@ def test_staff_see_every_customers_objects():
     client = staff_client()
     for basename, path in [("customer", "customers"), ("subscription", "subscriptions"), ("invoice", "invoices"),
                            ("payment", "payments"), ("credit-grant", "credits/grants"),
-                           ("credit-ledger", "credits/ledger"), ("usage-event", "usage/events")]:
+                           ("credit-ledger", "credits/ledger"), ("usage-event", "usage/events"),
+                           ("credit-pack-order", "credits/orders")]:
         assert client.get(f"/api/v1/{path}/{ids[basename]}/").status_code == 200, path
     assert client.get(f"/api/v1/credits/balance/?customer={other.customer.pk}").json()["balance"] == 100

@@ -1,6 +1,15 @@
 import django_filters
 
-from payments.models import BillingReason, Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus
+from payments.models import (
+    BillingReason,
+    CreditPackOrder,
+    CreditPackOrderStatus,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+)
 
 
 class InvoiceFilter(django_filters.FilterSet):
@@ -30,3 +39,12 @@ class PaymentFilter(django_filters.FilterSet):
     class Meta:
         model = Payment
         fields = ["customer", "invoice", "status", "method", "currency", "amount", "created", "succeeded"]
+
+
+class CreditPackOrderFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=CreditPackOrderStatus.choices)
+    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+
+    class Meta:
+        model = CreditPackOrder
+        fields = ["customer", "invoice", "status", "created"]

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from payments.models import Invoice, InvoiceLine, Payment, Refund
+from payments.models import CreditPackOrder, Invoice, InvoiceLine, Payment, Refund
 from subscriptions.api.serializers import SubscriptionSerializer
 from subscriptions.models import Plan
 
@@ -105,3 +105,18 @@ class CheckoutSessionSerializer(serializers.Serializer):
     subscription = SubscriptionSerializer(allow_null=True,
                                           help_text="The incomplete subscription the payment activates, if any.")
     credit_pack = CreditPackSerializer(allow_null=True, help_text="The pack bought, for a credit-pack checkout.")
+
+
+class CreditPackOrderCreateSerializer(serializers.Serializer):
+    pack = serializers.CharField(max_length=64, help_text="A credit pack code (GET checkout/credit-packs/).")
+    customer = serializers.IntegerField(required=False, help_text="Staff only: the customer who buys.")
+
+
+class CreditPackOrderSerializer(serializers.ModelSerializer):
+    pack = serializers.CharField(source="pack_code")
+    amount = serializers.IntegerField(help_text="Minor units of `currency`.")
+
+    class Meta:
+        model = CreditPackOrder
+        fields = ["id", "customer", "pack", "credits", "amount", "currency", "status", "invoice", "created_at"]
+        read_only_fields = fields

@@ -1,11 +1,12 @@
-"""What a renewal invoice says: the plan fee for the new period in advance and the past period's usage
-in arrears. Pure functions, shared by the run (which writes) and the preview (which does not)."""
+"""What a renewal invoice says: the plan fee for the new period in advance, the past period's usage
+in arrears and the credit packs ordered on account. Pure functions, shared by the run (which writes)
+and the preview (which does not)."""
 
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from payments.models import InvoiceLineKind
+from payments.models import CreditPackOrder, InvoiceLineKind
 from payments.services import LineSpec, invoice_line_amount, plan_period_line
 from subscriptions.models import Plan
 from usage.models import MeterPrice
@@ -67,3 +68,12 @@ def period_lines(*, fee_plan: Plan | None, fee_start: datetime | None, fee_end: 
 
 def lines_subtotal(lines: list[LineSpec]) -> int:
     return sum(invoice_line_amount(quantity=line.quantity, unit_amount=line.unit_amount) for line in lines)
+
+
+def credit_pack_lines(*, orders: list[CreditPackOrder]) -> list[LineSpec]:
+    """One line per credit pack ordered on account; the order id in the metadata is what the
+    `invoice_line_credit_pack_order_once` constraint keeps unique."""
+    return [LineSpec(kind=InvoiceLineKind.CREDIT_PACK, description=f"Credit pack {o.pack_code}: {o.credits} credits",
+                     unit_amount=Decimal(o.amount),
+                     metadata={"credit_pack_order": o.pk, "pack": o.pack_code, "credits": o.credits})
+            for o in orders]

@@ -8,8 +8,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from billing_project.exceptions import BillingError
-from payments.billing.lines import lines_subtotal, period_lines
+from payments.billing.lines import credit_pack_lines, lines_subtotal, period_lines
 from payments.billing.renewals import next_period, trial_needs_cancel
+from payments.models import CreditPackOrder, CreditPackOrderStatus
 from payments.services import LineSpec, invoice_line_amount
 from subscriptions.models import Customer, SubscriptionStatus
 from subscriptions.selectors import subscription_live_for_customer
@@ -78,6 +79,10 @@ def invoice_preview(*, customer: Customer) -> InvoicePreview:
         fee_start, fee_end = next_period(subscription=subscription, plan=fee_plan)
     specs = period_lines(fee_plan=None if ends else fee_plan, fee_start=fee_start, fee_end=fee_end, prices=prices,
                          usage=usage, usage_start=None if trial else start, usage_end=None if trial else end)
+    # The run bills the orders placed before the period ends; the preview runs earlier, so all pending ones.
+    specs += credit_pack_lines(orders=list(CreditPackOrder.objects.filter(
+        customer=customer, status=CreditPackOrderStatus.PENDING, currency=customer.currency,
+        created_at__lt=end).order_by("pk")))
     subtotal = lines_subtotal(specs)
     lines = [PreviewLine(spec=s, amount=invoice_line_amount(quantity=s.quantity, unit_amount=s.unit_amount))
              for s in specs]

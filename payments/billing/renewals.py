@@ -21,8 +21,9 @@ from credits.models import CreditSource
 from credits.services import GrantSpec, credit_grants_bulk, credit_refill_key
 from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
 from payments.billing.invoicing import InvoiceDraft, invoices_issue
-from payments.billing.lines import Catalog, period_lines
-from payments.models import BillingReason, Invoice
+from payments.billing.lines import Catalog, credit_pack_lines, period_lines
+from payments.models import BillingReason, CreditPackOrder, CreditPackOrderStatus, Invoice
+from payments.services.paid_invoice_effects import CREDIT_PACK_ORDERS_KEY
 from subscriptions.models import Plan, Subscription, SubscriptionEventKind, SubscriptionStatus
 from subscriptions.periods import period_containing
 from subscriptions.services import EventSpec, subscription_events_write_many
@@ -85,10 +86,33 @@ def _usage_by_customer(*, subscriptions: list[Subscription], prices: dict[int, l
     return usage
 
 
+def _pending_orders_by_subscription(*, subscriptions: list[Subscription]) -> dict[int, list[CreditPackOrder]]:
+    """The pending on-account orders each subscription's renewal bills, read and locked (primary-key order)
+    for the whole batch in one query: those placed before the period ended, in the invoice's currency.
+    The lock makes a concurrent cancel wait for the batch and then find the order invoiced."""
+    by_customer = {s.customer_id: s for s in subscriptions}
+    orders = (CreditPackOrder.objects.select_for_update()
+              .filter(customer_id__in=list(by_customer), status=CreditPackOrderStatus.PENDING,
+                      created_at__lt=max(s.current_period_end for s in subscriptions))
+              .only("id", "customer_id", "pack_code", "credits", "amount", "currency", "created_at")
+              .order_by("pk"))
+    billed: dict[int, list[CreditPackOrder]] = {}
+    for order in orders:
+        sub = by_customer[order.customer_id]
+        if order.created_at < sub.current_period_end and order.currency == sub.customer.currency:
+            billed.setdefault(sub.pk, []).append(order)
+    return billed
+
+
 # What a batch reads of a subscription and its customer; everything else stays in the database.
 _CLAIMED_FIELDS = ("id", "customer_id", "plan_id", "scheduled_plan_id", "status", "billing_cycle_anchor",
                    "current_period_start", "current_period_end", "cancel_at_period_end", "canceled_at", "ended_at",
                    "customer__currency", "customer__stripe_default_payment_method_id")
+
+
+def _orders_metadata(orders: list[CreditPackOrder] | None, **extra) -> dict:
+    """Invoice metadata naming the orders it bills, which is what tells settling it to grant them."""
+    return {**extra, **({CREDIT_PACK_ORDERS_KEY: [o.pk for o in orders]} if orders else {})}
 
 
 def renewal_batch(*, step: str, as_of: datetime, batch_size: int, actor: Actor, catalog: Catalog,
@@ -117,6 +141,7 @@ def _handle(*, step: str, subscriptions: list[Subscription], as_of: datetime, ac
             prices: dict[int, list[MeterPrice]]) -> StepCounts:
     counts = StepCounts()
     usage = _usage_by_customer(subscriptions=subscriptions, prices=prices, step=step)
+    orders = _pending_orders_by_subscription(subscriptions=subscriptions)
     changes: list[_Change] = []
     drafts: dict[int, InvoiceDraft] = {}
     grants: list[GrantSpec] = []
@@ -136,12 +161,14 @@ def _handle(*, step: str, subscriptions: list[Subscription], as_of: datetime, ac
         ending = sub.cancel_at_period_end or (step == TRIALS and trial_needs_cancel(subscription=sub, plan=new_plan))
         if ending:
             # The last period's usage is still owed: a final invoice in arrears, without a plan fee.
+            # So are the credit packs ordered on account while it was live.
             lines = period_lines(fee_plan=None, fee_start=None, fee_end=None, **arrears)
+            lines += credit_pack_lines(orders=orders.get(sub.pk, []))
             if lines:
                 drafts[sub.pk] = InvoiceDraft(
                     customer_id=sub.customer_id, currency=sub.customer.currency, subscription_id=sub.pk,
                     billing_reason=BillingReason.SUBSCRIPTION_CYCLE, period_start=old_end, period_end=old_end,
-                    lines=lines, metadata={"final": True})
+                    lines=lines, metadata=_orders_metadata(orders.get(sub.pk), final=True))
             changes.append(_Change(subscription=sub, status=S.CANCELED, plan_id=sub.plan_id,
                                    current_period_start=old_start, current_period_end=old_end, ended_at=old_end))
             why = ("canceled at period end" if sub.cancel_at_period_end
@@ -153,11 +180,14 @@ def _handle(*, step: str, subscriptions: list[Subscription], as_of: datetime, ac
 
         new_start, new_end = next_period(subscription=sub, plan=new_plan)
         lines = period_lines(fee_plan=new_plan, fee_start=new_start, fee_end=new_end, **arrears)
+        # Pending orders make even a free plan's renewal issue an invoice.
+        lines += credit_pack_lines(orders=orders.get(sub.pk, []))
         if lines:
             reason = BillingReason.SUBSCRIPTION_CREATE if step == TRIALS else BillingReason.SUBSCRIPTION_CYCLE
             drafts[sub.pk] = InvoiceDraft(
                 customer_id=sub.customer_id, currency=sub.customer.currency, subscription_id=sub.pk,
-                billing_reason=reason, period_start=new_start, period_end=new_end, lines=lines)
+                billing_reason=reason, period_start=new_start, period_end=new_end, lines=lines,
+                metadata=_orders_metadata(orders.get(sub.pk)))
         if new_plan.credits_per_period > 0:
             grants.append(GrantSpec(
                 customer_id=sub.customer_id, amount=new_plan.credits_per_period, effective_at=new_start,
@@ -184,6 +214,12 @@ def _handle(*, step: str, subscriptions: list[Subscription], as_of: datetime, ac
         if row.kind == SubscriptionEventKind.RENEWED:
             row.data["invoice_id"] = invoice_ids.get(row.subscription_id)
     subscription_events_write_many(events=events, actor=actor)
+    billed = [(order.pk, invoice_ids[sub_pk]) for sub_pk in drafts for order in orders.get(sub_pk, [])]
+    rows_update(model=CreditPackOrder, ids=[pk for pk, _ in billed],
+                columns={"invoice_id": ("bigint", [invoice_id for _, invoice_id in billed])},
+                constants={"status": CreditPackOrderStatus.INVOICED, "updated_at": timezone.now()})
+    if billed:
+        counts.add("credit_packs_invoiced", len(billed))
     rows_update(
         model=Subscription, ids=[c.subscription.pk for c in changes],
         columns={

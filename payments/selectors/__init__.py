@@ -14,7 +14,7 @@ from payments.selectors.dashboard import (
     payment_collected_by_currency,
 )
 from payments.selectors.ledger_checks import invoice_total_mismatches
-from payments.selectors.lists import COLLECTED_PAYMENT_STATUSES, invoice_list, payment_list
+from payments.selectors.lists import COLLECTED_PAYMENT_STATUSES, credit_pack_order_list, invoice_list, payment_list
 from payments.selectors.live_feed import (
     LiveAudience,
     PaymentLiveFilters,
@@ -27,6 +27,7 @@ __all__ = [
     "COLLECTED_PAYMENT_STATUSES",
     "DASHBOARD_COLLECTED_DAYS",
     "Collected",
+    "credit_pack_order_list",
     "DashboardFigures",
     "LiveAudience",
     "PaymentLiveFilters",

@@ -3,7 +3,7 @@ as money collected."""
 
 from django.db.models import QuerySet
 
-from payments.models import Invoice, Payment, PaymentStatus
+from payments.models import CreditPackOrder, Invoice, Payment, PaymentStatus
 from subscriptions.models import Customer
 
 
@@ -19,3 +19,8 @@ def payment_list(*, customer: Customer | None = None) -> QuerySet[Payment]:
 
 # Payments whose money counts towards an invoice (refunds do not reopen a paid invoice).
 COLLECTED_PAYMENT_STATUSES = [PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED]
+
+
+def credit_pack_order_list(*, customer: Customer | None = None) -> QuerySet[CreditPackOrder]:
+    orders = CreditPackOrder.objects.select_related("invoice")
+    return orders if customer is None else orders.filter(customer=customer)

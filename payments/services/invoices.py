@@ -21,7 +21,11 @@ from payments.models import (
     InvoiceStatus,
     InvoiceStatusChange,
 )
-from payments.services.paid_invoice_effects import credit_pack_fulfill, subscription_activate_after_payment
+from payments.services.paid_invoice_effects import (
+    credit_pack_fulfill,
+    credit_pack_orders_fulfill,
+    subscription_activate_after_payment,
+)
 from subscriptions.models import Customer, Subscription
 
 IS = InvoiceStatus
@@ -149,6 +153,7 @@ def invoice_settle(*, invoice: Invoice, actor: Actor, reason: str, now: datetime
         subscription_activate_after_payment(subscription_id=invoice.subscription_id, actor=actor, now=now)
     if invoice.billing_reason == BillingReason.CREDIT_PACK:
         credit_pack_fulfill(invoice=invoice, actor=actor)
+    credit_pack_orders_fulfill(invoice=invoice, actor=actor)
     return invoice
 
 @transaction.atomic

@@ -21,6 +21,7 @@ from billing_project.tests.admin_helpers import (
     view_permissions,
 )
 from payments.models import (
+    CreditPackOrder,
     Invoice,
     InvoiceLine,
     InvoiceNumberSequence,
@@ -41,8 +42,9 @@ from subscriptions.tests.factories import CustomerFactory, StaffUserFactory, Use
 pytestmark = pytest.mark.django_db
 
 PAYMENT_MODELS = [Invoice, InvoiceLine, InvoiceStatusChange, InvoiceNumberSequence, Payment, Refund,
-                  PaymentStatusChange, StripeEvent]
-READ_ONLY_MODELS = [InvoiceStatusChange, PaymentStatusChange, StripeEvent, InvoiceLine, InvoiceNumberSequence, Refund]
+                  PaymentStatusChange, StripeEvent, CreditPackOrder]
+READ_ONLY_MODELS = [InvoiceStatusChange, PaymentStatusChange, StripeEvent, InvoiceLine, InvoiceNumberSequence, Refund,
+                    CreditPackOrder]
 
 
 @pytest.fixture
@@ -454,3 +456,11 @@ def test_staff_without_change_permission_cannot_reprocess(client, failed_event):
 
     failed_event.refresh_from_db()
     assert failed_event.attempts == 1
+
+
+def test_credit_pack_order_search_finds_by_customer_email_and_filters_by_status(admin_client, business):
+    order = CreditPackOrder.objects.select_related("customer").order_by("pk").first()
+    response = admin_client.get(changelist_url(CreditPackOrder), {"q": order.customer.email, "status": "pending"})
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == [order]
+    assert "credits-100" in response.content.decode()

@@ -1,0 +1,27 @@
+"""Credit packs bought on account. Read-only: an order is placed and canceled through the services
+(API), invoiced by the renewal and fulfilled when its invoice is paid; editing it here would let the
+order disagree with the invoice line that bills it."""
+
+from django.contrib import admin
+
+from billing_project.admin_tools import ReadOnlyAdminMixin, money_column
+from payments.models import CreditPackOrder
+
+
+@admin.register(CreditPackOrder)
+class CreditPackOrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "customer", "pack_code", "credits", "order_amount", "status", "invoice", "created_at",
+                    "actor_label")
+    list_filter = ("status", "currency", "pack_code")
+    search_fields = ("customer__name", "customer__email", "customer__external_id", "invoice__number", "pack_code")
+    date_hierarchy = "created_at"
+    list_select_related = ("customer", "invoice")
+    fieldsets = (
+        (None, {"fields": ("customer", "pack_code", "credits", "order_amount", "status")}),
+        ("Billing", {"fields": ("invoice",)}),
+        ("History", {"fields": ("created_at", "updated_at", "actor_label")}),
+    )
+    readonly_fields = ("customer", "pack_code", "credits", "order_amount", "status", "invoice", "created_at",
+                       "updated_at", "actor_label")
+
+    order_amount = money_column("amount", description="Price", ordering="amount")
