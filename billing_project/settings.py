@@ -214,6 +214,11 @@ BILLING_RUN_BATCH_SIZE = env.int("BILLING_RUN_BATCH_SIZE", default=500)
 # Days after the first failed collection at which it is retried; the failure after the last one marks
 # the invoice uncollectible and cancels the subscription.
 BILLING_DUNNING_RETRY_DAYS = [int(d) for d in env.list("BILLING_DUNNING_RETRY_DAYS", default=["1", "3", "5", "7"])]
+# How long (from the run's as-of instant) an invoice the run is about to charge stays out of every
+# other run's reach: the charge happens outside any transaction, so this lease, not a row lock, keeps
+# concurrent runs off it; a run killed mid-charge leaves it leased and the first run after the lease
+# retries the same attempt (same idempotency key, so Stripe charges once).
+BILLING_COLLECTION_LEASE_SECONDS = env.int("BILLING_COLLECTION_LEASE_SECONDS", default=600)
 # True: a trial of a paid plan whose customer saved no payment method is canceled when it ends (this
 # business takes no manual payments for subscriptions); False: it converts and is invoiced anyway.
 BILLING_REQUIRE_PAYMENT_METHOD_FOR_TRIAL_CONVERSION = env.bool(

@@ -47,12 +47,20 @@ def _result(payment: Payment) -> CollectionResult:
     return CollectionResult(outcome=outcome, payment=payment, message=message)
 
 
+def invoice_chargeable(*, invoice: Invoice) -> bool:
+    """Whether `invoice_collect` would call Stripe for this invoice (rather than answer no_payment_method
+    at once): the billing run charges these outside its batch transaction."""
+    customer = invoice.customer
+    return (stripe_gateway.is_configured() and bool(customer.stripe_customer_id)
+            and bool(customer.stripe_default_payment_method_id))
+
+
 def invoice_collect(*, invoice: Invoice, actor: Actor, now: datetime) -> CollectionResult:
     """Charge `invoice.amount_due` to the customer's default card, once per dunning attempt."""
     if not stripe_gateway.is_configured():
         return CollectionResult(outcome=NO_PAYMENT_METHOD, payment=None, message=stripe_gateway.NOT_CONFIGURED)
     customer = invoice.customer
-    if not customer.stripe_customer_id or not customer.stripe_default_payment_method_id:
+    if not invoice_chargeable(invoice=invoice):
         return CollectionResult(outcome=NO_PAYMENT_METHOD, payment=None,
                                 message="The customer has no saved card to charge.")
     if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE) or invoice.amount_due <= 0:

@@ -6,8 +6,13 @@ no way to pay) counts one more attempt, moves the subscription to past_due and s
 `BILLING_DUNNING_RETRY_DAYS` after the first failure (1, 3, 5, 7 days by default, measured as the gaps
 between those days from the previous attempt); the failure after the last retry marks the invoice
 uncollectible and cancels the subscription. A "processing" charge is looked at again after the first
-gap without counting as an attempt (the same idempotency key finds the same charge)."""
+gap without counting as an attempt (the same idempotency key finds the same charge).
 
+Invoices that would be charged are leased in the batch transaction and charged after it commits, each
+outcome recorded in a short transaction of its own, so no row lock is held across a call to Stripe
+(docs/billing.md, step 4)."""
+
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -56,8 +61,13 @@ def invoice_ids_due_for_collection(*, as_of: datetime) -> list[int]:
 
 
 def dunning_batch(*, as_of: datetime, invoice_ids: list[int], actor: Actor) -> StepCounts:
-    """Collect these invoices, in their own transaction; the due condition is checked again under the
-    lock, so an invoice another run has locked or already handled is skipped."""
+    """Collect these invoices. One transaction locks them (the due condition is checked again under the
+    lock, so an invoice another run has locked or already handled is skipped), settles every invoice
+    that cannot be charged (no Stripe key or no saved card) and leases the ones that can; after it
+    commits, each leased invoice is charged outside any transaction and its outcome recorded in a short
+    transaction of its own. Row locks are never held across a call to Stripe, and the Payment row
+    invoice_collect commits before the call is there for the webhook that may beat our answer."""
+    lease_until = as_of + timedelta(seconds=settings.BILLING_COLLECTION_LEASE_SECONDS)
     with transaction.atomic():
         batch_transaction_tune()
         invoices = list(
@@ -66,54 +76,140 @@ def dunning_batch(*, as_of: datetime, invoice_ids: list[int], actor: Actor) -> S
         )
         if not invoices:
             return StepCounts()
-        return _collect(invoices=invoices, as_of=as_of, actor=actor)
+        chargeable, batched = [], []
+        for invoice in invoices:
+            (chargeable if collection.invoice_chargeable(invoice=invoice) else batched).append(invoice)
+        counts = _collect(invoices=batched, as_of=as_of, actor=actor)
+        claims = _claims_lease(invoices=chargeable, lease_until=lease_until)
+    for claim in claims:
+        _charge(claim=claim, as_of=as_of, actor=actor, counts=counts)
+    return counts
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """What the claiming transaction saw: the charge and its record go ahead only while the invoice still
+    shows exactly this (a later run that took it over after the lease wrote its own lease; a webhook or
+    staff payment moved it out of open)."""
+
+    invoice_id: int
+    attempt_count: int
+    lease_until: datetime
+
+
+def _claims_lease(*, invoices: list[Invoice], lease_until: datetime) -> list[_Claim]:
+    """Push the chargeable invoices' next_attempt_at to the end of the lease (one statement), so no other
+    run finds them due while this one charges them outside its transaction. A run killed before it
+    records an outcome leaves the lease behind; the first run after it retries the same attempt."""
+    if not invoices:
+        return []
+    Invoice.objects.filter(pk__in=array_of(invoice.pk for invoice in invoices)).update(
+        next_attempt_at=lease_until, updated_at=timezone.now())
+    return [_Claim(invoice_id=invoice.pk, attempt_count=invoice.attempt_count, lease_until=lease_until)
+            for invoice in invoices]
+
+
+def _claimed(*, claim: _Claim):
+    return Invoice.objects.filter(pk=claim.invoice_id, status=InvoiceStatus.OPEN, attempt_count=claim.attempt_count,
+                                  next_attempt_at=claim.lease_until).select_related("customer").only(*_COLLECTION_FIELDS)
+
+
+def _charge(*, claim: _Claim, as_of: datetime, actor: Actor, counts: StepCounts) -> None:
+    """Charge one leased invoice (outside any transaction: invoice_collect commits its Payment row, calls
+    Stripe, then commits what Stripe said), then record the outcome under the invoice's lock."""
+    # Read again without a lock: paid or voided since the claim (a webhook, staff) means no charge at all.
+    invoice = _claimed(claim=claim).first()
+    if invoice is None:
+        counts.add("collection_skipped")
+        return
+    try:
+        result = collection.invoice_collect(invoice=invoice, actor=actor, now=as_of)
+    except PaymentProviderUnavailable:
+        result = None
+    if result is not None and result.outcome == collection.SUCCEEDED:
+        # The gateway (or the webhook that beat it) has paid the invoice: nothing is left to schedule.
+        counts.add("collected")
+        return
+    with transaction.atomic():
+        invoice = _claimed(claim=claim).select_for_update(of=("self",)).first()
+        if invoice is None:
+            # Settled while Stripe was answering (a webhook, a staff payment) or taken over by a later run:
+            # this attempt is not ours to count.
+            counts.add("collection_skipped")
+            return
+        outcomes = _Outcomes(counts=counts)
+        if result is None:
+            outcomes.provider_unavailable(invoice=invoice, as_of=as_of)
+        else:
+            outcomes.note(invoice=invoice, result=result, as_of=as_of)
+        outcomes.write(as_of=as_of, actor=actor)
+
+
+@dataclass
+class _Outcomes:
+    """The schedule changes a set of collection results calls for, written together (one statement per
+    kind of change, whatever the number of invoices)."""
+
+    counts: StepCounts
+    rescheduled: dict[int, tuple[int, datetime | None]] = field(default_factory=dict)
+    past_due: set[int] = field(default_factory=set)
+    exhausted: list[Invoice] = field(default_factory=list)
+
+    def provider_unavailable(self, *, invoice: Invoice, as_of: datetime) -> None:
+        # The provider is down (or absent): nothing happened, so nothing counts; look again later.
+        self.rescheduled[invoice.pk] = (invoice.attempt_count, as_of + retry_gap(failures=1))
+        self.counts.add("collection_skipped")
+
+    def note(self, *, invoice: Invoice, result: collection.CollectionResult, as_of: datetime) -> None:
+        if result.outcome == collection.SUCCEEDED:
+            self.counts.add("collected")
+            return
+        if result.outcome == collection.PROCESSING:
+            self.rescheduled[invoice.pk] = (invoice.attempt_count, as_of + retry_gap(failures=1))
+            self.counts.add("processing")
+            return
+        self.counts.add("failed")
+        failures = invoice.attempt_count + 1
+        gap = retry_gap(failures=failures)
+        self.rescheduled[invoice.pk] = (failures, as_of + gap if gap else None)
+        if gap is None:
+            self.exhausted.append(invoice)
+        elif invoice.subscription_id:
+            self.past_due.add(invoice.subscription_id)
+
+    def write(self, *, as_of: datetime, actor: Actor) -> None:
+        rescheduled = self.rescheduled
+        rows_update(model=Invoice, ids=list(rescheduled),
+                    columns={"attempt_count": ("integer", [a for a, _ in rescheduled.values()]),
+                             "next_attempt_at": ("timestamptz", [n for _, n in rescheduled.values()])},
+                    constants={"updated_at": timezone.now()})
+        _mark_past_due(subscription_ids=self.past_due, actor=actor)
+        for invoice in self.exhausted:
+            invoice.attempt_count, invoice.next_attempt_at = rescheduled[invoice.pk]
+            invoice_transition(invoice=invoice, to_status=InvoiceStatus.UNCOLLECTIBLE, actor=actor, now=as_of,
+                               reason=f"collection failed {invoice.attempt_count} times")
+            self.counts.add("uncollectible")
+            if invoice.subscription_id:
+                subscription = Subscription.objects.select_for_update().get(pk=invoice.subscription_id)
+                if subscription.status != S.CANCELED:
+                    subscription_transition(subscription=subscription, to_status=S.CANCELED, actor=actor,
+                                            now=as_of, reason=f"invoice {invoice.number} could not be collected")
+                    self.counts.add("canceled_unpaid")
 
 
 def _collect(*, invoices: list[Invoice], as_of: datetime, actor: Actor) -> StepCounts:
-    counts = StepCounts()
-    rescheduled: dict[int, tuple[int, datetime | None]] = {}
-    past_due: set[int] = set()
-    exhausted: list[Invoice] = []
+    """The batched path, inside the batch transaction: invoices invoice_collect answers without calling
+    Stripe (no_payment_method), so a batch of them costs a constant number of statements."""
+    outcomes = _Outcomes(counts=StepCounts())
     for invoice in invoices:
         try:
             result = collection.invoice_collect(invoice=invoice, actor=actor, now=as_of)
         except PaymentProviderUnavailable:
-            # The provider is down (or absent): nothing happened, so nothing counts; look again later.
-            rescheduled[invoice.pk] = (invoice.attempt_count, as_of + retry_gap(failures=1))
-            counts.add("collection_skipped")
+            outcomes.provider_unavailable(invoice=invoice, as_of=as_of)
             continue
-        if result.outcome == collection.SUCCEEDED:
-            counts.add("collected")
-            continue
-        if result.outcome == collection.PROCESSING:
-            rescheduled[invoice.pk] = (invoice.attempt_count, as_of + retry_gap(failures=1))
-            counts.add("processing")
-            continue
-        counts.add("failed")
-        failures = invoice.attempt_count + 1
-        gap = retry_gap(failures=failures)
-        rescheduled[invoice.pk] = (failures, as_of + gap if gap else None)
-        if gap is None:
-            exhausted.append(invoice)
-        elif invoice.subscription_id:
-            past_due.add(invoice.subscription_id)
-    rows_update(model=Invoice, ids=list(rescheduled),
-                columns={"attempt_count": ("integer", [a for a, _ in rescheduled.values()]),
-                         "next_attempt_at": ("timestamptz", [n for _, n in rescheduled.values()])},
-                constants={"updated_at": timezone.now()})
-    _mark_past_due(subscription_ids=past_due, actor=actor)
-    for invoice in exhausted:
-        invoice.attempt_count, invoice.next_attempt_at = rescheduled[invoice.pk]
-        invoice_transition(invoice=invoice, to_status=InvoiceStatus.UNCOLLECTIBLE, actor=actor, now=as_of,
-                           reason=f"collection failed {invoice.attempt_count} times")
-        counts.add("uncollectible")
-        if invoice.subscription_id:
-            subscription = Subscription.objects.select_for_update().get(pk=invoice.subscription_id)
-            if subscription.status != S.CANCELED:
-                subscription_transition(subscription=subscription, to_status=S.CANCELED, actor=actor, now=as_of,
-                                        reason=f"invoice {invoice.number} could not be collected")
-                counts.add("canceled_unpaid")
-    return counts
+        outcomes.note(invoice=invoice, result=result, as_of=as_of)
+    outcomes.write(as_of=as_of, actor=actor)
+    return outcomes.counts
 
 
 def _mark_past_due(*, subscription_ids: set[int], actor: Actor) -> None:
