@@ -60,13 +60,16 @@ def invoice_ids_due_for_collection(*, as_of: datetime) -> list[int]:
     return list(invoices_due_for_collection(as_of=as_of).order_by("pk").values_list("pk", flat=True))
 
 
-def dunning_batch(*, as_of: datetime, invoice_ids: list[int], actor: Actor) -> StepCounts:
+def dunning_batch(*, as_of: datetime, invoice_ids: list[int], actor: Actor, charge_cards: bool = True) -> StepCounts:
     """Collect these invoices. One transaction locks them (the due condition is checked again under the
     lock, so an invoice another run has locked or already handled is skipped), settles every invoice
     that cannot be charged (no Stripe key or no saved card) and leases the ones that can; after it
     commits, each leased invoice is charged outside any transaction and its outcome recorded in a short
     transaction of its own. Row locks are never held across a call to Stripe, and the Payment row
-    invoice_collect commits before the call is there for the webhook that may beat our answer."""
+    invoice_collect commits before the call is there for the webhook that may beat our answer.
+
+    With `charge_cards` off (a dry run) the invoices that would be charged are only counted: a card
+    charge cannot be rolled back with the dry run's transaction."""
     lease_until = as_of + timedelta(seconds=settings.BILLING_COLLECTION_LEASE_SECONDS)
     with transaction.atomic():
         batch_transaction_tune()
@@ -80,6 +83,10 @@ def dunning_batch(*, as_of: datetime, invoice_ids: list[int], actor: Actor) -> S
         for invoice in invoices:
             (chargeable if collection.invoice_chargeable(invoice=invoice) else batched).append(invoice)
         counts = _collect(invoices=batched, as_of=as_of, actor=actor)
+        if not charge_cards:
+            if chargeable:
+                counts.add("to_charge", len(chargeable))
+            return counts
         claims = _claims_lease(invoices=chargeable, lease_until=lease_until)
     for claim in claims:
         _charge(claim=claim, as_of=as_of, actor=actor, counts=counts)

@@ -20,7 +20,8 @@ from payments.billing.renewals import RENEWALS, TRIALS, renewal_batch, subscript
 
 STEPS = (TRIALS, RENEWALS, "expiry", "collection")
 SUMMARY_KEYS = ("trials_converted", "trials_canceled", "renewed", "canceled", "invoiced", "refilled", "expired",
-                "collected", "processing", "failed", "uncollectible", "canceled_unpaid", "collection_skipped")
+                "collected", "processing", "failed", "uncollectible", "canceled_unpaid", "collection_skipped",
+                "to_charge")
 
 
 @dataclass
@@ -112,7 +113,7 @@ def _steps(*, summary: BillingRunSummary, limit: int | None, batch_size: int, ac
         ("expiry", lambda: credit_customers_with_grants_due(now=as_of),
          lambda ids: expiry_batch(as_of=as_of, customer_ids=ids, actor=actor)),
         ("collection", lambda: invoice_ids_due_for_collection(as_of=as_of),
-         lambda ids: dunning_batch(as_of=as_of, invoice_ids=ids, actor=actor)),
+         lambda ids: dunning_batch(as_of=as_of, invoice_ids=ids, actor=actor, charge_cards=not summary.dry_run)),
     )
     for step, work_list, batch in listed:
         ids, done, position = work_list(), 0, 0
@@ -127,5 +128,5 @@ _HANDLED = {
     TRIALS: ("trials_converted", "trials_canceled"),
     RENEWALS: ("renewed", "canceled"),
     "expiry": ("expired",),
-    "collection": ("collected", "processing", "failed", "collection_skipped"),
+    "collection": ("collected", "processing", "failed", "collection_skipped", "to_charge"),
 }

@@ -197,3 +197,15 @@ def test_cards_and_no_cards_in_one_batch_each_take_their_path(stripe_api, lease,
     bare_invoice = Invoice.objects.get(subscription=bare)
     assert bare_invoice.attempt_count == 1 and bare_invoice.next_attempt_at == FEB_28 + timedelta(days=1)
     assert not Payment.objects.filter(invoice=bare_invoice).exists()
+
+
+def test_dry_run_counts_the_cards_it_would_charge_and_calls_stripe_never(stripe_api, lease, gateway_calls):
+    calls, _ = gateway_calls
+    sub = _card_subscription(stripe_api)
+
+    summary = billing_run(as_of=FEB_28, dry_run=True)
+
+    assert calls == []
+    assert summary.counts["to_charge"] == 1 and summary.counts.get("collected", 0) == 0
+    assert not Invoice.objects.filter(subscription=sub).exists()
+    assert not Payment.objects.exists()
