@@ -101,7 +101,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Seconds a WebSocket may stay open without authenticating (first-message token) before it is closed.
-WEBSOCKET_AUTH_TIMEOUT = env.float("WEBSOCKET_AUTH_TIMEOUT", default=10)
+WEBSOCKET_AUTH_TIMEOUT = env.int("WEBSOCKET_AUTH_TIMEOUT", default=10)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -107,23 +107,21 @@ class SubscriptionViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMo
     @_action_schema("Pause", ReasonSerializer, SubscriptionSerializer)
     @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)
     def pause(self, request, pk=None):
-        subscription = self.get_object()
-        serializer = ReasonSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        subscription = subscription_pause(subscription=subscription, actor=Actor.of_user(request.user),
-                                          reason=serializer.validated_data["reason"])
-        self._changed(subscription)
-        return Response(SubscriptionSerializer(subscription).data)
+        return self._status_action(request, subscription_pause)
 
     @_action_schema("Resume a paused subscription, or withdraw a scheduled cancellation", ReasonSerializer,
                     SubscriptionSerializer)
     @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)
     def resume(self, request, pk=None):
+        return self._status_action(request, subscription_resume)
+
+    def _status_action(self, request, service):
+        """Pause and resume: a reason in, the service applied to this subscription, the subscription out."""
         subscription = self.get_object()
         serializer = ReasonSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        subscription = subscription_resume(subscription=subscription, actor=Actor.of_user(request.user),
-                                           reason=serializer.validated_data["reason"])
+        subscription = service(subscription=subscription, actor=Actor.of_user(request.user),
+                               reason=serializer.validated_data["reason"])
         self._changed(subscription)
         return Response(SubscriptionSerializer(subscription).data)
 
