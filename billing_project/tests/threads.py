@@ -3,6 +3,10 @@ constraints, which is what those tests pin."""
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+from django.db import connections
 
 
 def run_threads(targets: list[Callable[[], object]], *, join_timeout: float | None = None) -> list[threading.Thread]:
@@ -15,3 +19,30 @@ def run_threads(targets: list[Callable[[], object]], *, join_timeout: float | No
     for thread in threads:
         thread.join(timeout=join_timeout)
     return threads
+
+
+@dataclass
+class Race:
+    # Return values in the order the threads finished, and whatever they raised.
+    results: list = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+
+
+def race(targets: list[Callable[[], object]], *, join_timeout: float | None = None) -> Race:
+    """Run the targets in threads released together by one barrier, so they really contend. A thread
+    cannot fail the test itself: its result or exception is collected for the test to assert on, and
+    its database connections are closed so the test database can be dropped."""
+    barrier = threading.Barrier(len(targets))
+    outcome = Race()
+
+    def contender(target: Callable[[], object]) -> None:
+        try:
+            barrier.wait(timeout=30)
+            outcome.results.append(target())
+        except Exception as exc:
+            outcome.errors.append(exc)
+        finally:
+            connections.close_all()
+
+    run_threads([partial(contender, target) for target in targets], join_timeout=join_timeout)
+    return outcome

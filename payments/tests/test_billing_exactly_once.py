@@ -5,16 +5,15 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Count
 
-from billing_project.tests.threads import run_threads
+from billing_project.tests.threads import race
 from credits.models import CreditGrant
 from payments.billing import renewals
 from payments.billing.run import billing_run
@@ -55,19 +54,8 @@ def test_two_concurrent_runs_share_the_work_and_never_double_bill():
     plan = PlanFactory(credits_per_period=10)
     for _ in range(120):
         make_due_subscription(plan=plan)
-    results, errors = [], []
-    start = threading.Barrier(2)
-
-    def worker():
-        try:
-            start.wait()
-            results.append(billing_run(as_of=FEB_28, batch_size=4))
-        except Exception as exc:  # surfaced below; a thread cannot fail the test itself
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    run_threads([worker] * 2)
+    outcome = race([lambda: billing_run(as_of=FEB_28, batch_size=4)] * 2)
+    results, errors = outcome.results, outcome.errors
     assert errors == []
     assert sum(r.counts.get("renewed", 0) for r in results) == 120
     assert sum(r.counts.get("invoiced", 0) for r in results) == 120
@@ -157,19 +145,7 @@ def test_two_concurrent_runs_attempt_each_invoice_once(collect_outcomes):
     script["outcome"] = "failed"
     for _ in range(80):
         make_due_subscription()
-    errors = []
-    start = threading.Barrier(2)
-
-    def worker():
-        try:
-            start.wait()
-            billing_run(as_of=FEB_28, batch_size=7)
-        except Exception as exc:  # surfaced below; a thread cannot fail the test itself
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    run_threads([worker] * 2)
+    errors = race([lambda: billing_run(as_of=FEB_28, batch_size=7)] * 2).errors
     assert errors == []
     attempted = [invoice_id for invoice_id, _ in calls]
     assert len(attempted) == len(set(attempted)) == 80

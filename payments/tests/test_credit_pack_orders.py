@@ -1,16 +1,15 @@
 """Credit packs bought on account: placed and canceled by services, billed by the next renewal, granted
 when that invoice is paid."""
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing_project.audit import Actor
 from billing_project.exceptions import IllegalTransition, InvalidOperation
-from billing_project.tests.threads import run_threads
+from billing_project.tests.threads import race
 from credits.models import CreditLedgerEntry
 from credits.selectors import credit_balance_get
 from payments.billing.common import RUN_ACTOR
@@ -202,19 +201,7 @@ def test_two_concurrent_runs_bill_each_order_exactly_once():
     for _ in range(30):
         sub = make_due_subscription(plan=plan)
         orders += [_order(sub, "credits-100"), _order(sub, "credits-500")]
-    errors = []
-    start = threading.Barrier(2)
-
-    def worker():
-        try:
-            start.wait()
-            billing_run(as_of=FEB_28, batch_size=4)
-        except Exception as exc:  # surfaced below; a thread cannot fail the test itself
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    run_threads([worker] * 2)
+    errors = race([lambda: billing_run(as_of=FEB_28, batch_size=4)] * 2).errors
     assert errors == []
     lines = InvoiceLine.objects.filter(kind=InvoiceLineKind.CREDIT_PACK)
     assert sorted(line.metadata["credit_pack_order"] for line in lines) == sorted(o.pk for o in orders)
@@ -227,31 +214,16 @@ def test_two_concurrent_runs_bill_each_order_exactly_once():
 def test_a_cancel_racing_the_renewal_either_wins_or_finds_the_order_invoiced():
     sub = make_due_subscription(plan=PlanFactory(amount=1000))
     order = _order(sub)
-    outcomes, errors = [], []
-    start = threading.Barrier(2)
+    outcomes = []
 
     def cancel():
         try:
-            start.wait()
             credit_pack_order_cancel(order=order, actor=STAFF)
             outcomes.append("canceled")
         except IllegalTransition:
             outcomes.append("too late")
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connections.close_all()
 
-    def run():
-        try:
-            start.wait()
-            billing_run(as_of=FEB_28)
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    run_threads([cancel, run])
+    errors = race([cancel, lambda: billing_run(as_of=FEB_28)]).errors
     assert errors == []
     order.refresh_from_db()
     billed = InvoiceLine.objects.filter(kind=InvoiceLineKind.CREDIT_PACK).count()

@@ -3,15 +3,13 @@
 import itertools
 import logging
 import random
-import threading
 import time
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from billing_project.audit import Actor
-from billing_project.tests.threads import run_threads
+from billing_project.tests.threads import race
 from payments.models import Invoice, Payment, PaymentMethod, PaymentStatus, StripeEvent, StripeEventStatus
 from payments.services import subscription_start
 from payments.tests.stripe_support import (
@@ -134,21 +132,9 @@ def test_a_delivery_and_its_duplicate_stay_within_their_query_budget(client, web
 
 
 def _run_together(count, target):
-    barrier = threading.Barrier(count)
-    results, errors = [], []
-
-    def run():
-        try:
-            barrier.wait(timeout=10)
-            results.append(target())
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    run_threads([run] * count, join_timeout=30)
-    assert not errors, errors
-    return results
+    outcome = race([target] * count, join_timeout=30)
+    assert not outcome.errors, outcome.errors
+    return outcome.results
 
 
 @pytest.mark.django_db(transaction=True)

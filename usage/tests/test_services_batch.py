@@ -1,14 +1,12 @@
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from billing_project.audit import Actor
 from billing_project.exceptions import InsufficientCredits, InvalidOperation
-from billing_project.tests.threads import run_threads
+from billing_project.tests.threads import race
 from credits.models import CreditLedgerEntry
 from credits.selectors import credit_balance_get
 from credits.services import credit_grant
@@ -147,19 +145,8 @@ def test_concurrent_identical_batches_store_and_debit_exactly_once():
     meter = MeterFactory(credits_per_unit=Decimal(1))
     credit_grant(customer=customer, amount=10_000, source="purchase", actor=ACTOR)
     events = _events("race", 200, meter.code)
-    barrier = threading.Barrier(6)
-    results, errors = [], []
-
-    def send():
-        try:
-            barrier.wait()
-            results.append(usage_events_record_batch(customer=customer, events=events))
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    run_threads([send] * 6)
+    outcome = race([lambda: usage_events_record_batch(customer=customer, events=events)] * 6)
+    results, errors = outcome.results, outcome.errors
 
     assert errors == []
     assert sum(r.created for r in results) == 200
