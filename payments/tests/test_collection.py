@@ -58,7 +58,7 @@ def test_off_session_charge_pays_the_invoice_and_activates_the_subscription(stri
     assert result.outcome == "succeeded"
     assert payment.status == PaymentStatus.SUCCEEDED and payment.amount == 2500
     assert payment.stripe_payment_intent_id.startswith("pi_") and payment.stripe_charge_id.startswith("ch_")
-    assert payment.metadata["collection_key"] == f"invoice-{first_invoice.pk}-attempt-1"
+    assert payment.collection_key == f"invoice-{first_invoice.pk}-attempt-1"
     assert first_invoice.status == InvoiceStatus.PAID and first_invoice.amount_paid == 2500
     assert first_invoice.subscription.status == SubscriptionStatus.ACTIVE
     assert list(payment.status_changes.values_list("from_status", "to_status")) == [("pending", "succeeded")]
@@ -104,7 +104,7 @@ def test_next_attempt_is_a_new_payment_with_a_new_key(stripe_api, first_invoice,
     result = invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now())
 
     assert result.outcome == "succeeded"
-    assert result.payment.metadata["collection_key"] == f"invoice-{first_invoice.pk}-attempt-2"
+    assert result.payment.collection_key == f"invoice-{first_invoice.pk}-attempt-2"
     assert Payment.objects.filter(invoice=first_invoice).count() == 2
 
 

@@ -43,7 +43,7 @@ def test_credit_pack_checkout_opens_a_session_for_a_credit_pack_invoice(recordin
     start = checkout_credit_pack_start(customer=customer, credits=1000, amount=4500, actor=actor, **URLS)
 
     fields = recording_stripe.requests[-1]["fields"]
-    assert start.invoice.billing_reason == BillingReason.CREDIT_PACK and start.invoice.metadata["credits"] == 1000
+    assert start.invoice.billing_reason == BillingReason.CREDIT_PACK and start.invoice.lines.get().credits == 1000
     assert start.invoice.amount_due == 4500 and start.invoice.next_attempt_at is None
     assert fields["metadata[kind]"] == "credit_pack" and "payment_intent_data[setup_future_usage]" not in fields
 
