@@ -47,6 +47,11 @@ def _result(payment: Payment) -> CollectionResult:
     return CollectionResult(outcome=outcome, payment=payment, message=message)
 
 
+def collection_key(*, invoice_id: int, attempt: int) -> str:
+    """The idempotency key of one collection attempt: Payment.collection_key and Stripe's key alike."""
+    return f"invoice-{invoice_id}-attempt-{attempt}"
+
+
 def invoice_chargeable(*, invoice: Invoice) -> bool:
     """Whether `invoice_collect` would call Stripe for this invoice (rather than answer no_payment_method
     at once): the billing run charges these outside its batch transaction."""
@@ -73,16 +78,14 @@ def invoice_collect(*, invoice: Invoice, actor: Actor, now: datetime) -> Collect
         return CollectionResult(outcome=PROCESSING, payment=in_flight,
                                 message="An earlier payment for this invoice is still processing.")
 
-    key = f"invoice-{invoice.pk}-attempt-{invoice.attempt_count + 1}"
-    payment = invoice.payments.filter(method=PaymentMethod.STRIPE, metadata__collection_key=key).first()
-    if payment is not None and payment.status != P.PENDING:
+    key = collection_key(invoice_id=invoice.pk, attempt=invoice.attempt_count + 1)
+    # Insert-or-find on the unique collection_key: two collectors on one attempt get the same row.
+    payment, created = Payment.objects.get_or_create(
+        collection_key=key, defaults={"customer": customer, "invoice": invoice, "amount": invoice.amount_due,
+                                      "currency": invoice.currency, "method": PaymentMethod.STRIPE})
+    if not created and payment.status != P.PENDING:
         # This attempt already ran (the billing run retried before recording it): same answer, no charge.
         return _result(payment)
-    if payment is None:
-        with transaction.atomic():
-            payment = Payment.objects.create(customer=customer, invoice=invoice, amount=invoice.amount_due,
-                                             currency=invoice.currency, method=PaymentMethod.STRIPE,
-                                             metadata={"collection_key": key})
 
     try:
         intent = stripe_gateway.payment_intent_charge_off_session(

@@ -120,12 +120,18 @@ class InvoiceLine(models.Model):
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
     meter = models.ForeignKey(Meter, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The prepaid credits this line sells (credit pack lines only), decided by the service that bills the
+    # pack and read when the invoice is paid. A column, not metadata: invoice metadata is a free note staff
+    # edit in the back office, and a note must never change what a payment grants.
+    credits = models.BigIntegerField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=InvoiceLineKind.values), name="invoice_line_kind_valid"),
+            models.CheckConstraint(condition=Q(credits__isnull=True) | Q(kind="credit_pack", credits__gt=0),
+                                   name="invoice_line_credits_only_on_packs"),
             # A credit pack order is billed on at most one invoice line, whatever runs race to bill it.
             models.UniqueConstraint(KeyTextTransform("credit_pack_order", "metadata"),
                                     condition=Q(kind="credit_pack", metadata__has_key="credit_pack_order"),
@@ -189,6 +195,9 @@ class Payment(models.Model):
     reference = models.CharField(max_length=255, blank=True)
     # `created` of the newest provider event applied; an older event arriving late is not applied.
     provider_updated_at = models.DateTimeField(null=True, blank=True)
+    # The idempotency key of the collection attempt this payment records (invoice-<id>-attempt-<n>), also
+    # sent to Stripe. Unique, so two collectors racing on one attempt insert one payment, not two.
+    collection_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -345,3 +354,17 @@ class CreditPackOrder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pack_code} for {self.customer_id} ({self.status})"
+
+
+class CreditPackOrderStatusChange(AuditRow):
+    """Append-only audit of every credit pack order status move."""
+
+    order = models.ForeignKey(CreditPackOrder, on_delete=models.PROTECT, related_name="status_changes")
+    from_status = models.CharField(max_length=16)
+    to_status = models.CharField(max_length=16)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} -> {self.to_status}"

@@ -17,10 +17,6 @@ from payments.models import BillingReason, Invoice, InvoiceLineKind
 from payments.services import LineSpec, invoice_create, invoice_finalize, invoice_lock, subscription_start
 from subscriptions.models import Customer, Plan, Subscription
 
-# Customer.metadata key: Stripe `created` of the message that set the default card, so a late
-# setup_intent.succeeded or customer.updated never replaces a newer card with an older one.
-DEFAULT_PM_SET_AT = "stripe_default_payment_method_set_at"
-
 
 def _require_stripe() -> None:
     if not stripe_gateway.is_configured():
@@ -65,14 +61,14 @@ def customer_default_payment_method_set(*, customer: Customer, payment_method_id
     """Remember the card renewals are charged to, unless a newer message already set another one.
     Returns whether it changed."""
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    set_at = customer.metadata.get(DEFAULT_PM_SET_AT)
-    if set_at and observed_at < datetime.fromisoformat(set_at):
+    set_at = customer.stripe_default_payment_method_set_at
+    if set_at is not None and observed_at < set_at:
         return False
     changed = customer.stripe_default_payment_method_id != payment_method_id
     customer.stripe_default_payment_method_id = payment_method_id
-    customer.metadata = {**customer.metadata, DEFAULT_PM_SET_AT: observed_at.isoformat(),
-                         "stripe_default_payment_method_set_by": actor.label}
-    customer.save(update_fields=["stripe_default_payment_method_id", "metadata", "updated_at"])
+    customer.stripe_default_payment_method_set_at = observed_at
+    customer.save(update_fields=["stripe_default_payment_method_id", "stripe_default_payment_method_set_at",
+                                 "updated_at"])
     return changed
 
 
@@ -132,9 +128,9 @@ def checkout_credit_pack_start(*, customer: Customer, credits: int, amount: int,
     now = now or timezone.now()
     with transaction.atomic():
         invoice = invoice_create(
-            customer=customer, billing_reason=BillingReason.CREDIT_PACK, metadata={"credits": credits},
+            customer=customer, billing_reason=BillingReason.CREDIT_PACK,
             lines=[LineSpec(kind=InvoiceLineKind.CREDIT_PACK, description=f"{credits} credits",
-                            unit_amount=Decimal(amount), metadata={"credits": credits})],
+                            unit_amount=Decimal(amount), credits=credits)],
         )
         invoice = invoice_finalize(invoice=invoice, actor=actor, now=now)
         session = _checkout_for_invoice(invoice=invoice, kind="credit_pack", success_url=success_url,

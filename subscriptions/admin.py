@@ -41,7 +41,8 @@ class CustomerAdmin(admin.ModelAdmin):
     raw_id_fields = ("user",)
     fieldsets = (
         (None, {"fields": ("name", "email", "currency", "user", "external_id")}),
-        ("Stripe", {"fields": ("stripe_customer_id", "stripe_default_payment_method_id")}),
+        ("Stripe", {"fields": ("stripe_customer_id", "stripe_default_payment_method_id",
+                               "stripe_default_payment_method_set_at")}),
         ("Metadata", {"fields": ("metadata",), "classes": ("collapse",)}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
@@ -51,7 +52,8 @@ class CustomerAdmin(admin.ModelAdmin):
         # Stripe ids are written by the Stripe integration; a hand-edited id would route webhooks to
         # the wrong account. The currency is fixed once the account exists: its invoices and payments
         # are all in it.
-        fields = ["stripe_customer_id", "stripe_default_payment_method_id", "created_at", "updated_at"]
+        fields = ["stripe_customer_id", "stripe_default_payment_method_id", "stripe_default_payment_method_set_at",
+                  "created_at", "updated_at"]
         return fields + ["currency"] if obj is not None else fields
 
 

@@ -25,6 +25,11 @@ class Customer(models.Model):
     stripe_customer_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     # The card saved through a SetupIntent; renewals charge it off-session.
     stripe_default_payment_method_id = models.CharField(max_length=255, blank=True)
+    # Stripe's `created` of the message that set that card: a late setup_intent.succeeded or customer.updated
+    # older than this never replaces a newer card with an older one. A column written only by the Stripe
+    # services (never the API or the admin): in `metadata`, which customers write, a far-future value
+    # would switch card updates off.
+    stripe_default_payment_method_set_at = models.DateTimeField(null=True, blank=True)
     # The id the business knows this customer by in its own systems.
     external_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     metadata = models.JSONField(default=dict, blank=True)
@@ -136,7 +141,8 @@ class Subscription(models.Model):
     class Meta:
         ordering = ["-id"]
         # Staff actions in the admin beyond add/change/delete, granted per person.
-        permissions = [("cancel_subscription", "Can cancel subscriptions")]
+        permissions = [("cancel_subscription", "Can cancel subscriptions"),
+                       ("resume_subscription", "Can resume subscriptions")]
         indexes = [models.Index(fields=["status", "current_period_end"], name="sub_status_period_end")]
         constraints = [
             models.CheckConstraint(

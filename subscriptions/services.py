@@ -6,10 +6,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing_project.audit import Actor
-from billing_project.bulk import AUDIT_FIELDS, audit_values, json_text, rows_copy
+from billing_project.bulk import AUDIT_FIELDS, array_of, audit_values, json_text, rows_copy
 from billing_project.exceptions import IdempotencyConflict, IllegalTransition, InvalidOperation
 from subscriptions.models import (
     ApiIdempotencyKey,
@@ -110,6 +112,61 @@ def subscription_transition(*, subscription: Subscription, to_status: str, actor
     return subscription
 
 
+@dataclass(frozen=True)
+class StatusMove:
+    """One subscription's move for `subscription_transition_many`."""
+
+    subscription_id: int
+    to_status: str
+    reason: str = ""
+    data: dict = field(default_factory=dict)
+
+
+def _bulk_side_effects(*, to_status: str, now: datetime, at_period_end: bool) -> dict:
+    """What `subscription_transition` sets besides the status, as column expressions evaluated on each row's
+    values before the UPDATE (so `status` below is the status being left)."""
+    if to_status == S.CANCELED:
+        ended = F("current_period_end") if at_period_end else Value(now)
+        return {"canceled_at": Coalesce(F("canceled_at"), ended), "ended_at": ended, "cancel_at_period_end": False,
+                "paused_at": Case(When(status=S.PAUSED, then=Value(None)), default=F("paused_at"))}
+    if to_status == S.PAUSED:
+        return {"paused_at": Value(now)}
+    return {"paused_at": Case(When(status=S.PAUSED, then=Value(None)), default=F("paused_at"))}
+
+
+def subscription_transition_many(*, moves: list[StatusMove], actor: Actor, now: datetime | None = None,
+                                 at_period_end: bool = False) -> list[int]:
+    """`subscription_transition` for a batch: per target status one locking read of the rows whose current
+    status may legally move there, one UPDATE, and one COPY of all the audit rows at the end, whatever the
+    number of subscriptions. A move from a status that may not become its target is refused: the row is
+    left as it is and gets no audit row. Returns the ids that moved.
+
+    `at_period_end`: a cancellation takes effect at each subscription's current period end (the billing
+    run ending subscriptions whose period is over) rather than at `now`."""
+    now = now or timezone.now()
+    by_target: dict[str, dict[int, StatusMove]] = {}
+    for move in moves:
+        by_target.setdefault(move.to_status, {})[move.subscription_id] = move
+    events, moved = [], []
+    for to_status, wanted in by_target.items():
+        legal_from = [status for status, allowed in ALLOWED_SUBSCRIPTION_TRANSITIONS.items() if to_status in allowed]
+        rows = list(Subscription.objects.select_for_update().filter(pk__in=array_of(wanted), status__in=legal_from)
+                    .order_by("pk").values_list("pk", "status"))
+        if not rows:
+            continue
+        Subscription.objects.filter(pk__in=array_of(pk for pk, _ in rows)).update(
+            status=to_status, updated_at=timezone.now(),
+            **_bulk_side_effects(to_status=to_status, now=now, at_period_end=at_period_end))
+        for pk, from_status in rows:
+            move = wanted[pk]
+            events.append(EventSpec(subscription_id=pk, kind=SubscriptionEventKind.STATUS_CHANGED, reason=move.reason,
+                                    from_status=from_status, to_status=to_status, data=move.data))
+            moved.append(pk)
+    if events:
+        subscription_events_write_many(events=events, actor=actor)
+    return moved
+
+
 def subscription_lock(*, subscription_id: int) -> Subscription:
     return Subscription.objects.select_for_update().select_related("plan", "customer").get(pk=subscription_id)
 
@@ -178,9 +235,17 @@ def subscription_pause(*, subscription: Subscription, actor: Actor, reason: str 
 @transaction.atomic
 def subscription_resume(*, subscription: Subscription, actor: Actor, reason: str = "",
                         now: datetime | None = None) -> Subscription:
-    """Resume a paused subscription, or withdraw a scheduled cancellation."""
+    """Resume a paused subscription within its period, or withdraw a scheduled cancellation.
+
+    Resuming after the period ended restarts the billing cycle with an invoice, which only the payments
+    app can issue: the API and the back office resume through payments.billing.resume, and this refuses
+    rather than leave the run to bill the paused periods."""
+    now = now or timezone.now()
     subscription = subscription_lock(subscription_id=subscription.pk)
     if subscription.status == S.PAUSED:
+        if subscription.current_period_end <= now:
+            raise IllegalTransition("The period ended while paused: resuming restarts the billing cycle "
+                                    "(payments.billing.resume).", code="resume_restarts_cycle")
         return subscription_transition(subscription=subscription, to_status=S.ACTIVE, actor=actor, reason=reason,
                                        now=now)
     if subscription.cancel_at_period_end and subscription.status != S.CANCELED:

@@ -3,6 +3,6 @@
 Split by subject; importing the modules registers their ModelAdmins with the site.
 """
 
-from payments.admin import credit_pack_orders, customers, invoices, payments, webhooks
+from payments.admin import credit_pack_orders, customers, invoices, payments, subscriptions, webhooks
 
-__all__ = ["credit_pack_orders", "customers", "invoices", "payments", "webhooks"]
+__all__ = ["credit_pack_orders", "customers", "invoices", "payments", "subscriptions", "webhooks"]

@@ -4,8 +4,18 @@ order disagree with the invoice line that bills it."""
 
 from django.contrib import admin
 
-from billing_project.admin_tools import ReadOnlyAdminMixin, money_column
-from payments.models import CreditPackOrder
+from billing_project.admin_tools import ReadOnlyAdminMixin, RecentRowsInline, money_column
+from payments.models import CreditPackOrder, CreditPackOrderStatusChange
+
+
+class CreditPackOrderStatusChangeInline(RecentRowsInline):
+    model = CreditPackOrderStatusChange
+    recent_partition_by = "order"
+    recent_limit = 25
+    fields = ("created_at", "from_status", "to_status", "actor_label", "reason")
+    readonly_fields = fields
+    show_change_link = False
+    verbose_name_plural = "Status changes (most recent)"
 
 
 @admin.register(CreditPackOrder)
@@ -23,5 +33,16 @@ class CreditPackOrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = ("customer", "pack_code", "credits", "order_amount", "status", "invoice", "created_at",
                        "updated_at", "actor_label")
+    inlines = [CreditPackOrderStatusChangeInline]
 
     order_amount = money_column("amount", description="Price", ordering="amount")
+
+
+@admin.register(CreditPackOrderStatusChange)
+class CreditPackOrderStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "order", "from_status", "to_status", "actor_label", "reason")
+    list_filter = ("to_status", "from_status")
+    search_fields = ("order__customer__email", "order__pack_code", "reason", "actor_label")
+    date_hierarchy = "created_at"
+    list_select_related = ("order__customer",)
+    show_full_result_count = False

@@ -23,6 +23,7 @@ from payments.api.serializers import (
     RefundSerializer,
     SubscriptionStartSerializer,
 )
+from payments.billing.resume import subscription_resume_billed
 from payments.invoice_html import invoice_render_html
 from payments.selectors import invoice_list, payment_list
 from payments.services import (
@@ -41,7 +42,7 @@ from subscriptions.api.serializers import (
     SubscriptionSerializer,
 )
 from subscriptions.selectors import subscription_list
-from subscriptions.services import subscription_cancel, subscription_pause, subscription_resume
+from subscriptions.services import subscription_cancel, subscription_pause
 
 API_ACCESS = HasPlanFeature("api_access")
 
@@ -113,7 +114,12 @@ class SubscriptionViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMo
                     SubscriptionSerializer)
     @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)
     def resume(self, request, pk=None):
-        return self._status_action(request, subscription_resume)
+        # The billed resume: after the period ended it restarts the cycle instead of billing the paused months.
+        def resume_billed(*, subscription, actor, reason):
+            subscription_resume_billed(subscription=subscription, actor=actor, reason=reason)
+            subscription.refresh_from_db()
+            return subscription
+        return self._status_action(request, resume_billed)
 
     def _status_action(self, request, service):
         """Pause and resume: a reason in, the service applied to this subscription, the subscription out."""

@@ -26,8 +26,8 @@ from payments import collection
 from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
 from payments.models import Invoice, InvoiceStatus
 from payments.services import invoice_transition
-from subscriptions.models import Subscription, SubscriptionEventKind, SubscriptionStatus
-from subscriptions.services import EventSpec, subscription_events_write_many, subscription_transition
+from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.services import StatusMove, subscription_transition, subscription_transition_many
 
 S = SubscriptionStatus
 
@@ -220,16 +220,8 @@ def _collect(*, invoices: list[Invoice], as_of: datetime, actor: Actor) -> StepC
 
 
 def _mark_past_due(*, subscription_ids: set[int], actor: Actor) -> None:
-    """Active or trialing subscriptions with a failed payment become past_due (bulk, audited)."""
-    if not subscription_ids:
-        return
-    locked = list(Subscription.objects.select_for_update()
-                  .filter(pk__in=array_of(subscription_ids), status__in=[S.ACTIVE, S.TRIALING]).order_by("pk")
-                  .values_list("pk", "status"))
-    if not locked:
-        return
-    Subscription.objects.filter(pk__in=array_of(pk for pk, _ in locked)).update(status=S.PAST_DUE,
-                                                                                updated_at=timezone.now())
-    subscription_events_write_many(actor=actor, events=[
-        EventSpec(subscription_id=pk, kind=SubscriptionEventKind.STATUS_CHANGED, from_status=status,
-                  to_status=S.PAST_DUE, reason="payment failed") for pk, status in locked])
+    """Active or trialing subscriptions with a failed payment become past_due (bulk, audited); the bulk
+    transition leaves the others (already past due, canceled...) as they are."""
+    subscription_transition_many(actor=actor, moves=[
+        StatusMove(subscription_id=pk, to_status=S.PAST_DUE, reason="payment failed")
+        for pk in sorted(subscription_ids)])

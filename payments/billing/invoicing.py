@@ -55,7 +55,7 @@ _INVOICE_FIELDS = ("id", "number", "customer", "subscription", "billing_reason",
                    "status", "currency", "subtotal", "total", "amount_paid", "amount_due", "due_date", "issued_at",
                    "paid_at", "attempt_count", "next_attempt_at", "metadata", "created_at", "updated_at")
 _LINE_FIELDS = ("invoice", "kind", "description", "quantity", "unit_amount", "amount", "period_start", "period_end",
-                "meter", "metadata")
+                "meter", "credits", "metadata")
 _CHANGE_FIELDS = (*AUDIT_FIELDS, "invoice", "from_status", "to_status")
 
 
@@ -82,7 +82,8 @@ def invoices_issue(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime,
             amount = invoice_line_amount(quantity=spec.quantity, unit_amount=spec.unit_amount)
             subtotal += amount
             lines.append((pk, spec.kind, spec.description[:300], spec.quantity, spec.unit_amount, amount,
-                          spec.period_start, spec.period_end, spec.meter_id, json_text(spec.metadata)))
+                          spec.period_start, spec.period_end, spec.meter_id, spec.credits,
+                          json_text(spec.metadata)))
         # A credit larger than the charges does not make the customer owed cash on this invoice.
         total = max(subtotal, 0)
         status = InvoiceStatus.OPEN if total else InvoiceStatus.PAID

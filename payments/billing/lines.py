@@ -74,6 +74,6 @@ def credit_pack_lines(*, orders: list[CreditPackOrder]) -> list[LineSpec]:
     """One line per credit pack ordered on account; the order id in the metadata is what the
     `invoice_line_credit_pack_order_once` constraint keeps unique."""
     return [LineSpec(kind=InvoiceLineKind.CREDIT_PACK, description=f"Credit pack {o.pack_code}: {o.credits} credits",
-                     unit_amount=Decimal(o.amount),
-                     metadata={"credit_pack_order": o.pk, "pack": o.pack_code, "credits": o.credits})
+                     unit_amount=Decimal(o.amount), credits=o.credits,
+                     metadata={"credit_pack_order": o.pk, "pack": o.pack_code})
             for o in orders]

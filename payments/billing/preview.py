@@ -8,11 +8,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from billing_project.exceptions import BillingError
-from payments.billing.lines import credit_pack_lines, lines_subtotal, period_lines
-from payments.billing.renewals import next_period, trial_needs_cancel
+from payments.billing.decision import decision_lines, renewal_decide
+from payments.billing.lines import credit_pack_lines, lines_subtotal
 from payments.models import CreditPackOrder, CreditPackOrderStatus
 from payments.services import LineSpec, invoice_line_amount
-from subscriptions.models import Customer, SubscriptionStatus
+from subscriptions.models import Customer
 from subscriptions.selectors import subscription_live_for_customer
 from usage.models import MeterPrice
 from usage.selectors import usage_aggregate
@@ -59,35 +59,30 @@ def customer_find(*, reference: str) -> Customer:
 
 
 def invoice_preview(*, customer: Customer) -> InvoicePreview:
+    """What the billing run will issue when the live subscription's period ends: the renewal decision at
+    that instant, with the usage of the current period so far."""
     subscription = subscription_live_for_customer(customer=customer)
     if subscription is None:
         return InvoicePreview(customer=customer, issue_at=None, lines=[], subtotal=0, total=0,
                               note="no live subscription")
-    if subscription.status in (SubscriptionStatus.PAUSED, SubscriptionStatus.INCOMPLETE):
+    start, end = subscription.current_period_start, subscription.current_period_end
+    decision = renewal_decide(subscription=subscription, at=end)
+    if not (decision.renews or decision.ends):
         return InvoicePreview(customer=customer, issue_at=None, lines=[], subtotal=0, total=0,
                               note=f"subscription is {subscription.status}: nothing renews")
-    trial = subscription.status == SubscriptionStatus.TRIALING
-    fee_plan = subscription.scheduled_plan or subscription.plan
-    ends = subscription.cancel_at_period_end or (trial and trial_needs_cancel(subscription=subscription,
-                                                                                plan=fee_plan))
-    start, end = subscription.current_period_start, subscription.current_period_end
-    prices = [] if trial else list(MeterPrice.objects.filter(plan=subscription.plan).select_related("meter"))
-    usage = {price.meter_id: usage_aggregate(customer=customer, meter=price.meter, start=start, end=end)
-             for price in prices}
-    fee_start = fee_end = None
-    if not ends:
-        fee_start, fee_end = next_period(subscription=subscription, plan=fee_plan)
-    specs = period_lines(fee_plan=None if ends else fee_plan, fee_start=fee_start, fee_end=fee_end, prices=prices,
-                         usage=usage, usage_start=None if trial else start, usage_end=None if trial else end)
-    # The run bills the orders placed before the period ends; the preview runs earlier, so all pending ones.
+    prices = list(MeterPrice.objects.filter(plan=subscription.plan).select_related("meter"))
+    usage = {} if decision.usage_start is None else {
+        price.meter_id: usage_aggregate(customer=customer, meter=price.meter, start=start, end=end) for price in prices}
+    specs = decision_lines(decision=decision, prices=prices, usage=usage)
+    # The run bills the pending orders placed before the period ends.
     specs += credit_pack_lines(orders=list(CreditPackOrder.objects.filter(
         customer=customer, status=CreditPackOrderStatus.PENDING, currency=customer.currency,
         created_at__lt=end).order_by("pk")))
     subtotal = lines_subtotal(specs)
     lines = [PreviewLine(spec=s, amount=invoice_line_amount(quantity=s.quantity, unit_amount=s.unit_amount))
              for s in specs]
-    note = "the subscription ends at period end" if ends else ""
-    if not specs and not ends:
+    note = "the subscription ends at period end" if decision.ends else ""
+    if not specs and not decision.ends:
         note = "renews without an invoice (nothing to charge)"
     return InvoicePreview(customer=customer, issue_at=end, lines=lines, subtotal=subtotal, total=max(subtotal, 0),
                           note=note)

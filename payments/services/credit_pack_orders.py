@@ -11,6 +11,7 @@ from billing_project.audit import Actor
 from billing_project.exceptions import IllegalTransition, InvalidOperation
 from payments.checkout import credit_pack_get
 from payments.models import CreditPackOrder, CreditPackOrderStatus
+from payments.services.credit_pack_order_transitions import credit_pack_order_transition
 from subscriptions.models import Customer, SubscriptionStatus
 from subscriptions.selectors import subscription_live_for_customer
 
@@ -39,6 +40,5 @@ def credit_pack_order_cancel(*, order: CreditPackOrder, actor: Actor) -> CreditP
     order = CreditPackOrder.objects.select_for_update().get(pk=order.pk)
     if order.status != CreditPackOrderStatus.PENDING:
         raise IllegalTransition(f"Only a pending order can be canceled; this one is {order.status}.")
-    order.status = CreditPackOrderStatus.CANCELED
-    order.save(update_fields=["status", "updated_at"])
-    return order
+    return credit_pack_order_transition(order=order, to_status=CreditPackOrderStatus.CANCELED, actor=actor,
+                                        reason="canceled before it was billed")

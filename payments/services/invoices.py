@@ -48,6 +48,8 @@ class LineSpec:
     period_start: datetime | None = None
     period_end: datetime | None = None
     meter_id: int | None = None
+    # Credits a credit pack line sells (InvoiceLine.credits), granted when the invoice is paid.
+    credits: int | None = None
     metadata: dict = field(default_factory=dict)
 
 
@@ -120,7 +122,7 @@ def invoice_create(*, customer: Customer, lines: list[LineSpec], subscription: S
                     unit_amount=spec.unit_amount,
                     amount=invoice_line_amount(quantity=spec.quantity, unit_amount=spec.unit_amount),
                     period_start=spec.period_start, period_end=spec.period_end, meter_id=spec.meter_id,
-                    metadata=spec.metadata)
+                    credits=spec.credits, metadata=spec.metadata)
         for spec in lines
     ])
     return invoice_totals_recompute(invoice=invoice)

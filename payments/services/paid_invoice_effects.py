@@ -4,10 +4,19 @@ so `invoice_settle` can call them without importing the subscription flows that 
 
 from datetime import datetime
 
+from django.db.models import Sum
+
 from billing_project.audit import Actor
 from credits.models import CreditSource
 from credits.services import credit_grant, credit_plan_refill
-from payments.models import CreditPackOrder, CreditPackOrderStatus, Invoice
+from payments.models import (
+    PERIOD_BILLING_REASONS,
+    CreditPackOrder,
+    CreditPackOrderStatus,
+    Invoice,
+    InvoiceLineKind,
+)
+from payments.services.credit_pack_order_transitions import credit_pack_orders_transition_many
 from subscriptions.models import SubscriptionStatus
 from subscriptions.services import subscription_lock, subscription_transition
 
@@ -21,18 +30,14 @@ def subscription_activate_after_payment(*, subscription_id: int, actor: Actor, n
 
 
 def credit_pack_fulfill(*, invoice: Invoice, actor: Actor) -> None:
-    """Grant the credits a paid credit-pack invoice bought. Keyed by the invoice, so however the invoice
-    came to be paid (Checkout, a webhook replay, staff) the credits are granted once."""
-    credits = int(invoice.metadata.get("credits") or 0)
+    """Grant the credits a paid credit-pack invoice bought, as its lines' `credits` column says (never its
+    metadata, a note staff may edit). Keyed by the invoice, so however the invoice came to be paid
+    (Checkout, a webhook replay, staff) the credits are granted once."""
+    credits = invoice.lines.filter(kind=InvoiceLineKind.CREDIT_PACK).aggregate(total=Sum("credits"))["total"] or 0
     if credits <= 0:
         return
     credit_grant(customer=invoice.customer, amount=credits, source=CreditSource.PURCHASE, actor=actor,
                  reason=f"credit pack {invoice.number}", idempotency_key=f"credit-pack-invoice-{invoice.pk}")
-
-
-# The invoice metadata key listing the credit pack orders a renewal invoice bills; settling an invoice
-# without it costs no query for orders.
-CREDIT_PACK_ORDERS_KEY = "credit_pack_orders"
 
 
 def credit_pack_order_grant_key(*, order_id: int) -> str:
@@ -40,16 +45,18 @@ def credit_pack_order_grant_key(*, order_id: int) -> str:
 
 
 def credit_pack_orders_fulfill(*, invoice: Invoice, actor: Actor) -> int:
-    """Grant the credits of the on-account orders a paid renewal invoice billed; returns how many orders
-    were fulfilled now. Keyed per order (and the orders locked in primary-key order), so a replayed or
-    concurrent settle grants each order once."""
-    if not invoice.metadata.get(CREDIT_PACK_ORDERS_KEY):
-        return 0
+    """Grant the credits of the on-account orders a paid renewal invoice billed (each order's own `credits`
+    column); returns how many orders were fulfilled now. Keyed per order (and the orders locked in
+    primary-key order), so a replayed or concurrent settle grants each order once."""
+    if invoice.billing_reason not in PERIOD_BILLING_REASONS:
+        return 0  # only the run's period invoices bill orders
     orders = list(CreditPackOrder.objects.select_for_update().select_related("customer")
                   .filter(invoice=invoice, status=CreditPackOrderStatus.INVOICED).order_by("pk"))
     for order in orders:
         credit_grant(customer=order.customer, amount=order.credits, source=CreditSource.PURCHASE, actor=actor,
                      reason=f"credit pack {order.pack_code} on invoice {invoice.number}",
                      idempotency_key=credit_pack_order_grant_key(order_id=order.pk))
-    CreditPackOrder.objects.filter(pk__in=[o.pk for o in orders]).update(status=CreditPackOrderStatus.FULFILLED)
+    if orders:
+        credit_pack_orders_transition_many(orders=orders, to_status=CreditPackOrderStatus.FULFILLED, actor=actor,
+                                           reason=f"invoice {invoice.number} paid")
     return len(orders)

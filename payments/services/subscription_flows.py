@@ -2,8 +2,8 @@
 prorated invoice)."""
 
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -57,6 +57,23 @@ class PlanChange:
 PRORATION_QUANTUM = Decimal("0.000001")
 
 
+def proration_fraction(*, remaining: timedelta, period: timedelta) -> Decimal:
+    """remaining / period, clamped to [0, 1] and rounded half-up to PRORATION_QUANTUM, in integer
+    microseconds throughout: `total_seconds()` is a float, whose error flips a fraction that lies exactly
+    on a rounding boundary, and a large plan amount turns that into a wrong minor unit. Quantized before
+    any amount is computed from it: the stored line must satisfy amount == round(quantity x unit_amount)
+    (rounded once, by invoice_line_amount), which `billing verify` checks."""
+    period_us = period // _MICROSECOND
+    remaining_us = min(max(remaining // _MICROSECOND, 0), period_us)
+    millionths, rest = divmod(remaining_us * 10**6, period_us)
+    if 2 * rest >= period_us:
+        millionths += 1
+    return Decimal(millionths) * PRORATION_QUANTUM
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def _period_rate(plan: Plan) -> Decimal:
     """Price per month, to compare plans of different intervals."""
     months = (12 if plan.interval == "year" else 1) * plan.interval_count
@@ -102,10 +119,7 @@ def subscription_change_plan(*, subscription: Subscription, new_plan: Plan, acto
     invoice = None
     if subscription.status != SubscriptionStatus.TRIALING:
         start, end = subscription.current_period_start, subscription.current_period_end
-        remaining = Decimal((end - max(now, start)).total_seconds()) / Decimal((end - start).total_seconds())
-        # Quantized to the quantity column's 6 places before any amount is computed from it: the stored
-        # line must satisfy amount == round(quantity x unit_amount), which `billing verify` checks.
-        remaining = min(max(remaining, Decimal(0)), Decimal(1)).quantize(PRORATION_QUANTUM, rounding=ROUND_HALF_UP)
+        remaining = proration_fraction(remaining=end - max(now, start), period=end - start)
         lines = [
             LineSpec(kind=InvoiceLineKind.PRORATION, description=f"Unused time on {old_plan.name}",
                      unit_amount=-Decimal(old_plan.amount), quantity=remaining, period_start=now, period_end=end,

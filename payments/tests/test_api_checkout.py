@@ -189,7 +189,7 @@ def test_checkout_credit_pack_sells_the_pack_at_its_price_in_the_customers_curre
     assert body["subscription"] is None
     invoice = Invoice.objects.get(pk=body["invoice"]["id"])
     assert invoice.billing_reason == BillingReason.CREDIT_PACK and invoice.status == InvoiceStatus.OPEN
-    assert (invoice.amount_due, invoice.metadata["credits"]) == (4000, 1000)
+    assert (invoice.amount_due, invoice.lines.get().credits) == (4000, 1000)
     assert recording_stripe.requests[-1]["fields"]["metadata[kind]"] == "credit_pack"
     # Credits come when the invoice is paid, not before.
     assert not CreditLedgerEntry.objects.filter(customer=caller.customer).exists()

@@ -58,7 +58,7 @@ def test_off_session_charge_pays_the_invoice_and_activates_the_subscription(stri
     assert result.outcome == "succeeded"
     assert payment.status == PaymentStatus.SUCCEEDED and payment.amount == 2500
     assert payment.stripe_payment_intent_id.startswith("pi_") and payment.stripe_charge_id.startswith("ch_")
-    assert payment.metadata["collection_key"] == f"invoice-{first_invoice.pk}-attempt-1"
+    assert payment.collection_key == f"invoice-{first_invoice.pk}-attempt-1"
     assert first_invoice.status == InvoiceStatus.PAID and first_invoice.amount_paid == 2500
     assert first_invoice.subscription.status == SubscriptionStatus.ACTIVE
     assert list(payment.status_changes.values_list("from_status", "to_status")) == [("pending", "succeeded")]
@@ -104,7 +104,7 @@ def test_next_attempt_is_a_new_payment_with_a_new_key(stripe_api, first_invoice,
     result = invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now())
 
     assert result.outcome == "succeeded"
-    assert result.payment.metadata["collection_key"] == f"invoice-{first_invoice.pk}-attempt-2"
+    assert result.payment.collection_key == f"invoice-{first_invoice.pk}-attempt-2"
     assert Payment.objects.filter(invoice=first_invoice).count() == 2
 
 
@@ -137,3 +137,42 @@ def test_provider_error_is_a_failed_attempt_and_the_payment_stays_findable(strip
     assert result.outcome == "failed" and result.message.startswith("Stripe request failed")
     assert result.payment.status == PaymentStatus.FAILED and result.payment.failure_code
     assert first_invoice.status == InvoiceStatus.OPEN
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_collectors_on_one_attempt_insert_one_payment(settings, monkeypatch, first_invoice, actor):
+    """The unique collection_key, not a look-up before the insert, keeps racing collectors to one row."""
+    from datetime import UTC, datetime
+
+    from billing_project.tests.threads import race
+    from payments.stripe_gateway import PaymentIntentResult
+
+    settings.STRIPE_SECRET_KEY = "sk_test_local"
+    customer = first_invoice.customer
+    customer.stripe_customer_id, customer.stripe_default_payment_method_id = "cus_race", "pm_race"
+    customer.save()
+
+    def charge(*, idempotency_key, amount, currency, **_):
+        # Stripe answers the same PaymentIntent for the same idempotency key.
+        return PaymentIntentResult(id=f"pi_{idempotency_key}", status="processing", amount=amount, currency=currency,
+                                   customer_id="cus_race", payment_method_id="pm_race", latest_charge_id="",
+                                   created=datetime.now(UTC))
+
+    monkeypatch.setattr(stripe_gateway, "payment_intent_charge_off_session", charge)
+    outcome = race([lambda: invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now())] * 2)
+
+    assert outcome.errors == []
+    assert Payment.objects.filter(invoice=first_invoice).count() == 1
+    payment = Payment.objects.get(invoice=first_invoice)
+    assert payment.collection_key == f"invoice-{first_invoice.pk}-attempt-1"
+    assert {result.payment.pk for result in outcome.results} == {payment.pk}
+
+
+def test_a_second_payment_for_the_same_attempt_is_refused_by_the_database(first_invoice):
+    from django.db import IntegrityError, transaction
+
+    fields = dict(customer=first_invoice.customer, invoice=first_invoice, amount=100, currency="USD",
+                  method="stripe", collection_key=f"invoice-{first_invoice.pk}-attempt-1")
+    Payment.objects.create(**fields)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Payment.objects.create(**fields)

@@ -111,3 +111,24 @@ def test_a_year_of_changes_and_renewals_has_no_rounding_drift(collect_outcomes, 
         sub.refresh_from_db()
         assert sub.status == SubscriptionStatus.ACTIVE and sub.plan_id == current.pk
         transaction.set_rollback(True)
+
+
+def test_proration_on_a_rounding_boundary_is_exact_where_float_seconds_were_off_by_one_minor_unit():
+    """Jan 31 - Feb 28 (28 days): 604801.2096 s before the end, exactly 0.2500005 of the period is left,
+    which rounds half-up to 0.250001. Through float `total_seconds()` the quotient came out just below the
+    half and rounded to 0.250000, and on $10,000 -> $20,000 plans the invoice was one cent short."""
+    old, new = PlanFactory(amount=1_000_000), PlanFactory(amount=2_000_000)
+    sub = make_due_subscription(plan=old)
+    remaining = timedelta(seconds=604_801, microseconds=209_600)
+    assert Fraction(remaining // timedelta(microseconds=1), (sub.current_period_end - sub.current_period_start)
+                    // timedelta(microseconds=1)) == Fraction(2_500_005, 10_000_000)
+
+    change = subscription_change_plan(subscription=sub, new_plan=new, actor=ACTOR,
+                                      now=sub.current_period_end - remaining)
+
+    unused, rest = change.invoice.lines.order_by("id")
+    assert unused.quantity == rest.quantity == Decimal("0.250001")
+    assert (unused.amount, rest.amount, change.invoice.total) == (-250_001, 500_002, 250_001)
+    # The same as rounding the exact fraction of the price difference once: 250000.5 -> 250001.
+    assert change.invoice.total == int((Decimal(2_500_005) / Decimal(10_000_000) * 1_000_000).quantize(
+        Decimal(1), rounding="ROUND_HALF_UP"))

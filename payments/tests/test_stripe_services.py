@@ -1,10 +1,18 @@
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from billing_project.exceptions import PaymentProviderUnavailable
+from billing_project.tests.admin_helpers import change_form_data, change_url
+from billing_project.tests.api_support import api_customer
 from payments.models import BillingReason, Invoice, InvoiceStatus, Payment, PaymentMethod, Refund
 from payments.services import payment_record_manual, payment_refund
 from payments.stripe_gateway import API_VERSION
-from payments.stripe_services import checkout_credit_pack_start, checkout_subscription_start
+from payments.stripe_services import (
+    checkout_credit_pack_start,
+    checkout_subscription_start,
+    customer_default_payment_method_set,
+)
 from payments.tests.stripe_support import new_id
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.tests.factories import CustomerFactory, PlanFactory
@@ -43,7 +51,7 @@ def test_credit_pack_checkout_opens_a_session_for_a_credit_pack_invoice(recordin
     start = checkout_credit_pack_start(customer=customer, credits=1000, amount=4500, actor=actor, **URLS)
 
     fields = recording_stripe.requests[-1]["fields"]
-    assert start.invoice.billing_reason == BillingReason.CREDIT_PACK and start.invoice.metadata["credits"] == 1000
+    assert start.invoice.billing_reason == BillingReason.CREDIT_PACK and start.invoice.lines.get().credits == 1000
     assert start.invoice.amount_due == 4500 and start.invoice.next_attempt_at is None
     assert fields["metadata[kind]"] == "credit_pack" and "payment_intent_data[setup_future_usage]" not in fields
 
@@ -86,3 +94,41 @@ def test_without_stripe_key_card_refund_is_refused_with_a_clear_message(settings
     assert not Refund.objects.exists()
     payment.refresh_from_db()
     assert payment.amount_refunded == 0
+
+
+def test_the_stale_card_guard_is_a_column_a_customer_cannot_write_through_the_api(actor):
+    """Writing the guard's old metadata key (or the column's name) through the API changes nothing: a
+    later card is still saved."""
+    caller = api_customer()
+    customer = caller.customer
+    far_future = "2999-01-01T00:00:00+00:00"
+    response = caller.client.patch(f"/api/v1/customers/{customer.pk}/", {
+        "metadata": {"stripe_default_payment_method_set_at": far_future},
+        "stripe_default_payment_method_set_at": far_future}, format="json")
+    assert response.status_code == 200, response.content
+    customer.refresh_from_db()
+    assert customer.stripe_default_payment_method_set_at is None
+
+    observed = datetime(2026, 3, 1, tzinfo=UTC)
+    assert customer_default_payment_method_set(customer=customer, payment_method_id="pm_new", observed_at=observed,
+                                               actor=actor) is True
+    customer.refresh_from_db()
+    assert (customer.stripe_default_payment_method_id, customer.stripe_default_payment_method_set_at) == (
+        "pm_new", observed)
+    # The guard itself still works: an older message does not bring back an older card.
+    assert customer_default_payment_method_set(customer=customer, payment_method_id="pm_old",
+                                               observed_at=observed - timedelta(days=1), actor=actor) is False
+    customer.refresh_from_db()
+    assert customer.stripe_default_payment_method_id == "pm_new"
+
+
+def test_the_stale_card_guard_is_read_only_in_the_admin(admin_client):
+    customer = CustomerFactory(stripe_default_payment_method_id="pm_1")
+    page = admin_client.get(change_url(customer))
+    form = change_form_data(page, stripe_default_payment_method_set_at_0="2999-01-01",
+                            stripe_default_payment_method_set_at_1="00:00:00")
+
+    assert admin_client.post(change_url(customer), form).status_code == 302
+    customer.refresh_from_db()
+    assert customer.stripe_default_payment_method_set_at is None
+    assert "stripe_default_payment_method_set_at" not in page.context["adminform"].form.fields

@@ -137,9 +137,9 @@ def test_expired_checkout_keeps_an_invoice_that_was_paid(client, webhook_secret)
 
 
 def credit_pack_invoice(customer, *, credits=500, amount=4900) -> Invoice:
-    invoice = invoice_create(customer=customer, billing_reason=BillingReason.CREDIT_PACK, metadata={"credits": credits},
+    invoice = invoice_create(customer=customer, billing_reason=BillingReason.CREDIT_PACK,
                              lines=[LineSpec(kind=InvoiceLineKind.CREDIT_PACK, description=f"{credits} credits",
-                                             unit_amount=amount)])
+                                             unit_amount=amount, credits=credits)])
     return invoice_finalize(invoice=invoice, actor=ACTOR)
 
 
@@ -321,7 +321,7 @@ def test_webhook_that_beats_the_charge_answer_finds_its_payment_by_metadata(clie
     customer = CustomerFactory(stripe_customer_id=new_id("cus"))
     # invoice_collect committed the payment, Stripe charged, but our answer has not been recorded yet.
     payment = Payment.objects.create(customer=customer, amount=700, currency="USD", method=PaymentMethod.STRIPE,
-                                     metadata={"collection_key": "invoice-1-attempt-1"})
+                                     collection_key="invoice-1-attempt-1")
     pi = new_id("pi")
 
     deliver(client, stripe_event("payment_intent.succeeded", payment_intent_object(

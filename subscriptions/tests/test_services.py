@@ -5,9 +5,10 @@ from django.core.exceptions import ValidationError
 
 from billing_project.audit import Actor
 from billing_project.exceptions import IllegalTransition, InvalidOperation
-from subscriptions.models import SubscriptionEvent, SubscriptionEventKind, SubscriptionStatus
+from subscriptions.models import Subscription, SubscriptionEvent, SubscriptionEventKind, SubscriptionStatus
 from subscriptions.services import (
     ALLOWED_SUBSCRIPTION_TRANSITIONS,
+    StatusMove,
     customer_create,
     subscription_cancel,
     subscription_create,
@@ -15,6 +16,7 @@ from subscriptions.services import (
     subscription_pause,
     subscription_resume,
     subscription_transition,
+    subscription_transition_many,
 )
 from subscriptions.tests.factories import CustomerFactory, PlanFactory, StaffUserFactory, SubscriptionFactory
 
@@ -227,3 +229,40 @@ def test_pausing_a_canceled_subscription_is_refused():
     subscription.refresh_from_db()
     assert subscription.status == S.CANCELED
     assert subscription.paused_at is None
+
+
+def test_bulk_transition_moves_the_legal_ones_refuses_the_rest_and_audits_in_constant_queries(
+        django_assert_num_queries):
+    S = SubscriptionStatus
+    active, trialing, paused, canceled = (SubscriptionFactory(status=status) for status in
+                                          (S.ACTIVE, S.TRIALING, S.PAUSED, S.CANCELED))
+    moves = [StatusMove(subscription_id=sub.pk, to_status=S.PAST_DUE, reason="payment failed")
+             for sub in (active, trialing, paused, canceled)]
+
+    # One locking read and one UPDATE (plus the COPY of the audit rows, which Django's query log does not see).
+    with django_assert_num_queries(2):
+        moved = subscription_transition_many(moves=moves, actor=ACTOR, now=NOW)
+
+    assert sorted(moved) == sorted([active.pk, trialing.pk])
+    statuses = dict(Subscription.objects.values_list("pk", "status"))
+    assert statuses == {active.pk: S.PAST_DUE, trialing.pk: S.PAST_DUE, paused.pk: S.PAUSED, canceled.pk: S.CANCELED}
+    trail = set(SubscriptionEvent.objects.filter(kind=SubscriptionEventKind.STATUS_CHANGED)
+                .values_list("subscription_id", "from_status", "to_status", "reason"))
+    assert trail == {(active.pk, S.ACTIVE, S.PAST_DUE, "payment failed"),
+                     (trialing.pk, S.TRIALING, S.PAST_DUE, "payment failed")}
+
+
+def test_bulk_cancel_at_period_end_sets_what_a_single_cancel_sets_at_the_period_end():
+    S = SubscriptionStatus
+    scheduled = SubscriptionFactory(status=S.ACTIVE, cancel_at_period_end=True, canceled_at=NOW)
+    paused = SubscriptionFactory(status=S.PAUSED, paused_at=NOW)
+
+    subscription_transition_many(moves=[StatusMove(subscription_id=s.pk, to_status=S.CANCELED)
+                                        for s in (scheduled, paused)],
+                                 actor=ACTOR, now=NOW + timedelta(days=40), at_period_end=True)
+
+    for sub in (scheduled, paused):
+        sub.refresh_from_db()
+        assert sub.status == S.CANCELED and sub.ended_at == sub.current_period_end
+        assert sub.cancel_at_period_end is False and sub.paused_at is None
+    assert scheduled.canceled_at == NOW and paused.canceled_at == paused.current_period_end
