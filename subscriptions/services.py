@@ -111,7 +111,13 @@ def subscription_transition(*, subscription: Subscription, to_status: str, actor
 
 
 def subscription_lock(*, subscription_id: int) -> Subscription:
-    return Subscription.objects.select_for_update().select_related("plan", "customer").get(pk=subscription_id)
+    """Lock the subscription row alone, then read it with its plan and customer.
+
+    A locking read joined to the plan (FOR UPDATE over a join) that waited for a concurrent plan change
+    re-checks the join against the old plan row and finds nothing: the waiter got DoesNotExist (a 500).
+    Locking one row and reading after the lock is granted sees the committed winner instead."""
+    Subscription.objects.select_for_update().filter(pk=subscription_id).values_list("pk").get()
+    return Subscription.objects.select_related("plan", "customer").get(pk=subscription_id)
 
 
 @transaction.atomic
