@@ -148,7 +148,8 @@ _DESCRIPTIONS = {
     402: "Not enough prepaid credits; `details.balance` is what is available.",
     403: "Signed in, but not allowed: staff-only action, or the plan lacks the feature.",
     404: "No such object, or it belongs to another customer.",
-    409: "Idempotency-Key reused with another request, or an illegal state change.",
+    409: "Idempotency-Key reused with another request or still in progress, an illegal state change, or a "
+         "conflict with a concurrent request (`conflict`: retry).",
     429: "A plan rate limit was reached; see `Retry-After`.",
     503: "The payment provider is not available.",
 }
