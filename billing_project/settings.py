@@ -163,6 +163,9 @@ REST_FRAMEWORK = {
 
 # Seconds the API keeps a user's customer id and plan limits in the cache (see billing_project/api/client.py).
 API_CLIENT_CACHE_SECONDS = env.int("API_CLIENT_CACHE_SECONDS", default=30)
+# Seconds an API request with an Idempotency-Key holds its key before a retry may take over a claim that
+# a crashed request left behind; longer than any request (a Stripe call may take ~100 s with retries).
+API_IDEMPOTENCY_LEASE_SECONDS = env.int("API_IDEMPOTENCY_LEASE_SECONDS", default=300)
 # A full usage batch (1,000 events with properties) is well under this; bigger bodies are refused.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
 

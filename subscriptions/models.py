@@ -195,8 +195,10 @@ class ApiIdempotencyKey(models.Model):
     """The first response to an API POST made with an `Idempotency-Key` header, replayed on retries.
 
     API infrastructure, kept in the lowest app because every app's endpoints use it and it points at
-    `Customer`. The row is inserted (and locked) before the view runs and committed together with the
-    view's writes, so a concurrent request with the same key waits and then replays, never executes.
+    `Customer`. The row is claimed in a transaction of its own before the view runs (in progress: no
+    response, `locked_until` set), the view runs outside any transaction of ours (its services commit
+    their own writes, and provider calls happen with no lock held), and the response is recorded in a
+    second short transaction. A concurrent request with the same key meanwhile answers 409.
     """
 
     # The owner is the customer when the user is linked to one (keys are per customer), otherwise the
@@ -209,11 +211,15 @@ class ApiIdempotencyKey(models.Model):
     request_method = models.CharField(max_length=10)
     request_path = models.CharField(max_length=500)
     request_hash = models.CharField(max_length=64, help_text="SHA-256 of the raw request body.")
-    # Null only inside the claiming transaction, which other requests cannot see: they wait for it.
+    # Null while the first request is in progress.
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     # JSON as the API rendered it (primitives only), so a replay answers the same body.
     response_body = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # While in progress: until when the claim holds. A request that crashed without answering leaves its
+    # claim behind; after this instant a retry takes the key over and runs (API_IDEMPOTENCY_LEASE_SECONDS).
+    # It also identifies the claim, so a request whose lease was taken over records or releases nothing.
+    locked_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -168,7 +168,13 @@ def subscription_transition_many(*, moves: list[StatusMove], actor: Actor, now: 
 
 
 def subscription_lock(*, subscription_id: int) -> Subscription:
-    return Subscription.objects.select_for_update().select_related("plan", "customer").get(pk=subscription_id)
+    """Lock the subscription row alone, then read it with its plan and customer.
+
+    A locking read joined to the plan (FOR UPDATE over a join) that waited for a concurrent plan change
+    re-checks the join against the old plan row and finds nothing: the waiter got DoesNotExist (a 500).
+    Locking one row and reading after the lock is granted sees the committed winner instead."""
+    Subscription.objects.select_for_update().filter(pk=subscription_id).values_list("pk").get()
+    return Subscription.objects.select_related("plan", "customer").get(pk=subscription_id)
 
 
 @transaction.atomic
@@ -306,47 +312,74 @@ def customer_update(*, customer: Customer, actor: Actor, **fields) -> Customer:
 @dataclass(frozen=True)
 class IdempotencyClaim:
     record: ApiIdempotencyKey
-    # True: this request inserted the key and must run; False: answer record's stored response.
+    # True: this request holds the key and must run; False: answer record's stored response.
     fresh: bool
 
 
-def idempotency_key_claim(*, key: str, method: str, path: str, request_hash: str,
-                          customer_id: int | None = None, user_id: int | None = None) -> IdempotencyClaim:
-    """Insert-first claim of an Idempotency-Key, inside the transaction that runs the request.
+def idempotency_key_claim(*, key: str, method: str, path: str, request_hash: str, customer_id: int | None = None,
+                          user_id: int | None = None, now: datetime | None = None) -> IdempotencyClaim:
+    """Claim an Idempotency-Key in a short transaction of its own, before the request runs.
 
-    The unique constraint makes a concurrent request with the same key block on the insert until
-    the first commits; it then finds the stored response. A key reused for another request is a 409.
+    Insert-first: the unique constraint lets one request in. Another request with the key gets the
+    stored response once there is one, a 409 while the first is still in progress (it is not made to
+    wait: a lock held while the first request calls a payment provider would stall it and every
+    retry), and takes the key over when the first left an expired claim behind (it crashed). A key
+    reused for another request is a 409.
     """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("idempotency_key_claim must run inside the request's transaction")
     if not key or len(key) > 255:
         raise InvalidOperation("The Idempotency-Key header must be 1 to 255 characters.",
                                code="invalid_idempotency_key")
     if customer_id is None and user_id is None:
         raise InvalidOperation("An idempotency key needs an owner.", code="idempotency_key_owner_missing")
+    now = now or timezone.now()
+    lease = now + timedelta(seconds=settings.API_IDEMPOTENCY_LEASE_SECONDS)
     owner = {"customer_id": customer_id} if customer_id is not None else {"customer_id": None, "user_id": user_id}
     record = ApiIdempotencyKey(**owner, key=key, request_method=method, request_path=path[:500],
-                               request_hash=request_hash)
-    try:
-        with transaction.atomic():
-            record.save()
-        return IdempotencyClaim(record=record, fresh=True)
-    except IntegrityError:
-        pass
-    existing = ApiIdempotencyKey.objects.select_for_update().get(**owner, key=key)
-    if (existing.request_method, existing.request_path, existing.request_hash) != (method, path[:500], request_hash):
-        raise IdempotencyConflict(
-            "This Idempotency-Key was already used for a different request; send a new key.",
-            extra={"idempotency_key": key, "first_request": f"{existing.request_method} {existing.request_path}"},
-        )
-    return IdempotencyClaim(record=existing, fresh=False)
+                               request_hash=request_hash, locked_until=lease)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record.save()
+            return IdempotencyClaim(record=record, fresh=True)
+        except IntegrityError:
+            pass
+        existing = ApiIdempotencyKey.objects.select_for_update().get(**owner, key=key)
+        if (existing.request_method, existing.request_path, existing.request_hash) != (method, path[:500],
+                                                                                        request_hash):
+            raise IdempotencyConflict(
+                "This Idempotency-Key was already used for a different request; send a new key.",
+                extra={"idempotency_key": key, "first_request": f"{existing.request_method} {existing.request_path}"},
+            )
+        if existing.response_status is not None:
+            return IdempotencyClaim(record=existing, fresh=False)
+        if existing.locked_until is not None and existing.locked_until > now:
+            raise IdempotencyConflict(
+                "A request with this Idempotency-Key is still in progress; retry after it has answered.",
+                code="idempotency_request_in_progress",
+                extra={"idempotency_key": key, "retry_after": max(int((existing.locked_until - now).total_seconds()),
+                                                                  1)},
+            )
+        existing.locked_until = lease
+        existing.save(update_fields=["locked_until"])
+        return IdempotencyClaim(record=existing, fresh=True)
+
+
+def _own_claim(record: ApiIdempotencyKey):
+    """The key's row while this request's claim still holds it (not taken over after the lease)."""
+    return ApiIdempotencyKey.objects.filter(pk=record.pk, response_status__isnull=True,
+                                            locked_until=record.locked_until)
 
 
 def idempotency_key_record_response(*, record: ApiIdempotencyKey, status: int, body) -> ApiIdempotencyKey:
-    record.response_status = status
-    record.response_body = body
-    record.save(update_fields=["response_status", "response_body"])
+    """Store the answer retries replay, ending the claim (one UPDATE, its own transaction)."""
+    _own_claim(record).update(response_status=status, response_body=body, locked_until=None)
+    record.response_status, record.response_body, record.locked_until = status, body, None
     return record
+
+
+def idempotency_key_release(*, record: ApiIdempotencyKey) -> None:
+    """Forget a claim whose request failed without an answer (5xx, crash): a retry runs again."""
+    _own_claim(record).delete()
 
 
 def idempotency_keys_purge(*, older_than: timedelta = timedelta(hours=24), now: datetime | None = None) -> int:

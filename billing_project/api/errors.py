@@ -8,6 +8,7 @@
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, OperationalError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import exceptions, serializers
@@ -47,8 +48,23 @@ def _first_message(detail) -> str:
     return str(detail)
 
 
+# PostgreSQL SQLSTATEs a concurrent writer can cause that no service lock can rule out: a unique row
+# another request inserted first, a deadlock, a serialization failure, a lock wait cut by lock_timeout.
+_CONFLICT_SQLSTATES = {"23505", "40P01", "40001", "55P03"}
+
+
+def _database_conflict(exc) -> bool:
+    if not isinstance(exc, IntegrityError | OperationalError):
+        return False
+    return getattr(exc.__cause__, "sqlstate", None) in _CONFLICT_SQLSTATES
+
+
 def api_exception_handler(exc, context):
     """DRF EXCEPTION_HANDLER: domain errors, DRF errors and Django's 404/403/validation, one shape."""
+    if _database_conflict(exc):
+        # The request lost a race with another one; retrying it is safe (its transaction rolled back).
+        return _error(status=409, type_="billing_error", code="conflict",
+                      message="Another request changed the same data at the same time; retry.")
     if isinstance(exc, BillingError):
         details = {k: v for k, v in exc.extra.items() if k != "fields"}
         return _error(status=exc.http_status, type_="billing_error", code=exc.code, message=exc.message,
@@ -132,7 +148,8 @@ _DESCRIPTIONS = {
     402: "Not enough prepaid credits; `details.balance` is what is available.",
     403: "Signed in, but not allowed: staff-only action, or the plan lacks the feature.",
     404: "No such object, or it belongs to another customer.",
-    409: "Idempotency-Key reused with another request, or an illegal state change.",
+    409: "Idempotency-Key reused with another request or still in progress, an illegal state change, or a "
+         "conflict with a concurrent request (`conflict`: retry).",
     429: "A plan rate limit was reached; see `Retry-After`.",
     503: "The payment provider is not available.",
 }

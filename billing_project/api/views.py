@@ -4,7 +4,6 @@ import hashlib
 import json
 from functools import cached_property
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -16,13 +15,19 @@ from rest_framework.response import Response
 from billing_project.api.client import ApiClient, api_client_for
 from billing_project.api.errors import error_responses
 from subscriptions.models import Customer
-from subscriptions.services import idempotency_key_claim, idempotency_key_record_response
+from subscriptions.services import (
+    idempotency_key_claim,
+    idempotency_key_record_response,
+    idempotency_key_release,
+)
 
 IDEMPOTENCY_KEY_HEADER = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
     description="Any unique string (a UUID). Repeating a POST with the same key and body answers the first "
                 "response again, with `Idempotent-Replayed: true`, and does nothing twice; the same key with "
-                "another body answers 409. Keys are kept at least 24 hours, per customer.",
+                "another body answers 409 `idempotency_conflict`, and the same key while the first request is still "
+                "running answers 409 `idempotency_request_in_progress` (retry later). Keys are kept at least "
+                "24 hours, per customer.",
 )
 
 
@@ -96,25 +101,32 @@ class ApiViewMixin:
         return self.response
 
     def _run_idempotent(self, request, key, body_hash, handler, *args, **kwargs):
+        """Claim the key (committed), run the view outside any transaction of ours, record the answer.
+
+        No transaction spans the view: each service it calls commits its own writes, and a view that
+        calls a payment provider does so with no lock held (the key's row included). A 5xx or an
+        exception releases the claim, so the client's retry runs again."""
         client = self.api_client
-        # One transaction holds the key's row and the view's writes: both commit, or neither.
-        with transaction.atomic():
-            claim = idempotency_key_claim(key=key, method=request.method, path=request.path, request_hash=body_hash,
-                                          customer_id=client.customer_id, user_id=request.user.pk)
-            if not claim.fresh:
-                return Response(claim.record.response_body, status=claim.record.response_status,
-                                headers={"Idempotent-Replayed": "true"})
+        claim = idempotency_key_claim(key=key, method=request.method, path=request.path, request_hash=body_hash,
+                                      customer_id=client.customer_id, user_id=request.user.pk)
+        if not claim.fresh:
+            return Response(claim.record.response_body, status=claim.record.response_status,
+                            headers={"Idempotent-Replayed": "true"})
+        try:
             try:
                 response = handler(request, *args, **kwargs)
             except Exception as exc:
                 response = self.handle_exception(exc)
-            if response.status_code >= 500:
-                # A server failure is not an answer: forget the key so the client's retry runs again.
-                transaction.set_rollback(True)
-                return response
-            body = json.loads(JSONRenderer().render(response.data)) if response.data is not None else None
-            idempotency_key_record_response(record=claim.record, status=response.status_code, body=body)
+        except BaseException:
+            idempotency_key_release(record=claim.record)
+            raise
+        if response.status_code >= 500:
+            # A server failure is not an answer: forget the key so the client's retry runs again.
+            idempotency_key_release(record=claim.record)
             return response
+        body = json.loads(JSONRenderer().render(response.data)) if response.data is not None else None
+        idempotency_key_record_response(record=claim.record, status=response.status_code, body=body)
+        return response
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

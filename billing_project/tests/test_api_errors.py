@@ -1,8 +1,10 @@
 """Every 4xx answers {"error": {"type", "code", "message", "fields"}}; no input gives a 500."""
 
 import pytest
+from django.db import DatabaseError, connection, transaction
 from rest_framework.test import APIClient
 
+from billing_project.api.errors import api_exception_handler
 from billing_project.tests.api_support import api_customer
 from usage.tests.factories import MeterFactory
 
@@ -80,3 +82,32 @@ def test_malformed_json_is_a_parse_error():
     response = caller.client.post("/api/v1/usage/events/", "{not json", content_type="application/json")
     error = _error(response, 400)
     assert error["code"] == "parse_error"
+
+
+def _database_error(statement: str) -> Exception:
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement)
+    except DatabaseError as exc:
+        return exc
+    raise AssertionError(f"{statement!r} did not fail")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("statement", [
+    # A unique row another request inserted first.
+    "CREATE TEMP TABLE t (k int UNIQUE); INSERT INTO t VALUES (1), (1)",
+    # What a lost race raises from PostgreSQL: serialization failure, deadlock, lock wait cut short.
+    "DO $$ BEGIN RAISE EXCEPTION 'lost' USING ERRCODE = 'serialization_failure'; END $$",
+    "DO $$ BEGIN RAISE EXCEPTION 'lost' USING ERRCODE = 'deadlock_detected'; END $$",
+    "DO $$ BEGIN RAISE EXCEPTION 'lost' USING ERRCODE = 'lock_not_available'; END $$",
+])
+def test_database_conflicts_of_concurrent_writers_are_409_conflict(statement):
+    response = api_exception_handler(_database_error(statement), {})
+    assert response.status_code == 409
+    assert (response.data["error"]["type"], response.data["error"]["code"]) == ("billing_error", "conflict")
+
+
+@pytest.mark.django_db
+def test_other_database_errors_stay_server_errors():
+    assert api_exception_handler(_database_error("SELECT 1/0"), {}) is None

@@ -1,15 +1,17 @@
+import hashlib
 import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from billing_project.audit import Actor
-from billing_project.exceptions import InvalidOperation
+from billing_project.exceptions import InvalidOperation, PaymentProviderError
 from billing_project.tests.api_support import api_customer, staff_client, token_client
 from billing_project.tests.threads import run_threads
+from credits.api import views as credits_api_views
 from credits.models import CreditLedgerEntry
 from credits.selectors import credit_balance_get
 from credits.services import credit_grant
@@ -95,7 +97,7 @@ def test_staff_keys_belong_to_the_staff_user():
 def test_concurrent_requests_with_one_key_execute_once():
     caller = _funded(1000)
     barrier = threading.Barrier(5)
-    statuses = []
+    answers = []
 
     def send():
         client = token_client(caller.customer.user)
@@ -103,16 +105,104 @@ def test_concurrent_requests_with_one_key_execute_once():
             barrier.wait()
             response = client.post("/api/v1/credits/debit/", {"amount": 7}, format="json",
                                    HTTP_IDEMPOTENCY_KEY="race")
-            statuses.append((response.status_code, response.json()["entry"]["id"]))
+            answers.append((response.status_code, response.json()))
         finally:
             connection.close()
 
     run_threads([send] * 5)
 
-    assert len(statuses) == 5
-    assert {status for status, _ in statuses} == {201}
-    assert len({entry for _, entry in statuses}) == 1
+    assert len(answers) == 5
+    # The request holding the key runs; the others replay its answer or, while it runs, hear it is in progress.
+    assert {status for status, _ in answers} <= {201, 409}
+    assert all(body["error"]["code"] == "idempotency_request_in_progress" for status, body in answers if status == 409)
+    assert len({body["entry"]["id"] for status, body in answers if status == 201}) == 1
+    retry = token_client(caller.customer.user).post("/api/v1/credits/debit/", {"amount": 7}, format="json",
+                                                    HTTP_IDEMPOTENCY_KEY="race")
+    assert retry.status_code == 201 and retry["Idempotent-Replayed"] == "true"
     assert credit_balance_get(customer=caller.customer) == 993
+
+
+def _claim_left_behind(caller, *, key: str, locked_until):
+    body = b'{"amount": 10}'
+    return ApiIdempotencyKey.objects.create(customer=caller.customer, key=key, request_method="POST",
+                                            request_path="/api/v1/credits/debit/",
+                                            request_hash=hashlib.sha256(body).hexdigest(), locked_until=locked_until)
+
+
+@pytest.mark.django_db
+def test_the_same_key_while_the_first_request_runs_is_409_in_progress_and_changes_nothing():
+    caller = _funded()
+    _claim_left_behind(caller, key="busy", locked_until=timezone.now() + timedelta(minutes=5))
+    response = caller.client.post("/api/v1/credits/debit/", b'{"amount": 10}', content_type="application/json",
+                                  HTTP_IDEMPOTENCY_KEY="busy")
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "idempotency_request_in_progress" and error["details"]["retry_after"] > 0
+    assert credit_balance_get(customer=caller.customer) == 100
+
+
+@pytest.mark.django_db
+def test_a_claim_left_by_a_crashed_request_is_taken_over_after_its_lease():
+    caller = _funded()
+    _claim_left_behind(caller, key="crashed", locked_until=timezone.now() - timedelta(seconds=1))
+    response = caller.client.post("/api/v1/credits/debit/", b'{"amount": 10}', content_type="application/json",
+                                  HTTP_IDEMPOTENCY_KEY="crashed")
+
+    assert response.status_code == 201
+    record = ApiIdempotencyKey.objects.get(key="crashed")
+    assert (record.response_status, record.locked_until) == (201, None)
+    assert credit_balance_get(customer=caller.customer) == 90
+
+
+@pytest.mark.django_db
+def test_a_server_error_or_an_exception_releases_the_key_so_the_retry_runs(monkeypatch):
+    caller = _funded()
+    real = credits_api_views.credit_debit
+    failures = iter([PaymentProviderError("provider down"), RuntimeError("bug")])
+
+    def failing(**kwargs):
+        raise next(failures)
+
+    monkeypatch.setattr(credits_api_views, "credit_debit", failing)
+    first = caller.client.post("/api/v1/credits/debit/", {"amount": 10}, format="json", HTTP_IDEMPOTENCY_KEY="k5")
+    assert first.status_code == 502 and not ApiIdempotencyKey.objects.filter(key="k5").exists()
+    with pytest.raises(RuntimeError):
+        caller.client.post("/api/v1/credits/debit/", {"amount": 10}, format="json", HTTP_IDEMPOTENCY_KEY="k5")
+    assert not ApiIdempotencyKey.objects.filter(key="k5").exists()
+
+    monkeypatch.setattr(credits_api_views, "credit_debit", real)
+    retry = caller.client.post("/api/v1/credits/debit/", {"amount": 10}, format="json", HTTP_IDEMPOTENCY_KEY="k5")
+    assert retry.status_code == 201 and "Idempotent-Replayed" not in retry
+    assert credit_balance_get(customer=caller.customer) == 90
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_view_runs_with_its_key_committed_and_unlocked_and_outside_any_transaction(monkeypatch):
+    caller = _funded()
+    real = credits_api_views.credit_debit
+    seen = {}
+
+    def observing(**kwargs):
+        seen["in_atomic_block"] = connection.in_atomic_block
+
+        def look():  # another connection, as a concurrent request would have
+            try:
+                with transaction.atomic():
+                    row = ApiIdempotencyKey.objects.select_for_update(nowait=True).get(key="k6")
+                    seen["other_connection_sees"] = (row.response_status, row.locked_until is not None)
+            finally:
+                connection.close()
+
+        run_threads([look])
+        return real(**kwargs)
+
+    monkeypatch.setattr(credits_api_views, "credit_debit", observing)
+    response = caller.client.post("/api/v1/credits/debit/", {"amount": 10}, format="json", HTTP_IDEMPOTENCY_KEY="k6")
+
+    assert response.status_code == 201
+    assert seen == {"in_atomic_block": False, "other_connection_sees": (None, True)}
+    assert ApiIdempotencyKey.objects.get(key="k6").response_status == 201
 
 
 @pytest.mark.django_db

@@ -97,7 +97,8 @@ def subscription_change_plan(*, subscription: Subscription, new_plan: Plan, acto
         # Nothing is billed while paused, so nothing can be prorated; resuming first makes the period real.
         raise IllegalTransition("Resume the subscription before changing plan.", code="subscription_paused")
     if new_plan.pk == old_plan.pk:
-        raise InvalidOperation("The subscription is already on this plan.", code="same_plan")
+        # A conflict with the current state (often a concurrent change that won), not bad input.
+        raise IllegalTransition("The subscription is already on this plan.", code="same_plan")
     if not new_plan.is_active:
         raise InvalidOperation(f"Plan {new_plan.code} takes no new subscriptions.", code="plan_inactive")
     if new_plan.currency != old_plan.currency:

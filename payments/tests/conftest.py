@@ -1,7 +1,9 @@
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import wraps
 
 import pytest
+from django.db import connection
 
 from billing_project.audit import Actor
 from payments.services import subscription_start
@@ -20,6 +22,37 @@ from usage.tests.factories import MeterFactory
 
 # Jan 31 makes the anchor arithmetic visible: the periods end Feb 28, Mar 31, Apr 30.
 T0 = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+
+
+# Every gateway function that calls Stripe over the network. refund_create is not guarded: a card refund
+# still calls Stripe with its payment row locked, so that charge.refunded waits for it (docs/stripe.md).
+_GUARDED_GATEWAY_CALLS = ("customer_create", "customer_retrieve", "setup_intent_create", "setup_intent_retrieve",
+                          "payment_intent_charge_off_session", "payment_intent_retrieve", "checkout_session_create",
+                          "checkout_session_retrieve")
+
+
+def open_transactions() -> int:
+    """Transactions (and savepoints) of the calling thread's connection, not counting the ones a
+    non-transactional test wraps itself in."""
+    return sum(1 for block in connection.atomic_blocks if not getattr(block, "_from_testcase", False))
+
+
+@pytest.fixture(autouse=True)
+def _no_transaction_across_stripe_calls(monkeypatch):
+    """Fail any test in which Stripe is called with a transaction of ours open (and so, possibly, rows
+    locked): the rule is commit the intent, call the provider, record the outcome in a short transaction.
+    A test that replaces a gateway function itself replaces this guard too."""
+    from payments import stripe_gateway
+
+    def guarded(name, call):
+        @wraps(call)
+        def guard(*args, **kwargs):
+            assert open_transactions() == 0, f"stripe_gateway.{name} called inside a transaction"
+            return call(*args, **kwargs)
+        return guard
+
+    for name in _GUARDED_GATEWAY_CALLS:
+        monkeypatch.setattr(stripe_gateway, name, guarded(name, getattr(stripe_gateway, name)))
 
 
 @pytest.fixture

@@ -581,7 +581,7 @@ def test_plan_change_during_a_trial_is_immediate_and_free():
 
 
 @pytest.mark.parametrize(("target", "error", "code"), [
-    ("same", InvalidOperation, "same_plan"),
+    ("same", IllegalTransition, "same_plan"),
     ("inactive", InvalidOperation, "plan_inactive"),
     ("currency", InvalidOperation, "currency_mismatch"),
     ("yearly", InvalidOperation, "interval_mismatch"),

@@ -123,9 +123,41 @@ def handle_dispute_created(*, event: StripeEvent, actor: Actor) -> Outcome:
 CHECKOUT_KINDS = ("subscription", "credit_pack")
 
 
-def handle_checkout_completed(*, event: StripeEvent, actor: Actor) -> Outcome:
+@dataclass(frozen=True)
+class CardLookup:
+    """What Stripe said about the card a subscription Checkout saved, asked before the event's
+    transaction opens (no lock is held while Stripe answers)."""
+
+    payment_method_id: str = ""
+    error: Exception | None = None
+    # Why Stripe was not asked, for the event's note.
+    skipped: str = ""
+
+
+def checkout_completed_card_lookup(*, event: StripeEvent) -> CardLookup | None:
+    """The card of a completed subscription Checkout, which the session does not carry but its
+    PaymentIntent does (saved for off-session use); None when no card is wanted. Runs outside any
+    transaction; a Stripe failure is handed to the handler, which fails the event for a replay."""
+    session = CheckoutSessionResult.from_payload(_object(event))
+    invoice_id = _our_id(session.metadata, "invoice_id")
+    if session.metadata.get("kind") != "subscription" or invoice_id is None or not session.payment_intent_id:
+        return None
+    has_card = Customer.objects.filter(invoices__pk=invoice_id).exclude(stripe_default_payment_method_id="")
+    if has_card.exists():
+        return None
+    if not stripe_gateway.is_configured():
+        return CardLookup(skipped="card not saved: the Stripe API key is not configured")
+    try:
+        intent = stripe_gateway.payment_intent_retrieve(payment_intent_id=session.payment_intent_id)
+    except Exception as exc:  # recorded on the event by the handler, which runs under the event's lock
+        return CardLookup(error=exc)
+    return CardLookup(payment_method_id=intent.payment_method_id)
+
+
+def handle_checkout_completed(*, event: StripeEvent, actor: Actor, prepared: CardLookup | None = None) -> Outcome:
     """A Checkout page of ours was completed: record its payment against the invoice it was opened for.
-    Paying the invoice activates the subscription or grants the credit pack through the usual flow."""
+    Paying the invoice activates the subscription or grants the credit pack through the usual flow; the
+    card a subscription Checkout saved (looked up in Stripe beforehand, `prepared`) becomes the default."""
     session = CheckoutSessionResult.from_payload(_object(event))
     kind = session.metadata.get("kind")
     invoice_id = _our_id(session.metadata, "invoice_id")
@@ -140,6 +172,8 @@ def handle_checkout_completed(*, event: StripeEvent, actor: Actor) -> Outcome:
                                f"#{invoice.pk} belongs to {customer.stripe_customer_id}", code="customer_mismatch")
     if session.payment_status == "no_payment_required" or not session.payment_intent_id or session.amount_total <= 0:
         return Outcome(False, f"checkout session {session.id} collected nothing")
+    if prepared is not None and prepared.error is not None:
+        raise prepared.error
     found = Payment.objects.filter(stripe_payment_intent_id=session.payment_intent_id).values_list("pk", flat=True)
     payment_pk = found.first()
     if payment_pk is None:
@@ -155,16 +189,10 @@ def handle_checkout_completed(*, event: StripeEvent, actor: Actor) -> Outcome:
                      "payment_intent": session.payment_intent_id}
     result = payment_sync_status(payment=payment, to_status=to_status, observed_at=_observed_at(event), actor=actor,
                                  reason=_reason(event), provider_data=provider_data)
-    notes = [result.note]
-    if kind == "subscription" and not customer.stripe_default_payment_method_id:
-        if stripe_gateway.is_configured():
-            # The session does not carry the card; its PaymentIntent does (saved for off-session use).
-            intent = stripe_gateway.payment_intent_retrieve(payment_intent_id=session.payment_intent_id)
-            if intent.payment_method_id:
-                customer_default_payment_method_set(customer=customer, payment_method_id=intent.payment_method_id,
-                                                    observed_at=_observed_at(event), actor=actor)
-        else:
-            notes.append("card not saved: the Stripe API key is not configured")
+    notes = [result.note, prepared.skipped if prepared else ""]
+    if kind == "subscription" and prepared is not None and prepared.payment_method_id:
+        customer_default_payment_method_set(customer=customer, payment_method_id=prepared.payment_method_id,
+                                            observed_at=_observed_at(event), actor=actor)
     return Outcome(result.applied, "; ".join(n for n in notes if n))
 
 
@@ -219,6 +247,12 @@ def handle_customer_updated(*, event: StripeEvent, actor: Actor) -> Outcome:
         observed_at=_observed_at(event), actor=actor)
     return Outcome(changed, "" if changed else f"default card of customer #{customer.pk} unchanged")
 
+
+# Provider look-ups a handler needs, run before the event's transaction opens; their result is passed to
+# the handler as `prepared`, so no Stripe call is made while the event row or any other row is locked.
+PREPARERS: dict[str, Callable[..., object]] = {
+    "checkout.session.completed": checkout_completed_card_lookup,
+}
 
 HANDLERS: dict[str, Callable[..., Outcome]] = {
     "payment_intent.succeeded": handle_payment_intent,

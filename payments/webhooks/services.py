@@ -7,6 +7,8 @@
 - It is processed in its own transaction with the event row locked (select_for_update), so a delivery
   and a replay (or two replays) cannot both apply it; the handler runs in a savepoint, so a failing
   handler leaves no half-applied writes and the event is marked failed with the error.
+- What a handler needs to ask Stripe (PREPARERS) is asked before that transaction opens: no row is locked
+  while Stripe answers.
 """
 
 import logging
@@ -23,7 +25,7 @@ from billing_project.audit import Actor
 from billing_project.exceptions import WebhookRejected
 from payments import stripe_gateway
 from payments.models import StripeEvent, StripeEventStatus
-from payments.webhooks.handlers import HANDLERS
+from payments.webhooks.handlers import HANDLERS, PREPARERS
 from payments.webhooks.selectors import REJECTED_KEY, REJECTION_WINDOW_MINUTES, minute_bucket
 
 logger = logging.getLogger(__name__)
@@ -71,9 +73,20 @@ def stripe_event_receive(*, payload: bytes, signature_header: str) -> Received:
     return Received(event=stripe_event_process(event_pk=event.pk, actor=WEBHOOK_ACTOR), duplicate=False)
 
 
+def _event_prepare(*, event_pk: int, force: bool) -> dict:
+    """The handler's provider look-ups, made before the event's transaction (no lock held meanwhile)."""
+    event = StripeEvent.objects.get(pk=event_pk)
+    preparer = PREPARERS.get(event.type)
+    if preparer is None or (event.status != StripeEventStatus.PENDING and not force):
+        return {}
+    return {"prepared": preparer(event=event)}
+
+
 def stripe_event_process(*, event_pk: int, actor: Actor, force: bool = False) -> StripeEvent:
     """Run an event's handler once. Without `force` only a pending event is processed (the first
-    delivery); with it (replay, admin) any event is processed again, which the handlers make harmless."""
+    delivery); with it (replay, admin) any event is processed again, which the handlers make harmless.
+    Provider look-ups the handler needs run first, outside the transaction that locks the event."""
+    prepared = _event_prepare(event_pk=event_pk, force=force)
     with transaction.atomic():
         event = StripeEvent.objects.select_for_update().get(pk=event_pk)
         if event.status != StripeEventStatus.PENDING and not force:
@@ -86,7 +99,7 @@ def stripe_event_process(*, event_pk: int, actor: Actor, force: bool = False) ->
         else:
             try:
                 with transaction.atomic():
-                    outcome = handler(event=event, actor=actor)
+                    outcome = handler(event=event, actor=actor, **prepared)
             except Exception as exc:  # any handler error is recorded on the event for a replay
                 logger.exception("Stripe event %s (%s) failed", event.event_id, event.type)
                 event.status = StripeEventStatus.FAILED
