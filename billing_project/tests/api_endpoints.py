@@ -10,6 +10,8 @@ from rest_framework.viewsets import ViewSetMixin
 
 from billing_project.api.permissions import ActionPermissions, Requirement
 
+# Open to anyone: signing in, the schema and its docs, and the router's index of URLs.
+PUBLIC_ENDPOINTS = {"api-token", "api-schema", "api-docs", "api-root"}
 # Methods every APIView answers by itself: OPTIONS describes the endpoint, HEAD mirrors GET.
 IMPLICIT_METHODS = {"head", "options"}
 
