@@ -65,15 +65,21 @@ class ActionPermissions(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         action = view_action(view, request)
-        # No action: the method is not routed (DRF answers 405); metadata: OPTIONS, which describes
-        # the endpoint and itself lists only the methods the caller may use.
-        if isinstance(view, ViewSetMixin) and action in (None, "metadata"):
-            return True
+        is_staff = api_client_for(user=request.user).is_staff
+        if isinstance(view, ViewSetMixin) and action is None:
+            return True  # the method is not routed here: DRF answers 405
+        if action in ("metadata", "options"):
+            # OPTIONS describes the endpoint: to staff only if they may use something on it.
+            declared = getattr(view, "required_permissions", {}).values()
+            if not is_staff or any(request.user.has_perms(staff_permissions_of(r)) for r in declared):
+                return True
+            self.message = "You hold none of the permissions this endpoint needs."
+            return False
         requirement = self._requirement(view, action)
         if requirement is None:
             self.message = f"No permission is declared for the {action!r} action; it is closed."
             return False
-        if api_client_for(user=request.user).is_staff:
+        if is_staff:
             needed = staff_permissions_of(requirement)
             if request.user.has_perms(needed):
                 return True

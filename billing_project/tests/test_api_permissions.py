@@ -124,6 +124,17 @@ def test_staff_without_permissions_learn_nothing_of_which_ids_exist(books):
 
 
 @pytest.mark.django_db
+def test_options_describes_an_endpoint_only_to_staff_who_may_use_it(books):
+    urls = {e.path(**({"pk": 987654321} if "pk" in e.kwargs else {})): e for e in ENDPOINTS}
+    nobody = token_client(staff_user(username="no-perms"))
+    assert [url for url in urls if not _refused(nobody.options(url))] == []
+    refunder = token_client(staff_user("payments.refund_payment", username="refunder"))
+    open_to_refunder = {url for url in urls if refunder.options(url).status_code == 200}
+    payments_views = {url for url, e in urls.items() if e.view_class.__name__ == "PaymentViewSet"}
+    assert open_to_refunder == payments_views and len(payments_views) == 3
+
+
+@pytest.mark.django_db
 def test_staff_with_view_permissions_read_everything_and_change_nothing(books):
     reads = {p for e in ENDPOINTS if e.method == "get" for p in staff_permissions_of(e.requirement)}
     answers = books.walk(staff_user(*reads, username="viewer"))
