@@ -84,6 +84,8 @@ def submitted_username(request) -> str | None:
     share one budget (a DRF request's parsed body, or a plain Django form post)."""
     data = request.data if isinstance(request, Request) else request.POST
     value = data.get("username") if isinstance(data, Mapping) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)  # DRF's CharField signs in {"username": 123} as "123"
     if not isinstance(value, str) or not value.strip():
         return None
     return unicodedata.normalize("NFKC", value).strip().casefold()

@@ -61,6 +61,14 @@ def test_case_and_spacing_variants_of_a_username_share_one_budget(client):
 
 
 @pytest.mark.django_db
+def test_a_number_for_a_username_counts_against_that_username(client):
+    UserFactory(username="123")
+    for _ in range(3):
+        _token(client, 123)
+    assert _token(client, "123", PASSWORD, REMOTE_ADDR="198.51.100.9").status_code == 429
+
+
+@pytest.mark.django_db
 def test_a_forged_x_forwarded_for_does_not_buy_new_addresses(client):
     statuses = [_token(client, f"user{n}", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").status_code for n in range(6)]
     assert statuses == [400] * 5 + [429]
