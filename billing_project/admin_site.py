@@ -4,9 +4,13 @@ The project package is the composition root (like urls.py), so it may use the ap
 """
 
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 
+from billing_project.api.throttling import login_attempt_wait
 from billing_project.money import format_money
 from payments.selectors import DASHBOARD_COLLECTED_DAYS, dashboard_figures
 from subscriptions.models import SubscriptionStatus
@@ -16,6 +20,19 @@ class BillingAdminSite(admin.AdminSite):
     site_header = "Billing back office"
     site_title = "Billing back office"
     index_title = "Back office"
+
+    @method_decorator(never_cache)
+    @login_not_required
+    def login(self, request, extra_context=None):
+        """Django's admin login, with password guesses limited like the API token endpoint's (per
+        username and per client address; the same counters, so switching doors buys nothing)."""
+        if request.method == "POST" and (wait := login_attempt_wait(request=request)) is not None:
+            context = {**self.each_context(request), "title": "Too many sign-in attempts", "retry_after": wait,
+                       "login_url": request.get_full_path()}
+            response = TemplateResponse(request, "admin/billing/login_throttled.html", context, status=429)
+            response["Retry-After"] = str(wait)
+            return response
+        return super().login(request, extra_context)
 
     def get_urls(self):
         return [

@@ -5,9 +5,11 @@ local-memory cache, no Stripe) so one command starts it. Production sets DATABAS
 SECRET_KEY, DEBUG=false, ALLOWED_HOSTS and the Stripe keys.
 """
 
+import re
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -229,3 +231,14 @@ BILLING_REQUIRE_PAYMENT_METHOD_FOR_TRIAL_CONVERSION = env.bool(
 # True: the billing run's batch transactions commit without waiting for the WAL flush (see
 # payments.billing.common.batch_transaction_tune for why that is safe); False: every batch waits.
 BILLING_RUN_ASYNC_COMMIT = env.bool("BILLING_RUN_ASYNC_COMMIT", default=True)
+
+# Password guesses: sign-in attempts (API token and admin login, right or wrong) allowed per submitted
+# username and per client address, as "N/second|minute|hour|day"; over either, 429 with Retry-After.
+LOGIN_THROTTLE_USERNAME_RATE = env.str("LOGIN_THROTTLE_USERNAME_RATE", default="10/hour")
+LOGIN_THROTTLE_IP_RATE = env.str("LOGIN_THROTTLE_IP_RATE", default="50/hour")
+# Reverse proxies in front of the app whose X-Forwarded-For entry names the client; 0 trusts none
+# (REMOTE_ADDR), since a client can write any X-Forwarded-For it likes.
+LOGIN_THROTTLE_TRUSTED_PROXIES = env.int("LOGIN_THROTTLE_TRUSTED_PROXIES", default=0)
+for _rate in (LOGIN_THROTTLE_USERNAME_RATE, LOGIN_THROTTLE_IP_RATE):
+    if not re.fullmatch(r"[1-9][0-9]*/(second|minute|hour|day|sec|min|s|m|h|d)", _rate):
+        raise ImproperlyConfigured(f"A login throttle rate is N/second, N/minute, N/hour or N/day, not {_rate!r}.")

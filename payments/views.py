@@ -1,6 +1,8 @@
-"""HTML views of payments: the printable invoice, for staff (from the admin) and for the customer's own
-user (from the API's links). Everyone else gets a 404, so invoice ids of other customers stay unknown."""
+"""HTML views of payments: the printable invoice, for staff who may view invoices (from the admin) and
+for the customer's own user (from the API's links). Other customers get a 404, so invoice ids of other
+customers stay unknown; staff without `payments.view_invoice` get a 403, as in the admin."""
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.views.decorators.http import require_GET
 
@@ -14,6 +16,8 @@ def invoice_print(request, pk: int) -> HttpResponse:
     if not user.is_authenticated:
         raise Http404("No such invoice.")
     invoices = Invoice.objects.select_related("customer")
+    if user.is_staff and not user.has_perm("payments.view_invoice"):
+        raise PermissionDenied("Viewing invoices needs the payments.view_invoice permission.")
     if not user.is_staff:
         invoices = invoices.filter(customer__user=user)
     invoice = invoices.filter(pk=pk).first()

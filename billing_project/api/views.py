@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from billing_project.api.client import ApiClient, api_client_for
 from billing_project.api.errors import error_responses
+from billing_project.api.throttling import LOGIN_THROTTLES
 from subscriptions.models import Customer
 from subscriptions.services import (
     idempotency_key_claim,
@@ -139,9 +140,10 @@ class ApiViewMixin:
 
 
 class TokenObtainView(ApiViewMixin, ObtainAuthToken):
-    """POST username and password, get the token to send as `Authorization: Token <key>`."""
+    """POST username and password, get the token to send as `Authorization: Token <key>`. Attempts are
+    limited per username and per client address, right password or not (429 with Retry-After)."""
 
-    throttle_classes = ()
+    throttle_classes = LOGIN_THROTTLES
 
     @extend_schema(
         operation_id="auth_token_create", tags=["auth"], auth=[],
@@ -149,7 +151,7 @@ class TokenObtainView(ApiViewMixin, ObtainAuthToken):
         examples=[OpenApiExample("Sign in", value={"username": "acme", "password": "s3cret-pass"},
                                  request_only=True)],
         responses={200: inline_serializer("AuthToken", {"token": serializers.CharField()}),
-                   **error_responses(400)},
+                   **error_responses(400, 429)},
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)

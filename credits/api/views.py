@@ -3,11 +3,10 @@
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from billing_project.api.errors import DETAIL_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
-from billing_project.api.permissions import HasPlanFeature, IsStaff
+from billing_project.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature, StaffOnly
 from billing_project.api.views import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
 from billing_project.audit import Actor
 from credits.api.filters import CreditGrantFilter, CreditLedgerFilter
@@ -29,7 +28,12 @@ API_ACCESS = HasPlanFeature("api_access")
 class CreditsViewSet(ApiViewMixin, viewsets.GenericViewSet):
     """`credits/balance/` and `credits/debit/`: the customer's credits as one account."""
 
-    permission_classes = [IsAuthenticated, API_ACCESS]
+    permission_classes = [*SIGNED_IN_AND_ALLOWED, API_ACCESS]
+    # A debit is a new ledger entry; the admin offers none, so the model permission is the one to hold.
+    required_permissions = {
+        "balance": "credits.view_creditbalance",
+        "debit": "credits.add_creditledgerentry",
+    }
     serializer_class = CreditBalanceSerializer
     pagination_class = None
     filter_backends = []
@@ -73,7 +77,8 @@ class CreditsViewSet(ApiViewMixin, viewsets.GenericViewSet):
 )
 class CreditLedgerViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = CreditLedgerEntrySerializer
-    permission_classes = [IsAuthenticated, API_ACCESS]
+    permission_classes = [*SIGNED_IN_AND_ALLOWED, API_ACCESS]
+    required_permissions = {"list": "credits.view_creditledgerentry", "retrieve": "credits.view_creditledgerentry"}
     filterset_class = CreditLedgerFilter
     ordering_fields = ["id", "created_at", "amount"]
     ordering = ["-id"]
@@ -97,15 +102,15 @@ class CreditLedgerViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 class CreditGrantViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                          viewsets.GenericViewSet):
     serializer_class = CreditGrantSerializer
-    permission_classes = [IsAuthenticated, API_ACCESS]
+    permission_classes = [*SIGNED_IN_AND_ALLOWED, API_ACCESS]
+    required_permissions = {
+        "list": "credits.view_creditgrant",
+        "retrieve": "credits.view_creditgrant",
+        "create": StaffOnly("credits.grant_credits"),
+    }
     filterset_class = CreditGrantFilter
     ordering_fields = ["id", "created_at", "expires_at", "amount", "priority"]
     ordering = ["-id"]
-
-    def get_permissions(self):
-        if self.action == "create":
-            return [IsAuthenticated(), IsStaff()]
-        return super().get_permissions()
 
     def get_queryset(self):
         return self.scoped(credit_grant_list())

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from billing_project.api.client import api_client_forget
 from billing_project.api.errors import DETAIL_ERRORS, WRITE_ERRORS, error_responses
+from billing_project.api.permissions import SIGNED_IN_AND_ALLOWED
 from billing_project.api.views import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
 from billing_project.audit import Actor
 from payments.api.serializers import (
@@ -36,6 +37,9 @@ class PaymentMethodViewSet(ApiViewMixin, viewsets.GenericViewSet):
     """`payment-methods/setup-intent/`: save a card for renewals."""
 
     serializer_class = SetupIntentCreateSerializer
+    permission_classes = SIGNED_IN_AND_ALLOWED
+    # Saving a card writes the customer's Stripe ids and default payment method.
+    required_permissions = {"setup_intent": "subscriptions.change_customer"}
     pagination_class = None
     filter_backends = []
 
@@ -66,6 +70,13 @@ class CheckoutViewSet(ApiViewMixin, viewsets.GenericViewSet):
     """`checkout/subscription/`, `checkout/credit-pack/` and the pack catalog `checkout/credit-packs/`."""
 
     serializer_class = CheckoutSessionSerializer
+    permission_classes = SIGNED_IN_AND_ALLOWED
+    # A pack bought through Checkout is the pay-now twin of a credit pack order.
+    required_permissions = {
+        "subscription": "subscriptions.add_subscription",
+        "credit_pack": "payments.add_creditpackorder",
+        "credit_packs": "payments.view_creditpackorder",
+    }
     pagination_class = None
     filter_backends = []
 

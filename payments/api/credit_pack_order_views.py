@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from billing_project.api.errors import DETAIL_ERRORS, DETAIL_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
+from billing_project.api.permissions import SIGNED_IN_AND_ALLOWED
 from billing_project.api.views import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
 from billing_project.audit import Actor
 from payments.api.filters import CreditPackOrderFilter
@@ -39,6 +40,13 @@ _ORDER_EXAMPLE = OpenApiExample("Pending order", response_only=True, value={
 class CreditPackOrderViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                              mixins.CreateModelMixin, viewsets.GenericViewSet):
     serializer_class = CreditPackOrderSerializer
+    permission_classes = SIGNED_IN_AND_ALLOWED
+    required_permissions = {
+        "list": "payments.view_creditpackorder",
+        "retrieve": "payments.view_creditpackorder",
+        "create": "payments.add_creditpackorder",
+        "cancel": "payments.change_creditpackorder",
+    }
     filterset_class = CreditPackOrderFilter
     ordering_fields = ["id", "created_at", "status"]
     ordering = ["-id"]

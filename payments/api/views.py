@@ -6,12 +6,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from billing_project.api.client import api_client_forget
 from billing_project.api.errors import DETAIL_ERRORS, DETAIL_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
-from billing_project.api.permissions import HasPlanFeature, IsStaffForObject
+from billing_project.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature, StaffOnly
 from billing_project.api.views import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
 from billing_project.audit import Actor
 from payments.api.filters import InvoiceFilter, PaymentFilter
@@ -71,6 +70,18 @@ def _action_schema(summary: str, request, response, *errors: int, **kwargs):
 class SubscriptionViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                           viewsets.GenericViewSet):
     serializer_class = SubscriptionSerializer
+    permission_classes = SIGNED_IN_AND_ALLOWED
+    # The admin cancels with cancel_subscription and resumes with resume_subscription; the other moves change
+    # the subscription itself.
+    required_permissions = {
+        "list": "subscriptions.view_subscription",
+        "retrieve": "subscriptions.view_subscription",
+        "create": "subscriptions.add_subscription",
+        "cancel": "subscriptions.cancel_subscription",
+        "pause": "subscriptions.change_subscription",
+        "resume": "subscriptions.resume_subscription",
+        "change_plan": "subscriptions.change_subscription",
+    }
     filterset_class = SubscriptionFilter
     ordering_fields = ["id", "created_at", "current_period_end", "status"]
     ordering = ["-id"]
@@ -154,7 +165,14 @@ class SubscriptionViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMo
 )
 class InvoiceViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = InvoiceSerializer
-    permission_classes = [IsAuthenticated, API_ACCESS]
+    permission_classes = [*SIGNED_IN_AND_ALLOWED, API_ACCESS]
+    required_permissions = {
+        "list": "payments.view_invoice",
+        "retrieve": "payments.view_invoice",
+        "html": "payments.view_invoice",
+        "void": StaffOnly("payments.void_invoice"),
+        "mark_paid": StaffOnly("payments.mark_invoice_paid"),
+    }
     filterset_class = InvoiceFilter
     ordering_fields = ["id", "created_at", "issued_at", "due_date", "total", "amount_due"]
     ordering = ["-id"]
@@ -163,11 +181,6 @@ class InvoiceViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         if self.action == "html":  # the page reads the lines itself, in its own order
             return self.scoped(invoice_list())
         return self.scoped(invoice_list().prefetch_related("lines"))
-
-    def get_permissions(self):
-        if self.action in ("void", "mark_paid"):
-            return [*super().get_permissions(), IsStaffForObject()]
-        return super().get_permissions()
 
     @extend_schema(
         summary="The printable invoice (HTML)",
@@ -212,18 +225,18 @@ class InvoiceViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 )
 class PaymentViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = PaymentSerializer
-    permission_classes = [IsAuthenticated, API_ACCESS]
+    permission_classes = [*SIGNED_IN_AND_ALLOWED, API_ACCESS]
+    required_permissions = {
+        "list": "payments.view_payment",
+        "retrieve": "payments.view_payment",
+        "refund": StaffOnly("payments.refund_payment"),
+    }
     filterset_class = PaymentFilter
     ordering_fields = ["id", "created_at", "amount", "succeeded_at"]
     ordering = ["-id"]
 
     def get_queryset(self):
         return self.scoped(payment_list())
-
-    def get_permissions(self):
-        if self.action == "refund":
-            return [*super().get_permissions(), IsStaffForObject()]
-        return super().get_permissions()
 
     @extend_schema(summary="Refund all or part of a payment (staff)", request=RefundCreateSerializer,
                    parameters=[IDEMPOTENCY_KEY_HEADER],

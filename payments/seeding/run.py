@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db.models import Count, Model
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -14,6 +15,7 @@ from credits.models import CreditGrant, CreditLedgerEntry
 from payments.models import Invoice, InvoiceLine, Payment, Refund
 from payments.seeding.catalog import StaffAccount, seed_catalog, seed_staff_user
 from payments.seeding.demo import demo_customer_build, demo_username
+from payments.seeding.roles import RolesSeeded, seed_role_groups
 from subscriptions.models import Customer, Plan, Subscription, SubscriptionEvent
 from usage.models import Meter, MeterPrice, UsageEvent
 
@@ -25,7 +27,7 @@ _COUNTED: list[tuple[str, type[Model]]] = [
     ("plans", Plan), ("meters", Meter), ("meter prices", MeterPrice), ("customers", Customer),
     ("subscriptions", Subscription), ("subscription events", SubscriptionEvent), ("invoices", Invoice),
     ("invoice lines", InvoiceLine), ("payments", Payment), ("refunds", Refund), ("credit grants", CreditGrant),
-    ("credit ledger entries", CreditLedgerEntry), ("usage events", UsageEvent),
+    ("credit ledger entries", CreditLedgerEntry), ("usage events", UsageEvent), ("staff role groups", Group),
 ]
 
 
@@ -38,6 +40,7 @@ class SeedReport:
     invoices_by_status: dict[str, int]
     payments_by_status: dict[str, int]
     staff: StaffAccount
+    roles: RolesSeeded
     # A demo customer's API token for the printed curl example; None without demo customers.
     example_token: str | None = None
 
@@ -53,8 +56,9 @@ def _by_status(model: type[Model]) -> dict[str, int]:
 
 def seed_run(*, demo: int, staff_username: str, staff_password: str | None,
              as_of: datetime | None = None) -> SeedReport:
-    """Make sure the catalog and the staff account exist and that demo customers 1..`demo` exist.
-    Everything is found or created by a natural key, so a second run creates nothing."""
+    """Make sure the catalog, the staff account and the staff role groups exist and that demo customers
+    1..`demo` exist. Everything is found or created by a natural key, so a second run creates nothing;
+    the role groups' permissions are set to their definitions (payments/seeding/roles.py) every run."""
     if not 0 <= demo <= MAX_DEMO_CUSTOMERS:
         raise InvalidOperation(f"--demo must be between 0 and {MAX_DEMO_CUSTOMERS}, not {demo}.", code="invalid_demo")
     now = timezone.now()
@@ -64,6 +68,7 @@ def seed_run(*, demo: int, staff_username: str, staff_password: str | None,
                                code="invalid_as_of")
     before = _row_counts()
     staff = seed_staff_user(username=staff_username, password=staff_password)
+    roles = seed_role_groups()
     catalog = seed_catalog(currency=settings.DEFAULT_CURRENCY)
     created = 0
     for index in range(1, demo + 1):
@@ -78,5 +83,5 @@ def seed_run(*, demo: int, staff_username: str, staff_password: str | None,
         created={label: after[label] - before[label] for label in after},
         demo_customers_created=created, demo_customers_existing=demo - created,
         subscriptions_by_status=_by_status(Subscription), invoices_by_status=_by_status(Invoice),
-        payments_by_status=_by_status(Payment), staff=staff, example_token=example,
+        payments_by_status=_by_status(Payment), staff=staff, roles=roles, example_token=example,
     )

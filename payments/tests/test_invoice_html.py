@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
+from billing_project.tests.admin_helpers import staff_user
 from payments.billing.run import billing_run
 from payments.invoice_html import invoice_render_html
 from payments.models import Invoice
@@ -37,6 +38,16 @@ def test_owner_and_staff_can_open_the_print_page(client, invoice):
     response = client.get(url)
     assert response.status_code == 200 and invoice.number in response.content.decode()
     client.force_login(StaffUserFactory())
+    assert client.get(url).status_code == 200
+
+
+def test_staff_need_the_view_invoice_permission(client, invoice):
+    url = reverse("invoice-print", kwargs={"pk": invoice.pk})
+    client.force_login(staff_user(username="no-perms"))
+    assert client.get(url).status_code == 403
+    # Refused before the lookup: a missing id is no different.
+    assert client.get(reverse("invoice-print", kwargs={"pk": invoice.pk + 999})).status_code == 403
+    client.force_login(staff_user("payments.view_invoice", username="viewer"))
     assert client.get(url).status_code == 200
 
 

@@ -7,11 +7,10 @@ from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_v
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from billing_project.api.errors import DETAIL_ERRORS, DETAIL_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
-from billing_project.api.permissions import IsStaff, IsStaffOrReadOnly
+from billing_project.api.permissions import SIGNED_IN_AND_ALLOWED, StaffOnly
 from billing_project.api.views import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
 from billing_project.audit import Actor
 from subscriptions.api.filters import CustomerFilter, PlanFilter
@@ -40,7 +39,14 @@ _PLAN_EXAMPLE = OpenApiExample("Pro plan", value={
 class PlanViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                   mixins.UpdateModelMixin, viewsets.GenericViewSet):
     serializer_class = PlanSerializer
-    permission_classes = [IsAuthenticated, IsStaffOrReadOnly]
+    permission_classes = SIGNED_IN_AND_ALLOWED
+    required_permissions = {
+        "list": "subscriptions.view_plan",
+        "retrieve": "subscriptions.view_plan",
+        "create": StaffOnly("subscriptions.add_plan"),
+        "update": StaffOnly("subscriptions.change_plan"),
+        "partial_update": StaffOnly("subscriptions.change_plan"),
+    }
     filterset_class = PlanFilter
     ordering_fields = ["id", "amount", "sort_order", "code", "created_at"]
     ordering = ["id"]
@@ -77,14 +83,18 @@ class PlanViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
 class CustomerViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                       mixins.UpdateModelMixin, viewsets.GenericViewSet):
     serializer_class = CustomerSerializer
+    permission_classes = SIGNED_IN_AND_ALLOWED
+    required_permissions = {
+        "list": "subscriptions.view_customer",
+        "retrieve": "subscriptions.view_customer",
+        "me": "subscriptions.view_customer",
+        "create": StaffOnly("subscriptions.add_customer"),
+        "update": "subscriptions.change_customer",
+        "partial_update": "subscriptions.change_customer",
+    }
     filterset_class = CustomerFilter
     ordering_fields = ["id", "name", "email", "created_at"]
     ordering = ["-id"]
-
-    def get_permissions(self):
-        if self.action == "create":
-            return [IsAuthenticated(), IsStaff()]
-        return super().get_permissions()
 
     def get_serializer_class(self):
         return CustomerCreateSerializer if self.action == "create" else CustomerSerializer

@@ -10,11 +10,10 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from billing_project.api.errors import DETAIL_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
-from billing_project.api.permissions import HasPlanFeature
+from billing_project.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature
 from billing_project.api.views import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
 from billing_project.audit import Actor
 from credits.selectors import credit_balance_get
@@ -57,7 +56,12 @@ _RESULT_EXAMPLE = OpenApiExample("Outcome", response_only=True, status_codes=["2
 )
 class UsageEventViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = UsageEventSerializer
-    permission_classes = [IsAuthenticated, API_ACCESS]
+    permission_classes = [*SIGNED_IN_AND_ALLOWED, API_ACCESS]
+    required_permissions = {
+        "list": "usage.view_usageevent",
+        "retrieve": "usage.view_usageevent",
+        "create": "usage.add_usageevent",
+    }
     filterset_class = UsageEventFilter
     ordering_fields = ["id", "occurred_at", "received_at", "quantity"]
     ordering = ["-id"]
@@ -95,7 +99,8 @@ class UsageEventViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
 class UsageSummaryViewSet(ApiViewMixin, viewsets.GenericViewSet):
     serializer_class = UsageSummarySerializer
-    permission_classes = [IsAuthenticated, API_ACCESS]
+    permission_classes = [*SIGNED_IN_AND_ALLOWED, API_ACCESS]
+    required_permissions = {"list": "usage.view_usageevent"}
     pagination_class = None
     filter_backends = []
 
@@ -124,6 +129,8 @@ class UsageSummaryViewSet(ApiViewMixin, viewsets.GenericViewSet):
 )
 class MeterViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = MeterSerializer
+    permission_classes = SIGNED_IN_AND_ALLOWED
+    required_permissions = {"list": "usage.view_meter", "retrieve": "usage.view_meter"}
     ordering_fields = ["id", "code"]
     ordering = ["id"]
     filterset_fields = ["code", "aggregation", "is_active"]
@@ -136,6 +143,8 @@ class EntitlementViewSet(ApiViewMixin, viewsets.GenericViewSet):
     """Open to any signed-in customer, with or without api_access, so it can see what its plan lacks."""
 
     serializer_class = EntitlementsSerializer
+    permission_classes = SIGNED_IN_AND_ALLOWED
+    required_permissions = {"list": "subscriptions.view_subscription"}
     pagination_class = None
     filter_backends = []
 

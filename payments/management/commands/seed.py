@@ -1,4 +1,5 @@
-"""manage.py seed [--demo N] [--as-of DATE]: plans, meters, a staff login and optional demo customers.
+"""manage.py seed [--demo N] [--as-of DATE]: plans, meters, a staff login, the staff role groups
+(administrator, finance, support, auditor) and optional demo customers.
 
 Safe to run any number of times: rows are found or created by natural keys, so a second run creates
 nothing. The staff account comes from SEED_STAFF_USERNAME / SEED_STAFF_PASSWORD (default staff /
@@ -45,7 +46,8 @@ def _parse_as_of(value) -> datetime | None:
 
 
 class Command(BaseCommand):
-    help = "Create the plan catalog, its meters and a staff login; with --demo N also N demo customers."
+    help = ("Create the plan catalog, its meters, a staff login and the staff role groups; with --demo N also N "
+            "demo customers.")
 
     def add_arguments(self, parser):
         # Strings, validated in handle(): a bad value then fails with one clear line, not argparse's usage.
@@ -78,6 +80,8 @@ class Command(BaseCommand):
                               ("Invoices", report.invoices_by_status), ("Payments", report.payments_by_status)):
             if counts:
                 self.stdout.write(f"{title} by status: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+        if report.roles.updated:
+            self.stdout.write("Staff role groups brought up to date: " + ", ".join(report.roles.updated) + ".")
         staff = report.staff
         username = staff.user.get_username()
         if staff.shown_password is not None:
