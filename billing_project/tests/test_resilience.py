@@ -14,6 +14,7 @@ from billing_project.audit import Actor
 from billing_project.resilience import ResilientRedisCache
 from billing_project.tests.api_support import api_customer
 from billing_project.tests.redis_support import closed_port, point_redis_at_closed_port
+from billing_project.tests.threads import race
 from credits.selectors import credit_balance_get
 from credits.services import credit_grant
 from payments.models import StripeEvent
@@ -132,6 +133,23 @@ def test_while_open_the_breaker_skips_redis_until_a_probe_is_due(settings, redis
     assert cache.get("k") == 101
     # No call went to Redis (each failure would have pushed the next probe later).
     assert backend.breaker.next_probe_at == probes_before
+
+
+def test_threads_share_one_breaker_and_one_fallback_so_the_outage_is_logged_once(redis_down):
+    cache.set("shared", "from the main thread")
+    main_backend = caches["default"]
+
+    def reader():
+        backend = caches["default"]
+        values = {cache.get("shared") for _ in range(20)}
+        return backend is main_backend, backend.breaker is main_backend.breaker, values
+
+    outcome = race([reader] * 8)
+
+    assert not outcome.errors
+    # Django builds a cache backend per thread; the breaker and the fallback are per process.
+    assert outcome.results == [(False, True, {"from the main thread"})] * 8
+    assert len(outage_errors(redis_down)) == 1
 
 
 @pytest.fixture
