@@ -12,12 +12,13 @@ from django.core.cache import cache, caches
 from billing_project.api.client import api_client_forget
 from billing_project.audit import Actor
 from billing_project.resilience import ResilientRedisCache
+from billing_project.tests.admin_helpers import build_business, messages_of, post_action
 from billing_project.tests.api_support import api_customer
 from billing_project.tests.redis_support import closed_port, point_redis_at_closed_port
 from billing_project.tests.threads import race
 from credits.selectors import credit_balance_get
 from credits.services import credit_grant
-from payments.models import StripeEvent
+from payments.models import Invoice, InvoiceStatus, StripeEvent
 from payments.tests.stripe_support import WEBHOOK_SECRET, deliver, stripe_event
 from usage.models import UsageEvent
 from usage.tests.factories import MeterFactory
@@ -118,6 +119,26 @@ def test_admin_pages_answer(admin_client, redis_down):
     assert admin_client.get("/admin/").status_code == 200
     assert admin_client.get("/admin/dashboard/").status_code == 200
     assert admin_client.get("/admin/payments/payment/").status_code == 200
+
+
+def test_an_admin_action_whose_broadcast_fails_still_succeeds_and_keeps_its_work(
+        admin_client, redis_down, django_capture_on_commit_callbacks):
+    business = build_business(4)
+    invoice = Invoice.objects.filter(pk__in=[i.pk for i in business.invoices], status=InvoiceStatus.OPEN,
+                                     amount_paid=0, amount_due__gt=0).order_by("pk").first()
+
+    with django_capture_on_commit_callbacks(execute=True) as broadcasts:
+        response = post_action(admin_client, Invoice, "record_manual_payment", [invoice], apply=True,
+                               method="check", amount="", reference="CHK-1",
+                               token="0d8b3f0e-1c55-4a8e-9a57-2b1f9e3c7d10")
+
+    assert response.status_code == 200
+    assert messages_of(response) == ["Recorded a payment on 1 invoice(s)."]
+    assert broadcasts  # the payment's broadcast ran, after the commit, and failed
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    [error] = outage_errors(redis_down)
+    assert "Redis channel layer" in error.getMessage()
 
 
 def test_while_open_the_breaker_skips_redis_until_a_probe_is_due(settings, redis_down):
