@@ -1,7 +1,9 @@
 from django.conf import settings
+from django.core.cache import caches
 from django.db import connection
 from django.http import JsonResponse
 
+from billing_project.resilience import ResilientRedisCache, channel_layer_breaker
 from payments.webhooks.selectors import stripe_event_failed_recent_count, webhook_rejection_count
 
 
@@ -29,8 +31,25 @@ def _stripe_section() -> dict:
             "events_failed_last_hour": failed, "problems": problems}
 
 
+def _redis_section() -> dict:
+    """Whether Redis (cache and channel layer) answers. Degraded is reported with HTTP 200: every request
+    is still served (the cache falls back to local memory, only live broadcasts are lost), and every
+    instance shares the same Redis, so taking this one out of the load balancer would help nobody.
+    """
+    cache = caches["default"]
+    if not isinstance(cache, ResilientRedisCache):
+        return {"status": "ok", "configured": False, "problems": []}
+    problems = []
+    if not cache.reachable():
+        problems.append("the cache is unreachable: this process caches in local memory and counts rate "
+                        "limits per process")
+    if channel_layer_breaker().is_open:
+        problems.append("the channel layer is unreachable: live broadcasts are dropped")
+    return {"status": "degraded" if problems else "ok", "configured": True, "problems": problems}
+
+
 def healthz(request):
-    """Liveness and database reachability for load balancers and operators, and Stripe's state."""
+    """Liveness and database reachability for load balancers and operators, and Stripe's and Redis's state."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -40,6 +59,7 @@ def healthz(request):
         database = {"status": "error", "vendor": connection.vendor, "error": str(exc)[:200]}
     healthy = database["status"] == "ok"
     stripe = _stripe_section() if healthy else {"status": "unknown"}
-    status = "ok" if healthy and stripe["status"] == "ok" else "degraded"
-    return JsonResponse({"status": status, "database": database, "stripe": stripe},
+    redis = _redis_section()
+    status = "ok" if healthy and stripe["status"] == "ok" and redis["status"] == "ok" else "degraded"
+    return JsonResponse({"status": status, "database": database, "stripe": stripe, "redis": redis},
                         status=200 if healthy else 503)

@@ -76,8 +76,21 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
-# Persistent connections matter for the API's throughput on PostgreSQL; SQLite ignores it.
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+# On PostgreSQL each process borrows connections from a psycopg pool of at most DATABASE_POOL_MAX_SIZE
+# and returns them at the end of every request. Persistent per-thread connections (CONN_MAX_AGE) would
+# leak one connection per request thread under daphne, which runs each request in a thread of its own.
+# DATABASE_POOL_MAX_SIZE=0 turns the pool off (then CONN_MAX_AGE applies); SQLite never pools.
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=10)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(env.int("DATABASE_POOL_MIN_SIZE", default=1), DATABASE_POOL_MAX_SIZE),
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        # A request waits this long for a free connection, then answers 503 (billing_project/server_errors.py).
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0),
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -94,13 +107,19 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's Redis cache that falls back to per-process local memory while Redis is unreachable
+            # (billing_project/resilience.py): Redis down costs shared counters, never a request.
+            "BACKEND": "billing_project.resilience.ResilientRedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# After Redis failed, seconds between attempts to reach it again; meanwhile the cache is local memory
+# and live broadcasts are dropped without trying (billing_project/resilience.py).
+REDIS_RETRY_SECONDS = env.float("REDIS_RETRY_SECONDS", default=10.0)
 
 # Seconds a WebSocket may stay open without authenticating (first-message token) before it is closed.
 WEBSOCKET_AUTH_TIMEOUT = env.int("WEBSOCKET_AUTH_TIMEOUT", default=10)

@@ -12,3 +12,6 @@ urlpatterns = [
     path("invoices/<int:pk>/print/", invoice_print, name="invoice-print"),
     path("", include("billing_project.api.router")),
 ]
+
+# A database pool that stayed exhausted answers 503 with Retry-After; anything else is Django's 500.
+handler500 = "billing_project.server_errors.server_error"

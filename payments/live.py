@@ -12,6 +12,7 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from billing_project.resilience import REDIS_UNAVAILABLE, channel_layer_breaker
 from payments.models import Payment
 from payments.selectors import payment_live_get
 
@@ -76,14 +77,22 @@ def payment_broadcast(*, payment_id: int, previous_status: str | None) -> None:
 
     `previous_status` is None when the payment was just created. The payload is read after the commit,
     so it is what the database holds, even when one transaction moved the payment more than once.
-    A broadcast that fails (Redis down) is logged and swallowed: the change itself is already saved,
-    and an error here must not turn a successful payment into a 500 for the user.
+    A broadcast that fails is swallowed: the change itself is already saved, and an error here must not
+    turn a successful payment into a 500 for the user. Redis being down is logged once per outage by
+    the breaker, which then skips broadcasts without trying until a probe finds Redis again.
     """
+    breaker = channel_layer_breaker()
+    if not breaker.allows_call():
+        return
     try:
         payment = payment_live_get(payment_id=payment_id)
         message = payment_event_message(payment=payment, previous_status=previous_status)
         # One async_to_sync call for both groups: one event loop and one Redis connection.
         async_to_sync(_group_send_all)([customer_group(payment.customer_id), STAFF_GROUP], message)
+    except REDIS_UNAVAILABLE as error:
+        breaker.record_failure(error)
     except Exception:
         logger.exception("Live broadcast of payment %s failed; the change is saved but clients missed it",
                          payment_id)
+    else:
+        breaker.record_success()

@@ -41,5 +41,23 @@ def test_redis_url_switches_channel_layer_and_cache():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == [
-        "channels_redis.pubsub.RedisPubSubChannelLayer", "django.core.cache.backends.redis.RedisCache",
+        "channels_redis.pubsub.RedisPubSubChannelLayer", "billing_project.resilience.ResilientRedisCache",
     ]
+
+
+def _database_settings(env: dict[str, str]) -> list[str]:
+    result = _manage("shell", "-c", "from django.conf import settings as s; d = s.DATABASES['default']; "
+                     "print(d['CONN_MAX_AGE'], d.get('OPTIONS', {}).get('pool'))", env=env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_postgresql_connections_come_from_a_bounded_pool_and_sqlite_never_pools():
+    postgres = "postgres://postgres@127.0.0.1:5432/billing"
+
+    assert _database_settings({"DATABASE_URL": postgres}) == "0 {'min_size': 1, 'max_size': 10, 'timeout': 30.0}"
+    assert _database_settings({"DATABASE_URL": postgres, "DATABASE_POOL_MAX_SIZE": "4",
+                               "DATABASE_POOL_MIN_SIZE": "9", "DATABASE_POOL_TIMEOUT": "5"}) == \
+        "0 {'min_size': 4, 'max_size': 4, 'timeout': 5.0}"
+    assert _database_settings({"DATABASE_URL": postgres, "DATABASE_POOL_MAX_SIZE": "0"}) == "60 None"
+    assert _database_settings({}) == "60 None"

@@ -2,15 +2,15 @@
 
 import json
 import logging
-import socket
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connections, transaction
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from billing_project.audit import Actor
+from billing_project.resilience import channel_layer_breaker
+from billing_project.tests.redis_support import point_redis_at_closed_port
 from payments.live import (
     EVENT_TYPE,
     LAYER_MESSAGE_TYPE,
@@ -31,10 +31,6 @@ from payments.tests.factories import PaymentFactory
 from subscriptions.tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.usefixtures("in_memory_layer")
-
-# A port of this worktree's loopback range on which nothing listens: a Redis that is down.
-CLOSED_PORT = 8229
-
 
 @pytest.mark.django_db(transaction=True)
 async def test_broadcast_sends_one_payload_to_the_customer_group_and_the_staff_group():
@@ -96,23 +92,21 @@ def test_manual_payment_is_announced_once_as_it_is_recorded(django_capture_on_co
 
 
 @pytest.mark.django_db(transaction=True)
-def test_payment_is_saved_and_the_failed_broadcast_logged_when_redis_is_down(settings, caplog):
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", CLOSED_PORT)) != 0, "the port standing in for a dead Redis is open"
-    settings.CHANNEL_LAYERS = {"default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{CLOSED_PORT}/1", "socket_connect_timeout": 2}]},
-    }}
+def test_payments_are_saved_and_the_outage_logged_once_when_redis_is_down(settings, caplog):
+    point_redis_at_closed_port(settings)
     customer = CustomerFactory()
 
-    with caplog.at_level(logging.ERROR, logger="payments.live"):
-        payment = payment_record_manual(customer=customer, amount=2500, method=PaymentMethod.BANK_TRANSFER,
-                                        actor=Actor.system("test"), reference="wire 42")
+    with caplog.at_level(logging.INFO):
+        payments = [payment_record_manual(customer=customer, amount=2500, method=PaymentMethod.BANK_TRANSFER,
+                                          actor=Actor.system("test"), reference=f"wire {n}") for n in range(5)]
 
-    saved = Payment.objects.get(pk=payment.pk)
-    assert saved.status == PaymentStatus.SUCCEEDED
-    assert PaymentStatusChange.objects.filter(payment=saved, to_status=PaymentStatus.SUCCEEDED).exists()
-    [record] = [r for r in caplog.records if r.name == "payments.live"]
-    assert f"payment {payment.pk}" in record.getMessage()
-    assert record.exc_info is not None
-    assert isinstance(record.exc_info[1], RedisConnectionError)
+    for payment in payments:
+        saved = Payment.objects.get(pk=payment.pk)
+        assert saved.status == PaymentStatus.SUCCEEDED
+        assert PaymentStatusChange.objects.filter(payment=saved, to_status=PaymentStatus.SUCCEEDED).exists()
+    [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.name == "billing_project.resilience"
+    assert "Redis channel layer at redis://127.0.0.1:" in record.getMessage()
+    assert "live broadcasts are dropped" in record.getMessage()
+    assert "ConnectionError" in record.getMessage()
+    assert channel_layer_breaker().is_open
