@@ -87,7 +87,10 @@ class Invoice(models.Model):
             models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_non_negative"),
             models.CheckConstraint(condition=Q(amount_paid__gte=0), name="invoice_amount_paid_non_negative"),
             models.CheckConstraint(condition=Q(amount_due__gte=0), name="invoice_amount_due_non_negative"),
-            models.CheckConstraint(condition=Q(status="draft") | Q(number__isnull=False),
+            # A number is taken at finalization; a draft thrown away (voided before it was issued) never
+            # takes one, so discarding drafts leaves no gap in the sequence.
+            models.CheckConstraint(condition=Q(status="draft") | Q(status="void", issued_at__isnull=True)
+                                   | Q(number__isnull=False),
                                    name="invoice_number_once_finalized"),
             models.UniqueConstraint(
                 fields=["subscription", "period_start"],

@@ -199,6 +199,19 @@ def test_void_an_open_invoice():
     assert InvoiceStatusChange.objects.filter(invoice=invoice).first().reason == "issued in error"
 
 
+def test_voiding_a_draft_discards_it_without_taking_a_number():
+    draft = invoice_create(customer=CustomerFactory(), lines=[line(1000)])
+    numbered_before = InvoiceNumberSequence.objects.filter(year=NOW.year).values_list("last_number", flat=True).first()
+
+    invoice_void(invoice=draft, actor=ACTOR, reason="drafted in error", now=NOW)
+
+    draft.refresh_from_db()
+    assert (draft.status, draft.number, draft.issued_at) == (IS.VOID, None, None)
+    assert statuses(draft)[-1] == (IS.DRAFT, IS.VOID)
+    assert InvoiceNumberSequence.objects.filter(year=NOW.year).values_list(
+        "last_number", flat=True).first() == numbered_before
+
+
 def test_void_is_refused_for_paid_invoices_and_invoices_with_payments():
     partly_paid = open_invoice(amount=1000)
     payment_record_manual(customer=partly_paid.customer, amount=400, method=PaymentMethod.CASH, actor=ACTOR,
