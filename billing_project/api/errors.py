@@ -114,6 +114,8 @@ _EXAMPLES = {
                                        "fields": {}}),
     404: ("Not yours or not there", {"type": "not_found", "code": "not_found",
                                      "message": "No such object.", "fields": {}}),
+    415: ("Body not JSON", {"type": "invalid_request", "code": "unsupported_media_type",
+                           "message": "Unsupported media type \"text/plain\" in request.", "fields": {}}),
     409: ("Idempotency-Key reused", {"type": "billing_error", "code": "idempotency_conflict",
                                      "message": "This Idempotency-Key was already used for a different request; "
                                                 "send a new key.", "fields": {},
@@ -133,6 +135,7 @@ _DESCRIPTIONS = {
     403: "Signed in, but not allowed: staff-only action, or the plan lacks the feature.",
     404: "No such object, or it belongs to another customer.",
     409: "Idempotency-Key reused with another request, or an illegal state change.",
+    415: "The body is in a media type the API does not read (send `application/json`).",
     429: "A plan rate limit was reached; see `Retry-After`.",
     503: "The payment provider is not available.",
 }
