@@ -20,9 +20,11 @@ run: venv
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py seed --demo 25
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py runserver 127.0.0.1:8000
 
-# The whole suite on PostgreSQL (started if it is down), never on SQLite.
+# The whole suite on PostgreSQL (started if it is down), never on SQLite; schemathesis over the whole
+# OpenAPI schema and the API docs in headless Chromium (installed if missing) are part of it.
 test: venv
 	scripts/ensure-services.sh
+	scripts/ensure-browser.sh
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} TEST_REDIS_URL=$${TEST_REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(BIN)/pytest
 	$(BIN)/ruff check .

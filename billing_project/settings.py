@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI and Redoc as pinned static files of our own (SPECTACULAR_SETTINGS "SIDECAR"), no CDN.
+    "drf_spectacular_sidecar",
     "channels",
     "subscriptions",
     "credits",
@@ -45,6 +47,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin, API docs) served by the app itself under daphne and gunicorn, DEBUG or not.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -138,6 +142,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise also serves straight from the apps' static folders, so a deployment that skipped
+# `collectstatic` still has the admin's and the API docs' files (collected files are served first).
+WHITENOISE_USE_FINDERS = True
 
 # ISO 4217 code used for customers and plans created without an explicit currency.
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="USD").upper()
@@ -175,7 +182,7 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "billing_project.api.schema.ApiAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "billing_project.api.pagination.ApiCursorPagination",
     "DEFAULT_THROTTLE_CLASSES": ["billing_project.api.throttling.PlanRateThrottle"],
     "EXCEPTION_HANDLER": "billing_project.api.errors.api_exception_handler",
@@ -196,6 +203,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from our own static files; no validator badge fetched from validator.swagger.io.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "billing_project.api.schema.add_api_headers",

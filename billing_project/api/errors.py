@@ -130,6 +130,8 @@ _EXAMPLES = {
                                        "fields": {}}),
     404: ("Not yours or not there", {"type": "not_found", "code": "not_found",
                                      "message": "No such object.", "fields": {}}),
+    415: ("Body not JSON", {"type": "invalid_request", "code": "unsupported_media_type",
+                           "message": "Unsupported media type \"text/plain\" in request.", "fields": {}}),
     409: ("Idempotency-Key reused", {"type": "billing_error", "code": "idempotency_conflict",
                                      "message": "This Idempotency-Key was already used for a different request; "
                                                 "send a new key.", "fields": {},
@@ -146,12 +148,15 @@ _DESCRIPTIONS = {
     400: "Invalid input or an operation the object does not allow; `fields` holds per-field errors.",
     401: "Missing or invalid credentials (`Authorization: Token <key>`).",
     402: "Not enough prepaid credits; `details.balance` is what is available.",
-    403: "Signed in, but not allowed: staff-only action, or the plan lacks the feature.",
+    403: "Signed in, but not allowed: a staff-only action, a Django permission the staff account lacks, or "
+         "the plan lacks the feature.",
     404: "No such object, or it belongs to another customer.",
     409: "Idempotency-Key reused with another request or still in progress, an illegal state change, or a "
          "conflict with a concurrent request (`conflict`: retry).",
-    429: "A plan rate limit was reached; see `Retry-After`.",
-    503: "The payment provider is not available.",
+    415: "The body is in a media type the API does not read (send `application/json`).",
+    429: "A plan rate limit or the sign-in limit was reached; see `Retry-After`.",
+    503: "The payment provider is not available, or every database connection is busy (`database_busy`: retry "
+         "after `Retry-After`).",
 }
 
 
