@@ -228,6 +228,8 @@ class Payment(models.Model):
 
 
 class RefundStatus(models.TextChoices):
+    # Committed before the provider is asked; holds its amount until Stripe settles it.
+    REQUESTED = "requested", "Requested"
     PENDING = "pending", "Pending"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
@@ -252,6 +254,21 @@ class Refund(AuditRow):
 
     def __str__(self) -> str:
         return f"Refund #{self.pk} {self.amount} {self.currency} ({self.status})"
+
+
+class RefundStatusChange(AuditRow):
+    """Append-only audit of every refund status move, with what the provider said."""
+
+    refund = models.ForeignKey(Refund, on_delete=models.PROTECT, related_name="status_changes")
+    from_status = models.CharField(max_length=16)
+    to_status = models.CharField(max_length=16)
+    provider_data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} -> {self.to_status}"
 
 
 class PaymentStatusChange(AuditRow):

@@ -198,12 +198,14 @@ class RefundResult:
     currency: str
     payment_intent_id: str
     charge_id: str
+    # Ours (refund_id, payment_id): finds our refund when a webhook comes before its Stripe id is stored.
+    metadata: dict = field(default_factory=dict)
 
     @classmethod
     def from_payload(cls, data: dict) -> RefundResult:
         return cls(id=data["id"], status=data.get("status") or "", amount=int(data.get("amount") or 0),
                    currency=(data.get("currency") or "").upper(), payment_intent_id=_id(data.get("payment_intent")),
-                   charge_id=_id(data.get("charge")))
+                   charge_id=_id(data.get("charge")), metadata=dict(data.get("metadata") or {}))
 
 
 @dataclass(frozen=True)
@@ -335,6 +337,8 @@ def checkout_session_retrieve(*, session_id: str) -> CheckoutSessionResult:
 
 
 def refund_create(*, payment_intent_id: str, amount: int, metadata: dict, idempotency_key: str) -> RefundResult:
+    """Refund part or all of a PaymentIntent's charge. `metadata` carries our refund's id, which Stripe
+    echoes on the refund in every webhook, and the same key always gets the same refund."""
     data = _call(_client().v1.refunds.create,
                  params={"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
                  idempotency_key=idempotency_key)

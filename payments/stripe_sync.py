@@ -5,7 +5,8 @@ paths cannot disagree. Three guards keep a late or repeated message from overwri
 - `Payment.provider_updated_at`: an update produced before the newest one applied is stale;
 - the payment state machine: succeeded never goes back to processing or failed;
 - refunds are reconciled against the charge's cumulative `amount_refunded` and matched by
-  `stripe_refund_id`, so a refund is never counted twice whichever message reports it first.
+  `stripe_refund_id` or our refund id, and a refund's status only moves forward, so a refund is never
+  counted twice whichever message reports it first.
 Callers lock the payment row first (`payment_lock`).
 """
 
@@ -18,8 +19,15 @@ from django.utils import timezone
 
 from billing_project.audit import Actor
 from payments.models import Payment, PaymentStatus, PaymentStatusChange, Refund, RefundStatus
-from payments.services import ALLOWED_PAYMENT_TRANSITIONS, payment_refund_apply, payment_transition
-from payments.stripe_gateway import ChargeResult, DisputeResult, PaymentIntentResult
+from payments.selectors.refunds import IN_FLIGHT_REFUND_STATUSES
+from payments.services import (
+    ALLOWED_PAYMENT_TRANSITIONS,
+    payment_refund_apply,
+    payment_transition,
+    refund_apply_stripe,
+    refund_id_from_stripe_key,
+)
+from payments.stripe_gateway import ChargeResult, DisputeResult, PaymentIntentResult, RefundResult
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +107,13 @@ def payment_sync_intent(*, payment: Payment, intent: PaymentIntentResult, observ
 
 
 def payment_sync_charge_refunds(*, payment: Payment, charge: ChargeResult, observed_at: datetime, actor: Actor,
-                                now: datetime | None = None) -> SyncResult:
+                                request_key: str = "", now: datetime | None = None) -> SyncResult:
     """Reconcile a locked payment's refunds with a charge Stripe reports as (partly) refunded.
 
-    Stripe's `amount_refunded` is cumulative, so only the part we have not counted yet is applied: our own
-    refunds (found by stripe_refund_id, or still pending) are not counted twice, refunds made in the
+    Stripe's `amount_refunded` is cumulative, so only the part we have not counted yet is applied. Our own
+    refunds are found by stripe_refund_id, by the refund id in their Stripe metadata (when the charge lists
+    its refunds), by the idempotency key of the request that caused the event (`request_key`,
+    `refund-<id>`), or else are the oldest still in flight; none is counted twice. Refunds made in the
     Stripe dashboard get a Refund row, and a late or repeated charge.refunded changes nothing.
     """
     notes = []
@@ -122,42 +132,59 @@ def payment_sync_charge_refunds(*, payment: Payment, charge: ChargeResult, obser
     def missing() -> int:
         return min(charge.amount_refunded, payment.amount) - payment.amount_refunded
 
-    def count(refund: Refund, amount: int) -> None:
+    def settle(refund: Refund, stripe_refund_id: str = "") -> None:
         nonlocal applied
-        refund.status = RefundStatus.SUCCEEDED
-        refund.save(update_fields=["status"])
-        payment_refund_apply(payment=payment, amount=amount, actor=actor, reason=refund.reason or "refunded",
-                             provider_data={"charge": charge.id, "refund": refund.stripe_refund_id or ""}, now=now)
+        if refund.status == RefundStatus.SUCCEEDED or not 0 < refund.amount <= missing():
+            return
+        result = RefundResult(id=stripe_refund_id, status="succeeded", amount=refund.amount,
+                              currency=charge.currency, payment_intent_id=charge.payment_intent_id, charge_id=charge.id)
+        applied |= refund_apply_stripe(payment=payment, refund=refund, result=result, actor=actor,
+                                       reason=refund.reason or "refunded", now=now)
+
+    def record(amount: int, stripe_refund_id: str | None, reason: str) -> None:
+        nonlocal applied
+        refund = Refund(payment=payment, amount=amount, currency=payment.currency, stripe_refund_id=stripe_refund_id,
+                        status=RefundStatus.SUCCEEDED, reason=reason)
+        refund.stamp(actor)
+        refund.save()
+        payment_refund_apply(payment=payment, amount=amount, actor=actor, reason=reason,
+                             provider_data={"charge": charge.id, "refund": stripe_refund_id or ""}, now=now)
         applied = True
 
     for listed in charge.refunds:
         if listed.status != "succeeded":
             continue
-        known = Refund.objects.filter(stripe_refund_id=listed.id).first()
-        if known is not None:
-            if known.status == RefundStatus.PENDING and 0 < known.amount <= missing():
-                count(known, known.amount)
-            continue
-        if missing() <= 0:
-            break
-        refund = Refund(payment=payment, amount=min(listed.amount, missing()), currency=payment.currency,
-                        stripe_refund_id=listed.id, reason="refunded in Stripe")
-        refund.stamp(actor)
-        refund.save()
-        count(refund, refund.amount)
-    for pending in payment.refunds.filter(status=RefundStatus.PENDING).order_by("id"):
-        if 0 < pending.amount <= missing():
-            count(pending, pending.amount)
+        ours = _our_refund(payment=payment, stripe_refund_id=listed.id,
+                           refund_id=_our_id(listed.metadata, "refund_id"))
+        if ours is not None:
+            settle(ours, listed.id)
+        elif missing() > 0:
+            record(min(listed.amount, missing()), listed.id, "refunded in Stripe")
+    requested = _our_refund(payment=payment, refund_id=refund_id_from_stripe_key(request_key))
+    if requested is not None:
+        settle(requested)
+    for in_flight in payment.refunds.filter(status__in=IN_FLIGHT_REFUND_STATUSES).order_by("id"):
+        settle(in_flight)
     if missing() > 0:
         # Newer API versions leave the refund list out of the charge; the amount is what we know.
-        refund = Refund(payment=payment, amount=missing(), currency=payment.currency,
-                        reason=f"refunded in Stripe (charge {charge.id}; refund id not in the event)")
-        refund.stamp(actor)
-        refund.save()
-        count(refund, refund.amount)
+        record(missing(), None, f"refunded in Stripe (charge {charge.id}; refund id not in the event)")
     if not applied:
         notes.append(f"refunds of charge {charge.id} already counted ({payment.amount_refunded})")
     return SyncResult(payment, applied, "; ".join(n for n in notes if n))
+
+
+def _our_id(metadata: dict, key: str) -> int | None:
+    value = str(metadata.get(key) or "")
+    return int(value) if value.isdigit() else None
+
+
+def _our_refund(*, payment: Payment, stripe_refund_id: str = "", refund_id: int | None = None) -> Refund | None:
+    """A refund of this payment, by its Stripe id or by our id (from metadata or an idempotency key)."""
+    refunds = payment.refunds.all()
+    found = refunds.filter(stripe_refund_id=stripe_refund_id).first() if stripe_refund_id else None
+    if found is None and refund_id is not None:
+        found = refunds.filter(pk=refund_id).first()
+    return found
 
 
 def payment_record_dispute(*, payment: Payment, dispute: DisputeResult, actor: Actor) -> SyncResult:

@@ -17,10 +17,8 @@ ALLOWED = {
     ("payments/services/payments.py", "payment_transition"): "the transition function",
     ("payments/services/credit_pack_order_transitions.py", "credit_pack_order_transition"): "the transition function",
     ("payments/services/credit_pack_order_transitions.py", "credit_pack_orders_transition_many"): "its bulk variant",
-    # Not domain statuses with a transition table: Stripe's refund state mirrored as Stripe reports it, and
-    # the webhook inbox's processing state.
-    ("payments/services/refunds.py", "_payment_refund_stripe"): "Refund mirrors Stripe",
-    ("payments/stripe_sync.py", "count"): "Refund mirrors Stripe (inside payment_sync_charge_refunds)",
+    ("payments/services/refunds.py", "refund_transition"): "the transition function",
+    # Not a domain status with a transition table: the webhook inbox's processing state.
     ("payments/webhooks/services.py", "stripe_event_process"): "webhook inbox state",
 }
 

@@ -1,5 +1,5 @@
-"""Payments, refunds and payment status history. Payments are recorded and refunded through the
-services only; their status moves are the read-only PaymentStatusChange trail."""
+"""Payments, refunds and their status history. Payments are recorded and refunded through the services
+only; their status moves are the read-only PaymentStatusChange and RefundStatusChange trails."""
 
 from django import forms
 from django.contrib import admin
@@ -16,7 +16,7 @@ from billing_project.admin_tools import (
     run_for_each,
 )
 from billing_project.audit import Actor
-from payments.models import Payment, PaymentStatusChange, Refund
+from payments.models import Payment, PaymentStatusChange, Refund, RefundStatusChange
 from payments.services import payment_refund
 
 
@@ -131,6 +131,15 @@ class PaymentAdmin(admin.ModelAdmin):
         return None
 
 
+class RefundStatusChangeInline(RecentRowsInline):
+    model = RefundStatusChange
+    recent_partition_by = "refund"
+    recent_limit = 25
+    fields = ("created_at", "from_status", "to_status", "actor_label", "reason", "provider_data")
+    readonly_fields = fields
+    verbose_name_plural = "Status changes (most recent)"
+
+
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "payment", "refund_amount", "status", "stripe_refund_id", "actor_label", "reason",
@@ -140,8 +149,19 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                      "idempotency_key")
     date_hierarchy = "created_at"
     list_select_related = ("payment",)
+    inlines = [RefundStatusChangeInline]
 
     refund_amount = money_column("amount", description="Amount", ordering="amount")
+
+
+@admin.register(RefundStatusChange)
+class RefundStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "refund", "from_status", "to_status", "actor_label", "reason")
+    list_filter = ("to_status", "from_status")
+    search_fields = ("refund__payment__customer__email", "refund__stripe_refund_id", "reason", "actor_label")
+    date_hierarchy = "created_at"
+    list_select_related = ("refund",)
+    show_full_result_count = False
 
 
 @admin.register(PaymentStatusChange)

@@ -22,6 +22,7 @@ from payments.selectors.live_feed import (
     payment_live_get,
     payment_live_snapshot,
 )
+from payments.selectors.refunds import IN_FLIGHT_REFUND_STATUSES, payment_refunds_in_flight
 
 __all__ = [
     "COLLECTED_PAYMENT_STATUSES",
@@ -29,6 +30,7 @@ __all__ = [
     "Collected",
     "credit_pack_order_list",
     "DashboardFigures",
+    "IN_FLIGHT_REFUND_STATUSES",
     "LiveAudience",
     "PaymentLiveFilters",
     "Receivables",
@@ -38,6 +40,7 @@ __all__ = [
     "invoice_total_mismatches",
     "payment_collected_by_currency",
     "payment_list",
+    "payment_refunds_in_flight",
     "payment_live_audience",
     "payment_live_get",
     "payment_live_snapshot",

@@ -1,5 +1,6 @@
 """Writes for invoices, payments and refunds, and the flows that span apps (starting a subscription,
-changing its plan). Status moves go through `invoice_transition` and `payment_transition` only.
+changing its plan). Status moves go through `invoice_transition`, `payment_transition` and
+`refund_transition` only.
 
 The modules depend on each other in one direction only, lowest first:
 paid_invoice_effects <- invoices <- payments <- refunds, and invoices <- subscription_flows.
@@ -27,7 +28,16 @@ from payments.services.payments import (
     payment_record_manual,
     payment_transition,
 )
-from payments.services.refunds import STRIPE_REFUND_STATUS, payment_refund, payment_refund_apply
+from payments.services.refunds import (
+    ALLOWED_REFUND_TRANSITIONS,
+    STRIPE_REFUND_STATUS,
+    payment_refund,
+    payment_refund_apply,
+    refund_apply_stripe,
+    refund_id_from_stripe_key,
+    refund_stripe_key,
+    refund_transition,
+)
 from payments.services.subscription_flows import (
     PRORATION_QUANTUM,
     PlanChange,
@@ -39,6 +49,7 @@ from payments.services.subscription_flows import (
 __all__ = [
     "ALLOWED_INVOICE_TRANSITIONS",
     "ALLOWED_PAYMENT_TRANSITIONS",
+    "ALLOWED_REFUND_TRANSITIONS",
     "PRORATION_QUANTUM",
     "STRIPE_REFUND_STATUS",
     "LineSpec",
@@ -61,6 +72,10 @@ __all__ = [
     "payment_refund_apply",
     "payment_transition",
     "plan_period_line",
+    "refund_apply_stripe",
+    "refund_id_from_stripe_key",
+    "refund_stripe_key",
+    "refund_transition",
     "subscription_activate_after_payment",
     "subscription_change_plan",
     "subscription_start",

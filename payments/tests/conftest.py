@@ -24,11 +24,10 @@ from usage.tests.factories import MeterFactory
 T0 = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 
 
-# Every gateway function that calls Stripe over the network. refund_create is not guarded: a card refund
-# still calls Stripe with its payment row locked, so that charge.refunded waits for it (docs/stripe.md).
+# Every gateway function that calls Stripe over the network.
 _GUARDED_GATEWAY_CALLS = ("customer_create", "customer_retrieve", "setup_intent_create", "setup_intent_retrieve",
                           "payment_intent_charge_off_session", "payment_intent_retrieve", "checkout_session_create",
-                          "checkout_session_retrieve")
+                          "checkout_session_retrieve", "refund_create")
 
 
 def open_transactions() -> int:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from billing_project.exceptions import PaymentProviderError
 from billing_project.tests.admin_helpers import (
     ACTOR,
     action_names,
@@ -20,6 +21,7 @@ from billing_project.tests.admin_helpers import (
     staff_user,
     view_permissions,
 )
+from payments import stripe_gateway
 from payments.models import (
     CreditPackOrder,
     Invoice,
@@ -31,10 +33,11 @@ from payments.models import (
     PaymentStatus,
     PaymentStatusChange,
     Refund,
+    RefundStatusChange,
     StripeEvent,
     StripeEventStatus,
 )
-from payments.services import invoice_mark_paid, payment_record_manual
+from payments.services import invoice_mark_paid, payment_record_manual, payment_refund
 from payments.tests.factories import PaymentFactory
 from payments.tests.stripe_support import new_id, setup_intent_object, stripe_event
 from subscriptions.tests.factories import CustomerFactory, StaffUserFactory, UserFactory
@@ -313,6 +316,51 @@ def test_refund_of_pending_card_payment_shows_error(admin_client, business):
 
     assert messages_of(response) == [f"{payment}: A pending payment cannot be refunded."]
     assert not payment.refunds.exists()
+
+
+def test_card_refund_stripe_refuses_shows_its_error_and_leaves_the_payment_unchanged(admin_client, business,
+                                                                                     monkeypatch, settings):
+    settings.STRIPE_SECRET_KEY = "sk_test_admin"
+    payment = PaymentFactory(customer=business.customers[0], status=PaymentStatus.SUCCEEDED, amount=1500,
+                             stripe_payment_intent_id=new_id("pi"))
+
+    def refused(**kwargs):
+        raise PaymentProviderError("Stripe request failed: charge disputed")
+
+    monkeypatch.setattr(stripe_gateway, "refund_create", refused)
+    response = post_action(admin_client, Payment, "refund", [payment], apply=True, amount="", reason="card",
+                           token="6f0c5c4b-6d1c-4a35-9d0e-1b1f0b7f3c27")
+
+    payment.refresh_from_db()
+    assert messages_of(response) == [f"{payment}: Stripe request failed: charge disputed"]
+    assert (payment.status, payment.amount_refunded) == (PaymentStatus.SUCCEEDED, 0)
+    assert list(payment.refunds.values_list("status", "amount")) == [("failed", 1500)]
+
+
+def test_refund_status_changes_are_shown_on_the_refund_and_read_only(admin_client, business, monkeypatch,
+                                                                       settings):
+    """The business's refunds are manual (no status moves); a card refund Stripe answered `pending` has one."""
+    settings.STRIPE_SECRET_KEY = "sk_test_admin"
+    payment = PaymentFactory(customer=business.customers[0], status=PaymentStatus.SUCCEEDED, amount=1500,
+                             stripe_payment_intent_id=new_id("pi"))
+    monkeypatch.setattr(stripe_gateway, "refund_create", lambda **kwargs: stripe_gateway.RefundResult(
+        id="re_admin_1", status="pending", amount=kwargs["amount"], currency="USD",
+        payment_intent_id=kwargs["payment_intent_id"], charge_id=""))
+    refund = payment_refund(payment=payment, actor=ACTOR, amount=500, reason="bank refund")
+    change = RefundStatusChange.objects.get(refund=refund)
+    prefix = "/admin/payments/refundstatuschange"
+
+    refund_page = admin_client.get(change_url(refund)).content.decode()
+    changelist, change_page = changelist_and_change_page(admin_client, RefundStatusChange)
+
+    assert "Status changes (most recent)" in refund_page and "re_admin_1" in refund_page
+    assert changelist.status_code == change_page.status_code == 200
+    assert 'name="_save"' not in change_page.content.decode()
+    assert admin_client.get(f"{prefix}/add/").status_code == 403
+    assert admin_client.post(change_url(change), {"reason": "edited"}).status_code == 403
+    assert admin_client.post(f"{prefix}/{change.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert (change.from_status, change.to_status) == ("requested", "pending")
+    assert RefundStatusChange.objects.count() == 1
 
 
 def test_refund_form_without_reason_is_shown_again(admin_client, business):

@@ -15,11 +15,28 @@ from billing_project.audit import Actor
 from billing_project.tests.api_support import api_customer
 from billing_project.tests.threads import run_threads
 from payments import stripe_gateway
-from payments.models import Invoice, InvoiceLineKind, InvoiceStatus, Payment, PaymentStatus, StripeEvent
-from payments.services import LineSpec, invoice_create, invoice_finalize, subscription_start
+from payments.models import (
+    Invoice,
+    InvoiceLineKind,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    StripeEvent,
+)
+from payments.services import LineSpec, invoice_create, invoice_finalize, payment_refund, subscription_start
 from payments.stripe_services import checkout_subscription_start, customer_stripe_ensure
 from payments.tests.conftest import open_transactions
-from payments.tests.stripe_support import checkout_session_object, deliver, new_id, stripe_event
+from payments.tests.stripe_support import (
+    charge_object,
+    checkout_session_object,
+    deliver,
+    new_id,
+    refund_object,
+    stripe_event,
+)
 from subscriptions.models import ApiIdempotencyKey, Customer, SubscriptionStatus
 from subscriptions.tests.factories import CustomerFactory, PlanFactory
 
@@ -227,3 +244,86 @@ def test_concurrent_first_ensures_store_one_stripe_customer(monkeypatch, stripe_
 
     run_threads([ensure] * 4, join_timeout=60)
     assert ids == ["cus_once"] * 4 and set(keys) == {f"customer-{customer.pk}"}
+
+
+def _card_payment(amount=2000) -> Payment:
+    return Payment.objects.create(customer=CustomerFactory(stripe_customer_id=new_id("cus")), amount=amount,
+                                  currency="USD", method=PaymentMethod.STRIPE, stripe_payment_intent_id=new_id("pi"),
+                                  stripe_charge_id=new_id("ch"), status=PaymentStatus.SUCCEEDED)
+
+
+def _refund_answer(payment: Payment, amount: int, **fields) -> stripe_gateway.RefundResult:
+    return stripe_gateway.RefundResult(**{"id": new_id("re"), "status": "succeeded", "amount": amount,
+                                          "currency": "USD", "payment_intent_id": payment.stripe_payment_intent_id,
+                                          "charge_id": payment.stripe_charge_id, **fields})
+
+
+def test_a_card_refund_commits_its_intent_and_calls_stripe_with_its_payment_unlocked(monkeypatch, stripe_key):
+    payment = _card_payment()
+    held = _hold(monkeypatch, "refund_create", _refund_answer(payment, 500))
+
+    def own_rows():
+        refund = Refund.objects.get(payment=payment)
+        # Committed and visible to others before Stripe answers, its amount held back.
+        assert (refund.status, refund.amount, refund.stripe_refund_id) == (RefundStatus.REQUESTED, 500, None)
+        return [(Payment, payment.pk), (Refund, refund.pk)]
+
+    outcome = _while_held(held, lambda: payment_refund(payment=payment, actor=ACTOR, amount=500,
+                                                        idempotency_key="held-refund"), also_lock=own_rows)
+
+    refund = outcome["result"]
+    payment.refresh_from_db()
+    assert (refund.status, refund.stripe_refund_id) == (RefundStatus.SUCCEEDED, held.answer.id)
+    assert (payment.status, payment.amount_refunded) == (PaymentStatus.PARTIALLY_REFUNDED, 500)
+
+
+def _refund_events(payment: Payment, refund: Refund, answer: stripe_gateway.RefundResult) -> dict[str, list[dict]]:
+    """Ways Stripe tells of a refund of ours before its answer to us is recorded."""
+    charge = {"id": payment.stripe_charge_id, "amount": payment.amount, "amount_refunded": refund.amount,
+              "payment_intent": payment.stripe_payment_intent_id}
+    listed = refund_object(id=answer.id, amount=refund.amount, charge=payment.stripe_charge_id,
+                           payment_intent=payment.stripe_payment_intent_id) | {"metadata": answer.metadata}
+    by_request = stripe_event("charge.refunded", charge_object(**charge))
+    by_request["request"]["idempotency_key"] = f"refund-{refund.pk}"
+    return {
+        "charge-refunded-by-request-key": [by_request],
+        "charge-refunded-listing-our-metadata": [
+            stripe_event("charge.refunded", charge_object(**charge, refunds=[listed]))],
+        "refund-created-then-updated-by-metadata": [
+            stripe_event("refund.created", listed | {"status": "pending"}), stripe_event("refund.updated", listed)],
+    }
+
+
+@pytest.mark.parametrize("case", ["charge-refunded-by-request-key", "charge-refunded-listing-our-metadata",
+                                  "refund-created-then-updated-by-metadata"])
+def test_a_webhook_during_the_refund_call_settles_the_refund_exactly_once(monkeypatch, stripe_key, settings, case):
+    from payments.tests.stripe_support import WEBHOOK_SECRET
+
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    payment = _card_payment()
+    held = _hold(monkeypatch, "refund_create", None)
+    deliveries = []
+
+    def webhooks_arrive():
+        refund = Refund.objects.get(payment=payment)
+        held.answer = _refund_answer(payment, 800, metadata={"refund_id": str(refund.pk),
+                                                             "payment_id": str(payment.pk)})
+        for event in _refund_events(payment, refund, held.answer)[case]:
+            deliveries.append(deliver(Client(), event).status_code)
+        refund.refresh_from_db()
+        assert refund.status == RefundStatus.SUCCEEDED  # settled by the webhook while Stripe's answer is awaited
+        assert Payment.objects.get(pk=payment.pk).amount_refunded == 800
+        return [(Payment, payment.pk)]
+
+    outcome = _while_held(held, lambda: payment_refund(payment=payment, actor=ACTOR, amount=800),
+                          also_lock=webhooks_arrive)
+
+    refund = outcome["result"]
+    payment.refresh_from_db()
+    assert set(deliveries) == {200}
+    assert set(StripeEvent.objects.values_list("status", flat=True)) <= {"processed", "ignored"}
+    assert (refund.status, refund.stripe_refund_id) == (RefundStatus.SUCCEEDED, held.answer.id)
+    assert (payment.status, payment.amount_refunded, Refund.objects.count()) == (
+        PaymentStatus.PARTIALLY_REFUNDED, 800, 1)
+    moves = list(refund.status_changes.order_by("id").values_list("to_status", flat=True))
+    assert moves.count(RefundStatus.SUCCEEDED) == 1 and moves[-1] == RefundStatus.SUCCEEDED

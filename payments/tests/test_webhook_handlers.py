@@ -241,6 +241,102 @@ def test_our_pending_refund_is_settled_by_charge_refunded(client, webhook_secret
     assert payment.amount_refunded == 800
 
 
+def our_refund(payment: Payment, *, amount=600, status="pending", stripe_refund_id=None) -> Refund:
+    return Refund.objects.create(payment=payment, amount=amount, currency="USD", status=status,
+                                 stripe_refund_id=stripe_refund_id)
+
+
+def refund_event(event_type: str, payment: Payment, refund: Refund | None, *, status: str, amount=600,
+                 stripe_refund_id=None) -> dict:
+    obj = refund_object(id=stripe_refund_id or new_id("re"), amount=amount, charge=payment.stripe_charge_id,
+                        payment_intent=payment.stripe_payment_intent_id, status=status)
+    if refund is not None:
+        obj["metadata"] = {"refund_id": str(refund.pk), "payment_id": str(payment.pk)}
+    return stripe_event(event_type, obj)
+
+
+def test_refund_failed_releases_our_pending_refund_and_a_late_pending_message_does_not_hold_it_again(
+        client, webhook_secret):
+    payment = succeeded_card_payment()
+    refund = our_refund(payment, stripe_refund_id=new_id("re"))
+
+    deliver(client, refund_event("refund.failed", payment, refund, status="failed",
+                                 stripe_refund_id=refund.stripe_refund_id))
+    deliver(client, refund_event("refund.created", payment, refund, status="pending",
+                                 stripe_refund_id=refund.stripe_refund_id))
+
+    refund.refresh_from_db()
+    payment.refresh_from_db()
+    assert refund.status == "failed" and refund.status_changes.get().reason.startswith("refund.failed")
+    assert (payment.status, payment.amount_refunded) == (PaymentStatus.SUCCEEDED, 0)
+    assert list(StripeEvent.objects.order_by("id").values_list("status", flat=True)) == [
+        StripeEventStatus.PROCESSED, StripeEventStatus.IGNORED]
+
+
+def test_refund_updated_for_a_refund_we_gave_up_on_counts_it_when_stripe_made_it(client, webhook_secret):
+    """A timeout left our refund failed although Stripe made it: Stripe's word wins, counted once."""
+    payment = succeeded_card_payment()
+    refund = our_refund(payment, status="failed")
+    event = refund_event("refund.updated", payment, refund, status="succeeded")
+
+    deliver(client, event)
+    stripe_event_reprocess(event=StripeEvent.objects.get(), actor=ACTOR)
+
+    refund.refresh_from_db()
+    payment.refresh_from_db()
+    assert (refund.status, refund.stripe_refund_id) == ("succeeded", event["data"]["object"]["id"])
+    assert (payment.status, payment.amount_refunded) == (PaymentStatus.PARTIALLY_REFUNDED, 600)
+
+
+def test_refund_events_not_ours_are_ignored_and_ours_not_yet_committed_fail_for_a_replay(client, webhook_secret):
+    payment = succeeded_card_payment()
+
+    deliver(client, refund_event("refund.updated", payment, None, status="succeeded"))
+    missing = refund_event("refund.updated", payment, None, status="succeeded")
+    missing["data"]["object"]["metadata"] = {"refund_id": "987654"}
+    deliver(client, missing)
+
+    assert list(StripeEvent.objects.order_by("id").values_list("status", flat=True)) == [
+        StripeEventStatus.IGNORED, StripeEventStatus.FAILED]
+    assert not Refund.objects.exists() and Payment.objects.get(pk=payment.pk).amount_refunded == 0
+
+
+def test_a_refund_event_naming_our_refund_on_another_payment_intent_changes_nothing(client, webhook_secret):
+    payment, other = succeeded_card_payment(), succeeded_card_payment()
+    refund = our_refund(payment, status="requested")
+    event = refund_event("refund.updated", other, refund, status="succeeded")
+
+    deliver(client, event)
+
+    refund.refresh_from_db()
+    assert StripeEvent.objects.get().status == StripeEventStatus.FAILED
+    assert (refund.status, refund.stripe_refund_id) == ("requested", None)
+    assert Payment.objects.get(pk=payment.pk).amount_refunded == 0
+
+
+def test_charge_refunded_counts_a_dashboard_refund_beside_our_refund_in_flight_once_each(client, webhook_secret):
+    """Our refund (requested, its Stripe answer not recorded) and a dashboard refund, both listed."""
+    payment = succeeded_card_payment()
+    ours = our_refund(payment, amount=500, status="requested")
+    listed_ours = refund_object(id=new_id("re"), amount=500, charge=payment.stripe_charge_id,
+                                payment_intent=payment.stripe_payment_intent_id) | {
+        "metadata": {"refund_id": str(ours.pk)}}
+    dashboard = refund_object(id=new_id("re"), amount=300, charge=payment.stripe_charge_id,
+                              payment_intent=payment.stripe_payment_intent_id)
+    event = stripe_event("charge.refunded", charge_object(
+        id=payment.stripe_charge_id, amount=2000, amount_refunded=800,
+        payment_intent=payment.stripe_payment_intent_id, refunds=[dashboard, listed_ours]))
+
+    deliver(client, event)
+    stripe_event_reprocess(event=StripeEvent.objects.get(), actor=ACTOR)
+
+    payment.refresh_from_db()
+    ours.refresh_from_db()
+    assert (ours.status, ours.stripe_refund_id) == ("succeeded", listed_ours["id"])
+    assert sorted(Refund.objects.values_list("amount", "status")) == [(300, "succeeded"), (500, "succeeded")]
+    assert payment.amount_refunded == 800
+
+
 # ----------------------------------------------------------------------------------------- disputes
 
 

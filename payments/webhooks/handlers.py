@@ -3,7 +3,8 @@ dataclasses, locks what it changes, and returns whether it changed anything and 
 
 Handlers are safe to run again (replay): every write goes through a guard that recognises a message
 already applied (payment state machine and provider_updated_at, cumulative refunds matched by
-stripe_refund_id, dispute records keyed by dispute id, idempotent credit grants).
+stripe_refund_id or our refund id, refund statuses that only move forward, dispute records keyed by
+dispute id, idempotent credit grants).
 A handler raises when the event names one of our rows that does not exist yet (Stripe can be faster
 than our commit): the event is marked failed and a replay applies it once the row is there.
 """
@@ -15,13 +16,20 @@ from datetime import datetime
 from billing_project.audit import Actor
 from billing_project.exceptions import InvalidOperation
 from payments import stripe_gateway
-from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus, StripeEvent
-from payments.services import invoice_lock, invoice_void, payment_lock
+from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus, Refund, StripeEvent
+from payments.services import (
+    invoice_lock,
+    invoice_void,
+    payment_lock,
+    refund_apply_stripe,
+    refund_id_from_stripe_key,
+)
 from payments.stripe_gateway import (
     ChargeResult,
     CheckoutSessionResult,
     DisputeResult,
     PaymentIntentResult,
+    RefundResult,
     SetupIntentResult,
     StripeCustomer,
 )
@@ -102,13 +110,46 @@ def _payment_for_charge(*, charge_id: str, payment_intent_id: str) -> Payment | 
     return payment_lock(payment_id=found) if found is not None else None
 
 
+def _request_key(event: StripeEvent) -> str:
+    """The idempotency key of the API request that caused the event (ours is `refund-<id>` for a refund)."""
+    request = event.payload.get("request")
+    key = request.get("idempotency_key") if isinstance(request, dict) else ""
+    return key if isinstance(key, str) else ""
+
+
 def handle_charge_refunded(*, event: StripeEvent, actor: Actor) -> Outcome:
     charge = ChargeResult.from_payload(_object(event))
     payment = _payment_for_charge(charge_id=charge.id, payment_intent_id=charge.payment_intent_id)
     if payment is None:
         return Outcome(False, f"no payment of ours for {charge.id}")
-    result = payment_sync_charge_refunds(payment=payment, charge=charge, observed_at=_observed_at(event), actor=actor)
+    result = payment_sync_charge_refunds(payment=payment, charge=charge, observed_at=_observed_at(event), actor=actor,
+                                         request_key=_request_key(event))
     return Outcome(result.applied, result.note)
+
+
+def handle_refund(*, event: StripeEvent, actor: Actor) -> Outcome:
+    """refund.created / refund.updated / refund.failed (and the older charge.refund.updated): the state of
+    one of our refunds, found by its Stripe id, or by our id in its metadata or in the request's key when
+    it comes before we stored the Stripe id. Refunds made in the Stripe dashboard are counted by
+    charge.refunded, which knows the charge's cumulative amount."""
+    stripe_refund = RefundResult.from_payload(_object(event))
+    our_id = _our_id(stripe_refund.metadata, "refund_id") or refund_id_from_stripe_key(_request_key(event))
+    found = Refund.objects.filter(stripe_refund_id=stripe_refund.id).values_list("pk", "payment_id").first()
+    if found is None and our_id is not None:
+        found = Refund.objects.filter(pk=our_id, payment__method=PaymentMethod.STRIPE).values_list(
+            "pk", "payment_id").first()
+        if found is None:
+            raise ReferenceNotFound(f"refund #{our_id} named by {stripe_refund.id} does not exist")
+    if found is None:
+        return Outcome(False, f"{stripe_refund.id} is not a refund of ours; charge.refunded counts it")
+    payment = payment_lock(payment_id=found[1])
+    if stripe_refund.payment_intent_id and payment.stripe_payment_intent_id != stripe_refund.payment_intent_id:
+        raise InvalidOperation(f"{stripe_refund.id} refunds {stripe_refund.payment_intent_id}, but refund "
+                               f"#{found[0]} is of payment #{payment.pk}", code="payment_intent_mismatch")
+    refund = Refund.objects.get(pk=found[0])
+    applied = refund_apply_stripe(payment=payment, refund=refund, result=stripe_refund, actor=actor,
+                                  reason=_reason(event))
+    return Outcome(applied, "" if applied else f"refund #{refund.pk} is already {refund.status}")
 
 
 def handle_dispute_created(*, event: StripeEvent, actor: Actor) -> Outcome:
@@ -260,6 +301,10 @@ HANDLERS: dict[str, Callable[..., Outcome]] = {
     "payment_intent.payment_failed": handle_payment_intent,
     "payment_intent.canceled": handle_payment_intent,
     "charge.refunded": handle_charge_refunded,
+    "refund.created": handle_refund,
+    "refund.updated": handle_refund,
+    "refund.failed": handle_refund,
+    "charge.refund.updated": handle_refund,
     "charge.dispute.created": handle_dispute_created,
     "checkout.session.completed": handle_checkout_completed,
     "checkout.session.expired": handle_checkout_expired,
