@@ -6,7 +6,9 @@
 (empty unless the input was invalid), `details` the domain error's extra data (the balance on a 402).
 """
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
@@ -16,7 +18,18 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from billing_project.exceptions import BillingError
 
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "request_too_large"
+
+    def __init__(self):
+        super().__init__(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
+                         "(DATA_UPLOAD_MAX_MEMORY_SIZE).")
+
+
 _TYPES: list[tuple[type, str]] = [
+    (RequestTooLarge, "invalid_request"),
     (exceptions.ValidationError, "invalid_request"),
     (exceptions.ParseError, "invalid_request"),
     (exceptions.UnsupportedMediaType, "invalid_request"),
@@ -30,12 +43,19 @@ _TYPES: list[tuple[type, str]] = [
 ]
 
 
-def _error(*, status: int, type_: str, code: str, message: str, fields: dict | None = None,
-           details: dict | None = None, headers=None) -> Response:
+def error_body(*, type_: str, code: str, message: str, fields: dict | None = None,
+               details: dict | None = None) -> dict:
+    """The error document, for doors that answer before DRF runs (billing_project.middleware)."""
     body = {"type": type_, "code": code, "message": message, "fields": fields or {}}
     if details:
         body["details"] = details
-    return Response({"error": body}, status=status, headers=headers)
+    return {"error": body}
+
+
+def _error(*, status: int, type_: str, code: str, message: str, fields: dict | None = None,
+           details: dict | None = None, headers=None) -> Response:
+    return Response(error_body(type_=type_, code=code, message=message, fields=fields, details=details),
+                    status=status, headers=headers)
 
 
 def _first_message(detail) -> str:
@@ -57,7 +77,11 @@ def api_exception_handler(exc, context):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return _error(status=400, type_="invalid_request", code="invalid", message=_first_message(fields),
                       fields=fields)
-    if isinstance(exc, Http404):
+    if isinstance(exc, RequestDataTooBig):  # Django's own limit, met while reading the body
+        exc = RequestTooLarge()
+    elif isinstance(exc, TooManyFieldsSent):
+        exc = exceptions.ParseError(str(exc))
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -114,6 +138,9 @@ _EXAMPLES = {
                                        "fields": {}}),
     404: ("Not yours or not there", {"type": "not_found", "code": "not_found",
                                      "message": "No such object.", "fields": {}}),
+    413: ("Body too large", {"type": "invalid_request", "code": "request_too_large",
+                             "message": "The request body is larger than 5242880 bytes (DATA_UPLOAD_MAX_MEMORY_SIZE).",
+                             "fields": {}}),
     409: ("Idempotency-Key reused", {"type": "billing_error", "code": "idempotency_conflict",
                                      "message": "This Idempotency-Key was already used for a different request; "
                                                 "send a new key.", "fields": {},
@@ -132,6 +159,7 @@ _DESCRIPTIONS = {
     402: "Not enough prepaid credits; `details.balance` is what is available.",
     403: "Signed in, but not allowed: staff-only action, or the plan lacks the feature.",
     404: "No such object, or it belongs to another customer.",
+    413: "The request body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE.",
     409: "Idempotency-Key reused with another request, or an illegal state change.",
     429: "A plan rate limit was reached; see `Retry-After`.",
     503: "The payment provider is not available.",
