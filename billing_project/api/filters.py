@@ -17,19 +17,24 @@ from django import forms
 from django.db import models
 from django_filters.fields import IsoDateTimeField, RangeField
 from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
-from django_filters.widgets import DateRangeWidget
 from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.widgets import DateRangeWidget
 
-from billing_project.safe_input import BIGINT_MAX, BIGINT_MIN, datetime_problem
+from billing_project.safe_input import BIGINT_MAX, BIGINT_MIN, DATETIME_RANGE_PROBLEM, datetime_problem
 
 
 class BoundedIsoDateTimeField(IsoDateTimeField):
-    def strptime(self, value, format):
-        moment = super().strptime(value, format)
-        if problem := datetime_problem(moment):
-            # A ValidationError, not the ValueError Django reads as "try the next format".
+    def to_python(self, value):
+        try:
+            moment = super().to_python(value)
+        except OverflowError:  # year 1 with a positive offset, made aware in the current time zone
+            moment = None
+            problem = DATETIME_RANGE_PROBLEM
+        else:
+            problem = datetime_problem(moment) if moment is not None else None
+        if problem:
             raise forms.ValidationError(problem, code="out_of_range")
-        return moment.astimezone(UTC)
+        return moment.astimezone(UTC) if moment is not None else None
 
 
 class BoundedIsoDateTimeRangeField(RangeField):
