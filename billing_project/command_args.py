@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time
 from django.core.management.base import CommandError
 from django.utils.dateparse import parse_date, parse_datetime
 
-from billing_project.safe_input import text_problem
+from billing_project.safe_input import datetime_problem, text_problem
 
 CLOCK_MIN = datetime(1970, 1, 1, tzinfo=UTC)
 CLOCK_MAX = datetime(3000, 1, 1, tzinfo=UTC)
@@ -30,18 +30,17 @@ def parse_instant(value: str | None, *, option: str, date_time: time = time(0)) 
     if moment is None:
         raise CommandError(f"{option} takes an ISO date or date-time (2026-03-01 or 2026-03-01T09:00Z), "
                            f"not {value!r}.")
-    try:
-        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except OverflowError:
-        moment = None
-    if moment is None or not CLOCK_MIN <= moment < CLOCK_MAX:
+    if problem := datetime_problem(moment):
+        raise CommandError(f"{option} {value!r}: {problem}")
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if not CLOCK_MIN <= moment < CLOCK_MAX:
         raise CommandError(f"{option} must be between {CLOCK_MIN:%Y-%m-%d} and {CLOCK_MAX:%Y-%m-%d} (UTC), "
                            f"not {value!r}.")
     return moment
 
 
-def parse_whole_number(value: str | None, *, option: str, minimum: int, maximum: int) -> int:
-    text = (value or "").strip()
+def parse_whole_number(value: str | int | None, *, option: str, minimum: int, maximum: int) -> int:
+    text = str(value if value is not None else "").strip()
     try:
         number = int(text)
     except ValueError:
