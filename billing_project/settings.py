@@ -49,6 +49,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, API docs) served by the app itself under daphne and gunicorn, DEBUG or not.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # 413 for oversized bodies, 400 for NUL / unpaired surrogates in the path, query or headers.
+    "billing_project.middleware.RequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -179,10 +181,16 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "billing_project.api.filters.ApiFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "billing_project.api.schema.ApiAutoSchema",
+    # DRF's parsers, refusing NUL, unpaired surrogates, NaN and deep nesting (billing_project/api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "billing_project.api.parsers.ApiJSONParser",
+        "billing_project.api.parsers.ApiFormParser",
+        "billing_project.api.parsers.ApiMultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "billing_project.api.pagination.ApiCursorPagination",
     "DEFAULT_THROTTLE_CLASSES": ["billing_project.api.throttling.PlanRateThrottle"],
     "EXCEPTION_HANDLER": "billing_project.api.errors.api_exception_handler",

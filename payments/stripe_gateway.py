@@ -26,6 +26,7 @@ from billing_project.exceptions import (
     PaymentProviderUnavailable,
     WebhookRejected,
 )
+from billing_project.safe_input import DATETIME_MAX, json_loads_checked
 
 logger = logging.getLogger(__name__)
 
@@ -360,16 +361,29 @@ def webhook_event_verify(*, payload: bytes, signature_header: str, secret: str) 
     if not signature_header:
         raise WebhookRejected("The Stripe-Signature header is missing.", code="signature_missing")
     try:
-        stripe.Webhook.construct_event(payload, signature_header, secret, tolerance=WEBHOOK_TOLERANCE)
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WebhookRejected("The body is not UTF-8 JSON.", code="payload_invalid") from exc
+    try:
+        stripe.WebhookSignature.verify_header(text, signature_header, secret, tolerance=WEBHOOK_TOLERANCE)
     except stripe.SignatureVerificationError as exc:
         code = "timestamp_outside_tolerance" if "tolerance" in str(exc) else "signature_invalid"
         raise WebhookRejected(f"Signature verification failed: {exc.user_message or exc}", code=code) from exc
-    except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise WebhookRejected("The body is not valid JSON.", code="payload_invalid") from exc
-    event = json.loads(payload)
+    # Parsed here, not by the SDK: a signed body is still only trusted to be what Stripe sent, and the
+    # inbox stores it as jsonb, so it must be an event PostgreSQL can store (no NUL, no lone surrogate,
+    # no NaN, bounded depth), or nothing is stored.
+    try:
+        event = json_loads_checked(text)
+    except ValueError as exc:
+        raise WebhookRejected(f"The body is not a JSON event PostgreSQL can store: {exc}",
+                              code="payload_invalid") from exc
     if not _is_event(event):
         raise WebhookRejected("The body is not a Stripe event.", code="payload_invalid")
     return event
+
+
+# 9999-12-30T00:00:00Z: a `created` past it cannot be stored as a timestamp Python reads back.
+_LATEST_TIMESTAMP = int(DATETIME_MAX.timestamp()) - 86400
 
 
 def _is_event(event) -> bool:
@@ -380,5 +394,6 @@ def _is_event(event) -> bool:
         return False
     created = event.get("created")
     data = event.get("data")
-    return (created is None or (isinstance(created, int) and not isinstance(created, bool))) \
+    return (created is None or (isinstance(created, int) and not isinstance(created, bool)
+                                and 0 <= created <= _LATEST_TIMESTAMP)) \
         and isinstance(data, dict) and isinstance(data.get("object"), dict)

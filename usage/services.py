@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from billing_project.audit import Actor
 from billing_project.exceptions import InvalidOperation
+from billing_project.safe_input import datetime_problem
 from credits.services import credit_debit
 from subscriptions.models import Customer
 from usage.models import Meter, UsageEvent
@@ -144,7 +145,9 @@ def _usage_batch_errors(*, events: Sequence[UsageEventInput], meters: dict[str, 
             problems["idempotency_key"] = ["Give 1 to 255 characters."]
         if event.quantity < 0:
             problems["quantity"] = ["Usage quantity cannot be negative."]
-        if event.occurred_at is not None and event.occurred_at > now + USAGE_MAX_CLOCK_SKEW:
+        if event.occurred_at is not None and (problem := datetime_problem(event.occurred_at)):
+            problems["occurred_at"] = [problem]
+        elif event.occurred_at is not None and event.occurred_at > now + USAGE_MAX_CLOCK_SKEW:
             problems["occurred_at"] = ["The event is dated in the future."]
         if problems:
             errors[str(index)] = problems

@@ -6,7 +6,9 @@
 (empty unless the input was invalid), `details` the domain error's extra data (the balance on a 402).
 """
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, OperationalError
 from django.http import Http404
@@ -17,7 +19,18 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from billing_project.exceptions import BillingError
 
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "request_too_large"
+
+    def __init__(self):
+        super().__init__(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
+                         "(DATA_UPLOAD_MAX_MEMORY_SIZE).")
+
+
 _TYPES: list[tuple[type, str]] = [
+    (RequestTooLarge, "invalid_request"),
     (exceptions.ValidationError, "invalid_request"),
     (exceptions.ParseError, "invalid_request"),
     (exceptions.UnsupportedMediaType, "invalid_request"),
@@ -31,12 +44,19 @@ _TYPES: list[tuple[type, str]] = [
 ]
 
 
-def _error(*, status: int, type_: str, code: str, message: str, fields: dict | None = None,
-           details: dict | None = None, headers=None) -> Response:
+def error_body(*, type_: str, code: str, message: str, fields: dict | None = None,
+               details: dict | None = None) -> dict:
+    """The error document, for doors that answer before DRF runs (billing_project.middleware)."""
     body = {"type": type_, "code": code, "message": message, "fields": fields or {}}
     if details:
         body["details"] = details
-    return Response({"error": body}, status=status, headers=headers)
+    return {"error": body}
+
+
+def _error(*, status: int, type_: str, code: str, message: str, fields: dict | None = None,
+           details: dict | None = None, headers=None) -> Response:
+    return Response(error_body(type_=type_, code=code, message=message, fields=fields, details=details),
+                    status=status, headers=headers)
 
 
 def _first_message(detail) -> str:
@@ -73,7 +93,11 @@ def api_exception_handler(exc, context):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return _error(status=400, type_="invalid_request", code="invalid", message=_first_message(fields),
                       fields=fields)
-    if isinstance(exc, Http404):
+    if isinstance(exc, RequestDataTooBig):  # Django's own limit, met while reading the body
+        exc = RequestTooLarge()
+    elif isinstance(exc, TooManyFieldsSent):
+        exc = exceptions.ParseError(str(exc))
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -132,6 +156,9 @@ _EXAMPLES = {
                                      "message": "No such object.", "fields": {}}),
     415: ("Body not JSON", {"type": "invalid_request", "code": "unsupported_media_type",
                            "message": "Unsupported media type \"text/plain\" in request.", "fields": {}}),
+    413: ("Body too large", {"type": "invalid_request", "code": "request_too_large",
+                             "message": "The request body is larger than 5242880 bytes (DATA_UPLOAD_MAX_MEMORY_SIZE).",
+                             "fields": {}}),
     409: ("Idempotency-Key reused", {"type": "billing_error", "code": "idempotency_conflict",
                                      "message": "This Idempotency-Key was already used for a different request; "
                                                 "send a new key.", "fields": {},
@@ -151,6 +178,7 @@ _DESCRIPTIONS = {
     403: "Signed in, but not allowed: a staff-only action, a Django permission the staff account lacks, or "
          "the plan lacks the feature.",
     404: "No such object, or it belongs to another customer.",
+    413: "The request body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE.",
     409: "Idempotency-Key reused with another request or still in progress, an illegal state change, or a "
          "conflict with a concurrent request (`conflict`: retry).",
     415: "The body is in a media type the API does not read (send `application/json`).",

@@ -1,23 +1,24 @@
 import django_filters
 
+from billing_project.api.filters import ApiFilterSet, DateTimeRangeFilter, WholeNumberRangeFilter
 from credits.models import CreditGrant, CreditLedgerEntry, CreditSource, LedgerKind
 
 
-class CreditLedgerFilter(django_filters.FilterSet):
+class CreditLedgerFilter(ApiFilterSet):
     kind = django_filters.MultipleChoiceFilter(choices=LedgerKind.choices)
-    amount = django_filters.RangeFilter()
-    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+    amount = WholeNumberRangeFilter()
+    created = DateTimeRangeFilter(field_name="created_at")
 
     class Meta:
         model = CreditLedgerEntry
         fields = ["customer", "kind", "grant", "amount", "created"]
 
 
-class CreditGrantFilter(django_filters.FilterSet):
+class CreditGrantFilter(ApiFilterSet):
     source = django_filters.MultipleChoiceFilter(choices=CreditSource.choices)
-    amount = django_filters.RangeFilter()
-    expires = django_filters.IsoDateTimeFromToRangeFilter(field_name="expires_at")
-    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+    amount = WholeNumberRangeFilter()
+    expires = DateTimeRangeFilter(field_name="expires_at")
+    created = DateTimeRangeFilter(field_name="created_at")
     has_remaining = django_filters.BooleanFilter(method="filter_has_remaining",
                                                  help_text="true: grants with credits left.")
 

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from billing_project.api.fields import BoundedDateTimeField, MinorUnitsField, ObjectIdField
 from credits.models import CreditGrant, CreditLedgerEntry, CreditSource
 
 
@@ -9,7 +10,7 @@ class CreditBalanceSerializer(serializers.Serializer):
 
 
 class CustomerQuerySerializer(serializers.Serializer):
-    customer = serializers.IntegerField(required=False, help_text="Staff only: which customer.")
+    customer = ObjectIdField(required=False, help_text="Staff only: which customer.")
 
 
 class CreditLedgerEntrySerializer(serializers.ModelSerializer):
@@ -29,23 +30,23 @@ class CreditGrantSerializer(serializers.ModelSerializer):
 
 
 class CreditGrantCreateSerializer(serializers.Serializer):
-    customer = serializers.IntegerField()
-    amount = serializers.IntegerField(min_value=1)
+    customer = ObjectIdField()
+    amount = MinorUnitsField()
     source = serializers.ChoiceField(choices=CreditSource.choices, default=CreditSource.PROMOTION)
     priority = serializers.IntegerField(min_value=0, max_value=32767, default=100,
                                         help_text="Lower is spent first.")
-    effective_at = serializers.DateTimeField(required=False, allow_null=True)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    effective_at = BoundedDateTimeField(required=False, allow_null=True)
+    expires_at = BoundedDateTimeField(required=False, allow_null=True)
     reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
 
 class CreditDebitSerializer(serializers.Serializer):
-    amount = serializers.IntegerField(min_value=1)
+    amount = MinorUnitsField()
     reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
     idempotency_key = serializers.CharField(
         max_length=200, required=False, allow_null=True, default=None,
         help_text="Repeating a debit with the same key takes the credits once (kept forever, unlike the header).")
-    customer = serializers.IntegerField(required=False, help_text="Staff only: whose credits to take.")
+    customer = ObjectIdField(required=False, help_text="Staff only: whose credits to take.")
 
 
 class CreditWriteSerializer(serializers.Serializer):

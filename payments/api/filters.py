@@ -1,5 +1,6 @@
 import django_filters
 
+from billing_project.api.filters import ApiFilterSet, DateTimeRangeFilter, WholeNumberRangeFilter
 from payments.models import (
     BillingReason,
     CreditPackOrder,
@@ -12,15 +13,15 @@ from payments.models import (
 )
 
 
-class InvoiceFilter(django_filters.FilterSet):
+class InvoiceFilter(ApiFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=InvoiceStatus.choices)
     billing_reason = django_filters.MultipleChoiceFilter(choices=BillingReason.choices)
     currency = django_filters.CharFilter(lookup_expr="iexact")
-    total = django_filters.RangeFilter(help_text="total_min / total_max, minor units.")
-    amount_due = django_filters.RangeFilter()
-    issued = django_filters.IsoDateTimeFromToRangeFilter(field_name="issued_at")
-    due = django_filters.IsoDateTimeFromToRangeFilter(field_name="due_date")
-    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+    total = WholeNumberRangeFilter(help_text="total_min / total_max, minor units.")
+    amount_due = WholeNumberRangeFilter()
+    issued = DateTimeRangeFilter(field_name="issued_at")
+    due = DateTimeRangeFilter(field_name="due_date")
+    created = DateTimeRangeFilter(field_name="created_at")
 
     class Meta:
         model = Invoice
@@ -28,22 +29,22 @@ class InvoiceFilter(django_filters.FilterSet):
                   "issued", "due", "created"]
 
 
-class PaymentFilter(django_filters.FilterSet):
+class PaymentFilter(ApiFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=PaymentStatus.choices)
     method = django_filters.MultipleChoiceFilter(choices=PaymentMethod.choices)
     currency = django_filters.CharFilter(lookup_expr="iexact")
-    amount = django_filters.RangeFilter(help_text="amount_min / amount_max, minor units.")
-    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
-    succeeded = django_filters.IsoDateTimeFromToRangeFilter(field_name="succeeded_at")
+    amount = WholeNumberRangeFilter(help_text="amount_min / amount_max, minor units.")
+    created = DateTimeRangeFilter(field_name="created_at")
+    succeeded = DateTimeRangeFilter(field_name="succeeded_at")
 
     class Meta:
         model = Payment
         fields = ["customer", "invoice", "status", "method", "currency", "amount", "created", "succeeded"]
 
 
-class CreditPackOrderFilter(django_filters.FilterSet):
+class CreditPackOrderFilter(ApiFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=CreditPackOrderStatus.choices)
-    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+    created = DateTimeRangeFilter(field_name="created_at")
 
     class Meta:
         model = CreditPackOrder

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from billing_project.api.fields import MinorUnitsField, ObjectIdField
 from payments.models import CreditPackOrder, Invoice, InvoiceLine, Payment, Refund
 from subscriptions.api.serializers import SubscriptionSerializer
 from subscriptions.models import Plan
@@ -40,7 +41,7 @@ class RefundSerializer(serializers.ModelSerializer):
 
 
 class RefundCreateSerializer(serializers.Serializer):
-    amount = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
+    amount = MinorUnitsField(required=False, allow_null=True, default=None,
                                       help_text="Minor units; leave out to refund what is left.")
     reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
@@ -60,7 +61,7 @@ class PlanChangeSerializer(serializers.Serializer):
 
 
 class SetupIntentCreateSerializer(serializers.Serializer):
-    customer = serializers.IntegerField(required=False, help_text="Staff only: the customer saving a card.")
+    customer = ObjectIdField(required=False, help_text="Staff only: the customer saving a card.")
 
 
 class SetupIntentSerializer(serializers.Serializer):
@@ -72,7 +73,7 @@ class SetupIntentSerializer(serializers.Serializer):
 
 
 class _CheckoutRedirectSerializer(serializers.Serializer):
-    customer = serializers.IntegerField(required=False, help_text="Staff only: the customer who pays.")
+    customer = ObjectIdField(required=False, help_text="Staff only: the customer who pays.")
     success_url = serializers.URLField(
         max_length=2048, required=False,
         help_text="Where Checkout sends the browser after paying; its host must be in CHECKOUT_REDIRECT_HOSTS. "
@@ -109,7 +110,7 @@ class CheckoutSessionSerializer(serializers.Serializer):
 
 class CreditPackOrderCreateSerializer(serializers.Serializer):
     pack = serializers.CharField(max_length=64, help_text="A credit pack code (GET checkout/credit-packs/).")
-    customer = serializers.IntegerField(required=False, help_text="Staff only: the customer who buys.")
+    customer = ObjectIdField(required=False, help_text="Staff only: the customer who buys.")
 
 
 class CreditPackOrderSerializer(serializers.ModelSerializer):

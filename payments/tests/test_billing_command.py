@@ -41,9 +41,9 @@ def test_dry_run_prints_the_same_and_writes_nothing(metered_plan):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["run", "--as-of", "next tuesday"], "is not an ISO date"),
-    (["run", "--as-of", "2026-02-30"], "is not an ISO date"),
-    (["run", "--limit", "0"], "--limit must be a positive number"),
+    (["run", "--as-of", "next tuesday"], "--as-of takes an ISO date"),
+    (["run", "--as-of", "2026-02-30"], "--as-of takes an ISO date"),
+    (["run", "--limit", "0"], "--limit must be between 1 and"),
     (["preview", "nobody@example.com"], "No customer with id, email or external id"),
 ])
 def test_bad_input_exits_with_one_clear_line(args, message):

@@ -166,7 +166,7 @@ def test_seed_refuses_to_promote_an_ordinary_user_named_like_the_staff_account()
 @pytest.mark.parametrize(("options", "message"), [
     ({"demo": "-3"}, "--demo must be between 0 and 1000, not -3."),
     ({"demo": "1001"}, "--demo must be between 0 and 1000"),
-    ({"demo": "abc"}, "--demo takes a whole number of customers, not 'abc'."),
+    ({"demo": "abc"}, "--demo takes a whole number, not 'abc'."),
     ({"demo": "2", "as_of": "last tuesday"}, "--as-of takes an ISO date"),
     ({"demo": "2", "as_of": "2999-01-01"}, "--as-of cannot be in the future"),
 ])

@@ -68,7 +68,7 @@ def test_replay_exits_non_zero_while_events_still_fail():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--since", "yesterday"], "not an ISO 8601"),
+    (["--since", "yesterday"], "--since takes an ISO date"),
     (["--id", "evt_missing"], "No stored event evt_missing"),
 ])
 def test_bad_arguments_exit_with_one_clear_line(args, message):

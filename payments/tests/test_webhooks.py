@@ -301,3 +301,32 @@ def test_failed_handler_is_recorded_then_replay_applies_it(client, webhook_secre
     customer.refresh_from_db()
     assert stored.status == StripeEventStatus.PROCESSED and stored.attempts == 2 and stored.error == ""
     assert customer.stripe_default_payment_method_id == "pm_saved"
+
+
+NOT_EVENTS = {
+    "a list": b"[]",
+    "a string": b'"x"',
+    "a number": b"1",
+    "null data": b'{"id": "evt_1", "object": "event", "type": "invoice.paid", "data": null}',
+    "no id": b'{"object": "event", "type": "invoice.paid", "data": {"object": {}}}',
+    "no type": b'{"id": "evt_1", "object": "event", "data": {"object": {}}}',
+    "nul in a value": b'{"id": "evt_1", "object": "event", "type": "x", "data": {"object": {"a": "\\u0000"}}}',
+    "nul in a key": b'{"id": "evt_1", "object": "event", "type": "x", "data": {"object": {"\\u0000": 1}}}',
+    "lone surrogate": b'{"id": "evt_1", "object": "event", "type": "x", "data": {"object": {"a": "\\ud800"}}}',
+    "NaN": b'{"id": "evt_1", "object": "event", "type": "x", "data": {"object": {"a": NaN}}}',
+    "deep": b'{"id": "evt_1", "object": "event", "type": "x", "data": {"object": {"a": ' + b"[" * 5000
+            + b"]" * 5000 + b"}}}",
+    "created past 9999": b'{"id": "evt_1", "object": "event", "type": "x", "created": 99999999999999, '
+                         b'"data": {"object": {}}}',
+    "created negative": b'{"id": "evt_1", "object": "event", "type": "x", "created": -99999999999999, '
+                        b'"data": {"object": {}}}',
+    "not UTF-8": b'{"id": "evt_1", "object": "event", "type": "x", "data": {"object": {"a": "\xff"}}}',
+}
+
+
+@pytest.mark.parametrize("body", NOT_EVENTS, ids=list(NOT_EVENTS))
+def test_a_signed_body_that_is_not_a_storable_event_is_400_and_stores_nothing(client, webhook_secret, body):
+    response = deliver(client, NOT_EVENTS[body])
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == "payload_invalid"
+    assert not StripeEvent.objects.exists()

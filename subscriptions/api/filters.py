@@ -1,10 +1,11 @@
 import django_filters
 
+from billing_project.api.filters import ApiFilterSet, DateTimeRangeFilter, WholeNumberRangeFilter
 from subscriptions.models import BillingInterval, Customer, Plan, Subscription, SubscriptionStatus
 
 
-class PlanFilter(django_filters.FilterSet):
-    amount = django_filters.RangeFilter(help_text="amount_min / amount_max, minor units.")
+class PlanFilter(ApiFilterSet):
+    amount = WholeNumberRangeFilter(help_text="amount_min / amount_max, minor units.")
     currency = django_filters.CharFilter(lookup_expr="iexact")
     interval = django_filters.ChoiceFilter(choices=BillingInterval.choices)
     feature = django_filters.CharFilter(field_name="features", lookup_expr="contains", method="filter_feature",
@@ -18,22 +19,22 @@ class PlanFilter(django_filters.FilterSet):
         return queryset.filter(features__contains=[value])
 
 
-class CustomerFilter(django_filters.FilterSet):
+class CustomerFilter(ApiFilterSet):
     email = django_filters.CharFilter(lookup_expr="iexact")
     currency = django_filters.CharFilter(lookup_expr="iexact")
-    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at",
-                                                          help_text="created_after / created_before")
+    created = DateTimeRangeFilter(field_name="created_at",
+                                  help_text="created_after / created_before")
 
     class Meta:
         model = Customer
         fields = ["email", "currency", "external_id", "created"]
 
 
-class SubscriptionFilter(django_filters.FilterSet):
+class SubscriptionFilter(ApiFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=SubscriptionStatus.choices)
     plan_code = django_filters.CharFilter(field_name="plan__code")
-    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
-    current_period_end = django_filters.IsoDateTimeFromToRangeFilter()
+    created = DateTimeRangeFilter(field_name="created_at")
+    current_period_end = DateTimeRangeFilter()
 
     class Meta:
         model = Subscription

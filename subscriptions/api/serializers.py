@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from billing_project.api.fields import JSONObjectField, ObjectIdField
 from subscriptions.models import Customer, Plan, Subscription
 
 
@@ -26,11 +27,21 @@ class PlanSummarySerializer(serializers.ModelSerializer):
 
 
 class CustomerSerializer(serializers.ModelSerializer):
+    metadata = JSONObjectField(required=False)
+
     class Meta:
         model = Customer
         fields = ["id", "name", "email", "currency", "external_id", "metadata", "user", "stripe_customer_id",
                   "created_at", "updated_at"]
         read_only_fields = ["id", "user", "stripe_customer_id", "created_at", "updated_at"]
+
+
+class CustomerSelfSerializer(CustomerSerializer):
+    """What a customer may change about itself. `external_id` is the merchant's key for the customer
+    and unique across customers: letting a customer try values would tell it which ones others have."""
+
+    class Meta(CustomerSerializer.Meta):
+        read_only_fields = [*CustomerSerializer.Meta.read_only_fields, "external_id"]
 
 
 class CustomerCreateSerializer(CustomerSerializer):
@@ -54,7 +65,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 class SubscriptionCreateSerializer(serializers.Serializer):
     plan = serializers.PrimaryKeyRelatedField(queryset=Plan.objects.all())
-    customer = serializers.IntegerField(required=False, help_text="Staff only: the customer to subscribe.")
+    customer = ObjectIdField(required=False, help_text="Staff only: the customer to subscribe.")
     with_trial = serializers.BooleanField(default=True, help_text="Start with the plan's trial, if it has one.")
 
 

@@ -14,7 +14,12 @@ from billing_project.api.permissions import SIGNED_IN_AND_ALLOWED, StaffOnly
 from billing_project.api.views import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
 from billing_project.audit import Actor
 from subscriptions.api.filters import CustomerFilter, PlanFilter
-from subscriptions.api.serializers import CustomerCreateSerializer, CustomerSerializer, PlanSerializer
+from subscriptions.api.serializers import (
+    CustomerCreateSerializer,
+    CustomerSelfSerializer,
+    CustomerSerializer,
+    PlanSerializer,
+)
 from subscriptions.models import Customer
 from subscriptions.selectors import plan_list
 from subscriptions.services import customer_create, customer_update, plan_create, plan_update
@@ -97,7 +102,11 @@ class CustomerViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
     ordering = ["-id"]
 
     def get_serializer_class(self):
-        return CustomerCreateSerializer if self.action == "create" else CustomerSerializer
+        if self.action == "create":
+            return CustomerCreateSerializer
+        if self.action in ("update", "partial_update") and not self.api_client.is_staff:
+            return CustomerSelfSerializer
+        return CustomerSerializer
 
     def get_queryset(self):
         return self.scoped(Customer.objects.all(), lookup="pk")

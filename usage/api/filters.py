@@ -1,14 +1,15 @@
 import django_filters
 
+from billing_project.api.filters import ApiFilterSet, DateTimeRangeFilter, QuantityRangeFilter
 from usage.models import UsageEvent
 
 
-class UsageEventFilter(django_filters.FilterSet):
+class UsageEventFilter(ApiFilterSet):
     meter = django_filters.CharFilter(field_name="meter__code", help_text="Meter code.")
-    occurred = django_filters.IsoDateTimeFromToRangeFilter(field_name="occurred_at",
-                                                           help_text="occurred_after / occurred_before")
-    received = django_filters.IsoDateTimeFromToRangeFilter(field_name="received_at")
-    quantity = django_filters.RangeFilter()
+    occurred = DateTimeRangeFilter(field_name="occurred_at",
+                                   help_text="occurred_after / occurred_before")
+    received = DateTimeRangeFilter(field_name="received_at")
+    quantity = QuantityRangeFilter()
 
     class Meta:
         model = UsageEvent

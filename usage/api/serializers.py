@@ -7,6 +7,8 @@ from decimal import Decimal, InvalidOperation
 
 from rest_framework import serializers
 
+from billing_project.api.fields import BoundedDateTimeField, ObjectIdField
+from billing_project.safe_input import BIGINT_MAX, datetime_problem
 from subscriptions.api.serializers import PlanSummarySerializer
 from usage.models import Meter, UsageEvent
 from usage.services import USAGE_BATCH_MAX_EVENTS, UsageEventInput
@@ -20,14 +22,14 @@ class UsageEventInSerializer(serializers.Serializer):
     idempotency_key = serializers.CharField(max_length=255,
                                             help_text="Unique per customer: a retried event is stored once.")
     quantity = serializers.DecimalField(max_digits=20, decimal_places=6, min_value=0, default=Decimal(1))
-    occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to the time it is received.")
+    occurred_at = BoundedDateTimeField(required=False, help_text="Defaults to the time it is received.")
     properties = serializers.DictField(child=serializers.JSONField(), required=False)
-    customer = serializers.IntegerField(required=False, help_text="Staff only: whose usage this is.")
+    customer = ObjectIdField(required=False, help_text="Staff only: whose usage this is.")
 
 
 class UsageBatchInSerializer(serializers.Serializer):
     events = UsageEventInSerializer(many=True, min_length=1, max_length=USAGE_BATCH_MAX_EVENTS)
-    customer = serializers.IntegerField(required=False, help_text="Staff only: whose usage this is.")
+    customer = ObjectIdField(required=False, help_text="Staff only: whose usage this is.")
 
 
 def _quantity(value) -> Decimal:
@@ -59,7 +61,9 @@ def _occurred_at(value) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValueError("An ISO 8601 date-time is required.") from exc
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if problem := datetime_problem(moment):
+        raise ValueError(problem)
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _event(item) -> tuple[UsageEventInput | None, dict[str, list[str]]]:
@@ -81,10 +85,8 @@ def _event(item) -> tuple[UsageEventInput | None, dict[str, list[str]]]:
         occurred_at = _occurred_at(item.get("occurred_at"))
     except ValueError as exc:
         errors["occurred_at"] = [str(exc)]
-    properties = item.get("properties")
-    if properties is None:
-        properties = {}
-    elif not isinstance(properties, dict):
+    properties = item.get("properties", {})
+    if not isinstance(properties, dict):
         errors["properties"] = ["A JSON object is required."]
     if errors:
         return None, errors
@@ -102,7 +104,8 @@ def usage_batch_parse(data) -> tuple[int | None, list[UsageEventInput]]:
         raise serializers.ValidationError(
             {"events": [f"A list of 1 to {USAGE_BATCH_MAX_EVENTS} events is required."]})
     customer = data.get("customer")
-    if customer is not None and (isinstance(customer, bool) or not isinstance(customer, int)):
+    if customer is not None and (isinstance(customer, bool) or not isinstance(customer, int)
+                                 or not 1 <= customer <= BIGINT_MAX):
         raise serializers.ValidationError({"customer": ["A customer id is required."]})
     events: list[UsageEventInput] = []
     errors: dict[str, dict] = {}
@@ -148,9 +151,9 @@ class MeterSerializer(serializers.ModelSerializer):
 
 
 class UsageSummaryQuerySerializer(serializers.Serializer):
-    start = serializers.DateTimeField(required=False, help_text="Defaults to the current period's start.")
-    end = serializers.DateTimeField(required=False, help_text="Defaults to the current period's end.")
-    customer = serializers.IntegerField(required=False, help_text="Staff only: whose usage.")
+    start = BoundedDateTimeField(required=False, help_text="Defaults to the current period's start.")
+    end = BoundedDateTimeField(required=False, help_text="Defaults to the current period's end.")
+    customer = ObjectIdField(required=False, help_text="Staff only: whose usage.")
 
     def validate(self, attrs):
         if ("start" in attrs) != ("end" in attrs):
@@ -201,4 +204,4 @@ class EntitlementsSerializer(serializers.Serializer):
 
 
 class CustomerQuerySerializer(serializers.Serializer):
-    customer = serializers.IntegerField(required=False, help_text="Staff only: which customer.")
+    customer = ObjectIdField(required=False, help_text="Staff only: which customer.")

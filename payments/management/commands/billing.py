@@ -1,35 +1,27 @@
 """`manage.py billing run|preview|verify`: parses arguments and prints; the work is in payments.billing."""
 
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
+from billing_project.command_args import parse_instant, parse_text, parse_whole_number
 from billing_project.exceptions import BillingError
 from billing_project.money import format_money
+from billing_project.safe_input import INTEGER_MAX
 from payments.billing.preview import customer_find, invoice_preview, quantity_text
 from payments.billing.run import billing_due_counts, billing_run
 from payments.billing.verify import billing_verify
 
+# A batch is one transaction's claim; more than this holds locks for minutes.
+MAX_BATCH_SIZE = 100_000
+
 
 def parse_as_of(value: str) -> datetime:
     """An ISO date or datetime; naive values are UTC (the billing clock is UTC)."""
-    parsed = None
-    try:
-        parsed = parse_datetime(value)
-        if parsed is None:
-            day = parse_date(value)
-            parsed = datetime(day.year, day.month, day.day) if day else None
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise CommandError(f"--as-of {value!r} is not an ISO date or datetime (e.g. 2026-03-01T00:00:00Z).")
-    if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return parse_instant(value, option="--as-of")
 
 
 class Command(BaseCommand):
@@ -41,8 +33,9 @@ class Command(BaseCommand):
         run.add_argument("--as-of", help="The instant to bill at (ISO, UTC if no offset); default now.")
         run.add_argument("--dry-run", action="store_true",
                          help="Compute and print the same summary, then roll everything back.")
-        run.add_argument("--limit", type=int, help="Handle at most N items per step.")
-        run.add_argument("--batch-size", type=int, help="Items claimed per transaction (BILLING_RUN_BATCH_SIZE).")
+        # Numbers are parsed in _run, so a bad one is one CommandError line and exit status 1.
+        run.add_argument("--limit", help="Handle at most N items per step.")
+        run.add_argument("--batch-size", help="Items claimed per transaction (BILLING_RUN_BATCH_SIZE).")
         run.add_argument("--no-progress", action="store_true", help="No progress bar.")
         preview = sub.add_parser("preview", help="Print a customer's upcoming invoice without writing.")
         preview.add_argument("customer", help="Customer id, email or external id.")
@@ -55,10 +48,12 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from exc
 
     def _run(self, *, as_of=None, dry_run=False, limit=None, batch_size=None, no_progress=False, **_):
-        when = parse_as_of(as_of) if as_of else timezone.now()
-        for name, value in (("--limit", limit), ("--batch-size", batch_size)):
-            if value is not None and value < 1:
-                raise CommandError(f"{name} must be a positive number.")
+        # `--as-of ""` is a mistake, not "now".
+        when = parse_as_of(as_of) if as_of is not None else timezone.now()
+        if limit is not None:
+            limit = parse_whole_number(limit, option="--limit", minimum=1, maximum=INTEGER_MAX)
+        if batch_size is not None:
+            batch_size = parse_whole_number(batch_size, option="--batch-size", minimum=1, maximum=MAX_BATCH_SIZE)
         show = not no_progress and sys.stderr.isatty()
         bar = None
         if show:
@@ -78,7 +73,7 @@ class Command(BaseCommand):
         self.stdout.write(summary.line())
 
     def _preview(self, *, customer, **_):
-        preview = invoice_preview(customer=customer_find(reference=customer))
+        preview = invoice_preview(customer=customer_find(reference=parse_text(customer, option="customer")))
         who = preview.customer
         self.stdout.write(f"Upcoming invoice for {who.name} <{who.email}> (customer {who.pk})")
         if preview.issue_at:

@@ -9,40 +9,18 @@ configured one.
 """
 
 import os
-from datetime import UTC, datetime, time
+from datetime import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.dateparse import parse_date, parse_datetime
 
+from billing_project.command_args import parse_instant, parse_whole_number
 from billing_project.exceptions import BillingError
-from payments.seeding.run import SeedReport, seed_run
+from payments.seeding.run import MAX_DEMO_CUSTOMERS, SeedReport, seed_run
 
 ADMIN_URL = "http://127.0.0.1:8000/admin/"
 ENTITLEMENTS_URL = "http://127.0.0.1:8000/api/v1/entitlements/"
 DEFAULT_STAFF_PASSWORD = "billing-demo"
-
-
-def _parse_demo(value) -> int:
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise CommandError(f"--demo takes a whole number of customers, not {value!r}.") from None
-
-
-def _parse_as_of(value) -> datetime | None:
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    try:
-        moment = parse_datetime(text)
-        if moment is None and (day := parse_date(text)) is not None:
-            moment = datetime.combine(day, time(12))
-    except ValueError:
-        moment = None
-    if moment is None:
-        raise CommandError(f"--as-of takes an ISO date or date-time (2026-03-31 or 2026-03-31T09:00Z), not {text!r}.")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Command(BaseCommand):
@@ -57,8 +35,10 @@ class Command(BaseCommand):
                             help="the 'now' the demo history ends at (ISO date or date-time, UTC; default now)")
 
     def handle(self, *args, **options):
-        demo = _parse_demo(options["demo"])
-        as_of = _parse_as_of(options["as_of"])
+        demo = parse_whole_number(options["demo"], option="--demo", minimum=0, maximum=MAX_DEMO_CUSTOMERS)
+        as_of = None
+        if options["as_of"] is not None:
+            as_of = parse_instant(options["as_of"], option="--as-of", date_time=time(12))
         try:
             report = seed_run(
                 demo=demo, as_of=as_of,

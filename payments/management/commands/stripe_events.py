@@ -1,9 +1,7 @@
-from datetime import UTC
-
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.dateparse import parse_datetime
 
 from billing_project.audit import Actor
+from billing_project.command_args import parse_instant, parse_text
 from payments.models import StripeEventStatus
 from payments.webhooks.services import stripe_event_replay
 
@@ -19,13 +17,9 @@ class Command(BaseCommand):
         replay.add_argument("--id", dest="event_id", help="Only this Stripe event id (evt_...).")
 
     def handle(self, *args, action, failed=False, since=None, event_id=None, **options):
-        since_at = None
-        if since:
-            since_at = parse_datetime(since) or parse_datetime(f"{since}T00:00:00")
-            if since_at is None:
-                raise CommandError(f"--since {since!r} is not an ISO 8601 date or date-time.")
-            if since_at.tzinfo is None:
-                since_at = since_at.replace(tzinfo=UTC)
+        since_at = parse_instant(since, option="--since") if since is not None else None
+        if event_id is not None:
+            event_id = parse_text(event_id, option="--id")
         events = stripe_event_replay(actor=Actor.system("stripe-events-replay"), failed_only=failed, since=since_at,
                                      event_id=event_id)
         if event_id and not events:

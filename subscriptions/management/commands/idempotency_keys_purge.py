@@ -4,17 +4,23 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
+from billing_project.command_args import parse_whole_number
 from billing_project.exceptions import BillingError
 from subscriptions.services import idempotency_keys_purge
+
+MAX_RETENTION_HOURS = 24 * 366 * 100
 
 
 class Command(BaseCommand):
     help = "Delete API Idempotency-Key records older than the retention (at least 24 hours)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--older-than-hours", type=int, default=24)
+        # Parsed in handle(): a bad value is one CommandError line and exit status 1.
+        parser.add_argument("--older-than-hours", default="24", help="At least 24; at most 100 years.")
 
-    def handle(self, *args, older_than_hours: int, **options):
+    def handle(self, *args, older_than_hours: str, **options):
+        older_than_hours = parse_whole_number(older_than_hours, option="--older-than-hours", minimum=24,
+                                              maximum=MAX_RETENTION_HOURS)
         try:
             deleted = idempotency_keys_purge(older_than=timedelta(hours=older_than_hours))
         except BillingError as exc:

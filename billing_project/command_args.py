@@ -1,0 +1,57 @@
+"""Arguments of the management commands, parsed in `handle()` so that every bad value ends the
+command with exit status 1 and one line (CommandError), never a traceback or argparse's usage text.
+
+The billing clock (`--as-of`, `--since`) is limited to years 1970 to 2999: the engine adds billing
+periods to it and the seeder subtracts months of history, which must stay inside Python's dates.
+"""
+
+from datetime import UTC, datetime, time
+
+from django.core.management.base import CommandError
+from django.utils.dateparse import parse_date, parse_datetime
+
+from billing_project.safe_input import datetime_problem, text_problem
+
+CLOCK_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+CLOCK_MAX = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def parse_instant(value: str | None, *, option: str, date_time: time = time(0)) -> datetime:
+    """An ISO date (at `date_time`) or date-time; naive values are UTC. Empty is an error, not "now"."""
+    text = (value or "").strip()
+    moment = None
+    if text and not text_problem(text):
+        try:
+            moment = parse_datetime(text)
+            if moment is None and (day := parse_date(text)) is not None:
+                moment = datetime.combine(day, date_time)
+        except ValueError:  # well-formed but impossible, e.g. month 13
+            moment = None
+    if moment is None:
+        raise CommandError(f"{option} takes an ISO date or date-time (2026-03-01 or 2026-03-01T09:00Z), "
+                           f"not {value!r}.")
+    if problem := datetime_problem(moment):
+        raise CommandError(f"{option} {value!r}: {problem}")
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if not CLOCK_MIN <= moment < CLOCK_MAX:
+        raise CommandError(f"{option} must be between {CLOCK_MIN:%Y-%m-%d} and {CLOCK_MAX:%Y-%m-%d} (UTC), "
+                           f"not {value!r}.")
+    return moment
+
+
+def parse_whole_number(value: str | int | None, *, option: str, minimum: int, maximum: int) -> int:
+    text = str(value if value is not None else "").strip()
+    try:
+        number = int(text)
+    except ValueError:
+        raise CommandError(f"{option} takes a whole number, not {value!r}.") from None
+    if not minimum <= number <= maximum:
+        raise CommandError(f"{option} must be between {minimum} and {maximum}, not {number}.")
+    return number
+
+
+def parse_text(value: str, *, option: str) -> str:
+    """A string that is looked up in the database: PostgreSQL refuses NUL in text."""
+    if text_problem(value):
+        raise CommandError(f"{option} may not contain NUL characters or unpaired surrogates.")
+    return value
