@@ -166,6 +166,8 @@ _EXAMPLES = {
     429: ("Plan limit reached", {"type": "rate_limit_error", "code": "throttled",
                                  "message": "Request was throttled. Expected available in 42 seconds.",
                                  "fields": {}, "details": {"retry_after": 42}}),
+    502: ("Payment provider failed", {"type": "billing_error", "code": "payment_provider_error",
+                                      "message": "Stripe could not be reached; try again.", "fields": {}}),
     503: ("Payment provider down", {"type": "billing_error", "code": "payment_provider_unavailable",
                                     "message": "Card refunds need the Stripe gateway, which is not configured.",
                                     "fields": {}}),
@@ -183,6 +185,8 @@ _DESCRIPTIONS = {
          "conflict with a concurrent request (`conflict`: retry).",
     415: "The body is in a media type the API does not read (send `application/json`).",
     429: "A plan rate limit or the sign-in limit was reached; see `Retry-After`.",
+    502: "The payment provider failed or could not be reached; retrying with the same Idempotency-Key "
+         "never charges or refunds twice.",
     503: "The payment provider is not available, or every database connection is busy (`database_busy`: retry "
          "after `Retry-After`).",
 }

@@ -69,7 +69,7 @@ class ApiAutoSchema(AutoSchema):
         if self.method == "POST":
             statuses.append(409)  # Idempotency-Key reused with another body
         if has_body:
-            statuses.append(415)  # a body in a media type no parser reads
+            statuses += [413, 415]  # a body over DATA_UPLOAD_MAX_MEMORY_SIZE; one in a media type no parser reads
         if self.view.throttle_classes:
             statuses.append(429)
         return statuses

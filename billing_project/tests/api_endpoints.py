@@ -10,8 +10,9 @@ from rest_framework.viewsets import ViewSetMixin
 
 from billing_project.api.permissions import ActionPermissions, Requirement
 
-# Open to anyone: signing in, the schema and its docs, and the router's index of URLs.
-PUBLIC_ENDPOINTS = {"api-token", "api-schema", "api-docs", "api-root"}
+# Open to anyone: signing in, the schema and its docs, the router's index of URLs, and the catch-all that
+# answers the JSON 404 for paths no endpoint matches.
+PUBLIC_ENDPOINTS = {"api-token", "api-schema", "api-docs", "api-root", "api-not-found"}
 # Methods every APIView answers by itself: OPTIONS describes the endpoint, HEAD mirrors GET.
 IMPLICIT_METHODS = {"head", "options"}
 

@@ -27,7 +27,8 @@ from payments.stripe_services import checkout_subscription_start, customer_setup
 
 # A card is saved or paid for on the customer's account: like subscribing, it needs only a signed-in
 # user (not the api_access feature), so a customer on a plan without API access can still pay.
-STRIPE_WRITE_ERRORS = (404, *WRITE_ERRORS, 503)
+# Anything that calls Stripe: it may fail (502) or not be configured (503).
+STRIPE_WRITE_ERRORS = (404, *WRITE_ERRORS, 502, 503)
 
 _URLS = {"success_url": "https://app.example.com/billing/done?session={CHECKOUT_SESSION_ID}",
          "cancel_url": "https://app.example.com/billing"}

@@ -242,7 +242,7 @@ class PaymentViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
                    parameters=[IDEMPOTENCY_KEY_HEADER],
                    examples=[OpenApiExample("Partial refund", value={"amount": 500, "reason": "goodwill"},
                                             request_only=True)],
-                   responses={201: RefundSerializer, **error_responses(*DETAIL_WRITE_ERRORS, 503)})
+                   responses={201: RefundSerializer, **error_responses(*DETAIL_WRITE_ERRORS, 502, 503)})
     @action(detail=True, methods=["post"], serializer_class=RefundCreateSerializer)
     def refund(self, request, pk=None):
         payment = self.get_object()

@@ -40,9 +40,19 @@ def test_invoice_refuses_negative_amounts_and_unknown_statuses(fields):
 @pytest.mark.parametrize("status", [InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.VOID,
                                     InvoiceStatus.UNCOLLECTIBLE])
 def test_a_finalized_invoice_must_have_a_number(status):
-    refused(lambda: InvoiceFactory(status=status, number=None))
-    invoice = InvoiceFactory()
+    issued = datetime(2025, 1, 1, tzinfo=UTC)
+    refused(lambda: InvoiceFactory(status=status, number=None, issued_at=issued))
+    invoice = InvoiceFactory(issued_at=issued)
     refused(lambda: Invoice.objects.filter(pk=invoice.pk).update(status=status))
+
+
+def test_a_draft_voided_before_it_was_issued_needs_no_number():
+    invoice = InvoiceFactory(status=InvoiceStatus.DRAFT, number=None)
+
+    Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.VOID)
+
+    assert Invoice.objects.get(pk=invoice.pk).number is None
+    refused(lambda: InvoiceFactory(status=InvoiceStatus.OPEN, number=None))
 
 
 def test_invoice_numbers_are_unique():
