@@ -14,6 +14,7 @@ from billing_project.admin_tools import (
     run_for_each,
 )
 from billing_project.audit import Actor
+from billing_project.safe_input import BIGINT_MAX
 from credits.models import CreditAllocation, CreditBalance, CreditGrant, CreditLedgerEntry, CreditSource
 from credits.services import credit_grant
 from subscriptions.admin import CustomerAdmin
@@ -143,7 +144,8 @@ class CustomerCreditBalanceInline(ReadOnlyTabularInline):
 
 
 class GrantCreditsForm(ActionForm):
-    amount = forms.IntegerField(min_value=1, help_text="Credits to add to each selected customer.")
+    amount = forms.IntegerField(min_value=1, max_value=BIGINT_MAX,
+                                help_text="Credits to add to each selected customer.")
     source = forms.ChoiceField(choices=CreditSource.choices, initial=CreditSource.ADJUSTMENT)
     priority = forms.IntegerField(min_value=0, max_value=32767, initial=100,
                                   help_text="Lower numbers are spent first (plan refills use 50).")

@@ -11,6 +11,7 @@ from django.utils import timezone
 from billing_project.audit import Actor
 from billing_project.bulk import AUDIT_FIELDS, array_of, audit_values, ids_reserve, rows_copy
 from billing_project.exceptions import IdempotencyConflict, InsufficientCredits, InvalidOperation
+from billing_project.safe_input import BIGINT_MAX
 from credits.models import (
     CreditAllocation,
     CreditBalance,
@@ -109,6 +110,9 @@ def credit_grant(*, customer: Customer, amount: int, source: str, actor: Actor, 
     replay = _replay(customer=customer, idempotency_key=idempotency_key, kind=LedgerKind.GRANT, amount=amount)
     if replay:
         return replay
+    if balance.balance + amount > BIGINT_MAX:
+        raise InvalidOperation("This grant would take the balance past the largest number of credits a balance "
+                               "can hold.", code="balance_limit")
     grant = CreditGrant.objects.create(customer=customer, amount=amount, remaining=amount, priority=priority,
                                        source=source, effective_at=effective_at, expires_at=expires_at,
                                        description=description or reason[:200])

@@ -80,6 +80,14 @@ class Plan(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="plan_amount_non_negative"),
             models.CheckConstraint(condition=Q(interval_count__gte=1), name="plan_interval_count_positive"),
+            # Ten years at most per period: longer ones would run period arithmetic past the calendar's end
+            # for any subscription started in the 9990s and bill nothing a business sells.
+            models.CheckConstraint(
+                condition=Q(interval=BillingInterval.MONTH, interval_count__lte=120)
+                | Q(interval=BillingInterval.YEAR, interval_count__lte=10),
+                name="plan_period_at_most_ten_years",
+                violation_error_message="A billing period is at most 10 years (120 months).",
+            ),
             models.CheckConstraint(condition=Q(credits_per_period__gte=0), name="plan_credits_non_negative"),
             models.CheckConstraint(condition=Q(interval__in=BillingInterval.values), name="plan_interval_valid"),
             models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="plan_currency_iso"),

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, OperationalError
+from django.db import DataError, IntegrityError, OperationalError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import exceptions, serializers
@@ -79,12 +79,24 @@ def _database_conflict(exc) -> bool:
     return getattr(exc.__cause__, "sqlstate", None) in _CONFLICT_SQLSTATES
 
 
+# Values that passed every field bound but whose total does not fit its column (a balance or an invoice
+# total summed past a bigint, a date moved past year 9999): bad input, and its transaction rolled back.
+_OUT_OF_RANGE_SQLSTATES = {"22003", "22008"}
+
+
+def _out_of_range(exc) -> bool:
+    return isinstance(exc, DataError) and getattr(exc.__cause__, "sqlstate", None) in _OUT_OF_RANGE_SQLSTATES
+
+
 def api_exception_handler(exc, context):
     """DRF EXCEPTION_HANDLER: domain errors, DRF errors and Django's 404/403/validation, one shape."""
     if _database_conflict(exc):
         # The request lost a race with another one; retrying it is safe (its transaction rolled back).
         return _error(status=409, type_="billing_error", code="conflict",
                       message="Another request changed the same data at the same time; retry.")
+    if _out_of_range(exc):
+        return _error(status=400, type_="invalid_request", code="out_of_range",
+                      message="A number or date in this request, or a total it adds up to, is too large to store.")
     if isinstance(exc, BillingError):
         details = {k: v for k, v in exc.extra.items() if k != "fields"}
         return _error(status=exc.http_status, type_="billing_error", code=exc.code, message=exc.message,

@@ -111,3 +111,15 @@ def test_database_conflicts_of_concurrent_writers_are_409_conflict(statement):
 @pytest.mark.django_db
 def test_other_database_errors_stay_server_errors():
     assert api_exception_handler(_database_error("SELECT 1/0"), {}) is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("statement", [
+    # A total summed past a bigint column, and a date moved past the calendar's end.
+    "SELECT 9223372036854775807::bigint + 1",
+    "SELECT make_timestamp(294277, 1, 1, 0, 0, 0)",
+])
+def test_totals_past_what_a_column_stores_are_400_out_of_range(statement):
+    response = api_exception_handler(_database_error(statement), {})
+    assert response.status_code == 400
+    assert (response.data["error"]["type"], response.data["error"]["code"]) == ("invalid_request", "out_of_range")

@@ -158,6 +158,18 @@ def test_grant_refuses_bad_input_and_writes_nothing(fields, code):
     assert not CreditGrant.objects.exists()
 
 
+def test_a_grant_that_would_take_the_balance_past_a_bigint_is_refused_and_writes_nothing():
+    customer = CustomerFactory()
+    credit_grant(customer=customer, amount=2**63 - 2, source=CreditSource.PURCHASE, actor=ACTOR)
+
+    with pytest.raises(InvalidOperation) as refused:
+        credit_grant(customer=customer, amount=2, source=CreditSource.PURCHASE, actor=ACTOR)
+
+    assert refused.value.code == "balance_limit"
+    assert CreditLedgerEntry.objects.count() == CreditGrant.objects.count() == 1
+    assert credit_balance_get(customer=customer) == 2**63 - 2
+
+
 def test_grant_replay_with_the_same_key_writes_nothing():
     customer = CustomerFactory()
     first = credit_grant(customer=customer, amount=100, source=CreditSource.PURCHASE, actor=ACTOR,

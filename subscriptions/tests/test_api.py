@@ -85,3 +85,17 @@ def test_staff_create_customers_linked_to_a_user():
     assert response.status_code == 201, response.content
     assert Customer.objects.get(user=user).currency == "EUR"
     assert staff_client().get("/api/v1/customers/me/").status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("interval", "count", "status"), [
+    ("month", 120, 201), ("year", 10, 201), ("month", 121, 400), ("year", 11, 400), ("year", 32767, 400),
+])
+def test_a_billing_period_is_at_most_ten_years(interval, count, status):
+    body = {"code": f"p-{interval}-{count}", "name": "Long", "amount": 100, "interval": interval,
+            "interval_count": count}
+
+    response = staff_client().post("/api/v1/plans/", body, format="json")
+
+    assert response.status_code == status
+    assert Plan.objects.filter(code=body["code"]).exists() == (status == 201)
