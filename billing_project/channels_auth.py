@@ -11,6 +11,8 @@ from channels.middleware import BaseMiddleware
 from django.contrib.auth.models import AnonymousUser
 from rest_framework.authtoken.models import Token
 
+from billing_project.safe_input import text_problem
+
 TOKEN_SUBPROTOCOL = "token"
 
 # Values of scope["token_auth"]: absent when no token was offered in the handshake.
@@ -20,7 +22,7 @@ TOKEN_INVALID = "invalid"
 
 def token_user(*, key: str):
     """The active user owning API token `key`, or None."""
-    if not isinstance(key, str) or not key or len(key) > 128:
+    if not isinstance(key, str) or not key or len(key) > 128 or text_problem(key):
         return None
     token = Token.objects.select_related("user").filter(key=key).first()
     if token is None or not token.user.is_active:

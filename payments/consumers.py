@@ -9,6 +9,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from billing_project.channels_auth import TOKEN_INVALID, TOKEN_SUBPROTOCOL, token_user
+from billing_project.safe_input import BIGINT_MAX, UnsafeInput, json_loads_checked
 from payments.live import LAYER_MESSAGE_TYPE, STAFF_GROUP, customer_group, payment_event_data
 from payments.models import PaymentMethod, PaymentStatus
 from payments.selectors import LiveAudience, PaymentLiveFilters, payment_live_audience, payment_live_snapshot
@@ -36,7 +37,7 @@ def _id_param(params: dict, name: str) -> int | None:
     value = params.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= BIGINT_MAX:
         raise BadRequest("bad_params", f"{name} must be a positive integer id.")
     return value
 
@@ -142,7 +143,12 @@ class PaymentsConsumer(AsyncWebsocketConsumer):
             await self.send_error("bad_message", "Send JSON text frames.")
             return
         try:
-            message = json.loads(text_data)
+            # Checked as API bodies are: no NUL or lone surrogate (a token or filter the database cannot
+            # take), no NaN, no nesting deep enough to exhaust the stack.
+            message = json_loads_checked(text_data)
+        except UnsafeInput as error:
+            await self.send_error("malformed_json", error.message)
+            return
         except ValueError:
             await self.send_error("malformed_json", "The message is not valid JSON.")
             return

@@ -406,6 +406,12 @@ async def test_event_delivery_reads_nothing_from_the_database(world):
     ('{"action": "subscribe", "topic": "payments", "params": {"invoice": "12"}}', "bad_params"),
     ('{"action": "subscribe", "topic": "payments", "params": {"limit": 1000}}', "bad_params"),
     ('{"action": "subscribe", "topic": "payments", "params": {"colour": "red"}}', "bad_params"),
+    # What the database cannot store or Python cannot parse is refused before any query.
+    ('{"action": "subscribe", "topic": "payments", "params": {"invoice": 99999999999999999999}}', "bad_params"),
+    ('{"action": "auth", "token": "abc\\u0000def"}', "malformed_json"),
+    ('{"action": "ping", "note": "\\ud800"}', "malformed_json"),
+    ('{"action": "ping", "n": NaN}', "malformed_json"),
+    ("[" * 100_000 + "]" * 100_000, "malformed_json"),
 ])
 async def test_bad_messages_are_answered_with_an_error_and_the_connection_stays(world, frame, code):
     ws = await connected(subprotocols=["token", world.staff_token])
