@@ -28,6 +28,8 @@ test: venv
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} TEST_REDIS_URL=$${TEST_REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(BIN)/pytest
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports

@@ -69,7 +69,7 @@ def setup_fixtures():
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from billing_project.audit import Actor
+    from core.audit import Actor
     from payments.services import subscription_start
     from subscriptions.models import Plan
     from subscriptions.services import customer_create

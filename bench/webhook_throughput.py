@@ -31,7 +31,7 @@ def main(count: int) -> None:
     setup_test_environment()
     name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        from billing_project.audit import Actor
+        from core.audit import Actor
         from payments.models import Payment, PaymentMethod, PaymentStatus
         from payments.services import subscription_start
         from payments.tests.stripe_support import (

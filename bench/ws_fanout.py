@@ -53,7 +53,7 @@ def publish(payment_ids: list[int], rate: float) -> None:
     from channels.layers import get_channel_layer
     from django.db import transaction
 
-    from billing_project.audit import Actor
+    from core.audit import Actor
     from payments.models import PaymentStatus
     from payments.services import payment_lock, payment_transition
 

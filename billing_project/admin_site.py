@@ -10,8 +10,8 @@ from django.urls import path
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
-from billing_project.api.throttling import login_attempt_wait
-from billing_project.money import format_money
+from core.api.throttling import login_attempt_wait
+from core.money import format_money
 from payments.selectors import DASHBOARD_COLLECTED_DAYS, dashboard_figures
 from subscriptions.models import SubscriptionStatus
 

@@ -8,6 +8,6 @@ class BillingAdminConfig(AdminConfig):
 
     def ready(self):
         super().ready()
-        from billing_project.db import clamped_timestamps_install
+        from core.db import clamped_timestamps_install
 
         clamped_timestamps_install()

@@ -12,7 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator, WebsocketDenier  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from billing_project.channels_auth import TokenAuthMiddleware  # noqa: E402
+from core.channels_auth import TokenAuthMiddleware  # noqa: E402
 from payments.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter({

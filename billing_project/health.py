@@ -3,7 +3,7 @@ from django.core.cache import caches
 from django.db import connection
 from django.http import JsonResponse
 
-from billing_project.resilience import ResilientRedisCache, channel_layer_breaker
+from core.resilience import ResilientRedisCache, channel_layer_breaker
 from payments.webhooks.selectors import stripe_event_failed_recent_count, webhook_rejection_count
 
 

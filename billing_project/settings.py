@@ -50,7 +50,7 @@ MIDDLEWARE = [
     # Static files (admin, API docs) served by the app itself under daphne and gunicorn, DEBUG or not.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # 413 for oversized bodies, 400 for NUL / unpaired surrogates in the path, query or headers.
-    "billing_project.middleware.RequestGuardMiddleware",
+    "core.middleware.RequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -92,7 +92,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABAS
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": min(env.int("DATABASE_POOL_MIN_SIZE", default=1), DATABASE_POOL_MAX_SIZE),
         "max_size": DATABASE_POOL_MAX_SIZE,
-        # A request waits this long for a free connection, then answers 503 (billing_project/server_errors.py).
+        # A request waits this long for a free connection, then answers 503 (core/server_errors.py).
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0),
     }
 else:
@@ -114,8 +114,8 @@ if REDIS_URL:
     CACHES = {
         "default": {
             # Django's Redis cache that falls back to per-process local memory while Redis is unreachable
-            # (billing_project/resilience.py): Redis down costs shared counters, never a request.
-            "BACKEND": "billing_project.resilience.ResilientRedisCache",
+            # (core/resilience.py): Redis down costs shared counters, never a request.
+            "BACKEND": "core.resilience.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
@@ -124,7 +124,7 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # After Redis failed, seconds between attempts to reach it again; meanwhile the cache is local memory
-# and live broadcasts are dropped without trying (billing_project/resilience.py).
+# and live broadcasts are dropped without trying (core/resilience.py).
 REDIS_RETRY_SECONDS = env.float("REDIS_RETRY_SECONDS", default=10.0)
 
 # Seconds a WebSocket may stay open without authenticating (first-message token) before it is closed.
@@ -181,23 +181,23 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
-        "billing_project.api.filters.ApiFilterBackend",
+        "core.api.filters.ApiFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "billing_project.api.schema.ApiAutoSchema",
-    # DRF's parsers, refusing NUL, unpaired surrogates, NaN and deep nesting (billing_project/api/parsers.py).
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.ApiAutoSchema",
+    # DRF's parsers, refusing NUL, unpaired surrogates, NaN and deep nesting (core/api/parsers.py).
     "DEFAULT_PARSER_CLASSES": [
-        "billing_project.api.parsers.ApiJSONParser",
-        "billing_project.api.parsers.ApiFormParser",
-        "billing_project.api.parsers.ApiMultiPartParser",
+        "core.api.parsers.ApiJSONParser",
+        "core.api.parsers.ApiFormParser",
+        "core.api.parsers.ApiMultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "billing_project.api.pagination.ApiCursorPagination",
-    "DEFAULT_THROTTLE_CLASSES": ["billing_project.api.throttling.PlanRateThrottle"],
-    "EXCEPTION_HANDLER": "billing_project.api.errors.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.ApiCursorPagination",
+    "DEFAULT_THROTTLE_CLASSES": ["subscriptions.api.throttling.PlanRateThrottle"],
+    "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
-# Seconds the API keeps a user's customer id and plan limits in the cache (see billing_project/api/client.py).
+# Seconds the API keeps a user's customer id and plan limits in the cache (see subscriptions/api/client.py).
 API_CLIENT_CACHE_SECONDS = env.int("API_CLIENT_CACHE_SECONDS", default=30)
 # Seconds an API request with an Idempotency-Key holds its key before a retry may take over a claim that
 # a crashed request left behind; longer than any request (a Stripe call may take ~100 s with retries).
@@ -218,7 +218,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "billing_project.api.schema.add_api_headers",
+        "core.api.schema.add_api_headers",
     ],
     "ENUM_NAME_OVERRIDES": {
         "SubscriptionStatusEnum": "subscriptions.models.SubscriptionStatus",

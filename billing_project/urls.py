@@ -14,4 +14,4 @@ urlpatterns = [
 ]
 
 # A database pool that stayed exhausted answers 503 with Retry-After; anything else is Django's 500.
-handler500 = "billing_project.server_errors.server_error"
+handler500 = "core.server_errors.server_error"

@@ -5,7 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AdminSplitDateTime
 
-from billing_project.admin_tools import (
+from core.admin_tools import (
     ActionForm,
     ReadOnlyAdminMixin,
     ReadOnlyTabularInline,
@@ -13,8 +13,8 @@ from billing_project.admin_tools import (
     action_form_response,
     run_for_each,
 )
-from billing_project.audit import Actor
-from billing_project.safe_input import BIGINT_MAX
+from core.audit import Actor
+from core.safe_input import BIGINT_MAX
 from credits.models import CreditAllocation, CreditBalance, CreditGrant, CreditLedgerEntry, CreditSource
 from credits.services import credit_grant
 from subscriptions.admin import CustomerAdmin

@@ -1,7 +1,7 @@
 from django.db import models
 from django.db.models import Q
 
-from billing_project.audit import AuditRow
+from core.audit import AuditRow
 from subscriptions.models import Customer
 
 

@@ -8,10 +8,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.bulk import AUDIT_FIELDS, array_of, audit_values, ids_reserve, rows_copy
-from billing_project.exceptions import IdempotencyConflict, InsufficientCredits, InvalidOperation
-from billing_project.safe_input import BIGINT_MAX
+from core.audit import Actor
+from core.bulk import AUDIT_FIELDS, array_of, audit_values, ids_reserve, rows_copy
+from core.exceptions import IdempotencyConflict, InsufficientCredits, InvalidOperation
+from core.safe_input import BIGINT_MAX
 from credits.models import (
     CreditAllocation,
     CreditBalance,

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from billing_project.audit import Actor
-from billing_project.exceptions import InvalidOperation
+from core.audit import Actor
+from core.exceptions import InvalidOperation
 from payments.stripe_services import CheckoutStart, checkout_credit_pack_start
 from subscriptions.models import Customer
 

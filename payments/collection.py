@@ -12,8 +12,8 @@ from datetime import datetime
 
 from django.db import transaction
 
-from billing_project.audit import Actor
-from billing_project.exceptions import CardDeclined, IllegalTransition, PaymentProviderError
+from core.audit import Actor
+from core.exceptions import CardDeclined, IllegalTransition, PaymentProviderError
 from payments import stripe_gateway
 from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus
 from payments.services import payment_lock

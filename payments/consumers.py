@@ -8,8 +8,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from billing_project.channels_auth import TOKEN_INVALID, TOKEN_SUBPROTOCOL, token_user
-from billing_project.safe_input import BIGINT_MAX, UnsafeInput, json_loads_checked
+from core.channels_auth import TOKEN_INVALID, TOKEN_SUBPROTOCOL, token_user
+from core.safe_input import BIGINT_MAX, UnsafeInput, json_loads_checked
 from payments.live import LAYER_MESSAGE_TYPE, STAFF_GROUP, customer_group, payment_event_data
 from payments.models import PaymentMethod, PaymentStatus
 from payments.selectors import LiveAudience, PaymentLiveFilters, payment_live_audience, payment_live_snapshot

@@ -3,7 +3,7 @@
 
 from django.template.loader import render_to_string
 
-from billing_project.money import format_money
+from core.money import format_money
 from payments.models import Invoice
 
 

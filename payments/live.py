@@ -12,7 +12,7 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from billing_project.resilience import REDIS_UNAVAILABLE, channel_layer_breaker
+from core.resilience import REDIS_UNAVAILABLE, channel_layer_breaker
 from payments.models import Payment
 from payments.selectors import payment_live_get
 

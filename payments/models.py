@@ -3,7 +3,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.fields.json import KeyTextTransform
 
-from billing_project.audit import AuditRow
+from core.audit import AuditRow
 from subscriptions.models import Customer, Subscription
 from usage.models import Meter
 

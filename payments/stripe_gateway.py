@@ -20,13 +20,13 @@ from typing import Any
 import stripe
 from django.conf import settings
 
-from billing_project.exceptions import (
+from core.exceptions import (
     CardDeclined,
     PaymentProviderError,
     PaymentProviderUnavailable,
     WebhookRejected,
 )
-from billing_project.safe_input import DATETIME_MAX, json_loads_checked
+from core.safe_input import DATETIME_MAX, json_loads_checked
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.exceptions import InvalidOperation, PaymentProviderUnavailable
+from core.audit import Actor
+from core.exceptions import InvalidOperation, PaymentProviderUnavailable
 from payments import stripe_gateway
 from payments.models import BillingReason, Invoice, InvoiceLineKind, InvoiceStatus
 from payments.services import (

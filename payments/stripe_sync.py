@@ -17,7 +17,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from billing_project.audit import Actor
+from core.audit import Actor
 from payments.models import Payment, PaymentStatus, PaymentStatusChange, Refund, RefundStatus
 from payments.selectors.refunds import IN_FLIGHT_REFUND_STATUSES
 from payments.services import (

@@ -8,8 +8,8 @@ this module importing them, to keep the layering.
 from django.contrib import admin
 from django.db.models import Count, Q
 
-from billing_project.admin_tools import ReadOnlyAdminMixin, RecentRowsInline, money_column, run_for_each
-from billing_project.audit import Actor
+from core.admin_tools import ReadOnlyAdminMixin, RecentRowsInline, money_column, run_for_each
+from core.audit import Actor
 from subscriptions.models import (
     LIVE_SUBSCRIPTION_STATUSES,
     Customer,

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from billing_project.audit import AuditRow
+from core.audit import AuditRow
 
 
 def _default_currency() -> str:

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db.models import Count, QuerySet, Sum
 
-from billing_project.money import round_minor
+from core.money import round_minor
 from subscriptions.models import (
     LIVE_SUBSCRIPTION_STATUSES,
     BillingInterval,

@@ -10,9 +10,9 @@ from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.bulk import AUDIT_FIELDS, array_of, audit_values, json_text, rows_copy
-from billing_project.exceptions import IdempotencyConflict, IllegalTransition, InvalidOperation
+from core.audit import Actor
+from core.bulk import AUDIT_FIELDS, array_of, audit_values, json_text, rows_copy
+from core.exceptions import IdempotencyConflict, IllegalTransition, InvalidOperation
 from subscriptions.models import (
     ApiIdempotencyKey,
     Customer,

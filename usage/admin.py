@@ -3,7 +3,7 @@ immutable once recorded, because invoices and credit debits were computed from t
 
 from django.contrib import admin
 
-from billing_project.admin_tools import ReadOnlyAdminMixin
+from core.admin_tools import ReadOnlyAdminMixin
 from usage.models import Meter, MeterPrice, UsageEvent
 
 

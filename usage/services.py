@@ -12,9 +12,9 @@ from decimal import Decimal
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.exceptions import InvalidOperation
-from billing_project.safe_input import datetime_problem
+from core.audit import Actor
+from core.exceptions import InvalidOperation
+from core.safe_input import datetime_problem
 from credits.services import credit_debit
 from subscriptions.models import Customer
 from usage.models import Meter, UsageEvent

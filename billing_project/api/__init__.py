@@ -1,5 +1,5 @@
-"""The public API's shared machinery: error shape, pagination, plan limits, idempotency, the router.
+"""The public API's router: it mounts every app's views (composition root; nothing imports it).
 
-It sits above the four apps (it reads the customer's plan from `subscriptions` and the router mounts
-every app's views); the apps' `api/` modules build on it.
+The shared machinery lives below the apps: the error shape, pagination, schema helpers, fields,
+parsers and filters in core.api; who the caller is and what their plan allows in subscriptions.api.
 """

@@ -4,11 +4,12 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from billing_project.api.views import ApiNotFoundView, TokenObtainView
+from core.api.views import ApiNotFoundView
 from credits.api.views import CreditGrantViewSet, CreditLedgerViewSet, CreditsViewSet
 from payments.api.checkout_views import CheckoutViewSet, PaymentMethodViewSet
 from payments.api.credit_pack_order_views import CreditPackOrderViewSet
 from payments.api.views import InvoiceViewSet, PaymentViewSet, SubscriptionViewSet
+from subscriptions.api.auth import TokenObtainView
 from subscriptions.api.views import CustomerViewSet, PlanViewSet
 from usage.api.views import EntitlementViewSet, MeterViewSet, UsageEventViewSet, UsageSummaryViewSet
 

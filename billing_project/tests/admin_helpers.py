@@ -8,8 +8,8 @@ from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from billing_project.admin_tools import APPLY_FIELD
-from billing_project.audit import Actor
+from core.admin_tools import APPLY_FIELD
+from core.audit import Actor
 from credits.models import CreditSource
 from credits.services import credit_grant
 from payments.models import StripeEvent

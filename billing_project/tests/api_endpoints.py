@@ -8,7 +8,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.views import APIView
 from rest_framework.viewsets import ViewSetMixin
 
-from billing_project.api.permissions import ActionPermissions, Requirement
+from subscriptions.api.permissions import ActionPermissions, Requirement
 
 # Open to anyone: signing in, the schema and its docs, the router's index of URLs, and the catch-all that
 # answers the JSON 404 for paths no endpoint matches.

@@ -16,7 +16,7 @@ def point_redis_at_closed_port(settings) -> str:
     """Production's Redis settings (cache and channel layer) with a Redis that refuses connections."""
     url = f"redis://127.0.0.1:{closed_port()}/0"
     settings.REDIS_URL = url
-    settings.CACHES = {"default": {"BACKEND": "billing_project.resilience.ResilientRedisCache", "LOCATION": url,
+    settings.CACHES = {"default": {"BACKEND": "core.resilience.ResilientRedisCache", "LOCATION": url,
                                    "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}}
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
                                            "CONFIG": {"hosts": [{"address": url, "socket_connect_timeout": 2}]}}}

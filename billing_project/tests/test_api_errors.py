@@ -4,8 +4,8 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from rest_framework.test import APIClient
 
-from billing_project.api.errors import api_exception_handler
 from billing_project.tests.api_support import api_customer
+from core.api.errors import api_exception_handler
 from usage.tests.factories import MeterFactory
 
 

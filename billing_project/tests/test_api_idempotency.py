@@ -7,10 +7,10 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.exceptions import InvalidOperation, PaymentProviderError
 from billing_project.tests.api_support import api_customer, staff_client, token_client
 from billing_project.tests.threads import run_threads
+from core.audit import Actor
+from core.exceptions import InvalidOperation, PaymentProviderError
 from credits.api import views as credits_api_views
 from credits.models import CreditLedgerEntry
 from credits.selectors import credit_balance_get

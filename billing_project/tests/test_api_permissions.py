@@ -12,16 +12,16 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from billing_project.api.permissions import SIGNED_IN_AND_ALLOWED, StaffOnly, staff_permissions_of
-from billing_project.api.views import ApiViewMixin
-from billing_project.audit import Actor
 from billing_project.tests.admin_helpers import staff_user
 from billing_project.tests.api_endpoints import PUBLIC_ENDPOINTS, Endpoint, api_endpoints
 from billing_project.tests.api_support import api_customer, token_client
+from core.audit import Actor
 from credits.services import credit_grant
 from payments.models import InvoiceStatus, PaymentMethod, PaymentStatus
 from payments.services.credit_pack_orders import credit_pack_order_place
 from payments.tests.factories import InvoiceFactory, PaymentFactory
+from subscriptions.api.base import ApiViewMixin
+from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED, StaffOnly, staff_permissions_of
 from subscriptions.tests.factories import StaffUserFactory
 from usage.services import UsageEventInput, usage_events_record_batch
 from usage.tests.factories import MeterFactory

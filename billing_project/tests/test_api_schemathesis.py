@@ -23,9 +23,9 @@ from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from billing_project.audit import Actor
 from billing_project.tests.api_support import api_customer
 from billing_project.wsgi import application
+from core.audit import Actor
 from credits.services import credit_grant
 from payments.models import InvoiceStatus, PaymentMethod, PaymentStatus
 from payments.services.credit_pack_orders import credit_pack_order_place

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from billing_project.api.router import router
-from billing_project.audit import Actor
 from billing_project.tests.api_support import api_customer, staff_client
+from core.audit import Actor
 from credits.services import credit_grant
 from payments.models import CreditPackOrder, CreditPackOrderStatus, PaymentMethod, PaymentStatus
 from payments.services.credit_pack_orders import credit_pack_order_place

@@ -1,7 +1,7 @@
 import pytest
 from rest_framework.authtoken.models import Token
 
-from billing_project.channels_auth import subprotocol_token, token_user
+from core.channels_auth import subprotocol_token, token_user
 from subscriptions.tests.factories import UserFactory
 
 

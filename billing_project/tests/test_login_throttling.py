@@ -5,8 +5,8 @@ import pytest
 from django.test import RequestFactory
 from rest_framework.authtoken.models import Token
 
-from billing_project.api.throttling import LoginUsernameRateThrottle, client_address, login_attempt_wait
 from billing_project.tests.threads import race
+from core.api.throttling import LoginUsernameRateThrottle, client_address, login_attempt_wait
 from subscriptions.tests.factories import StaffUserFactory, UserFactory
 
 TOKEN_URL = "/api/v1/auth/token/"

@@ -9,23 +9,23 @@ import time
 import pytest
 from django.core.cache import cache, caches
 
-from billing_project.api.client import api_client_forget
-from billing_project.audit import Actor
-from billing_project.resilience import ResilientRedisCache
 from billing_project.tests.admin_helpers import build_business, messages_of, post_action
 from billing_project.tests.api_support import api_customer
 from billing_project.tests.redis_support import closed_port, point_redis_at_closed_port
 from billing_project.tests.threads import race
+from core.audit import Actor
+from core.resilience import ResilientRedisCache
 from credits.selectors import credit_balance_get
 from credits.services import credit_grant
 from payments.models import Invoice, InvoiceStatus, StripeEvent
 from payments.tests.stripe_support import WEBHOOK_SECRET, deliver, stripe_event
+from subscriptions.api.client import api_client_forget
 from usage.models import UsageEvent
 from usage.tests.factories import MeterFactory
 
 pytestmark = pytest.mark.django_db
 
-RESILIENCE_LOGGER = "billing_project.resilience"
+RESILIENCE_LOGGER = "core.resilience"
 
 
 @pytest.fixture
@@ -178,7 +178,7 @@ def redis_server_later(settings, redis_down):
     """A Redis that is down at first and can be started on the same port mid-test."""
     port = closed_port()
     url = f"redis://127.0.0.1:{port}/0"
-    settings.CACHES = {"default": {"BACKEND": "billing_project.resilience.ResilientRedisCache", "LOCATION": url}}
+    settings.CACHES = {"default": {"BACKEND": "core.resilience.ResilientRedisCache", "LOCATION": url}}
     servers = []
 
     def start():

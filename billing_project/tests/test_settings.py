@@ -41,7 +41,7 @@ def test_redis_url_switches_channel_layer_and_cache():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == [
-        "channels_redis.pubsub.RedisPubSubChannelLayer", "billing_project.resilience.ResilientRedisCache",
+        "channels_redis.pubsub.RedisPubSubChannelLayer", "core.resilience.ResilientRedisCache",
     ]
 
 

@@ -1,6 +1,6 @@
 import django_filters
 
-from billing_project.api.filters import ApiFilterSet, DateTimeRangeFilter, WholeNumberRangeFilter
+from core.api.filters import ApiFilterSet, DateTimeRangeFilter, WholeNumberRangeFilter
 from credits.models import CreditGrant, CreditLedgerEntry, CreditSource, LedgerKind
 
 

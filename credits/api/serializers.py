@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from billing_project.api.fields import BoundedDateTimeField, MinorUnitsField, ObjectIdField
+from core.api.fields import BoundedDateTimeField, MinorUnitsField, ObjectIdField
 from credits.models import CreditGrant, CreditLedgerEntry, CreditSource
 
 

@@ -5,10 +5,8 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from billing_project.api.errors import DETAIL_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
-from billing_project.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature, StaffOnly
-from billing_project.api.views import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
-from billing_project.audit import Actor
+from core.api.errors import DETAIL_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
+from core.audit import Actor
 from credits.api.filters import CreditGrantFilter, CreditLedgerFilter
 from credits.api.serializers import (
     CreditBalanceSerializer,
@@ -21,6 +19,8 @@ from credits.api.serializers import (
 )
 from credits.selectors import credit_balance_get, credit_grant_list, credit_ledger_list
 from credits.services import credit_debit, credit_grant
+from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
+from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature, StaffOnly
 
 API_ACCESS = HasPlanFeature("api_access")
 

@@ -1,7 +1,7 @@
 import pytest
 
-from billing_project.audit import Actor
 from billing_project.tests.api_support import api_customer, staff_client
+from core.audit import Actor
 from credits.selectors import credit_balance_get
 from credits.services import credit_grant
 

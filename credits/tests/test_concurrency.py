@@ -7,9 +7,9 @@ import pytest
 from django.db import close_old_connections, connection
 from django.db.models import Sum
 
-from billing_project.audit import Actor
-from billing_project.exceptions import InsufficientCredits
 from billing_project.tests.threads import run_threads
+from core.audit import Actor
+from core.exceptions import InsufficientCredits
 from credits.models import CreditLedgerEntry, CreditSource, LedgerKind
 from credits.selectors import credit_balance_get, credit_balance_mismatches
 from credits.services import credit_debit, credit_grant

@@ -1,6 +1,6 @@
 import pytest
 
-from billing_project.audit import Actor
+from core.audit import Actor
 from credits.models import CreditBalance, CreditGrant, CreditLedgerEntry, CreditSource
 from credits.selectors import credit_balance_get, credit_balance_mismatches, credit_grant_list, credit_ledger_list
 from credits.services import credit_debit, credit_grant

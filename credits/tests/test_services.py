@@ -5,8 +5,8 @@ from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
-from billing_project.audit import Actor
-from billing_project.exceptions import IdempotencyConflict, InsufficientCredits, InvalidOperation
+from core.audit import Actor
+from core.exceptions import IdempotencyConflict, InsufficientCredits, InvalidOperation
 from credits.models import CreditAllocation, CreditGrant, CreditLedgerEntry, CreditSource, LedgerKind
 from credits.selectors import credit_balance_get, credit_balance_mismatches, credit_customers_with_grants_due
 from credits.services import (

@@ -4,7 +4,7 @@ order disagree with the invoice line that bills it."""
 
 from django.contrib import admin
 
-from billing_project.admin_tools import ReadOnlyAdminMixin, RecentRowsInline, money_column
+from core.admin_tools import ReadOnlyAdminMixin, RecentRowsInline, money_column
 from payments.models import CreditPackOrder, CreditPackOrderStatusChange
 
 

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
 
-from billing_project.admin_tools import (
+from core.admin_tools import (
     ActionForm,
     ReadOnlyAdminMixin,
     ReadOnlyTabularInline,
@@ -20,8 +20,8 @@ from billing_project.admin_tools import (
     money_column,
     run_for_each,
 )
-from billing_project.audit import Actor
-from billing_project.money import to_major
+from core.audit import Actor
+from core.money import to_major
 from payments.admin.payments import RecentPaymentsInline
 from payments.models import (
     MANUAL_PAYMENT_METHODS,

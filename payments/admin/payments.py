@@ -5,7 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
-from billing_project.admin_tools import (
+from core.admin_tools import (
     ActionForm,
     ReadOnlyAdminMixin,
     RecentRowsInline,
@@ -15,7 +15,7 @@ from billing_project.admin_tools import (
     money_column,
     run_for_each,
 )
-from billing_project.audit import Actor
+from core.audit import Actor
 from payments.models import Payment, PaymentStatusChange, Refund, RefundStatusChange
 from payments.services import payment_refund
 

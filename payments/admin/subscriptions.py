@@ -4,8 +4,8 @@ subscriptions app cannot issue, so the action lives here."""
 
 from django.contrib import admin
 
-from billing_project.admin_tools import run_for_each
-from billing_project.audit import Actor
+from core.admin_tools import run_for_each
+from core.audit import Actor
 from payments.billing.resume import subscription_resume_billed
 from subscriptions.admin import SubscriptionAdmin
 from subscriptions.models import Subscription

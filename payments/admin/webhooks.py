@@ -2,8 +2,8 @@
 
 from django.contrib import admin, messages
 
-from billing_project.admin_tools import ReadOnlyAdminMixin
-from billing_project.audit import Actor
+from core.admin_tools import ReadOnlyAdminMixin
+from core.audit import Actor
 from payments.models import StripeEvent, StripeEventStatus
 from payments.webhooks.services import stripe_event_reprocess
 

@@ -9,11 +9,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from billing_project.api.client import api_client_forget
-from billing_project.api.errors import DETAIL_ERRORS, WRITE_ERRORS, error_responses
-from billing_project.api.permissions import SIGNED_IN_AND_ALLOWED
-from billing_project.api.views import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
-from billing_project.audit import Actor
+from core.api.errors import DETAIL_ERRORS, WRITE_ERRORS, error_responses
+from core.audit import Actor
 from payments.api.serializers import (
     CheckoutCreditPackCreateSerializer,
     CheckoutSessionSerializer,
@@ -24,6 +21,9 @@ from payments.api.serializers import (
 )
 from payments.checkout import checkout_credit_pack_buy, checkout_redirect_urls, credit_pack_list
 from payments.stripe_services import checkout_subscription_start, customer_setup_intent_create
+from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
+from subscriptions.api.client import api_client_forget
+from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED
 
 # A card is saved or paid for on the customer's account: like subscribing, it needs only a signed-in
 # user (not the api_access feature), so a customer on a plan without API access can still pay.

@@ -6,14 +6,14 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from billing_project.api.errors import DETAIL_ERRORS, DETAIL_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
-from billing_project.api.permissions import SIGNED_IN_AND_ALLOWED
-from billing_project.api.views import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
-from billing_project.audit import Actor
+from core.api.errors import DETAIL_ERRORS, DETAIL_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
+from core.audit import Actor
 from payments.api.filters import CreditPackOrderFilter
 from payments.api.serializers import CreditPackOrderCreateSerializer, CreditPackOrderSerializer
 from payments.selectors import credit_pack_order_list
 from payments.services.credit_pack_orders import credit_pack_order_cancel, credit_pack_order_place
+from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
+from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED
 
 _ORDER_EXAMPLE = OpenApiExample("Pending order", response_only=True, value={
     "id": 7, "customer": 42, "pack": "credits-500", "credits": 500, "amount": 2000, "currency": "USD",

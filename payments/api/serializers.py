@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from billing_project.api.fields import MinorUnitsField, ObjectIdField
+from core.api.fields import MinorUnitsField, ObjectIdField
 from payments.models import CreditPackOrder, Invoice, InvoiceLine, Payment, Refund
 from subscriptions.api.serializers import SubscriptionSerializer
 from subscriptions.models import Plan

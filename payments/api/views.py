@@ -8,11 +8,8 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from billing_project.api.client import api_client_forget
-from billing_project.api.errors import DETAIL_ERRORS, DETAIL_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
-from billing_project.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature, StaffOnly
-from billing_project.api.views import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
-from billing_project.audit import Actor
+from core.api.errors import DETAIL_ERRORS, DETAIL_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
+from core.audit import Actor
 from payments.api.filters import InvoiceFilter, PaymentFilter
 from payments.api.serializers import (
     InvoiceSerializer,
@@ -32,7 +29,10 @@ from payments.services import (
     subscription_change_plan,
     subscription_start,
 )
+from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
+from subscriptions.api.client import api_client_forget
 from subscriptions.api.filters import SubscriptionFilter
+from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature, StaffOnly
 from subscriptions.api.serializers import (
     ReasonSerializer,
     SubscriptionCancelSerializer,

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Model
 
-from billing_project.audit import Actor
+from core.audit import Actor
 
 # Reported after each batch: (step name, items handled in that batch).
 ProgressCallback = Callable[[str, int], None]

@@ -19,9 +19,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.bulk import array_of
-from billing_project.exceptions import PaymentProviderUnavailable
+from core.audit import Actor
+from core.bulk import array_of
+from core.exceptions import PaymentProviderUnavailable
 from payments import collection
 from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
 from payments.models import Invoice, InvoiceStatus

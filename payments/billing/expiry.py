@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from billing_project.audit import Actor
+from core.audit import Actor
 from credits.services import credit_grants_expire_batch
 from payments.billing.common import StepCounts, batch_transaction_tune
 

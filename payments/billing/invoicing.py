@@ -8,8 +8,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.bulk import AUDIT_FIELDS, audit_values, ids_reserve, json_text, rows_copy
+from core.audit import Actor
+from core.bulk import AUDIT_FIELDS, audit_values, ids_reserve, json_text, rows_copy
 from payments.models import Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceStatus, InvoiceStatusChange
 from payments.services import LineSpec, invoice_line_amount
 

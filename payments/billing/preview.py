@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from billing_project.exceptions import BillingError
+from core.exceptions import BillingError
 from payments.billing.decision import decision_lines, renewal_decide
 from payments.billing.lines import credit_pack_lines, lines_subtotal
 from payments.models import CreditPackOrder, CreditPackOrderStatus

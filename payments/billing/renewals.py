@@ -14,8 +14,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.bulk import ids_reserve
+from core.audit import Actor
+from core.bulk import ids_reserve
 from credits.models import CreditSource
 from credits.services import GrantSpec, credit_grants_bulk, credit_refill_key
 from payments.billing.common import StepCounts, batch_transaction_tune, rows_update

@@ -15,7 +15,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from billing_project.audit import Actor
+from core.audit import Actor
 from credits.models import CreditSource
 from credits.services import GrantSpec, credit_grants_bulk, credit_refill_key
 from payments.billing.decision import RenewalDecision, RenewalKind, decision_lines, renewal_decide

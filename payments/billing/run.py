@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from billing_project.audit import Actor
+from core.audit import Actor
 from credits.models import CreditGrant
 from credits.selectors import credit_customers_with_grants_due
 from payments.billing.common import RUN_ACTOR, ProgressCallback, StepCounts, batch_size_default

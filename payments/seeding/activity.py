@@ -6,7 +6,7 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from billing_project.exceptions import InsufficientCredits, InvalidOperation
+from core.exceptions import InsufficientCredits, InvalidOperation
 from credits.models import CreditLedgerEntry, CreditSource, LedgerKind
 from credits.services import credit_debit_reverse, credit_grant
 from payments.models import BillingReason, InvoiceLineKind

@@ -10,8 +10,8 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from billing_project.exceptions import InvalidOperation
-from billing_project.money import currency_exponent, round_minor
+from core.exceptions import InvalidOperation
+from core.money import currency_exponent, round_minor
 from payments.seeding.data import METERS, PLANS, TRIAL_DAYS, YEARLY_PRICE_MONTHS, PlanSpec
 from subscriptions.models import BillingInterval, Plan
 from usage.models import Meter, MeterPrice

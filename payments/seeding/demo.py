@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from billing_project.audit import Actor
+from core.audit import Actor
 from credits.services import credit_grants_expire
 from payments.billing.common import RUN_ACTOR
 from payments.billing.lines import catalog_load

@@ -3,7 +3,7 @@
 `manage.py seed` creates the groups and sets their permissions to exactly these (adding what is
 missing and removing what is not listed), so re-running it brings an edited or older group back to
 its definition. Staff get a role by joining its group (admin: Users). The same permissions govern the
-admin and the API (billing_project/api/permissions.py), so a role means the same at both doors.
+admin and the API (subscriptions/api/permissions.py), so a role means the same at both doors.
 """
 
 from dataclasses import dataclass
@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.db.models import Q
 
-from billing_project.exceptions import InvalidOperation
+from core.exceptions import InvalidOperation
 
 BILLING_APPS = ("subscriptions", "credits", "usage", "payments")
 

@@ -9,8 +9,8 @@ from django.db.models import Count, Model
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from billing_project.audit import Actor
-from billing_project.exceptions import InvalidOperation
+from core.audit import Actor
+from core.exceptions import InvalidOperation
 from credits.models import CreditGrant, CreditLedgerEntry
 from payments.models import Invoice, InvoiceLine, Payment, Refund
 from payments.seeding.catalog import StaffAccount, seed_catalog, seed_staff_user

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from billing_project.audit import Actor
+from core.audit import Actor
 from payments.billing.common import RUN_ACTOR
 from payments.models import (
     Invoice,

@@ -7,9 +7,9 @@ run and the paid-invoice effects can call it without importing the Stripe servic
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.bulk import array_of
-from billing_project.exceptions import IllegalTransition
+from core.audit import Actor
+from core.bulk import array_of
+from core.exceptions import IllegalTransition
 from payments.models import CreditPackOrder, CreditPackOrderStatus, CreditPackOrderStatusChange
 
 OS = CreditPackOrderStatus

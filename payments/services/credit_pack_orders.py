@@ -7,8 +7,8 @@ Stripe services, which import `payments.services`."""
 
 from django.db import transaction
 
-from billing_project.audit import Actor
-from billing_project.exceptions import IllegalTransition, InvalidOperation
+from core.audit import Actor
+from core.exceptions import IllegalTransition, InvalidOperation
 from payments.checkout import credit_pack_get
 from payments.models import CreditPackOrder, CreditPackOrderStatus
 from payments.services.credit_pack_order_transitions import credit_pack_order_transition

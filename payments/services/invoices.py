@@ -10,9 +10,9 @@ from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.exceptions import IllegalTransition
-from billing_project.money import round_minor
+from core.audit import Actor
+from core.exceptions import IllegalTransition
+from core.money import round_minor
 from payments.models import (
     BillingReason,
     Invoice,

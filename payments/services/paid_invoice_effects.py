@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.db.models import Sum
 
-from billing_project.audit import Actor
+from core.audit import Actor
 from credits.models import CreditSource
 from credits.services import credit_grant, credit_plan_refill
 from payments.models import (

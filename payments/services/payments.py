@@ -6,8 +6,8 @@ from functools import partial
 from django.db import transaction
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.exceptions import IllegalTransition, InvalidOperation
+from core.audit import Actor
+from core.exceptions import IllegalTransition, InvalidOperation
 from payments.live import payment_broadcast
 from payments.models import MANUAL_PAYMENT_METHODS, Invoice, InvoiceStatus, Payment, PaymentStatus, PaymentStatusChange
 from payments.services.invoices import invoice_apply_payment, invoice_lock

@@ -25,8 +25,8 @@ from functools import partial
 
 from django.db import IntegrityError, transaction
 
-from billing_project.audit import Actor
-from billing_project.exceptions import (
+from core.audit import Actor
+from core.exceptions import (
     BillingError,
     IdempotencyConflict,
     IllegalTransition,

@@ -8,8 +8,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.exceptions import IllegalTransition, InvalidOperation
+from core.audit import Actor
+from core.exceptions import IllegalTransition, InvalidOperation
 from credits.services import credit_plan_refill
 from payments.models import BillingReason, Invoice, InvoiceLineKind
 from payments.services.invoices import LineSpec, invoice_create, invoice_finalize

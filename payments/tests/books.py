@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from billing_project.audit import Actor
+from core.audit import Actor
 from credits.models import CreditBalance
 from credits.services import credit_debit, credit_grant
 from payments.models import InvoiceStatus, PaymentStatus

@@ -5,7 +5,7 @@ from functools import wraps
 import pytest
 from django.db import connection
 
-from billing_project.audit import Actor
+from core.audit import Actor
 from payments.services import subscription_start
 from payments.tests.stripe_support import (
     LOCALSTRIPE_KEY,

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 
-from billing_project.exceptions import PaymentProviderError
 from billing_project.tests.admin_helpers import (
     ACTOR,
     action_names,
@@ -21,6 +20,7 @@ from billing_project.tests.admin_helpers import (
     staff_user,
     view_permissions,
 )
+from core.exceptions import PaymentProviderError
 from payments import stripe_gateway
 from payments.models import (
     CreditPackOrder,

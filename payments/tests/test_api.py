@@ -4,8 +4,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing_project.audit import Actor
 from billing_project.tests.api_support import api_customer, staff_client
+from core.audit import Actor
 from payments.models import InvoiceLineKind, Payment, PaymentMethod, PaymentStatus
 from payments.services import LineSpec, invoice_create, invoice_finalize
 from payments.tests.factories import PaymentFactory

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing_project.exceptions import PaymentProviderUnavailable
+from core.exceptions import PaymentProviderUnavailable
 from payments import collection
 from payments.billing.dunning import retry_gap
 from payments.billing.run import billing_run

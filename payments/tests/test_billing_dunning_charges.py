@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from billing_project.audit import Actor
-from billing_project.exceptions import CardDeclined
+from core.audit import Actor
+from core.exceptions import CardDeclined
 from payments import collection, stripe_gateway
 from payments.billing.run import billing_run
 from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus

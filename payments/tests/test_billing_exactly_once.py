@@ -132,7 +132,7 @@ def test_a_second_invoice_for_a_period_is_refused_by_the_database():
     draft = InvoiceDraft(customer_id=sub.customer_id, currency="USD", subscription_id=sub.pk,
                          billing_reason=BillingReason.SUBSCRIPTION_CYCLE, period_start=FEB_28, period_end=MAR_31,
                          lines=[])
-    from billing_project.audit import Actor
+    from core.audit import Actor
     with pytest.raises(IntegrityError):
         invoices_issue(drafts=[draft], actor=Actor.system("test"), now=FEB_28)
 

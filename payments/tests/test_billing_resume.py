@@ -6,10 +6,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.exceptions import IllegalTransition
 from billing_project.tests.admin_helpers import action_names, changelist_url, messages_of, post_action, staff_user
 from billing_project.tests.api_support import api_customer
+from core.audit import Actor
+from core.exceptions import IllegalTransition
 from credits.selectors import credit_balance_get
 from payments.billing.preview import invoice_preview
 from payments.billing.resume import subscription_resume_billed

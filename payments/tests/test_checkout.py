@@ -1,6 +1,6 @@
 import pytest
 
-from billing_project.exceptions import InvalidOperation
+from core.exceptions import InvalidOperation
 from payments.checkout import checkout_redirect_urls, credit_pack_get, credit_pack_list
 
 

@@ -6,8 +6,8 @@ from functools import partial
 
 import pytest
 
-from billing_project.audit import Actor
 from billing_project.tests.threads import race
+from core.audit import Actor
 from payments.models import InvoiceLineKind, InvoiceNumberSequence
 from payments.services import LineSpec, invoice_create, invoice_finalize
 from subscriptions.tests.factories import CustomerFactory

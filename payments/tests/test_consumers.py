@@ -14,7 +14,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from billing_project.asgi import application
-from billing_project.audit import Actor
+from core.audit import Actor
 from payments.consumers import CloseCode
 from payments.live import STAFF_GROUP, payment_event_message
 from payments.models import Payment, PaymentMethod, PaymentStatus

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from billing_project.audit import Actor
-from billing_project.exceptions import IllegalTransition
+from core.audit import Actor
+from core.exceptions import IllegalTransition
 from payments.billing.run import billing_run
 from payments.models import CreditPackOrder, CreditPackOrderStatus, CreditPackOrderStatusChange, Invoice
 from payments.services import invoice_mark_paid

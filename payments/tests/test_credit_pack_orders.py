@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing_project.audit import Actor
-from billing_project.exceptions import IllegalTransition, InvalidOperation
 from billing_project.tests.threads import race
+from core.audit import Actor
+from core.exceptions import IllegalTransition, InvalidOperation
 from credits.models import CreditLedgerEntry
 from credits.selectors import credit_balance_get
 from payments.billing.common import RUN_ACTOR

@@ -8,9 +8,9 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connections, transaction
 
-from billing_project.audit import Actor
-from billing_project.resilience import channel_layer_breaker
 from billing_project.tests.redis_support import point_redis_at_closed_port
+from core.audit import Actor
+from core.resilience import channel_layer_breaker
 from payments.live import (
     EVENT_TYPE,
     LAYER_MESSAGE_TYPE,
@@ -105,7 +105,7 @@ def test_payments_are_saved_and_the_outage_logged_once_when_redis_is_down(settin
         assert saved.status == PaymentStatus.SUCCEEDED
         assert PaymentStatusChange.objects.filter(payment=saved, to_status=PaymentStatus.SUCCEEDED).exists()
     [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert record.name == "billing_project.resilience"
+    assert record.name == "core.resilience"
     assert "Redis channel layer at redis://127.0.0.1:" in record.getMessage()
     assert "live broadcasts are dropped" in record.getMessage()
     assert "ConnectionError" in record.getMessage()

@@ -17,7 +17,7 @@ from django.db import connection, connections, transaction
 from rest_framework.authtoken.models import Token
 from websockets.asyncio.client import connect
 
-from billing_project.audit import Actor
+from core.audit import Actor
 from payments.models import PaymentStatus
 from payments.services import payment_lock, payment_transition
 from payments.tests.factories import PaymentFactory

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing_project.audit import Actor
 from billing_project.tests.admin_helpers import change_form_data, change_url
+from core.audit import Actor
 from credits.selectors import credit_balance_get
 from payments.billing.run import billing_run
 from payments.models import BillingReason, CreditPackOrder, CreditPackOrderStatus, Invoice, InvoiceLineKind

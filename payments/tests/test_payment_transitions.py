@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from billing_project.exceptions import IllegalTransition
+from core.exceptions import IllegalTransition
 from payments.models import InvoiceStatus, Payment, PaymentMethod, PaymentStatus
 from payments.services import payment_transition
 

@@ -11,9 +11,9 @@ import pytest
 from django.db import connection, transaction
 from django.test import Client
 
-from billing_project.audit import Actor
 from billing_project.tests.api_support import api_customer
 from billing_project.tests.threads import run_threads
+from core.audit import Actor
 from payments import stripe_gateway
 from payments.models import (
     Invoice,
@@ -203,7 +203,7 @@ def test_a_post_with_an_idempotency_key_calls_stripe_with_its_key_committed_and_
 
 
 def test_a_failed_checkout_withdraws_its_invoice_and_subscription_so_the_customer_can_retry(monkeypatch, stripe_key):
-    from billing_project.exceptions import PaymentProviderError
+    from core.exceptions import PaymentProviderError
 
     customer = CustomerFactory(stripe_customer_id=new_id("cus"))
     plan = PlanFactory(amount=2500, trial_days=0)

@@ -6,13 +6,13 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.management import CommandError, call_command
 
-from billing_project.api.permissions import staff_permissions_of
-from billing_project.exceptions import InvalidOperation
 from billing_project.tests.api_endpoints import PUBLIC_ENDPOINTS, api_endpoints
 from billing_project.tests.api_support import token_client
+from core.exceptions import InvalidOperation
 from payments.models import PaymentMethod, PaymentStatus
 from payments.seeding.roles import ROLES, RoleSpec, role_permissions, seed_role_groups
 from payments.tests.factories import PaymentFactory
+from subscriptions.api.permissions import staff_permissions_of
 from subscriptions.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

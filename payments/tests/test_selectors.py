@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing_project.audit import Actor
+from core.audit import Actor
 from credits.selectors import CreditsOutstanding
 from payments.models import Invoice, InvoiceLine, InvoiceLineKind, PaymentMethod
 from payments.selectors import (

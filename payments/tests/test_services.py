@@ -4,8 +4,8 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 
-from billing_project.audit import Actor
-from billing_project.exceptions import (
+from core.audit import Actor
+from core.exceptions import (
     IdempotencyConflict,
     IllegalTransition,
     InvalidOperation,

@@ -9,8 +9,8 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing_project.audit import Actor
-from billing_project.exceptions import IllegalTransition
+from core.audit import Actor
+from core.exceptions import IllegalTransition
 from payments.billing.run import billing_run
 from payments.billing.verify import billing_verify
 from payments.models import BillingReason, Invoice, InvoiceLine

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 import pytest
 from django.db import connections
 
-from billing_project.audit import Actor
-from billing_project.exceptions import IllegalTransition, InvalidOperation, PaymentProviderError
 from billing_project.tests.api_support import staff_client
 from billing_project.tests.threads import run_threads
+from core.audit import Actor
+from core.exceptions import IllegalTransition, InvalidOperation, PaymentProviderError
 from payments import stripe_gateway
 from payments.models import Payment, PaymentMethod, PaymentStatus, Refund, RefundStatus, RefundStatusChange
 from payments.services import payment_record_manual, payment_refund, refund_transition

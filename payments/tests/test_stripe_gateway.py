@@ -6,7 +6,7 @@ own idempotency by the collection tests."""
 
 import pytest
 
-from billing_project.exceptions import CardDeclined, PaymentProviderError, PaymentProviderUnavailable
+from core.exceptions import CardDeclined, PaymentProviderError, PaymentProviderUnavailable
 from payments import stripe_gateway
 from payments.stripe_services import customer_setup_intent_create, customer_stripe_ensure
 from payments.tests.stripe_support import localstripe_post

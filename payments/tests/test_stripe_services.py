@@ -2,9 +2,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing_project.exceptions import PaymentProviderUnavailable
 from billing_project.tests.admin_helpers import change_form_data, change_url
 from billing_project.tests.api_support import api_customer
+from core.exceptions import PaymentProviderUnavailable
 from payments.models import BillingReason, Invoice, InvoiceStatus, Payment, PaymentMethod, Refund
 from payments.services import payment_record_manual, payment_refund
 from payments.stripe_gateway import API_VERSION

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from billing_project.audit import Actor
+from core.audit import Actor
 from credits.models import CreditBalance
 from payments import stripe_gateway
 from payments.models import (

@@ -8,8 +8,8 @@ import time
 import pytest
 from django.core.management import call_command
 
-from billing_project.audit import Actor
 from billing_project.tests.threads import race
+from core.audit import Actor
 from payments.models import Invoice, Payment, PaymentMethod, PaymentStatus, StripeEvent, StripeEventStatus
 from payments.services import subscription_start
 from payments.tests.stripe_support import (

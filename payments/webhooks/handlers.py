@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from billing_project.audit import Actor
-from billing_project.exceptions import InvalidOperation
+from core.audit import Actor
+from core.exceptions import InvalidOperation
 from payments import stripe_gateway
 from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus, Refund, StripeEvent
 from payments.services import (

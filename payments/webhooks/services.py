@@ -21,8 +21,8 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.exceptions import WebhookRejected
+from core.audit import Actor
+from core.exceptions import WebhookRejected
 from payments import stripe_gateway
 from payments.models import StripeEvent, StripeEventStatus
 from payments.webhooks.handlers import HANDLERS, PREPARERS

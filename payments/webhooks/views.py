@@ -2,7 +2,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from billing_project.exceptions import WebhookRejected
+from core.exceptions import WebhookRejected
 from payments.webhooks.services import stripe_event_receive
 
 

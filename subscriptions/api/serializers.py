@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from billing_project.api.fields import JSONObjectField, ObjectIdField
+from core.api.fields import JSONObjectField, ObjectIdField
 from subscriptions.models import Customer, Plan, Subscription
 
 

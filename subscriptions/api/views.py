@@ -9,11 +9,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from billing_project.api.errors import DETAIL_ERRORS, DETAIL_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
-from billing_project.api.permissions import SIGNED_IN_AND_ALLOWED, StaffOnly
-from billing_project.api.views import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
-from billing_project.audit import Actor
+from core.api.errors import DETAIL_ERRORS, DETAIL_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
+from core.audit import Actor
+from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
 from subscriptions.api.filters import CustomerFilter, PlanFilter
+from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED, StaffOnly
 from subscriptions.api.serializers import (
     CustomerCreateSerializer,
     CustomerSelfSerializer,

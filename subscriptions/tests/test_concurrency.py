@@ -5,9 +5,9 @@ import threading
 import pytest
 from django.db import close_old_connections, connection
 
-from billing_project.audit import Actor
-from billing_project.exceptions import IllegalTransition
 from billing_project.tests.threads import run_threads
+from core.audit import Actor
+from core.exceptions import IllegalTransition
 from subscriptions.models import Subscription
 from subscriptions.services import subscription_create
 from subscriptions.tests.factories import CustomerFactory, PlanFactory

@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
-from billing_project.audit import Actor
-from billing_project.exceptions import IllegalTransition, InvalidOperation
+from core.audit import Actor
+from core.exceptions import IllegalTransition, InvalidOperation
 from subscriptions.models import Subscription, SubscriptionEvent, SubscriptionEventKind, SubscriptionStatus
 from subscriptions.services import (
     ALLOWED_SUBSCRIPTION_TRANSITIONS,

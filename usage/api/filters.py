@@ -1,6 +1,6 @@
 import django_filters
 
-from billing_project.api.filters import ApiFilterSet, DateTimeRangeFilter, QuantityRangeFilter
+from core.api.filters import ApiFilterSet, DateTimeRangeFilter, QuantityRangeFilter
 from usage.models import UsageEvent
 
 

@@ -7,8 +7,8 @@ from decimal import Decimal, InvalidOperation
 
 from rest_framework import serializers
 
-from billing_project.api.fields import BoundedDateTimeField, ObjectIdField
-from billing_project.safe_input import BIGINT_MAX, datetime_problem
+from core.api.fields import BoundedDateTimeField, ObjectIdField
+from core.safe_input import BIGINT_MAX, datetime_problem
 from subscriptions.api.serializers import PlanSummarySerializer
 from usage.models import Meter, UsageEvent
 from usage.services import USAGE_BATCH_MAX_EVENTS, UsageEventInput

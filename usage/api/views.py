@@ -12,11 +12,11 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from billing_project.api.errors import DETAIL_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
-from billing_project.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature
-from billing_project.api.views import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
-from billing_project.audit import Actor
+from core.api.errors import DETAIL_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
+from core.audit import Actor
 from credits.selectors import credit_balance_get
+from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
+from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature
 from subscriptions.selectors import subscription_live_for_customer
 from usage.api.filters import UsageEventFilter
 from usage.api.serializers import (

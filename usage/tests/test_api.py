@@ -4,8 +4,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing_project.audit import Actor
 from billing_project.tests.api_support import api_customer, staff_client
+from core.audit import Actor
 from credits.services import credit_grant
 from usage.models import Aggregation, MeterPrice, UsageEvent
 from usage.tests.factories import MeterFactory

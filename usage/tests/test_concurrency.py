@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from django.db import close_old_connections, connection
 
-from billing_project.audit import Actor
 from billing_project.tests.threads import run_threads
+from core.audit import Actor
 from credits.models import CreditLedgerEntry, CreditSource, LedgerKind
 from credits.selectors import credit_balance_get
 from credits.services import credit_grant

@@ -4,8 +4,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.exceptions import InsufficientCredits, InvalidOperation
+from core.audit import Actor
+from core.exceptions import InsufficientCredits, InvalidOperation
 from credits.models import CreditLedgerEntry, CreditSource, LedgerKind
 from credits.selectors import credit_balance_get
 from credits.services import credit_grant

@@ -4,9 +4,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing_project.audit import Actor
-from billing_project.exceptions import InsufficientCredits, InvalidOperation
 from billing_project.tests.threads import race
+from core.audit import Actor
+from core.exceptions import InsufficientCredits, InvalidOperation
 from credits.models import CreditLedgerEntry
 from credits.selectors import credit_balance_get
 from credits.services import credit_grant

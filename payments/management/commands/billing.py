@@ -7,10 +7,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
-from billing_project.command_args import parse_instant, parse_text, parse_whole_number
-from billing_project.exceptions import BillingError
-from billing_project.money import format_money
-from billing_project.safe_input import INTEGER_MAX
+from core.command_args import parse_instant, parse_text, parse_whole_number
+from core.exceptions import BillingError
+from core.money import format_money
+from core.safe_input import INTEGER_MAX
 from payments.billing.preview import customer_find, invoice_preview, quantity_text
 from payments.billing.run import billing_due_counts, billing_run
 from payments.billing.verify import billing_verify

@@ -14,8 +14,8 @@ from datetime import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from billing_project.command_args import parse_instant, parse_whole_number
-from billing_project.exceptions import BillingError
+from core.command_args import parse_instant, parse_whole_number
+from core.exceptions import BillingError
 from payments.seeding.run import MAX_DEMO_CUSTOMERS, SeedReport, seed_run
 
 ADMIN_URL = "http://127.0.0.1:8000/admin/"

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from billing_project.audit import Actor
-from billing_project.command_args import parse_instant, parse_text
+from core.audit import Actor
+from core.command_args import parse_instant, parse_text
 from payments.models import StripeEventStatus
 from payments.webhooks.services import stripe_event_replay
 

@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from billing_project.command_args import parse_whole_number
-from billing_project.exceptions import BillingError
+from core.command_args import parse_whole_number
+from core.exceptions import BillingError
 from subscriptions.services import idempotency_keys_purge
 
 MAX_RETENTION_HOURS = 24 * 366 * 100

@@ -20,7 +20,7 @@ from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.widgets import DateRangeWidget
 
-from billing_project.safe_input import BIGINT_MAX, BIGINT_MIN, DATETIME_RANGE_PROBLEM, datetime_problem
+from core.safe_input import BIGINT_MAX, BIGINT_MIN, DATETIME_RANGE_PROBLEM, datetime_problem
 
 
 class BoundedIsoDateTimeField(IsoDateTimeField):

@@ -4,21 +4,13 @@ import hashlib
 import json
 from functools import cached_property
 
-from django.http import HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import Resolver404, resolve
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
-from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import NotFound
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from billing_project.api.client import ApiClient, api_client_for
-from billing_project.api.errors import error_responses
-from billing_project.api.throttling import LOGIN_THROTTLES
+from subscriptions.api.client import ApiClient, api_client_for
 from subscriptions.models import Customer
 from subscriptions.services import (
     idempotency_key_claim,
@@ -141,48 +133,3 @@ class ApiViewMixin:
             response["X-RateLimit-Remaining"] = str(state.remaining)
             response["X-RateLimit-Reset"] = str(state.reset)
         return response
-
-
-class TokenObtainView(ApiViewMixin, ObtainAuthToken):
-    """POST username and password, get the token to send as `Authorization: Token <key>`. Attempts are
-    limited per username and per client address, right password or not (429 with Retry-After)."""
-
-    throttle_classes = LOGIN_THROTTLES
-
-    @extend_schema(
-        operation_id="auth_token_create", tags=["auth"], auth=[],
-        request=AuthTokenSerializer,
-        examples=[OpenApiExample("Sign in", value={"username": "acme", "password": "s3cret-pass"},
-                                 request_only=True)],
-        responses={200: inline_serializer("AuthToken", {"token": serializers.CharField()}),
-                   **error_responses(400, 429)},
-    )
-    def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
-
-
-class ApiNotFoundView(APIView):
-    """The last route under /api/: a path no endpoint matches answers the API's JSON 404 (any method),
-    not Django's HTML page. A GET that only lacks its trailing slash is redirected, as Django would."""
-
-    authentication_classes = ()
-    permission_classes = ()
-    throttle_classes = ()
-    schema = None  # not an operation of the API
-
-    def _answer(self, request, *args, **kwargs):
-        with_slash = request.path if request.path.endswith("/") else f"{request.path}/"
-        if with_slash != request.path and _is_endpoint(with_slash):
-            if request.method in ("GET", "HEAD"):
-                return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
-            raise NotFound(f"No such API endpoint. Paths end with a slash: {with_slash}")
-        raise NotFound("No such API endpoint.")
-
-    get = post = put = patch = delete = head = options = _answer
-
-
-def _is_endpoint(path: str) -> bool:
-    try:
-        return getattr(resolve(path).func, "view_class", None) is not ApiNotFoundView
-    except Resolver404:
-        return False

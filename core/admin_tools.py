@@ -17,8 +17,8 @@ from django.db.models import F, Model, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.template.response import TemplateResponse
 
-from billing_project.exceptions import BillingError, InvalidOperation
-from billing_project.money import format_money, to_minor
+from core.exceptions import BillingError, InvalidOperation
+from core.money import format_money, to_minor
 
 
 class ReadOnlyAdminMixin:

@@ -1,4 +1,4 @@
-"""Serializer fields that accept only what the database can store (billing_project.safe_input).
+"""Serializer fields that accept only what the database can store (core.safe_input).
 
 Every writable field of the API's serializers is one of these or is bounded by its model column
 (ModelSerializer copies the column's range validators): no input reaches PostgreSQL out of range.
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from billing_project.safe_input import BIGINT_MAX, datetime_problem
+from core.safe_input import BIGINT_MAX, datetime_problem
 
 
 class BoundedDateTimeField(serializers.DateTimeField):

@@ -2,7 +2,7 @@
 positive offset is 1 BC in UTC) or after 9999.
 
 psycopg refuses to load such a value, so one bad row would make every list, admin page and export
-that reads it answer 500. The doors refuse new ones (billing_project.safe_input); rows stored before
+that reads it answer 500. The doors refuse new ones (core.safe_input); rows stored before
 that are read as the nearest instant Python has, so the pages render and staff can find them.
 """
 

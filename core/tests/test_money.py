@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing_project.money import currency_exponent, format_money, round_minor, to_major, to_minor
+from core.money import currency_exponent, format_money, round_minor, to_major, to_minor
 
 
 @pytest.mark.parametrize(("typed", "currency", "minor"), [

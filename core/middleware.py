@@ -1,5 +1,5 @@
 """Request-level refusals, before any view: a body over DATA_UPLOAD_MAX_MEMORY_SIZE (413), and a path,
-query parameter or header carrying text the database cannot store (400, see billing_project.safe_input).
+query parameter or header carrying text the database cannot store (400, see core.safe_input).
 
 DRF reads a JSON body straight from the stream, past Django's size check on `request.body`, so the
 limit is enforced here from Content-Length for every door (API, webhooks, admin). Query strings and
@@ -10,8 +10,8 @@ once here covers every one of those. API paths answer in the API's error shape.
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from billing_project.api.errors import error_body
-from billing_project.safe_input import text_problem
+from core.api.errors import error_body
+from core.safe_input import text_problem
 
 API_PREFIX = "/api/"
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time
 from django.core.management.base import CommandError
 from django.utils.dateparse import parse_date, parse_datetime
 
-from billing_project.safe_input import datetime_problem, text_problem
+from core.safe_input import datetime_problem, text_problem
 
 CLOCK_MIN = datetime(1970, 1, 1, tzinfo=UTC)
 CLOCK_MAX = datetime(3000, 1, 1, tzinfo=UTC)

@@ -10,7 +10,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import is_basic_type, is_list_serializer
 from rest_framework.mixins import ListModelMixin
 
-from billing_project.api.errors import error_responses
+from core.api.errors import error_responses
 
 # Query parameters that never answer 400: DRF ignores an unknown ordering or a bad page size, and a bad
 # cursor is a 404 (documented separately).

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.viewsets import ViewSetMixin
 
-from billing_project.api.client import api_client_for
+from subscriptions.api.client import api_client_for
 
 
 @dataclass(frozen=True, init=False)

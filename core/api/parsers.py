@@ -1,15 +1,15 @@
-"""Body parsers of the API: DRF's, refusing what the database cannot store (billing_project.safe_input).
+"""Body parsers of the API: DRF's, refusing what the database cannot store (core.safe_input).
 
 A string with NUL or an unpaired surrogate, NaN or Infinity, or JSON nested deeper than
 MAX_JSON_DEPTH is a 400 naming the field, before any view or serializer sees the body. Body size is
-limited before parsing, by billing_project.middleware.RequestGuardMiddleware.
+limited before parsing, by core.middleware.RequestGuardMiddleware.
 """
 
 from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError, ValidationError
 
-from billing_project.safe_input import UnsafeInput, json_loads_checked, text_problem
+from core.safe_input import UnsafeInput, json_loads_checked, text_problem
 
 
 def _field_error(path: tuple[str, ...], message: str) -> dict:

@@ -17,7 +17,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from billing_project.exceptions import BillingError
+from core.exceptions import BillingError
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -46,7 +46,7 @@ _TYPES: list[tuple[type, str]] = [
 
 def error_body(*, type_: str, code: str, message: str, fields: dict | None = None,
                details: dict | None = None) -> dict:
-    """The error document, for doors that answer before DRF runs (billing_project.middleware)."""
+    """The error document, for doors that answer before DRF runs (core.middleware)."""
     body = {"type": type_, "code": code, "message": message, "fields": fields or {}}
     if details:
         body["details"] = details

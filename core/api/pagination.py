@@ -7,7 +7,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
-from billing_project.safe_input import datetime_problem, text_problem
+from core.safe_input import datetime_problem, text_problem
 
 
 class ApiCursorPagination(CursorPagination):

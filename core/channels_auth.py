@@ -11,7 +11,7 @@ from channels.middleware import BaseMiddleware
 from django.contrib.auth.models import AnonymousUser
 from rest_framework.authtoken.models import Token
 
-from billing_project.safe_input import text_problem
+from core.safe_input import text_problem
 
 TOKEN_SUBPROTOCOL = "token"
 

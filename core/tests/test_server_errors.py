@@ -7,7 +7,7 @@ from django.db import connection
 from psycopg_pool import PoolTimeout
 from rest_framework.test import APIClient
 
-from billing_project.server_errors import server_error
+from core.server_errors import server_error
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from django.db import connection
 from django.db.models import JSONField, Model
 from django.db.models.expressions import RawSQL
 
-from billing_project.audit import Actor
+from core.audit import Actor
 
 
 def ids_reserve(*, model: type[Model], count: int) -> list[int]:
