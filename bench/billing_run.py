@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -164,8 +165,8 @@ def run_workers(args) -> list[str]:
     return lines
 
 
-def main() -> None:
-    args = parse_args()
+def django_start(args) -> None:
+    """Point Django at a fresh benchmark database, configured as in production, and migrate it."""
     server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     os.environ["DATABASE_URL"] = recreate_database(server, args.database)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_project.settings")
@@ -178,13 +179,21 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from payments.billing.run import billing_run
-    from payments.models import Invoice
-    from subscriptions.models import Subscription
 
-    n = args.subscriptions
-    seeded = seed(n)
-    print(f"seeded {n:,} subscriptions and {seeded['events']:,} usage events in {seeded['seconds']:.1f} s (COPY)")
+
+@dataclass
+class FirstRun:
+    summaries: list[str]
+    elapsed: float
+    step_seconds: dict[str, float]
+    client_cpu: float
+    server_cpu: float | None
+    inserted: int
+
+
+def first_run(args) -> FirstRun:
+    """Time the run over everything seeded: in this process (with per-step times) or in worker processes."""
+    from payments.billing.run import billing_run
 
     before = table_counts()
     step_seconds: dict[str, float] = {}
@@ -207,28 +216,43 @@ def main() -> None:
     client_cpu = time.process_time() - client_cpu + children.children_user + children.children_system
     server_cpu = backend_cpu_seconds() - server_cpu if server_cpu is not None and args.workers == 1 else None
     after = table_counts()
-    inserted = sum(after[t] - before[t] for t in TABLES)
-    updated = n + Invoice.objects.count()  # every subscription moved on, every invoice rescheduled by dunning
+    return FirstRun(summaries=summaries, elapsed=elapsed, step_seconds=step_seconds, client_cpu=client_cpu,
+                    server_cpu=server_cpu, inserted=sum(after[t] - before[t] for t in TABLES))
 
+
+def first_run_check_and_print(run: FirstRun, *, n: int, workers: int) -> None:
+    """Every subscription renewed, invoiced and refilled exactly once; then the figures."""
+    from payments.models import Invoice
+    from subscriptions.models import Subscription
+
+    updated = n + Invoice.objects.count()  # every subscription moved on, every invoice rescheduled by dunning
     renewed = Subscription.objects.filter(current_period_start=AS_OF).count()
     invoiced = Invoice.objects.filter(period_start=AS_OF).values("subscription_id").distinct().count()
-    refilled = after["credits_creditgrant"]
+    refilled = table_counts()["credits_creditgrant"]
     usage_lines = Invoice.objects.filter(lines__kind="usage").count()
     assert renewed == invoiced == refilled == n, (renewed, invoiced, refilled)
     assert Invoice.objects.count() == n and usage_lines == len(range(0, n, 3)), usage_lines
-    print(f"first run:  {elapsed:.1f} s with {args.workers} worker(s)")
-    for line in summaries:
+    elapsed = run.elapsed
+    print(f"first run:  {elapsed:.1f} s with {workers} worker(s)")
+    for line in run.summaries:
         print(f"            {line}")
-    if step_seconds:
-        print("            by step: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in step_seconds.items()))
+    if run.step_seconds:
+        steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in run.step_seconds.items())
+        print(f"            by step: {steps}")
     # On a shared machine wall time includes waiting for the CPU; these say what the run itself used.
-    server = f", its PostgreSQL backend {server_cpu:.1f} s" if server_cpu is not None else ""
-    print(f"            CPU used: run process(es) {client_cpu:.1f} s{server}; "
+    server = f", its PostgreSQL backend {run.server_cpu:.1f} s" if run.server_cpu is not None else ""
+    print(f"            CPU used: run process(es) {run.client_cpu:.1f} s{server}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"            {renewed:,} renewed, {invoiced:,} invoiced ({usage_lines:,} with usage), "
           f"{refilled:,} refilled: all of them")
-    print(f"            {inserted:,} rows inserted + {updated:,} rows updated = "
-          f"{(inserted + updated) / elapsed:,.0f} rows/s ({n / elapsed:,.0f} subscriptions/s)")
+    print(f"            {run.inserted:,} rows inserted + {updated:,} rows updated = "
+          f"{(run.inserted + updated) / elapsed:,.0f} rows/s ({n / elapsed:,.0f} subscriptions/s)")
+
+
+def second_run(args, *, n: int) -> None:
+    """Run again at the same instant: nothing is billed twice."""
+    from payments.billing.run import billing_run
+    from payments.models import Invoice
 
     started = time.perf_counter()
     second = billing_run(as_of=AS_OF, batch_size=args.batch_size)
@@ -237,6 +261,15 @@ def main() -> None:
     assert Invoice.objects.count() == n
     print(f"second run: {again:.1f} s  {second.line()}  (nothing billed twice)")
 
+
+def main() -> None:
+    args = parse_args()
+    django_start(args)
+    n = args.subscriptions
+    seeded = seed(n)
+    print(f"seeded {n:,} subscriptions and {seeded['events']:,} usage events in {seeded['seconds']:.1f} s (COPY)")
+    first_run_check_and_print(first_run(args), n=n, workers=args.workers)
+    second_run(args, n=n)
     reference = reference_speed(n)
     print(f"reference:  raw COPY {reference['copy']:,.0f} rows/s, raw 1,000-row INSERT {reference['insert']:,.0f} "
           f"rows/s (invoice-shaped rows, same server, same run)")

@@ -2,7 +2,10 @@
 command with exit status 1 and one line (CommandError), never a traceback or argparse's usage text.
 
 The billing clock (`--as-of`, `--since`) is limited to years 1970 to 2999: the engine adds billing
-periods to it and the seeder subtracts months of history, which must stay inside Python's dates.
+periods to it and the seeder subtracts months of history, which must stay inside Python's dates. Every
+command reads an instant the same way (`parse_instant`): an ISO date-time, UTC when it has no offset,
+and a bare date is that day's midnight UTC, so `billing run --as-of 2026-03-01` and
+`seed --as-of 2026-03-01` name the same instant.
 """
 
 from datetime import UTC, datetime, time
@@ -16,15 +19,18 @@ CLOCK_MIN = datetime(1970, 1, 1, tzinfo=UTC)
 CLOCK_MAX = datetime(3000, 1, 1, tzinfo=UTC)
 
 
-def parse_instant(value: str | None, *, option: str, date_time: time = time(0)) -> datetime:
-    """An ISO date (at `date_time`) or date-time; naive values are UTC. Empty is an error, not "now"."""
+INSTANT_HELP = "ISO date or date-time; UTC if no offset, a bare date is midnight UTC"
+
+
+def parse_instant(value: str | None, *, option: str) -> datetime:
+    """An ISO date (midnight) or date-time; naive values are UTC. Empty is an error, not "now"."""
     text = (value or "").strip()
     moment = None
     if text and not text_problem(text):
         try:
             moment = parse_datetime(text)
             if moment is None and (day := parse_date(text)) is not None:
-                moment = datetime.combine(day, date_time)
+                moment = datetime.combine(day, time(0))
         except ValueError:  # well-formed but impossible, e.g. month 13
             moment = None
     if moment is None:
@@ -37,6 +43,17 @@ def parse_instant(value: str | None, *, option: str, date_time: time = time(0)) 
         raise CommandError(f"{option} must be between {CLOCK_MIN:%Y-%m-%d} and {CLOCK_MAX:%Y-%m-%d} (UTC), "
                            f"not {value!r}.")
     return moment
+
+
+def parse_optional_instant(value: str | None, *, option: str) -> datetime | None:
+    """None when the option was not given (the caller's default applies); given, see `parse_instant`:
+    `--as-of ""` is a mistake, not "now"."""
+    return None if value is None else parse_instant(value, option=option)
+
+
+def parse_as_of(value: str | None) -> datetime | None:
+    """`--as-of`, the clock every command that moves it reads the same way."""
+    return parse_optional_instant(value, option="--as-of")
 
 
 def parse_whole_number(value: str | int | None, *, option: str, minimum: int, maximum: int) -> int:

@@ -15,7 +15,15 @@ from core.admin_tools import (
 )
 from core.audit import Actor
 from core.safe_input import BIGINT_MAX
-from credits.models import CreditAllocation, CreditBalance, CreditGrant, CreditLedgerEntry, CreditSource
+from credits.models import (
+    DEFAULT_GRANT_PRIORITY,
+    PLAN_REFILL_PRIORITY,
+    CreditAllocation,
+    CreditBalance,
+    CreditGrant,
+    CreditLedgerEntry,
+    CreditSource,
+)
 from credits.services import credit_grant
 from subscriptions.admin import CustomerAdmin
 from subscriptions.models import Customer
@@ -147,8 +155,8 @@ class GrantCreditsForm(ActionForm):
     amount = forms.IntegerField(min_value=1, max_value=BIGINT_MAX,
                                 help_text="Credits to add to each selected customer.")
     source = forms.ChoiceField(choices=CreditSource.choices, initial=CreditSource.ADJUSTMENT)
-    priority = forms.IntegerField(min_value=0, max_value=32767, initial=100,
-                                  help_text="Lower numbers are spent first (plan refills use 50).")
+    priority = forms.IntegerField(min_value=0, max_value=32767, initial=DEFAULT_GRANT_PRIORITY,
+                                  help_text=f"Lower numbers are spent first (plan refills use {PLAN_REFILL_PRIORITY}).")
     expires_at = forms.SplitDateTimeField(required=False, widget=AdminSplitDateTime,
                                           help_text="Leave empty for credits that never expire.")
     reason = forms.CharField(max_length=500, help_text="Written to the ledger with your name.")

@@ -31,14 +31,20 @@ class CreditSource(models.TextChoices):
     ADJUSTMENT = "adjustment", "Adjustment"
 
 
+# Lower numbers are spent first. Purchased and granted credits default to 100; a plan's periodic refill
+# goes before them (it expires with its period unless the plan rolls credits over), and staff may put a
+# promotion at 0 to spend it first of all.
+DEFAULT_GRANT_PRIORITY = 100
+PLAN_REFILL_PRIORITY = 50
+
+
 class CreditGrant(models.Model):
     """A bucket of credits. `remaining` is what debits have not yet taken from it."""
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_grants")
     amount = models.BigIntegerField()
     remaining = models.BigIntegerField()
-    # Lower numbers are spent first: a promotion given priority 0 goes before purchased credits (100).
-    priority = models.PositiveSmallIntegerField(default=100)
+    priority = models.PositiveSmallIntegerField(default=DEFAULT_GRANT_PRIORITY)
     source = models.CharField(max_length=16, choices=CreditSource.choices)
     effective_at = models.DateTimeField()
     expires_at = models.DateTimeField(null=True, blank=True)

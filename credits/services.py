@@ -13,6 +13,8 @@ from core.bulk import AUDIT_FIELDS, array_of, audit_values, ids_reserve, rows_co
 from core.exceptions import IdempotencyConflict, InsufficientCredits, InvalidOperation
 from core.safe_input import BIGINT_MAX
 from credits.models import (
+    DEFAULT_GRANT_PRIORITY,
+    PLAN_REFILL_PRIORITY,
     CreditAllocation,
     CreditBalance,
     CreditGrant,
@@ -20,7 +22,7 @@ from credits.models import (
     CreditSource,
     LedgerKind,
 )
-from subscriptions.models import Customer, Subscription
+from subscriptions.models import Customer, Plan, Subscription
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,9 @@ def _expire_due(*, balance: CreditBalance, now: datetime, actor: Actor) -> list[
 
 @transaction.atomic
 def credit_grant(*, customer: Customer, amount: int, source: str, actor: Actor, reason: str = "",
-                 priority: int = 100, effective_at: datetime | None = None, expires_at: datetime | None = None,
-                 idempotency_key: str | None = None, description: str = "") -> CreditWrite:
+                 priority: int = DEFAULT_GRANT_PRIORITY, effective_at: datetime | None = None,
+                 expires_at: datetime | None = None, idempotency_key: str | None = None,
+                 description: str = "") -> CreditWrite:
     if amount <= 0:
         raise InvalidOperation("A grant must add a positive number of credits.", code="invalid_amount")
     if source not in CreditSource.values:
@@ -208,16 +211,15 @@ def credit_refill_key(*, subscription_id: int, period_start: datetime) -> str:
 
 def credit_plan_refill(*, subscription: Subscription, actor: Actor) -> CreditWrite | None:
     """Grant the plan's credits for the subscription's current period, once per period."""
-    plan = subscription.plan
-    if plan.credits_per_period <= 0:
+    spec = credit_refill_spec(subscription_id=subscription.pk, customer_id=subscription.customer_id,
+                              plan=subscription.plan, period_start=subscription.current_period_start,
+                              period_end=subscription.current_period_end)
+    if spec is None:
         return None
-    expires_at = None if plan.credits_rollover else subscription.current_period_end
     return credit_grant(
-        customer=subscription.customer, amount=plan.credits_per_period, source=CreditSource.PLAN_REFILL, actor=actor,
-        priority=50, effective_at=subscription.current_period_start, expires_at=expires_at,
-        reason=f"{plan.name} credits for the period from {subscription.current_period_start:%Y-%m-%d}",
-        idempotency_key=credit_refill_key(subscription_id=subscription.pk,
-                                          period_start=subscription.current_period_start),
+        customer=subscription.customer, amount=spec.amount, source=CreditSource.PLAN_REFILL, actor=actor,
+        priority=PLAN_REFILL_PRIORITY, effective_at=spec.effective_at, expires_at=spec.expires_at,
+        reason=spec.reason, idempotency_key=spec.idempotency_key,
     )
 
 
@@ -305,7 +307,27 @@ def _ledger_copy(*, entries: list[tuple[int, str, int, int, int, str, str]], act
               rows=((pk, entry[4], entry[2]) for pk, entry in zip(ids, entries, strict=True)))
 
 
-def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor, priority: int = 100) -> int:
+def credit_refill_spec(*, subscription_id: int, customer_id: int, plan: Plan, period_start: datetime,
+                       period_end: datetime) -> GrantSpec | None:
+    """What a plan refills for one period (None when it refills nothing): the one definition the billing
+    run, resuming and `credit_plan_refill` share. Unused credits expire with the period unless the plan
+    rolls them over."""
+    if plan.credits_per_period <= 0:
+        return None
+    return GrantSpec(customer_id=customer_id, amount=plan.credits_per_period, effective_at=period_start,
+                     expires_at=None if plan.credits_rollover else period_end,
+                     idempotency_key=credit_refill_key(subscription_id=subscription_id, period_start=period_start),
+                     reason=f"{plan.name} credits for the period from {period_start:%Y-%m-%d}")
+
+
+def credit_refills_bulk(*, specs: list[GrantSpec], actor: Actor) -> int:
+    """Plan refills for many subscriptions at once, at the refill priority; see `credit_grants_bulk`."""
+    return credit_grants_bulk(specs=specs, source=CreditSource.PLAN_REFILL, actor=actor,
+                              priority=PLAN_REFILL_PRIORITY)
+
+
+def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor,
+                       priority: int = DEFAULT_GRANT_PRIORITY) -> int:
     """Grant many customers credits at once (inside the caller's transaction); a spec whose idempotency
     key was already used is skipped. Returns how many grants were written."""
     if not specs:

@@ -127,50 +127,69 @@ def payment_sync_charge_refunds(*, payment: Payment, charge: ChargeResult, obser
     if not payment.stripe_charge_id:
         payment.stripe_charge_id = charge.id
         payment.save(update_fields=["stripe_charge_id", "updated_at"])
-    applied = False
+    refunds = _ChargeRefunds(payment=payment, charge=charge, actor=actor, now=now)
+    refunds.reconcile(request_key=request_key)
+    if not refunds.applied:
+        notes.append(f"refunds of charge {charge.id} already counted ({payment.amount_refunded})")
+    return SyncResult(payment, refunds.applied, "; ".join(n for n in notes if n))
 
-    def missing() -> int:
-        return min(charge.amount_refunded, payment.amount) - payment.amount_refunded
 
-    def settle(refund: Refund, stripe_refund_id: str = "") -> None:
-        nonlocal applied
-        if refund.status == RefundStatus.SUCCEEDED or not 0 < refund.amount <= missing():
+@dataclass
+class _ChargeRefunds:
+    """One reconciliation of a locked, collected payment's refunds with a refunded charge."""
+
+    payment: Payment
+    charge: ChargeResult
+    actor: Actor
+    now: datetime | None
+    applied: bool = False
+
+    def missing(self) -> int:
+        """What Stripe says was refunded that we have not counted yet."""
+        return min(self.charge.amount_refunded, self.payment.amount) - self.payment.amount_refunded
+
+    def reconcile(self, *, request_key: str) -> None:
+        """Match the charge's listed refunds, then the request's own refund, then those in flight; record
+        whatever Stripe counts beyond them as refunded in Stripe."""
+        charge, payment = self.charge, self.payment
+        for listed in charge.refunds:
+            if listed.status != "succeeded":
+                continue
+            ours = _our_refund(payment=payment, stripe_refund_id=listed.id,
+                               refund_id=_our_id(listed.metadata, "refund_id"))
+            if ours is not None:
+                self.settle(ours, listed.id)
+            elif self.missing() > 0:
+                self.record(min(listed.amount, self.missing()), listed.id, "refunded in Stripe")
+        requested = _our_refund(payment=payment, refund_id=refund_id_from_stripe_key(request_key))
+        if requested is not None:
+            self.settle(requested)
+        for in_flight in payment.refunds.filter(status__in=IN_FLIGHT_REFUND_STATUSES).order_by("id"):
+            self.settle(in_flight)
+        if self.missing() > 0:
+            # Newer API versions leave the refund list out of the charge; the amount is what we know.
+            self.record(self.missing(), None, f"refunded in Stripe (charge {charge.id}; refund id not in the event)")
+
+    def settle(self, refund: Refund, stripe_refund_id: str = "") -> None:
+        """Our refund succeeded, if it fits in what is still uncounted."""
+        if refund.status == RefundStatus.SUCCEEDED or not 0 < refund.amount <= self.missing():
             return
+        charge = self.charge
         result = RefundResult(id=stripe_refund_id, status="succeeded", amount=refund.amount,
                               currency=charge.currency, payment_intent_id=charge.payment_intent_id, charge_id=charge.id)
-        applied |= refund_apply_stripe(payment=payment, refund=refund, result=result, actor=actor,
-                                       reason=refund.reason or "refunded", now=now)
+        self.applied |= refund_apply_stripe(payment=self.payment, refund=refund, result=result, actor=self.actor,
+                                            reason=refund.reason or "refunded", now=self.now)
 
-    def record(amount: int, stripe_refund_id: str | None, reason: str) -> None:
-        nonlocal applied
+    def record(self, amount: int, stripe_refund_id: str | None, reason: str) -> None:
+        """A refund made outside our system (the Stripe dashboard): a new succeeded Refund row."""
+        payment = self.payment
         refund = Refund(payment=payment, amount=amount, currency=payment.currency, stripe_refund_id=stripe_refund_id,
                         status=RefundStatus.SUCCEEDED, reason=reason)
-        refund.stamp(actor)
+        refund.stamp(self.actor)
         refund.save()
-        payment_refund_apply(payment=payment, amount=amount, actor=actor, reason=reason,
-                             provider_data={"charge": charge.id, "refund": stripe_refund_id or ""}, now=now)
-        applied = True
-
-    for listed in charge.refunds:
-        if listed.status != "succeeded":
-            continue
-        ours = _our_refund(payment=payment, stripe_refund_id=listed.id,
-                           refund_id=_our_id(listed.metadata, "refund_id"))
-        if ours is not None:
-            settle(ours, listed.id)
-        elif missing() > 0:
-            record(min(listed.amount, missing()), listed.id, "refunded in Stripe")
-    requested = _our_refund(payment=payment, refund_id=refund_id_from_stripe_key(request_key))
-    if requested is not None:
-        settle(requested)
-    for in_flight in payment.refunds.filter(status__in=IN_FLIGHT_REFUND_STATUSES).order_by("id"):
-        settle(in_flight)
-    if missing() > 0:
-        # Newer API versions leave the refund list out of the charge; the amount is what we know.
-        record(missing(), None, f"refunded in Stripe (charge {charge.id}; refund id not in the event)")
-    if not applied:
-        notes.append(f"refunds of charge {charge.id} already counted ({payment.amount_refunded})")
-    return SyncResult(payment, applied, "; ".join(n for n in notes if n))
+        payment_refund_apply(payment=payment, amount=amount, actor=self.actor, reason=reason,
+                             provider_data={"charge": self.charge.id, "refund": stripe_refund_id or ""}, now=self.now)
+        self.applied = True
 
 
 def _our_id(metadata: dict, key: str) -> int | None:

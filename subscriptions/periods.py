@@ -15,18 +15,23 @@ def add_months(anchor: datetime, months: int) -> datetime:
     return anchor.replace(year=year, month=month, day=day)
 
 
+def months_per_period(*, interval: str, interval_count: int) -> int:
+    """How many calendar months one billing period spans: the one place an interval becomes months."""
+    months_per_interval = 12 if interval == BillingInterval.YEAR else 1
+    return months_per_interval * interval_count
+
+
 def period_boundary(*, anchor: datetime, interval: str, interval_count: int, periods: int) -> datetime:
     """The instant `periods` billing periods after the anchor."""
-    months_per_interval = 12 if interval == BillingInterval.YEAR else 1
-    return add_months(anchor, months_per_interval * interval_count * periods)
+    return add_months(anchor, months_per_period(interval=interval, interval_count=interval_count) * periods)
 
 
 def period_containing(*, anchor: datetime, interval: str, interval_count: int,
                       instant: datetime) -> tuple[datetime, datetime]:
     """The [start, end) period, counted from the anchor, that contains `instant` (>= anchor)."""
-    months_per_period = (12 if interval == BillingInterval.YEAR else 1) * interval_count
+    period_months = months_per_period(interval=interval, interval_count=interval_count)
     elapsed_months = (instant.year - anchor.year) * 12 + (instant.month - anchor.month)
-    index = max(elapsed_months // months_per_period - 1, 0)
+    index = max(elapsed_months // period_months - 1, 0)
     while True:
         end = period_boundary(anchor=anchor, interval=interval, interval_count=interval_count, periods=index + 1)
         if end > instant:

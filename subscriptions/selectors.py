@@ -8,12 +8,12 @@ from django.db.models import Count, QuerySet, Sum
 from core.money import round_minor
 from subscriptions.models import (
     LIVE_SUBSCRIPTION_STATUSES,
-    BillingInterval,
     Customer,
     Plan,
     Subscription,
     SubscriptionStatus,
 )
+from subscriptions.periods import months_per_period
 
 # Subscriptions that bring money every month. Trialing and incomplete ones have not paid yet and
 # paused ones are not billed, so counting them would overstate recurring revenue.
@@ -51,8 +51,7 @@ def subscription_mrr_by_currency() -> dict[str, int]:
             .annotate(total=Sum("plan__amount")).order_by())
     monthly: dict[str, Decimal] = defaultdict(Decimal)
     for currency, interval, interval_count, total in rows:
-        months = (12 if interval == BillingInterval.YEAR else 1) * interval_count
-        monthly[currency] += Decimal(total) / months
+        monthly[currency] += Decimal(total) / months_per_period(interval=interval, interval_count=interval_count)
     return {currency: round_minor(amount) for currency, amount in sorted(monthly.items())}
 
 

@@ -1,8 +1,10 @@
 """Every bad argument of every management command ends it with exit status 1 and one line."""
 
+import importlib
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from core.command_args import parse_as_of
 from subscriptions.models import Plan
 
 BAD_ARGUMENTS = [
@@ -69,3 +72,43 @@ def test_from_the_shell_bad_arguments_exit_1_without_a_traceback(command, args):
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+# --------------------------------------------------------------------------- one clock for every command
+
+def _clock_spy(monkeypatch, module, name: str, keyword: str) -> list:
+    """Record the instant a command hands to its service, then let the real service run."""
+    seen, real = [], getattr(module, name)
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs[keyword])
+        return real(*args, **kwargs)
+    monkeypatch.setattr(module, name, recording)
+    return seen
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("command", "args", "module_name", "service", "keyword"), [
+    ("billing", ["run", "--no-progress", "--as-of"], "payments.management.commands.billing", "billing_run", "as_of"),
+    ("seed", ["--as-of"], "payments.management.commands.seed", "seed_run", "as_of"),
+    ("stripe_events", ["replay", "--since"], "payments.management.commands.stripe_events", "stripe_event_replay",
+     "since"),
+])
+@pytest.mark.parametrize(("given", "instant"), [
+    ("2026-03-01", datetime(2026, 3, 1, tzinfo=UTC)),                       # a bare date is midnight UTC
+    ("2026-03-01T00:00:00", datetime(2026, 3, 1, tzinfo=UTC)),              # no offset is UTC
+    ("2026-03-01T09:30:00+09:30", datetime(2026, 3, 1, tzinfo=UTC)),        # an offset is honoured
+])
+def test_every_command_reads_the_clock_the_same_way(monkeypatch, settings, command, args, module_name, service,
+                                                    keyword, given, instant):
+    settings.DEBUG = True  # seed's local default staff password
+    seen = _clock_spy(monkeypatch, importlib.import_module(module_name), service, keyword)
+
+    call_command(command, *args, given, stdout=StringIO(), stderr=StringIO())
+
+    assert seen == [instant]
+
+
+def test_as_of_not_given_leaves_the_default_to_the_command():
+    assert parse_as_of(None) is None
+    assert parse_as_of(" 2026-03-01 ") == datetime(2026, 3, 1, tzinfo=UTC)

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from core.api.fields import BoundedDateTimeField, MinorUnitsField, ObjectIdField
-from credits.models import CreditGrant, CreditLedgerEntry, CreditSource
+from credits.models import DEFAULT_GRANT_PRIORITY, CreditGrant, CreditLedgerEntry, CreditSource
 
 
 class CreditBalanceSerializer(serializers.Serializer):
@@ -33,7 +33,7 @@ class CreditGrantCreateSerializer(serializers.Serializer):
     customer = ObjectIdField()
     amount = MinorUnitsField()
     source = serializers.ChoiceField(choices=CreditSource.choices, default=CreditSource.PROMOTION)
-    priority = serializers.IntegerField(min_value=0, max_value=32767, default=100,
+    priority = serializers.IntegerField(min_value=0, max_value=32767, default=DEFAULT_GRANT_PRIORITY,
                                         help_text="Lower is spent first.")
     effective_at = BoundedDateTimeField(required=False, allow_null=True)
     expires_at = BoundedDateTimeField(required=False, allow_null=True)

@@ -1,17 +1,25 @@
 """Issuing many invoices in one go: drafts become open invoices with gapless numbers taken by one
-counter update, with the same totals, audit rows and due dates as `invoice_create` + `invoice_finalize`."""
+counter update. Numbers, totals, amount due, due date, first collection attempt and audit reasons come
+from the same functions `invoice_create` + `invoice_finalize` use (payments.services.invoices)."""
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from core.audit import Actor
 from core.bulk import AUDIT_FIELDS, audit_values, ids_reserve, json_text, rows_copy
-from payments.models import Invoice, InvoiceLine, InvoiceNumberSequence, InvoiceStatus, InvoiceStatusChange
-from payments.services import LineSpec, invoice_line_amount
+from payments.models import Invoice, InvoiceLine, InvoiceStatus, InvoiceStatusChange
+from payments.services import (
+    ISSUED_REASON,
+    NOTHING_DUE_REASON,
+    LineSpec,
+    invoice_amount_due,
+    invoice_issue_terms,
+    invoice_line_amount,
+    invoice_numbers_take,
+    invoice_total,
+)
 
 
 @dataclass
@@ -24,22 +32,6 @@ class InvoiceDraft:
     period_end: datetime | None
     lines: list[LineSpec]
     metadata: dict = field(default_factory=dict)
-
-
-def invoice_numbers_take(*, year: int, count: int) -> list[str]:
-    """`count` consecutive gapless numbers of `year` with one statement. The counter row stays locked
-    until the caller's transaction ends, and a rollback gives the numbers back."""
-    if count <= 0:
-        return []
-    table = InvoiceNumberSequence._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (year, last_number) VALUES (%s, %s) ON CONFLICT (year) DO UPDATE "
-            f"SET last_number = {table}.last_number + EXCLUDED.last_number RETURNING last_number",
-            [year, count],
-        )
-        last = cursor.fetchone()[0]
-    return [f"INV-{year}-{n:06d}" for n in range(last - count + 1, last + 1)]
 
 
 @dataclass(frozen=True)
@@ -73,31 +65,36 @@ def invoices_issue(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime,
         return []
     ids = ids or ids_reserve(model=Invoice, count=len(drafts))
     numbers = invoice_numbers_take(year=now.year, count=len(drafts))
-    due_date = now + timedelta(days=settings.INVOICE_DAYS_UNTIL_DUE)
     written = timezone.now()
     invoices, lines, changes = [], [], []
     for pk, number, draft in zip(ids, numbers, drafts, strict=True):
-        subtotal = 0
-        for spec in draft.lines:
-            amount = invoice_line_amount(quantity=spec.quantity, unit_amount=spec.unit_amount)
-            subtotal += amount
-            lines.append((pk, spec.kind, spec.description[:300], spec.quantity, spec.unit_amount, amount,
-                          spec.period_start, spec.period_end, spec.meter_id, spec.credits,
-                          json_text(spec.metadata)))
-        # A credit larger than the charges does not make the customer owed cash on this invoice.
-        total = max(subtotal, 0)
-        status = InvoiceStatus.OPEN if total else InvoiceStatus.PAID
+        subtotal = _line_rows_add(invoice_id=pk, specs=draft.lines, rows=lines)
+        total = invoice_total(subtotal=subtotal)
+        amount_due = invoice_amount_due(total=total, amount_paid=0)
+        terms = invoice_issue_terms(issued_at=now, amount_due=amount_due)
+        status = InvoiceStatus.PAID if terms.settles_at_once else InvoiceStatus.OPEN
         invoices.append((pk, number, draft.customer_id, draft.subscription_id, draft.billing_reason,
-                         draft.period_start, draft.period_end, status, draft.currency, subtotal, total, 0, total,
-                         due_date, now, None if total else now, 0, now if total else None,
-                         json_text(draft.metadata), written, written))
-        changes.append((*audit_values(actor=actor, reason="finalized", now=written), pk, InvoiceStatus.DRAFT,
+                         draft.period_start, draft.period_end, status, draft.currency, subtotal, total, 0, amount_due,
+                         terms.due_date, terms.issued_at, now if terms.settles_at_once else None, 0,
+                         terms.next_attempt_at, json_text(draft.metadata), written, written))
+        changes.append((*audit_values(actor=actor, reason=ISSUED_REASON, now=written), pk, InvoiceStatus.DRAFT,
                         InvoiceStatus.OPEN))
-        if not total:
-            changes.append((*audit_values(actor=actor, reason="nothing due", now=written), pk, InvoiceStatus.OPEN,
-                            InvoiceStatus.PAID))
+        if terms.settles_at_once:
+            changes.append((*audit_values(actor=actor, reason=NOTHING_DUE_REASON, now=written), pk,
+                            InvoiceStatus.OPEN, InvoiceStatus.PAID))
     rows_copy(model=Invoice, fields=_INVOICE_FIELDS, rows=invoices)
     rows_copy(model=InvoiceLine, fields=_LINE_FIELDS, rows=lines)
     rows_copy(model=InvoiceStatusChange, fields=_CHANGE_FIELDS, rows=changes)
     return [IssuedInvoice(pk=row[0], number=row[1], subscription_id=row[3], total=row[10], status=row[7])
             for row in invoices]
+
+
+def _line_rows_add(*, invoice_id: int, specs: list[LineSpec], rows: list[tuple]) -> int:
+    """Append the COPY rows of one invoice's lines to `rows`; returns the invoice's subtotal."""
+    subtotal = 0
+    for spec in specs:
+        amount = invoice_line_amount(quantity=spec.quantity, unit_amount=spec.unit_amount)
+        subtotal += amount
+        rows.append((invoice_id, spec.kind, spec.description[:300], spec.quantity, spec.unit_amount, amount,
+                     spec.period_start, spec.period_end, spec.meter_id, spec.credits, json_text(spec.metadata)))
+    return subtotal

@@ -11,7 +11,7 @@ from core.exceptions import BillingError
 from payments.billing.decision import decision_lines, renewal_decide
 from payments.billing.lines import credit_pack_lines, lines_subtotal
 from payments.models import CreditPackOrder, CreditPackOrderStatus
-from payments.services import LineSpec, invoice_line_amount
+from payments.services import LineSpec, invoice_line_amount, invoice_total
 from subscriptions.models import Customer
 from subscriptions.selectors import subscription_live_for_customer
 from usage.models import MeterPrice
@@ -84,8 +84,8 @@ def invoice_preview(*, customer: Customer) -> InvoicePreview:
     note = "the subscription ends at period end" if decision.ends else ""
     if not specs and not decision.ends:
         note = "renews without an invoice (nothing to charge)"
-    return InvoicePreview(customer=customer, issue_at=end, lines=lines, subtotal=subtotal, total=max(subtotal, 0),
-                          note=note)
+    return InvoicePreview(customer=customer, issue_at=end, lines=lines, subtotal=subtotal,
+                          total=invoice_total(subtotal=subtotal), note=note)
 
 
 def quantity_text(value: Decimal) -> str:

@@ -16,8 +16,7 @@ from django.utils import timezone
 
 from core.audit import Actor
 from core.bulk import ids_reserve
-from credits.models import CreditSource
-from credits.services import GrantSpec, credit_grants_bulk, credit_refill_key
+from credits.services import GrantSpec, credit_refill_spec, credit_refills_bulk
 from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
 from payments.billing.decision import RenewalDecision, decision_lines, renewal_decide
 from payments.billing.invoicing import InvoiceDraft, invoices_issue
@@ -32,9 +31,6 @@ from usage.selectors import UsageWindow, usage_aggregate_many
 S = SubscriptionStatus
 TRIALS = "trials"
 RENEWALS = "renewals"
-# A refill is spent before purchased credits (priority 100): the same order `credit_plan_refill` uses.
-REFILL_PRIORITY = 50
-
 
 def subscriptions_due(*, step: str, as_of: datetime):
     due = Subscription.objects.filter(current_period_end__lte=as_of)
@@ -164,12 +160,10 @@ class _Batch:
                                         current_period_end=sub.current_period_end))
             return
         plan, start, end = decision.plan, decision.period_start, decision.period_end
-        if plan.credits_per_period > 0:
-            self.grants.append(GrantSpec(
-                customer_id=sub.customer_id, amount=plan.credits_per_period, effective_at=start,
-                expires_at=None if plan.credits_rollover else end,
-                idempotency_key=credit_refill_key(subscription_id=sub.pk, period_start=start),
-                reason=f"{plan.name} credits for the period from {start:%Y-%m-%d}"))
+        refill = credit_refill_spec(subscription_id=sub.pk, customer_id=sub.customer_id, plan=plan,
+                                    period_start=start, period_end=end)
+        if refill is not None:
+            self.grants.append(refill)
         self.changes.append(_Change(subscription=sub, plan_id=plan.pk, current_period_start=start,
                                     current_period_end=end))
         new_status = decision.to_status or sub.status
@@ -186,8 +180,7 @@ class _Batch:
               counts: StepCounts) -> StepCounts:
         drafts, changes = self.drafts, self.changes
         invoice_ids = dict(zip(drafts, ids_reserve(model=Invoice, count=len(drafts)), strict=True))
-        counts.add("refilled", credit_grants_bulk(specs=self.grants, source=CreditSource.PLAN_REFILL, actor=actor,
-                                                  priority=REFILL_PRIORITY))
+        counts.add("refilled", credit_refills_bulk(specs=self.grants, actor=actor))
         for row in self.events:
             if row.kind == SubscriptionEventKind.RENEWED:
                 row.data["invoice_id"] = invoice_ids.get(row.subscription_id)

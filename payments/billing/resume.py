@@ -16,11 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.audit import Actor
-from credits.models import CreditSource
-from credits.services import GrantSpec, credit_grants_bulk, credit_refill_key
+from credits.services import credit_refill_spec, credit_refills_bulk
 from payments.billing.decision import RenewalDecision, RenewalKind, decision_lines, renewal_decide
 from payments.billing.invoicing import InvoiceDraft, invoices_issue
-from payments.billing.renewals import REFILL_PRIORITY
 from payments.models import Invoice
 from subscriptions.models import Subscription, SubscriptionEventKind, SubscriptionStatus
 from subscriptions.services import (
@@ -87,10 +85,7 @@ def _cycle_restart(*, subscription: Subscription, decision: RenewalDecision, act
                              from_status=sub.status, to_status=sub.status, reason=decision.reason,
                              data={"period_start": start.isoformat(), "period_end": end.isoformat(),
                                    "invoice_id": invoice.pk if invoice else None})
-    if plan.credits_per_period > 0:
-        credit_grants_bulk(specs=[GrantSpec(
-            customer_id=sub.customer_id, amount=plan.credits_per_period, effective_at=start,
-            expires_at=None if plan.credits_rollover else end,
-            idempotency_key=credit_refill_key(subscription_id=sub.pk, period_start=start),
-            reason=f"{plan.name} credits for the period from {start:%Y-%m-%d}")],
-            source=CreditSource.PLAN_REFILL, actor=actor, priority=REFILL_PRIORITY)
+    refill = credit_refill_spec(subscription_id=sub.pk, customer_id=sub.customer_id, plan=plan,
+                                period_start=start, period_end=end)
+    if refill is not None:
+        credit_refills_bulk(specs=[refill], actor=actor)

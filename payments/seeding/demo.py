@@ -18,6 +18,7 @@ from rest_framework.authtoken.models import Token
 from core.audit import Actor
 from credits.services import credit_grants_expire
 from payments.billing.common import RUN_ACTOR
+from payments.billing.decision import next_period
 from payments.billing.lines import catalog_load
 from payments.billing.renewals import RENEWALS, TRIALS, renewal_batch
 from payments.models import (
@@ -38,7 +39,7 @@ from payments.services import (
     subscription_start,
 )
 from subscriptions.models import Customer, Plan, Subscription, SubscriptionStatus
-from subscriptions.periods import add_months, period_containing
+from subscriptions.periods import add_months
 from subscriptions.services import (
     customer_create,
     subscription_cancel,
@@ -117,8 +118,7 @@ def _live_until(story: Story, subscription: Subscription, *, until: datetime,
         plan = subscription.plan
         activity(story, subscription.current_period_start, subscription.current_period_end, tier=plan_tier(plan))
         boundary = subscription.current_period_end
-        _, next_end = period_containing(anchor=subscription.billing_cycle_anchor, interval=plan.interval,
-                                        interval_count=plan.interval_count, instant=boundary)
+        _, next_end = next_period(subscription=subscription, plan=plan)
         outcome = last_outcome if next_end > until else "paid"
         subscription, invoice = _renew(subscription, at=boundary)
         collected_at = boundary + timedelta(minutes=story.rng.randint(1, 240))

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Sum
+from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from core.audit import Actor
@@ -88,22 +88,69 @@ def invoice_lock(*, invoice_id: int) -> Invoice:
     return Invoice.objects.select_for_update().get(pk=invoice_id)
 
 
+# The audit reasons of the two moves issuing makes: draft -> open, and open -> paid when nothing is due.
+ISSUED_REASON = "finalized"
+NOTHING_DUE_REASON = "nothing due"
+
+
+def invoice_number_format(*, year: int, sequence: int) -> str:
+    return f"INV-{year}-{sequence:06d}"
+
+
+def invoice_numbers_take(*, year: int, count: int) -> list[str]:
+    """`count` consecutive gapless numbers of `year` with one statement. The counter row stays locked
+    until the caller's transaction ends, and a rollback gives the numbers back."""
+    if count <= 0:
+        return []
+    table = InvoiceNumberSequence._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (year, last_number) VALUES (%s, %s) ON CONFLICT (year) DO UPDATE "
+            f"SET last_number = {table}.last_number + EXCLUDED.last_number RETURNING last_number",
+            [year, count],
+        )
+        last = cursor.fetchone()[0]
+    return [invoice_number_format(year=year, sequence=n) for n in range(last - count + 1, last + 1)]
+
+
 def invoice_number_next(*, year: int) -> str:
     """Take the next gapless number of the year; must run inside the finalizing transaction."""
-    InvoiceNumberSequence.objects.bulk_create([InvoiceNumberSequence(year=year)], ignore_conflicts=True)
-    sequence = InvoiceNumberSequence.objects.select_for_update().get(year=year)
-    sequence.last_number = F("last_number") + 1
-    sequence.save(update_fields=["last_number"])
-    sequence.refresh_from_db(fields=["last_number"])
-    return f"INV-{year}-{sequence.last_number:06d}"
+    return invoice_numbers_take(year=year, count=1)[0]
+
+
+def invoice_total(*, subtotal: int) -> int:
+    # A credit larger than the charges does not make the customer owed cash on this invoice.
+    return max(subtotal, 0)
+
+
+def invoice_amount_due(*, total: int, amount_paid: int) -> int:
+    # Overpayment stays recorded on the payments; the invoice never shows a negative amount due.
+    return max(total - amount_paid, 0)
+
+
+@dataclass(frozen=True)
+class IssueTerms:
+    """The dates an invoice is issued with, and whether it settles at once."""
+
+    issued_at: datetime
+    due_date: datetime
+    # Collection starts at issue; an invoice with nothing due is never collected.
+    next_attempt_at: datetime | None
+    settles_at_once: bool
+
+
+def invoice_issue_terms(*, issued_at: datetime, amount_due: int) -> IssueTerms:
+    """The one definition of issuing that `invoice_finalize` and the bulk `invoices_issue` share."""
+    return IssueTerms(issued_at=issued_at,
+                      due_date=issued_at + timedelta(days=settings.INVOICE_DAYS_UNTIL_DUE),
+                      next_attempt_at=issued_at if amount_due else None, settles_at_once=amount_due == 0)
 
 
 def invoice_totals_recompute(*, invoice: Invoice) -> Invoice:
     subtotal = invoice.lines.aggregate(total=Sum("amount"))["total"] or 0
     invoice.subtotal = subtotal
-    # A credit larger than the charges does not make the customer owed cash on this invoice.
-    invoice.total = max(subtotal, 0)
-    invoice.amount_due = max(invoice.total - invoice.amount_paid, 0)
+    invoice.total = invoice_total(subtotal=subtotal)
+    invoice.amount_due = invoice_amount_due(total=invoice.total, amount_paid=invoice.amount_paid)
     invoice.save(update_fields=["subtotal", "total", "amount_due", "updated_at"])
     return invoice
 
@@ -134,14 +181,15 @@ def invoice_finalize(*, invoice: Invoice, actor: Actor, now: datetime | None = N
     now = now or timezone.now()
     invoice = invoice_lock(invoice_id=invoice.pk)
     invoice = invoice_totals_recompute(invoice=invoice)
+    terms = invoice_issue_terms(issued_at=now, amount_due=invoice.amount_due)
     invoice.number = invoice_number_next(year=now.year)
-    invoice.issued_at = now
-    invoice.due_date = now + timedelta(days=settings.INVOICE_DAYS_UNTIL_DUE)
-    invoice.next_attempt_at = now if invoice.amount_due else None
+    invoice.issued_at = terms.issued_at
+    invoice.due_date = terms.due_date
+    invoice.next_attempt_at = terms.next_attempt_at
     invoice.save(update_fields=["number", "issued_at", "due_date", "next_attempt_at", "updated_at"])
-    invoice_transition(invoice=invoice, to_status=IS.OPEN, actor=actor, reason="finalized", now=now)
-    if invoice.amount_due == 0:
-        invoice_settle(invoice=invoice, actor=actor, reason="nothing due", now=now)
+    invoice_transition(invoice=invoice, to_status=IS.OPEN, actor=actor, reason=ISSUED_REASON, now=now)
+    if terms.settles_at_once:
+        invoice_settle(invoice=invoice, actor=actor, reason=NOTHING_DUE_REASON, now=now)
     return invoice
 
 
@@ -182,7 +230,7 @@ def invoice_apply_payment(*, invoice_id: int, amount: int, actor: Actor, now: da
         # Money arrived for an invoice that is already settled: it stays recorded on the payment.
         return invoice
     invoice.amount_paid += amount
-    invoice.amount_due = max(invoice.total - invoice.amount_paid, 0)
+    invoice.amount_due = invoice_amount_due(total=invoice.total, amount_paid=invoice.amount_paid)
     invoice.save(update_fields=["amount_paid", "amount_due", "updated_at"])
     if invoice.amount_due == 0:
         invoice_settle(invoice=invoice, actor=actor, reason="paid in full", now=now)

@@ -14,6 +14,7 @@ from credits.services import credit_plan_refill
 from payments.models import BillingReason, Invoice, InvoiceLineKind
 from payments.services.invoices import LineSpec, invoice_create, invoice_finalize
 from subscriptions.models import Customer, Plan, Subscription, SubscriptionEventKind, SubscriptionStatus
+from subscriptions.periods import months_per_period
 from subscriptions.services import subscription_create, subscription_event_write, subscription_lock
 
 
@@ -76,8 +77,7 @@ _MICROSECOND = timedelta(microseconds=1)
 
 def _period_rate(plan: Plan) -> Decimal:
     """Price per month, to compare plans of different intervals."""
-    months = (12 if plan.interval == "year" else 1) * plan.interval_count
-    return Decimal(plan.amount) / months
+    return Decimal(plan.amount) / months_per_period(interval=plan.interval, interval_count=plan.interval_count)
 
 
 @transaction.atomic

@@ -5,8 +5,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from core.command_args import parse_as_of
 from credits.models import CreditBalance, CreditGrant
-from payments.management.commands.billing import parse_as_of
 from payments.models import Invoice, InvoiceLine
 from payments.tests.conftest import T0, make_due_subscription
 from subscriptions.tests.factories import CustomerFactory

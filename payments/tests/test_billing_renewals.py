@@ -3,12 +3,16 @@ from decimal import Decimal
 
 import pytest
 
-from credits.models import CreditGrant, CreditLedgerEntry, LedgerKind
+from core.audit import Actor
+from credits.models import PLAN_REFILL_PRIORITY, CreditGrant, CreditLedgerEntry, CreditSource, LedgerKind
 from credits.selectors import credit_balance_get
+from credits.services import credit_plan_refill
+from payments.billing.resume import subscription_resume_billed
 from payments.billing.run import billing_run
 from payments.models import BillingReason, Invoice, InvoiceLineKind, InvoiceStatus
 from payments.tests.conftest import T0, make_due_subscription
 from subscriptions.models import SubscriptionEventKind, SubscriptionStatus
+from subscriptions.services import subscription_pause
 from subscriptions.tests.factories import CustomerFactory, PlanFactory
 from usage.models import UsageEvent
 
@@ -62,6 +66,28 @@ def test_renewal_refills_credits_expiring_at_period_end_and_expires_the_old_gran
     assert credit_balance_get(customer=sub.customer) == 100
     kinds = list(CreditLedgerEntry.objects.filter(customer=sub.customer).order_by("id").values_list("kind", "amount"))
     assert kinds == [(LedgerKind.GRANT, 100), (LedgerKind.GRANT, 100), (LedgerKind.EXPIRY, -100)]
+
+
+def _refill_shape(sub) -> tuple:
+    """The terms of the subscription's one grant, its dates compared with the period it refills."""
+    sub.refresh_from_db()
+    grant = CreditGrant.objects.get(customer=sub.customer)
+    return (grant.amount, grant.remaining, grant.priority, grant.source,
+            (grant.effective_at, grant.expires_at) == (sub.current_period_start, sub.current_period_end),
+            grant.description == f"{sub.plan.name} credits for the period from {sub.current_period_start:%Y-%m-%d}")
+
+
+def test_every_refill_path_writes_the_same_grant_at_the_refill_priority():
+    plan = PlanFactory(amount=1000, credits_per_period=40)
+    renewed, refilled, resumed = (make_due_subscription(plan=plan) for _ in range(3))
+    subscription_pause(subscription=resumed, actor=Actor.system("test"), now=T0 + timedelta(days=1))
+    billing_run(as_of=FEB_28)
+    refilled.refresh_from_db()
+    credit_plan_refill(subscription=refilled, actor=Actor.system("test"))
+    subscription_resume_billed(subscription=resumed, actor=Actor.system("test"), now=MAR_31)
+
+    shapes = [_refill_shape(sub) for sub in (renewed, refilled, resumed)]
+    assert shapes == [(40, 40, PLAN_REFILL_PRIORITY, CreditSource.PLAN_REFILL, True, True)] * 3
 
 
 def test_rollover_plan_refill_never_expires():

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from subscriptions.models import BillingInterval
-from subscriptions.periods import add_months, period_boundary, period_containing
+from subscriptions.periods import add_months, months_per_period, period_boundary, period_containing
 
 
 def utc(*args) -> datetime:
@@ -24,6 +24,30 @@ def utc(*args) -> datetime:
 ])
 def test_add_months_clamps_to_the_last_day_of_the_month(anchor, months, expected):
     assert add_months(anchor, months) == expected
+
+
+@pytest.mark.parametrize(("interval", "interval_count", "months"), [
+    (BillingInterval.MONTH, 1, 1),
+    (BillingInterval.MONTH, 3, 3),
+    (BillingInterval.MONTH, 120, 120),
+    (BillingInterval.YEAR, 1, 12),
+    (BillingInterval.YEAR, 2, 24),
+    (BillingInterval.YEAR, 10, 120),
+])
+def test_months_per_period_turns_an_interval_into_calendar_months(interval, interval_count, months):
+    assert months_per_period(interval=interval, interval_count=interval_count) == months
+
+
+@pytest.mark.parametrize(("interval", "interval_count"), [
+    (BillingInterval.MONTH, 1), (BillingInterval.MONTH, 7), (BillingInterval.YEAR, 1), (BillingInterval.YEAR, 3),
+])
+def test_a_period_boundary_is_months_per_period_months_after_the_last(interval, interval_count):
+    anchor = utc(2024, 1, 31, 8)
+    months = months_per_period(interval=interval, interval_count=interval_count)
+
+    for n in range(4):
+        assert period_boundary(anchor=anchor, interval=interval, interval_count=interval_count,
+                               periods=n) == add_months(anchor, months * n)
 
 
 def test_monthly_boundaries_of_a_jan_31_anchor_return_to_the_31st():

@@ -1,13 +1,12 @@
 """`manage.py billing run|preview|verify`: parses arguments and prints; the work is in payments.billing."""
 
 import sys
-from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
-from core.command_args import parse_instant, parse_text, parse_whole_number
+from core.command_args import INSTANT_HELP, parse_as_of, parse_text, parse_whole_number
 from core.exceptions import BillingError
 from core.money import format_money
 from core.safe_input import INTEGER_MAX
@@ -19,18 +18,13 @@ from payments.billing.verify import billing_verify
 MAX_BATCH_SIZE = 100_000
 
 
-def parse_as_of(value: str) -> datetime:
-    """An ISO date or datetime; naive values are UTC (the billing clock is UTC)."""
-    return parse_instant(value, option="--as-of")
-
-
 class Command(BaseCommand):
     help = "Run the billing engine, preview a customer's next invoice, or verify totals against the ledgers."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True, metavar="run|preview|verify")
         run = sub.add_parser("run", help="Do everything due: trials, renewals, credit expiry, collection.")
-        run.add_argument("--as-of", help="The instant to bill at (ISO, UTC if no offset); default now.")
+        run.add_argument("--as-of", help=f"The instant to bill at ({INSTANT_HELP}); default now.")
         run.add_argument("--dry-run", action="store_true",
                          help="Compute and print the same summary, then roll everything back.")
         # Numbers are parsed in _run, so a bad one is one CommandError line and exit status 1.
@@ -48,8 +42,7 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from exc
 
     def _run(self, *, as_of=None, dry_run=False, limit=None, batch_size=None, no_progress=False, **_):
-        # `--as-of ""` is a mistake, not "now".
-        when = parse_as_of(as_of) if as_of is not None else timezone.now()
+        when = parse_as_of(as_of) or timezone.now()
         if limit is not None:
             limit = parse_whole_number(limit, option="--limit", minimum=1, maximum=INTEGER_MAX)
         if batch_size is not None:

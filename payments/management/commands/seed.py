@@ -9,12 +9,11 @@ configured one.
 """
 
 import os
-from datetime import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from core.command_args import parse_instant, parse_whole_number
+from core.command_args import INSTANT_HELP, parse_as_of, parse_whole_number
 from core.exceptions import BillingError
 from payments.seeding.run import MAX_DEMO_CUSTOMERS, SeedReport, seed_run
 
@@ -32,13 +31,11 @@ class Command(BaseCommand):
         parser.add_argument("--demo", default="0", metavar="N",
                             help="also create demo customers 1..N with months of history (default 0)")
         parser.add_argument("--as-of", default=None, metavar="DATE",
-                            help="the 'now' the demo history ends at (ISO date or date-time, UTC; default now)")
+                            help=f"the 'now' the demo history ends at ({INSTANT_HELP}; default now)")
 
     def handle(self, *args, **options):
         demo = parse_whole_number(options["demo"], option="--demo", minimum=0, maximum=MAX_DEMO_CUSTOMERS)
-        as_of = None
-        if options["as_of"] is not None:
-            as_of = parse_instant(options["as_of"], option="--as-of", date_time=time(12))
+        as_of = parse_as_of(options["as_of"])
         try:
             report = seed_run(
                 demo=demo, as_of=as_of,

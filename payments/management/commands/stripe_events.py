@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from core.audit import Actor
-from core.command_args import parse_instant, parse_text
+from core.command_args import INSTANT_HELP, parse_optional_instant, parse_text
 from payments.models import StripeEventStatus
 from payments.webhooks.services import stripe_event_replay
 
@@ -13,11 +13,11 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         replay = sub.add_parser("replay", help="Reprocess stored events through the webhook handlers, oldest first.")
         replay.add_argument("--failed", action="store_true", help="Only events whose processing failed.")
-        replay.add_argument("--since", help="Only events received at or after this ISO 8601 date-time (UTC if naive).")
+        replay.add_argument("--since", help=f"Only events received at or after this instant ({INSTANT_HELP}).")
         replay.add_argument("--id", dest="event_id", help="Only this Stripe event id (evt_...).")
 
     def handle(self, *args, action, failed=False, since=None, event_id=None, **options):
-        since_at = parse_instant(since, option="--since") if since is not None else None
+        since_at = parse_optional_instant(since, option="--since")
         if event_id is not None:
             event_id = parse_text(event_id, option="--id")
         events = stripe_event_replay(actor=Actor.system("stripe-events-replay"), failed_only=failed, since=since_at,
