@@ -162,7 +162,8 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 
 # The installed payment rails (docs/providers.md), in order of preference for hosted checkout and
 # off-session charges. Stripe answers 503 until STRIPE_SECRET_KEY is set; manual methods always work.
-PAYMENT_PROVIDERS = env.list("PAYMENT_PROVIDERS", default=["payments.providers.manual.ManualProvider"])
+PAYMENT_PROVIDERS = env.list("PAYMENT_PROVIDERS", default=["payments.providers.stripe.provider.StripeProvider",
+                                                           "payments.providers.manual.ManualProvider"])
 
 # Stripe Checkout sends the customer's browser back to these after paying or giving up. A client may name
 # its own success_url / cancel_url only on these hosts (an open redirect otherwise); the defaults are used

@@ -17,7 +17,13 @@ from payments.providers.base import (
     SetupRequest,
     SetupSession,
 )
-from payments.providers.registry import provider_for, provider_with, providers_installed, providers_with
+from payments.providers.registry import (
+    provider_for,
+    provider_installed_for,
+    provider_with,
+    providers_installed,
+    providers_with,
+)
 
 __all__ = [
     "Capability",
@@ -35,6 +41,7 @@ __all__ = [
     "SetupRequest",
     "SetupSession",
     "provider_for",
+    "provider_installed_for",
     "provider_with",
     "providers_installed",
     "providers_with",

@@ -24,18 +24,22 @@ def providers_installed() -> tuple[PaymentProvider, ...]:
     return _installed(tuple(settings.PAYMENT_PROVIDERS))
 
 
+def provider_installed_for(code: str) -> PaymentProvider | None:
+    """The installed rail that answers for `code`, configured or not; None when no rail does."""
+    return next((provider for provider in providers_installed() if code in provider.codes), None)
+
+
 def provider_for(code: str) -> PaymentProvider:
     """The rail that answers for `code` (a Payment.method such as "stripe" or "cash").
 
     Raises PaymentProviderUnavailable (503) when no installed rail answers for it, or the one that does
     is not configured.
     """
-    for provider in providers_installed():
-        if code in provider.codes:
-            if not provider.is_configured():
-                raise PaymentProviderUnavailable(provider.unavailable_message,
-                                                 extra={"provider": provider.code})
-            return provider
+    provider = provider_installed_for(code)
+    if provider is not None:
+        if not provider.is_configured():
+            raise PaymentProviderUnavailable(provider.unavailable_message, extra={"provider": provider.code})
+        return provider
     raise PaymentProviderUnavailable(f"No payment provider for {code!r} is installed.",
                                      code="payment_provider_unknown", extra={"provider": code})
 

@@ -30,10 +30,8 @@ from payments.services.payments import (
 )
 from payments.services.refunds import (
     ALLOWED_REFUND_TRANSITIONS,
-    STRIPE_REFUND_STATUS,
     payment_refund,
     payment_refund_apply,
-    refund_apply_stripe,
     refund_id_from_stripe_key,
     refund_stripe_key,
     refund_transition,
@@ -51,7 +49,6 @@ __all__ = [
     "ALLOWED_PAYMENT_TRANSITIONS",
     "ALLOWED_REFUND_TRANSITIONS",
     "PRORATION_QUANTUM",
-    "STRIPE_REFUND_STATUS",
     "LineSpec",
     "PlanChange",
     "credit_pack_fulfill",
@@ -72,7 +69,6 @@ __all__ = [
     "payment_refund_apply",
     "payment_transition",
     "plan_period_line",
-    "refund_apply_stripe",
     "refund_id_from_stripe_key",
     "refund_stripe_key",
     "refund_transition",

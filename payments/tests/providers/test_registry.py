@@ -36,3 +36,21 @@ def test_the_manual_rail_refuses_every_provider_call_with_503(call):
     with pytest.raises(PaymentProviderUnavailable) as raised:
         getattr(ManualProvider(), call)(None)
     assert raised.value.code == "capability_unavailable" and raised.value.extra["provider"] == "manual"
+
+
+def test_stripe_is_503_until_its_key_is_set_and_then_is_the_preferred_card_rail(settings):
+    from payments.providers.stripe.gateway import NOT_CONFIGURED
+    from payments.providers.stripe.provider import StripeProvider
+
+    settings.STRIPE_SECRET_KEY = ""
+    with pytest.raises(PaymentProviderUnavailable) as raised:
+        provider_for("stripe")
+    assert raised.value.message == NOT_CONFIGURED
+    with pytest.raises(PaymentProviderUnavailable):
+        provider_with(Capability.OFF_SESSION_CHARGE)
+
+    settings.STRIPE_SECRET_KEY = "sk_test_x"
+    stripe_rail = provider_for("stripe")
+    assert isinstance(stripe_rail, StripeProvider) and isinstance(stripe_rail, PaymentProvider)
+    assert provider_with(Capability.HOSTED_CHECKOUT) is stripe_rail
+    assert Capability.MERCHANT_OF_RECORD not in stripe_rail.capabilities
