@@ -36,7 +36,7 @@ from core.exceptions import (
     PaymentProviderError,
     PaymentProviderUnavailable,
 )
-from payments.live import payment_broadcast
+from payments.live.broadcast import payment_broadcast
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus, RefundStatusChange
 from payments.providers import Capability, PaymentProvider, RefundRequest, provider_installed_for
 from payments.selectors.refunds import payment_refunds_in_flight
