@@ -13,7 +13,7 @@ from channels.security.websocket import AllowedHostsOriginValidator, WebsocketDe
 from django.urls import re_path  # noqa: E402
 
 from core.channels_auth import TokenAuthMiddleware  # noqa: E402
-from payments.routing import websocket_urlpatterns  # noqa: E402
+from payments.live.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter({
     "http": django_asgi_app,

@@ -1,34 +1,18 @@
-from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
 from django.http import JsonResponse
 
 from core.resilience import ResilientRedisCache, channel_layer_breaker
-from payments.webhooks.selectors import stripe_event_failed_recent_count, webhook_rejection_count
+from payments.providers import providers_installed
 
 
-def _stripe_section() -> dict:
-    """Whether Stripe can be used and whether its webhooks are arriving healthy.
-
-    Degraded (reported, but the HTTP status stays 200 so load balancers keep the instance: card payments
-    are not what keeps the app alive) when the API key is set but the signing secret is missing, when
-    deliveries failed verification in the last hour (a wrong or rotated secret fails silently otherwise),
-    or when stored events failed processing in the last hour.
-    """
-    configured = bool(settings.STRIPE_SECRET_KEY)
-    secret_missing = not settings.STRIPE_WEBHOOK_SECRET
-    rejected = webhook_rejection_count()
-    failed = stripe_event_failed_recent_count()
-    problems = []
-    if configured and secret_missing:
-        problems.append("STRIPE_WEBHOOK_SECRET is missing: every webhook is refused")
-    if rejected:
-        problems.append(f"{rejected} webhook deliveries failed verification in the last hour")
-    if failed:
-        problems.append(f"{failed} webhook events failed processing in the last hour")
-    return {"status": "degraded" if problems else "ok", "configured": configured,
-            "webhook_secret_missing": secret_missing, "verification_failures_last_hour": rejected,
-            "events_failed_last_hour": failed, "problems": problems}
+def _provider_sections() -> dict[str, dict]:
+    """Each installed payment rail's own report, under its code ("stripe", "manual")."""
+    sections = {}
+    for provider in providers_installed():
+        health = provider.health()
+        sections[provider.code] = {"status": health.status, **health.details, "problems": list(health.problems)}
+    return sections
 
 
 def _redis_section() -> dict:
@@ -49,7 +33,8 @@ def _redis_section() -> dict:
 
 
 def healthz(request):
-    """Liveness and database reachability for load balancers and operators, and Stripe's and Redis's state."""
+    """Liveness and database reachability for load balancers and operators, and the payment rails' and
+    Redis's state."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -58,8 +43,9 @@ def healthz(request):
     except Exception as exc:  # any driver error means "down"; the detail goes in the body
         database = {"status": "error", "vendor": connection.vendor, "error": str(exc)[:200]}
     healthy = database["status"] == "ok"
-    stripe = _stripe_section() if healthy else {"status": "unknown"}
+    providers = _provider_sections() if healthy else {p.code: {"status": "unknown"} for p in providers_installed()}
     redis = _redis_section()
-    status = "ok" if healthy and stripe["status"] == "ok" and redis["status"] == "ok" else "degraded"
-    return JsonResponse({"status": status, "database": database, "stripe": stripe, "redis": redis},
+    sections = [*providers.values(), redis]
+    status = "ok" if healthy and all(section["status"] == "ok" for section in sections) else "degraded"
+    return JsonResponse({"status": status, "database": database, **providers, "redis": redis},
                         status=200 if healthy else 503)

@@ -160,6 +160,11 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 # Lets tests and local runs point the SDK at a loopback Stripe peer (localstripe); empty means Stripe.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 
+# The installed payment rails (docs/providers.md), in order of preference for hosted checkout and
+# off-session charges. Stripe answers 503 until STRIPE_SECRET_KEY is set; manual methods always work.
+PAYMENT_PROVIDERS = env.list("PAYMENT_PROVIDERS", default=["payments.providers.stripe.provider.StripeProvider",
+                                                           "payments.providers.manual.ManualProvider"])
+
 # Stripe Checkout sends the customer's browser back to these after paying or giving up. A client may name
 # its own success_url / cancel_url only on these hosts (an open redirect otherwise); the defaults are used
 # when the request names none. See docs/api.md (Checkout).

@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 
 from billing_project.health import healthz
+from payments.providers.stripe.webhooks.views import stripe_webhook
 from payments.views import invoice_print
-from payments.webhooks.views import stripe_webhook
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -90,7 +90,7 @@ def circuit_breaker(name: str, *, meanwhile: str) -> CircuitBreaker:
 
 
 def channel_layer_breaker() -> CircuitBreaker:
-    """The breaker of live broadcasts (payments.live) through the configured channel layer's hosts."""
+    """The breaker of live broadcasts (payments.live.broadcast) through the configured channel layer's hosts."""
     hosts = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("hosts", [])
     addresses = [str(host.get("address") if isinstance(host, dict) else host) for host in hosts]
     return circuit_breaker(f"Redis channel layer at {', '.join(_redacted(a) for a in addresses)}",

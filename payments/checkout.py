@@ -1,20 +1,164 @@
-"""What a customer may buy through Checkout by itself, and where Checkout may send its browser back.
+"""Hosted checkout and saving a payment method, through the provider contract (the preferred configured
+rail offering the capability; Stripe Checkout and SetupIntents today), and what a customer may buy by
+itself and where the checkout may send its browser back.
 
-The Checkout services in payments.stripe_services take any price and any redirect URL, because staff
-and the back office call them. A customer's program must not choose either: it names a credit pack from
-the `CREDIT_PACKS` catalog (priced in the customer's currency) and redirect URLs on the hosts of
-`CHECKOUT_REDIRECT_HOSTS` (anything else would make us an open redirect).
+`checkout_subscription_start` and `checkout_credit_pack_start` take any price and any redirect URL,
+because staff and the back office call them. A customer's program must not choose either: it names a
+credit pack from the `CREDIT_PACKS` catalog (priced in the customer's currency) and redirect URLs on the
+hosts of `CHECKOUT_REDIRECT_HOSTS` (anything else would make us an open redirect).
 """
 
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 
 from core.audit import Actor
 from core.exceptions import InvalidOperation
-from payments.stripe_services import CheckoutStart, checkout_credit_pack_start
-from subscriptions.models import Customer
+from payments.models import BillingReason, Invoice, InvoiceLineKind, InvoiceStatus
+from payments.providers import (
+    Capability,
+    CheckoutLine,
+    CheckoutRequest,
+    CheckoutSession,
+    CustomerAccount,
+    PaymentProvider,
+    SetupRequest,
+    SetupSession,
+    provider_with,
+)
+from payments.services import (
+    LineSpec,
+    invoice_create,
+    invoice_finalize,
+    invoice_lock,
+    invoice_void,
+    subscription_start,
+)
+from subscriptions.models import Customer, Plan, Subscription, SubscriptionStatus
+from subscriptions.services import subscription_cancel, subscription_lock
+
+
+def payment_method_setup_start(*, customer: Customer) -> tuple[CustomerAccount, SetupSession]:
+    """Start saving a payment method with the preferred rail that keeps them: the front end completes the
+    returned session (Stripe: confirms the SetupIntent's client secret with Stripe.js), and the rail's
+    webhook makes it the customer's default for renewals."""
+    rail = provider_with(Capability.SAVED_PAYMENT_METHODS)
+    account = rail.customer_account_ensure(customer=customer)
+    # Each call is a new session; the random key still lets the provider's client retry this one call.
+    session = rail.setup_session_create(SetupRequest(
+        account=account, metadata={"customer_id": str(customer.pk)},
+        idempotency_key=f"setup-intent-{customer.pk}-{uuid.uuid4().hex}"))
+    return account, session
+
+
+@dataclass(frozen=True)
+class CheckoutStart:
+    invoice: Invoice
+    session: CheckoutSession
+    subscription: Subscription | None = None
+
+
+def _checkout_intent_record(*, invoice: Invoice) -> Invoice:
+    """In the transaction that issues the invoice: take it out of the billing run's off-session
+    collection, because the customer is paying it on a hosted checkout page."""
+    invoice = invoice_lock(invoice_id=invoice.pk)
+    invoice.next_attempt_at = None
+    invoice.metadata = {**invoice.metadata, "collection": "checkout"}
+    invoice.save(update_fields=["next_attempt_at", "metadata", "updated_at"])
+    return invoice
+
+
+def _checkout_session_open(*, rail: PaymentProvider, account: CustomerAccount, invoice: Invoice, kind: str,
+                           actor: Actor, success_url: str, cancel_url: str,
+                           save_payment_method: bool) -> CheckoutSession:
+    """Open the hosted checkout page for a committed, numbered invoice: the rail is called with no
+    transaction open (no invoice-number or row lock held while it answers), the session is recorded in a
+    short transaction, and when the rail fails the invoice (and a subscription waiting for it) is
+    withdrawn."""
+    lines = (CheckoutLine(name=f"Invoice {invoice.number}", unit_amount=invoice.amount_due),)
+    try:
+        session = rail.checkout_session_create(CheckoutRequest(
+            account=account, lines=lines, currency=invoice.currency,
+            success_url=success_url, cancel_url=cancel_url, save_payment_method=save_payment_method,
+            metadata={"kind": kind, "invoice_id": str(invoice.pk), "customer_id": str(invoice.customer_id)},
+            # One session per invoice, whoever asks again for it.
+            idempotency_key=f"checkout-invoice-{invoice.pk}",
+        ))
+    except Exception:
+        _checkout_withdraw(invoice=invoice, actor=actor)
+        raise
+    with transaction.atomic():
+        locked = invoice_lock(invoice_id=invoice.pk)
+        locked.metadata = {**locked.metadata, "checkout_session_id": session.reference}
+        locked.save(update_fields=["metadata", "updated_at"])
+    return session
+
+
+def _checkout_withdraw(*, invoice: Invoice, actor: Actor) -> None:
+    """No checkout page could be opened: void the invoice nobody can pay and cancel the subscription
+    that was waiting for it, so the customer can simply try again."""
+    with transaction.atomic():
+        locked = invoice_lock(invoice_id=invoice.pk)
+        if locked.status != InvoiceStatus.OPEN or locked.amount_paid:
+            return
+        invoice_void(invoice=locked, actor=actor, reason="checkout could not be opened")
+        if locked.subscription_id:
+            subscription = subscription_lock(subscription_id=locked.subscription_id)
+            if subscription.status == SubscriptionStatus.INCOMPLETE:
+                subscription_cancel(subscription=subscription, actor=actor, reason="checkout could not be opened")
+
+
+def checkout_subscription_start(*, customer: Customer, plan: Plan, actor: Actor, success_url: str,
+                                cancel_url: str, now: datetime | None = None) -> CheckoutStart:
+    """Subscribe through the preferred rail's hosted checkout (Stripe Checkout): the subscription starts
+    incomplete with its first invoice, the checkout collects that invoice and saves the payment method for
+    renewals, and the rail's completion webhook pays the invoice, which activates the subscription.
+
+    The subscription and its numbered invoice commit first (the intent), then the rail is called outside
+    any transaction, then the session is recorded (or, when the rail fails, both are withdrawn)."""
+    if plan.is_free:
+        raise InvalidOperation("A free plan needs no checkout; subscribe directly.", code="nothing_to_pay")
+    rail = provider_with(Capability.HOSTED_CHECKOUT)
+    account = rail.customer_account_ensure(customer=customer)
+    with transaction.atomic():
+        subscription, invoice = subscription_start(customer=customer, plan=plan, actor=actor, now=now,
+                                                   with_trial=False)
+        _checkout_intent_record(invoice=invoice)
+    session = _checkout_session_open(rail=rail, account=account, invoice=invoice, kind="subscription", actor=actor,
+                                     success_url=success_url, cancel_url=cancel_url, save_payment_method=True)
+    invoice.refresh_from_db()
+    return CheckoutStart(invoice=invoice, session=session, subscription=subscription)
+
+
+def checkout_credit_pack_start(*, customer: Customer, credits: int, amount: int, actor: Actor, success_url: str,
+                               cancel_url: str, now: datetime | None = None) -> CheckoutStart:
+    """Sell `credits` prepaid credits for `amount` minor units through Checkout; the credits are
+    granted when the invoice is paid (payments.services.credit_pack_fulfill). The numbered invoice
+    commits before the rail is called, as for a subscription."""
+    if credits <= 0 or amount <= 0:
+        raise InvalidOperation("A credit pack has a positive number of credits and a positive price.",
+                               code="invalid_amount")
+    rail = provider_with(Capability.HOSTED_CHECKOUT)
+    account = rail.customer_account_ensure(customer=customer)
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = invoice_create(
+            customer=customer, billing_reason=BillingReason.CREDIT_PACK,
+            lines=[LineSpec(kind=InvoiceLineKind.CREDIT_PACK, description=f"{credits} credits",
+                            unit_amount=Decimal(amount), credits=credits)],
+        )
+        invoice = invoice_finalize(invoice=invoice, actor=actor, now=now)
+        _checkout_intent_record(invoice=invoice)
+    session = _checkout_session_open(rail=rail, account=account, invoice=invoice, kind="credit_pack", actor=actor,
+                                     success_url=success_url, cancel_url=cancel_url, save_payment_method=False)
+    invoice.refresh_from_db()
+    return CheckoutStart(invoice=invoice, session=session)
 
 
 @dataclass(frozen=True)

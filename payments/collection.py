@@ -1,9 +1,12 @@
-"""Collect an open invoice by charging the customer's saved card off-session.
+"""Collect an open invoice by charging the customer's saved payment method off-session.
+
+The rail is whichever configured provider offers off-session charges and holds a saved payment method
+for the customer (payments.providers); nothing here names a rail.
 
 The billing run calls `invoice_collect` for due invoices and owns dunning (attempt_count,
-next_attempt_at); this module never touches those fields. The Payment row is committed before Stripe is
-called and the PaymentIntent carries its id in metadata, so whatever happens between Stripe's answer and
-our commit, the webhook for that PaymentIntent finds its payment.
+next_attempt_at); this module never touches those fields. The Payment row is committed before the
+provider is called and the charge carries its id in metadata, so whatever happens between the provider's
+answer and our commit, the provider's webhook for that charge finds its payment.
 """
 
 import logging
@@ -14,10 +17,17 @@ from django.db import transaction
 
 from core.audit import Actor
 from core.exceptions import CardDeclined, IllegalTransition, PaymentProviderError
-from payments import stripe_gateway
-from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus
+from payments.models import Invoice, InvoiceStatus, Payment, PaymentStatus
+from payments.providers import (
+    Capability,
+    ChargeRequest,
+    CustomerAccount,
+    PaymentProvider,
+    providers_installed,
+    providers_with,
+)
 from payments.services import payment_lock
-from payments.stripe_sync import observed_now, payment_sync_intent, payment_sync_status
+from payments.services.payment_sync import observed_now, payment_sync_status
 
 logger = logging.getLogger(__name__)
 
@@ -48,31 +58,46 @@ def _result(payment: Payment) -> CollectionResult:
 
 
 def collection_key(*, invoice_id: int, attempt: int) -> str:
-    """The idempotency key of one collection attempt: Payment.collection_key and Stripe's key alike."""
+    """The idempotency key of one collection attempt: Payment.collection_key and the provider's key alike."""
     return f"invoice-{invoice_id}-attempt-{attempt}"
 
 
+def _charge_account(*, invoice: Invoice) -> tuple[PaymentProvider, CustomerAccount] | None:
+    """The first configured rail (in PAYMENT_PROVIDERS order) that charges off-session and holds a saved
+    payment method for the invoice's customer, with that account; None when there is none."""
+    for rail in providers_with(Capability.OFF_SESSION_CHARGE):
+        account = rail.customer_account(customer=invoice.customer)
+        if account is not None and account.default_payment_method:
+            return rail, account
+    return None
+
+
 def invoice_chargeable(*, invoice: Invoice) -> bool:
-    """Whether `invoice_collect` would call Stripe for this invoice (rather than answer no_payment_method
-    at once): the billing run charges these outside its batch transaction."""
-    customer = invoice.customer
-    return (stripe_gateway.is_configured() and bool(customer.stripe_customer_id)
-            and bool(customer.stripe_default_payment_method_id))
+    """Whether `invoice_collect` would call a provider for this invoice (rather than answer
+    no_payment_method at once): the billing run charges these outside its batch transaction."""
+    return _charge_account(invoice=invoice) is not None
+
+
+def _no_charge_account() -> CollectionResult:
+    if not providers_with(Capability.OFF_SESSION_CHARGE):
+        rails = [rail.unavailable_message for rail in providers_installed()
+                 if Capability.OFF_SESSION_CHARGE in rail.capabilities]
+        message = rails[0] if rails else "No installed payment provider charges off-session."
+        return CollectionResult(outcome=NO_PAYMENT_METHOD, payment=None, message=message)
+    return CollectionResult(outcome=NO_PAYMENT_METHOD, payment=None,
+                            message="The customer has no saved card to charge.")
 
 
 def invoice_collect(*, invoice: Invoice, actor: Actor, now: datetime) -> CollectionResult:
-    """Charge `invoice.amount_due` to the customer's default card, once per dunning attempt."""
-    if not stripe_gateway.is_configured():
-        return CollectionResult(outcome=NO_PAYMENT_METHOD, payment=None, message=stripe_gateway.NOT_CONFIGURED)
-    customer = invoice.customer
-    if not invoice_chargeable(invoice=invoice):
-        return CollectionResult(outcome=NO_PAYMENT_METHOD, payment=None,
-                                message="The customer has no saved card to charge.")
+    """Charge `invoice.amount_due` to the customer's saved payment method, once per dunning attempt."""
+    charge_account = _charge_account(invoice=invoice)
+    if charge_account is None:
+        return _no_charge_account()
+    rail, account = charge_account
     if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE) or invoice.amount_due <= 0:
         raise IllegalTransition(f"Invoice {invoice} ({invoice.status}, {invoice.amount_due} due) takes no payment.",
                                 code="invoice_not_payable")
-    in_flight = invoice.payments.filter(method=PaymentMethod.STRIPE,
-                                        status__in=[P.PROCESSING]).order_by("id").first()
+    in_flight = invoice.payments.filter(method=rail.code, status__in=[P.PROCESSING]).order_by("id").first()
     if in_flight is not None:
         # A bank debit still on its way: charging again could collect twice.
         return CollectionResult(outcome=PROCESSING, payment=in_flight,
@@ -81,45 +106,43 @@ def invoice_collect(*, invoice: Invoice, actor: Actor, now: datetime) -> Collect
     key = collection_key(invoice_id=invoice.pk, attempt=invoice.attempt_count + 1)
     # Insert-or-find on the unique collection_key: two collectors on one attempt get the same row.
     payment, created = Payment.objects.get_or_create(
-        collection_key=key, defaults={"customer": customer, "invoice": invoice, "amount": invoice.amount_due,
-                                      "currency": invoice.currency, "method": PaymentMethod.STRIPE})
+        collection_key=key, defaults={"customer": invoice.customer, "invoice": invoice, "amount": invoice.amount_due,
+                                      "currency": invoice.currency, "method": rail.code})
     if not created and payment.status != P.PENDING:
         # This attempt already ran (the billing run retried before recording it): same answer, no charge.
         return _result(payment)
 
     try:
-        intent = stripe_gateway.payment_intent_charge_off_session(
-            customer_id=customer.stripe_customer_id, payment_method_id=customer.stripe_default_payment_method_id,
-            amount=payment.amount, currency=payment.currency, idempotency_key=key,
+        result = rail.charge_off_session(ChargeRequest(
+            account=account, amount=payment.amount, currency=payment.currency, idempotency_key=key,
             metadata={"payment_id": str(payment.pk), "invoice_id": str(invoice.pk),
                       "invoice_number": invoice.number or ""},
-        )
+        ))
     except (CardDeclined, PaymentProviderError) as exc:
-        return _record_failure(payment=payment, exc=exc, actor=actor, now=now)
+        return _record_failure(rail=rail, payment=payment, exc=exc, actor=actor, now=now)
 
     with transaction.atomic():
         payment = payment_lock(payment_id=payment.pk)
-        payment_sync_intent(payment=payment, intent=intent, observed_at=observed_now(), actor=actor,
-                            reason=f"off-session charge, attempt {invoice.attempt_count + 1}", now=now)
+        rail.charge_apply(payment=payment, result=result, observed_at=observed_now(), actor=actor,
+                          reason=f"off-session charge, attempt {invoice.attempt_count + 1}", now=now)
     return _result(payment)
 
 
-def _record_failure(*, payment: Payment, exc: CardDeclined | PaymentProviderError, actor: Actor,
-                    now: datetime) -> CollectionResult:
+def _record_failure(*, rail: PaymentProvider, payment: Payment, exc: CardDeclined | PaymentProviderError,
+                    actor: Actor, now: datetime) -> CollectionResult:
     """A refused card, or a provider error after which the charge's fate is unknown. Both are a failed
-    attempt for dunning; if Stripe did charge after all, payment_intent.succeeded (found through the
-    payment id in the PaymentIntent's metadata) moves the payment on, as failed -> succeeded is allowed."""
+    attempt for dunning; if the provider did charge after all, its webhook (finding the payment through
+    the payment id in the charge's metadata) moves the payment on, as failed -> succeeded is allowed."""
     failure_code = exc.extra.get("decline_code") or exc.extra.get("stripe_code") or exc.code
     with transaction.atomic():
         payment = payment_lock(payment_id=payment.pk)
-        intent_id = exc.extra.get("payment_intent_id")
-        if intent_id and not payment.stripe_payment_intent_id:
-            payment.stripe_payment_intent_id = intent_id
-            payment.save(update_fields=["stripe_payment_intent_id", "updated_at"])
+        if exc.extra.get("reference"):
+            rail.payment_reference_set(payment=payment, reference=exc.extra["reference"])
         payment_sync_status(payment=payment, to_status=P.FAILED, observed_at=observed_now(), actor=actor,
                             reason=f"off-session charge failed: {exc.message}",
                             provider_data={"error": exc.code, **exc.extra}, failure_code=failure_code,
                             failure_reason=exc.message, now=now)
     if isinstance(exc, PaymentProviderError):
-        logger.warning("Stripe error collecting invoice #%s (payment #%s): %s", payment.invoice_id, payment.pk, exc)
+        logger.warning("%s error collecting invoice #%s (payment #%s): %s", rail.code, payment.invoice_id,
+                       payment.pk, exc)
     return CollectionResult(outcome=FAILED, payment=payment, message=exc.message)

@@ -2,7 +2,7 @@ import pytest
 from django.core.cache import cache
 
 from payments.models import StripeEvent, StripeEventStatus
-from payments.webhooks.services import webhook_rejection_record
+from payments.providers.stripe.webhooks.services import webhook_rejection_record
 
 pytestmark = pytest.mark.django_db
 
@@ -53,3 +53,12 @@ def test_healthz_reports_recent_verification_failures_and_failed_events(
     assert response.status_code == 200  # card trouble does not take the instance out of the load balancer
     assert stripe["status"] == "degraded"
     assert stripe["verification_failures_last_hour"] == 2 and stripe["events_failed_last_hour"] == 1
+
+
+def test_healthz_has_a_section_per_installed_payment_rail(client, settings):
+    settings.STRIPE_SECRET_KEY = ""
+
+    body = client.get("/healthz").json()
+
+    assert body["manual"] == {"status": "ok", "problems": []}
+    assert body["stripe"]["configured"] is False

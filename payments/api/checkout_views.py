@@ -1,6 +1,6 @@
 """Paying by card from a customer's own front end: save a card (SetupIntent for Stripe.js) and Stripe
 Checkout for a new subscription or a credit pack. Every Stripe call is a service of
-payments.stripe_services / payments.checkout; without STRIPE_SECRET_KEY they answer 503."""
+payments.checkout (through the provider contract); without STRIPE_SECRET_KEY they answer 503."""
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
@@ -19,8 +19,13 @@ from payments.api.serializers import (
     SetupIntentCreateSerializer,
     SetupIntentSerializer,
 )
-from payments.checkout import checkout_credit_pack_buy, checkout_redirect_urls, credit_pack_list
-from payments.stripe_services import checkout_subscription_start, customer_setup_intent_create
+from payments.checkout import (
+    checkout_credit_pack_buy,
+    checkout_redirect_urls,
+    checkout_subscription_start,
+    credit_pack_list,
+    payment_method_setup_start,
+)
 from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
 from subscriptions.api.client import api_client_forget
 from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED
@@ -61,9 +66,9 @@ class PaymentMethodViewSet(ApiViewMixin, viewsets.GenericViewSet):
         serializer = SetupIntentCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         customer = self.acting_customer(serializer.validated_data.get("customer"))
-        setup = customer_setup_intent_create(customer=customer)
+        account, setup = payment_method_setup_start(customer=customer)
         return Response(SetupIntentSerializer({
-            "id": setup.id, "client_secret": setup.client_secret, "stripe_customer_id": setup.customer_id,
+            "id": setup.reference, "client_secret": setup.client_secret, "stripe_customer_id": account.reference,
             "publishable_key": settings.STRIPE_PUBLISHABLE_KEY}).data, status=status.HTTP_201_CREATED)
 
 
@@ -107,7 +112,7 @@ class CheckoutViewSet(ApiViewMixin, viewsets.GenericViewSet):
         # The plan (incomplete for now) is the customer's current one: its limits apply from here.
         api_client_forget(user_id=customer.user_id)
         return Response(CheckoutSessionSerializer({
-            "id": start.session.id, "url": start.session.url, "invoice": start.invoice,
+            "id": start.session.reference, "url": start.session.url, "invoice": start.invoice,
             "subscription": start.subscription, "credit_pack": None}).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -130,7 +135,7 @@ class CheckoutViewSet(ApiViewMixin, viewsets.GenericViewSet):
                                                actor=Actor.of_user(request.user),
                                                success_url=success_url, cancel_url=cancel_url)
         return Response(CheckoutSessionSerializer({
-            "id": start.session.id, "url": start.session.url, "invoice": start.invoice, "subscription": None,
+            "id": start.session.reference, "url": start.session.url, "invoice": start.invoice, "subscription": None,
             "credit_pack": pack}).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -23,6 +23,8 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
+from payments.providers.stripe.gateway import ChargeResult, PaymentIntentResult
+from payments.providers.stripe.sync import payment_sync_charge_refunds, payment_sync_intent
 from payments.seeding.catalog import Catalog, major_to_minor
 from payments.services import (
     LineSpec,
@@ -34,8 +36,6 @@ from payments.services import (
     payment_record_manual,
     payment_refund,
 )
-from payments.stripe_gateway import ChargeResult, PaymentIntentResult
-from payments.stripe_sync import payment_sync_charge_refunds, payment_sync_intent
 from subscriptions.models import Customer, Plan, SubscriptionStatus
 from subscriptions.services import subscription_lock, subscription_transition
 from usage.models import Meter
@@ -151,7 +151,7 @@ def refund_one(story: Story, *, full: bool) -> None:
 
 # ---------------------------------------------------------------------------------------- card payments
 # What Stripe would have told us, applied by the same code that applies its API answers and webhooks
-# (payments.stripe_sync); the ids are fake (pi_demo..., ch_demo...) and nothing calls the network.
+# (payments.providers.stripe.sync); the ids are fake (pi_demo..., ch_demo...) and nothing calls the network.
 
 
 def _intent(payment: Payment, *, status: str, charge_id: str, failure_code: str = "",

@@ -38,10 +38,8 @@ from payments.services.payments import (
 )
 from payments.services.refunds import (
     ALLOWED_REFUND_TRANSITIONS,
-    STRIPE_REFUND_STATUS,
     payment_refund,
     payment_refund_apply,
-    refund_apply_stripe,
     refund_id_from_stripe_key,
     refund_stripe_key,
     refund_transition,
@@ -61,7 +59,6 @@ __all__ = [
     "ISSUED_REASON",
     "NOTHING_DUE_REASON",
     "PRORATION_QUANTUM",
-    "STRIPE_REFUND_STATUS",
     "IssueTerms",
     "LineSpec",
     "PlanChange",
@@ -88,7 +85,6 @@ __all__ = [
     "payment_refund_apply",
     "payment_transition",
     "plan_period_line",
-    "refund_apply_stripe",
     "refund_id_from_stripe_key",
     "refund_stripe_key",
     "refund_transition",

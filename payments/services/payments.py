@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from core.audit import Actor
 from core.exceptions import IllegalTransition, InvalidOperation
-from payments.live import payment_broadcast
+from payments.live.broadcast import payment_broadcast
 from payments.models import MANUAL_PAYMENT_METHODS, Invoice, InvoiceStatus, Payment, PaymentStatus, PaymentStatusChange
 from payments.services.invoices import invoice_apply_payment, invoice_lock
 from subscriptions.models import Customer

@@ -2,17 +2,19 @@
 payment.
 
 Manual methods (cash, check, bank transfer) are refunded in one transaction: the money goes back by hand.
-A card refund holds no lock while Stripe answers (docs/stripe.md, "Provider calls and locks"):
+A payment taken through a rail that refunds (Capability.REFUNDS, e.g. a card through Stripe) holds no
+lock while the rail answers (docs/stripe.md, "Provider calls and locks"); the rail is reached only
+through the provider contract (payments.providers):
 1. intent: a short transaction locks the payment, checks the amount against what is left once refunds
    still in flight are set aside (so concurrent refunds never exceed the captured amount), and commits a
    `requested` Refund;
-2. call: Stripe is asked with no transaction open, under the key `refund-<refund id>` and with the
-   refund's id in the Stripe refund's metadata;
-3. outcome: a short transaction records Stripe's answer through `refund_apply_stripe`.
+2. call: the rail's `refund_create` is asked with no transaction open, under the key `refund-<refund id>`
+   and with the refund's id in the provider refund's metadata;
+3. outcome: a short transaction records the answer through the rail's `refund_apply`.
 A webhook may settle the refund between 2 and 3 (it finds the row by metadata or by the request's
 idempotency key); whichever comes second finds it settled and counts nothing again. A crash between 1
-and 3 leaves a `requested` refund: the same call again (same idempotency key) asks Stripe again under the
-same key, which answers the refund it already made, and a webhook settles it too.
+and 3 leaves a `requested` refund: the same call again (same idempotency key) asks the provider again
+under the same key, which answers the refund it already made, and a webhook settles it too.
 
 A refund's row is written only while its payment is locked, so the payment lock orders all its refunds.
 """
@@ -34,12 +36,11 @@ from core.exceptions import (
     PaymentProviderError,
     PaymentProviderUnavailable,
 )
-from payments import stripe_gateway
-from payments.live import payment_broadcast
-from payments.models import Payment, PaymentMethod, PaymentStatus, Refund, RefundStatus, RefundStatusChange
+from payments.live.broadcast import payment_broadcast
+from payments.models import Payment, PaymentStatus, Refund, RefundStatus, RefundStatusChange
+from payments.providers import Capability, PaymentProvider, RefundRequest, provider_installed_for
 from payments.selectors.refunds import payment_refunds_in_flight
 from payments.services.payments import payment_lock, payment_transition
-from payments.stripe_gateway import RefundResult
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +56,6 @@ ALLOWED_REFUND_TRANSITIONS: dict[str, set[str]] = {
     R.FAILED: {R.SUCCEEDED},
     R.SUCCEEDED: set(),
     R.CANCELED: set(),
-}
-
-# Stripe's refund statuses in ours; requires_action (some bank refunds) is still on its way.
-STRIPE_REFUND_STATUS = {
-    "succeeded": R.SUCCEEDED,
-    "pending": R.PENDING,
-    "requires_action": R.PENDING,
-    "failed": R.FAILED,
-    "canceled": R.CANCELED,
 }
 
 _STRIPE_KEY = re.compile(r"refund-(\d+)")
@@ -110,8 +102,9 @@ def _refund_replay(*, existing: Refund, payment: Payment, amount: int | None) ->
 @dataclass(frozen=True)
 class _Intent:
     refund: Refund
-    # The PaymentIntent to refund in Stripe; empty when nothing is left to ask Stripe.
-    payment_intent_id: str = ""
+    # The rail to ask and its id of the payment; None when nothing is left to ask a provider.
+    rail: PaymentProvider | None = None
+    payment_reference: str = ""
 
 
 def payment_refund(*, payment: Payment, actor: Actor, amount: int | None = None, reason: str = "",
@@ -123,9 +116,10 @@ def payment_refund(*, payment: Payment, actor: Actor, amount: int | None = None,
     with transaction.atomic():
         intent = _payment_refund_intent(payment_id=payment.pk, actor=actor, amount=amount, reason=reason,
                                         idempotency_key=idempotency_key, now=now)
-    if not intent.payment_intent_id:
+    if intent.rail is None:
         return intent.refund
-    return _refund_ask_stripe(refund=intent.refund, payment_intent_id=intent.payment_intent_id, actor=actor, now=now)
+    return _refund_ask_provider(refund=intent.refund, rail=intent.rail, payment_reference=intent.payment_reference,
+                                actor=actor, now=now)
 
 
 def _payment_refund_intent(*, payment_id: int, actor: Actor, amount: int | None, reason: str,
@@ -145,9 +139,10 @@ def _payment_refund_intent(*, payment_id: int, actor: Actor, amount: int | None,
         pending = f" ({in_flight} more is being refunded)" if in_flight else ""
         raise InvalidOperation(f"Refund must be between 1 and {refundable}{pending}.", code="invalid_amount",
                                extra={"refundable": refundable})
-    card = payment.method == PaymentMethod.STRIPE
+    rail = _refund_rail(payment=payment)
+    card = rail is not None
     if card:
-        _card_refund_check(payment=payment)
+        _provider_refund_check(rail=rail, payment=payment)
     refund = Refund(payment=payment, amount=amount, currency=payment.currency, reason=reason[:500],
                     idempotency_key=idempotency_key, status=R.REQUESTED if card else R.SUCCEEDED)
     refund.stamp(actor)
@@ -162,78 +157,66 @@ def _payment_refund_intent(*, payment_id: int, actor: Actor, amount: int | None,
     return _intent_of(refund=refund, payment=payment)
 
 
-def _card_refund_check(*, payment: Payment) -> None:
-    """Refuse before anything is committed when Stripe cannot be asked at all."""
-    if not stripe_gateway.is_configured():
-        raise PaymentProviderUnavailable(stripe_gateway.NOT_CONFIGURED)
-    if not payment.stripe_payment_intent_id:
-        raise InvalidOperation("This card payment never reached Stripe; there is nothing to refund there.",
+def _refund_rail(*, payment: Payment) -> PaymentProvider | None:
+    """The rail that sends this payment's money back, or None when it goes back by hand: manual methods,
+    and methods no installed rail answers for (as before rails were installable)."""
+    rail = provider_installed_for(payment.method)
+    return rail if rail is not None and Capability.REFUNDS in rail.capabilities else None
+
+
+def _provider_refund_check(*, rail: PaymentProvider, payment: Payment) -> None:
+    """Refuse before anything is committed when the rail cannot be asked at all."""
+    if not rail.is_configured():
+        raise PaymentProviderUnavailable(rail.unavailable_message, extra={"provider": rail.code})
+    if not rail.payment_reference(payment=payment):
+        # The code predates other rails; clients already branch on it.
+        raise InvalidOperation(f"This payment never reached {rail.code}; there is nothing to refund there.",
                                code="payment_not_in_stripe")
 
 
 def _intent_of(*, refund: Refund, payment: Payment) -> _Intent:
-    """A requested card refund (new, or left by a crash and asked for again) still needs Stripe."""
-    if refund.status == R.REQUESTED and payment.method == PaymentMethod.STRIPE:
-        _card_refund_check(payment=payment)
-        return _Intent(refund=refund, payment_intent_id=payment.stripe_payment_intent_id)
+    """A requested refund (new, or left by a crash and asked for again) still needs its rail."""
+    rail = _refund_rail(payment=payment)
+    if refund.status == R.REQUESTED and rail is not None:
+        _provider_refund_check(rail=rail, payment=payment)
+        return _Intent(refund=refund, rail=rail, payment_reference=rail.payment_reference(payment=payment))
     return _Intent(refund=refund)
 
 
-def _refund_ask_stripe(*, refund: Refund, payment_intent_id: str, actor: Actor, now: datetime | None) -> Refund:
-    """Ask Stripe for a committed refund (no transaction open), then record its answer."""
+def _refund_ask_provider(*, refund: Refund, rail: PaymentProvider, payment_reference: str, actor: Actor,
+                         now: datetime | None) -> Refund:
+    """Ask the rail for a committed refund (no transaction open), then record its answer."""
     try:
-        result = stripe_gateway.refund_create(
-            payment_intent_id=payment_intent_id, amount=refund.amount,
+        result = rail.refund_create(RefundRequest(
+            payment_reference=payment_reference, amount=refund.amount, currency=refund.currency,
             idempotency_key=refund_stripe_key(refund_id=refund.pk),
             metadata={"refund_id": str(refund.pk), "payment_id": str(refund.payment_id)},
-        )
+        ))
     except BillingError as exc:
-        refund = _refund_record_failure(refund=refund, exc=exc, actor=actor)
+        refund = _refund_record_failure(refund=refund, rail=rail, exc=exc, actor=actor)
         if refund.status == R.FAILED:
             raise
-        return refund  # a webhook settled it meanwhile: Stripe did take the request
+        return refund  # a webhook settled it meanwhile: the provider did take the request
     with transaction.atomic():
         payment = payment_lock(payment_id=refund.payment_id)
         refund = Refund.objects.get(pk=refund.pk)
-        refund_apply_stripe(payment=payment, refund=refund, result=result, actor=actor,
-                            reason=refund.reason or "refunded in Stripe", now=now)
+        rail.refund_apply(payment=payment, refund=refund, result=result, actor=actor,
+                          reason=refund.reason or f"refunded in {rail.code}", now=now)
     return refund
 
 
-def _refund_record_failure(*, refund: Refund, exc: BillingError, actor: Actor) -> Refund:
-    """Stripe refused (or never answered): the refund fails and its payment is left as it was. If Stripe
-    did refund after all, its webhook moves the refund on (failed -> succeeded is allowed)."""
+def _refund_record_failure(*, refund: Refund, rail: PaymentProvider, exc: BillingError, actor: Actor) -> Refund:
+    """The provider refused (or never answered): the refund fails and its payment is left as it was. If
+    it did refund after all, its webhook moves the refund on (failed -> succeeded is allowed)."""
     with transaction.atomic():
         payment_lock(payment_id=refund.payment_id)
         refund = Refund.objects.get(pk=refund.pk)
         if refund.status == R.REQUESTED:
             refund_transition(refund=refund, to_status=R.FAILED, actor=actor,
-                              reason=f"Stripe refund failed: {exc.message}",
+                              reason=f"{rail.code} refund failed: {exc.message}",
                               provider_data={"error": exc.code, **exc.extra})
-    logger.warning("Stripe refund #%s of payment #%s failed: %s", refund.pk, refund.payment_id, exc)
+    logger.warning("%s refund #%s of payment #%s failed: %s", rail.code, refund.pk, refund.payment_id, exc)
     return refund
-
-
-def refund_apply_stripe(*, payment: Payment, refund: Refund, result: RefundResult, actor: Actor, reason: str,
-                        now: datetime | None = None) -> bool:
-    """Apply what Stripe says of one of our refunds (its API answer or a webhook) to it and its locked
-    payment: remember the Stripe refund id, move the status forward, and count a success against the
-    payment. False when the message is old news (the refund is already there or further on)."""
-    if result.id and refund.stripe_refund_id != result.id:
-        if refund.stripe_refund_id:
-            raise InvalidOperation(f"refund #{refund.pk} is {refund.stripe_refund_id} in Stripe, not {result.id}",
-                                   code="refund_mismatch")
-        refund.stripe_refund_id = result.id
-        refund.save(update_fields=["stripe_refund_id"])
-    to_status = STRIPE_REFUND_STATUS.get(result.status)
-    if to_status is None or to_status not in ALLOWED_REFUND_TRANSITIONS[refund.status]:
-        return False
-    provider_data = {"refund": result.id, "status": result.status}
-    refund_transition(refund=refund, to_status=to_status, actor=actor, reason=reason, provider_data=provider_data)
-    if to_status == R.SUCCEEDED:
-        payment_refund_apply(payment=payment, amount=refund.amount, actor=actor, reason=reason,
-                             provider_data=provider_data, now=now)
-    return True
 
 
 def payment_refund_apply(*, payment: Payment, amount: int, actor: Actor, reason: str = "",

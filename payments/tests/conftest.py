@@ -41,7 +41,7 @@ def _no_transaction_across_stripe_calls(monkeypatch):
     """Fail any test in which Stripe is called with a transaction of ours open (and so, possibly, rows
     locked): the rule is commit the intent, call the provider, record the outcome in a short transaction.
     A test that replaces a gateway function itself replaces this guard too."""
-    from payments import stripe_gateway
+    from payments.providers.stripe import gateway as stripe_gateway
 
     def guarded(name, call):
         @wraps(call)

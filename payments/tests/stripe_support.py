@@ -13,7 +13,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from payments.stripe_gateway import API_VERSION
+from payments.providers.stripe.gateway import API_VERSION
 
 WEBHOOK_SECRET = "whsec_test_" + "5" * 32
 LOCALSTRIPE_PORTS = range(8310, 8320)

@@ -21,7 +21,6 @@ from billing_project.tests.admin_helpers import (
     view_permissions,
 )
 from core.exceptions import PaymentProviderError
-from payments import stripe_gateway
 from payments.models import (
     CreditPackOrder,
     Invoice,
@@ -37,6 +36,7 @@ from payments.models import (
     StripeEvent,
     StripeEventStatus,
 )
+from payments.providers.stripe import gateway as stripe_gateway
 from payments.services import invoice_mark_paid, payment_record_manual, payment_refund
 from payments.tests.factories import PaymentFactory
 from payments.tests.stripe_support import new_id, setup_intent_object, stripe_event

@@ -9,9 +9,10 @@ from django.db import connection
 
 from core.audit import Actor
 from core.exceptions import CardDeclined
-from payments import collection, stripe_gateway
+from payments import collection
 from payments.billing.run import billing_run
 from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus
+from payments.providers.stripe import gateway as stripe_gateway
 from payments.services import payment_record_manual
 from payments.tests.conftest import make_due_subscription
 from payments.tests.test_collection import save_card

@@ -1,11 +1,11 @@
 import pytest
 from django.utils import timezone
 
-from payments import stripe_gateway
+from payments.checkout import payment_method_setup_start
 from payments.collection import invoice_collect
 from payments.models import InvoiceStatus, Payment, PaymentStatus, Refund, RefundStatus
+from payments.providers.stripe import gateway as stripe_gateway
 from payments.services import payment_refund
-from payments.stripe_services import customer_setup_intent_create
 from payments.tests.stripe_support import localstripe_post
 from subscriptions.models import SubscriptionStatus
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def save_card(stripe_api, customer, payment_method="pm_card_visa"):
-    setup = customer_setup_intent_create(customer=customer)
+    setup = payment_method_setup_start(customer=customer)[1].raw
     localstripe_post(stripe_api, f"/v1/setup_intents/{setup.id}/confirm",
                      {"payment_method": payment_method, "client_secret": setup.client_secret})
     customer.stripe_default_payment_method_id = stripe_gateway.setup_intent_retrieve(
@@ -145,7 +145,7 @@ def test_two_collectors_on_one_attempt_insert_one_payment(settings, monkeypatch,
     from datetime import UTC, datetime
 
     from billing_project.tests.threads import race
-    from payments.stripe_gateway import PaymentIntentResult
+    from payments.providers.stripe.gateway import PaymentIntentResult
 
     settings.STRIPE_SECRET_KEY = "sk_test_local"
     customer = first_invoice.customer

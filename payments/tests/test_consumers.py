@@ -15,8 +15,8 @@ from rest_framework.authtoken.models import Token
 
 from billing_project.asgi import application
 from core.audit import Actor
-from payments.consumers import CloseCode
-from payments.live import STAFF_GROUP, payment_event_message
+from payments.live.broadcast import STAFF_GROUP, payment_event_message
+from payments.live.consumers import CloseCode
 from payments.models import Payment, PaymentMethod, PaymentStatus
 from payments.services import payment_lock, payment_refund, payment_transition
 from payments.tests.factories import InvoiceFactory, PaymentFactory

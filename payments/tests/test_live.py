@@ -11,7 +11,7 @@ from django.db import connections, transaction
 from billing_project.tests.redis_support import point_redis_at_closed_port
 from core.audit import Actor
 from core.resilience import channel_layer_breaker
-from payments.live import (
+from payments.live.broadcast import (
     EVENT_TYPE,
     LAYER_MESSAGE_TYPE,
     STAFF_GROUP,

@@ -14,7 +14,7 @@ from django.test import Client
 from billing_project.tests.api_support import api_customer
 from billing_project.tests.threads import run_threads
 from core.audit import Actor
-from payments import stripe_gateway
+from payments.checkout import checkout_subscription_start
 from payments.models import (
     Invoice,
     InvoiceLineKind,
@@ -26,8 +26,9 @@ from payments.models import (
     RefundStatus,
     StripeEvent,
 )
+from payments.providers.stripe import gateway as stripe_gateway
+from payments.providers.stripe.services import customer_stripe_ensure
 from payments.services import LineSpec, invoice_create, invoice_finalize, payment_refund, subscription_start
-from payments.stripe_services import checkout_subscription_start, customer_stripe_ensure
 from payments.tests.conftest import open_transactions
 from payments.tests.stripe_support import (
     charge_object,

@@ -13,10 +13,10 @@ from billing_project.tests.api_support import staff_client
 from billing_project.tests.threads import run_threads
 from core.audit import Actor
 from core.exceptions import IllegalTransition, InvalidOperation, PaymentProviderError
-from payments import stripe_gateway
 from payments.models import Payment, PaymentMethod, PaymentStatus, Refund, RefundStatus, RefundStatusChange
+from payments.providers.stripe import gateway as stripe_gateway
+from payments.providers.stripe.gateway import RefundResult
 from payments.services import payment_record_manual, payment_refund, refund_transition
-from payments.stripe_gateway import RefundResult
 from payments.tests.conftest import open_transactions
 from payments.tests.stripe_support import new_id
 from subscriptions.tests.factories import CustomerFactory

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from core.audit import Actor
 from core.command_args import INSTANT_HELP, parse_optional_instant, parse_text
 from payments.models import StripeEventStatus
-from payments.webhooks.services import stripe_event_replay
+from payments.providers.stripe.webhooks.services import stripe_event_replay
 
 
 class Command(BaseCommand):

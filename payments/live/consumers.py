@@ -1,5 +1,5 @@
 """The payments WebSocket (/ws/payments/): authentication, subscribe/unsubscribe/ping, and delivery of
-the events `payments.live` broadcasts. The protocol is documented in docs/websocket.md."""
+the events `payments.live.broadcast` sends. The protocol is documented in docs/websocket.md."""
 
 import asyncio
 import json
@@ -10,7 +10,7 @@ from django.conf import settings
 
 from core.channels_auth import TOKEN_INVALID, TOKEN_SUBPROTOCOL, token_user
 from core.safe_input import BIGINT_MAX, UnsafeInput, json_loads_checked
-from payments.live import LAYER_MESSAGE_TYPE, STAFF_GROUP, customer_group, payment_event_data
+from payments.live.broadcast import LAYER_MESSAGE_TYPE, STAFF_GROUP, customer_group, payment_event_data
 from payments.models import PaymentMethod, PaymentStatus
 from payments.selectors import LiveAudience, PaymentLiveFilters, payment_live_audience, payment_live_snapshot
 
@@ -211,6 +211,6 @@ class PaymentsConsumer(AsyncWebsocketConsumer):
             self.group = None
 
     async def payment_event(self, event: dict):
-        """A broadcast from payments.live: the hot path, so no query and no encoding here."""
+        """A broadcast from payments.live.broadcast: the hot path, so no query and no encoding here."""
         if self.filters is not None and self.filters.matches(event["match"]):
             await self.send(text_data=event["text"])

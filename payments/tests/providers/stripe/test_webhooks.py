@@ -11,6 +11,8 @@ from django.core.management import call_command
 from billing_project.tests.threads import race
 from core.audit import Actor
 from payments.models import Invoice, Payment, PaymentMethod, PaymentStatus, StripeEvent, StripeEventStatus
+from payments.providers.stripe.webhooks.selectors import webhook_rejection_count
+from payments.providers.stripe.webhooks.services import stripe_event_process
 from payments.services import subscription_start
 from payments.tests.stripe_support import (
     card_declined_error,
@@ -24,8 +26,6 @@ from payments.tests.stripe_support import (
     stripe_event,
     stripe_signature,
 )
-from payments.webhooks.selectors import webhook_rejection_count
-from payments.webhooks.services import stripe_event_process
 from subscriptions.tests.factories import CustomerFactory, PlanFactory
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +74,7 @@ def test_untrustworthy_delivery_is_refused_with_400_and_nothing_is_stored(client
     elif case == "wrong_secret":
         kwargs["secret"] = "whsec_someone_else"
 
-    with caplog.at_level(logging.WARNING, logger="payments.webhooks.services"):
+    with caplog.at_level(logging.WARNING, logger="payments.providers.stripe.webhooks.services"):
         response = deliver(client, payload, **kwargs)
 
     assert response.status_code == 400

@@ -7,8 +7,9 @@ own idempotency by the collection tests."""
 import pytest
 
 from core.exceptions import CardDeclined, PaymentProviderError, PaymentProviderUnavailable
-from payments import stripe_gateway
-from payments.stripe_services import customer_setup_intent_create, customer_stripe_ensure
+from payments.checkout import payment_method_setup_start
+from payments.providers.stripe import gateway as stripe_gateway
+from payments.providers.stripe.services import customer_stripe_ensure
 from payments.tests.stripe_support import localstripe_post
 from subscriptions.tests.factories import CustomerFactory
 
@@ -17,7 +18,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 def saved_card(stripe_api, customer, payment_method="pm_card_visa") -> str:
     """Save a card the way a customer's browser does: Stripe.js confirms our SetupIntent."""
-    setup = customer_setup_intent_create(customer=customer)
+    setup = payment_method_setup_start(customer=customer)[1].raw
     localstripe_post(stripe_api, f"/v1/setup_intents/{setup.id}/confirm",
                      {"payment_method": payment_method, "client_secret": setup.client_secret})
     return stripe_gateway.setup_intent_retrieve(setup_intent_id=setup.id).payment_method_id
@@ -38,7 +39,7 @@ def test_stripe_customer_is_created_once_and_reused(stripe_api):
 def test_setup_intent_saves_a_card_for_off_session_use(stripe_api):
     customer = CustomerFactory()
 
-    setup = customer_setup_intent_create(customer=customer)
+    setup = payment_method_setup_start(customer=customer)[1].raw
     localstripe_post(stripe_api, f"/v1/setup_intents/{setup.id}/confirm",
                      {"payment_method": "pm_card_visa", "client_secret": setup.client_secret})
     confirmed = stripe_gateway.setup_intent_retrieve(setup_intent_id=setup.id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -27,6 +28,7 @@ from core.exceptions import (
     WebhookRejected,
 )
 from core.safe_input import DATETIME_MAX, json_loads_checked
+from payments.providers.base import CheckoutLine
 
 logger = logging.getLogger(__name__)
 
@@ -252,14 +254,6 @@ class DisputeResult:
                    created=_ts(data.get("created")))
 
 
-@dataclass(frozen=True)
-class CheckoutLine:
-    name: str
-    # Minor units of the customer's currency, like every amount in the app.
-    unit_amount: int
-    quantity: int = 1
-
-
 # ------------------------------------------------------------------------------------------ calls
 
 
@@ -306,7 +300,7 @@ def payment_intent_retrieve(*, payment_intent_id: str) -> PaymentIntentResult:
         _call(_client().v1.payment_intents.retrieve, object_id=payment_intent_id))
 
 
-def checkout_session_create(*, customer_id: str, lines: list[CheckoutLine], currency: str, success_url: str,
+def checkout_session_create(*, customer_id: str, lines: Sequence[CheckoutLine], currency: str, success_url: str,
                             cancel_url: str, metadata: dict, idempotency_key: str,
                             save_payment_method: bool) -> CheckoutSessionResult:
     """A hosted Checkout page in `payment` mode: we stay the billing engine, so Checkout collects the

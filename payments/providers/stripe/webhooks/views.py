@@ -3,7 +3,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from core.exceptions import WebhookRejected
-from payments.webhooks.services import stripe_event_receive
+from payments.providers.stripe.webhooks.services import stripe_event_receive
 
 
 @csrf_exempt  # Stripe cannot send a CSRF token; the signature on the raw body authenticates it instead.

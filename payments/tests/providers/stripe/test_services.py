@@ -5,14 +5,11 @@ import pytest
 from billing_project.tests.admin_helpers import change_form_data, change_url
 from billing_project.tests.api_support import api_customer
 from core.exceptions import PaymentProviderUnavailable
+from payments.checkout import checkout_credit_pack_start, checkout_subscription_start
 from payments.models import BillingReason, Invoice, InvoiceStatus, Payment, PaymentMethod, Refund
+from payments.providers.stripe.gateway import API_VERSION
+from payments.providers.stripe.services import customer_default_payment_method_set
 from payments.services import payment_record_manual, payment_refund
-from payments.stripe_gateway import API_VERSION
-from payments.stripe_services import (
-    checkout_credit_pack_start,
-    checkout_subscription_start,
-    customer_default_payment_method_set,
-)
 from payments.tests.stripe_support import new_id
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.tests.factories import CustomerFactory, PlanFactory
@@ -42,7 +39,7 @@ def test_subscription_checkout_opens_a_session_for_the_first_invoice(recording_s
     assert start.subscription.status == SubscriptionStatus.INCOMPLETE
     # Checkout collects this invoice: the billing run must not charge it off-session meanwhile.
     assert start.invoice.status == InvoiceStatus.OPEN and start.invoice.next_attempt_at is None
-    assert start.invoice.metadata["checkout_session_id"] == start.session.id
+    assert start.invoice.metadata["checkout_session_id"] == start.session.reference
 
 
 def test_credit_pack_checkout_opens_a_session_for_a_credit_pack_invoice(recording_stripe, actor):

@@ -7,7 +7,6 @@ import pytest
 
 from core.audit import Actor
 from credits.models import CreditBalance
-from payments import stripe_gateway
 from payments.models import (
     BillingReason,
     Invoice,
@@ -20,8 +19,10 @@ from payments.models import (
     StripeEvent,
     StripeEventStatus,
 )
+from payments.providers.stripe import gateway as stripe_gateway
+from payments.providers.stripe.services import customer_stripe_ensure
+from payments.providers.stripe.webhooks.services import stripe_event_reprocess
 from payments.services import LineSpec, invoice_create, invoice_finalize, payment_refund_apply, subscription_start
-from payments.stripe_services import customer_stripe_ensure
 from payments.tests.stripe_support import (
     charge_object,
     checkout_session_object,
@@ -35,7 +36,6 @@ from payments.tests.stripe_support import (
     setup_intent_object,
     stripe_event,
 )
-from payments.webhooks.services import stripe_event_reprocess
 from subscriptions.models import SubscriptionStatus
 from subscriptions.tests.factories import CustomerFactory, PlanFactory
 
@@ -347,7 +347,7 @@ def test_dispute_is_recorded_on_the_payment_audited_and_logged_once(
                              payment_intent=payment.stripe_payment_intent_id)
     event = stripe_event("charge.dispute.created", dispute)
 
-    with caplog.at_level(logging.ERROR, logger="payments.stripe_sync"), \
+    with caplog.at_level(logging.ERROR, logger="payments.providers.stripe.sync"), \
             django_capture_on_commit_callbacks(execute=True):
         deliver(client, event)
         stripe_event_reprocess(event=StripeEvent.objects.get(), actor=ACTOR)

@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from core.admin_tools import ReadOnlyAdminMixin
 from core.audit import Actor
 from payments.models import StripeEvent, StripeEventStatus
-from payments.webhooks.services import stripe_event_reprocess
+from payments.providers.stripe.webhooks.services import stripe_event_reprocess
 
 
 @admin.register(StripeEvent)

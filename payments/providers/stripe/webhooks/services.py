@@ -23,10 +23,10 @@ from django.utils import timezone
 
 from core.audit import Actor
 from core.exceptions import WebhookRejected
-from payments import stripe_gateway
 from payments.models import StripeEvent, StripeEventStatus
-from payments.webhooks.handlers import HANDLERS, PREPARERS
-from payments.webhooks.selectors import REJECTED_KEY, REJECTION_WINDOW_MINUTES, minute_bucket
+from payments.providers.stripe import gateway as stripe_gateway
+from payments.providers.stripe.webhooks.handlers import HANDLERS, PREPARERS
+from payments.providers.stripe.webhooks.selectors import REJECTED_KEY, REJECTION_WINDOW_MINUTES, minute_bucket
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments.consumers import PaymentsConsumer
+from payments.live.consumers import PaymentsConsumer
 
 websocket_urlpatterns = [
     path("ws/payments/", PaymentsConsumer.as_asgi()),

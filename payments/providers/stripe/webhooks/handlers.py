@@ -15,16 +15,9 @@ from datetime import datetime
 
 from core.audit import Actor
 from core.exceptions import InvalidOperation
-from payments import stripe_gateway
 from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus, Refund, StripeEvent
-from payments.services import (
-    invoice_lock,
-    invoice_void,
-    payment_lock,
-    refund_apply_stripe,
-    refund_id_from_stripe_key,
-)
-from payments.stripe_gateway import (
+from payments.providers.stripe import gateway as stripe_gateway
+from payments.providers.stripe.gateway import (
     ChargeResult,
     CheckoutSessionResult,
     DisputeResult,
@@ -33,13 +26,20 @@ from payments.stripe_gateway import (
     SetupIntentResult,
     StripeCustomer,
 )
-from payments.stripe_services import customer_default_payment_method_set
-from payments.stripe_sync import (
+from payments.providers.stripe.services import customer_default_payment_method_set
+from payments.providers.stripe.sync import (
     payment_record_dispute,
     payment_sync_charge_refunds,
     payment_sync_intent,
-    payment_sync_status,
+    refund_apply_stripe,
 )
+from payments.services import (
+    invoice_lock,
+    invoice_void,
+    payment_lock,
+    refund_id_from_stripe_key,
+)
+from payments.services.payment_sync import payment_sync_status
 from subscriptions.models import Customer, SubscriptionStatus
 from subscriptions.services import subscription_cancel, subscription_lock
 

@@ -15,19 +15,19 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.utils import timezone
 
 from core.audit import Actor
+from core.exceptions import InvalidOperation
 from payments.models import Payment, PaymentStatus, PaymentStatusChange, Refund, RefundStatus
+from payments.providers.stripe.gateway import ChargeResult, DisputeResult, PaymentIntentResult, RefundResult
 from payments.selectors.refunds import IN_FLIGHT_REFUND_STATUSES
 from payments.services import (
-    ALLOWED_PAYMENT_TRANSITIONS,
+    ALLOWED_REFUND_TRANSITIONS,
     payment_refund_apply,
-    payment_transition,
-    refund_apply_stripe,
     refund_id_from_stripe_key,
+    refund_transition,
 )
-from payments.stripe_gateway import ChargeResult, DisputeResult, PaymentIntentResult, RefundResult
+from payments.services.payment_sync import COLLECTED_STATUSES, SyncResult, payment_sync_status
 
 logger = logging.getLogger(__name__)
 
@@ -45,38 +45,14 @@ INTENT_STATUS = {
     "canceled": P.CANCELED,
 }
 
-# Our statuses that already include "the money was collected": a `succeeded` message changes nothing.
-_COLLECTED = {P.SUCCEEDED, P.PARTIALLY_REFUNDED, P.REFUNDED}
-
-
-@dataclass(frozen=True)
-class SyncResult:
-    payment: Payment
-    # False when the message was stale, repeated or refused by the state machine.
-    applied: bool
-    note: str = ""
-
-
-def payment_sync_status(*, payment: Payment, to_status: str, observed_at: datetime, actor: Actor, reason: str,
-                        provider_data: dict | None = None, failure_code: str = "", failure_reason: str = "",
-                        now: datetime | None = None) -> SyncResult:
-    """Move a locked payment to what the provider reported at `observed_at`, unless that is old news."""
-    if payment.provider_updated_at and observed_at < payment.provider_updated_at:
-        return SyncResult(payment, False, f"stale: {to_status} from {observed_at.isoformat()} is older than the "
-                                          f"state applied at {payment.provider_updated_at.isoformat()} "
-                                          f"(payment #{payment.pk} is {payment.status})")
-    if to_status == payment.status or (to_status == P.SUCCEEDED and payment.status in _COLLECTED):
-        if payment.provider_updated_at is None or observed_at > payment.provider_updated_at:
-            payment.provider_updated_at = observed_at
-            payment.save(update_fields=["provider_updated_at", "updated_at"])
-        return SyncResult(payment, False, f"payment #{payment.pk} is already {payment.status}")
-    if to_status not in ALLOWED_PAYMENT_TRANSITIONS[payment.status]:
-        return SyncResult(payment, False, f"refused: payment #{payment.pk} is {payment.status} and cannot go "
-                                          f"back to {to_status}")
-    payment_transition(payment=payment, to_status=to_status, actor=actor, reason=reason,
-                       provider_data=provider_data, now=now, provider_created=observed_at,
-                       failure_code=failure_code, failure_reason=failure_reason)
-    return SyncResult(payment, True)
+# Stripe's refund statuses in ours; requires_action (some bank refunds) is still on its way.
+STRIPE_REFUND_STATUS = {
+    "succeeded": RefundStatus.SUCCEEDED,
+    "pending": RefundStatus.PENDING,
+    "requires_action": RefundStatus.PENDING,
+    "failed": RefundStatus.FAILED,
+    "canceled": RefundStatus.CANCELED,
+}
 
 
 def payment_sync_intent(*, payment: Payment, intent: PaymentIntentResult, observed_at: datetime, actor: Actor,
@@ -106,6 +82,28 @@ def payment_sync_intent(*, payment: Payment, intent: PaymentIntentResult, observ
     )
 
 
+def refund_apply_stripe(*, payment: Payment, refund: Refund, result: RefundResult, actor: Actor, reason: str,
+                        now: datetime | None = None) -> bool:
+    """Apply what Stripe says of one of our refunds (its API answer or a webhook) to it and its locked
+    payment: remember the Stripe refund id, move the status forward, and count a success against the
+    payment. False when the message is old news (the refund is already there or further on)."""
+    if result.id and refund.stripe_refund_id != result.id:
+        if refund.stripe_refund_id:
+            raise InvalidOperation(f"refund #{refund.pk} is {refund.stripe_refund_id} in Stripe, not {result.id}",
+                                   code="refund_mismatch")
+        refund.stripe_refund_id = result.id
+        refund.save(update_fields=["stripe_refund_id"])
+    to_status = STRIPE_REFUND_STATUS.get(result.status)
+    if to_status is None or to_status not in ALLOWED_REFUND_TRANSITIONS[refund.status]:
+        return False
+    provider_data = {"refund": result.id, "status": result.status}
+    refund_transition(refund=refund, to_status=to_status, actor=actor, reason=reason, provider_data=provider_data)
+    if to_status == RefundStatus.SUCCEEDED:
+        payment_refund_apply(payment=payment, amount=refund.amount, actor=actor, reason=reason,
+                             provider_data=provider_data, now=now)
+    return True
+
+
 def payment_sync_charge_refunds(*, payment: Payment, charge: ChargeResult, observed_at: datetime, actor: Actor,
                                 request_key: str = "", now: datetime | None = None) -> SyncResult:
     """Reconcile a locked payment's refunds with a charge Stripe reports as (partly) refunded.
@@ -117,12 +115,12 @@ def payment_sync_charge_refunds(*, payment: Payment, charge: ChargeResult, obser
     Stripe dashboard get a Refund row, and a late or repeated charge.refunded changes nothing.
     """
     notes = []
-    if payment.status not in _COLLECTED and charge.paid and charge.status == "succeeded":
+    if payment.status not in COLLECTED_STATUSES and charge.paid and charge.status == "succeeded":
         # A refunded charge had been paid: the success message may still be on its way.
         notes.append(payment_sync_status(payment=payment, to_status=P.SUCCEEDED, observed_at=observed_at,
                                          actor=actor, reason="charge paid (reported with its refund)",
                                          provider_data={"charge": charge.id}, now=now).note)
-    if payment.status not in _COLLECTED:
+    if payment.status not in COLLECTED_STATUSES:
         return SyncResult(payment, False, f"payment #{payment.pk} is {payment.status}; nothing to refund")
     if not payment.stripe_charge_id:
         payment.stripe_charge_id = charge.id
@@ -232,9 +230,3 @@ def payment_record_dispute(*, payment: Payment, dispute: DisputeResult, actor: A
         "Stripe dispute %s opened on payment #%s (%s %s, reason %s): answer it in the Stripe dashboard",
         dispute.id, payment.pk, dispute.amount, dispute.currency, dispute.reason))
     return SyncResult(payment, True)
-
-
-def observed_now() -> datetime:
-    """When a synchronous API answer was seen: it reflects Stripe's state at that moment, so webhooks
-    created before it are older news."""
-    return timezone.now()

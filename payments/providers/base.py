@@ -1,0 +1,256 @@
+"""The contract every payment rail implements: neutral frozen dataclasses in and out, capabilities declared.
+
+Billing, collection, dunning, refunds and checkout speak only this contract (through
+`payments.providers.registry`), so a rail is added by writing one package, not by editing them. A rail's
+methods come in two kinds, matching "commit the intent, call the provider, record the outcome":
+- calls (`charge_off_session`, `refund_create`, `checkout_session_create`, `setup_session_create`,
+  `customer_account_ensure`) talk to the provider over the network; callers make them with no
+  transaction open and no row locked;
+- applies (`charge_apply`, `refund_apply`, `payment_reference_set`) record a call's answer on rows the
+  caller has locked, inside its short transaction: the rail knows where its own ids live.
+Errors are core.exceptions: CardDeclined (402), PaymentProviderError (502), PaymentProviderUnavailable
+(503). A rail that lacks a capability raises PaymentProviderUnavailable from the matching call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from core.exceptions import PaymentProviderUnavailable
+
+if TYPE_CHECKING:
+    from core.audit import Actor
+    from payments.models import Payment, Refund
+    from subscriptions.models import Customer
+
+
+class Capability(StrEnum):
+    # Charge a saved payment method while the customer is away (renewals, dunning).
+    OFF_SESSION_CHARGE = "off_session_charge"
+    # A page hosted by the provider where the customer pays one of our invoices.
+    HOSTED_CHECKOUT = "hosted_checkout"
+    # Money goes back through the provider's API (a manual rail refunds by hand instead).
+    REFUNDS = "refunds"
+    # The provider keeps a customer's card or account for later charges.
+    SAVED_PAYMENT_METHODS = "saved_payment_methods"
+    # The provider is the seller of record and bills by itself; we mirror its state.
+    MERCHANT_OF_RECORD = "merchant_of_record"
+    # The provider reports what happened through signed webhooks.
+    WEBHOOKS = "webhooks"
+
+
+@dataclass(frozen=True)
+class CustomerAccount:
+    """A customer of ours as the provider knows them."""
+    provider: str
+    customer_id: int
+    # The provider's id for the customer ("" when the provider keeps no customer record).
+    reference: str
+    # The saved payment method off-session charges use ("" when none is saved).
+    default_payment_method: str = ""
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    account: CustomerAccount
+    # Minor units of `currency`, like every amount in the app.
+    amount: int
+    currency: str
+    # The same key always answers the same charge: a retried call never charges twice.
+    idempotency_key: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    provider: str
+    # The provider's id for the payment.
+    reference: str
+    # A PaymentStatus value, or "" when the provider's answer is not an outcome yet.
+    status: str
+    provider_status: str
+    amount: int
+    currency: str
+    failure_code: str = ""
+    failure_message: str = ""
+    # The rail's own answer, read only by the same rail's `charge_apply`.
+    raw: object = None
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    # The provider's id for the payment being refunded.
+    payment_reference: str
+    amount: int
+    currency: str
+    idempotency_key: str
+    # Ours (refund_id, payment_id): the provider echoes it, so its messages find our refund.
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    provider: str
+    reference: str
+    # A RefundStatus value, or "" when the provider's answer is not an outcome yet.
+    status: str
+    provider_status: str
+    amount: int
+    currency: str
+    raw: object = None
+
+
+@dataclass(frozen=True)
+class CheckoutLine:
+    name: str
+    # Minor units of the checkout's currency.
+    unit_amount: int
+    quantity: int = 1
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    account: CustomerAccount
+    lines: tuple[CheckoutLine, ...]
+    currency: str
+    success_url: str
+    cancel_url: str
+    # Keep the payment method for off-session renewals.
+    save_payment_method: bool
+    idempotency_key: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    provider: str
+    reference: str
+    # Where the customer's browser is sent to pay.
+    url: str
+    status: str
+    raw: object = None
+
+
+@dataclass(frozen=True)
+class SetupRequest:
+    account: CustomerAccount
+    idempotency_key: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SetupSession:
+    provider: str
+    reference: str
+    # Handed to the provider's front-end library, which collects the payment method.
+    client_secret: str
+    status: str
+    raw: object = None
+
+
+@dataclass(frozen=True)
+class ProviderHealth:
+    # "ok" or "degraded"; a degraded rail is reported, the instance stays in service.
+    status: str
+    problems: tuple[str, ...] = ()
+    details: Mapping[str, object] = field(default_factory=dict)
+
+
+@runtime_checkable
+class PaymentProvider(Protocol):
+    # The code payments record in `Payment.method`, and the other codes this rail answers for.
+    code: str
+    codes: frozenset[str]
+    capabilities: frozenset[Capability]
+    # Why the rail cannot be used right now (shown with the 503), when `is_configured()` is False.
+    unavailable_message: str
+
+    def is_configured(self) -> bool: ...
+
+    def health(self) -> ProviderHealth: ...
+
+    def customer_account(self, *, customer: Customer) -> CustomerAccount | None:
+        """What the provider knows of the customer, from our rows only (no network call)."""
+
+    def customer_account_ensure(self, *, customer: Customer) -> CustomerAccount:
+        """The customer's account at the provider, created the first time (call: no transaction open)."""
+
+    def charge_off_session(self, request: ChargeRequest) -> ChargeResult: ...
+
+    def charge_apply(self, *, payment: Payment, result: ChargeResult, observed_at: datetime, actor: Actor,
+                     reason: str, now: datetime | None = None) -> None:
+        """Record a charge's answer on its locked payment (ids and status, order-proof)."""
+
+    def payment_reference_set(self, *, payment: Payment, reference: str) -> None:
+        """Remember the provider's id of a locked payment whose charge raised (an error may still name it)."""
+
+    def refund_create(self, request: RefundRequest) -> RefundResult: ...
+
+    def refund_apply(self, *, payment: Payment, refund: Refund, result: RefundResult, actor: Actor, reason: str,
+                     now: datetime | None = None) -> bool:
+        """Record a refund's answer on it and its locked payment; False when it is old news."""
+
+    def payment_reference(self, *, payment: Payment) -> str:
+        """The provider's id of a payment ("" when the payment never reached the provider)."""
+
+    def checkout_session_create(self, request: CheckoutRequest) -> CheckoutSession: ...
+
+    def setup_session_create(self, request: SetupRequest) -> SetupSession: ...
+
+
+class ProviderBase:
+    """What a rail without a capability answers: every call it cannot make raises
+    PaymentProviderUnavailable (503) naming the rail and the capability, so a caller that did not check
+    `capabilities` still fails cleanly. A rail subclasses it and overrides what it offers."""
+
+    code: str = ""
+    codes: frozenset[str] = frozenset()
+    capabilities: frozenset[Capability] = frozenset()
+    unavailable_message: str = ""
+
+    def _lacks(self, capability: Capability) -> PaymentProviderUnavailable:
+        return PaymentProviderUnavailable(f"The {self.code} payment provider does not offer {capability.value}.",
+                                          code="capability_unavailable",
+                                          extra={"provider": self.code, "capability": capability.value})
+
+    def is_configured(self) -> bool:
+        return True
+
+    def health(self) -> ProviderHealth:
+        return ProviderHealth(status="ok")
+
+    def customer_account(self, *, customer: Customer) -> CustomerAccount | None:
+        return None
+
+    def customer_account_ensure(self, *, customer: Customer) -> CustomerAccount:
+        raise self._lacks(Capability.SAVED_PAYMENT_METHODS)
+
+    def charge_off_session(self, request: ChargeRequest) -> ChargeResult:
+        raise self._lacks(Capability.OFF_SESSION_CHARGE)
+
+    def charge_apply(self, *, payment: Payment, result: ChargeResult, observed_at: datetime, actor: Actor,
+                     reason: str, now: datetime | None = None) -> None:
+        raise self._lacks(Capability.OFF_SESSION_CHARGE)
+
+    def payment_reference_set(self, *, payment: Payment, reference: str) -> None:
+        raise self._lacks(Capability.OFF_SESSION_CHARGE)
+
+    def payment_reference(self, *, payment: Payment) -> str:
+        return ""
+
+    def refund_create(self, request: RefundRequest) -> RefundResult:
+        raise self._lacks(Capability.REFUNDS)
+
+    def refund_apply(self, *, payment: Payment, refund: Refund, result: RefundResult, actor: Actor, reason: str,
+                     now: datetime | None = None) -> bool:
+        raise self._lacks(Capability.REFUNDS)
+
+    def checkout_session_create(self, request: CheckoutRequest) -> CheckoutSession:
+        raise self._lacks(Capability.HOSTED_CHECKOUT)
+
+    def setup_session_create(self, request: SetupRequest) -> SetupSession:
+        raise self._lacks(Capability.SAVED_PAYMENT_METHODS)

@@ -1,0 +1,8 @@
+"""The Stripe rail: everything Stripe lives here and only here imports the SDK.
+
+gateway.py (the client and its payload dataclasses), sync.py (applying what Stripe says to our rows),
+services.py (Stripe customers and saved cards), webhooks/ (verification, inbox, handlers, the endpoint),
+admin.py (the webhook inbox in the back office), health.py (the /healthz section), provider.py
+(`StripeProvider`, the contract, delegating to the gateway). Nothing here is imported by name from
+billing, collection, dunning, refunds or checkout: they go through payments.providers.
+"""

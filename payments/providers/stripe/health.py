@@ -1,0 +1,30 @@
+"""The Stripe section of /healthz."""
+
+from django.conf import settings
+
+from payments.providers.base import ProviderHealth
+from payments.providers.stripe.webhooks.selectors import stripe_event_failed_recent_count, webhook_rejection_count
+
+
+def stripe_health() -> ProviderHealth:
+    """Whether Stripe can be used and whether its webhooks are arriving healthy.
+
+    Degraded (reported, but the HTTP status stays 200 so load balancers keep the instance: card payments
+    are not what keeps the app alive) when the API key is set but the signing secret is missing, when
+    deliveries failed verification in the last hour (a wrong or rotated secret fails silently otherwise),
+    or when stored events failed processing in the last hour.
+    """
+    configured = bool(settings.STRIPE_SECRET_KEY)
+    secret_missing = not settings.STRIPE_WEBHOOK_SECRET
+    rejected = webhook_rejection_count()
+    failed = stripe_event_failed_recent_count()
+    problems = []
+    if configured and secret_missing:
+        problems.append("STRIPE_WEBHOOK_SECRET is missing: every webhook is refused")
+    if rejected:
+        problems.append(f"{rejected} webhook deliveries failed verification in the last hour")
+    if failed:
+        problems.append(f"{failed} webhook events failed processing in the last hour")
+    return ProviderHealth(status="degraded" if problems else "ok", problems=tuple(problems),
+                          details={"configured": configured, "webhook_secret_missing": secret_missing,
+                                   "verification_failures_last_hour": rejected, "events_failed_last_hour": failed})

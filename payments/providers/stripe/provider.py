@@ -1,0 +1,110 @@
+"""`StripeProvider`: the provider contract over the gateway, sync and services of this package.
+
+Each method looks the gateway function up when it is called (`gateway.<name>`), so a test that replaces a
+gateway function replaces it for the contract too. Stripe's own answer travels in the neutral result's
+`raw`, and only this rail's applies read it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from core.audit import Actor
+from core.exceptions import BillingError
+from payments.models import Payment, Refund
+from payments.providers.base import (
+    Capability,
+    ChargeRequest,
+    ChargeResult,
+    CheckoutRequest,
+    CheckoutSession,
+    CustomerAccount,
+    ProviderBase,
+    ProviderHealth,
+    RefundRequest,
+    RefundResult,
+    SetupRequest,
+    SetupSession,
+)
+from payments.providers.stripe import gateway, services, sync
+from payments.providers.stripe.health import stripe_health
+from subscriptions.models import Customer
+
+
+class StripeProvider(ProviderBase):
+    code = "stripe"
+    codes = frozenset({"stripe"})
+    capabilities = frozenset({Capability.OFF_SESSION_CHARGE, Capability.HOSTED_CHECKOUT, Capability.REFUNDS,
+                              Capability.SAVED_PAYMENT_METHODS, Capability.WEBHOOKS})
+    unavailable_message = gateway.NOT_CONFIGURED
+
+    def is_configured(self) -> bool:
+        return gateway.is_configured()
+
+    def health(self) -> ProviderHealth:
+        return stripe_health()
+
+    def customer_account(self, *, customer: Customer) -> CustomerAccount | None:
+        if not customer.stripe_customer_id:
+            return None
+        return CustomerAccount(provider=self.code, customer_id=customer.pk, reference=customer.stripe_customer_id,
+                               default_payment_method=customer.stripe_default_payment_method_id)
+
+    def customer_account_ensure(self, *, customer: Customer) -> CustomerAccount:
+        services.customer_stripe_ensure(customer=customer)
+        return self.customer_account(customer=customer)
+
+    def charge_off_session(self, request: ChargeRequest) -> ChargeResult:
+        try:
+            intent = gateway.payment_intent_charge_off_session(
+                customer_id=request.account.reference, payment_method_id=request.account.default_payment_method,
+                amount=request.amount, currency=request.currency, metadata=dict(request.metadata),
+                idempotency_key=request.idempotency_key)
+        except BillingError as exc:
+            # A declined card may still have created a PaymentIntent: its id is the payment's reference.
+            if exc.extra.get("payment_intent_id"):
+                exc.extra.setdefault("reference", exc.extra["payment_intent_id"])
+            raise
+        return ChargeResult(provider=self.code, reference=intent.id, status=sync.INTENT_STATUS.get(intent.status, ""),
+                            provider_status=intent.status, amount=intent.amount, currency=intent.currency,
+                            failure_code=intent.failure_code, failure_message=intent.failure_message, raw=intent)
+
+    def charge_apply(self, *, payment: Payment, result: ChargeResult, observed_at: datetime, actor: Actor,
+                     reason: str, now: datetime | None = None) -> None:
+        sync.payment_sync_intent(payment=payment, intent=result.raw, observed_at=observed_at, actor=actor,
+                                 reason=reason, now=now)
+
+    def payment_reference(self, *, payment: Payment) -> str:
+        return payment.stripe_payment_intent_id or ""
+
+    def payment_reference_set(self, *, payment: Payment, reference: str) -> None:
+        if reference and not payment.stripe_payment_intent_id:
+            payment.stripe_payment_intent_id = reference
+            payment.save(update_fields=["stripe_payment_intent_id", "updated_at"])
+
+    def refund_create(self, request: RefundRequest) -> RefundResult:
+        refund = gateway.refund_create(payment_intent_id=request.payment_reference, amount=request.amount,
+                                       metadata=dict(request.metadata), idempotency_key=request.idempotency_key)
+        return RefundResult(provider=self.code, reference=refund.id,
+                            status=sync.STRIPE_REFUND_STATUS.get(refund.status, ""), provider_status=refund.status,
+                            amount=refund.amount, currency=refund.currency, raw=refund)
+
+    def refund_apply(self, *, payment: Payment, refund: Refund, result: RefundResult, actor: Actor, reason: str,
+                     now: datetime | None = None) -> bool:
+        return sync.refund_apply_stripe(payment=payment, refund=refund, result=result.raw, actor=actor,
+                                        reason=reason, now=now)
+
+    def checkout_session_create(self, request: CheckoutRequest) -> CheckoutSession:
+        session = gateway.checkout_session_create(
+            customer_id=request.account.reference, lines=list(request.lines), currency=request.currency,
+            success_url=request.success_url, cancel_url=request.cancel_url,
+            save_payment_method=request.save_payment_method, metadata=dict(request.metadata),
+            idempotency_key=request.idempotency_key)
+        return CheckoutSession(provider=self.code, reference=session.id, url=session.url, status=session.status,
+                               raw=session)
+
+    def setup_session_create(self, request: SetupRequest) -> SetupSession:
+        setup = gateway.setup_intent_create(customer_id=request.account.reference, metadata=dict(request.metadata),
+                                            idempotency_key=request.idempotency_key)
+        return SetupSession(provider=self.code, reference=setup.id, client_secret=setup.client_secret,
+                            status=setup.status, raw=setup)
