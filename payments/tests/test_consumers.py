@@ -42,7 +42,7 @@ async def close_consumer_connections():
 
 
 @pytest.fixture
-def test_connection(request, db, monkeypatch):
+def connection_of_the_test(request, db, monkeypatch):
     """The connection holding the test's transaction, or None in a committing test. Taken here, in sync
     code: in async code Django hands out a different connection per task."""
     if request.node.get_closest_marker("django_db").kwargs.get("transaction"):
@@ -53,17 +53,17 @@ def test_connection(request, db, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-async def channels_thread_uses_the_test_connection(test_connection, close_consumer_connections):
+async def channels_thread_uses_the_test_connection(connection_of_the_test, close_consumer_connections):
     """Channels runs every query of the consumer (and the test's database_sync_to_async calls) in its one
     database thread. Outside a committing test that thread is handed the test's own connection, so it sees
     the rows the test made in its transaction and they roll back with it."""
-    if test_connection is None:
+    if connection_of_the_test is None:
         yield
         return
-    test_connection.inc_thread_sharing()
+    connection_of_the_test.inc_thread_sharing()
 
     def adopt():
-        connections[DEFAULT_DB_ALIAS] = test_connection
+        connections[DEFAULT_DB_ALIAS] = connection_of_the_test
 
     def release():
         del connections[DEFAULT_DB_ALIAS]
@@ -71,7 +71,7 @@ async def channels_thread_uses_the_test_connection(test_connection, close_consum
     await database_sync_to_async(adopt)()
     yield
     await database_sync_to_async(release)()
-    test_connection.dec_thread_sharing()
+    connection_of_the_test.dec_thread_sharing()
 
 
 @dataclass
