@@ -31,7 +31,7 @@ HUGE_NUMBERS = ["99999999999999999999", "-99999999999999999999", "92233720368547
                 "Infinity"]
 
 
-def _error(response, status: int) -> dict:
+def _assert_error(response, status: int) -> dict:
     assert response.status_code == status, (response.status_code, response.content[:500])
     body = response.json()
     assert set(body) == {"error"}
@@ -110,16 +110,16 @@ def test_every_filter_refuses_what_the_database_cannot_compare(callers, path, pa
                 # A query string is bytes: the surrogate cannot even be encoded, so it arrives replaced.
                 assert response.status_code in (200, 400), (who, param, response.content[:300])
                 continue
-            _error(response, 400)
+            _assert_error(response, 400)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", [path for path, _ in LIST_ROUTES])
 def test_nul_in_any_query_parameter_or_header_is_400(callers, path):
     client = callers["staff"]
-    _error(client.get(path, {"ordering": "id\x00"}), 400)
-    _error(client.get(path, {"anything": "x"}, headers={"X-Trace": "a\x00b"}), 400)
-    _error(client.get(path, headers={"X-Trace": "\ud800"}), 400)
+    _assert_error(client.get(path, {"ordering": "id\x00"}), 400)
+    _assert_error(client.get(path, {"anything": "x"}, headers={"X-Trace": "a\x00b"}), 400)
+    _assert_error(client.get(path, headers={"X-Trace": "\ud800"}), 400)
 
 
 def _cursor(position: str) -> str:
@@ -136,8 +136,8 @@ def test_crafted_cursors_are_invalid_cursors_never_errors(callers, path, orderin
         response = callers["staff"].get(path, {"ordering": f"-{ordering}", "cursor": _cursor(position)})
         assert response.status_code in (200, 404), (position, response.content[:300])
         if response.status_code == 404:
-            assert _error(response, 404)["type"] == "not_found"
-    _error(callers["staff"].get(path, {"cursor": "%%%not base64"}), 404)
+            assert _assert_error(response, 404)["type"] == "not_found"
+    _assert_error(callers["staff"].get(path, {"cursor": "%%%not base64"}), 404)
 
 
 @pytest.mark.django_db
@@ -146,7 +146,7 @@ def test_ids_past_bigint_or_not_numbers_are_404(callers, path, method):
     for pk in ["99999999999999999999", "-1", "1e3", "%00"]:
         response = getattr(callers["staff"], method)(path.format(pk=pk), {}, format="json")
         assert response.status_code in (400, 404), (path, pk, response.content[:300])
-        _error(response, response.status_code)
+        _assert_error(response, response.status_code)
 
 
 HOSTILE_BODIES = {
@@ -171,7 +171,7 @@ def test_every_write_refuses_unstorable_json_and_stores_nothing(callers, path, b
         response = client.post(path.format(pk=1), HOSTILE_BODIES[body], content_type="application/json",
                                headers=headers)
         assert response.status_code in (400, 404), (path, response.content[:300])
-        _error(response, response.status_code)
+        _assert_error(response, response.status_code)
     assert _row_counts() == before
 
 
@@ -185,9 +185,10 @@ def test_every_write_refuses_nul_in_form_bodies_and_headers(callers, path):
                     else client.post(path.format(pk=1), body, content_type=content_type))
         # A detail route may look its object (there is none) up before reading the body.
         assert response.status_code in (400, 404), response.content[:300]
-        _error(response, response.status_code)
-    _error(client.post(path.format(pk=1), {}, format="json", headers={"Idempotency-Key": "k\x00"}), 400)
-    _error(APIClient().post(path.format(pk=1), {}, format="json", headers={"Authorization": "Token a\x00b"}), 400)
+        _assert_error(response, response.status_code)
+    _assert_error(client.post(path.format(pk=1), {}, format="json", headers={"Idempotency-Key": "k\x00"}), 400)
+    _assert_error(APIClient().post(path.format(pk=1), {}, format="json",
+                                   headers={"Authorization": "Token a\x00b"}), 400)
     assert _row_counts() == before
 
 
@@ -198,7 +199,7 @@ def test_bodies_over_the_limit_are_413_with_or_without_an_idempotency_key(caller
     body = json.dumps({"reason": "x" * 2000})
     before = _row_counts()
     for headers in ({}, {"Idempotency-Key": "big-1"}):
-        error = _error(callers["customer"].post(path.format(pk=1), body, content_type="application/json",
+        error = _assert_error(callers["customer"].post(path.format(pk=1), body, content_type="application/json",
                                                 headers=headers), 413)
         assert (error["type"], error["code"]) == ("invalid_request", "request_too_large")
     assert _row_counts() == before
@@ -242,9 +243,9 @@ def test_out_of_range_body_values_are_field_errors(path, body, field):
     before = _row_counts()
     response = staff.post(path, body, format="json")
     if field is None:  # the payment does not exist: the id is looked up before the body
-        _error(response, 404)
+        _assert_error(response, 404)
     else:
-        assert field in _error(response, 400)["fields"]
+        assert field in _assert_error(response, 400)["fields"]
     assert _row_counts() == before
 
 
@@ -253,7 +254,7 @@ def test_out_of_range_body_values_are_field_errors(path, body, field):
 def test_customer_metadata_must_be_an_object(metadata):
     me = api_customer()
     response = me.client.patch(f"/api/v1/customers/{me.customer.pk}/", {"metadata": metadata}, format="json")
-    assert "metadata" in _error(response, 400)["fields"]
+    assert "metadata" in _assert_error(response, 400)["fields"]
     me.customer.refresh_from_db()
     assert me.customer.metadata == {}
 
@@ -269,4 +270,4 @@ def test_query_serializers_bound_their_values(path, query):
     response = staff_client().get(path, query)
     assert response.status_code in (400, 404), response.content
     if "customer" in query:
-        assert "customer" in _error(response, 400)["fields"]
+        assert "customer" in _assert_error(response, 400)["fields"]

@@ -9,7 +9,7 @@ from core.api.errors import api_exception_handler
 from usage.tests.factories import MeterFactory
 
 
-def _error(response, status: int) -> dict:
+def _assert_error(response, status: int) -> dict:
     assert response.status_code == status, response.content
     body = response.json()
     assert set(body) == {"error"}
@@ -19,7 +19,7 @@ def _error(response, status: int) -> dict:
 
 @pytest.mark.django_db
 def test_missing_credentials_are_an_authentication_error():
-    error = _error(APIClient().get("/api/v1/invoices/"), 401)
+    error = _assert_error(APIClient().get("/api/v1/invoices/"), 401)
     assert error["type"] == "authentication_error"
     assert error["code"] == "not_authenticated"
 
@@ -27,7 +27,7 @@ def test_missing_credentials_are_an_authentication_error():
 @pytest.mark.django_db
 def test_validation_errors_carry_drf_field_errors():
     caller = api_customer()
-    error = _error(caller.client.post("/api/v1/credits/debit/", {"amount": 0}, format="json"), 400)
+    error = _assert_error(caller.client.post("/api/v1/credits/debit/", {"amount": 0}, format="json"), 400)
     assert error["type"] == "invalid_request"
     assert error["code"] == "invalid"
     assert list(error["fields"]) == ["amount"]
@@ -36,7 +36,7 @@ def test_validation_errors_carry_drf_field_errors():
 @pytest.mark.django_db
 def test_insufficient_credits_is_402_with_the_balance():
     caller = api_customer()
-    error = _error(caller.client.post("/api/v1/credits/debit/", {"amount": 5}, format="json"), 402)
+    error = _assert_error(caller.client.post("/api/v1/credits/debit/", {"amount": 5}, format="json"), 402)
     assert error["code"] == "insufficient_credits"
     assert error["details"]["balance"] == 0
 
@@ -44,7 +44,7 @@ def test_insufficient_credits_is_402_with_the_balance():
 @pytest.mark.django_db
 def test_illegal_state_moves_are_409():
     caller = api_customer()
-    error = _error(caller.client.post(f"/api/v1/subscriptions/{caller.subscription.pk}/resume/", {},
+    error = _assert_error(caller.client.post(f"/api/v1/subscriptions/{caller.subscription.pk}/resume/", {},
                                       format="json"), 409)
     assert (error["type"], error["code"]) == ("billing_error", "nothing_to_resume")
 
@@ -73,14 +73,14 @@ def test_bad_input_answers_4xx_in_the_error_shape(method, path, body, status):
     MeterFactory(code="m")
     response = getattr(caller.client, method)(path, body, format="json") if body is not None else \
         getattr(caller.client, method)(path)
-    _error(response, status)
+    _assert_error(response, status)
 
 
 @pytest.mark.django_db
 def test_malformed_json_is_a_parse_error():
     caller = api_customer()
     response = caller.client.post("/api/v1/usage/events/", "{not json", content_type="application/json")
-    error = _error(response, 400)
+    error = _assert_error(response, 400)
     assert error["code"] == "parse_error"
 
 

@@ -80,6 +80,10 @@ def test_adjustments_may_go_either_way():
     entry(customer, kind=LedgerKind.ADJUSTMENT, amount=5, balance_after=5)
     entry(customer, kind=LedgerKind.ADJUSTMENT, amount=-5, balance_after=0)
 
+    stored = CreditLedgerEntry.objects.filter(customer=customer).order_by("pk")
+    assert list(stored.values_list("kind", "amount", "balance_after")) == [
+        (LedgerKind.ADJUSTMENT, 5, 5), (LedgerKind.ADJUSTMENT, -5, 0)]
+
 
 def test_idempotency_key_is_unique_per_customer_only():
     first, second = CustomerFactory(), CustomerFactory()

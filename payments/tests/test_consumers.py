@@ -4,12 +4,13 @@ auth, scoping, snapshot, events after commit, and the error answers of the proto
 import json
 from dataclasses import dataclass
 
+import channels.db
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
-from django.db import connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
@@ -22,7 +23,10 @@ from payments.services import payment_lock, payment_refund, payment_transition
 from payments.tests.factories import InvoiceFactory, PaymentFactory
 from subscriptions.tests.factories import CustomerFactory, StaffUserFactory, UserFactory
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_memory_layer")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_memory_layer")]
+# A live event is sent when its transaction commits, so a test that waits for one commits for real (and the
+# tables are emptied after it). The others run inside the test's transaction, rolled back after.
+commits = pytest.mark.django_db(transaction=True)
 
 ORIGIN = (b"origin", b"http://testserver")
 # Generous: the first database round trip of a test can be slow; nothing here asserts durations.
@@ -35,6 +39,39 @@ async def close_consumer_connections():
     can be flushed and dropped."""
     yield
     await database_sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def connection_of_the_test(request, db, monkeypatch):
+    """The connection holding the test's transaction, or None in a committing test. Taken here, in sync
+    code: in async code Django hands out a different connection per task."""
+    if request.node.get_closest_marker("django_db").kwargs.get("transaction"):
+        return None
+    # Channels closes connections around each call; inside the test's transaction that would close this one.
+    monkeypatch.setattr(channels.db, "close_old_connections", lambda: None)
+    return connections[DEFAULT_DB_ALIAS]
+
+
+@pytest.fixture(autouse=True)
+async def channels_thread_uses_the_test_connection(connection_of_the_test, close_consumer_connections):
+    """Channels runs every query of the consumer (and the test's database_sync_to_async calls) in its one
+    database thread. Outside a committing test that thread is handed the test's own connection, so it sees
+    the rows the test made in its transaction and they roll back with it."""
+    if connection_of_the_test is None:
+        yield
+        return
+    connection_of_the_test.inc_thread_sharing()
+
+    def adopt():
+        connections[DEFAULT_DB_ALIAS] = connection_of_the_test
+
+    def release():
+        del connections[DEFAULT_DB_ALIAS]
+
+    await database_sync_to_async(adopt)()
+    yield
+    await database_sync_to_async(release)()
+    connection_of_the_test.dec_thread_sharing()
 
 
 @dataclass
@@ -266,6 +303,7 @@ async def test_customer_snapshot_never_shows_another_customers_payment_even_by_i
 # ------------------------------------------------------------------------------------------- events
 
 
+@commits
 async def test_event_after_commit_carries_payment_and_previous_status(world):
     payment = await create_payment(customer=world.alice)
     ws = await connected(subprotocols=["token", world.alice_token])
@@ -280,6 +318,7 @@ async def test_event_after_commit_carries_payment_and_previous_status(world):
     await ws.disconnect()
 
 
+@commits
 async def test_rolled_back_change_broadcasts_nothing(world):
     payment = await create_payment(customer=world.alice)
     ws = await connected(subprotocols=["token", world.alice_token])
@@ -304,6 +343,7 @@ async def test_rolled_back_change_broadcasts_nothing(world):
     await ws.disconnect()
 
 
+@commits
 async def test_customer_never_receives_another_customers_events_and_staff_receives_both(world):
     alices = await create_payment(customer=world.alice)
     bobs = await create_payment(customer=world.bob)
@@ -325,6 +365,7 @@ async def test_customer_never_receives_another_customers_events_and_staff_receiv
         await ws.disconnect()
 
 
+@commits
 async def test_events_are_filtered_per_connection(world):
     cash = await create_payment(customer=world.alice, method=PaymentMethod.CASH)
     card = await create_payment(customer=world.alice)
@@ -339,6 +380,7 @@ async def test_events_are_filtered_per_connection(world):
     await ws.disconnect()
 
 
+@commits
 async def test_refund_is_broadcast(world):
     payment = await create_payment(customer=world.alice, method=PaymentMethod.CASH, status=PaymentStatus.SUCCEEDED,
                                    amount=1000)
@@ -363,6 +405,7 @@ async def test_refund_is_broadcast(world):
     await ws.disconnect()
 
 
+@commits
 async def test_unsubscribe_stops_events(world):
     payment = await create_payment(customer=world.alice)
     ws = await connected(subprotocols=["token", world.alice_token])

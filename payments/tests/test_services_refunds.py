@@ -1,7 +1,7 @@
 """Card refunds: the intent is committed, Stripe is asked with no transaction open, the answer is recorded
 in a short transaction. What that guarantees: concurrent refunds never exceed the captured amount, a
 Stripe failure changes nothing but the refund, a retry after a crash refunds once, and manual refunds
-never call a provider."""
+never call a provider. Then refunds of settled payments of any method: amounts, states and idempotency keys."""
 
 import threading
 from dataclasses import dataclass, field
@@ -12,12 +12,20 @@ from django.db import connections
 from billing_project.tests.api_support import staff_client
 from billing_project.tests.threads import run_threads
 from core.audit import Actor
-from core.exceptions import IllegalTransition, InvalidOperation, PaymentProviderError
+from core.exceptions import (
+    IdempotencyConflict,
+    IllegalTransition,
+    InvalidOperation,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+)
 from payments.models import Payment, PaymentMethod, PaymentStatus, Refund, RefundStatus, RefundStatusChange
 from payments.providers.stripe import gateway as stripe_gateway
 from payments.providers.stripe.gateway import RefundResult
-from payments.services import payment_record_manual, payment_refund, refund_transition
+from payments.services import payment_record_manual, payment_refund, payment_transition, refund_transition
 from payments.tests.conftest import open_transactions
+from payments.tests.factories import PaymentFactory
+from payments.tests.services_support import IS, P, open_invoice, payment_statuses
 from payments.tests.stripe_support import new_id
 from subscriptions.tests.factories import CustomerFactory
 
@@ -251,3 +259,112 @@ def test_concurrent_refunds_of_one_payment_never_exceed_its_amount(monkeypatch, 
                for amount in refused)
     assert sorted(Refund.objects.filter(payment=payment).values_list("status", flat=True)) == [R.SUCCEEDED] * len(
         refunded)
+
+
+# ------------------------------------------------------------------------------ refunds of settled payments
+
+
+def paid_by(method, amount=1000):
+    invoice = open_invoice(amount=amount)
+    if method == PaymentMethod.STRIPE:
+        payment = PaymentFactory(customer=invoice.customer, invoice=invoice, amount=amount,
+                                 stripe_payment_intent_id="pi_123")
+        return payment_transition(payment=payment, to_status=P.SUCCEEDED, actor=ACTOR)
+    return payment_record_manual(customer=invoice.customer, amount=amount, method=method, actor=ACTOR,
+                                 invoice=invoice)
+
+
+@pytest.mark.django_db
+def test_partial_then_full_refund():
+    payment = paid_by(PaymentMethod.CASH)
+
+    first = payment_refund(payment=payment, actor=ACTOR, amount=300, reason="downtime")
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded, payment.refundable_amount) == (P.PARTIALLY_REFUNDED, 300, 700)
+
+    second = payment_refund(payment=payment, actor=ACTOR)
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == (P.REFUNDED, 1000)
+    assert [(r.amount, r.status) for r in (first, second)] == [(300, "succeeded"), (700, "succeeded")]
+    assert payment_statuses(payment) == [(P.PENDING, P.SUCCEEDED), (P.SUCCEEDED, P.PARTIALLY_REFUNDED),
+                                         (P.PARTIALLY_REFUNDED, P.REFUNDED)]
+    # Refunds do not reopen the invoice.
+    assert payment.invoice.status == IS.PAID
+
+
+@pytest.mark.django_db
+def test_two_partial_refunds_stay_partially_refunded():
+    payment = paid_by(PaymentMethod.CHECK)
+
+    payment_refund(payment=payment, actor=ACTOR, amount=100)
+    payment_refund(payment=payment, actor=ACTOR, amount=100)
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == (P.PARTIALLY_REFUNDED, 200)
+    assert Refund.objects.filter(payment=payment).count() == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("amount", [0, -1, 1001])
+def test_refund_outside_the_refundable_amount_is_refused(amount):
+    payment = paid_by(PaymentMethod.BANK_TRANSFER)
+
+    with pytest.raises(InvalidOperation) as refused:
+        payment_refund(payment=payment, actor=ACTOR, amount=amount)
+
+    assert refused.value.extra == {"refundable": 1000}
+    assert not Refund.objects.exists()
+    assert Payment.objects.get(pk=payment.pk).amount_refunded == 0
+
+
+@pytest.mark.django_db
+def test_refund_of_an_unsettled_or_fully_refunded_payment_is_refused():
+    pending = PaymentFactory(method=PaymentMethod.CASH)
+    refunded = paid_by(PaymentMethod.CASH)
+    payment_refund(payment=refunded, actor=ACTOR)
+
+    for payment in (pending, refunded):
+        with pytest.raises(IllegalTransition):
+            payment_refund(payment=payment, actor=ACTOR, amount=1)
+
+    assert Refund.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_card_refund_without_a_gateway_changes_nothing():
+    payment = paid_by(PaymentMethod.STRIPE)
+
+    with pytest.raises(PaymentProviderUnavailable) as unavailable:
+        payment_refund(payment=payment, actor=ACTOR, amount=100)
+
+    assert unavailable.value.http_status == 503
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == (P.SUCCEEDED, 0)
+    assert not Refund.objects.exists()
+
+
+@pytest.mark.django_db
+def test_refund_with_a_used_key_returns_the_first_refund():
+    payment = paid_by(PaymentMethod.CASH)
+    first = payment_refund(payment=payment, actor=ACTOR, amount=250, idempotency_key="ticket-9")
+
+    again = payment_refund(payment=payment, actor=ACTOR, amount=250, idempotency_key="ticket-9")
+
+    assert again.pk == first.pk
+    assert Payment.objects.get(pk=payment.pk).amount_refunded == 250
+
+
+@pytest.mark.django_db
+def test_refund_key_used_for_another_payment_or_amount_is_a_conflict():
+    payment, other = paid_by(PaymentMethod.CASH), paid_by(PaymentMethod.CASH)
+    payment_refund(payment=payment, actor=ACTOR, amount=250, idempotency_key="ticket-9")
+
+    with pytest.raises(IdempotencyConflict):
+        payment_refund(payment=other, actor=ACTOR, amount=250, idempotency_key="ticket-9")
+    with pytest.raises(IdempotencyConflict):
+        payment_refund(payment=payment, actor=ACTOR, amount=300, idempotency_key="ticket-9")
+
+    assert Payment.objects.get(pk=other.pk).amount_refunded == 0
+    assert Payment.objects.get(pk=payment.pk).amount_refunded == 250
+
+

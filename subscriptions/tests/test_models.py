@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.db import IntegrityError, transaction
 
-from subscriptions.models import Plan, Subscription, SubscriptionStatus
+from subscriptions.models import Customer, Plan, Subscription, SubscriptionStatus
 from subscriptions.tests.factories import CustomerFactory, PlanFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,8 +44,11 @@ def test_customer_refuses_a_currency_that_is_not_iso_and_duplicate_external_ids(
 
 
 def test_customers_without_external_ids_do_not_collide():
-    CustomerFactory(stripe_customer_id=None, external_id=None)
-    CustomerFactory(stripe_customer_id=None, external_id=None)
+    first = CustomerFactory(stripe_customer_id=None, external_id=None)
+    second = CustomerFactory(stripe_customer_id=None, external_id=None)
+
+    stored = Customer.objects.filter(pk__in=[first.pk, second.pk], stripe_customer_id=None, external_id=None)
+    assert stored.count() == 2
 
 
 def test_subscription_refuses_an_invalid_status_even_by_raw_update():
