@@ -6,6 +6,7 @@ SECRET_KEY, DEBUG=false, ALLOWED_HOSTS and the Stripe keys.
 """
 
 import re
+import warnings
 from pathlib import Path
 
 import environ
@@ -147,6 +148,9 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # WhiteNoise also serves straight from the apps' static folders, so a deployment that skipped
 # `collectstatic` still has the admin's and the API docs' files (collected files are served first).
 WHITENOISE_USE_FINDERS = True
+# With the finders serving, a missing STATIC_ROOT (no `collectstatic` yet) is expected, not worth a warning
+# at every process start.
+warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 
 # ISO 4217 code used for customers and plans created without an explicit currency.
 DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="USD").upper()
