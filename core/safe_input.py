@@ -15,6 +15,7 @@ values with the same words instead of letting the database refuse them with a 50
 """
 
 import json
+import math
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -81,7 +82,7 @@ def json_check(document, *, max_depth: int = MAX_JSON_DEPTH) -> None:
             if problem := text_problem(value):
                 raise UnsafeInput(problem, path)
         elif isinstance(value, float):
-            if value != value or value in (float("inf"), float("-inf")):
+            if not math.isfinite(value):
                 raise UnsafeInput("Numbers must be finite (no NaN or Infinity).", path)
         elif isinstance(value, dict | list):
             if len(path) >= max_depth:

@@ -4,7 +4,6 @@ connections, counted by PostgreSQL itself."""
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from django.db import connection
 
 from billing_project.tests.api_support import api_customer
 from billing_project.tests.redis_support import closed_port
+from billing_project.tests.server_support import database_url_of_the_tests, port_listening
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -27,16 +27,8 @@ POOL_MAX_SIZE = 4
 REQUESTS = 200
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    user = db["USER"] or "postgres"
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture
@@ -45,7 +37,7 @@ def daphne_server(tmp_path: Path):
     application_name (libpq's PGAPPNAME) so PostgreSQL can count them."""
     port = closed_port()
     app_name = f"pool-test-{secrets.token_hex(4)}"
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_POOL_MAX_SIZE": str(POOL_MAX_SIZE),
+    env = {**os.environ, "DATABASE_URL": database_url_of_the_tests(), "DATABASE_POOL_MAX_SIZE": str(POOL_MAX_SIZE),
            "DATABASE_POOL_TIMEOUT": "120", "PGAPPNAME": app_name, "LOG_LEVEL": "WARNING",
            "DJANGO_SETTINGS_MODULE": "billing_project.settings"}
     env.pop("REDIS_URL", None)
@@ -55,7 +47,7 @@ def daphne_server(tmp_path: Path):
                                cwd=django_settings.BASE_DIR, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
-        while not _listening(port):
+        while not port_listening(port):
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "daphne did not start"
             time.sleep(0.1)

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.db.models import Count
 
+from billing_project.tests.server_support import database_url_of_the_tests
 from billing_project.tests.threads import race
 from credits.models import CreditGrant
 from payments.billing import renewals
@@ -63,11 +63,6 @@ def test_two_concurrent_runs_share_the_work_and_never_double_bill():
     _assert_each_period_billed_once(120)
 
 
-def _database_url() -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_run_killed_mid_way_is_completed_by_the_next_run_without_duplicates():
@@ -75,7 +70,7 @@ def test_run_killed_mid_way_is_completed_by_the_next_run_without_duplicates():
     total = 400
     for _ in range(total):
         make_due_subscription(plan=plan)
-    env = {**os.environ, "DATABASE_URL": _database_url(), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "DATABASE_URL": database_url_of_the_tests(), "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [sys.executable, "manage.py", "billing", "run", "--as-of", FEB_28.isoformat(), "--batch-size", "1",
          "--no-progress"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

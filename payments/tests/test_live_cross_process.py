@@ -4,7 +4,6 @@ test, committing through the real service) reaches clients connected to either s
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,10 +12,11 @@ from pathlib import Path
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from rest_framework.authtoken.models import Token
 from websockets.asyncio.client import connect
 
+from billing_project.tests.server_support import database_url_of_the_tests, port_listening
 from core.audit import Actor
 from payments.models import PaymentStatus
 from payments.services import payment_lock, payment_transition
@@ -30,16 +30,8 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 WAIT = 10
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    user = db["USER"] or "postgres"
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture
@@ -52,8 +44,8 @@ def redis_layer(settings):
 @pytest.fixture
 def two_daphnes(tmp_path: Path):
     for port in PORTS:
-        assert not _listening(port), f"port {port} is taken"
-    env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": REDIS_URL, "LOG_LEVEL": "WARNING",
+        assert not port_listening(port), f"port {port} is taken"
+    env = {**os.environ, "DATABASE_URL": database_url_of_the_tests(), "REDIS_URL": REDIS_URL, "LOG_LEVEL": "WARNING",
            "DJANGO_SETTINGS_MODULE": "billing_project.settings"}
     logs = [tmp_path / f"daphne-{port}.log" for port in PORTS]
     processes = [
@@ -64,7 +56,7 @@ def two_daphnes(tmp_path: Path):
     ]
     try:
         deadline = time.monotonic() + 20
-        while not all(_listening(port) for port in PORTS):
+        while not all(port_listening(port) for port in PORTS):
             assert all(p.poll() is None for p in processes), "\n".join(log.read_text() for log in logs)
             assert time.monotonic() < deadline, "daphne did not start"
             time.sleep(0.1)
