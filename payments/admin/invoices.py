@@ -33,7 +33,8 @@ from payments.models import (
     Payment,
     PaymentMethod,
 )
-from payments.services import invoice_mark_paid, invoice_void, payment_record_manual
+from payments.providers.manual.services import payment_record_manual
+from payments.services import invoice_mark_paid, invoice_void
 
 
 def invoice_print_path(invoice: Invoice) -> str:

@@ -36,8 +36,9 @@ from payments.models import (
     StripeEvent,
     StripeEventStatus,
 )
+from payments.providers.manual.services import payment_record_manual
 from payments.providers.stripe import gateway as stripe_gateway
-from payments.services import invoice_mark_paid, payment_record_manual, payment_refund
+from payments.services import invoice_mark_paid, payment_refund
 from payments.tests.factories import PaymentFactory
 from payments.tests.stripe_support import new_id, setup_intent_object, stripe_event
 from subscriptions.tests.factories import CustomerFactory, StaffUserFactory, UserFactory
