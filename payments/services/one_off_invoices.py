@@ -37,7 +37,9 @@ def _line_problem(line: OneOffLine) -> str | None:
         return "The quantity must be positive."
     if line.unit_amount < 0:
         return "The unit amount cannot be negative."
-    if invoice_line_amount(quantity=line.quantity, unit_amount=Decimal(line.unit_amount)) > BIGINT_MAX:
+    # Compared before rounding: past the column, the product also has more digits than Decimal rounds exactly.
+    if line.quantity * line.unit_amount > BIGINT_MAX \
+            or invoice_line_amount(quantity=line.quantity, unit_amount=Decimal(line.unit_amount)) > BIGINT_MAX:
         return "Quantity times unit amount is too large to store."
     return None
 
