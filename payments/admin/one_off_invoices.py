@@ -86,7 +86,6 @@ def one_off_invoice_save(*, form: OneOffInvoiceForm, formsets: list[forms.BaseIn
                                      lines=lines.one_off_lines())
     form.instance.pk = invoice.pk
     form.instance.refresh_from_db()
-    form.instance._state.adding = False
     # What the admin's history entry lists as added (the formset saved nothing itself).
     lines.new_objects, lines.changed_objects, lines.deleted_objects = list(invoice.lines.all()), [], []
     return invoice

@@ -5,6 +5,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from billing_project.tests.admin_helpers import staff_user
@@ -231,3 +233,21 @@ def test_two_payments_covering_one_invoice_settle_it_once():
     # The payment that covered the rest awarded the plan's credits, once.
     assert sorted(len(r.json()["credits_awarded"]) for r in outcome.results) == [0, 1]
     assert CreditLedgerEntry.objects.filter(customer=subscription.customer).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_payment_detail_reads_in_a_constant_number_of_queries():
+    client = _recorder()
+
+    def detail_queries(line_count: int) -> int:
+        customer = CustomerFactory()
+        invoice = invoice_create(customer=customer, lines=[
+            LineSpec(kind=InvoiceLineKind.ADJUSTMENT, description=f"Line {n}", unit_amount=Decimal(100))
+            for n in range(line_count)])
+        invoice = invoice_finalize(invoice=invoice, actor=Actor.system("test"))
+        payment = client.post(URL, _body(invoice), format="json").json()
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(f"{URL}{payment['id']}/").status_code == 200
+        return len(queries)
+
+    assert detail_queries(1) == detail_queries(30)
