@@ -18,7 +18,7 @@ from core.admin_tools import (
     run_for_each,
 )
 from core.audit import Actor
-from payments.models import Payment, PaymentStatusChange, Refund, RefundStatusChange
+from payments.models import Payment, PaymentCreditEntry, PaymentStatusChange, Refund, RefundStatusChange
 from payments.selectors import payment_credit_pack_orders
 from payments.services import payment_refund
 
@@ -200,4 +200,14 @@ class PaymentStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                      "reason", "actor_label")
     date_hierarchy = "created_at"
     list_select_related = ("payment",)
+    show_full_result_count = False
+
+
+@admin.register(PaymentCreditEntry)
+class PaymentCreditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Which payment caused which credit ledger entry; read on the payment's page ("Credits awarded")."""
+
+    list_display = ("id", "payment", "entry")
+    search_fields = ("payment__customer__name", "payment__customer__email", "payment__reference")
+    list_select_related = ("payment", "entry")
     show_full_result_count = False

@@ -29,6 +29,7 @@ from payments.models import (
     InvoiceStatus,
     InvoiceStatusChange,
     Payment,
+    PaymentCreditEntry,
     PaymentStatus,
     PaymentStatusChange,
     Refund,
@@ -45,10 +46,10 @@ from subscriptions.tests.factories import CustomerFactory, StaffUserFactory, Use
 
 pytestmark = pytest.mark.django_db
 
-PAYMENT_MODELS = [Invoice, InvoiceLine, InvoiceStatusChange, InvoiceNumberSequence, Payment, Refund,
-                  PaymentStatusChange, StripeEvent, CreditPackOrder]
+PAYMENT_MODELS = [Invoice, InvoiceLine, InvoiceStatusChange, InvoiceNumberSequence, Payment, PaymentCreditEntry,
+                  Refund, PaymentStatusChange, StripeEvent, CreditPackOrder]
 READ_ONLY_MODELS = [InvoiceStatusChange, PaymentStatusChange, StripeEvent, InvoiceLine, InvoiceNumberSequence, Refund,
-                    CreditPackOrder]
+                    CreditPackOrder, PaymentCreditEntry]
 
 
 @pytest.fixture
