@@ -4,6 +4,7 @@ from django.db.models import F, Q
 from django.db.models.fields.json import KeyTextTransform
 
 from core.audit import AuditRow
+from credits.models import CreditLedgerEntry
 from subscriptions.models import Customer, Subscription
 from usage.models import Meter
 
@@ -66,6 +67,10 @@ class Invoice(models.Model):
     # Dunning: how many collection attempts failed, and when the next one is due.
     attempt_count = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A message to the customer printed on the invoice (one-off invoices: what the charge is for). A column
+    # apart from metadata, which is staff's internal note and never shown to the customer. The database
+    # default too: the billing run COPYs invoices without naming this column.
+    note = models.CharField(max_length=2000, blank=True, default="", db_default="")
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -77,6 +82,7 @@ class Invoice(models.Model):
             ("record_manual_payment", "Can record manual payments on invoices"),
             ("void_invoice", "Can void invoices"),
             ("mark_invoice_paid", "Can mark invoices paid"),
+            ("finalize_invoice", "Can finalize (issue) draft invoices"),
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="invoice_collection_due"),
@@ -196,6 +202,9 @@ class Payment(models.Model):
     paypal_order_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     # Check number, bank reference: what finance reconciles a manual payment against.
     reference = models.CharField(max_length=255, blank=True)
+    # What staff say the money was for when they record it by hand ("consulting day, paid in cash");
+    # shown to the customer, unlike metadata. The database default too, for writers that do not name it.
+    description = models.CharField(max_length=500, blank=True, default="", db_default="")
     # `created` of the newest provider event applied; an older event arriving late is not applied.
     provider_updated_at = models.DateTimeField(null=True, blank=True)
     # The idempotency key of the collection attempt this payment records (invoice-<id>-attempt-<n>), also
@@ -225,6 +234,26 @@ class Payment(models.Model):
     @property
     def refundable_amount(self) -> int:
         return self.amount - self.amount_refunded
+
+
+class PaymentCreditEntry(models.Model):
+    """A credit ledger entry a payment caused: the credits granted when the payment settled its invoice
+    (a credit pack, a pack ordered on account, the plan's refill on activation). Append-only.
+
+    Kept here because the ledger (credits) sits below payments and cannot point at a payment; written in
+    the transaction that settles the invoice, so "what did this payment award" is a join, never a guess
+    from idempotency keys."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="credit_entries")
+    # One cause per ledger row: a grant is caused by at most one payment.
+    entry = models.OneToOneField(CreditLedgerEntry, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "payment credit entries"
+
+    def __str__(self) -> str:
+        return f"payment {self.payment_id} -> ledger entry {self.entry_id}"
 
 
 class RefundStatus(models.TextChoices):

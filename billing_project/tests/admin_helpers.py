@@ -13,7 +13,8 @@ from core.audit import Actor
 from credits.models import CreditSource
 from credits.services import credit_grant
 from payments.models import StripeEvent
-from payments.services import payment_record_manual, payment_refund, subscription_start
+from payments.providers.manual.services import payment_record_manual
+from payments.services import payment_refund, subscription_start
 from payments.services.credit_pack_orders import credit_pack_order_place
 from subscriptions.tests.factories import CustomerFactory, PlanFactory, UserFactory
 from usage.services import usage_event_record

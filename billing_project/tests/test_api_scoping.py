@@ -70,7 +70,8 @@ def test_every_detail_route_and_action_answers_404_for_another_customers_id():
         assert response.json()["error"]["type"] == "not_found"
         walked.add((basename, action))
     assert {("subscription", a) for a in ("retrieve", "cancel", "pause", "resume", "change_plan")} <= walked
-    assert {("invoice", "void"), ("invoice", "mark_paid"), ("invoice", "html"), ("payment", "refund"),
+    assert {("invoice", "void"), ("invoice", "mark_paid"), ("invoice", "html"), ("invoice", "finalize"),
+            ("payment", "refund"),
             ("customer", "partial_update"), ("credit-pack-order", "retrieve"), ("credit-pack-order", "cancel"),
             ("credit-grant", "retrieve"), ("credit-ledger", "retrieve"), ("usage-event", "retrieve")} <= walked
     other.subscription.refresh_from_db()
@@ -91,7 +92,8 @@ NAMING_ROUTES = [
     ("post", "/api/v1/credits/orders/", {"pack": "credits-100", "customer": "{id}"}),
 ]
 # Writes without an id that only staff may make: a customer gets 403 whoever it names.
-STAFF_ONLY_WRITES = {"/api/v1/plans/", "/api/v1/customers/", "/api/v1/credits/grants/"}
+STAFF_ONLY_WRITES = {"/api/v1/plans/", "/api/v1/customers/", "/api/v1/credits/grants/", "/api/v1/invoices/",
+                     "/api/v1/payments/"}
 
 
 def _list_write_routes():

@@ -1,7 +1,8 @@
 """Invoices, their lines and status history, and the gapless number counters.
 
 An invoice's amounts are derived from its lines and payments, and its status moves only through the
-services: the actions below call them (record a manual payment, void, mark paid).
+services: the actions below call them (finalize, record a manual payment, void, mark paid). Staff add
+one-off invoices (payments/admin/one_off_invoices.py); the billing services draft all the others.
 """
 
 from django import forms
@@ -22,6 +23,7 @@ from core.admin_tools import (
 )
 from core.audit import Actor
 from core.money import to_major
+from payments.admin.one_off_invoices import OneOffInvoiceForm, OneOffLineInline, one_off_invoice_save
 from payments.admin.payments import RecentPaymentsInline
 from payments.models import (
     MANUAL_PAYMENT_METHODS,
@@ -33,7 +35,8 @@ from payments.models import (
     Payment,
     PaymentMethod,
 )
-from payments.services import invoice_mark_paid, invoice_void, payment_record_manual
+from payments.providers.manual.services import payment_record_manual
+from payments.services import invoice_finalize, invoice_mark_paid, invoice_void
 
 
 def invoice_print_path(invoice: Invoice) -> str:
@@ -102,7 +105,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("customer",)
     fieldsets = (
-        (None, {"fields": ("number", "customer", "subscription", "status", "billing_reason", "print_link")}),
+        (None, {"fields": ("number", "customer", "subscription", "status", "billing_reason", "print_link", "note")}),
         ("Amounts", {"fields": ("invoice_subtotal", "invoice_total", "invoice_amount_paid", "invoice_amount_due")}),
         ("Period", {"fields": ("period_start", "period_end")}),
         ("Dates", {"fields": ("issued_at", "due_date", "paid_at", "voided_at")}),
@@ -112,20 +115,52 @@ class InvoiceAdmin(admin.ModelAdmin):
     )
     # Amounts follow from the lines and payments and the status moves only through the services
     # (which write the audit rows); only metadata is a free note.
-    readonly_fields = ("number", "customer", "subscription", "status", "billing_reason", "print_link",
+    readonly_fields = ("number", "customer", "subscription", "status", "billing_reason", "print_link", "note",
                        "invoice_subtotal", "invoice_total", "invoice_amount_paid", "invoice_amount_due",
                        "period_start", "period_end", "issued_at", "due_date", "paid_at", "voided_at",
                        "attempt_count", "next_attempt_at", "created_at", "updated_at")
     inlines = [InvoiceLineInline, InvoicePaymentInline, InvoiceStatusChangeInline]
-    actions = ["record_manual_payment", "void", "mark_paid"]
+    actions = ["finalize", "record_manual_payment", "void", "mark_paid"]
+    # The add page: a one-off invoice, created whole by the service (save_model and save_related below).
+    add_form = OneOffInvoiceForm
+    add_fieldsets = ((None, {"fields": ("customer", "note")}),)
+    autocomplete_fields = ("customer",)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("customer", "subscription__customer",
                                                             "subscription__plan")
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else super().get_readonly_fields(request, obj)
+
+    def get_inlines(self, request, obj):
+        return [OneOffLineInline] if obj is None else super().get_inlines(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if change:  # only metadata is editable on an existing invoice
+            super().save_model(request, obj, form, change)
+        # Added invoices are created with their lines in save_related, which has the lines.
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            super().save_related(request, form, formsets, change)
+        else:
+            one_off_invoice_save(form=form, formsets=formsets)
+
     def has_add_permission(self, request):
-        # Invoices are drafted and finalized by the billing services, which number them without gaps.
-        return False
+        # Staff add one-off invoices; the billing services draft and number all the others.
+        return request.user.has_perm("payments.add_invoice")
+
+    def has_finalize_invoice_permission(self, request) -> bool:
+        return request.user.has_perm("payments.finalize_invoice")
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -174,6 +209,12 @@ class InvoiceAdmin(admin.ModelAdmin):
 
         run_for_each(self, request, queryset, record, done="Recorded a payment on {count} invoice(s).")
         return None
+
+    @admin.action(description="Finalize (issue) drafts", permissions=["finalize_invoice"])
+    def finalize(self, request, queryset):
+        actor = Actor.of_user(request.user)
+        run_for_each(self, request, queryset, lambda invoice: invoice_finalize(invoice=invoice, actor=actor),
+                     done="Finalized {count} invoice(s).")
 
     @admin.action(description="Void", permissions=["void_invoice"])
     def void(self, request, queryset):

@@ -3,7 +3,8 @@ only; their status moves are the read-only PaymentStatusChange and RefundStatusC
 
 from django import forms
 from django.contrib import admin
-from django.utils.html import format_html
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from core.admin_tools import (
     ActionForm,
@@ -12,11 +13,13 @@ from core.admin_tools import (
     action_form_bind,
     action_form_response,
     minor_units,
+    money,
     money_column,
     run_for_each,
 )
 from core.audit import Actor
-from payments.models import Payment, PaymentStatusChange, Refund, RefundStatusChange
+from payments.models import Payment, PaymentCreditEntry, PaymentStatusChange, Refund, RefundStatusChange
+from payments.selectors import payment_credit_pack_orders
 from payments.services import payment_refund
 
 
@@ -76,8 +79,9 @@ class PaymentAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("customer", "invoice")
     fieldsets = (
-        (None, {"fields": ("customer", "invoice", "method", "status_badge", "reference")}),
+        (None, {"fields": ("customer", "invoice", "method", "status_badge", "reference", "description")}),
         ("Amounts", {"fields": ("payment_amount", "refunded")}),
+        ("What it paid for", {"fields": ("paid_for", "credits_awarded")}),
         ("Failure", {"fields": ("failure_code", "failure_reason")}),
         ("Provider", {"fields": ("stripe_payment_intent_id", "stripe_charge_id", "paypal_order_id",
                                  "provider_updated_at")}),
@@ -87,15 +91,39 @@ class PaymentAdmin(admin.ModelAdmin):
     # The reference (check number, bank reference) and metadata are notes for finance; everything
     # else, the status above all, moves only through the services, which write the audit rows.
     readonly_fields = ("customer", "invoice", "method", "status", "status_badge", "payment_amount", "refunded",
+                       "description", "paid_for", "credits_awarded",
                        "failure_code", "failure_reason", "stripe_payment_intent_id", "stripe_charge_id",
                        "paypal_order_id", "provider_updated_at", "created_at", "succeeded_at", "updated_at")
     inlines = [PaymentStatusChangeInline, RefundInline]
     actions = ["refund"]
 
     def has_add_permission(self, request):
-        # Manual payments are recorded on their invoice ("Record manual payment"); card payments come
-        # from Stripe.
+        # Manual payments are recorded on their invoice ("Record manual payment") or through the API;
+        # card payments come from Stripe.
         return False
+
+    @admin.display(description="Paid for")
+    def paid_for(self, obj: Payment) -> str:
+        if obj.invoice_id is None:
+            return "Nothing billed: money received on account."
+        invoice = obj.invoice
+        lines = format_html_join("", "<li>{} &times; {}: {}</li>", (
+            (line.description, line.quantity.normalize(), money(line.amount, invoice.currency))
+            for line in invoice.lines.all()))
+        orders = format_html_join("", '<li>credit pack <a href="{}">{}</a> ({} credits, {})</li>', (
+            (reverse("admin:payments_creditpackorder_change", args=[order.pk]), order.pack_code, order.credits,
+             order.get_status_display()) for order in payment_credit_pack_orders(payment=obj)))
+        return format_html('Invoice <a href="{}">{}</a> ({}, total {})<ul>{}{}</ul>',
+                           reverse("admin:payments_invoice_change", args=[invoice.pk]), invoice,
+                           invoice.get_status_display(), money(invoice.total, invoice.currency), lines, orders)
+
+    @admin.display(description="Credits awarded")
+    def credits_awarded(self, obj: Payment) -> str:
+        rows = format_html_join("", '<li><a href="{}">{} {} credits</a>, balance after {}: {}</li>', (
+            (reverse("admin:credits_creditledgerentry_change", args=[link.entry.pk]), link.entry.get_kind_display(),
+             f"{link.entry.amount:+d}", link.entry.balance_after, link.entry.reason)
+            for link in obj.credit_entries.select_related("entry")))
+        return format_html("<ul>{}</ul>", rows) if rows else "None"
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -172,4 +200,14 @@ class PaymentStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                      "reason", "actor_label")
     date_hierarchy = "created_at"
     list_select_related = ("payment",)
+    show_full_result_count = False
+
+
+@admin.register(PaymentCreditEntry)
+class PaymentCreditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Which payment caused which credit ledger entry; read on the payment's page ("Credits awarded")."""
+
+    list_display = ("id", "payment", "entry")
+    search_fields = ("payment__customer__name", "payment__customer__email", "payment__reference")
+    list_select_related = ("payment", "entry")
     show_full_result_count = False

@@ -1,10 +1,11 @@
 """Subscriptions (their start and plan changes are payments flows, so their endpoints live here),
-invoices (staff void and mark paid) and payments (staff refund)."""
+invoices (staff create one-off invoices, finalize, void and mark paid) and payments (staff record manual
+payments and refund)."""
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -12,7 +13,10 @@ from core.api.errors import DETAIL_ERRORS, DETAIL_WRITE_ERRORS, READ_ERRORS, WRI
 from core.audit import Actor
 from payments.api.filters import InvoiceFilter, PaymentFilter
 from payments.api.serializers import (
+    InvoiceCreateSerializer,
     InvoiceSerializer,
+    ManualPaymentCreateSerializer,
+    PaymentDetailSerializer,
     PaymentSerializer,
     PlanChangeSerializer,
     RefundCreateSerializer,
@@ -21,9 +25,13 @@ from payments.api.serializers import (
 )
 from payments.billing.resume import subscription_resume_billed
 from payments.invoice_html import invoice_render_html
-from payments.selectors import invoice_list, payment_list
+from payments.providers.manual.services import payment_record_manual
+from payments.selectors import invoice_list, payment_detail_list, payment_list
 from payments.services import (
+    OneOffLine,
+    invoice_finalize,
     invoice_mark_paid,
+    invoice_one_off_create,
     invoice_void,
     payment_refund,
     subscription_change_plan,
@@ -40,10 +48,21 @@ from subscriptions.api.serializers import (
     SubscriptionCreateSerializer,
     SubscriptionSerializer,
 )
+from subscriptions.models import Customer
 from subscriptions.selectors import subscription_list
 from subscriptions.services import subscription_cancel, subscription_pause
 
 API_ACCESS = HasPlanFeature("api_access")
+
+
+def _named_row(queryset, *, pk: int | None, field: str):
+    """The row a staff body names by id, or a 400 naming the field (staff-only writes: no existence oracle)."""
+    if pk is None:
+        return None
+    row = queryset.filter(pk=pk).first()
+    if row is None:
+        raise serializers.ValidationError({field: [f"No {field} has the id {pk}."]})
+    return row
 
 
 _REASON_EXAMPLE = OpenApiExample("With a reason", value={"reason": "requested by the customer"}, request_only=True)
@@ -162,14 +181,26 @@ class SubscriptionViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMo
                        responses={200: InvoiceSerializer(many=True), **error_responses(*READ_ERRORS)}),
     retrieve=extend_schema(summary="Get an invoice with its lines",
                            responses={200: InvoiceSerializer, **error_responses(*DETAIL_ERRORS)}),
+    create=extend_schema(
+        summary="Create a one-off invoice (staff)", request=InvoiceCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY_HEADER],
+        description="A draft manual invoice with hand-written lines and a note to the customer; each line's "
+                    "amount is quantity x unit_amount rounded once, half-up. Issue it with `finalize`.",
+        examples=[OpenApiExample("Setup fee", request_only=True, value={
+            "customer": 42, "currency": "USD", "note": "Thank you for choosing us.",
+            "lines": [{"description": "Setup fee", "quantity": 1, "unit_amount": 25000},
+                      {"description": "Consulting (hours)", "quantity": "2.5", "unit_amount": 12000}]})],
+        responses={201: InvoiceSerializer, **error_responses(*WRITE_ERRORS)}),
 )
-class InvoiceViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
+class InvoiceViewSet(ApiViewMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = InvoiceSerializer
     permission_classes = [*SIGNED_IN_AND_ALLOWED, API_ACCESS]
     required_permissions = {
         "list": "payments.view_invoice",
         "retrieve": "payments.view_invoice",
         "html": "payments.view_invoice",
+        "create": StaffOnly("payments.add_invoice"),
+        "finalize": StaffOnly("payments.finalize_invoice"),
         "void": StaffOnly("payments.void_invoice"),
         "mark_paid": StaffOnly("payments.mark_invoice_paid"),
     }
@@ -196,6 +227,27 @@ class InvoiceViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         invoice = self.get_object()
         return HttpResponse(invoice_render_html(invoice=invoice), content_type="text/html; charset=utf-8")
 
+    def create(self, request, *args, **kwargs):
+        serializer = InvoiceCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        customer = _named_row(Customer.objects.all(), pk=data["customer"], field="customer")
+        invoice = invoice_one_off_create(
+            customer=customer, currency=data["currency"], note=data["note"],
+            lines=[OneOffLine(description=line["description"], quantity=line["quantity"],
+                              unit_amount=line["unit_amount"]) for line in data["lines"]])
+        return Response(InvoiceSerializer(self.get_queryset().get(pk=invoice.pk)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Finalize (issue) a draft invoice (staff)", request=None,
+                   parameters=[IDEMPOTENCY_KEY_HEADER],
+                   description="Takes the next gapless number and sets the due date; collection starts as for "
+                               "any invoice (card on file, Checkout, or a manual payment). 409 unless a draft.",
+                   responses={200: InvoiceSerializer, **error_responses(*DETAIL_WRITE_ERRORS)})
+    @action(detail=True, methods=["post"])
+    def finalize(self, request, pk=None):
+        invoice = invoice_finalize(invoice=self.get_object(), actor=Actor.of_user(request.user))
+        return Response(InvoiceSerializer(self.get_queryset().get(pk=invoice.pk)).data)
+
     @_action_schema("Void an invoice (staff)", ReasonSerializer, InvoiceSerializer)
     @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)
     def void(self, request, pk=None):
@@ -220,15 +272,26 @@ class InvoiceViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 @extend_schema_view(
     list=extend_schema(summary="List payments",
                        responses={200: PaymentSerializer(many=True), **error_responses(*READ_ERRORS)}),
-    retrieve=extend_schema(summary="Get a payment", responses={200: PaymentSerializer,
-                                                               **error_responses(*DETAIL_ERRORS)}),
+    retrieve=extend_schema(summary="Get a payment, what it paid for and the credits it awarded",
+                           responses={200: PaymentDetailSerializer, **error_responses(*DETAIL_ERRORS)}),
+    create=extend_schema(
+        summary="Record a manual payment (staff)", request=ManualPaymentCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY_HEADER],
+        description="Cash, check or bank transfer received by hand, recorded as succeeded through the manual "
+                    "rail. With `invoice`, it is applied to that open invoice, which is paid once fully covered.",
+        examples=[OpenApiExample("A cheque for an invoice", request_only=True, value={
+            "customer": 42, "amount": 25000, "currency": "USD", "method": "check", "reference": "cheque 1042",
+            "description": "Setup fee", "invoice": 7})],
+        responses={201: PaymentDetailSerializer, **error_responses(*WRITE_ERRORS)}),
 )
-class PaymentViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
+class PaymentViewSet(ApiViewMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = PaymentSerializer
     permission_classes = [*SIGNED_IN_AND_ALLOWED, API_ACCESS]
     required_permissions = {
         "list": "payments.view_payment",
         "retrieve": "payments.view_payment",
+        # The admin's "Record manual payment" permission: one permission, both doors.
+        "create": StaffOnly("payments.record_manual_payment"),
         "refund": StaffOnly("payments.refund_payment"),
     }
     filterset_class = PaymentFilter
@@ -236,7 +299,23 @@ class PaymentViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     ordering = ["-id"]
 
     def get_queryset(self):
-        return self.scoped(payment_list())
+        return self.scoped(payment_detail_list() if self.action == "retrieve" else payment_list())
+
+    def get_serializer_class(self):
+        return PaymentDetailSerializer if self.action == "retrieve" else PaymentSerializer
+
+    def create(self, request, *args, **kwargs):
+        serializer = ManualPaymentCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        payment = payment_record_manual(
+            customer=_named_row(Customer.objects.all(), pk=data["customer"], field="customer"),
+            invoice=_named_row(invoice_list(), pk=data["invoice"], field="invoice"),
+            amount=data["amount"], currency=data["currency"], method=data["method"], reference=data["reference"],
+            description=data["description"], actor=Actor.of_user(request.user),
+            reason=f"{data['method']} recorded by staff through the API")
+        return Response(PaymentDetailSerializer(payment_detail_list().get(pk=payment.pk)).data,
+                        status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Refund all or part of a payment (staff)", request=RefundCreateSerializer,
                    parameters=[IDEMPOTENCY_KEY_HEADER],

@@ -39,12 +39,14 @@ ROLES: tuple[RoleSpec, ...] = (
     ),
     RoleSpec(
         name="finance",
-        description="Money: void, mark paid and record manual payments on invoices, refund payments, grant and "
-                    "debit credits, credit pack orders, reprocess Stripe events; sees all billing data.",
+        description="Money: one-off invoices (create, finalize), void, mark paid and record manual payments "
+                    "(admin and API), refund payments, grant and debit credits, credit pack orders, reprocess "
+                    "Stripe events; sees all billing data.",
         views_of=BILLING_APPS,
         permissions=(
             "payments.void_invoice", "payments.mark_invoice_paid", "payments.record_manual_payment",
             "payments.change_invoice",  # the notes (metadata) on an invoice
+            "payments.add_invoice", "payments.finalize_invoice",  # one-off invoices
             "payments.refund_payment",
             "payments.change_payment",  # a manual payment's reference and notes
             "credits.grant_credits",

@@ -23,6 +23,7 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
+from payments.providers.manual.services import payment_record_manual
 from payments.providers.stripe.gateway import ChargeResult, PaymentIntentResult
 from payments.providers.stripe.sync import payment_sync_charge_refunds, payment_sync_intent
 from payments.seeding.catalog import Catalog, major_to_minor
@@ -33,7 +34,6 @@ from payments.services import (
     invoice_lock,
     invoice_void,
     payment_lock,
-    payment_record_manual,
     payment_refund,
 )
 from subscriptions.models import Customer, Plan, SubscriptionStatus

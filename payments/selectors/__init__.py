@@ -1,7 +1,7 @@
 """Reads of invoices and payments, the ledger checks behind `billing verify`, the staff dashboard's
 figures and the live payment feed.
 
-Modules, lowest first: lists <- ledger_checks, dashboard, live_feed. Callers import from
+Modules, lowest first: lists <- ledger_checks, dashboard, live_feed, payment_details. Callers import from
 `payments.selectors`; every public name stays available here."""
 
 from payments.selectors.dashboard import (
@@ -22,6 +22,7 @@ from payments.selectors.live_feed import (
     payment_live_get,
     payment_live_snapshot,
 )
+from payments.selectors.payment_details import payment_credit_pack_orders, payment_detail_list
 from payments.selectors.refunds import IN_FLIGHT_REFUND_STATUSES, payment_refunds_in_flight
 
 __all__ = [
@@ -39,6 +40,8 @@ __all__ = [
     "invoice_receivables_by_currency",
     "invoice_total_mismatches",
     "payment_collected_by_currency",
+    "payment_credit_pack_orders",
+    "payment_detail_list",
     "payment_list",
     "payment_refunds_in_flight",
     "payment_live_audience",

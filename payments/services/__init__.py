@@ -3,7 +3,8 @@ changing its plan). Status moves go through `invoice_transition`, `payment_trans
 `refund_transition` only.
 
 The modules depend on each other in one direction only, lowest first:
-paid_invoice_effects <- invoices <- payments <- refunds, and invoices <- subscription_flows.
+paid_invoice_effects <- invoices <- payments <- refunds, and invoices <- subscription_flows, one_off_invoices.
+Manual payments are the manual rail's write (payments.providers.manual.services.payment_record_manual).
 Callers import from `payments.services`; every public name stays available here."""
 
 from payments.services.invoices import (
@@ -29,11 +30,16 @@ from payments.services.invoices import (
     invoice_transition,
     invoice_void,
 )
+from payments.services.one_off_invoices import (
+    ONE_OFF_MAX_LINES,
+    OneOffLine,
+    invoice_one_off_check,
+    invoice_one_off_create,
+)
 from payments.services.paid_invoice_effects import credit_pack_fulfill, subscription_activate_after_payment
 from payments.services.payments import (
     ALLOWED_PAYMENT_TRANSITIONS,
     payment_lock,
-    payment_record_manual,
     payment_transition,
 )
 from payments.services.refunds import (
@@ -58,9 +64,11 @@ __all__ = [
     "ALLOWED_REFUND_TRANSITIONS",
     "ISSUED_REASON",
     "NOTHING_DUE_REASON",
+    "ONE_OFF_MAX_LINES",
     "PRORATION_QUANTUM",
     "IssueTerms",
     "LineSpec",
+    "OneOffLine",
     "PlanChange",
     "credit_pack_fulfill",
     "invoice_amount_due",
@@ -71,6 +79,8 @@ __all__ = [
     "invoice_line_amount",
     "invoice_lock",
     "invoice_mark_paid",
+    "invoice_one_off_check",
+    "invoice_one_off_create",
     "invoice_number_format",
     "invoice_number_next",
     "invoice_numbers_take",
@@ -80,7 +90,6 @@ __all__ = [
     "invoice_transition",
     "invoice_void",
     "payment_lock",
-    "payment_record_manual",
     "payment_refund",
     "payment_refund_apply",
     "payment_transition",

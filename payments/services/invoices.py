@@ -24,6 +24,7 @@ from payments.models import (
 from payments.services.paid_invoice_effects import (
     credit_pack_fulfill,
     credit_pack_orders_fulfill,
+    payment_credit_entries_record,
     subscription_activate_after_payment,
 )
 from subscriptions.models import Customer, Subscription
@@ -158,11 +159,11 @@ def invoice_totals_recompute(*, invoice: Invoice) -> Invoice:
 @transaction.atomic
 def invoice_create(*, customer: Customer, lines: list[LineSpec], subscription: Subscription | None = None,
                    billing_reason: str = BillingReason.MANUAL, period_start: datetime | None = None,
-                   period_end: datetime | None = None, metadata: dict | None = None) -> Invoice:
+                   period_end: datetime | None = None, metadata: dict | None = None, note: str = "") -> Invoice:
     """A draft invoice with its lines and totals."""
     invoice = Invoice.objects.create(
         customer=customer, subscription=subscription, billing_reason=billing_reason, currency=customer.currency,
-        period_start=period_start, period_end=period_end, metadata=metadata or {},
+        period_start=period_start, period_end=period_end, metadata=metadata or {}, note=note,
     )
     InvoiceLine.objects.bulk_create([
         InvoiceLine(invoice=invoice, kind=spec.kind, description=spec.description[:300], quantity=spec.quantity,
@@ -180,6 +181,10 @@ def invoice_finalize(*, invoice: Invoice, actor: Actor, now: datetime | None = N
     """Draft -> open with the next gapless number; an invoice with nothing due is paid at once."""
     now = now or timezone.now()
     invoice = invoice_lock(invoice_id=invoice.pk)
+    if invoice.status != IS.DRAFT:
+        # Refused before a number is taken: only a draft is issued.
+        raise IllegalTransition(f"A {invoice.status} invoice cannot be finalized; only drafts are.",
+                                extra={"from": invoice.status, "to": IS.OPEN})
     invoice = invoice_totals_recompute(invoice=invoice)
     terms = invoice_issue_terms(issued_at=now, amount_due=invoice.amount_due)
     invoice.number = invoice_number_next(year=now.year)
@@ -193,17 +198,23 @@ def invoice_finalize(*, invoice: Invoice, actor: Actor, now: datetime | None = N
     return invoice
 
 
-def invoice_settle(*, invoice: Invoice, actor: Actor, reason: str, now: datetime | None = None) -> Invoice:
-    """Mark a locked invoice paid and let its subscription benefit from it."""
+def invoice_settle(*, invoice: Invoice, actor: Actor, reason: str, now: datetime | None = None,
+                   payment_id: int | None = None) -> Invoice:
+    """Mark a locked invoice paid and let its subscription benefit from it. `payment_id` is the payment
+    that covered it, recorded as the cause of the credits this grants (none when staff mark it paid)."""
     invoice = invoice_transition(invoice=invoice, to_status=IS.PAID, actor=actor, reason=reason, now=now)
+    grants = []
     # Another open invoice of the subscription (an unpaid renewal while a proration is paid) still
     # stands between it and active; written-off (uncollectible) invoices do not.
     still_owed = Invoice.objects.filter(subscription_id=invoice.subscription_id, status=IS.OPEN).exclude(pk=invoice.pk)
     if invoice.subscription_id and not still_owed.exists():
-        subscription_activate_after_payment(subscription_id=invoice.subscription_id, actor=actor, now=now)
+        grants.append(subscription_activate_after_payment(subscription_id=invoice.subscription_id, actor=actor,
+                                                          now=now))
     if invoice.billing_reason == BillingReason.CREDIT_PACK:
-        credit_pack_fulfill(invoice=invoice, actor=actor)
-    credit_pack_orders_fulfill(invoice=invoice, actor=actor)
+        grants.append(credit_pack_fulfill(invoice=invoice, actor=actor))
+    grants += credit_pack_orders_fulfill(invoice=invoice, actor=actor)
+    if payment_id is not None:
+        payment_credit_entries_record(payment_id=payment_id, writes=grants)
     return invoice
 
 @transaction.atomic
@@ -224,7 +235,9 @@ def invoice_void(*, invoice: Invoice, actor: Actor, reason: str = "", now: datet
     return invoice_transition(invoice=invoice, to_status=IS.VOID, actor=actor, reason=reason or "voided", now=now)
 
 
-def invoice_apply_payment(*, invoice_id: int, amount: int, actor: Actor, now: datetime | None = None) -> Invoice:
+def invoice_apply_payment(*, invoice_id: int, amount: int, actor: Actor, now: datetime | None = None,
+                          payment_id: int | None = None) -> Invoice:
+    """Count a succeeded payment on its invoice; the payment that covers it settles it."""
     invoice = invoice_lock(invoice_id=invoice_id)
     if invoice.status not in (IS.OPEN, IS.UNCOLLECTIBLE):
         # Money arrived for an invoice that is already settled: it stays recorded on the payment.
@@ -233,5 +246,5 @@ def invoice_apply_payment(*, invoice_id: int, amount: int, actor: Actor, now: da
     invoice.amount_due = invoice_amount_due(total=invoice.total, amount_paid=invoice.amount_paid)
     invoice.save(update_fields=["amount_paid", "amount_due", "updated_at"])
     if invoice.amount_due == 0:
-        invoice_settle(invoice=invoice, actor=actor, reason="paid in full", now=now)
+        invoice_settle(invoice=invoice, actor=actor, reason="paid in full", now=now, payment_id=payment_id)
     return invoice

@@ -1,4 +1,5 @@
-"""Writes for payments: status moves (through `payment_transition` only), locking, manual payments."""
+"""Writes for payments: status moves (through `payment_transition` only) and locking. Manual payments are
+the manual rail's (payments.providers.manual.services.payment_record_manual)."""
 
 from datetime import datetime
 from functools import partial
@@ -7,13 +8,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.audit import Actor
-from core.exceptions import IllegalTransition, InvalidOperation
+from core.exceptions import IllegalTransition
 from payments.live.broadcast import payment_broadcast
-from payments.models import MANUAL_PAYMENT_METHODS, Invoice, InvoiceStatus, Payment, PaymentStatus, PaymentStatusChange
-from payments.services.invoices import invoice_apply_payment, invoice_lock
-from subscriptions.models import Customer
+from payments.models import Payment, PaymentStatus, PaymentStatusChange
+from payments.services.invoices import invoice_apply_payment
 
-IS = InvoiceStatus
 P = PaymentStatus
 
 ALLOWED_PAYMENT_TRANSITIONS: dict[str, set[str]] = {
@@ -69,33 +68,10 @@ def payment_transition(*, payment: Payment, to_status: str, actor: Actor, reason
     change.save()
     transaction.on_commit(partial(payment_broadcast, payment_id=payment.pk, previous_status=from_status))
     if to_status == P.SUCCEEDED and payment.invoice_id:
-        invoice_apply_payment(invoice_id=payment.invoice_id, amount=payment.amount, actor=actor, now=now)
+        invoice_apply_payment(invoice_id=payment.invoice_id, amount=payment.amount, actor=actor, now=now,
+                              payment_id=payment.pk)
     return payment
 
 
 def payment_lock(*, payment_id: int) -> Payment:
     return Payment.objects.select_for_update().get(pk=payment_id)
-
-
-@transaction.atomic
-def payment_record_manual(*, customer: Customer, amount: int, method: str, actor: Actor,
-                          invoice: Invoice | None = None, reference: str = "", reason: str = "",
-                          now: datetime | None = None) -> Payment:
-    """Money received outside Stripe (cash, check, bank transfer): recorded as succeeded."""
-    if method not in MANUAL_PAYMENT_METHODS:
-        raise InvalidOperation(f"{method} is not a manual payment method.", code="invalid_method")
-    if amount <= 0:
-        raise InvalidOperation("A payment must be for a positive amount.", code="invalid_amount")
-    if invoice is not None:
-        if invoice.customer_id != customer.pk:
-            raise InvalidOperation("The invoice belongs to another customer.", code="invoice_customer_mismatch")
-        # Re-read under lock: with a stale copy (two staff recording the same cheque) the second payment
-        # would be kept against an invoice that no longer counts it.
-        invoice = invoice_lock(invoice_id=invoice.pk)
-        if invoice.status not in (IS.OPEN, IS.UNCOLLECTIBLE):
-            raise IllegalTransition(f"A {invoice.status} invoice takes no payment.", code="invoice_not_payable")
-    payment = Payment.objects.create(customer=customer, invoice=invoice, amount=amount, currency=customer.currency,
-                                     method=method, reference=reference[:255])
-    return payment_transition(payment=payment, to_status=P.SUCCEEDED, actor=actor,
-                              reason=reason or f"{method} received", now=now,
-                              provider_data={"reference": reference} if reference else None)

@@ -29,6 +29,7 @@ from payments.models import (
     InvoiceStatus,
     InvoiceStatusChange,
     Payment,
+    PaymentCreditEntry,
     PaymentStatus,
     PaymentStatusChange,
     Refund,
@@ -36,18 +37,19 @@ from payments.models import (
     StripeEvent,
     StripeEventStatus,
 )
+from payments.providers.manual.services import payment_record_manual
 from payments.providers.stripe import gateway as stripe_gateway
-from payments.services import invoice_mark_paid, payment_record_manual, payment_refund
+from payments.services import invoice_mark_paid, payment_refund
 from payments.tests.factories import PaymentFactory
 from payments.tests.stripe_support import new_id, setup_intent_object, stripe_event
 from subscriptions.tests.factories import CustomerFactory, StaffUserFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-PAYMENT_MODELS = [Invoice, InvoiceLine, InvoiceStatusChange, InvoiceNumberSequence, Payment, Refund,
-                  PaymentStatusChange, StripeEvent, CreditPackOrder]
+PAYMENT_MODELS = [Invoice, InvoiceLine, InvoiceStatusChange, InvoiceNumberSequence, Payment, PaymentCreditEntry,
+                  Refund, PaymentStatusChange, StripeEvent, CreditPackOrder]
 READ_ONLY_MODELS = [InvoiceStatusChange, PaymentStatusChange, StripeEvent, InvoiceLine, InvoiceNumberSequence, Refund,
-                    CreditPackOrder]
+                    CreditPackOrder, PaymentCreditEntry]
 
 
 @pytest.fixture
@@ -442,11 +444,13 @@ def test_invoice_and_payment_status_cannot_be_changed_in_form(admin_client, busi
     assert (payment.status, payment.amount, payment.reference) == (PaymentStatus.PARTIALLY_REFUNDED, 2999, "R2")
 
 
-def test_invoices_and_payments_are_not_added_or_deleted_by_hand(admin_client, business):
+def test_invoices_and_payments_are_not_added_or_deleted_by_hand(admin_client, client, business):
     invoice = business.payments[0].invoice
     invoice_mark_paid(invoice=open_invoice(business), actor=ACTOR)
+    client.force_login(staff_user("payments.view_invoice", "payments.change_invoice", username="no-adder"))
 
-    assert admin_client.get("/admin/payments/invoice/add/").status_code == 403
+    # Only one-off invoices are added by hand (test_admin_one_off_invoices.py), with their own permission.
+    assert client.get("/admin/payments/invoice/add/").status_code == 403
     assert admin_client.get("/admin/payments/payment/add/").status_code == 403
     assert admin_client.post(f"/admin/payments/invoice/{invoice.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Invoice.objects.filter(pk=invoice.pk).exists()

@@ -12,8 +12,8 @@ from core.exceptions import CardDeclined
 from payments import collection
 from payments.billing.run import billing_run
 from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus
+from payments.providers.manual.services import payment_record_manual
 from payments.providers.stripe import gateway as stripe_gateway
-from payments.services import payment_record_manual
 from payments.tests.conftest import make_due_subscription
 from payments.tests.test_collection import save_card
 from subscriptions.models import SubscriptionStatus

@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -7,6 +8,7 @@ from billing_project.tests.admin_helpers import staff_user
 from payments.billing.run import billing_run
 from payments.invoice_html import invoice_render_html
 from payments.models import Invoice
+from payments.services import OneOffLine, invoice_one_off_create
 from payments.tests.conftest import make_due_subscription
 from subscriptions.tests.factories import CustomerFactory, PlanFactory, StaffUserFactory, UserFactory
 
@@ -59,3 +61,13 @@ def test_anyone_else_gets_404(client, invoice):
     assert client.get(reverse("invoice-print", kwargs={"pk": invoice.pk + 999})).status_code == 404
     client.force_login(invoice.customer.user)
     assert client.post(url).status_code == 405
+
+
+def test_a_one_off_invoice_prints_its_note_to_the_customer_escaped():
+    customer = CustomerFactory()
+    invoice = invoice_one_off_create(customer=customer, currency=customer.currency,
+                                     note="Thank you!\nBank: <IBAN on file>",
+                                     lines=[OneOffLine(description="Setup fee", quantity=Decimal(1), unit_amount=2500)])
+    html = invoice_render_html(invoice=invoice)
+    assert '<section class="note">Thank you!\nBank: &lt;IBAN on file&gt;</section>' in html
+    assert "Setup fee" in html and "25.00 USD" in html

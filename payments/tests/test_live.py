@@ -20,11 +20,11 @@ from payments.live.broadcast import (
     payment_event_data,
 )
 from payments.models import Payment, PaymentMethod, PaymentStatus, PaymentStatusChange
+from payments.providers.manual.services import payment_record_manual
 from payments.services import (
     LineSpec,
     invoice_create,
     invoice_finalize,
-    payment_record_manual,
     payment_transition,
 )
 from payments.tests.factories import PaymentFactory

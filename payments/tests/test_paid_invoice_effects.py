@@ -8,9 +8,18 @@ import pytest
 
 from billing_project.tests.admin_helpers import change_form_data, change_url
 from core.audit import Actor
+from credits.models import LedgerKind
 from credits.selectors import credit_balance_get
 from payments.billing.run import billing_run
-from payments.models import BillingReason, CreditPackOrder, CreditPackOrderStatus, Invoice, InvoiceLineKind
+from payments.models import (
+    BillingReason,
+    CreditPackOrder,
+    CreditPackOrderStatus,
+    Invoice,
+    InvoiceLineKind,
+    PaymentCreditEntry,
+)
+from payments.providers.manual.services import payment_record_manual
 from payments.services import LineSpec, invoice_create, invoice_finalize, invoice_mark_paid
 from payments.services.credit_pack_orders import credit_pack_order_place
 from payments.tests.conftest import T0, make_due_subscription
@@ -62,3 +71,20 @@ def test_staff_removing_the_order_list_from_a_renewal_invoices_metadata_still_gr
     order.refresh_from_db()
     assert order.status == CreditPackOrderStatus.FULFILLED
     assert credit_balance_get(customer=sub.customer) == 100 + sub.plan.credits_per_period
+
+
+def test_the_payment_that_covers_a_pack_invoice_is_recorded_as_the_cause_of_its_credits():
+    invoice = _checkout_pack_invoice(credits=300)
+    partial = payment_record_manual(customer=invoice.customer, invoice=invoice, amount=900, method="cash", actor=ACTOR)
+    rest = payment_record_manual(customer=invoice.customer, invoice=invoice, amount=4000, method="check", actor=ACTOR)
+
+    [link] = PaymentCreditEntry.objects.all()
+    assert (link.payment_id, link.entry.kind, link.entry.amount) == (rest.pk, LedgerKind.GRANT, 300)
+    assert not partial.credit_entries.exists()
+
+
+def test_an_invoice_staff_mark_paid_grants_its_credits_without_a_payment_to_credit_them_to():
+    invoice = _checkout_pack_invoice(credits=300)
+    invoice_mark_paid(invoice=invoice, actor=ACTOR)
+    assert credit_balance_get(customer=invoice.customer) == 300
+    assert not PaymentCreditEntry.objects.exists()

@@ -51,7 +51,8 @@ def test_finance_holds_the_money_actions_and_support_the_customer_ones():
     seed_role_groups()
     finance, support = _labels("finance"), _labels("support")
     money = {"payments.refund_payment", "payments.void_invoice", "payments.mark_invoice_paid",
-             "payments.record_manual_payment", "credits.grant_credits", "credits.add_creditledgerentry"}
+             "payments.record_manual_payment", "payments.add_invoice", "payments.finalize_invoice",
+             "credits.grant_credits", "credits.add_creditledgerentry"}
     assert money <= finance
     assert not {"subscriptions.cancel_subscription", "subscriptions.change_plan", "auth.change_user"} & finance
     assert {"subscriptions.cancel_subscription", "subscriptions.change_subscription", "subscriptions.add_customer",

@@ -7,6 +7,7 @@ import pytest
 from core.audit import Actor
 from credits.selectors import CreditsOutstanding
 from payments.models import Invoice, InvoiceLine, InvoiceLineKind, PaymentMethod
+from payments.providers.manual.services import payment_record_manual
 from payments.selectors import (
     Collected,
     Receivables,
@@ -15,7 +16,7 @@ from payments.selectors import (
     invoice_total_mismatches,
     payment_list,
 )
-from payments.services import LineSpec, invoice_create, invoice_finalize, invoice_mark_paid, payment_record_manual
+from payments.services import LineSpec, invoice_create, invoice_finalize, invoice_mark_paid
 from payments.tests.books import NOW, build_books
 from subscriptions.tests.factories import CustomerFactory, PlanFactory, SubscriptionFactory
 

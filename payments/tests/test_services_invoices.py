@@ -10,6 +10,7 @@ from core.audit import Actor
 from core.exceptions import IllegalTransition
 from credits.selectors import credit_balance_get
 from payments.models import Invoice, InvoiceLineKind, InvoiceNumberSequence, InvoiceStatusChange, PaymentMethod
+from payments.providers.manual.services import payment_record_manual
 from payments.services import (
     ALLOWED_INVOICE_TRANSITIONS,
     invoice_create,
@@ -19,7 +20,6 @@ from payments.services import (
     invoice_mark_paid,
     invoice_transition,
     invoice_void,
-    payment_record_manual,
     subscription_start,
 )
 from payments.tests.factories import InvoiceFactory

@@ -8,6 +8,7 @@ from core.audit import Actor
 from core.exceptions import IllegalTransition, InvalidOperation
 from credits.selectors import credit_balance_get
 from payments.models import Invoice, Payment, PaymentMethod, PaymentStatusChange
+from payments.providers.manual.services import payment_record_manual
 from payments.selectors import invoice_total_mismatches
 from payments.services import (
     ALLOWED_PAYMENT_TRANSITIONS,
@@ -16,7 +17,6 @@ from payments.services import (
     invoice_transition,
     invoice_void,
     payment_lock,
-    payment_record_manual,
     payment_transition,
     subscription_start,
 )
@@ -88,11 +88,12 @@ def test_the_same_cheque_recorded_twice_from_a_stale_page_is_refused():
     payment_record_manual(customer=invoice.customer, amount=800, method=PaymentMethod.CHECK, actor=ACTOR,
                           invoice=invoice, reference="check 7")
 
-    with pytest.raises(IllegalTransition) as refused:
+    with pytest.raises(InvalidOperation) as refused:
         payment_record_manual(customer=stale.customer, amount=800, method=PaymentMethod.CHECK, actor=ACTOR,
                               invoice=stale, reference="check 7")
 
     assert refused.value.code == "invoice_not_payable"
+    assert refused.value.extra["fields"] == {"invoice": ["A paid invoice takes no payment."]}
     assert Payment.objects.count() == 1
     assert invoice_total_mismatches() == []
 
@@ -111,8 +112,8 @@ def test_manual_payment_without_an_invoice():
     ({"amount": 0}, InvalidOperation, "invalid_amount"),
     ({"amount": -5}, InvalidOperation, "invalid_amount"),
     ({"other_customer": True}, InvalidOperation, "invoice_customer_mismatch"),
-    ({"invoice_status": IS.VOID}, IllegalTransition, "invoice_not_payable"),
-    ({"invoice_status": IS.DRAFT}, IllegalTransition, "invoice_not_payable"),
+    ({"invoice_status": IS.VOID}, InvalidOperation, "invoice_not_payable"),
+    ({"invoice_status": IS.DRAFT}, InvalidOperation, "invoice_not_payable"),
 ])
 def test_manual_payment_refuses_bad_input_and_records_nothing(fields, error, code):
     invoice = open_invoice(amount=1000)

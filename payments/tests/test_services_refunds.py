@@ -20,9 +20,10 @@ from core.exceptions import (
     PaymentProviderUnavailable,
 )
 from payments.models import Payment, PaymentMethod, PaymentStatus, Refund, RefundStatus, RefundStatusChange
+from payments.providers.manual.services import payment_record_manual
 from payments.providers.stripe import gateway as stripe_gateway
 from payments.providers.stripe.gateway import RefundResult
-from payments.services import payment_record_manual, payment_refund, payment_transition, refund_transition
+from payments.services import payment_refund, payment_transition, refund_transition
 from payments.tests.conftest import open_transactions
 from payments.tests.factories import PaymentFactory
 from payments.tests.services_support import IS, P, open_invoice, payment_statuses

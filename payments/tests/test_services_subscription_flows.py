@@ -7,7 +7,8 @@ import pytest
 from core.exceptions import IllegalTransition, InvalidOperation
 from credits.selectors import credit_balance_get
 from payments.models import BillingReason, Invoice, InvoiceLineKind, PaymentMethod
-from payments.services import invoice_mark_paid, payment_record_manual, subscription_change_plan, subscription_start
+from payments.providers.manual.services import payment_record_manual
+from payments.services import invoice_mark_paid, subscription_change_plan, subscription_start
 from payments.tests.services_support import ACTOR, IS, NOW, S, open_invoice
 from subscriptions.models import SubscriptionEvent, SubscriptionEventKind
 from subscriptions.tests.factories import CustomerFactory, PlanFactory, SubscriptionFactory

@@ -20,7 +20,7 @@ from billing_project.tests.admin_helpers import (
     staff_user,
     view_permissions,
 )
-from payments.services import payment_record_manual
+from payments.providers.manual.services import payment_record_manual
 from subscriptions.models import Customer, Plan, Subscription, SubscriptionEvent, SubscriptionEventKind
 from subscriptions.services import subscription_cancel
 from subscriptions.tests.factories import CustomerFactory

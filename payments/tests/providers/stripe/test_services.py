@@ -7,9 +7,10 @@ from billing_project.tests.api_support import api_customer
 from core.exceptions import PaymentProviderUnavailable
 from payments.checkout import checkout_credit_pack_start, checkout_subscription_start
 from payments.models import BillingReason, Invoice, InvoiceStatus, Payment, PaymentMethod, Refund
+from payments.providers.manual.services import payment_record_manual
 from payments.providers.stripe.gateway import API_VERSION
 from payments.providers.stripe.services import customer_default_payment_method_set
-from payments.services import payment_record_manual, payment_refund
+from payments.services import payment_refund
 from payments.tests.stripe_support import new_id
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.tests.factories import CustomerFactory, PlanFactory
