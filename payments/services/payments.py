@@ -8,6 +8,8 @@ from django.utils import timezone
 
 from core.audit import Actor
 from core.exceptions import IllegalTransition, InvalidOperation
+from core.jobs import job_defer
+from payments.emails import PAYMENT_SUCCEEDED_TASK
 from payments.live.broadcast import payment_broadcast
 from payments.models import MANUAL_PAYMENT_METHODS, Invoice, InvoiceStatus, Payment, PaymentStatus, PaymentStatusChange
 from payments.services.invoices import invoice_apply_payment, invoice_lock
@@ -68,6 +70,8 @@ def payment_transition(*, payment: Payment, to_status: str, actor: Actor, reason
     change.stamp(actor)
     change.save()
     transaction.on_commit(partial(payment_broadcast, payment_id=payment.pk, previous_status=from_status))
+    if to_status == P.SUCCEEDED:
+        job_defer(name=PAYMENT_SUCCEEDED_TASK, payment_id=payment.pk)
     if to_status == P.SUCCEEDED and payment.invoice_id:
         invoice_apply_payment(invoice_id=payment.invoice_id, amount=payment.amount, actor=actor, now=now)
     return payment
