@@ -323,7 +323,7 @@ IDEMPOTENCY_KEYS_PURGE_CRON = env.str("IDEMPOTENCY_KEYS_PURGE_CRON", default="30
 CREDITS_LOW_THRESHOLD = env.int("CREDITS_LOW_THRESHOLD", default=100)
 
 # Email (docs/emails.md). Console by default, so nothing leaves a development machine; EMAIL_URL
-# (smtp://user:password@host:587/?tls=True) switches to SMTP, EMAIL_BACKEND to any backend, e.g.
+# (smtp+tls://user:password@host:587) switches to SMTP, EMAIL_BACKEND to any backend, e.g.
 # anymail.backends.postmark.EmailBackend with its credentials in ANYMAIL (JSON).
 _EMAIL_URL = env.str("EMAIL_URL", default="")
 if _EMAIL_URL:
