@@ -9,7 +9,9 @@ Apps defer by task name, so a service never imports the tasks module that import
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import partial
 
 from django.conf import settings
@@ -26,6 +28,21 @@ _DJANGO_JOBS = JobManager(DjangoConnector())
 
 # Tables and functions Procrastinate's migrations create exist on PostgreSQL only.
 JOBS_APP_LABEL = "procrastinate"
+
+
+# Set while building history that already happened (manage.py seed): nothing of it may email anyone now.
+_jobs_suppressed: ContextVar[bool] = ContextVar("jobs_suppressed", default=False)
+
+
+@contextmanager
+def jobs_suppressed() -> Iterator[None]:
+    """Work done inside defers no job: for writing past events (demo history), whose customers must not
+    be emailed today about an invoice of last spring."""
+    token = _jobs_suppressed.set(True)
+    try:
+        yield
+    finally:
+        _jobs_suppressed.reset(token)
 
 
 def jobs_retry_strategy() -> RetryStrategy:
@@ -46,7 +63,7 @@ def job_defer(*, name: str, **task_kwargs) -> None:
 def jobs_defer_many(*, name: str, kwargs_list: Iterable[dict]) -> None:
     """Enqueue one job of task `name` per kwargs dict, in one statement on PostgreSQL."""
     kwargs_list = list(kwargs_list)
-    if not kwargs_list:
+    if not kwargs_list or _jobs_suppressed.get():
         return
     task = app.tasks[name]
     if jobs_in_database():

@@ -10,7 +10,7 @@ from procrastinate.contrib.django import app
 from procrastinate.jobs import Job
 from procrastinate.periodic import PeriodicDeferrer
 
-from core.jobs import job_defer, jobs_defer_many, jobs_retry_strategy
+from core.jobs import job_defer, jobs_defer_many, jobs_retry_strategy, jobs_suppressed
 from core.tests.jobs_support import jobs_queued
 
 TICK_TASK = "subscriptions.idempotency_keys_purge"
@@ -79,3 +79,11 @@ def test_the_periodic_schedule_covers_the_billing_run_reminders_and_purges():
     names = {p.task.name for p in app.periodic_registry.periodic_tasks.values()}
     assert {"payments.billing_run_tick", "subscriptions.trial_reminders", "subscriptions.idempotency_keys_purge",
             "core.jobs_stalled_requeue", "core.jobs_finished_delete"} <= names
+
+
+@pytest.mark.django_db
+def test_work_done_while_jobs_are_suppressed_defers_nothing():
+    with jobs_suppressed(), transaction.atomic():
+        job_defer(name=SHARE_TASK, as_of=1, share=0)
+    job_defer(name=SHARE_TASK, as_of=2, share=0)  # and only inside
+    assert [job.args["as_of"] for job in jobs_queued(task_name=SHARE_TASK)] == [2]
