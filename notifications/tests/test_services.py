@@ -103,3 +103,15 @@ def test_the_log_refuses_a_second_row_for_the_same_event_and_recipient():
     with pytest.raises(IntegrityError), transaction.atomic():
         EmailLog.objects.create(event_key="credits_low:1", recipient="ada@example.com", kind="credits_low",
                                 subject="again", body_text="again")
+
+
+@pytest.mark.django_db
+def test_the_text_part_and_subject_are_plain_text_and_only_the_html_part_is_escaped():
+    class Named:
+        name = "O'Brien & <Sons>"
+
+    email_send_once(spec=EmailSpec(event_key="credits_low:7", recipient="ob@example.com", kind="credits_low",
+                                   context={"customer": Named(), "balance": "1 < 2", "threshold": 100}))
+    [message] = mail.outbox
+    assert "Hello O'Brien & <Sons>," in message.body and message.subject.endswith("1 < 2 left")
+    assert "O&#x27;Brien &amp; &lt;Sons&gt;" in message.alternatives[0][0]
