@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/billing
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test lint venv
+.PHONY: run serve test lint venv
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,20 @@ run: venv
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py migrate --noinput
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py seed --demo 25
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+# The Procfile's processes (web, websocket, worker, scheduler) with honcho on PostgreSQL and Redis, as
+# deployed (docs/deploy.md): migrations first, static files collected, then every process; Ctrl-C stops all.
+SERVE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/billing
+SERVE_REDIS_URL ?= redis://127.0.0.1:6379/0
+serve: venv
+	scripts/ensure-services.sh
+	createdb -h 127.0.0.1 -U postgres $(notdir $(SERVE_DATABASE_URL)) 2>/dev/null || true
+	export DATABASE_URL=$${DATABASE_URL:-$(SERVE_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(SERVE_REDIS_URL)} \
+		PATH=$(CURDIR)/$(BIN):$$PATH && \
+	python manage.py migrate --noinput && \
+	python manage.py collectstatic --noinput --verbosity 0 && \
+	python manage.py seed && \
+	honcho start -f Procfile
 
 # The whole suite on PostgreSQL (started if it is down), never on SQLite; schemathesis over the whole
 # OpenAPI schema and the API docs in headless Chromium (installed if missing) are part of it.

@@ -57,3 +57,17 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_jobs_left_behind(request, django_db_blocker):
+    """Procrastinate's tables are not Django models it manages, so the flush after a test that commits for
+    real leaves its jobs behind: they are emptied too, and every test starts with an empty queue."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction", False):
+        return
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE procrastinate_jobs, procrastinate_periodic_defers, procrastinate_workers CASCADE")

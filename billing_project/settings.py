@@ -40,6 +40,10 @@ INSTALLED_APPS = [
     # Swagger UI and Redoc as pinned static files of our own (SPECTACULAR_SETTINGS "SIDECAR"), no CDN.
     "drf_spectacular_sidecar",
     "channels",
+    # The job engine (docs/jobs.md): jobs are rows of the PostgreSQL database, enqueued by the
+    # transaction that causes them; its admin lists jobs read-only.
+    "procrastinate.contrib.django",
+    "notifications",
     "subscriptions",
     "credits",
     "usage",
@@ -99,6 +103,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABAS
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Procrastinate's tables exist on PostgreSQL only; on SQLite jobs run in process (core/jobs.py).
+DATABASE_ROUTERS = ["core.jobs.JobsDatabaseRouter"]
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
@@ -257,7 +263,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # Procrastinate logs every job deferred and every periodic task at each start at INFO: too much next
+    # to the worker's own lines (job started, ended, retried), which stay at INFO.
+    "loggers": {"django.db.backends": {"level": "WARNING"},
+                **{name: {"level": "WARNING"} for name in ("procrastinate.jobs", "procrastinate.periodic",
+                                                           "procrastinate.blueprints")}},
 }
 
 # The billing run (`manage.py billing run`).
@@ -290,3 +300,37 @@ LOGIN_THROTTLE_TRUSTED_PROXIES = env.int("LOGIN_THROTTLE_TRUSTED_PROXIES", defau
 for _rate in (LOGIN_THROTTLE_USERNAME_RATE, LOGIN_THROTTLE_IP_RATE):
     if not re.fullmatch(r"[1-9][0-9]*/(second|minute|hour|day|sec|min|s|m|h|d)", _rate):
         raise ImproperlyConfigured(f"A login throttle rate is N/second, N/minute, N/hour or N/day, not {_rate!r}.")
+
+# Background jobs (Procrastinate, docs/jobs.md). Every task retries failures with exponential backoff:
+# JOBS_RETRY_BACKOFF_BASE_SECONDS ** (attempt + 1) seconds, up to JOBS_RETRY_MAX_ATTEMPTS retries.
+JOBS_RETRY_MAX_ATTEMPTS = env.int("JOBS_RETRY_MAX_ATTEMPTS", default=8)
+JOBS_RETRY_BACKOFF_BASE_SECONDS = env.int("JOBS_RETRY_BACKOFF_BASE_SECONDS", default=4)
+# A job whose worker sent no heartbeat for this long (killed, machine lost) is put back in the queue.
+JOBS_STALLED_AFTER_SECONDS = env.int("JOBS_STALLED_AFTER_SECONDS", default=60)
+# Finished jobs are kept this long for the admin, then deleted by a periodic job.
+JOBS_KEEP_HOURS = env.int("JOBS_KEEP_HOURS", default=72)
+# Modules holding tasks outside the apps' tasks.py (autodiscovered): the engine's own upkeep.
+PROCRASTINATE_IMPORT_PATHS = ["core.jobs_maintenance"]
+# When the periodic billing run starts (cron, UTC) and into how many jobs it is split: each job runs
+# `billing run`, and the SKIP LOCKED claims share the due work among the workers that pick them up.
+BILLING_RUN_CRON = env.str("BILLING_RUN_CRON", default="0 * * * *")
+BILLING_RUN_JOBS = env.int("BILLING_RUN_JOBS", default=2)
+# Trial reminders: days before a trial ends that the customer is told, and when the check runs.
+TRIAL_REMINDER_DAYS = env.int("TRIAL_REMINDER_DAYS", default=3)
+TRIAL_REMINDER_CRON = env.str("TRIAL_REMINDER_CRON", default="15 * * * *")
+IDEMPOTENCY_KEYS_PURGE_CRON = env.str("IDEMPOTENCY_KEYS_PURGE_CRON", default="30 3 * * *")
+# A debit that takes a customer's credit balance from at or above this to below it sends "credits low".
+CREDITS_LOW_THRESHOLD = env.int("CREDITS_LOW_THRESHOLD", default=100)
+
+# Email (docs/emails.md). Console by default, so nothing leaves a development machine; EMAIL_URL
+# (smtp+tls://user:password@host:587) switches to SMTP, EMAIL_BACKEND to any backend, e.g.
+# anymail.backends.postmark.EmailBackend with its credentials in ANYMAIL (JSON).
+_EMAIL_URL = env.str("EMAIL_URL", default="")
+if _EMAIL_URL:
+    globals().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+ANYMAIL = env.json("ANYMAIL", default={})
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@localhost")
+# Absolute base of links in emails (the printable invoice): emails are rendered by a worker, with no request.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")

@@ -12,6 +12,7 @@ from core.audit import Actor
 from core.bulk import AUDIT_FIELDS, array_of, audit_values, ids_reserve, rows_copy
 from core.exceptions import IdempotencyConflict, InsufficientCredits, InvalidOperation
 from core.safe_input import BIGINT_MAX
+from credits.emails import credits_low_check
 from credits.models import (
     DEFAULT_GRANT_PRIORITY,
     PLAN_REFILL_PRIORITY,
@@ -161,6 +162,7 @@ def credit_debit(*, customer: Customer, amount: int, actor: Actor, reason: str =
     CreditGrant.objects.bulk_update([g for g, _ in allocations], ["remaining"])
     entry = _append(balance=balance, kind=LedgerKind.DEBIT, amount=-amount, actor=actor, reason=reason,
                     idempotency_key=idempotency_key, grant=None, allocations=allocations)
+    credits_low_check(balance_before=entry.balance_after + amount, entry=entry)
     return CreditWrite(entry=entry, replayed=False)
 
 

@@ -13,6 +13,8 @@ from django.utils import timezone
 from core.audit import Actor
 from core.bulk import AUDIT_FIELDS, array_of, audit_values, json_text, rows_copy
 from core.exceptions import IdempotencyConflict, IllegalTransition, InvalidOperation
+from core.jobs import job_defer, jobs_defer_many
+from subscriptions.emails import SUBSCRIPTION_CANCELED_TASK
 from subscriptions.models import (
     ApiIdempotencyKey,
     Customer,
@@ -109,6 +111,8 @@ def subscription_transition(*, subscription: Subscription, to_status: str, actor
     subscription.save(update_fields=fields)
     subscription_event_write(subscription=subscription, kind=SubscriptionEventKind.STATUS_CHANGED, actor=actor,
                              reason=reason, from_status=from_status, to_status=to_status, data=data)
+    if to_status == S.CANCELED:
+        job_defer(name=SUBSCRIPTION_CANCELED_TASK, subscription_id=subscription.pk)
     return subscription
 
 
@@ -162,6 +166,8 @@ def subscription_transition_many(*, moves: list[StatusMove], actor: Actor, now: 
             events.append(EventSpec(subscription_id=pk, kind=SubscriptionEventKind.STATUS_CHANGED, reason=move.reason,
                                     from_status=from_status, to_status=to_status, data=move.data))
             moved.append(pk)
+        if to_status == S.CANCELED:
+            jobs_defer_many(name=SUBSCRIPTION_CANCELED_TASK, kwargs_list=[{"subscription_id": pk} for pk, _ in rows])
     if events:
         subscription_events_write_many(events=events, actor=actor)
     return moved

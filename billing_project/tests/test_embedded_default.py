@@ -104,6 +104,7 @@ check(staff.post("/admin/credits/creditgrant/", {"action": "grant_credits", "_se
 check(anonymous.post("/webhooks/stripe/", "{}", content_type="application/json",
                      HTTP_STRIPE_SIGNATURE="t=1,v1=bad"), "unsigned webhook", 400)
 from django.contrib import admin
+from django.db.models import Count
 for model, model_admin in admin.site._registry.items():
     meta = model._meta
     path = f"/admin/{meta.app_label}/{meta.model_name}/"
@@ -112,6 +113,11 @@ for model, model_admin in admin.site._registry.items():
     first_row = model.objects.order_by("pk").first()
     if first_row is not None:
         check(staff.get(f"{path}{first_row.pk}/change/"), f"{path}{first_row.pk}/change/", 200)
+# No worker here: jobs ran in process after each commit, so the invoices the runs issued were emailed.
+from notifications.models import EmailLog
+emails = dict(EmailLog.objects.filter(kind="invoice_finalized").values_list("status").annotate(n=Count("id")))
+if not emails.get("sent") or set(emails) != {"sent"}:
+    failures.append(f"invoice emails by status: {emails}")
 print("\n".join(failures) or "all doors answered")
 sys.exit(1 if failures else 0)
 '''

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -61,3 +62,19 @@ def test_postgresql_connections_come_from_a_bounded_pool_and_sqlite_never_pools(
         "0 {'min_size': 4, 'max_size': 4, 'timeout': 5.0}"
     assert _database_settings({"DATABASE_URL": postgres, "DATABASE_POOL_MAX_SIZE": "0"}) == "60 None"
     assert _database_settings({}) == "60 None"
+
+
+def _email_settings(env: dict[str, str]) -> dict:
+    result = _manage("shell", "-c", "import json; from django.conf import settings as s; print('EMAIL ' + json.dumps("
+                     "[s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS, s.ANYMAIL]))", env=env)
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("EMAIL ")] or [result.stderr]
+    return json.loads(line.removeprefix("EMAIL "))
+
+
+def test_email_goes_to_the_console_by_default_and_to_smtp_or_anymail_through_settings():
+    assert _email_settings({})[0] == "django.core.mail.backends.console.EmailBackend"
+    assert _email_settings({"EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587"})[:4] == [
+        "django.core.mail.backends.smtp.EmailBackend", "smtp.example.com", 587, True]
+    anymail = _email_settings({"EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+                               "ANYMAIL": '{"POSTMARK_SERVER_TOKEN": "t"}'})
+    assert (anymail[0], anymail[4]) == ("anymail.backends.postmark.EmailBackend", {"POSTMARK_SERVER_TOKEN": "t"})

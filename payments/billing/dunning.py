@@ -22,8 +22,10 @@ from django.utils import timezone
 from core.audit import Actor
 from core.bulk import array_of
 from core.exceptions import PaymentProviderUnavailable
+from core.jobs import jobs_defer_many
 from payments import collection
 from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
+from payments.emails import DUNNING_FINAL_NOTICE_TASK, PAYMENT_FAILED_TASK
 from payments.models import Invoice, InvoiceStatus
 from payments.services import invoice_transition
 from subscriptions.models import Subscription, SubscriptionStatus
@@ -161,6 +163,8 @@ class _Outcomes:
     rescheduled: dict[int, tuple[int, datetime | None]] = field(default_factory=dict)
     past_due: set[int] = field(default_factory=set)
     exhausted: list[Invoice] = field(default_factory=list)
+    # (invoice id, failed attempt number) of failures that will be retried: each customer is told why and when.
+    retried_failures: list[tuple[int, int]] = field(default_factory=list)
 
     def provider_unavailable(self, *, invoice: Invoice, as_of: datetime) -> None:
         # The provider is down (or absent): nothing happened, so nothing counts; look again later.
@@ -181,7 +185,9 @@ class _Outcomes:
         self.rescheduled[invoice.pk] = (failures, as_of + gap if gap else None)
         if gap is None:
             self.exhausted.append(invoice)
-        elif invoice.subscription_id:
+            return
+        self.retried_failures.append((invoice.pk, failures))
+        if invoice.subscription_id:
             self.past_due.add(invoice.subscription_id)
 
     def write(self, *, as_of: datetime, actor: Actor) -> None:
@@ -191,6 +197,9 @@ class _Outcomes:
                              "next_attempt_at": ("timestamptz", [n for _, n in rescheduled.values()])},
                     constants={"updated_at": timezone.now()})
         _mark_past_due(subscription_ids=self.past_due, actor=actor)
+        jobs_defer_many(name=PAYMENT_FAILED_TASK, kwargs_list=[
+            {"invoice_id": pk, "attempt": attempt} for pk, attempt in self.retried_failures])
+        jobs_defer_many(name=DUNNING_FINAL_NOTICE_TASK, kwargs_list=[{"invoice_id": i.pk} for i in self.exhausted])
         for invoice in self.exhausted:
             invoice.attempt_count, invoice.next_attempt_at = rescheduled[invoice.pk]
             invoice_transition(invoice=invoice, to_status=InvoiceStatus.UNCOLLECTIBLE, actor=actor, now=as_of,

@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from core.audit import Actor
 from core.exceptions import IllegalTransition
+from core.jobs import job_defer
 from core.money import round_minor
+from payments.emails import INVOICE_FINALIZED_TASK
 from payments.models import (
     BillingReason,
     Invoice,
@@ -193,6 +195,7 @@ def invoice_finalize(*, invoice: Invoice, actor: Actor, now: datetime | None = N
     invoice.next_attempt_at = terms.next_attempt_at
     invoice.save(update_fields=["number", "issued_at", "due_date", "next_attempt_at", "updated_at"])
     invoice_transition(invoice=invoice, to_status=IS.OPEN, actor=actor, reason=ISSUED_REASON, now=now)
+    job_defer(name=INVOICE_FINALIZED_TASK, invoice_id=invoice.pk)
     if terms.settles_at_once:
         invoice_settle(invoice=invoice, actor=actor, reason=NOTHING_DUE_REASON, now=now)
     return invoice

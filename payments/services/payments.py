@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from core.audit import Actor
 from core.exceptions import IllegalTransition
+from core.jobs import job_defer
+from payments.emails import PAYMENT_SUCCEEDED_TASK
 from payments.live.broadcast import payment_broadcast
 from payments.models import Payment, PaymentStatus, PaymentStatusChange
 from payments.services.invoices import invoice_apply_payment
@@ -67,6 +69,8 @@ def payment_transition(*, payment: Payment, to_status: str, actor: Actor, reason
     change.stamp(actor)
     change.save()
     transaction.on_commit(partial(payment_broadcast, payment_id=payment.pk, previous_status=from_status))
+    if to_status == P.SUCCEEDED:
+        job_defer(name=PAYMENT_SUCCEEDED_TASK, payment_id=payment.pk)
     if to_status == P.SUCCEEDED and payment.invoice_id:
         invoice_apply_payment(invoice_id=payment.invoice_id, amount=payment.amount, actor=actor, now=now,
                               payment_id=payment.pk)

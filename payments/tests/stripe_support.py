@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import select
 import socket
 import subprocess
 import sys
@@ -189,24 +190,16 @@ def _port_free(port: int) -> bool:
 
 
 def localstripe_start(*, timeout: float = 20.0) -> tuple[subprocess.Popen, str]:
-    """Start localstripe on the first free port of ours and wait until it answers."""
-    port = next((p for p in LOCALSTRIPE_PORTS if _port_free(p)), None)
-    if port is None:
-        raise RuntimeError(f"no free loopback port in {LOCALSTRIPE_PORTS} for localstripe")
+    """Start localstripe on a loopback port the system picks; it prints the port once it listens."""
     script = Path(__file__).with_name("localstripe_server.py")
-    process = subprocess.Popen([sys.executable, str(script), str(port)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"localstripe exited: {process.stderr.read().decode()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("localstripe did not start in time")
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    line = process.stdout.readline() if ready else ""
+    if not line.strip().isdigit():
+        process.kill()
+        raise RuntimeError(f"localstripe did not start: {line}{process.stderr.read()[-2000:]}")
+    return process, f"http://127.0.0.1:{int(line)}"
 
 
 def localstripe_stop(process: subprocess.Popen) -> None:

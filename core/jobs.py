@@ -1,0 +1,93 @@
+"""The one seam between the apps and the job engine (Procrastinate, docs/jobs.md).
+
+On PostgreSQL a job is a row written by the caller's own transaction: it exists only if that
+transaction commits, and a worker (`manage.py procrastinate worker`) runs it, retrying with exponential
+backoff. On the embedded default (SQLite, no services) Procrastinate has no tables, so the job runs in
+this process right after the commit instead; it is never run for rolled-back work either way.
+
+Apps defer by task name, so a service never imports the tasks module that imports it back.
+"""
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import partial
+
+from django.conf import settings
+from django.db import connection, transaction
+from procrastinate import RetryStrategy
+from procrastinate.contrib.django import app
+from procrastinate.contrib.django.django_connector import DjangoConnector
+from procrastinate.jobs import JobDeferrer
+from procrastinate.manager import JobManager
+
+logger = logging.getLogger(__name__)
+
+_DJANGO_JOBS = JobManager(DjangoConnector())
+
+# Tables and functions Procrastinate's migrations create exist on PostgreSQL only.
+JOBS_APP_LABEL = "procrastinate"
+
+
+# Set while building history that already happened (manage.py seed): nothing of it may email anyone now.
+_jobs_suppressed: ContextVar[bool] = ContextVar("jobs_suppressed", default=False)
+
+
+@contextmanager
+def jobs_suppressed() -> Iterator[None]:
+    """Work done inside defers no job: for writing past events (demo history), whose customers must not
+    be emailed today about an invoice of last spring."""
+    token = _jobs_suppressed.set(True)
+    try:
+        yield
+    finally:
+        _jobs_suppressed.reset(token)
+
+
+def jobs_retry_strategy() -> RetryStrategy:
+    """Exponential backoff shared by every task: base ** (attempt + 1) seconds between tries."""
+    return RetryStrategy(max_attempts=settings.JOBS_RETRY_MAX_ATTEMPTS,
+                         exponential_wait=settings.JOBS_RETRY_BACKOFF_BASE_SECONDS)
+
+
+def jobs_in_database() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def job_defer(*, name: str, **task_kwargs) -> None:
+    """Enqueue task `name` with `task_kwargs` as part of the current transaction (see module doc)."""
+    jobs_defer_many(name=name, kwargs_list=[task_kwargs])
+
+
+def jobs_defer_many(*, name: str, kwargs_list: Iterable[dict]) -> None:
+    """Enqueue one job of task `name` per kwargs dict, in one statement on PostgreSQL."""
+    kwargs_list = list(kwargs_list)
+    if not kwargs_list or _jobs_suppressed.get():
+        return
+    task = app.tasks[name]
+    if jobs_in_database():
+        # Always through Django's connection, hence its open transaction: a worker's app defers through
+        # a connection of its own, which would commit the job even if the job's transaction rolled back.
+        JobDeferrer(job_manager=_DJANGO_JOBS, job=task.configure().job).batch_defer(*kwargs_list)
+        return
+    for task_kwargs in kwargs_list:
+        transaction.on_commit(partial(_run_in_process, task=task, task_kwargs=task_kwargs), robust=True)
+
+
+def _run_in_process(*, task, task_kwargs: dict) -> None:
+    # The embedded default has no worker: the job runs once, here, after the commit; a failure is
+    # logged (robust on_commit) instead of failing the request whose work already committed.
+    logger.info("running job %s in process", task.name)
+    task(**task_kwargs)
+
+
+class JobsDatabaseRouter:
+    """Procrastinate's migrations are PostgreSQL SQL: on SQLite they are skipped (jobs run in process)."""
+
+    def allow_migrate(self, db, app_label, model_name=None, **hints):
+        if app_label == JOBS_APP_LABEL:
+            from django.db import connections
+
+            return connections[db].vendor == "postgresql"
+        return None
