@@ -19,7 +19,8 @@ from payments.emails import (
     PAYMENT_SUCCEEDED_TASK,
 )
 from payments.models import Invoice, InvoiceLineKind, PaymentMethod
-from payments.services import LineSpec, invoice_create, invoice_finalize, payment_record_manual
+from payments.providers.manual.services import payment_record_manual
+from payments.services import LineSpec, invoice_create, invoice_finalize
 from payments.tests.conftest import make_due_subscription
 from subscriptions.emails import SUBSCRIPTION_CANCELED_TASK
 from subscriptions.tests.factories import CustomerFactory, PlanFactory
