@@ -19,6 +19,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
@@ -32,6 +33,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from support import PG, load_average, recreate_database, server_env, start_server  # noqa: E402
 
 GRANT = 10**12
+# Seconds the client processes may take to start (Django set-up on a busy machine) before the run gives
+# up: a client that failed to start breaks the others' barrier instead of leaving them waiting.
+START_TIMEOUT = 180
 SCENARIOS = ("distinct", "hot")
 
 
@@ -87,7 +91,7 @@ def raw_client(database_url: str, customer_id: int, seconds: float, ready, resul
     import psycopg
 
     with psycopg.connect(database_url) as conn:
-        ready.wait()
+        ready.wait(timeout=START_TIMEOUT)
         done, deadline = 0, time.monotonic() + seconds
         started = time.monotonic()
         while time.monotonic() < deadline:
@@ -115,7 +119,7 @@ def service_client(customer_id: int, seconds: float, prefix: str, ready, results
 
     # Read once before the start, so the connection is open when the clock starts.
     customer, actor = Customer.objects.get(pk=customer_id), Actor.system("bench")
-    ready.wait()
+    ready.wait(timeout=START_TIMEOUT)
     done, deadline = 0, time.monotonic() + seconds
     started = time.monotonic()
     while time.monotonic() < deadline:
@@ -133,11 +137,16 @@ def run_processes(targets: list[tuple], seconds: float) -> tuple[int, float]:
                  for function, args, extra in targets]
     for process in processes:
         process.start()
-    outcomes = [results.get(timeout=seconds + 120) for _ in processes]
+    try:
+        outcomes = [results.get(timeout=START_TIMEOUT + seconds + 60) for _ in processes]
+    except queue.Empty:
+        outcomes = []
     for process in processes:
-        process.join()
-    if any(process.exitcode for process in processes):
-        raise SystemExit("a client process failed")
+        process.join(timeout=30)
+        if process.is_alive():
+            process.terminate()
+    if len(outcomes) < len(processes) or any(process.exitcode for process in processes):
+        raise SystemExit("a client process failed (its traceback is above)")
     return sum(o[1] for o in outcomes), max(o[2] for o in outcomes)
 
 

@@ -10,7 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.audit import Actor
-from core.bulk import AUDIT_FIELDS, array_of, audit_values, ids_reserve, rows_copy
+from core.bulk import AUDIT_FIELDS, array_of, audit_values, ids_reserve, pg_array, rows_copy
 from credits.models import (
     DEFAULT_GRANT_PRIORITY,
     PLAN_REFILL_PRIORITY,
@@ -56,7 +56,7 @@ def _balances_add(*, deltas: dict[int, int]) -> dict[int, int]:
             "ORDER BY v.customer_id "
             "ON CONFLICT (customer_id) DO UPDATE SET balance = b.balance + EXCLUDED.balance, updated_at = now() "
             "RETURNING b.customer_id, b.balance",
-            [ids, [deltas[i] for i in ids]],
+            [pg_array(ids), pg_array(deltas[i] for i in ids)],
         )
         return {customer_id: balance - deltas[customer_id] for customer_id, balance in cursor.fetchall()}
 
@@ -86,7 +86,7 @@ def _balances_write(*, balances: dict[int, int]) -> None:
         cursor.execute(
             f"UPDATE {CreditBalance._meta.db_table} AS b SET balance = v.balance, updated_at = now() "
             "FROM unnest(%s::bigint[], %s::bigint[]) AS v(customer_id, balance) WHERE b.customer_id = v.customer_id",
-            [list(balances), list(balances.values())],
+            [pg_array(balances), pg_array(balances.values())],
         )
 
 
