@@ -18,7 +18,13 @@ from core.audit import Actor
 from core.bulk import audit_values
 from core.exceptions import InsufficientCredits, InvalidOperation
 from credits.models import CreditAllocation, CreditBalance, CreditGrant, CreditLedgerEntry, LedgerKind
-from credits.services.ledger import CreditWrite, _append, _consumption_order, _expire_due, _replay
+from credits.services.ledger import (
+    CreditWrite,
+    credit_entry_append,
+    credit_grants_expire_due,
+    credit_grants_spendable,
+    credit_replay,
+)
 from subscriptions.models import Customer
 
 _BALANCE = CreditBalance._meta.db_table
@@ -105,7 +111,7 @@ def credit_debit(*, customer: Customer, amount: int, actor: Actor, reason: str =
     if attempt.entry is not None:
         return CreditWrite(entry=attempt.entry, replayed=False)
     if attempt.replay_id is not None:
-        return _replay(customer=customer, idempotency_key=idempotency_key, kind=LedgerKind.DEBIT, amount=amount)
+        return credit_replay(customer=customer, idempotency_key=idempotency_key, kind=LedgerKind.DEBIT, amount=amount)
     if attempt.expiry_due:
         return _credit_debit_general(customer=customer, amount=amount, actor=actor, reason=reason,
                                      idempotency_key=idempotency_key, now=now)
@@ -140,14 +146,14 @@ def _credit_debit_general(*, customer: Customer, amount: int, actor: Actor, reas
                           idempotency_key: str | None, now: datetime) -> CreditWrite:
     """Row by row through the ORM: expires the customer's due grants first, then takes from the rest."""
     balance = CreditBalance.objects.select_for_update().filter(customer_id=customer.pk).first()
-    replay = _replay(customer=customer, idempotency_key=idempotency_key, kind=LedgerKind.DEBIT, amount=amount)
+    replay = credit_replay(customer=customer, idempotency_key=idempotency_key, kind=LedgerKind.DEBIT, amount=amount)
     if replay:
         return replay
     if balance is None:
         raise InsufficientCredits(f"{amount} credits needed but only 0 available.",
                                   extra={"balance": 0, "required": amount})
-    _expire_due(balance=balance, now=now, actor=Actor.system("credit-expiry"))
-    grants = list(_consumption_order(customer_id=customer.pk, now=now))
+    credit_grants_expire_due(balance=balance, now=now, actor=Actor.system("credit-expiry"))
+    grants = list(credit_grants_spendable(customer_id=customer.pk, now=now))
     available = sum(g.remaining for g in grants)
     if available < amount:
         raise InsufficientCredits(f"{amount} credits needed but only {available} available.",
@@ -162,6 +168,6 @@ def _credit_debit_general(*, customer: Customer, amount: int, actor: Actor, reas
         left -= take
         allocations.append((grant, -take))
     CreditGrant.objects.bulk_update([g for g, _ in allocations], ["remaining"])
-    entry = _append(balance=balance, kind=LedgerKind.DEBIT, amount=-amount, actor=actor, reason=reason,
-                    idempotency_key=idempotency_key, grant=None, allocations=allocations)
+    entry = credit_entry_append(balance=balance, kind=LedgerKind.DEBIT, amount=-amount, actor=actor, reason=reason,
+                                idempotency_key=idempotency_key, grant=None, allocations=allocations)
     return CreditWrite(entry=entry, replayed=False)

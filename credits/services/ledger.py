@@ -50,7 +50,8 @@ def credit_balance_lock(*, customer: Customer) -> CreditBalance:
     return credit_balances_lock(customer_ids=[customer.pk])[customer.pk]
 
 
-def _replay(*, customer: Customer, idempotency_key: str | None, kind: str, amount: int) -> CreditWrite | None:
+def credit_replay(*, customer: Customer, idempotency_key: str | None, kind: str, amount: int) -> CreditWrite | None:
+    """The earlier write with this idempotency key, if any (409 when it was another kind or amount)."""
     if not idempotency_key:
         return None
     entry = CreditLedgerEntry.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
@@ -62,9 +63,10 @@ def _replay(*, customer: Customer, idempotency_key: str | None, kind: str, amoun
     return CreditWrite(entry=entry, replayed=True)
 
 
-def _append(*, balance: CreditBalance, kind: str, amount: int, actor: Actor, reason: str,
-            idempotency_key: str | None, grant: CreditGrant | None,
-            allocations: list[tuple[CreditGrant, int]]) -> CreditLedgerEntry:
+def credit_entry_append(*, balance: CreditBalance, kind: str, amount: int, actor: Actor, reason: str,
+                        idempotency_key: str | None, grant: CreditGrant | None,
+                        allocations: list[tuple[CreditGrant, int]]) -> CreditLedgerEntry:
+    """Move the locked balance by `amount` and append its ledger row and allocation rows."""
     balance.balance += amount
     balance.save(update_fields=["balance", "updated_at"])
     entry = CreditLedgerEntry(customer_id=balance.customer_id, kind=kind, amount=amount,
@@ -74,7 +76,7 @@ def _append(*, balance: CreditBalance, kind: str, amount: int, actor: Actor, rea
     try:
         with transaction.atomic():
             entry.save()
-    except IntegrityError as exc:  # the unique key raced past _replay: same answer as a replay
+    except IntegrityError as exc:  # the unique key raced past credit_replay: same answer as a replay
         raise IdempotencyConflict("This idempotency key is already in use.") from exc
     CreditAllocation.objects.bulk_create(
         [CreditAllocation(entry=entry, grant=g, amount=a) for g, a in allocations if a]
@@ -82,7 +84,7 @@ def _append(*, balance: CreditBalance, kind: str, amount: int, actor: Actor, rea
     return entry
 
 
-def _expire_due(*, balance: CreditBalance, now: datetime, actor: Actor) -> list[CreditLedgerEntry]:
+def credit_grants_expire_due(*, balance: CreditBalance, now: datetime, actor: Actor) -> list[CreditLedgerEntry]:
     """Write expiry rows for this customer's grants whose time has come (balance row already locked)."""
     entries = []
     due = CreditGrant.objects.filter(customer_id=balance.customer_id, remaining__gt=0,
@@ -92,9 +94,9 @@ def _expire_due(*, balance: CreditBalance, now: datetime, actor: Actor) -> list[
         grant.remaining = 0
         grant.expired_at = now
         grant.save(update_fields=["remaining", "expired_at"])
-        entries.append(_append(balance=balance, kind=LedgerKind.EXPIRY, amount=-lost, actor=actor,
-                               reason=f"grant #{grant.pk} expired", idempotency_key=f"expiry:{grant.pk}",
-                               grant=grant, allocations=[(grant, -lost)]))
+        entries.append(credit_entry_append(balance=balance, kind=LedgerKind.EXPIRY, amount=-lost, actor=actor,
+                                           reason=f"grant #{grant.pk} expired", idempotency_key=f"expiry:{grant.pk}",
+                                           grant=grant, allocations=[(grant, -lost)]))
     return entries
 
 
@@ -111,7 +113,7 @@ def credit_grant(*, customer: Customer, amount: int, source: str, actor: Actor, 
     if expires_at is not None and expires_at <= effective_at:
         raise InvalidOperation("A grant must expire after it takes effect.", code="invalid_expiry")
     balance = credit_balance_lock(customer=customer)
-    replay = _replay(customer=customer, idempotency_key=idempotency_key, kind=LedgerKind.GRANT, amount=amount)
+    replay = credit_replay(customer=customer, idempotency_key=idempotency_key, kind=LedgerKind.GRANT, amount=amount)
     if replay:
         return replay
     if balance.balance + amount > BIGINT_MAX:
@@ -120,12 +122,13 @@ def credit_grant(*, customer: Customer, amount: int, source: str, actor: Actor, 
     grant = CreditGrant.objects.create(customer=customer, amount=amount, remaining=amount, priority=priority,
                                        source=source, effective_at=effective_at, expires_at=expires_at,
                                        description=description or reason[:200])
-    entry = _append(balance=balance, kind=LedgerKind.GRANT, amount=amount, actor=actor, reason=reason or source,
-                    idempotency_key=idempotency_key, grant=grant, allocations=[(grant, amount)])
+    entry = credit_entry_append(balance=balance, kind=LedgerKind.GRANT, amount=amount, actor=actor,
+                                reason=reason or source, idempotency_key=idempotency_key, grant=grant,
+                                allocations=[(grant, amount)])
     return CreditWrite(entry=entry, replayed=False)
 
 
-def _consumption_order(*, customer_id: int, now: datetime):
+def credit_grants_spendable(*, customer_id: int, now: datetime):
     """Grants a debit may take from, in the order it takes them: priority, earliest expiry, oldest."""
     return (CreditGrant.objects
             .filter(customer_id=customer_id, remaining__gt=0, effective_at__lte=now)
@@ -146,7 +149,7 @@ def credit_debit_reverse(*, entry: CreditLedgerEntry, actor: Actor, reason: str 
     existing = CreditLedgerEntry.objects.filter(customer=customer, idempotency_key=key).first()
     if existing:
         return CreditWrite(entry=existing, replayed=True)
-    _expire_due(balance=balance, now=now, actor=Actor.system("credit-expiry"))
+    credit_grants_expire_due(balance=balance, now=now, actor=Actor.system("credit-expiry"))
     allocations = []
     for allocation in entry.allocations.select_related("grant").order_by("grant_id"):
         grant = CreditGrant.objects.select_for_update().get(pk=allocation.grant_id)
@@ -161,16 +164,16 @@ def credit_debit_reverse(*, entry: CreditLedgerEntry, actor: Actor, reason: str 
     if returned == 0:
         raise InvalidOperation("Every grant this debit used has expired; nothing can be returned.",
                                code="nothing_to_return")
-    new_entry = _append(balance=balance, kind=LedgerKind.REFUND, amount=returned, actor=actor,
-                        reason=reason or f"reversal of ledger entry #{entry.pk}", idempotency_key=key,
-                        grant=None, allocations=allocations)
+    new_entry = credit_entry_append(balance=balance, kind=LedgerKind.REFUND, amount=returned, actor=actor,
+                                    reason=reason or f"reversal of ledger entry #{entry.pk}", idempotency_key=key,
+                                    grant=None, allocations=allocations)
     return CreditWrite(entry=new_entry, replayed=False)
 
 
 @transaction.atomic
 def credit_grants_expire(*, customer: Customer, actor: Actor, now: datetime | None = None) -> list[CreditLedgerEntry]:
     balance = credit_balance_lock(customer=customer)
-    return _expire_due(balance=balance, now=now or timezone.now(), actor=actor)
+    return credit_grants_expire_due(balance=balance, now=now or timezone.now(), actor=actor)
 
 
 def credit_plan_refill(*, subscription: Subscription, actor: Actor) -> CreditWrite | None:
