@@ -80,9 +80,17 @@ def billing_run_cells(out: str) -> tuple[str, str]:
     copy, insert = number(r"raw COPY ([\d,]+) rows/s", out), number(r"1,000-row INSERT ([\d,]+) rows/s", out)
     ratio = int(rows.replace(",", "")) / int(copy.replace(",", ""))
     detail = f" ({steps.group(1)})" if steps else ""
+    alone = re.search(r"on CPU alone \(run \+ PostgreSQL CPU, ([\d.]+) s\): ([\d,]+) rows/s", out)
+    cpu_steps = re.search(r"CPU by step \(run / PostgreSQL\): (.*)", out)
     cpu_text = f"; CPU: {cpu.group(1)}" if cpu else ""
+    cpu_text += f" (by step, run / PostgreSQL: {cpu_steps.group(1)})" if cpu_steps else ""
+    if alone:
+        share = int(alone.group(2).replace(",", "")) / int(copy.replace(",", ""))
+        cpu_text += f"; on CPU alone {alone.group(2)} rows/s = {share:.2f} x COPY"
+    verify = re.search(r"billing verify: (\w+)", out)
+    verified = f"; `billing verify` {verify.group(1)}" if verify else ""
     return (f"{wall} s{detail}; {rows} rows/s = **{ratio:.2f} x COPY**{cpu_text}; second run {again} s, "
-            f"nothing billed", f"raw COPY {copy} rows/s, raw 1,000-row INSERT {insert} rows/s")
+            f"nothing billed{verified}", f"raw COPY {copy} rows/s, raw 1,000-row INSERT {insert} rows/s")
 
 
 def credit_debits_cells(out: str) -> tuple[str, str]:
