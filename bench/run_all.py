@@ -84,9 +84,11 @@ def billing_run_cells(out: str) -> tuple[str, str]:
     cpu_steps = re.search(r"CPU by step \(run / PostgreSQL\): (.*)", out)
     cpu_text = f"; CPU: {cpu.group(1)}" if cpu else ""
     cpu_text += f" (by step, run / PostgreSQL: {cpu_steps.group(1)})" if cpu_steps else ""
-    if alone:
-        share = int(alone.group(2).replace(",", "")) / int(copy.replace(",", ""))
-        cpu_text += f"; on CPU alone {alone.group(2)} rows/s = {share:.2f} x COPY"
+    copy_alone = re.search(r"raw COPY on CPU alone ([\d,]+) rows/s", out)
+    if alone and copy_alone:
+        share = int(alone.group(2).replace(",", "")) / int(copy_alone.group(1).replace(",", ""))
+        cpu_text += (f"; on CPU alone {alone.group(2)} rows/s = {share:.2f} x COPY on CPU alone "
+                     f"({copy_alone.group(1)} rows/s)")
     verify = re.search(r"billing verify: (\w+)", out)
     verified = f"; `billing verify` {verify.group(1)}" if verify else ""
     return (f"{wall} s{detail}; {rows} rows/s = **{ratio:.2f} x COPY**{cpu_text}; second run {again} s, "
