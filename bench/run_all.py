@@ -99,7 +99,7 @@ def credit_debits_cells(out: str) -> tuple[str, str]:
     cells = []
     references = []
     for label in ("distinct customers", "one hot customer"):
-        line = number(rf"^{label}\s+(.*)$", out)
+        line = number(rf"(?m)^{label}\s+(.*)$", out)
         raw, service, service_x, http, http_x = re.match(
             r"([\d,]+)/s\s+([\d,]+)/s \(([\d.]+) x\)\s+([\d,]+)/s \(([\d.]+) x\)", line).groups()
         cells.append(f"{label}: service {service}/s (**{service_x} x**), HTTP {http}/s ({http_x} x)")
