@@ -57,3 +57,14 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_module_state():
+    """Each process remembers which modules are enabled for a moment (modules.selectors); a test's
+    rolled-back switch must not leak into the next test through that memo."""
+    from modules.selectors import modules_state_forget
+
+    modules_state_forget()
+    yield
+    modules_state_forget()

@@ -12,6 +12,7 @@ from core.audit import Actor
 from core.bulk import AUDIT_FIELDS, array_of, audit_values, ids_reserve, rows_copy
 from core.exceptions import IdempotencyConflict, InsufficientCredits, InvalidOperation
 from core.safe_input import BIGINT_MAX
+from credits.live import credit_entry_created
 from credits.models import (
     DEFAULT_GRANT_PRIORITY,
     PLAN_REFILL_PRIORITY,
@@ -78,6 +79,7 @@ def _append(*, balance: CreditBalance, kind: str, amount: int, actor: Actor, rea
     CreditAllocation.objects.bulk_create(
         [CreditAllocation(entry=entry, grant=g, amount=a) for g, a in allocations if a]
     )
+    credit_entry_created(entry_id=entry.pk)
     return entry
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from core.audit import Actor
 from core.bulk import AUDIT_FIELDS, array_of, audit_values, json_text, rows_copy
 from core.exceptions import IdempotencyConflict, IllegalTransition, InvalidOperation
+from subscriptions.live import subscription_changed
 from subscriptions.models import (
     ApiIdempotencyKey,
     Customer,
@@ -56,6 +57,8 @@ def subscription_event_write(*, subscription: Subscription, kind: str, actor: Ac
     )
     event.stamp(actor)
     event.save()
+    subscription_changed(subscription_id=subscription.pk,
+                         kind="created" if kind == SubscriptionEventKind.CREATED else "updated")
     return event
 
 

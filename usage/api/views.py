@@ -18,7 +18,7 @@ from credits.selectors import credit_balance_get
 from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
 from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature
 from subscriptions.selectors import subscription_live_for_customer
-from usage.api.filters import UsageEventFilter
+from usage.api.filters import MeterFilter, UsageEventFilter
 from usage.api.serializers import (
     CustomerQuerySerializer,
     EntitlementsSerializer,
@@ -133,7 +133,7 @@ class MeterViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     required_permissions = {"list": "usage.view_meter", "retrieve": "usage.view_meter"}
     ordering_fields = ["id", "code"]
     ordering = ["id"]
-    filterset_fields = ["code", "aggregation", "is_active"]
+    filterset_class = MeterFilter
 
     def get_queryset(self):
         return meter_list(include_inactive=True)
