@@ -113,7 +113,10 @@ if REDIS_URL:
             # delivered event in bench/ws_fanout.py (docs/websocket.md).
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             # A bounded connect timeout: an unreachable Redis delays a broadcast by seconds, not minutes.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}]},
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}],
+                       # Redis pub/sub channels ignore the database number: deployments sharing one Redis
+                       # keep their live events apart with a prefix of their own.
+                       "prefix": env.str("CHANNEL_LAYER_PREFIX", default="asgi")},
         }
     }
     CACHES = {

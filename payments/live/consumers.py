@@ -18,6 +18,11 @@ from payments.live.access import TopicRefused, live_audience, topic_authorize, t
 from payments.selectors import LiveAudience
 
 
+# What processes of the previous release send for a payment (no "topic"): still delivered during a rolling
+# deploy instead of closing the connection on an unknown message type.
+LEGACY_PAYMENT_EVENT = "payment.event"
+
+
 class CloseCode:
     # No credentials, a bad token, or no `auth` message within WEBSOCKET_AUTH_TIMEOUT seconds.
     UNAUTHENTICATED = 4401
@@ -45,7 +50,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         # Channels closes stale database connections before every handler, which costs a thread hop
         # per message. Events never touch the database (every query here goes through
         # database_sync_to_async, which closes stale connections itself), so they skip it.
-        if message["type"] == LIVE_EVENT:
+        if message["type"] in (LIVE_EVENT, LEGACY_PAYMENT_EVENT):
             await self.live_event(message)
         else:
             await super().dispatch(message)
@@ -172,7 +177,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def live_event(self, event: dict):
         """A committed change on a topic: the hot path, so no query and no encoding here."""
-        filters = self.subscriptions.get(event["topic"])
+        filters = self.subscriptions.get(event.get("topic", "payments"))
         if filters is not None and filters.matches(event["match"]):
             await self.send(text_data=event["text"])
 

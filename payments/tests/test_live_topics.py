@@ -194,3 +194,21 @@ async def test_a_rolled_back_change_sends_nothing_and_unsubscribing_stops_events
     await database_sync_to_async(credit_grant)(customer=customer, amount=5, source="promotion", actor=ACTOR)
     assert await ws.receive_nothing(timeout=0.3)
     await ws.disconnect()
+
+
+async def test_a_payment_event_from_a_process_of_the_previous_release_is_still_delivered():
+    """During a rolling deploy, older processes send "payment.event" without a topic."""
+    from channels.layers import get_channel_layer
+
+    from payments.live.broadcast import STAFF_GROUP
+
+    staff = await database_sync_to_async(StaffUserFactory)()
+    ws = await connect(staff)
+    assert (await ask(ws, "payments"))["type"] == "snapshot"
+
+    await get_channel_layer().group_send(STAFF_GROUP, {
+        "type": "payment.event", "text": '{"type": "payment.updated"}',
+        "match": {"customer": 1, "invoice": None, "status": "pending", "method": "cash"}})
+
+    assert await ws.receive_json_from(timeout=WAIT) == {"type": "payment.updated"}
+    await ws.disconnect()
