@@ -123,22 +123,32 @@ def port_open(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start_servers(ports: list[int], log_dir: Path) -> list[subprocess.Popen]:
+SERVERS = {
+    "daphne": lambda port: [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port),
+                            "billing_project.asgi:application"],
+    # uvicorn on uvloop with the websockets library's sans-I/O protocol.
+    "uvicorn": lambda port: [sys.executable, "-m", "uvicorn", "billing_project.asgi:application", "--host",
+                             "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "h11",
+                             "--ws", "websockets-sansio", "--lifespan", "off", "--no-access-log",
+                             "--log-level", "warning"],
+}
+
+
+def start_servers(ports: list[int], log_dir: Path, server: str) -> list[subprocess.Popen]:
     for port in ports:
         if port_open(port):
             sys.exit(f"port {port} is already in use")
     env = {**os.environ, "LOG_LEVEL": "WARNING"}
     servers = [
-        subprocess.Popen([sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port),
-                          "billing_project.asgi:application"], cwd=BASE_DIR, env=env,
-                         stdout=(log_dir / f"daphne-{port}.log").open("w"), stderr=subprocess.STDOUT)
+        subprocess.Popen(SERVERS[server](port), cwd=BASE_DIR, env=env,
+                         stdout=(log_dir / f"{server}-{port}.log").open("w"), stderr=subprocess.STDOUT)
         for port in ports
     ]
     deadline = time.monotonic() + 30
     while not all(port_open(port) for port in ports):
         if any(s.poll() is not None for s in servers) or time.monotonic() > deadline:
             stop(servers)
-            sys.exit(f"daphne did not start; see {log_dir}")
+            sys.exit(f"{server} did not start; see {log_dir}")
         time.sleep(0.1)
     return servers
 
@@ -241,7 +251,7 @@ def describe(result: dict, per_message_cpu: bool = True) -> str:
     return (f"delivered {result['delivered']:,} / {result['expected']:,}; latency p50 {percentile(lat, 0.50):.1f} ms, "
             f"p99 {percentile(lat, 0.99):.1f} ms, max {lat[-1] if lat else float('nan'):.1f} ms "
             f"(of which publisher commit + broadcast, median {result['broadcast_ms']:.1f} ms)\n"
-            f"      daphnes on CPU {result['server_cpu']:.1f} s{per_message}, "
+            f"      servers on CPU {result['server_cpu']:.1f} s{per_message}, "
             f"runnable but waiting for a CPU {result['server_wait']:.1f} s; "
             f"clients on CPU {result['client_cpu']:.1f} s, waiting {result['client_wait']:.1f} s")
 
@@ -278,6 +288,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5.0, help="payment changes per second")
     parser.add_argument("--ports", type=lambda s: [int(p) for p in s.split(",")], default=[8212, 8213])
     parser.add_argument("--grace", type=float, default=30.0, help="seconds to wait for late events")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="daphne", help="the ASGI server to run")
     parser.add_argument("--deadline", type=int, default=300, help="the whole run is stopped after this")
     parser.add_argument("--publish", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("payment_ids", nargs="*", type=int, help=argparse.SUPPRESS)
@@ -300,13 +311,13 @@ def main() -> None:
     django_setup()
     data = setup_data(args.changes)
     log_dir = Path(tempfile.mkdtemp(prefix="ws-fanout-"))
-    servers = start_servers(args.ports, log_dir)
+    servers = start_servers(args.ports, log_dir, args.server)
     try:
         fanout, reference = asyncio.run(bench(args, data, [s.pid for s in servers]))
     finally:
         stop(servers)
     per_port = args.clients // len(args.ports)
-    print(f"ws_fanout: {args.clients} clients ({per_port} per daphne on ports {args.ports}, half staff, half "
+    print(f"ws_fanout: {args.clients} clients ({per_port} per {args.server} on ports {args.ports}, half staff, half "
           f"customer, each on topics {', '.join(TOPICS)}), {args.changes} changes (payments and credits "
           f"alternating) at {args.rate:g}/s, Redis {os.environ['REDIS_URL']}, "
           f"{os.cpu_count()} CPUs; 1-minute load average {load_before:.1f} before the run, "

@@ -70,6 +70,9 @@ class Plan(models.Model):
     rate_limit_per_minute = models.PositiveIntegerField(default=0, help_text="0 means unlimited.")
     rate_limit_per_hour = models.PositiveIntegerField(default=0, help_text="0 means unlimited.")
     api_calls_per_day = models.PositiveIntegerField(default=0, help_text="0 means unlimited.")
+    # A per-request cap on usage batches (smaller plans send smaller batches); answered 403 naming it.
+    usage_batch_max_events = models.PositiveIntegerField(
+        default=0, help_text="Most usage events one API request may carry; 0 means the API's maximum (1,000).")
     # Feature codes (e.g. "api_access") checked by entitlements; a list keeps plans self-describing. Only
     # codes enabled modules declare are accepted (`clean`), and each gates a door (docs/modules.md).
     features = models.JSONField(default=list, blank=True)

@@ -17,7 +17,6 @@ from modules.topics import LIVE_EVENT, Topic, TopicFilters, TopicParamsInvalid, 
 from payments.live.access import TopicRefused, live_audience, topic_authorize, topic_snapshot
 from payments.selectors import LiveAudience
 
-
 # What processes of the previous release send for a payment (no "topic"): still delivered during a rolling
 # deploy instead of closing the connection on an unknown message type.
 LEGACY_PAYMENT_EVENT = "payment.event"
