@@ -11,8 +11,12 @@ commit to the client's receipt of the event.
 The reference, measured in the same run with the same servers and publisher: the same number of changes
 delivered to a single client (fan-out 1), i.e. the floor of this path on this machine.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/billing_live REDIS_URL=redis://127.0.0.1:6379/1 \\
-        .venv/bin/python bench/ws_fanout.py [--clients 1000] [--changes 100] [--rate 5]
+    CHANNEL_LAYER_PREFIX=bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/billing_live \\
+        REDIS_URL=redis://127.0.0.1:6379/1 .venv/bin/python bench/ws_fanout.py [--server daphne|uvicorn] \\
+        [--clients 1000] [--changes 100] [--rate 5] [--ports 8212,8213]
+
+The database must exist (`createdb -h 127.0.0.1 -U postgres billing_live`). Redis pub/sub ignores the
+database number, so give the run a CHANNEL_LAYER_PREFIX of its own when others share the Redis.
 
 Creates its own customer, staff user, tokens and pending payments in DATABASE_URL (migrated first).
 Everything it starts is stopped on exit; the whole run is bounded by --deadline seconds.
