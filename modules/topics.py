@@ -122,7 +122,8 @@ def topic_event_message(*, topic: str, kind: str, data: dict, match: dict) -> di
 async def _group_send_all(groups: list[str], message: dict) -> None:
     layer = get_channel_layer()
     for group in groups:
-        await layer.group_send(group, message)
+        # Each copy names its group: a process's hub subscribed to both hands each to its own members.
+        await layer.group_send(group, {**message, "group": group})
 
 
 def topic_send(*, topic: str, message: dict, customer_id: int) -> None:

@@ -72,7 +72,8 @@ def payment_event_message(*, payment: Payment, previous_status: str | None) -> d
 async def _group_send_all(groups: list[str], message: dict) -> None:
     channel_layer = get_channel_layer()
     for group in groups:
-        await channel_layer.group_send(group, message)
+        # Each copy names its group: a process's hub subscribed to both hands each to its own members.
+        await channel_layer.group_send(group, {**message, "group": group})
 
 
 def payment_broadcast(*, payment_id: int, previous_status: str | None) -> None:

@@ -15,6 +15,7 @@ from core.safe_input import UnsafeInput, json_loads_checked
 from modules.registry import live_topics
 from modules.topics import LIVE_EVENT, Topic, TopicFilters, TopicParamsInvalid, group_customer, group_staff
 from payments.live.access import TopicRefused, live_audience, topic_authorize, topic_snapshot
+from payments.live.hub import live_hub
 from payments.selectors import LiveAudience
 
 # What processes of the previous release send for a payment (no "topic"): still delivered during a rolling
@@ -152,7 +153,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         except TopicParamsInvalid as error:
             raise BadRequest("bad_params", error.message) from error
         if topic.name not in self.subscriptions:
-            await self.channel_layer.group_add(self._group(topic.name), self.channel_name)
+            await live_hub(self.channel_layer).join(self._group(topic.name), self)
         # Joined before the snapshot is read, so no change falls between the two; events queued
         # meanwhile are delivered after the snapshot and may repeat what it shows.
         self.subscriptions[topic.name] = query.filters
@@ -172,10 +173,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def leave(self, topic: str):
         if self.subscriptions.pop(topic, None) is not None:
-            await self.channel_layer.group_discard(self._group(topic), self.channel_name)
+            await live_hub(self.channel_layer).leave(self._group(topic), self)
 
     async def live_event(self, event: dict):
-        """A committed change on a topic: the hot path, so no query and no encoding here."""
+        """A committed change on a topic, handed over by this process's hub (payments.live.hub) or sent
+        to this connection's own channel: the hot path, so no query and no encoding here."""
         filters = self.subscriptions.get(event.get("topic", "payments"))
         if filters is not None and filters.matches(event["match"]):
             await self.send(text_data=event["text"])

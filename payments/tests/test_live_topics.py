@@ -212,3 +212,19 @@ async def test_a_payment_event_from_a_process_of_the_previous_release_is_still_d
 
     assert await ws.receive_json_from(timeout=WAIT) == {"type": "payment.updated"}
     await ws.disconnect()
+
+
+async def test_a_process_joins_each_group_once_whatever_the_number_of_its_connections():
+    """The hub (payments.live.hub) receives each event once per process and writes it to every local
+    subscriber, instead of one channel-layer copy per connection."""
+    from channels.layers import get_channel_layer
+
+    staff = await database_sync_to_async(StaffUserFactory)()
+    connections_ = [await connect(staff) for _ in range(3)]
+    for ws in connections_:
+        assert (await ask(ws, "payments"))["type"] == "snapshot"
+
+    assert len(get_channel_layer().groups["payments.staff"]) == 1
+    for ws in connections_:
+        await ws.disconnect()
+    assert "payments.staff" not in get_channel_layer().groups
