@@ -17,6 +17,7 @@ from core.exceptions import InvalidOperation
 from core.safe_input import datetime_problem
 from credits.services import credit_debit
 from subscriptions.models import Customer
+from usage.live import usage_recorded
 from usage.models import Meter, UsageEvent
 
 
@@ -58,6 +59,7 @@ def usage_event_record(*, customer: Customer, meter: Meter, idempotency_key: str
         credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
                      reason=f"{meter.code} x {event.quantity}", idempotency_key=f"usage:{idempotency_key}",
                      now=event.occurred_at if event.occurred_at <= timezone.now() else None)
+    usage_recorded(customer_id=customer.pk)
     return UsageRecord(event=event, created=True, credits_debited=credits)
 
 
@@ -196,6 +198,8 @@ def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEvent
         credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
                      reason=f"usage: {len(created_ids)} events", idempotency_key=f"usage-batch:{digest}", now=now)
 
+    if created_ids:
+        usage_recorded(customer_id=customer.pk)
     results = []
     seen: set[str] = set()
     for event in events:
