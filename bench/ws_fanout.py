@@ -92,7 +92,8 @@ def setup_data(changes: int) -> dict:
     customer = Customer.objects.create(name=f"Bench fan-out {tag}", email=f"bench-{tag}@example.com",
                                        user=User.objects.create_user(username=f"bench-customer-{tag}"))
     payments = Payment.objects.bulk_create([
-        Payment(customer=customer, amount=100, currency=customer.currency, method=PaymentMethod.BANK_TRANSFER)
+        Payment(customer=customer, amount=100, currency=customer.currency, method=PaymentMethod.BANK_TRANSFER,
+                provider="manual")
         for _ in range(2 * changes)
     ])
     data = {"staff_token": Token.objects.create(user=staff).key,

@@ -7,7 +7,7 @@ from payments.providers import providers_installed
 
 
 def _provider_sections() -> dict[str, dict]:
-    """Each installed payment rail's own report, under its code ("stripe", "manual")."""
+    """Each installed payment rail's own report, under the rail's code."""
     sections = {}
     for provider in providers_installed():
         health = provider.health()

@@ -1,7 +1,8 @@
 import pytest
 from django.core.cache import cache
 
-from payments.models import StripeEvent, StripeEventStatus
+from payments.models import ProviderEventStatus
+from payments.providers.stripe.models import StripeEvent
 from payments.providers.stripe.webhooks.services import webhook_rejection_record
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +45,7 @@ def test_healthz_reports_recent_verification_failures_and_failed_events(
     settings.STRIPE_WEBHOOK_SECRET = "whsec_x"
     webhook_rejection_record()
     webhook_rejection_record()
-    StripeEvent.objects.create(event_id="evt_1", type="charge.refunded", payload={}, status=StripeEventStatus.FAILED)
+    StripeEvent.objects.create(event_id="evt_1", type="charge.refunded", payload={}, status=ProviderEventStatus.FAILED)
 
     with django_assert_max_num_queries(2):
         response = client.get("/healthz")

@@ -25,6 +25,7 @@ from core.exceptions import PaymentProviderUnavailable
 from payments import collection
 from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
 from payments.models import Invoice, InvoiceStatus
+from payments.selectors.provider_accounts import PROVIDER_ACCOUNTS
 from payments.services import invoice_transition
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.services import StatusMove, subscription_transition, subscription_transition_many
@@ -48,8 +49,9 @@ def retry_gap(*, failures: int) -> timedelta | None:
 # What collecting reads of an invoice and its customer; any other field still loads on first access.
 _COLLECTION_FIELDS = ("id", "number", "customer_id", "subscription_id", "status", "currency", "subtotal", "total",
                       "amount_paid", "amount_due", "attempt_count", "next_attempt_at", "metadata", "customer__name",
-                      "customer__email", "customer__currency", "customer__stripe_customer_id",
-                      "customer__stripe_default_payment_method_id")
+                      "customer__email", "customer__currency")
+# Which rail can charge each customer: prefetched once per batch (payments.selectors.provider_accounts).
+_CUSTOMER_ACCOUNTS = f"customer__{PROVIDER_ACCOUNTS}"
 
 
 def invoice_ids_due_for_collection(*, as_of: datetime) -> list[int]:
@@ -63,9 +65,9 @@ def invoice_ids_due_for_collection(*, as_of: datetime) -> list[int]:
 def dunning_batch(*, as_of: datetime, invoice_ids: list[int], actor: Actor, charge_cards: bool = True) -> StepCounts:
     """Collect these invoices. One transaction locks them (the due condition is checked again under the
     lock, so an invoice another run has locked or already handled is skipped), settles every invoice
-    that cannot be charged (no Stripe key or no saved card) and leases the ones that can; after it
-    commits, each leased invoice is charged outside any transaction and its outcome recorded in a short
-    transaction of its own. Row locks are never held across a call to Stripe, and the Payment row
+    that cannot be charged (no configured rail or no saved payment method) and leases the ones that can;
+    after it commits, each leased invoice is charged outside any transaction and its outcome recorded in
+    a short transaction of its own. Row locks are never held across a provider call, and the Payment row
     invoice_collect commits before the call is there for the webhook that may beat our answer.
 
     With `charge_cards` off (a dry run) the invoices that would be charged are only counted: a card
@@ -75,7 +77,8 @@ def dunning_batch(*, as_of: datetime, invoice_ids: list[int], actor: Actor, char
         batch_transaction_tune()
         invoices = list(
             invoices_due_for_collection(as_of=as_of).filter(pk__in=array_of(invoice_ids)).select_related("customer")
-            .only(*_COLLECTION_FIELDS).select_for_update(skip_locked=True, of=("self",)).order_by("pk")
+            .only(*_COLLECTION_FIELDS).prefetch_related(_CUSTOMER_ACCOUNTS)
+            .select_for_update(skip_locked=True, of=("self",)).order_by("pk")
         )
         if not invoices:
             return StepCounts()
@@ -117,8 +120,9 @@ def _claims_lease(*, invoices: list[Invoice], lease_until: datetime) -> list[_Cl
 
 
 def _claimed(*, claim: _Claim):
-    return Invoice.objects.filter(pk=claim.invoice_id, status=InvoiceStatus.OPEN, attempt_count=claim.attempt_count,
-                                  next_attempt_at=claim.lease_until).select_related("customer").only(*_COLLECTION_FIELDS)
+    return (Invoice.objects.filter(pk=claim.invoice_id, status=InvoiceStatus.OPEN, attempt_count=claim.attempt_count,
+                                   next_attempt_at=claim.lease_until)
+            .select_related("customer").only(*_COLLECTION_FIELDS).prefetch_related(_CUSTOMER_ACCOUNTS))
 
 
 def _charge(*, claim: _Claim, as_of: datetime, actor: Actor, counts: StepCounts) -> None:

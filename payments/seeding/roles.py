@@ -40,7 +40,7 @@ ROLES: tuple[RoleSpec, ...] = (
     RoleSpec(
         name="finance",
         description="Money: void, mark paid and record manual payments on invoices, refund payments, grant and "
-                    "debit credits, credit pack orders, reprocess Stripe events; sees all billing data.",
+                    "debit credits, credit pack orders, reprocess provider webhook events; sees all billing data.",
         views_of=BILLING_APPS,
         permissions=(
             "payments.void_invoice", "payments.mark_invoice_paid", "payments.record_manual_payment",
@@ -51,16 +51,16 @@ ROLES: tuple[RoleSpec, ...] = (
             "credits.add_creditledgerentry",  # debits (API)
             "credits.change_creditgrant",  # a grant's description
             "payments.add_creditpackorder", "payments.change_creditpackorder",
-            "payments.change_stripeevent",  # reprocess a failed webhook event
+            "payments.change_providerevent",  # reprocess a failed webhook event
         ),
     ),
     RoleSpec(
         name="support",
         description="Customers and their subscriptions: add and edit customers, start, change, pause, resume and "
                     "cancel subscriptions, grant goodwill credits, order credit packs; sees billing data but not "
-                    "raw Stripe events. No refunds, voids or debits.",
+                    "raw provider webhook events. No refunds, voids or debits.",
         views_of=BILLING_APPS,
-        views_except=("payments.view_stripeevent",),
+        views_except=("payments.view_providerevent",),
         permissions=(
             "subscriptions.add_customer", "subscriptions.change_customer",
             "subscriptions.add_subscription", "subscriptions.change_subscription",

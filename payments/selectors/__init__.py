@@ -22,6 +22,13 @@ from payments.selectors.live_feed import (
     payment_live_get,
     payment_live_snapshot,
 )
+from payments.selectors.provider_accounts import (
+    PROVIDER_ACCOUNTS,
+    customer_has_payment_method,
+    provider_account_by_reference,
+    provider_account_for_charge,
+    provider_account_get,
+)
 from payments.selectors.refunds import IN_FLIGHT_REFUND_STATUSES, payment_refunds_in_flight
 
 __all__ = [
@@ -32,8 +39,10 @@ __all__ = [
     "DashboardFigures",
     "IN_FLIGHT_REFUND_STATUSES",
     "LiveAudience",
+    "PROVIDER_ACCOUNTS",
     "PaymentLiveFilters",
     "Receivables",
+    "customer_has_payment_method",
     "dashboard_figures",
     "invoice_list",
     "invoice_receivables_by_currency",
@@ -41,6 +50,9 @@ __all__ = [
     "payment_collected_by_currency",
     "payment_list",
     "payment_refunds_in_flight",
+    "provider_account_by_reference",
+    "provider_account_for_charge",
+    "provider_account_get",
     "payment_live_audience",
     "payment_live_get",
     "payment_live_snapshot",

@@ -9,7 +9,15 @@ from django.utils import timezone
 from core.audit import Actor
 from core.exceptions import IllegalTransition, InvalidOperation
 from payments.live.broadcast import payment_broadcast
-from payments.models import MANUAL_PAYMENT_METHODS, Invoice, InvoiceStatus, Payment, PaymentStatus, PaymentStatusChange
+from payments.models import (
+    MANUAL_PAYMENT_METHODS,
+    MANUAL_PROVIDER,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    PaymentStatusChange,
+)
 from payments.services.invoices import invoice_apply_payment, invoice_lock
 from subscriptions.models import Customer
 
@@ -95,7 +103,7 @@ def payment_record_manual(*, customer: Customer, amount: int, method: str, actor
         if invoice.status not in (IS.OPEN, IS.UNCOLLECTIBLE):
             raise IllegalTransition(f"A {invoice.status} invoice takes no payment.", code="invoice_not_payable")
     payment = Payment.objects.create(customer=customer, invoice=invoice, amount=amount, currency=customer.currency,
-                                     method=method, reference=reference[:255])
+                                     method=method, provider=MANUAL_PROVIDER, reference=reference[:255])
     return payment_transition(payment=payment, to_status=P.SUCCEEDED, actor=actor,
                               reason=reason or f"{method} received", now=now,
                               provider_data={"reference": reference} if reference else None)
