@@ -26,7 +26,7 @@ from payments.providers import (
     providers_installed,
     providers_with,
 )
-from payments.selectors.provider_accounts import provider_account_for_charge
+from payments.selectors.provider_accounts import provider_account_for_charge, row_has_saved_payment_method
 from payments.services import payment_lock
 from payments.services.payment_sync import observed_now, payment_sync_status
 
@@ -66,6 +66,8 @@ def collection_key(*, invoice_id: int, attempt: int) -> str:
 def _charge_account(*, invoice: Invoice) -> tuple[PaymentProvider, CustomerAccount] | None:
     """Among the configured rails that charge off-session, the customer's account whose payment method was
     saved last (docs/providers.md), with its rail; None when no such rail holds a saved method."""
+    if not row_has_saved_payment_method(row=invoice, customer=invoice.customer):
+        return None
     rails = {rail.code: rail for rail in providers_with(Capability.OFF_SESSION_CHARGE)}
     account = provider_account_for_charge(customer=invoice.customer, providers=rails)
     if account is None:

@@ -25,7 +25,7 @@ from core.exceptions import PaymentProviderUnavailable
 from payments import collection
 from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
 from payments.models import Invoice, InvoiceStatus
-from payments.selectors.provider_accounts import PROVIDER_ACCOUNTS
+from payments.selectors.provider_accounts import HAS_SAVED_METHOD, saved_payment_method_exists
 from payments.services import invoice_transition
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.services import StatusMove, subscription_transition, subscription_transition_many
@@ -50,8 +50,6 @@ def retry_gap(*, failures: int) -> timedelta | None:
 _COLLECTION_FIELDS = ("id", "number", "customer_id", "subscription_id", "status", "currency", "subtotal", "total",
                       "amount_paid", "amount_due", "attempt_count", "next_attempt_at", "metadata", "customer__name",
                       "customer__email", "customer__currency")
-# Which rail can charge each customer: prefetched once per batch (payments.selectors.provider_accounts).
-_CUSTOMER_ACCOUNTS = f"customer__{PROVIDER_ACCOUNTS}"
 
 
 def invoice_ids_due_for_collection(*, as_of: datetime) -> list[int]:
@@ -77,7 +75,9 @@ def dunning_batch(*, as_of: datetime, invoice_ids: list[int], actor: Actor, char
         batch_transaction_tune()
         invoices = list(
             invoices_due_for_collection(as_of=as_of).filter(pk__in=array_of(invoice_ids)).select_related("customer")
-            .only(*_COLLECTION_FIELDS).prefetch_related(_CUSTOMER_ACCOUNTS)
+            .only(*_COLLECTION_FIELDS)
+            # Customers with nothing saved anywhere are settled without a query each (collection).
+            .annotate(**{HAS_SAVED_METHOD: saved_payment_method_exists()})
             .select_for_update(skip_locked=True, of=("self",)).order_by("pk")
         )
         if not invoices:
@@ -120,9 +120,8 @@ def _claims_lease(*, invoices: list[Invoice], lease_until: datetime) -> list[_Cl
 
 
 def _claimed(*, claim: _Claim):
-    return (Invoice.objects.filter(pk=claim.invoice_id, status=InvoiceStatus.OPEN, attempt_count=claim.attempt_count,
-                                   next_attempt_at=claim.lease_until)
-            .select_related("customer").only(*_COLLECTION_FIELDS).prefetch_related(_CUSTOMER_ACCOUNTS))
+    return Invoice.objects.filter(pk=claim.invoice_id, status=InvoiceStatus.OPEN, attempt_count=claim.attempt_count,
+                                  next_attempt_at=claim.lease_until).select_related("customer").only(*_COLLECTION_FIELDS)
 
 
 def _charge(*, claim: _Claim, as_of: datetime, actor: Actor, counts: StepCounts) -> None:

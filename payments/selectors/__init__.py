@@ -23,11 +23,14 @@ from payments.selectors.live_feed import (
     payment_live_snapshot,
 )
 from payments.selectors.provider_accounts import (
+    HAS_SAVED_METHOD,
     PROVIDER_ACCOUNTS,
     customer_has_payment_method,
     provider_account_by_reference,
     provider_account_for_charge,
     provider_account_get,
+    row_has_saved_payment_method,
+    saved_payment_method_exists,
 )
 from payments.selectors.refunds import IN_FLIGHT_REFUND_STATUSES, payment_refunds_in_flight
 
@@ -38,6 +41,7 @@ __all__ = [
     "credit_pack_order_list",
     "DashboardFigures",
     "IN_FLIGHT_REFUND_STATUSES",
+    "HAS_SAVED_METHOD",
     "LiveAudience",
     "PROVIDER_ACCOUNTS",
     "PaymentLiveFilters",
@@ -53,6 +57,8 @@ __all__ = [
     "provider_account_by_reference",
     "provider_account_for_charge",
     "provider_account_get",
+    "row_has_saved_payment_method",
+    "saved_payment_method_exists",
     "payment_live_audience",
     "payment_live_get",
     "payment_live_snapshot",

@@ -8,14 +8,17 @@ import pytest
 from core.audit import Actor
 from payments.models import ProviderAccount
 from payments.selectors import (
+    HAS_SAVED_METHOD,
     PROVIDER_ACCOUNTS,
     customer_has_payment_method,
     provider_account_by_reference,
     provider_account_for_charge,
+    row_has_saved_payment_method,
+    saved_payment_method_exists,
 )
 from payments.services import provider_account_default_payment_method_set, provider_account_reference_set
-from subscriptions.models import Customer
-from subscriptions.tests.factories import CustomerFactory
+from subscriptions.models import Customer, Subscription
+from subscriptions.tests.factories import CustomerFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -57,6 +60,22 @@ def test_a_batch_reads_every_customer_s_accounts_in_one_query(django_assert_num_
         saved = [customer_has_payment_method(customer=customer) for customer in loaded]
 
     assert saved == [True, True, False]
+
+
+def test_the_billing_run_s_annotation_answers_for_a_whole_batch_in_its_one_query(django_assert_num_queries):
+    subscriptions = [SubscriptionFactory() for _ in range(3)]
+    _account(subscriptions[0].customer, "stripe", method="pm_1", set_at=T0)
+    _account(subscriptions[1].customer, "paypal", method="B-1", set_at=T0)
+    _account(subscriptions[2].customer, "stripe", method="")
+
+    with django_assert_num_queries(1):
+        batch = list(Subscription.objects.filter(pk__in=[s.pk for s in subscriptions]).select_related("customer")
+                     .annotate(**{HAS_SAVED_METHOD: saved_payment_method_exists()}).order_by("pk"))
+        saved = [row_has_saved_payment_method(row=row, customer=row.customer) for row in batch]
+
+    assert saved == [True, True, False]
+    # Without the annotation the same answer costs a query.
+    assert row_has_saved_payment_method(row=subscriptions[2], customer=subscriptions[2].customer) is False
 
 
 def test_the_first_provider_customer_id_stored_wins_and_is_found_again():
