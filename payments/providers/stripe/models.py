@@ -22,6 +22,9 @@ class StripeEvent(ProviderEvent):
         proxy = True
         verbose_name = "Stripe event"
         ordering = ["-received_at", "-id"]
+        # Seeing and reprocessing events is the inbox's own permission (payments.*_providerevent), the same
+        # for every rail; permissions of this proxy would only be granted by mistake.
+        default_permissions = ()
 
     def save(self, *args, **kwargs):
         self.provider = STRIPE
