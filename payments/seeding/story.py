@@ -169,10 +169,11 @@ def _webhook(rail: PaymentProvider) -> Actor:
     return Actor.system(f"{rail.code}-webhook")
 
 
-def _charge(payment: Payment, rail: PaymentProvider, *, status: PaymentStatus, provider_status: str,
-            charge_reference: str = "", failure_code: str = "", failure_message: str = "") -> ChargeResult:
+def _charge(payment: Payment, rail: PaymentProvider, *, status: PaymentStatus, charge_reference: str = "",
+            failure_code: str = "", failure_message: str = "") -> ChargeResult:
+    """The rail's answer in the contract's terms: `status` is ours, and the demo's word is the same."""
     return ChargeResult(provider=rail.code, reference=payment.provider_payment_id, status=status,
-                        provider_status=provider_status, amount=payment.amount, currency=payment.currency,
+                        provider_status=status, amount=payment.amount, currency=payment.currency,
                         failure_code=failure_code, failure_message=failure_message, charge_reference=charge_reference)
 
 
@@ -183,17 +184,15 @@ def card_payment(story: Story, invoice: Invoice, *, rail: PaymentProvider, succe
                                      currency=invoice.currency, method=rail.code, provider=rail.code,
                                      provider_payment_id=story.next_ref("pi"), metadata={"demo": True})
     payment = payment_lock(payment_id=payment.pk)
-    rail.charge_apply(payment=payment, result=_charge(payment, rail, status=PaymentStatus.PROCESSING,
-                                                      provider_status="processing"),
+    rail.charge_apply(payment=payment, result=_charge(payment, rail, status=PaymentStatus.PROCESSING),
                       observed_at=at, actor=_webhook(rail), reason="payment processing", now=at)
     done = at + timedelta(seconds=3)
     if succeed:
-        result = _charge(payment, rail, status=PaymentStatus.SUCCEEDED, provider_status="succeeded",
-                         charge_reference=story.next_ref("ch"))
+        result = _charge(payment, rail, status=PaymentStatus.SUCCEEDED, charge_reference=story.next_ref("ch"))
         reason = "payment succeeded"
     else:
-        result = _charge(payment, rail, status=PaymentStatus.FAILED, provider_status="requires_payment_method",
-                         failure_code="card_declined", failure_message="Your card has insufficient funds.")
+        result = _charge(payment, rail, status=PaymentStatus.FAILED, failure_code="card_declined",
+                         failure_message="Your card has insufficient funds.")
         reason = "payment failed"
     rail.charge_apply(payment=payment, result=result, observed_at=done, actor=_webhook(rail), reason=reason, now=done)
     return payment
@@ -211,5 +210,5 @@ def card_refund(story: Story, payment: Payment, *, rail: PaymentProvider, amount
     refund.stamp(story.staff)
     refund.save()
     result = RefundResult(provider=rail.code, reference=refund_id, status=RefundStatus.SUCCEEDED,
-                          provider_status="succeeded", amount=amount, currency=payment.currency)
+                          provider_status=RefundStatus.SUCCEEDED, amount=amount, currency=payment.currency)
     rail.refund_apply(payment=payment, refund=refund, result=result, actor=_webhook(rail), reason=reason, now=at)

@@ -82,7 +82,7 @@ class StripeProvider(ProviderBase):
             customer_id="", payment_method_id="", latest_charge_id=result.charge_reference, created=None,
             failure_code=result.failure_code, failure_message=result.failure_message)
         sync.payment_sync_intent(payment=payment, intent=intent, observed_at=observed_at, actor=actor,
-                                 reason=reason, now=now)
+                                 reason=reason, now=now, to_status=result.status)
 
     def payment_reference(self, *, payment: Payment) -> str:
         return (payment.provider_payment_id or "") if payment.provider == STRIPE else ""
@@ -105,7 +105,7 @@ class StripeProvider(ProviderBase):
         stripe_refund = gateway.RefundResult(id=result.reference, status=result.provider_status, amount=result.amount,
                                              currency=result.currency, payment_intent_id="", charge_id="")
         return sync.refund_apply_stripe(payment=payment, refund=refund, result=stripe_refund, actor=actor,
-                                        reason=reason, now=now)
+                                        reason=reason, now=now, to_status=result.status)
 
     def checkout_session_create(self, request: CheckoutRequest) -> CheckoutSession:
         session = gateway.checkout_session_create(

@@ -57,8 +57,10 @@ STRIPE_REFUND_STATUS = {
 
 
 def payment_sync_intent(*, payment: Payment, intent: PaymentIntentResult, observed_at: datetime, actor: Actor,
-                        reason: str, now: datetime | None = None) -> SyncResult:
-    """Apply a PaymentIntent's state to its locked payment (and remember the ids Stripe gave it)."""
+                        reason: str, now: datetime | None = None, to_status: str = "") -> SyncResult:
+    """Apply a PaymentIntent's state to its locked payment (and remember the ids Stripe gave it).
+    `to_status` is ours when the caller already has it (the contract's ChargeResult.status); else it is
+    read from the intent's status."""
     fields = []
     if not payment.provider_payment_id:
         payment.provider, payment.provider_payment_id = STRIPE, intent.id
@@ -68,7 +70,7 @@ def payment_sync_intent(*, payment: Payment, intent: PaymentIntentResult, observ
         fields.append("provider_charge_id")
     if fields:
         payment.save(update_fields=[*fields, "updated_at"])
-    to_status = INTENT_STATUS.get(intent.status)
+    to_status = to_status or INTENT_STATUS.get(intent.status)
     if to_status is None:
         return SyncResult(payment, False, f"PaymentIntent status {intent.status!r} is not an outcome")
     failure_code, failure_reason = intent.failure_code, intent.failure_message
@@ -84,7 +86,7 @@ def payment_sync_intent(*, payment: Payment, intent: PaymentIntentResult, observ
 
 
 def refund_apply_stripe(*, payment: Payment, refund: Refund, result: RefundResult, actor: Actor, reason: str,
-                        now: datetime | None = None) -> bool:
+                        now: datetime | None = None, to_status: str = "") -> bool:
     """Apply what Stripe says of one of our refunds (its API answer or a webhook) to it and its locked
     payment: remember the Stripe refund id, move the status forward, and count a success against the
     payment. False when the message is old news (the refund is already there or further on)."""
@@ -94,7 +96,8 @@ def refund_apply_stripe(*, payment: Payment, refund: Refund, result: RefundResul
                                    code="refund_mismatch")
         refund.provider, refund.provider_refund_id = STRIPE, result.id
         refund.save(update_fields=["provider", "provider_refund_id"])
-    to_status = STRIPE_REFUND_STATUS.get(result.status)
+    # Ours when the caller already has it (the contract's RefundResult.status), else read from Stripe's.
+    to_status = to_status or STRIPE_REFUND_STATUS.get(result.status)
     if to_status is None or to_status not in ALLOWED_REFUND_TRANSITIONS[refund.status]:
         return False
     provider_data = {"refund": result.id, "status": result.status}
