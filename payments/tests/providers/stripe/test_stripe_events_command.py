@@ -4,7 +4,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from payments.models import ProviderEventStatus
+from payments.models import ProviderEvent, ProviderEventStatus
 from payments.providers.stripe.models import StripeEvent
 from payments.tests.factories import StripeCustomerFactory
 from payments.tests.stripe_support import new_id, setup_intent_object, stripe_account_id, stripe_event
@@ -39,6 +39,22 @@ def test_replay_failed_reprocesses_only_failed_events():
     assert failed.status == ProviderEventStatus.PROCESSED and failed.attempts == 2
     assert processed.attempts == 1
     assert "Replayed 1 event(s); 0 still failing." in out.getvalue()
+
+
+def test_replay_and_the_admin_inbox_see_only_stripe_s_rows_of_the_shared_inbox(admin_client):
+    customer = StripeCustomerFactory(stripe_customer_id=new_id("cus"))
+    ours = stored(card_saved(customer, "pm_ours"))
+    theirs = ProviderEvent.objects.create(provider="paypal", event_id="WH-1", type="PAYMENT.CAPTURE.COMPLETED",
+                                          payload={}, status=ProviderEventStatus.FAILED, attempts=1)
+    out = StringIO()
+
+    call_command("stripe_events", "replay", "--failed", stdout=out)
+    listed = admin_client.get("/admin/payments_stripe/stripeevent/").context["cl"].result_list
+
+    theirs.refresh_from_db()
+    assert "Replayed 1 event(s)" in out.getvalue() and theirs.attempts == 1
+    assert [event.pk for event in listed] == [ours.pk]
+    assert StripeEvent.objects.get(pk=ours.pk).provider == "stripe"
 
 
 def test_replay_since_and_by_id():
