@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "credits",
     "usage",
     "payments",
+    # The Stripe rail's own app: its webhook inbox in the admin and the `stripe_events` command.
+    "payments.providers.stripe.apps.StripeRailConfig",
 ]
 
 MIDDLEWARE = [

@@ -12,7 +12,8 @@ from core.audit import Actor
 from modules.definitions import HealthReport
 from modules.services import module_configure, module_disable
 from modules.tests.support import module_replaced
-from payments.models import StripeEvent, StripeEventStatus
+from payments.models import ProviderEventStatus
+from payments.providers.stripe.models import StripeEvent
 from payments.providers.stripe.webhooks.services import webhook_rejection_record
 from payments.tests.conftest import T0, make_due_subscription
 
@@ -73,7 +74,7 @@ def test_recent_verification_failures_and_failed_events_are_reported(client, set
     settings.STRIPE_WEBHOOK_SECRET = "whsec_x"
     webhook_rejection_record()
     webhook_rejection_record()
-    StripeEvent.objects.create(event_id="evt_1", type="charge.refunded", payload={}, status=StripeEventStatus.FAILED)
+    StripeEvent.objects.create(event_id="evt_1", type="charge.refunded", payload={}, status=ProviderEventStatus.FAILED)
 
     response = client.get("/healthz")
 

@@ -204,7 +204,8 @@ class InvoiceAdmin(admin.ModelAdmin):
             return action_form_response(
                 self, request, queryset, form=form, action="record_manual_payment",
                 title="Record manual payment", submit_label="Record payment",
-                help_text="Money received outside Stripe, recorded as succeeded against each open invoice.",
+                help_text="Money received outside any payment provider, recorded as succeeded against each open "
+                          "invoice.",
             )
         data = form.cleaned_data
         actor = Actor.of_user(request.user)

@@ -41,7 +41,7 @@ ROLES: tuple[RoleSpec, ...] = (
         name="finance",
         description="Money: one-off invoices (create, finalize), void, mark paid and record manual payments "
                     "(admin and API), refund payments, grant and debit credits, credit pack orders, reprocess "
-                    "Stripe events; sees all billing data.",
+                    "provider webhook events; sees all billing data.",
         views_of=BILLING_APPS,
         permissions=(
             "payments.void_invoice", "payments.mark_invoice_paid", "payments.record_manual_payment",
@@ -53,16 +53,16 @@ ROLES: tuple[RoleSpec, ...] = (
             "credits.add_creditledgerentry",  # debits (API)
             "credits.change_creditgrant",  # a grant's description
             "payments.add_creditpackorder", "payments.change_creditpackorder",
-            "payments.change_stripeevent",  # reprocess a failed webhook event
+            "payments.change_providerevent",  # reprocess a failed webhook event
         ),
     ),
     RoleSpec(
         name="support",
         description="Customers and their subscriptions: add and edit customers, start, change, pause, resume and "
                     "cancel subscriptions, grant goodwill credits, order credit packs; sees billing data but not "
-                    "raw Stripe events. No refunds, voids or debits.",
+                    "raw provider webhook events. No refunds, voids or debits.",
         views_of=BILLING_APPS,
-        views_except=("payments.view_stripeevent",),
+        views_except=("payments.view_providerevent",),
         permissions=(
             "subscriptions.add_customer", "subscriptions.change_customer",
             "subscriptions.add_subscription", "subscriptions.change_subscription",

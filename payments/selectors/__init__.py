@@ -23,6 +23,16 @@ from payments.selectors.live_feed import (
     payment_live_snapshot,
 )
 from payments.selectors.payment_details import payment_credit_pack_orders, payment_detail_list
+from payments.selectors.provider_accounts import (
+    HAS_SAVED_METHOD,
+    PROVIDER_ACCOUNTS,
+    customer_has_payment_method,
+    provider_account_by_reference,
+    provider_account_for_charge,
+    provider_account_get,
+    row_has_saved_payment_method,
+    saved_payment_method_exists,
+)
 from payments.selectors.refunds import IN_FLIGHT_REFUND_STATUSES, payment_refunds_in_flight
 
 __all__ = [
@@ -32,9 +42,12 @@ __all__ = [
     "credit_pack_order_list",
     "DashboardFigures",
     "IN_FLIGHT_REFUND_STATUSES",
+    "HAS_SAVED_METHOD",
     "LiveAudience",
+    "PROVIDER_ACCOUNTS",
     "PaymentLiveFilters",
     "Receivables",
+    "customer_has_payment_method",
     "dashboard_figures",
     "invoice_list",
     "invoice_receivables_by_currency",
@@ -44,6 +57,11 @@ __all__ = [
     "payment_detail_list",
     "payment_list",
     "payment_refunds_in_flight",
+    "provider_account_by_reference",
+    "provider_account_for_charge",
+    "provider_account_get",
+    "row_has_saved_payment_method",
+    "saved_payment_method_exists",
     "payment_live_audience",
     "payment_live_get",
     "payment_live_snapshot",
