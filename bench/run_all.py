@@ -60,7 +60,8 @@ def benches(quick: bool) -> list[Bench]:
         Bench("webhooks", "Stripe webhook deliveries, one process (verify, store, apply, invoice paid, "
               "subscription active)",
               f"DATABASE_URL={PG}/billing_webhooks {PYTHON} bench/webhook_throughput.py 300",
-              ["bench/webhook_throughput.py", "300"], {"DATABASE_URL": f"{PG}/billing_webhooks"}, ("billing_webhooks",)),
+              ["bench/webhook_throughput.py", "300"], {"DATABASE_URL": f"{PG}/billing_webhooks"},
+              ("billing_webhooks",)),
     ]
 
 
