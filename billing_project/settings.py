@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "credits",
     "usage",
     "payments",
+    # Finance reports (reads only), layered above payments: reports/.
+    "reports",
 ]
 
 MIDDLEWARE = [

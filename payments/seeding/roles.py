@@ -40,7 +40,8 @@ ROLES: tuple[RoleSpec, ...] = (
     RoleSpec(
         name="finance",
         description="Money: void, mark paid and record manual payments on invoices, refund payments, grant and "
-                    "debit credits, credit pack orders, reprocess Stripe events; sees all billing data.",
+                    "debit credits, credit pack orders, reprocess Stripe events; sees all billing data and the "
+                    "finance reports.",
         views_of=BILLING_APPS,
         permissions=(
             "payments.void_invoice", "payments.mark_invoice_paid", "payments.record_manual_payment",
@@ -52,6 +53,7 @@ ROLES: tuple[RoleSpec, ...] = (
             "credits.change_creditgrant",  # a grant's description
             "payments.add_creditpackorder", "payments.change_creditpackorder",
             "payments.change_stripeevent",  # reprocess a failed webhook event
+            "reports.view_reports",  # finance reports: close the month
         ),
     ),
     RoleSpec(
@@ -71,9 +73,10 @@ ROLES: tuple[RoleSpec, ...] = (
     ),
     RoleSpec(
         name="auditor",
-        description="Reads everything, changes nothing: all billing data, staff accounts, groups and the admin's "
-                    "change history. Not API tokens or sessions, which are credentials.",
+        description="Reads everything, changes nothing: all billing data and finance reports, staff accounts, groups "
+                    "and the admin's change history. Not API tokens or sessions, which are credentials.",
         views_of=(*BILLING_APPS, "auth", "admin"),
+        permissions=("reports.view_reports",),
     ),
 )
 
