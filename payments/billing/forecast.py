@@ -64,21 +64,35 @@ def billing_forecast(*, now: datetime, days: int, currency: str | None = None) -
     for subscription in subscriptions:
         usage_of = {meter: value for (customer, meter), value in usage.items() if customer == subscription.customer_id}
         invoices += _subscription_forecast(subscription=copy.copy(subscription), now=now, horizon=horizon,
-                                           catalog=catalog, usage=usage_of, orders=orders[subscription.customer_id])
+                                           catalog=catalog, first_usage=usage_of,
+                                           orders=orders[subscription.customer_id])
     return sorted(invoices, key=lambda i: (i.issue_at, i.subscription_id))
 
 
+def _window_usage(*, subscription: Subscription, catalog: Catalog, start: datetime, end: datetime) -> dict:
+    """Usage already recorded in a later window (a subscription several periods behind): one query."""
+    meters = [p.meter_id for p in catalog.prices.get(subscription.plan_id, [])]
+    found = usage_aggregate_many(windows=[UsageWindow(customer_id=subscription.customer_id, start=start, end=end)],
+                                 meter_ids=meters)
+    return {meter: value for (_, meter), value in found.items()}
+
+
 def _subscription_forecast(*, subscription: Subscription, now: datetime, horizon: datetime, catalog: Catalog,
-                           usage: dict, orders: list[CreditPackOrder]) -> list[ForecastInvoice]:
-    """Walk one (unsaved) subscription through its renewals up to the horizon."""
+                           first_usage: dict, orders: list[CreditPackOrder]) -> list[ForecastInvoice]:
+    """Walk one (unsaved) subscription through its renewals up to the horizon. The first period's usage
+    comes read in bulk; a later period that began before now has its usage so far read on its own, and
+    one that begins later has none yet."""
     sub, found, first = subscription, [], True
     while sub.current_period_end < horizon:
         issue_at = max(sub.current_period_end, now)
         decision = renewal_decide(subscription=sub, at=issue_at)
         if not (decision.renews or decision.ends):
             break
-        specs = decision_lines(decision=decision, prices=catalog.prices.get(sub.plan_id, []),
-                               usage=usage if first else {})
+        usage = first_usage
+        if not first:
+            usage = {} if decision.usage_start is None or decision.usage_start >= now else _window_usage(
+                subscription=sub, catalog=catalog, start=decision.usage_start, end=min(decision.usage_end, now))
+        specs = decision_lines(decision=decision, prices=catalog.prices.get(sub.plan_id, []), usage=usage)
         if first:
             specs += credit_pack_lines(orders=[o for o in orders if o.currency == sub.customer.currency
                                                and o.created_at < sub.current_period_end])
