@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from django.utils import timezone
 from rest_framework import serializers
 
-from core.api.fields import BoundedDateTimeField
+from core.api.fields import BoundedDateTimeField, ObjectIdField
 from payments.billing.forecast import MAX_FORECAST_DAYS
 from reports.selectors import AGE_BUCKETS, REVENUE_GROUPS, ReportRange
 from reports.selectors.periods import month_start
 from subscriptions.periods import add_months
+from usage.api.serializers import UsageTotalsSerializer
+from usage.selectors import USAGE_GROUPS
 
 # Longer ranges cut into more month windows than anyone reads and hold a connection for long.
 MAX_REPORT_MONTHS = 120
@@ -67,6 +69,17 @@ class RangeSerializer(serializers.Serializer):
     vars()["from"] = serializers.DateTimeField(source="start")
     to = serializers.DateTimeField(source="end")
     currency = serializers.CharField(allow_null=True)
+
+
+class UsageReportQuerySerializer(ReportQuerySerializer):
+    group_by = serializers.ChoiceField(choices=USAGE_GROUPS, default="meter")
+    customer = ObjectIdField(required=False, help_text="Only this customer's usage.")
+
+
+class UsageReportSerializer(serializers.Serializer):
+    range = RangeSerializer()
+    group_by = serializers.CharField()
+    rows = UsageTotalsSerializer(many=True)
 
 
 class PaymentSummaryRowSerializer(serializers.Serializer):

@@ -25,6 +25,7 @@ from reports.selectors import (
 from subscriptions.api.base import ApiViewMixin
 from subscriptions.api.client import api_client_for
 from subscriptions.api.permissions import ActionPermissions
+from usage.selectors import usage_totals
 
 REPORT_PERMISSION = "reports.view_reports"
 REPORT_ERRORS = error_responses(400, 401, 403, 404, 429)
@@ -47,7 +48,8 @@ def _report(summary: str, query: type, answer: type, description: str = ""):
 class ReportViewSet(ApiViewMixin, viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated, StaffElseNotFound, ActionPermissions]
     required_permissions = dict.fromkeys(
-        ("payment_summary", "revenue", "mrr", "churn", "subscriptions", "receivables", "credits", "forecast"),
+        ("payment_summary", "revenue", "mrr", "churn", "subscriptions", "receivables", "credits", "forecast",
+         "usage"),
         REPORT_PERMISSION)
     pagination_class = None
     filter_backends = []
@@ -121,3 +123,14 @@ class ReportViewSet(ApiViewMixin, viewsets.GenericViewSet):
         invoices = billing_forecast(now=now, days=query["days"], currency=query.get("currency"))
         return Response(s.ForecastSerializer({"now": now, "days": query["days"],
                                               "rows": forecast_by_day(invoices=invoices)}).data)
+
+    @_report("Usage totals grouped by meter, customer, day, month or a dimension", s.UsageReportQuerySerializer,
+             s.UsageReportSerializer, "Events in [from, to) per currency and group: count, quantity, tokens, "
+             "response times and cost (Decimal minor units).")
+    @action(detail=False, methods=["get"])
+    def usage(self, request):
+        query = self._query(s.UsageReportQuerySerializer)
+        period = query["range"]
+        rows = usage_totals(start=period.start, end=period.end, group_by=query["group_by"],
+                            customer_id=query.get("customer"), currency=period.currency)
+        return Response(s.UsageReportSerializer({"range": period, "group_by": query["group_by"], "rows": rows}).data)

@@ -9,8 +9,10 @@ from billing_project.tests.admin_helpers import staff_user
 from billing_project.tests.api_support import api_customer, token_client
 from reports.selectors import ReportRange, report_mrr, report_revenue
 from reports.tests.history import history_build
+from usage.tests.factories import MeterFactory
 
-REPORTS = ["payment-summary", "revenue", "mrr", "churn", "subscriptions", "receivables", "credits", "forecast"]
+REPORTS = ["payment-summary", "revenue", "mrr", "churn", "subscriptions", "receivables", "credits", "forecast",
+           "usage"]
 URL = "/api/v1/reports/{}/"
 QUERY = {"from": "2025-01-01T00:00:00Z", "to": "2026-07-01T00:00:00Z"}
 
@@ -65,6 +67,8 @@ def test_signed_out_callers_must_sign_in(client):
     ("forecast", {"days": "10000"}, "days"),
     ("forecast", {"days": "ten"}, "days"),
     ("receivables", {"from": "0001-01-01T00:00:00+14:00"}, "from"),
+    ("usage", {"group_by": "colour"}, "group_by"),
+    ("usage", {"customer": "0"}, "customer"),
 ])
 def test_bad_parameters_answer_400_naming_the_parameter(reader, report, query, field):
     response = reader.get(URL.format(report), query)
@@ -83,6 +87,17 @@ def test_answers_are_the_selectors_figures(reader):
     body = reader.get(URL.format("mrr"), QUERY).json()
     assert [p["mrr_end"] for p in body["points"]] == [p.mrr_end for p in report_mrr(period=period)]
     assert body["range"] == {"from": "2025-01-01T00:00:00Z", "to": "2026-07-01T00:00:00Z", "currency": None}
+
+
+@pytest.mark.django_db
+def test_usage_report_groups_every_customer_by_a_dimension(reader):
+    customer = api_customer()
+    MeterFactory(code="calls")
+    customer.client.post("/api/v1/usage/events/", {"events": [
+        {"meter": "calls", "idempotency_key": "1", "category": "books", "tokens_used": 10},
+        {"meter": "calls", "idempotency_key": "2", "category": "books", "tokens_used": 5}]}, format="json")
+    rows = reader.get(URL.format("usage"), {"group_by": "category"}).json()["rows"]
+    assert [(r["key"], r["events"], r["tokens_used"]) for r in rows] == [("books", 2, 15)]
 
 
 @pytest.mark.django_db

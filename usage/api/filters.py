@@ -1,7 +1,7 @@
 import django_filters
 
 from core.api.filters import ApiFilterSet, DateTimeRangeFilter, QuantityRangeFilter
-from usage.models import UsageEvent
+from usage.models import TEXT_DIMENSIONS, UsageEvent
 
 
 class UsageEventFilter(ApiFilterSet):
@@ -13,4 +13,5 @@ class UsageEventFilter(ApiFilterSet):
 
     class Meta:
         model = UsageEvent
-        fields = ["customer", "meter", "idempotency_key", "occurred", "received", "quantity"]
+        fields = ["customer", "meter", "idempotency_key", "occurred", "received", "quantity",
+                  *TEXT_DIMENSIONS]

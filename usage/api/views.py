@@ -31,7 +31,7 @@ from usage.api.serializers import (
     UsageSummarySerializer,
     usage_batch_parse,
 )
-from usage.selectors import meter_list, meter_prices_for_plan, usage_event_list, usage_summary
+from usage.selectors import meter_list, meter_prices_for_plan, usage_event_list, usage_summary, usage_totals
 from usage.services import usage_events_record_batch
 
 API_ACCESS = HasPlanFeature("api_access")
@@ -117,9 +117,11 @@ class UsageSummaryViewSet(ApiViewMixin, viewsets.GenericViewSet):
             if subscription is None:
                 raise ValidationError({"start": ["No current subscription period: give start and end."]})
             start, end = subscription.current_period_start, subscription.current_period_end
-        meters = usage_summary(customer_id=customer.pk, start=start, end=end)
-        return Response(UsageSummarySerializer(
-            {"customer": customer.pk, "period_start": start, "period_end": end, "meters": meters}).data)
+        summary = {"customer": customer.pk, "period_start": start, "period_end": end,
+                   "meters": usage_summary(customer_id=customer.pk, start=start, end=end)}
+        if group_by := query.validated_data.get("group_by"):
+            summary["groups"] = usage_totals(start=start, end=end, group_by=group_by, customer_id=customer.pk)
+        return Response(UsageSummarySerializer(summary).data)
 
 
 @extend_schema_view(
