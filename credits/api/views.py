@@ -17,7 +17,7 @@ from credits.api.serializers import (
     CreditWriteSerializer,
     CustomerQuerySerializer,
 )
-from credits.selectors import credit_balance_get, credit_grant_list, credit_ledger_list
+from credits.selectors import credit_account_totals, credit_balance_get, credit_grant_list, credit_ledger_list
 from credits.services import credit_debit, credit_grant
 from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
 from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature, StaffOnly
@@ -48,7 +48,9 @@ class CreditsViewSet(ApiViewMixin, viewsets.GenericViewSet):
         query = CustomerQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         customer = self.acting_customer(query.validated_data.get("customer"))
-        return Response({"customer": customer.pk, "balance": credit_balance_get(customer=customer)})
+        totals = credit_account_totals(customer=customer)
+        return Response(CreditBalanceSerializer({**vars(totals), "customer": customer.pk,
+                                                 "balance": credit_balance_get(customer=customer)}).data)
 
     @extend_schema(
         summary="Take credits (402 with the balance when there are not enough)",
