@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from core.api.throttling import login_attempt_wait
 from core.money import format_money
 from payments.selectors import DASHBOARD_COLLECTED_DAYS, dashboard_figures
+from reports.admin_views import reports_dashboard_view
 from subscriptions.models import SubscriptionStatus
 
 
@@ -37,8 +38,12 @@ class BillingAdminSite(admin.AdminSite):
     def get_urls(self):
         return [
             path("dashboard/", self.admin_view(self.dashboard_view), name="billing_dashboard"),
+            path("reports/", self.admin_view(self.reports_view), name="finance_reports"),
             *super().get_urls(),
         ]
+
+    def reports_view(self, request):
+        return reports_dashboard_view(request, admin_context=self.each_context(request))
 
     def dashboard_view(self, request):
         figures = dashboard_figures()

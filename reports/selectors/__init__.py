@@ -4,9 +4,11 @@ from reports.selectors.credits import CreditMonth, report_credits
 from reports.selectors.money import (
     AGE_BUCKETS,
     REVENUE_GROUPS,
+    CollectedRow,
     PaymentSummaryRow,
     ReceivablesRow,
     RevenueRow,
+    report_collected_by_month_and_method,
     report_payment_summary,
     report_receivables,
     report_revenue,
@@ -16,7 +18,8 @@ from reports.selectors.periods import ReportRange
 from reports.selectors.subscriptions import SubscriptionCounts, report_subscriptions
 
 __all__ = [
-    "AGE_BUCKETS", "MOVEMENTS", "REVENUE_GROUPS", "ChurnRow", "CreditMonth", "MrrPoint", "PaymentSummaryRow",
-    "ReceivablesRow", "ReportRange", "RevenueRow", "SubscriptionCounts", "report_churn", "report_credits",
-    "report_mrr", "report_payment_summary", "report_receivables", "report_revenue", "report_subscriptions",
+    "AGE_BUCKETS", "MOVEMENTS", "REVENUE_GROUPS", "ChurnRow", "CollectedRow", "CreditMonth", "MrrPoint",
+    "PaymentSummaryRow", "ReceivablesRow", "ReportRange", "RevenueRow", "SubscriptionCounts", "report_churn",
+    "report_collected_by_month_and_method", "report_credits", "report_mrr", "report_payment_summary",
+    "report_receivables", "report_revenue", "report_subscriptions",
 ]
