@@ -12,6 +12,7 @@ from core.admin_tools import (
     ReadOnlyTabularInline,
     action_form_bind,
     action_form_response,
+    csv_export_action,
     run_for_each,
 )
 from core.audit import Actor
@@ -25,7 +26,7 @@ from credits.models import (
     CreditLedgerEntry,
     CreditSource,
 )
-from credits.selectors import credit_account_totals
+from credits.selectors import CREDIT_LEDGER_EXPORT, credit_account_totals
 from credits.services import credit_grant
 from subscriptions.admin import CustomerAdmin
 from subscriptions.models import Customer
@@ -126,6 +127,7 @@ class CreditLedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("customer", "grant")
     show_full_result_count = False
     inlines = [EntryAllocationInline]
+    actions = [csv_export_action(CREDIT_LEDGER_EXPORT)]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("customer", "grant", "actor")

@@ -7,6 +7,7 @@ from django.db import connection
 from django.db.models import Count, F, Max, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
+from core.exports import ExportSpec
 from credits.models import CreditBalance, CreditGrant, CreditLedgerEntry, CreditSource, LedgerKind
 from subscriptions.models import LIVE_SUBSCRIPTION_STATUSES, Customer, Subscription, SubscriptionStatus
 
@@ -151,3 +152,10 @@ def credit_account_totals(*, customer: Customer) -> CreditAccountTotals:
         balance=totals["balance"], purchased=totals["purchased"], granted=totals["granted"], used=-totals["used"],
         expired=-totals["expired"], adjusted=totals["adjusted"], used_this_period=-totals["used_this_period"],
         period_start=start, period_end=end, next_refill=_next_refill(subscription))
+
+
+CREDIT_LEDGER_EXPORT = ExportSpec(name="credit-ledger", columns=(
+    ("id", "id"), ("customer_id", "customer_id"), ("kind", "kind"), ("amount", "amount"),
+    ("balance_after", "balance_after"), ("grant_id", "grant_id"), ("idempotency_key", "idempotency_key"),
+    ("created_at", "created_at"), ("actor", "actor_label"), ("reason", "reason"),
+))

@@ -9,6 +9,7 @@ from django.db.models import Avg, Count, F, Func, Max, QuerySet, Sum, TextField,
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, NullIf, TruncDay, TruncMonth
 
+from core.exports import ExportSpec
 from subscriptions.models import Customer
 from usage.models import TEXT_DIMENSIONS, Aggregation, Meter, MeterPrice, UsageEvent
 
@@ -183,3 +184,12 @@ def usage_totals(*, start: datetime, end: datetime, group_by: str, customer_id: 
                         response_time_ms_avg=None if time_avg is None else Decimal(time_avg).quantize(Decimal("0.01")),
                         cost=cost or Decimal(0))
             for row_currency, key, n, quantity, tokens, time_total, time_avg, cost in rows]
+
+
+USAGE_EVENT_EXPORT = ExportSpec(name="usage-events", columns=(
+    ("id", "id"), ("customer_id", "customer_id"), ("meter", "meter__code"), ("quantity", "quantity"),
+    ("occurred_at", "occurred_at"), ("idempotency_key", "idempotency_key"), ("tokens_used", "tokens_used"),
+    ("response_time_ms", "response_time_ms"), ("cost", "cost"), ("request_id", "request_id"),
+    ("batch_id", "batch_id"), ("endpoint", "endpoint"), ("language_code", "language_code"), ("category", "category"),
+    ("properties", "properties"), ("received_at", "received_at"),
+))

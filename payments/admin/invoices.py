@@ -16,6 +16,7 @@ from core.admin_tools import (
     RecentRowsInline,
     action_form_bind,
     action_form_response,
+    csv_export_action,
     minor_units,
     money_column,
     run_for_each,
@@ -33,6 +34,7 @@ from payments.models import (
     Payment,
     PaymentMethod,
 )
+from payments.selectors import INVOICE_EXPORT
 from payments.services import invoice_mark_paid, invoice_void, payment_record_manual
 
 
@@ -117,7 +119,7 @@ class InvoiceAdmin(admin.ModelAdmin):
                        "period_start", "period_end", "issued_at", "due_date", "paid_at", "voided_at",
                        "attempt_count", "next_attempt_at", "created_at", "updated_at")
     inlines = [InvoiceLineInline, InvoicePaymentInline, InvoiceStatusChangeInline]
-    actions = ["record_manual_payment", "void", "mark_paid"]
+    actions = ["record_manual_payment", "void", "mark_paid", csv_export_action(INVOICE_EXPORT)]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("customer", "subscription__customer",

@@ -11,12 +11,14 @@ from core.admin_tools import (
     RecentRowsInline,
     action_form_bind,
     action_form_response,
+    csv_export_action,
     minor_units,
     money_column,
     run_for_each,
 )
 from core.audit import Actor
 from payments.models import Payment, PaymentStatusChange, Refund, RefundStatusChange
+from payments.selectors import PAYMENT_EXPORT, REFUND_EXPORT
 from payments.services import payment_refund
 
 
@@ -90,7 +92,7 @@ class PaymentAdmin(admin.ModelAdmin):
                        "failure_code", "failure_reason", "stripe_payment_intent_id", "stripe_charge_id",
                        "paypal_order_id", "provider_updated_at", "created_at", "succeeded_at", "updated_at")
     inlines = [PaymentStatusChangeInline, RefundInline]
-    actions = ["refund"]
+    actions = ["refund", csv_export_action(PAYMENT_EXPORT)]
 
     def has_add_permission(self, request):
         # Manual payments are recorded on their invoice ("Record manual payment"); card payments come
@@ -150,6 +152,7 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("payment",)
     inlines = [RefundStatusChangeInline]
+    actions = [csv_export_action(REFUND_EXPORT)]
 
     refund_amount = money_column("amount", description="Amount", ordering="amount")
 

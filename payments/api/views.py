@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.api.errors import DETAIL_ERRORS, DETAIL_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
+from core.api.exports import export_response, export_schema
 from core.audit import Actor
 from payments.api.filters import InvoiceFilter, PaymentFilter
 from payments.api.serializers import (
@@ -21,7 +22,7 @@ from payments.api.serializers import (
 )
 from payments.billing.resume import subscription_resume_billed
 from payments.invoice_html import invoice_render_html
-from payments.selectors import invoice_list, payment_list
+from payments.selectors import INVOICE_EXPORT, PAYMENT_EXPORT, REFUND_EXPORT, invoice_list, payment_list, refund_list
 from payments.services import (
     invoice_mark_paid,
     invoice_void,
@@ -170,6 +171,7 @@ class InvoiceViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         "list": "payments.view_invoice",
         "retrieve": "payments.view_invoice",
         "html": "payments.view_invoice",
+        "export": "payments.view_invoice",
         "void": StaffOnly("payments.void_invoice"),
         "mark_paid": StaffOnly("payments.mark_invoice_paid"),
     }
@@ -178,9 +180,14 @@ class InvoiceViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     ordering = ["-id"]
 
     def get_queryset(self):
-        if self.action == "html":  # the page reads the lines itself, in its own order
+        if self.action in ("html", "export"):  # these read the lines themselves, or none
             return self.scoped(invoice_list())
         return self.scoped(invoice_list().prefetch_related("lines"))
+
+    @export_schema("Export invoices as CSV")
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def export(self, request):
+        return export_response(queryset=self.filter_queryset(self.get_queryset()), spec=INVOICE_EXPORT)
 
     @extend_schema(
         summary="The printable invoice (HTML)",
@@ -229,6 +236,8 @@ class PaymentViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     required_permissions = {
         "list": "payments.view_payment",
         "retrieve": "payments.view_payment",
+        "export": "payments.view_payment",
+        "export_refunds": "payments.view_refund",
         "refund": StaffOnly("payments.refund_payment"),
     }
     filterset_class = PaymentFilter
@@ -237,6 +246,18 @@ class PaymentViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return self.scoped(payment_list())
+
+    @export_schema("Export payments as CSV")
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def export(self, request):
+        return export_response(queryset=self.filter_queryset(self.get_queryset()), spec=PAYMENT_EXPORT)
+
+    @export_schema("Export the refunds of the payments the filters select, as CSV")
+    @action(detail=False, methods=["get"], pagination_class=None, url_path="refunds/export")
+    def export_refunds(self, request):
+        payments = self.filter_queryset(self.get_queryset()).order_by().values("pk")
+        return export_response(queryset=refund_list().filter(payment__in=payments).order_by("pk"),
+                               spec=REFUND_EXPORT)
 
     @extend_schema(summary="Refund all or part of a payment (staff)", request=RefundCreateSerializer,
                    parameters=[IDEMPOTENCY_KEY_HEADER],
