@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("core", "billing_project", "subscriptions", "credits", "usage", "payments")
+APPS = ("core", "billing_project", "subscriptions", "credits", "usage", "payments", "reports")
 
 # (path, function) -> why it may write a status.
 ALLOWED = {
