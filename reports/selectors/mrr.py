@@ -16,8 +16,11 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection
+from django.db.models import Min
 
+from core.bulk import array_of
 from core.money import round_minor
+from payments.models import InvoiceLine, InvoiceLineKind
 from reports.selectors.money import BILLED_INVOICE_STATUSES
 from reports.selectors.periods import ReportRange, month_windows
 
@@ -37,34 +40,50 @@ WHERE (%(currency)s::text IS NULL OR i.currency = %(currency)s::text)
 ORDER BY p.at, i.subscription_id, l.period_start DESC, l.id DESC
 """
 
-# The first instant each customer paid a plan fee: a customer back from zero MRR is reactivated when it
-# had paid before, new otherwise.
-_FIRST_PAID_SQL = """
-SELECT i.customer_id, MIN(l.period_start)
-FROM payments_invoiceline l JOIN payments_invoice i ON i.id = l.invoice_id
-WHERE l.kind = 'subscription' AND l.unit_amount > 0 AND i.status = ANY(%(statuses)s)
-  AND i.subscription_id IS NOT NULL AND i.customer_id = ANY(%(customers)s)
-GROUP BY i.customer_id
-"""
-
-
 def mrr_by_customer(*, instants: list[datetime], currency: str | None) -> dict[datetime, dict[tuple[str, int], int]]:
     """{instant: {(currency, customer id): MRR in minor units}} for customers with a covering fee line."""
     exact: dict[datetime, dict[tuple[str, int], Decimal]] = {at: defaultdict(Decimal) for at in instants}
-    with connection.cursor() as cursor:
-        cursor.execute(_RATES_SQL, {"instants": instants, "statuses": list(BILLED_INVOICE_STATUSES),
-                                    "currency": currency})
-        for at, customer_id, row_currency, unit_amount, months in cursor.fetchall():
-            exact[at][(row_currency, customer_id)] += Decimal(unit_amount) / Decimal(int(months) or 1)
+    for at, customer_id, row_currency, unit_amount, months in _covering_fee_lines(instants=instants,
+                                                                                   currency=currency):
+        exact[at][(row_currency, customer_id)] += Decimal(unit_amount) / Decimal(int(months) or 1)
     return {at: {key: round_minor(value) for key, value in rates.items()} for at, rates in exact.items()}
 
 
+def _covering_fee_lines(*, instants: list[datetime], currency: str | None) -> list[tuple]:
+    """(instant, customer, currency, unit amount, months) of each subscription's newest fee line covering
+    each instant: one statement on PostgreSQL; the embedded default (SQLite, no arrays or DISTINCT ON)
+    picks the lines in Python from those overlapping the instants."""
+    if connection.vendor != "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(_RATES_SQL, {"instants": instants, "statuses": list(BILLED_INVOICE_STATUSES),
+                                        "currency": currency})
+            return cursor.fetchall()
+    lines = (InvoiceLine.objects.filter(kind=InvoiceLineKind.SUBSCRIPTION, invoice__status__in=BILLED_INVOICE_STATUSES,
+                                        invoice__subscription__isnull=False, period_start__lte=max(instants),
+                                        period_end__gt=min(instants))
+             .filter(**({"invoice__currency": currency} if currency else {}))
+             .values_list("invoice__subscription_id", "invoice__subscription__ended_at", "invoice__customer_id",
+                          "invoice__currency", "unit_amount", "period_start", "period_end", "id"))
+    newest: dict[tuple[datetime, int], tuple] = {}
+    for sub, ended, customer, row_currency, unit_amount, start, end, pk in lines:
+        for at in instants:
+            if start <= at < end and (ended is None or ended > at):
+                months = (end.year - start.year) * 12 + end.month - start.month
+                row = (start, pk, (at, customer, row_currency, unit_amount, months))
+                newest[(at, sub)] = max(newest.get((at, sub), row), row, key=lambda r: r[:2])
+    return [row[2] for row in newest.values()]
+
+
 def _first_paid(customer_ids: set[int]) -> dict[int, datetime]:
+    """When each customer's first paid plan fee period began: a customer back from zero MRR is reactivated
+    when it had paid before, new otherwise. One grouped query."""
     if not customer_ids:
         return {}
-    with connection.cursor() as cursor:
-        cursor.execute(_FIRST_PAID_SQL, {"statuses": list(BILLED_INVOICE_STATUSES), "customers": list(customer_ids)})
-        return dict(cursor.fetchall())
+    return dict(InvoiceLine.objects.filter(kind=InvoiceLineKind.SUBSCRIPTION, unit_amount__gt=0,
+                                           invoice__status__in=BILLED_INVOICE_STATUSES,
+                                           invoice__subscription__isnull=False,
+                                           invoice__customer_id__in=array_of(customer_ids))
+                .values_list("invoice__customer_id").annotate(first=Min("period_start")).order_by())
 
 
 @dataclass

@@ -263,3 +263,9 @@ def test_a_currency_keeps_only_its_rows(history):
     assert {r.currency for r in report_revenue(period=euro, group_by="plan")} <= {"EUR"}
     assert {p.currency for p in report_mrr(period=euro)} == {"EUR"}
     assert {p.currency for p in report_subscriptions(at=HISTORY_END, currency="EUR").by_plan} <= {"EUR"}
+
+
+def test_the_embedded_default_path_gives_the_same_mrr(history, monkeypatch):
+    expected = report_mrr(period=RANGE)
+    monkeypatch.setattr(connection, "vendor", "sqlite")  # the SQLite seam, run on the same rows
+    assert report_mrr(period=RANGE) == expected and expected
