@@ -9,6 +9,7 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from core.command_args import CLOCK_MAX, CLOCK_MIN
 from core.money import format_money, to_major
 from payments.models import PaymentMethod
 from reports.selectors import (
@@ -36,11 +37,13 @@ class ReportFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        end = data.get("end")
-        end_at = (datetime.combine(end, time(0), tzinfo=UTC) if end
-                  else add_months(month_start(timezone.now()), 1))
-        start = data.get("start")
-        start_at = datetime.combine(start, time(0), tzinfo=UTC) if start else add_months(end_at, -12)
+        start, end = (datetime.combine(data[k], time(0), tzinfo=UTC) if data.get(k) else None for k in ("start", "end"))
+        for name, instant in (("start", start), ("end", end)):
+            if instant is not None and not CLOCK_MIN <= instant < CLOCK_MAX:
+                self.add_error(name, f"Between {CLOCK_MIN:%Y-%m-%d} and {CLOCK_MAX:%Y-%m-%d}, as the billing clock.")
+                return data
+        end_at = end or add_months(month_start(timezone.now()), 1)
+        start_at = start or max(add_months(end_at, -12), CLOCK_MIN)
         if start_at >= end_at:
             self.add_error("end", "The end must be after the start.")
         elif add_months(start_at, 120) < end_at:

@@ -13,6 +13,7 @@ ALLOWED = {
     ("subscriptions/services.py", "subscription_transition"): "the transition function",
     ("subscriptions/services.py", "subscription_transition_many"): "its bulk variant",
     ("subscriptions/services.py", "subscription_create"): "the initial status of a new row",
+    ("payments/billing/forecast.py", "_subscription_forecast"): "an unsaved copy walked forward, never saved",
     ("payments/services/invoices.py", "invoice_transition"): "the transition function",
     ("payments/services/payments.py", "payment_transition"): "the transition function",
     ("payments/services/credit_pack_order_transitions.py", "credit_pack_order_transition"): "the transition function",

@@ -7,6 +7,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from core.api.fields import BoundedDateTimeField, ObjectIdField
+from core.command_args import CLOCK_MAX, CLOCK_MIN
 from payments.billing.forecast import MAX_FORECAST_DAYS
 from reports.selectors import AGE_BUCKETS, REVENUE_GROUPS, ReportRange
 from reports.selectors.periods import month_start
@@ -39,8 +40,12 @@ class ReportQuerySerializer(serializers.Serializer):
     currency = currency_field()
 
     def validate(self, attrs):
+        for name in ("from", "to"):
+            if name in attrs and not CLOCK_MIN <= attrs[name].replace(tzinfo=attrs[name].tzinfo or UTC) < CLOCK_MAX:
+                raise serializers.ValidationError({name: [f"Reports cover {CLOCK_MIN:%Y-%m-%d} to {CLOCK_MAX:%Y-%m-%d} "
+                                                          "(UTC), as the billing clock does."]})
         end = attrs.get("to") or _default_end()
-        start = attrs.get("from") or add_months(end, -DEFAULT_REPORT_MONTHS)
+        start = attrs.get("from") or max(add_months(end, -DEFAULT_REPORT_MONTHS), CLOCK_MIN)
         if start.tzinfo is None or end.tzinfo is None:
             start, end = start.replace(tzinfo=start.tzinfo or UTC), end.replace(tzinfo=end.tzinfo or UTC)
         if start >= end:

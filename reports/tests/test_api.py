@@ -59,6 +59,8 @@ def test_signed_out_callers_must_sign_in(client):
     ("mrr", {"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
     ("mrr", {"from": "2026-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
     ("churn", {"from": "1990-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "from"),
+    ("churn", {"to": "0001-08-25T12:43:54Z"}, "to"),  # its default start would be before year 1
+    ("mrr", {"from": "9999-01-01T00:00:00Z"}, "from"),
     ("payment-summary", {"currency": "usd"}, "currency"),
     ("credits", {"currency": "DOLLARS"}, "currency"),
     ("revenue", {"group_by": "week"}, "group_by"),

@@ -45,6 +45,7 @@ def test_the_picker_defaults_to_twelve_months_and_refuses_a_backward_range(reade
     bad = reader.get(URL, {"start": "2026-05-01", "end": "2026-01-01"})
     assert bad.status_code == 400 and "The end must be after the start." in bad.content.decode()
     assert reader.get(URL, {"currency": "usd"}).status_code == 400
+    assert reader.get(URL, {"end": "0001-01-01"}).status_code == 400  # its default start would be before year 1
 
 
 def test_the_dashboard_links_to_the_reports_for_those_who_may_read_them(reader, admin_client):
