@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from core.exports import EXPORT_CHUNK_SIZE, ExportSpec, csv_cell, csv_export_response, csv_lines
-from subscriptions.models import Customer
-from subscriptions.tests.factories import CustomerFactory
 
 
 @pytest.mark.parametrize(("value", "cell"), [
@@ -32,14 +31,14 @@ def test_lines_parse_back_as_the_rows():
 
 @pytest.mark.django_db(transaction=True)
 def test_the_response_streams_from_a_server_side_cursor_in_chunks():
-    CustomerFactory.create_batch(5, user=None)
-    spec = ExportSpec(name="customers", columns=(("id", "id"), ("email", "email")))
-    response = csv_export_response(queryset=Customer.objects.order_by("pk"), spec=spec, stamp="x")
+    # The kernel imports no app: Django's own content types stand in for any table.
+    spec = ExportSpec(name="types", columns=(("id", "id"), ("model", "model")))
+    response = csv_export_response(queryset=ContentType.objects.order_by("pk"), spec=spec, stamp="x")
     assert response.streaming and response["Content-Type"] == "text/csv; charset=utf-8"
-    assert response["Content-Disposition"] == 'attachment; filename="customers-x.csv"'
+    assert response["Content-Disposition"] == 'attachment; filename="types-x.csv"'
     with CaptureQueriesContext(connection) as queries:
         rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0] == ["id", "email"] and len(rows) == 6
+    assert rows[0] == ["id", "model"] and len(rows) == ContentType.objects.count() + 1 > 10
     assert len(queries) == 1  # one SELECT, read through a cursor EXPORT_CHUNK_SIZE rows at a time
     # QuerySet.iterator(chunk_size) reads through a named (server-side) cursor unless this is set.
     assert not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS") and EXPORT_CHUNK_SIZE == 2000
