@@ -9,6 +9,7 @@ from credits.api.views import CreditGrantViewSet, CreditLedgerViewSet, CreditsVi
 from payments.api.checkout_views import CheckoutViewSet, PaymentMethodViewSet
 from payments.api.credit_pack_order_views import CreditPackOrderViewSet
 from payments.api.views import InvoiceViewSet, PaymentViewSet, SubscriptionViewSet
+from reports.api.views import ReportViewSet
 from subscriptions.api.auth import TokenObtainView
 from subscriptions.api.views import CustomerViewSet, PlanViewSet
 from usage.api.views import EntitlementViewSet, MeterViewSet, UsageEventViewSet, UsageSummaryViewSet
@@ -29,6 +30,7 @@ router.register("usage/events", UsageEventViewSet, basename="usage-event")
 router.register("usage/summary", UsageSummaryViewSet, basename="usage-summary")
 router.register("meters", MeterViewSet, basename="meter")
 router.register("entitlements", EntitlementViewSet, basename="entitlements")
+router.register("reports", ReportViewSet, basename="report")
 
 urlpatterns = [
     path("api/v1/auth/token/", TokenObtainView.as_view(), name="api-token"),

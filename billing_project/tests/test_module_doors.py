@@ -75,3 +75,16 @@ def test_a_disabled_modules_dashboard_panels_are_left_out(admin_client):
 
     assert 'id="dashboard-receivables"' not in page and 'id="dashboard-collected"' not in page
     assert 'id="dashboard-credits"' in page and 'id="dashboard-mrr"' in page
+
+
+def test_the_reports_module_switched_off_closes_its_endpoints_and_the_admin_page(admin_client):
+    staff = staff_client()
+    assert staff.get("/api/v1/reports/payment-summary/").status_code == 200
+    assert admin_client.get("/admin/reports/").status_code == 200
+
+    module_disable(code="reports", actor=ACTOR)
+
+    closed = staff.get("/api/v1/reports/payment-summary/")
+    assert closed.status_code == 404 and closed.json()["error"]["code"] == "module_disabled"
+    assert admin_client.get("/admin/reports/").status_code == 404
+    assert "/admin/reports/" not in admin_client.get("/admin/dashboard/").content.decode()

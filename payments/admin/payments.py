@@ -12,6 +12,7 @@ from core.admin_tools import (
     RecentRowsInline,
     action_form_bind,
     action_form_response,
+    csv_export_action,
     minor_units,
     money,
     money_column,
@@ -19,7 +20,7 @@ from core.admin_tools import (
 )
 from core.audit import Actor
 from payments.models import Payment, PaymentCreditEntry, PaymentStatusChange, Refund, RefundStatusChange
-from payments.selectors import payment_credit_pack_orders
+from payments.selectors import PAYMENT_EXPORT, REFUND_EXPORT, payment_credit_pack_orders
 from payments.services import payment_refund
 
 
@@ -94,7 +95,7 @@ class PaymentAdmin(admin.ModelAdmin):
                        "failure_code", "failure_reason", "provider", "provider_payment_id", "provider_charge_id",
                        "provider_updated_at", "created_at", "succeeded_at", "updated_at")
     inlines = [PaymentStatusChangeInline, RefundInline]
-    actions = ["refund"]
+    actions = ["refund", csv_export_action(PAYMENT_EXPORT)]
 
     def has_add_permission(self, request):
         # Manual payments are recorded on their invoice ("Record manual payment") or through the API; the
@@ -177,6 +178,7 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("payment",)
     inlines = [RefundStatusChangeInline]
+    actions = [csv_export_action(REFUND_EXPORT)]
 
     refund_amount = money_column("amount", description="Amount", ordering="amount")
 

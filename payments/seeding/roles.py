@@ -41,7 +41,7 @@ ROLES: tuple[RoleSpec, ...] = (
         name="finance",
         description="Money: one-off invoices (create, finalize), void, mark paid and record manual payments "
                     "(admin and API), refund payments, grant and debit credits, credit pack orders, reprocess "
-                    "provider webhook events; sees all billing data.",
+                    "provider webhook events; sees all billing data and the finance reports.",
         views_of=BILLING_APPS,
         permissions=(
             "payments.void_invoice", "payments.mark_invoice_paid", "payments.record_manual_payment",
@@ -54,6 +54,7 @@ ROLES: tuple[RoleSpec, ...] = (
             "credits.change_creditgrant",  # a grant's description
             "payments.add_creditpackorder", "payments.change_creditpackorder",
             "payments.change_providerevent",  # reprocess a failed webhook event
+            "reports.view_reports",  # finance reports: close the month
         ),
     ),
     RoleSpec(
@@ -73,9 +74,10 @@ ROLES: tuple[RoleSpec, ...] = (
     ),
     RoleSpec(
         name="auditor",
-        description="Reads everything, changes nothing: all billing data, staff accounts, groups and the admin's "
-                    "change history. Not API tokens or sessions, which are credentials.",
+        description="Reads everything, changes nothing: all billing data and finance reports, staff accounts, groups "
+                    "and the admin's change history. Not API tokens or sessions, which are credentials.",
         views_of=(*BILLING_APPS, "auth", "admin"),
+        permissions=("reports.view_reports",),
     ),
 )
 
