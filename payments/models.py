@@ -130,7 +130,9 @@ class InvoiceLine(models.Model):
     amount = models.BigIntegerField()
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
-    meter = models.ForeignKey(Meter, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Usage lines only: indexed where set (invoice_line_meter), the plan fee line of every renewal has none.
+    meter = models.ForeignKey(Meter, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                              db_index=False)
     # The prepaid credits this line sells (credit pack lines only), decided by the service that bills the
     # pack and read when the invoice is paid. A column, not metadata: invoice metadata is a free note staff
     # edit in the back office, and a note must never change what a payment grants.
@@ -139,6 +141,7 @@ class InvoiceLine(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [models.Index(fields=["meter"], name="invoice_line_meter", condition=Q(meter__isnull=False))]
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=InvoiceLineKind.values), name="invoice_line_kind_valid"),
             models.CheckConstraint(condition=Q(credits__isnull=True) | Q(kind="credit_pack", credits__gt=0),

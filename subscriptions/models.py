@@ -192,12 +192,20 @@ class SubscriptionEvent(AuditRow):
     kind = models.CharField(max_length=32, choices=SubscriptionEventKind.choices)
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16, blank=True)
-    from_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    to_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Set on plan changes only: indexed where set (sub_event_from_plan, sub_event_to_plan), since the
+    # billing run writes two events per subscription and almost none names a plan.
+    from_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                  db_index=False)
+    to_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                db_index=False)
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["from_plan"], name="sub_event_from_plan", condition=Q(from_plan__isnull=False)),
+            models.Index(fields=["to_plan"], name="sub_event_to_plan", condition=Q(to_plan__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.from_status}->{self.to_status}"
