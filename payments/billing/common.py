@@ -58,19 +58,6 @@ def rows_update(*, model: type[Model], columns: dict[str, tuple[str, list]], ids
         cursor.execute(sql, [*constants.values(), pg_array(ids), *[pg_array(columns[name][1]) for name in names]])
 
 
-def deferred_checks_run() -> None:
-    """Run the foreign-key checks the batch's writes so far have queued (Django makes every foreign key
-    DEFERRABLE INITIALLY DEFERRED, so they would all run at COMMIT), and check later writes as they happen.
-
-    Called just before the batch takes its invoice numbers: the year's counter row stays locked from
-    there to the COMMIT, and concurrent runs queue behind it, so the checks of a whole batch (about ten
-    per subscription) are better spent before the lock than under it. The work is the same; only the
-    serialized part shrinks. SQLite (the embedded default) checks its own way."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-
-
 def batch_transaction_tune() -> None:
     """Let this batch's COMMIT return before its WAL reaches the disk (BILLING_RUN_ASYNC_COMMIT).
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from core.audit import Actor
 from core.bulk import array_of, ids_reserve
 from credits.services import GrantSpec, credit_refill_spec, credit_refills_bulk
-from payments.billing.common import StepCounts, batch_transaction_tune, deferred_checks_run, rows_update
+from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
 from payments.billing.decision import RenewalDecision, decision_lines, renewal_decide
 from payments.billing.invoicing import InvoiceDraft, invoices_issue
 from payments.billing.lines import Catalog, credit_pack_lines
@@ -205,7 +205,6 @@ class _Batch:
         # A subscription that ends, ends at the close of its last period, not at the run's clock.
         subscription_transition_many(moves=self.moves, actor=actor, now=as_of, at_period_end=True)
         # Last, so the invoice number counter is locked only for the end of the batch.
-        deferred_checks_run()
         invoices = invoices_issue(drafts=list(drafts.values()), actor=actor, now=as_of,
                                   ids=list(invoice_ids.values()))
         counts.add("invoiced", len(invoices))
