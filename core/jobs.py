@@ -8,6 +8,7 @@ this process right after the commit instead; it is never run for rolled-back wor
 Apps defer by task name, so a service never imports the tasks module that imports it back.
 """
 
+import json
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -19,8 +20,10 @@ from django.db import connection, transaction
 from procrastinate import RetryStrategy
 from procrastinate.contrib.django import app
 from procrastinate.contrib.django.django_connector import DjangoConnector
-from procrastinate.jobs import JobDeferrer
+from procrastinate.jobs import Job, JobDeferrer
 from procrastinate.manager import JobManager
+
+from core.bulk import pg_array
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +70,36 @@ def jobs_defer_many(*, name: str, kwargs_list: Iterable[dict]) -> None:
         return
     task = app.tasks[name]
     if jobs_in_database():
+        job = task.configure().job
+        if job.lock is None and job.queueing_lock is None:
+            _jobs_insert(job=job, kwargs_list=kwargs_list)
+            return
         # Always through Django's connection, hence its open transaction: a worker's app defers through
         # a connection of its own, which would commit the job even if the job's transaction rolled back.
-        JobDeferrer(job_manager=_DJANGO_JOBS, job=task.configure().job).batch_defer(*kwargs_list)
+        JobDeferrer(job_manager=_DJANGO_JOBS, job=job).batch_defer(*kwargs_list)
         return
     for task_kwargs in kwargs_list:
         transaction.on_commit(partial(_run_in_process, task=task, task_kwargs=task_kwargs), robust=True)
+
+
+def _jobs_insert(*, job: Job, kwargs_list: list[dict]) -> None:
+    """Many jobs of one task (no lock, no queueing lock) through Procrastinate's own defer function, with
+    their arguments as one array parameter of JSON texts, through Django's connection (so in the caller's
+    transaction). `JobDeferrer.batch_defer` does the same in the database but builds, logs and adapts a
+    Job object per job in Python: about 40 us each, a fifth of the billing run's CPU when every invoice
+    of a 2,000-subscription batch defers its emails (docs/decisions.md)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_DEFER_FUNCTION}(ARRAY(SELECT ROW(%s, %s, %s, NULL, NULL, a.args, %s)::{_DEFER_TYPE} "
+            "FROM unnest(%s::jsonb[]) WITH ORDINALITY AS a(args, n) ORDER BY a.n))",
+            [job.queue, job.task_name, job.priority, job.scheduled_at,
+             pg_array(json.dumps(kwargs) for kwargs in kwargs_list)])
+
+
+# Procrastinate's batch defer function and its argument type (the pinned version's schema, which its
+# `defer_jobs` query calls too; pinned by core/tests/test_jobs.py).
+_DEFER_FUNCTION = "procrastinate_defer_jobs_v1"
+_DEFER_TYPE = "procrastinate_job_to_defer_v1"
 
 
 def _run_in_process(*, task, task_kwargs: dict) -> None:
