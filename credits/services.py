@@ -23,6 +23,7 @@ from credits.models import (
     CreditSource,
     LedgerKind,
 )
+from credits.webhooks import credit_granted_webhook_emit, credits_granted_webhook_emit_many
 from subscriptions.models import Customer, Plan, Subscription
 
 
@@ -122,6 +123,7 @@ def credit_grant(*, customer: Customer, amount: int, source: str, actor: Actor, 
                                        description=description or reason[:200])
     entry = _append(balance=balance, kind=LedgerKind.GRANT, amount=amount, actor=actor, reason=reason or source,
                     idempotency_key=idempotency_key, grant=grant, allocations=[(grant, amount)])
+    credit_granted_webhook_emit(entry=entry)
     return CreditWrite(entry=entry, replayed=False)
 
 
@@ -362,6 +364,7 @@ def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor,
         entries.append((spec.customer_id, LedgerKind.GRANT, spec.amount, balances[spec.customer_id], grant_id,
                         spec.idempotency_key, spec.reason))
     _ledger_copy(entries=entries, actor=actor)
+    credits_granted_webhook_emit_many(customer_ids=list(deltas), idempotency_keys=[s.idempotency_key for s in todo])
     return len(todo)
 
 

@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 
@@ -63,7 +64,8 @@ class WebhookEvent(models.Model):
     # 1, 2, 3 ... per (object_type, object_id), from WebhookObjectSequence in the emitting transaction.
     sequence = models.PositiveIntegerField()
     # The object as it was when the event happened, built by the emitting app; written by the system only.
-    data = models.JSONField(default=dict)
+    # Django's encoder, so emitters may hand over datetimes and Decimals as they are.
+    data = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -16,6 +16,11 @@ def webhook_endpoints_by_event_type() -> dict[str, list[int]]:
     return subscribers
 
 
+def webhook_event_types_wanted() -> set[str]:
+    """Event types some enabled endpoint subscribes to: bulk emitters skip building payloads nobody wants."""
+    return set(webhook_endpoints_by_event_type())
+
+
 def webhook_endpoint_list() -> QuerySet[WebhookEndpoint]:
     return WebhookEndpoint.objects.all()
 
