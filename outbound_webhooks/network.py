@@ -46,7 +46,11 @@ def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
 
 def webhook_url_check_syntax(*, url: str) -> None:
     """What can be said of a URL without resolving it: http(s), a host, and no literal forbidden address."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise UnsafeWebhookUrl(f"Not a valid URL: {exc}.") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeWebhookUrl("Webhook URLs are http:// or https:// with a host.")
     if parts.username or parts.password:

@@ -11,6 +11,7 @@ from payments.api.credit_pack_order_views import CreditPackOrderViewSet
 from payments.api.views import InvoiceViewSet, PaymentViewSet, SubscriptionViewSet
 from subscriptions.api.auth import TokenObtainView
 from subscriptions.api.views import CustomerViewSet, PlanViewSet
+from subscriptions.api.webhook_views import WebhookDeliveryViewSet, WebhookEndpointViewSet
 from usage.api.views import EntitlementViewSet, MeterViewSet, UsageEventViewSet, UsageSummaryViewSet
 
 router = DefaultRouter()
@@ -29,6 +30,8 @@ router.register("usage/events", UsageEventViewSet, basename="usage-event")
 router.register("usage/summary", UsageSummaryViewSet, basename="usage-summary")
 router.register("meters", MeterViewSet, basename="meter")
 router.register("entitlements", EntitlementViewSet, basename="entitlements")
+router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
+router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
 
 urlpatterns = [
     path("api/v1/auth/token/", TokenObtainView.as_view(), name="api-token"),
