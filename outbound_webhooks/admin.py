@@ -36,6 +36,20 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     search_fields = ("url", "description")
     readonly_fields = ("signing_secret", "failing_since", "disabled_at", "disabled_reason", "created_at", "updated_at")
 
+    def get_readonly_fields(self, request, obj=None):
+        # The secret signs what the merchant's systems trust: shown to staff who may change the endpoint, not
+        # to every viewer (auditors).
+        fields = super().get_readonly_fields(request, obj)
+        if not self.has_change_permission(request, obj):
+            fields = tuple(f for f in fields if f != "signing_secret")
+        return fields
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if not self.has_change_permission(request, obj):
+            fields = [f for f in fields if f not in ("signing_secret", "secret")]
+        return fields
+
     @admin.display(description="Signing secret (give it to the receiver)")
     def signing_secret(self, obj: WebhookEndpoint) -> str:
         return obj.secret

@@ -41,8 +41,8 @@ ROLES: tuple[RoleSpec, ...] = (
         name="finance",
         description="Money: one-off invoices (create, finalize), void, mark paid and record manual payments "
                     "(admin and API), refund payments, grant and debit credits, credit pack orders, reprocess "
-                    "Stripe events; sees all billing data.",
-        views_of=BILLING_APPS,
+                    "Stripe events, outbound webhook endpoints and redeliveries; sees all billing data.",
+        views_of=(*BILLING_APPS, "outbound_webhooks"),
         permissions=(
             "payments.void_invoice", "payments.mark_invoice_paid", "payments.record_manual_payment",
             "payments.change_invoice",  # the notes (metadata) on an invoice
@@ -54,6 +54,9 @@ ROLES: tuple[RoleSpec, ...] = (
             "credits.change_creditgrant",  # a grant's description
             "payments.add_creditpackorder", "payments.change_creditpackorder",
             "payments.change_stripeevent",  # reprocess a failed webhook event
+            # The merchant's integrations: register and fix endpoints, send a delivery again.
+            "outbound_webhooks.add_webhookendpoint", "outbound_webhooks.change_webhookendpoint",
+            "outbound_webhooks.redeliver_webhookdelivery",
         ),
     ),
     RoleSpec(
@@ -75,7 +78,7 @@ ROLES: tuple[RoleSpec, ...] = (
         name="auditor",
         description="Reads everything, changes nothing: all billing data, staff accounts, groups and the admin's "
                     "change history. Not API tokens or sessions, which are credentials.",
-        views_of=(*BILLING_APPS, "auth", "admin"),
+        views_of=(*BILLING_APPS, "outbound_webhooks", "auth", "admin"),
     ),
 )
 
