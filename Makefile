@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/billing
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run serve test lint venv
+.PHONY: run serve test lint venv bench
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,9 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+# Every benchmark in bench/ with bounded sizes (about 10 minutes on 2 cores), then README's benchmark
+# table built from their output, with the load average around each (bench/run_all.py).
+bench: venv
+	scripts/ensure-services.sh
+	$(BIN)/python bench/run_all.py

@@ -4,9 +4,12 @@
 
 It recreates its own database (billing_bench_api by default), migrates it, creates a customer on an
 unlimited plan with an API token, starts gunicorn on loopback, and fires batches of 1,000 events
-from client threads for a bounded time and number of batches. Then it COPYs the same number of rows
-(same meters, keys, quantities, times and properties, for a second customer) into the same table,
-prints both rates, checks that every accepted event is stored exactly once, and stops the server.
+from client threads for a bounded time and number of batches. A second run does the same for another
+customer on a meter that debits a credit per event (every batch takes its credits in its own
+transaction, the concurrent batches of that one customer queueing on its balance row). Then it COPYs
+the same number of rows (same meters, keys, quantities, times and properties, for a third customer)
+into the same table, prints the rates, checks that every accepted event is stored exactly once and
+paid for exactly once (ledger = balance), and stops the server.
 
 Why gunicorn sync workers: a 1,000-event request is CPU work (parse, validate, build the INSERT,
 render 1,000 outcomes), so on 2 cores the fastest setup is a few single-threaded processes with no
@@ -28,8 +31,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-PG = "postgres://postgres@127.0.0.1:5432"
+from support import PG, load_average, recreate_database, server_env, start_server  # noqa: E402
+
+# Enough credits for every event the credit run can send (--max-batches x --batch).
+CREDIT_GRANT = 10**10
 
 
 def parse_args():
@@ -46,30 +53,15 @@ def parse_args():
     return parser.parse_args()
 
 
-def server_env(args) -> dict:
-    env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": f"{PG}/{args.database}", "REDIS_URL": args.redis, "DEBUG": "false",
-        "SECRET_KEY": secrets.token_hex(32), "SECURE_SSL_REDIRECT": "false", "ALLOWED_HOSTS": "127.0.0.1",
-        "LOG_LEVEL": "WARNING", "CONN_MAX_AGE": "600",
-    })
-    return env
-
-
-def recreate_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_fixtures():
-    """A customer on an unlimited plan with api_access, a meter, a token; a second customer for COPY."""
+def setup_fixtures() -> dict:
+    """Two customers on an unlimited plan with api_access and a token each, the second with credits; the
+    meter of the first (no credit price) and of the second (a credit per event); a third customer for COPY."""
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
     from core.audit import Actor
+    from credits.models import CreditSource
+    from credits.services import credit_grant
     from payments.services import subscription_start
     from subscriptions.models import Plan
     from subscriptions.services import customer_create
@@ -78,44 +70,30 @@ def setup_fixtures():
     actor = Actor.system("bench")
     plan = Plan.objects.create(code="bench-unlimited", name="Bench unlimited", amount=0, features=["api_access"],
                                rate_limit_per_minute=0, rate_limit_per_hour=0, api_calls_per_day=0)
-    user = get_user_model().objects.create_user("bench", password=secrets.token_hex(8))
-    customer = customer_create(name="Bench", email="bench@example.com", user=user)
-    subscription_start(customer=customer, plan=plan, actor=actor)
-    copy_customer = customer_create(name="Bench COPY", email="copy@example.com")
-    meter = Meter.objects.create(code="api-calls", name="API calls")
-    return Token.objects.create(user=user).key, customer.pk, copy_customer.pk, meter.pk
-
-
-def start_server(args, env) -> subprocess.Popen:
-    if args.server == "gunicorn":
-        command = [str(ROOT / ".venv/bin/gunicorn"), "billing_project.wsgi:application", "--workers",
-                   str(args.workers), "--bind", f"127.0.0.1:{args.port}", "--log-level", "warning", "--timeout", "60"]
-    else:
-        command = [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(args.port), "-v", "0",
-                   "billing_project.asgi:application"]
-    server = subprocess.Popen(command, cwd=ROOT, env=env)
-    for _ in range(100):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("the server did not answer on /healthz")
+    fixtures = {}
+    for run, meter_code, credits_per_unit in (("plain", "api-calls", None), ("credits", "ai-credits", 1)):
+        user = get_user_model().objects.create_user(f"bench-{run}", password=secrets.token_hex(8))
+        customer = customer_create(name=f"Bench {run}", email=f"{run}@example.com", user=user)
+        subscription_start(customer=customer, plan=plan, actor=actor)
+        if credits_per_unit:
+            credit_grant(customer=customer, amount=CREDIT_GRANT, source=CreditSource.PURCHASE, actor=actor)
+        meter = Meter.objects.create(code=meter_code, name=meter_code, credits_per_unit=credits_per_unit)
+        fixtures[run] = {"token": Token.objects.create(user=user).key, "customer": customer.pk, "meter": meter.pk,
+                         "meter_code": meter_code}
+    fixtures["copy_customer"] = customer_create(name="Bench COPY", email="copy@example.com").pk
+    return fixtures
 
 
 # Events are dated a minute before the run starts (the API refuses events dated in the future).
 OCCURRED_AT = datetime.fromtimestamp(time.time() - 60, UTC).isoformat()
 
 
-def event(batch: int, index: int) -> dict:
-    return {"meter": "api-calls", "idempotency_key": f"b{batch}-e{index}", "quantity": str(index % 7 + 1),
+def event(batch: int, index: int, meter: str = "api-calls") -> dict:
+    return {"meter": meter, "idempotency_key": f"b{batch}-e{index}", "quantity": str(index % 7 + 1),
             "occurred_at": OCCURRED_AT, "properties": {"region": "eu", "n": index % 13}}
 
 
-def run_clients(args, token: str) -> tuple[int, int, float]:
+def run_clients(args, token: str, meter: str) -> tuple[int, int, float]:
     """Fire batches from `args.clients` threads until the time or batch budget is spent."""
     lock = threading.Lock()
     state = {"next": 0, "created": 0, "requests": 0, "errors": 0}
@@ -131,7 +109,7 @@ def run_clients(args, token: str) -> tuple[int, int, float]:
 
     # The body is encoded once; each batch only swaps in its number, so the clients (which share the
     # 2 cores with the server and PostgreSQL) spend as little CPU as a real remote client would here.
-    template = json.dumps({"events": [event(0, i) for i in range(args.batch)]}).replace('"b0-e', '"b{batch}-e')
+    template = json.dumps({"events": [event(0, i, meter) for i in range(args.batch)]}).replace('"b0-e', '"b{batch}-e')
     assert template.count("{batch}") == args.batch
 
     def client():
@@ -189,9 +167,29 @@ def copy_reference(database: str, customer_id: int, meter_id: int, batches: int,
     return len(lines), elapsed
 
 
+def stored_check(customer_id: int, created: int) -> tuple[bool, str]:
+    """Every accepted event stored once and paid for once (the credits its meter prices it at; none for
+    the plain run), and the ledger equal to the balances."""
+    from django.db import connection
+
+    from credits.models import CreditLedgerEntry, LedgerKind
+    from credits.selectors import credit_balance_mismatches
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), count(DISTINCT e.idempotency_key), "
+                       "coalesce(sum(ceil(e.quantity * coalesce(m.credits_per_unit, 0))), 0) "
+                       "FROM usage_usageevent e JOIN usage_meter m ON m.id = e.meter_id WHERE e.customer_id = %s",
+                       [customer_id])
+        stored, distinct, priced = cursor.fetchone()
+    debited = -sum(CreditLedgerEntry.objects.filter(customer_id=customer_id, kind=LedgerKind.DEBIT)
+                   .values_list("amount", flat=True))
+    ok = stored == distinct == created and debited == priced and credit_balance_mismatches() == []
+    return ok, f"{stored:,} rows, {distinct:,} distinct keys, {debited:,} credits debited"
+
+
 def main():
     args = parse_args()
-    env = server_env(args)
+    env = server_env(database=args.database, redis=args.redis)
     recreate_database(args.database)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     os.environ.update(env)
@@ -203,36 +201,40 @@ def main():
     from django.db import connection
 
     cache.clear()
-    token, customer_id, copy_customer_id, meter_id = setup_fixtures()
+    fixtures = setup_fixtures()
     connection.close()
 
-    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    server = start_server(args, env)
+    load_before = load_average()
+    server = start_server(server=args.server, workers=args.workers, port=args.port, env=env)
+    runs = {}
     try:
-        created, requests, elapsed = run_clients(args, token)
+        for run in ("plain", "credits"):
+            runs[run] = run_clients(args, fixtures[run]["token"], fixtures[run]["meter_code"])
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*), count(DISTINCT idempotency_key) FROM usage_usageevent WHERE customer_id = %s",
-                       [customer_id])
-        stored, distinct = cursor.fetchone()
+    checks = {run: stored_check(fixtures[run]["customer"], runs[run][0]) for run in runs}
     connection.close()
-    copied, copy_elapsed = copy_reference(args.database, copy_customer_id, meter_id, requests, args.batch)
+    batches = max(requests for _, requests, _ in runs.values())
+    copied, copy_elapsed = copy_reference(args.database, fixtures["copy_customer"], fixtures["plain"]["meter"],
+                                          batches, args.batch)
 
-    api_rate = created / elapsed if elapsed else 0
     copy_rate = copied / copy_elapsed if copy_elapsed else 0
     server_name = f"gunicorn, {args.workers} sync workers" if args.server == "gunicorn" else "daphne (ASGI)"
     print(f"server: {server_name}; clients: {args.clients} threads; batches of {args.batch}; "
-          f"{os.cpu_count()} CPUs; load average before the run: {load_before}")
-    print(f"HTTP ingestion : {created:>9,} events in {requests} requests, {elapsed:6.2f} s "
-          f"-> {api_rate:>10,.0f} events/s")
+          f"{os.cpu_count()} CPUs; load average before the run: {load_before}, after: {load_average()}")
+    for run, label in (("plain", "HTTP ingestion "), ("credits", "... with credits")):
+        created, requests, elapsed = runs[run]
+        rate = created / elapsed if elapsed else 0
+        share = f" ({rate / copy_rate:.2f} x COPY)" if copy_rate else ""
+        print(f"{label}: {created:>9,} events in {requests} requests, {elapsed:6.2f} s -> {rate:>10,.0f} events/s"
+              f"{share}")
     print(f"PostgreSQL COPY: {copied:>9,} rows,                  {copy_elapsed:6.2f} s "
           f"-> {copy_rate:>10,.0f} rows/s")
-    print(f"HTTP / COPY    : {api_rate / copy_rate:.1%}" if copy_rate else "")
-    print(f"stored once    : {stored == distinct == created} ({stored:,} rows, {distinct:,} distinct keys)")
-    if not stored == distinct == created:
+    for run, (ok, detail) in checks.items():
+        print(f"stored once ({run}): {ok} ({detail})")
+    if not all(ok for ok, _ in checks.values()):
         raise SystemExit(1)
 
 

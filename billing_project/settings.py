@@ -275,7 +275,7 @@ LOGGING = {
 # The billing run (`manage.py billing run`).
 # Subscriptions, grants' customers or invoices claimed per transaction: bigger batches mean fewer
 # round trips, smaller ones shorter locks.
-BILLING_RUN_BATCH_SIZE = env.int("BILLING_RUN_BATCH_SIZE", default=500)
+BILLING_RUN_BATCH_SIZE = env.int("BILLING_RUN_BATCH_SIZE", default=2000)
 # Days after the first failed collection at which it is retried; the failure after the last one marks
 # the invoice uncollectible and cancels the subscription.
 BILLING_DUNNING_RETRY_DAYS = [int(d) for d in env.list("BILLING_DUNNING_RETRY_DAYS", default=["1", "3", "5", "7"])]

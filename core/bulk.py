@@ -75,13 +75,37 @@ def _sqlite_rows_insert(*, model: type[Model], fields: Sequence[str], rows: Iter
     model.objects.bulk_create(instances, batch_size=500)
 
 
+def pg_array(values: Iterable) -> str:
+    """`values` as one PostgreSQL array literal ('{1,2,3}'), the parameter of a `%s::<type>[]` cast.
+
+    Django's PostgreSQL cursor binds parameters on the client, and psycopg quotes a Python list element by
+    element in Python: for a batch of 500 ids and 500 timestamps that took about 8 ms, longer than the
+    statement runs; this string is built in well under a millisecond and is quoted as one value. Integers
+    go bare, None as NULL, anything else (datetimes in ISO format, text, Decimal) double-quoted with backslash
+    and `"` escaped, as PostgreSQL's array input reads them."""
+    return "{" + ",".join(_array_element(value) for value in values) + "}"
+
+
+def _array_element(value) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict | list | tuple):
+        raise TypeError("pg_array takes scalar values")
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def array_of(values: Iterable, sql_type: str = "bigint") -> RawSQL | list:
     """For `field__in=array_of(ids)`: the batch goes to PostgreSQL as one array parameter. A plain
     `__in=[...]` makes one placeholder per value, and formatting a 500-placeholder statement costs the
     client more than the database spends running it. SQLite has no arrays: there it is the plain list."""
     if connection.vendor == "sqlite":
         return list(values)
-    return RawSQL(f"SELECT unnest(%s::{sql_type}[])", [list(values)])
+    return RawSQL(f"SELECT unnest(%s::{sql_type}[])", [pg_array(values)])
 
 
 def json_text(value) -> str:

@@ -9,6 +9,7 @@ from django.db.models import Count, F, Func, Max, QuerySet, Sum, TextField, Valu
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import NullIf
 
+from core.bulk import pg_array
 from subscriptions.models import Customer
 from usage.models import Aggregation, Meter, MeterPrice, UsageEvent
 
@@ -73,8 +74,8 @@ def usage_aggregate_many(*, windows: list[UsageWindow], meter_ids: list[int]) ->
         return _sqlite_aggregate_many(windows=windows, meter_ids=meter_ids)
     with connection.cursor() as cursor:
         cursor.execute(_AGGREGATE_MANY_SQL, [
-            [w.customer_id for w in windows], [w.start for w in windows], [w.end for w in windows],
-            sorted(set(meter_ids)),
+            pg_array(w.customer_id for w in windows), pg_array(w.start for w in windows),
+            pg_array(w.end for w in windows), pg_array(sorted(set(meter_ids))),
         ])
         return {(customer_id, meter_id): Decimal(value or 0) for customer_id, meter_id, value in cursor.fetchall()}
 

@@ -89,3 +89,45 @@ def test_concurrent_first_grants_of_a_new_customer_both_land():
     assert not [r for r in results.values() if isinstance(r, Exception)]
     assert credit_balance_get(customer=customer) == sum(range(1, 9))
     assert credit_balance_mismatches() == []
+
+
+def test_eight_threads_on_distinct_customers_and_one_hot_customer_never_overdraw():
+    """The benchmark's load (bench/credit_debits.py): 8 clients at once, first each on a customer of its
+    own, then all on one customer whose credits run out midway. Pairs of threads send the same
+    idempotency keys, so replays race with first writes too."""
+    threads, debits = 8, 30
+    own = [CustomerFactory() for _ in range(threads)]
+    for customer in own:
+        credit_grant(customer=customer, amount=debits, source=CreditSource.PURCHASE, actor=ACTOR)
+    hot = CustomerFactory()
+    credit_grant(customer=hot, amount=50, source=CreditSource.PROMOTION, actor=ACTOR, priority=0)
+    credit_grant(customer=hot, amount=60, source=CreditSource.PURCHASE, actor=ACTOR)
+
+    def debit_many(customer, key_prefix):
+        outcomes = []
+        for n in range(debits):
+            try:
+                outcomes.append(credit_debit(customer=customer, amount=1, actor=ACTOR,
+                                             idempotency_key=f"{key_prefix}-{n}"))
+            except InsufficientCredits as refused:
+                outcomes.append(refused)
+        return outcomes
+
+    distinct = run_in_threads(threads, lambda i: debit_many(own[i], f"own-{i}"))
+    # Threads i and i + 4 share their keys: 4 x 30 = 120 distinct debits wanted, 110 credits there.
+    shared = run_in_threads(threads, lambda i: debit_many(hot, f"hot-{i % 4}"))
+
+    assert not [r for r in [*distinct.values(), *shared.values()] if not isinstance(r, list)]
+    assert all(credit_balance_get(customer=customer) == 0 for customer in own)
+    hot_writes = [w for outcomes in shared.values() for w in outcomes if not isinstance(w, Exception)]
+    hot_debits = CreditLedgerEntry.objects.filter(customer=hot, kind=LedgerKind.DEBIT)
+    assert hot_debits.count() == 110
+    assert hot_debits.values("idempotency_key").distinct().count() == 110
+    assert {w.entry.pk for w in hot_writes} == set(hot_debits.values_list("pk", flat=True))
+    assert sum(1 for w in hot_writes if not w.replayed) == 110
+    assert credit_balance_get(customer=hot) == 0
+    assert sorted(hot_debits.values_list("balance_after", flat=True)) == list(range(110))
+    # The promotion (priority 0) was spent before the purchase was touched.
+    first_purchase = hot_debits.filter(allocations__grant__source=CreditSource.PURCHASE).order_by("id").first()
+    assert not hot_debits.filter(id__gt=first_purchase.pk, allocations__grant__source=CreditSource.PROMOTION).exists()
+    assert credit_balance_mismatches() == []

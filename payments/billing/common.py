@@ -8,6 +8,7 @@ from django.db import connection
 from django.db.models import Model
 
 from core.audit import Actor
+from core.bulk import pg_array
 
 # Reported after each batch: (step name, items handled in that batch).
 ProgressCallback = Callable[[str, int], None]
@@ -54,7 +55,7 @@ def rows_update(*, model: type[Model], columns: dict[str, tuple[str, list]], ids
     sql = (f"UPDATE {table} AS t SET {assignments} FROM unnest(%s::bigint[], {arrays}) "
            f"AS v(_key, {', '.join(names)}) WHERE t.{key} = v._key")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*constants.values(), ids, *[columns[name][1] for name in names]])
+        cursor.execute(sql, [*constants.values(), pg_array(ids), *[pg_array(columns[name][1]) for name in names]])
 
 
 def batch_transaction_tune() -> None:

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.audit import Actor
-from core.bulk import ids_reserve
+from core.bulk import array_of, ids_reserve
 from credits.services import GrantSpec, credit_refill_spec, credit_refills_bulk
 from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
 from payments.billing.decision import RenewalDecision, decision_lines, renewal_decide
@@ -71,7 +71,7 @@ def _pending_orders_by_subscription(*, subscriptions: list[Subscription]) -> dic
     The lock makes a concurrent cancel wait for the batch and then find the order invoiced."""
     by_customer = {s.customer_id: s for s in subscriptions}
     orders = (CreditPackOrder.objects.select_for_update()
-              .filter(customer_id__in=list(by_customer), status=CreditPackOrderStatus.PENDING,
+              .filter(customer_id__in=array_of(by_customer), status=CreditPackOrderStatus.PENDING,
                       created_at__lt=max(s.current_period_end for s in subscriptions))
               .only("id", "customer_id", "pack_code", "credits", "amount", "currency", "status", "created_at")
               .order_by("pk"))

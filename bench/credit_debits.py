@@ -1,0 +1,273 @@
+"""Credit debits by concurrent clients, through the service and over HTTP, beside a raw locked update.
+
+    .venv/bin/python bench/credit_debits.py [--seconds 5] [--clients 8] [--workers 4] [--port 8111]
+
+It recreates its own database (billing_bench_credits by default), migrates it and gives every customer
+it uses a large grant. Each scenario runs `--clients` clients at once for `--seconds`, first each on a
+customer of its own ("distinct"), then all on one customer ("hot"):
+- raw: client processes doing BEGIN; SELECT ... FOR UPDATE on the balance row; UPDATE it; INSERT a
+  ledger row; COMMIT with psycopg, nothing else (the reference, same server, same run);
+- service: client processes calling `credits.services.credit_debit` (one credit, a fresh idempotency key);
+- HTTP: client threads posting to `/api/v1/credits/debit/` on gunicorn (sync workers, as
+  bench/usage_ingest.py starts it) with a token each.
+Then it checks that every debit answered is stored once and that the ledger equals the balances
+(`billing verify`'s credit checks), and prints debits/s with each figure's share of the reference.
+"""
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from support import PG, load_average, recreate_database, server_env, start_server  # noqa: E402
+
+GRANT = 10**12
+# Seconds the client processes may take to start (Django set-up on a busy machine) before the run gives
+# up: a client that failed to start breaks the others' barrier instead of leaving them waiting.
+START_TIMEOUT = 180
+SCENARIOS = ("distinct", "hot")
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="how long each measurement runs")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--port", type=int, default=8111)
+    parser.add_argument("--database", default="billing_bench_credits")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/2", help="cache for rate limits ('' for none)")
+    return parser.parse_args()
+
+
+def setup_fixtures(clients: int) -> dict:
+    """For each way (raw, service, http) and scenario, the customers its clients debit: one per client
+    (distinct) or one for all (hot); each with a grant so large it never runs out. HTTP customers get a
+    user with a token, on an unlimited plan with api_access."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from core.audit import Actor
+    from credits.models import CreditSource
+    from credits.services import credit_grant
+    from payments.services import subscription_start
+    from subscriptions.models import Plan
+    from subscriptions.services import customer_create
+
+    actor = Actor.system("bench")
+    plan = Plan.objects.create(code="bench-unlimited", name="Bench unlimited", amount=0, features=["api_access"],
+                               rate_limit_per_minute=0, rate_limit_per_hour=0, api_calls_per_day=0)
+    fixtures: dict = {}
+    for way in ("raw", "service", "http"):
+        for scenario in SCENARIOS:
+            customers, tokens = [], []
+            for i in range(clients if scenario == "distinct" else 1):
+                name = f"{way}-{scenario}-{i}"
+                user = get_user_model().objects.create_user(name) if way == "http" else None
+                customer = customer_create(name=name, email=f"{name}@example.com", user=user)
+                credit_grant(customer=customer, amount=GRANT, source=CreditSource.PURCHASE, actor=actor)
+                if user is not None:
+                    subscription_start(customer=customer, plan=plan, actor=actor)
+                    tokens.append(Token.objects.create(user=user).key)
+                customers.append(customer.pk)
+            fixtures[(way, scenario)] = {"customers": customers, "tokens": tokens}
+    return fixtures
+
+
+# ---------------------------------------------------------------------------------- client processes
+
+def raw_client(database_url: str, customer_id: int, seconds: float, ready, results) -> None:
+    """The reference: the least a locked debit can cost, on the same tables."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        ready.wait(timeout=START_TIMEOUT)
+        done, deadline = 0, time.monotonic() + seconds
+        started = time.monotonic()
+        while time.monotonic() < deadline:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT balance FROM credits_creditbalance WHERE customer_id = %s FOR UPDATE",
+                               [customer_id])
+                balance = cursor.fetchone()[0] - 1
+                cursor.execute("UPDATE credits_creditbalance SET balance = %s, updated_at = now() "
+                               "WHERE customer_id = %s", [balance, customer_id])
+                cursor.execute("INSERT INTO credits_creditledgerentry (created_at, actor_label, reason, customer_id, "
+                               "kind, amount, balance_after) VALUES (now(), 'bench', 'raw', %s, 'debit', -1, %s)",
+                               [customer_id, balance])
+            conn.commit()
+            done += 1
+        results.put(("raw", done, time.monotonic() - started))
+
+
+def service_client(customer_id: int, seconds: float, prefix: str, ready, results) -> None:
+    import django
+
+    django.setup()
+    from core.audit import Actor
+    from credits.services import credit_debit
+    from subscriptions.models import Customer
+
+    # Read once before the start, so the connection is open when the clock starts.
+    customer, actor = Customer.objects.get(pk=customer_id), Actor.system("bench")
+    ready.wait(timeout=START_TIMEOUT)
+    done, deadline = 0, time.monotonic() + seconds
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        credit_debit(customer=customer, amount=1, actor=actor, idempotency_key=f"{prefix}-{done}")
+        done += 1
+    results.put(("service", done, time.monotonic() - started))
+
+
+def run_processes(targets: list[tuple], seconds: float) -> tuple[int, float]:
+    """Start one process per (function, args); all start debiting together; (debits, seconds)."""
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(len(targets))
+    results = context.Queue()
+    processes = [context.Process(target=function, args=(*args, seconds, *extra, ready, results))
+                 for function, args, extra in targets]
+    for process in processes:
+        process.start()
+    try:
+        outcomes = [results.get(timeout=START_TIMEOUT + seconds + 60) for _ in processes]
+    except queue.Empty:
+        outcomes = []
+    for process in processes:
+        process.join(timeout=30)
+        if process.is_alive():
+            process.terminate()
+    if len(outcomes) < len(processes) or any(process.exitcode for process in processes):
+        raise SystemExit("a client process failed (its traceback is above)")
+    return sum(o[1] for o in outcomes), max(o[2] for o in outcomes)
+
+
+# ---------------------------------------------------------------------------------- HTTP clients
+
+def run_http(*, port: int, tokens: list[str], clients: int, seconds: float, prefix: str) -> tuple[int, float]:
+    state = {"created": 0, "errors": 0}
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients)
+
+    def client(index: int) -> None:
+        token = tokens[index % len(tokens)]
+        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        created = errors = 0
+        barrier.wait()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            body = json.dumps({"amount": 1, "reason": "bench", "idempotency_key": f"{prefix}-{index}-{created}"})
+            conn.request("POST", "/api/v1/credits/debit/", body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+            if response.status == 201:
+                created += 1
+            else:
+                errors += 1
+                print(f"HTTP {response.status}: {payload[:200]!r}", file=sys.stderr)
+            if response.getheader("Connection", "").lower() == "close":
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.close()
+        with lock:
+            state["created"] += created
+            state["errors"] += errors
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if state["errors"]:
+        raise SystemExit(f"{state['errors']} HTTP debits failed")
+    return state["created"], time.monotonic() - started
+
+
+# ---------------------------------------------------------------------------------- main
+
+def measure(args, fixtures: dict, database_url: str) -> dict:
+    rates = {}
+    for scenario in SCENARIOS:
+        clients = range(args.clients)
+        raw = fixtures[("raw", scenario)]["customers"]
+        service = fixtures[("service", scenario)]["customers"]
+        done, elapsed = run_processes([(raw_client, (database_url, raw[i % len(raw)]), ()) for i in clients],
+                                      args.seconds)
+        rates[("raw", scenario)] = (done, done / elapsed)
+        done, elapsed = run_processes([(service_client, (service[i % len(service)],), (f"{scenario}-{i}",))
+                                       for i in clients], args.seconds)
+        rates[("service", scenario)] = (done, done / elapsed)
+    env = server_env(database=args.database, redis=args.redis)
+    server = start_server(server="gunicorn", workers=args.workers, port=args.port, env=env)
+    try:
+        for scenario in SCENARIOS:
+            done, elapsed = run_http(port=args.port, tokens=fixtures[("http", scenario)]["tokens"],
+                                     clients=args.clients, seconds=args.seconds, prefix=scenario)
+            rates[("http", scenario)] = (done, done / elapsed)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    return rates
+
+
+def check_stored(fixtures: dict, rates: dict) -> bool:
+    """Every debit answered is one ledger row; the ledger equals every balance and grant."""
+    from credits.models import CreditLedgerEntry, LedgerKind
+    from credits.selectors import credit_balance_mismatches
+
+    ok = True
+    for (way, scenario), (done, _) in rates.items():
+        stored = CreditLedgerEntry.objects.filter(customer_id__in=fixtures[(way, scenario)]["customers"],
+                                                  kind=LedgerKind.DEBIT).count()
+        ok = ok and stored == done
+    return ok and credit_balance_mismatches() == []
+
+
+def main():
+    args = parse_args()
+    env = server_env(database=args.database, redis=args.redis)
+    recreate_database(args.database)
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_project.settings")
+    import django
+
+    django.setup()
+    from django.core.cache import cache
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    cache.clear()
+    fixtures = setup_fixtures(args.clients)
+    connection.close()
+
+    load_before = load_average()
+    rates = measure(args, fixtures, f"{PG}/{args.database}")
+    stored = check_stored(fixtures, rates)
+    print(f"{args.clients} clients, {args.seconds:g} s per measurement, gunicorn {args.workers} sync workers, "
+          f"{os.cpu_count()} CPUs; load average before {load_before}, after {load_average()}")
+    print(f"{'':<20}{'raw lock+update+insert':>24}{'service':>22}{'HTTP':>22}")
+    for scenario in SCENARIOS:
+        reference = rates[("raw", scenario)][1]
+        cells = [f"{reference:,.0f}/s"] + [
+            f"{rates[(way, scenario)][1]:,.0f}/s ({rates[(way, scenario)][1] / reference:.2f} x)"
+            for way in ("service", "http")]
+        label = "distinct customers" if scenario == "distinct" else "one hot customer"
+        print(f"{label:<20}{cells[0]:>24}{cells[1]:>22}{cells[2]:>22}")
+    print(f"stored once, ledger = balance: {stored}")
+    if not stored:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
