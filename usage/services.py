@@ -18,6 +18,7 @@ from core.safe_input import datetime_problem
 from credits.services import credit_debit
 from subscriptions.models import Customer
 from usage.models import Meter, UsageEvent
+from usage.thresholds import usage_thresholds_apply, usage_thresholds_prepare
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,8 @@ def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEvent
     the credits of the newly stored ones in the same transaction: all of it happens or none of it.
 
     Meters are resolved with one query. Invalid events reject the whole batch (InvalidOperation with
-    per-index `fields`); not enough credits rejects it with InsufficientCredits and stores nothing.
+    per-index `fields`); not enough credits rejects it with InsufficientCredits and stores nothing; a
+    batch that would pass a hard cap is rejected with SpendCapReached (usage/thresholds.py).
     """
     if not events:
         raise InvalidOperation("A batch needs at least one event.", code="empty_batch")
@@ -181,6 +183,7 @@ def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEvent
     # Sorted keys: concurrent batches sharing keys take the unique-index locks in one order (no deadlock).
     keys = sorted(first)
     rows = [first[k] for k in keys]
+    thresholds = usage_thresholds_prepare(customer=customer, meters=list(meters.values()), now=now)
     created_ids = _usage_rows_insert(customer=customer, rows=rows, meters=meters, now=now)
     stored_before: dict[str, int] = {}
     if len(created_ids) < len(keys):
@@ -189,12 +192,16 @@ def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEvent
 
     credits = sum(usage_credits_for(meter=meters[first[k].meter_code], quantity=first[k].quantity)
                   for k in created_ids)
+    balance_after = None
     if credits:
         # The key names the set of events this debit pays for; each event is created once, so a
         # different batch can never produce the same key.
         digest = hashlib.sha256("\n".join(sorted(created_ids)).encode()).hexdigest()
-        credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
-                     reason=f"usage: {len(created_ids)} events", idempotency_key=f"usage-batch:{digest}", now=now)
+        balance_after = credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
+                                     reason=f"usage: {len(created_ids)} events",
+                                     idempotency_key=f"usage-batch:{digest}", now=now).balance
+    if thresholds is not None:  # last: a passed hard cap rolls back the events and the debit with them
+        usage_thresholds_apply(check=thresholds, balance_after=balance_after, credits_debited=credits)
 
     results = []
     seen: set[str] = set()
