@@ -34,6 +34,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_display = ("url", "enabled", "failing_since", "disabled_at", "created_at")
     list_filter = ("enabled",)
     search_fields = ("url", "description")
+    date_hierarchy = "created_at"
     readonly_fields = ("signing_secret", "failing_since", "disabled_at", "disabled_reason", "created_at", "updated_at")
 
     def get_readonly_fields(self, request, obj=None):
@@ -82,6 +83,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "event", "endpoint", "status", "attempts", "last_response_code", "next_attempt_at")
     list_filter = ("status", "event__event_type", "endpoint")
     search_fields = ("event__event_id", "endpoint__url", "last_error")
+    date_hierarchy = "created_at"
     readonly_fields = ("event", "endpoint", "status", "attempts", "last_response_code", "last_error",
                        "next_attempt_at", "retry_until", "created_at", "delivered_at", "updated_at")
     inlines = [WebhookAttemptInline]
@@ -101,4 +103,5 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "event_type", "object_type", "object_id", "sequence", "event_id")
     list_filter = ("event_type", "object_type")
     search_fields = ("event_id", "object_id")
+    date_hierarchy = "created_at"
     readonly_fields = ("event_id", "event_type", "object_type", "object_id", "sequence", "data", "created_at")

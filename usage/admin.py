@@ -66,6 +66,7 @@ class UsageThresholdAdmin(admin.ModelAdmin):
     list_display = ("__str__", "plan", "customer", "meter", "kind", "value", "hard_cap", "created_at")
     list_filter = ("kind", "hard_cap", "meter")
     search_fields = ("name", "plan__code", "customer__name", "customer__email")
+    date_hierarchy = "created_at"
     raw_id_fields = ("customer",)
     readonly_fields = ("created_at",)
 
@@ -77,4 +78,5 @@ class UsageAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "threshold", "customer", "period_start", "observed")
     list_filter = ("threshold__kind",)
     search_fields = ("customer__name", "customer__email")
+    date_hierarchy = "created_at"
     readonly_fields = ("threshold", "customer", "period_start", "observed", "created_at")

@@ -59,8 +59,10 @@ def test_finance_holds_the_money_actions_and_support_the_customer_ones():
             "subscriptions.change_customer", "credits.grant_credits"} <= support
     assert not (money - {"credits.grant_credits"}) & support
     assert "payments.view_stripeevent" not in support
-    # Both see what the API lets staff read (support apart from raw Stripe events, which it has no endpoint for).
-    assert _api_permissions(reads=True) <= finance and _api_permissions(reads=True) <= support
+    # Both see what the API lets staff read (support apart from raw Stripe events, which it has no endpoint for,
+    # and the merchant's outbound webhook settings, which are finance's).
+    webhook_reads = {"outbound_webhooks.view_webhookendpoint", "outbound_webhooks.view_webhookdelivery"}
+    assert _api_permissions(reads=True) <= finance and _api_permissions(reads=True) - webhook_reads <= support
     # Nobody but administrators deletes anything or edits the catalog.
     for role in ("finance", "support", "auditor"):
         assert not {p for p in _labels(role) if p.split(".")[1].startswith("delete_")}
