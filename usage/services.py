@@ -48,6 +48,7 @@ def usage_event_record(*, customer: Customer, meter: Meter, idempotency_key: str
         raise InvalidOperation(f"Meter {meter.code} is not active.", code="meter_inactive")
     event = UsageEvent(customer=customer, meter=meter, quantity=quantity, idempotency_key=idempotency_key,
                        occurred_at=occurred_at or timezone.now(), properties=properties or {})
+    thresholds = usage_thresholds_prepare(customer=customer, meters=[meter], now=timezone.now())
     try:
         with transaction.atomic():
             event.save()
@@ -55,10 +56,13 @@ def usage_event_record(*, customer: Customer, meter: Meter, idempotency_key: str
         existing = UsageEvent.objects.get(customer=customer, idempotency_key=idempotency_key)
         return UsageRecord(event=existing, created=False)
     credits = usage_credits_for(meter=meter, quantity=event.quantity)
+    balance_after = None
     if credits:
-        credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
-                     reason=f"{meter.code} x {event.quantity}", idempotency_key=f"usage:{idempotency_key}",
-                     now=event.occurred_at if event.occurred_at <= timezone.now() else None)
+        balance_after = credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
+                                     reason=f"{meter.code} x {event.quantity}",
+                                     idempotency_key=f"usage:{idempotency_key}", now=event.occurred_at if event.occurred_at <= timezone.now() else None).balance
+    if thresholds is not None:  # as for batches: a passed hard cap rolls the event and its debit back
+        usage_thresholds_apply(check=thresholds, balance_after=balance_after, credits_debited=credits)
     return UsageRecord(event=event, created=True, credits_debited=credits)
 
 

@@ -18,7 +18,7 @@ from outbound_webhooks.models import WebhookEvent
 from outbound_webhooks.tests.factories import WebhookEndpointFactory
 from subscriptions.tests.factories import CustomerFactory, SubscriptionFactory
 from usage.models import MeterPrice, ThresholdKind, UsageAlert, UsageEvent, UsageThreshold
-from usage.services import UsageEventInput, usage_events_record_batch
+from usage.services import UsageEventInput, usage_event_record, usage_events_record_batch
 from usage.tests.factories import MeterFactory
 from usage.thresholds import USAGE_ALERT_TASK
 
@@ -109,6 +109,19 @@ def test_a_hard_cap_refuses_the_batch_that_would_pass_it_and_nothing_of_it_is_st
     assert refused.value.http_status == 402 and "monthly cap" in refused.value.message
     assert refused.value.extra["cap"]["limit"] == "1000.000000"
     assert UsageEvent.objects.count() == 1000 and credit_balance_get(customer=subscription.customer) == 9000
+
+
+@pytest.mark.django_db
+def test_single_events_are_held_to_the_same_caps_and_alerts(metered):
+    subscription, meter = metered
+    UsageThreshold.objects.create(customer=subscription.customer, meter=meter, kind=ThresholdKind.UNITS,
+                                  value=Decimal(2), hard_cap=True)
+    for key in ("one", "two"):
+        usage_event_record(customer=subscription.customer, meter=meter, idempotency_key=key)
+    assert UsageAlert.objects.get().observed == Decimal(2)
+    with pytest.raises(SpendCapReached):
+        usage_event_record(customer=subscription.customer, meter=meter, idempotency_key="three")
+    assert UsageEvent.objects.count() == 2
 
 
 @pytest.mark.django_db
