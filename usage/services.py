@@ -58,9 +58,10 @@ def usage_event_record(*, customer: Customer, meter: Meter, idempotency_key: str
     credits = usage_credits_for(meter=meter, quantity=event.quantity)
     balance_after = None
     if credits:
+        debited_at = event.occurred_at if event.occurred_at <= timezone.now() else None
         balance_after = credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
                                      reason=f"{meter.code} x {event.quantity}",
-                                     idempotency_key=f"usage:{idempotency_key}", now=event.occurred_at if event.occurred_at <= timezone.now() else None).balance
+                                     idempotency_key=f"usage:{idempotency_key}", now=debited_at).balance
     if thresholds is not None:  # as for batches: a passed hard cap rolls the event and its debit back
         usage_thresholds_apply(check=thresholds, balance_after=balance_after, credits_debited=credits)
     return UsageRecord(event=event, created=True, credits_debited=credits)
