@@ -71,3 +71,14 @@ def _no_jobs_left_behind(request, django_db_blocker):
 
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute("TRUNCATE procrastinate_jobs, procrastinate_periodic_defers, procrastinate_workers CASCADE")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_module_state():
+    """Each process remembers which modules are enabled for a moment (modules.selectors); a test's
+    rolled-back switch must not leak into the next test through that memo."""
+    from modules.selectors import modules_state_forget
+
+    modules_state_forget()
+    yield
+    modules_state_forget()

@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 
 from core.api.throttling import login_attempt_wait
 from core.money import format_money
+from modules.selectors import admin_models_hidden, dashboard_panels_hidden
 from payments.selectors import DASHBOARD_COLLECTED_DAYS, dashboard_figures
 from subscriptions.models import SubscriptionStatus
 
@@ -34,6 +35,17 @@ class BillingAdminSite(admin.AdminSite):
             return response
         return super().login(request, extra_context)
 
+    def get_app_list(self, request, app_label=None):
+        """Django's app list without the entries of disabled modules (their pages answer 404 too:
+        modules.middleware)."""
+        apps = super().get_app_list(request, app_label)
+        if not apps:  # signed out (the login page): nothing to hide, and no need to ask
+            return apps
+        hidden = admin_models_hidden()
+        for app in apps:
+            app["models"] = [m for m in app["models"] if f"{app['app_label']}.{m['object_name'].lower()}" not in hidden]
+        return [app for app in apps if app["models"]]
+
     def get_urls(self):
         return [
             path("dashboard/", self.admin_view(self.dashboard_view), name="billing_dashboard"),
@@ -46,6 +58,8 @@ class BillingAdminSite(admin.AdminSite):
         context = {
             **self.each_context(request),
             "title": "Billing dashboard",
+            # Panels of disabled modules are left out (docs/modules.md).
+            "panels_hidden": dashboard_panels_hidden(),
             "figures": figures,
             "collected_days": DASHBOARD_COLLECTED_DAYS,
             "mrr": [{"currency": c, "amount": format_money(a, c)} for c, a in figures.mrr.items()],

@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     # Swagger UI and Redoc as pinned static files of our own (SPECTACULAR_SETTINGS "SIDECAR"), no CDN.
     "drf_spectacular_sidecar",
     "channels",
+    # Module registry, state and doors (docs/modules.md); below every app, so each may declare modules.
+    "modules",
     # The job engine (docs/jobs.md): jobs are rows of the PostgreSQL database, enqueued by the
     # transaction that causes them; its admin lists jobs read-only.
     "procrastinate.contrib.django",
@@ -58,6 +60,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # 413 for oversized bodies, 400 for NUL / unpaired surrogates in the path, query or headers.
     "core.middleware.RequestGuardMiddleware",
+    # A disabled module's API routes answer 404 `module_disabled`, its admin pages 404 (docs/modules.md).
+    "modules.middleware.ModuleDoorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -117,7 +121,10 @@ if REDIS_URL:
             # delivered event in bench/ws_fanout.py (docs/websocket.md).
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             # A bounded connect timeout: an unreachable Redis delays a broadcast by seconds, not minutes.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}]},
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}],
+                       # Redis pub/sub channels ignore the database number: deployments sharing one Redis
+                       # keep their live events apart with a prefix of their own.
+                       "prefix": env.str("CHANNEL_LAYER_PREFIX", default="asgi")},
         }
     }
     CACHES = {
@@ -135,6 +142,12 @@ else:
 # After Redis failed, seconds between attempts to reach it again; meanwhile the cache is local memory
 # and live broadcasts are dropped without trying (core/resilience.py).
 REDIS_RETRY_SECONDS = env.float("REDIS_RETRY_SECONDS", default=10.0)
+
+# Seconds each process trusts its memo of which modules are enabled; a switch made in another process is
+# seen within this (the process that made it sees it at once).
+MODULES_STATE_CACHE_SECONDS = env.float("MODULES_STATE_CACHE_SECONDS", default=2.0)
+# Seconds /healthz waits for the modules' checks; one that has not answered by then is reported down.
+MODULES_HEALTH_TIMEOUT = env.float("MODULES_HEALTH_TIMEOUT", default=3.0)
 
 # Seconds a WebSocket may stay open without authenticating (first-message token) before it is closed.
 WEBSOCKET_AUTH_TIMEOUT = env.int("WEBSOCKET_AUTH_TIMEOUT", default=10)

@@ -16,6 +16,7 @@ from django.contrib.admin import helpers
 from django.db.models import F, Model, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 
 from core.exceptions import BillingError, InvalidOperation
 from core.money import format_money, to_minor
@@ -153,3 +154,10 @@ def action_form_response(modeladmin: admin.ModelAdmin, request, queryset: QueryS
         "media": modeladmin.media + form.media,
     }
     return TemplateResponse(request, "admin/billing/action_form.html", context)
+
+
+def live_status_badge(*, topic: str, obj) -> str:
+    """An object's status as a badge that templates/admin/live/badges.js.html keeps current from the
+    live topic (found by data-topic and data-id; it swaps the label and the status-* class)."""
+    return format_html('<span class="live-badge status-{}" data-topic="{}" data-id="{}">{}</span>',
+                       obj.status, topic, obj.pk, obj.get_status_display())

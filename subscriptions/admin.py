@@ -8,7 +8,7 @@ this module importing them, to keep the layering.
 from django.contrib import admin
 from django.db.models import Count, Q
 
-from core.admin_tools import ReadOnlyAdminMixin, RecentRowsInline, money_column, run_for_each
+from core.admin_tools import ReadOnlyAdminMixin, RecentRowsInline, live_status_badge, money_column, run_for_each
 from core.audit import Actor
 from subscriptions.models import (
     LIVE_SUBSCRIPTION_STATUSES,
@@ -109,14 +109,14 @@ class SubscriptionEventInline(RecentRowsInline):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ("id", "customer", "plan", "status", "current_period_start", "current_period_end",
+    list_display = ("id", "customer", "plan", "status_badge", "current_period_start", "current_period_end",
                     "cancel_at_period_end", "created_at")
     list_filter = ("status", "cancel_at_period_end", "plan")
     search_fields = ("customer__name", "customer__email", "customer__external_id", "plan__code")
     date_hierarchy = "created_at"
     list_select_related = ("customer", "plan")
     fieldsets = (
-        (None, {"fields": ("customer", "plan", "status", "scheduled_plan")}),
+        (None, {"fields": ("customer", "plan", "status_badge", "scheduled_plan")}),
         ("Period", {"fields": ("billing_cycle_anchor", "current_period_start", "current_period_end",
                                "trial_start", "trial_end")}),
         ("Cancellation", {"fields": ("cancel_at_period_end", "canceled_at", "ended_at", "paused_at")}),
@@ -125,14 +125,19 @@ class SubscriptionAdmin(admin.ModelAdmin):
     )
     # Everything but metadata moves only through the services (status, plan, periods, cancellation),
     # each of which writes the audit event; a form edit would skip it.
-    readonly_fields = ("customer", "plan", "status", "scheduled_plan", "billing_cycle_anchor", "current_period_start",
-                       "current_period_end", "trial_start", "trial_end", "cancel_at_period_end", "canceled_at",
-                       "ended_at", "paused_at", "created_at", "updated_at")
+    readonly_fields = ("customer", "plan", "status_badge", "scheduled_plan", "billing_cycle_anchor",
+                       "current_period_start", "current_period_end", "trial_start", "trial_end",
+                       "cancel_at_period_end", "canceled_at", "ended_at", "paused_at", "created_at", "updated_at")
     inlines = [SubscriptionEventInline]
     actions = ["cancel_now", "cancel_at_period_end"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("customer", "plan", "scheduled_plan")
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: Subscription) -> str:
+        # Kept current by the live `subscriptions` topic (templates/admin/live/badges.js.html).
+        return live_status_badge(topic="subscriptions", obj=obj)
 
     def has_add_permission(self, request):
         # Subscribing issues the first invoice and credits: payments.services.subscription_start does it.

@@ -1,8 +1,10 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from core.audit import AuditRow
+from modules.selectors import features_refused
 
 
 def _default_currency() -> str:
@@ -68,7 +70,11 @@ class Plan(models.Model):
     rate_limit_per_minute = models.PositiveIntegerField(default=0, help_text="0 means unlimited.")
     rate_limit_per_hour = models.PositiveIntegerField(default=0, help_text="0 means unlimited.")
     api_calls_per_day = models.PositiveIntegerField(default=0, help_text="0 means unlimited.")
-    # Feature codes (e.g. "api_access") checked by entitlements; a list keeps plans self-describing.
+    # A per-request cap on usage batches (smaller plans send smaller batches); answered 403 naming it.
+    usage_batch_max_events = models.PositiveIntegerField(
+        default=0, help_text="Most usage events one API request may carry; 0 means the API's maximum (1,000).")
+    # Feature codes (e.g. "api_access") checked by entitlements; a list keeps plans self-describing. Only
+    # codes enabled modules declare are accepted (`clean`), and each gates a door (docs/modules.md).
     features = models.JSONField(default=list, blank=True)
     stripe_price_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     is_active = models.BooleanField(default=True, help_text="Inactive plans keep subscribers but take no new ones.")
@@ -102,6 +108,14 @@ class Plan(models.Model):
 
     def has_feature(self, code: str) -> bool:
         return code in (self.features or [])
+
+    def clean(self):
+        super().clean()
+        if not isinstance(self.features, list) or not all(isinstance(f, str) for f in self.features):
+            raise ValidationError({"features": ["A list of feature codes."]})
+        refused = features_refused(features=self.features)
+        if refused:
+            raise ValidationError({"features": list(refused.values())})
 
 
 class SubscriptionStatus(models.TextChoices):

@@ -15,6 +15,7 @@ from core.bulk import AUDIT_FIELDS, array_of, audit_values, json_text, rows_copy
 from core.exceptions import IdempotencyConflict, IllegalTransition, InvalidOperation
 from core.jobs import job_defer, jobs_defer_many
 from subscriptions.emails import SUBSCRIPTION_CANCELED_TASK
+from subscriptions.live import subscription_changed
 from subscriptions.models import (
     ApiIdempotencyKey,
     Customer,
@@ -60,6 +61,8 @@ def subscription_event_write(*, subscription: Subscription, kind: str, actor: Ac
     event.stamp(actor)
     event.save()
     subscription_webhook_emit(subscription=subscription, kind=kind, to_status=to_status)
+    subscription_changed(subscription_id=subscription.pk,
+                         kind="created" if kind == SubscriptionEventKind.CREATED else "updated")
     return event
 
 

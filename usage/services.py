@@ -17,6 +17,7 @@ from core.exceptions import InvalidOperation
 from core.safe_input import datetime_problem
 from credits.services import credit_debit
 from subscriptions.models import Customer
+from usage.live import usage_recorded
 from usage.models import Meter, UsageEvent
 from usage.thresholds import usage_thresholds_apply, usage_thresholds_prepare
 
@@ -64,6 +65,7 @@ def usage_event_record(*, customer: Customer, meter: Meter, idempotency_key: str
                                      idempotency_key=f"usage:{idempotency_key}", now=debited_at).balance
     if thresholds is not None:  # as for batches: a passed hard cap rolls the event and its debit back
         usage_thresholds_apply(check=thresholds, balance_after=balance_after, credits_debited=credits)
+    usage_recorded(customer_id=customer.pk)
     return UsageRecord(event=event, created=True, credits_debited=credits)
 
 
@@ -208,6 +210,8 @@ def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEvent
     if thresholds is not None:  # last: a passed hard cap rolls back the events and the debit with them
         usage_thresholds_apply(check=thresholds, balance_after=balance_after, credits_debited=credits)
 
+    if created_ids:
+        usage_recorded(customer_id=customer.pk)
     results = []
     seen: set[str] = set()
     for event in events:

@@ -40,6 +40,8 @@ def _populate(customers, per_customer: int = 1):
 def test_staff_lists_run_constant_queries_whatever_the_page_size(path, django_assert_max_num_queries):
     _populate([CustomerFactory() for _ in range(40)])
     client = staff_client()
+    # The first request also reads which modules are on (remembered by the process for a moment).
+    client.get(f"/api/v1/{path}/?page_size=1")
     counts = []
     for size in (2, 40):
         with django_assert_max_num_queries(4) as captured:

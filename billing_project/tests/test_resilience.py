@@ -95,7 +95,7 @@ def test_stripe_webhooks_answer_400_for_a_bad_signature_and_200_for_a_good_one(c
     assert good.status_code == 200
     assert StripeEvent.objects.filter(event_id=event["id"]).count() == 1
     health = client.get("/healthz").json()
-    assert health["stripe"]["verification_failures_last_hour"] == 3  # counted in this process meanwhile
+    assert health["modules"]["stripe"]["details"]["verification_failures_last_hour"] == 3  # counted in this process
     assert len(outage_errors(redis_down)) == 1
 
 
@@ -104,15 +104,17 @@ def test_healthz_stays_200_and_reports_redis_degraded(client, redis_down):
 
     assert {r.status_code for r in responses} == {200}
     body = responses[-1].json()
+    platform, live = body["modules"]["platform"], body["modules"]["live"]
     assert body["status"] == "degraded"
-    assert body["database"]["status"] == "ok"
-    assert body["redis"]["status"] == "degraded" and body["redis"]["configured"] is True
-    assert "the cache is unreachable" in body["redis"]["problems"][0]
+    assert platform["status"] == "degraded" and platform["details"] == {"database": "postgresql", "cache": "redis"}
+    assert "the Redis cache is unreachable" in platform["message"]
+    assert live["status"] == "degraded" and "channel layer" in live["message"]
     assert len(outage_errors(redis_down)) == 1
 
 
-def test_healthz_reports_redis_ok_when_it_is_not_configured(client):
-    assert client.get("/healthz").json()["redis"] == {"status": "ok", "configured": False, "problems": []}
+def test_healthz_reports_the_cache_local_when_redis_is_not_configured(client):
+    platform = client.get("/healthz").json()["modules"]["platform"]
+    assert platform["status"] == "ok" and platform["details"]["cache"] == "local"
 
 
 def test_admin_pages_answer(admin_client, redis_down):

@@ -15,6 +15,7 @@ from datetime import UTC
 import django_filters
 from django import forms
 from django.db import models
+from django.db.models import Q
 from django_filters.fields import IsoDateTimeField, RangeField
 from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_filters.rest_framework import DjangoFilterBackend
@@ -141,3 +142,22 @@ class ApiFilterSet(django_filters.FilterSet):
 
 class ApiFilterBackend(DjangoFilterBackend):
     filterset_base = ApiFilterSet
+
+
+class NameSearchFilter(django_filters.CharFilter):
+    """`?search=` over a model's name-like fields (case-insensitive substring of any of them): the
+    lists of models with a name or an email answer a person typing part of one."""
+
+    def __init__(self, *, fields: tuple[str, ...], **kwargs):
+        kwargs.setdefault("max_length", 200)
+        kwargs.setdefault("help_text", f"Part of the {' or '.join(fields)} (case-insensitive).")
+        super().__init__(method=self.search, **kwargs)
+        self.search_fields = fields
+
+    def search(self, queryset, name, value):
+        if not value:
+            return queryset
+        condition = Q()
+        for field in self.search_fields:
+            condition |= Q(**{f"{field}__icontains": value})
+        return queryset.filter(condition)

@@ -18,6 +18,7 @@ from core.audit import Actor
 from core.bulk import audit_values
 from core.exceptions import InsufficientCredits, InvalidOperation
 from credits.emails import credits_low_check
+from credits.live import credit_entry_created
 from credits.models import CreditAllocation, CreditBalance, CreditGrant, CreditLedgerEntry, LedgerKind
 from credits.services.ledger import (
     CreditWrite,
@@ -110,8 +111,9 @@ def credit_debit(*, customer: Customer, amount: int, actor: Actor, reason: str =
         attempt = _debit_attempt(customer=customer, amount=amount, actor=actor, reason=reason,
                                  idempotency_key=idempotency_key, now=now)
         if attempt.entry is not None:
-            # In the debit's transaction: the email is deferred only if the debit commits.
+            # In the debit's transaction: the email is deferred, and the entry announced, only if it commits.
             credits_low_check(balance_before=attempt.entry.balance_after + amount, entry=attempt.entry)
+            credit_entry_created(entry=attempt.entry)
     if attempt.entry is not None:
         return CreditWrite(entry=attempt.entry, replayed=False)
     if attempt.replay_id is not None:

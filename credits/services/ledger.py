@@ -12,6 +12,7 @@ from django.utils import timezone
 from core.audit import Actor
 from core.exceptions import IdempotencyConflict, InvalidOperation
 from core.safe_input import BIGINT_MAX
+from credits.live import credit_entry_created
 from credits.models import (
     DEFAULT_GRANT_PRIORITY,
     PLAN_REFILL_PRIORITY,
@@ -82,6 +83,7 @@ def credit_entry_append(*, balance: CreditBalance, kind: str, amount: int, actor
     CreditAllocation.objects.bulk_create(
         [CreditAllocation(entry=entry, grant=g, amount=a) for g, a in allocations if a]
     )
+    credit_entry_created(entry=entry)
     return entry
 
 

@@ -17,6 +17,7 @@ from core.admin_tools import (
     RecentRowsInline,
     action_form_bind,
     action_form_response,
+    live_status_badge,
     minor_units,
     money_column,
     run_for_each,
@@ -98,14 +99,16 @@ class ManualPaymentForm(ActionForm):
 
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
-    list_display = ("invoice_label", "customer", "status", "billing_reason", "invoice_total", "invoice_amount_due",
+    list_display = ("invoice_label", "customer", "status_badge", "billing_reason", "invoice_total",
+                    "invoice_amount_due",
                     "due_date", "issued_at", "print_link")
     list_filter = ("status", PastDueFilter, "billing_reason", "currency")
     search_fields = ("number", "customer__name", "customer__email", "customer__external_id")
     date_hierarchy = "created_at"
     list_select_related = ("customer",)
     fieldsets = (
-        (None, {"fields": ("number", "customer", "subscription", "status", "billing_reason", "print_link", "note")}),
+        (None, {"fields": ("number", "customer", "subscription", "status_badge", "billing_reason", "print_link",
+                           "note")}),
         ("Amounts", {"fields": ("invoice_subtotal", "invoice_total", "invoice_amount_paid", "invoice_amount_due")}),
         ("Period", {"fields": ("period_start", "period_end")}),
         ("Dates", {"fields": ("issued_at", "due_date", "paid_at", "voided_at")}),
@@ -115,7 +118,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     )
     # Amounts follow from the lines and payments and the status moves only through the services
     # (which write the audit rows); only metadata is a free note.
-    readonly_fields = ("number", "customer", "subscription", "status", "billing_reason", "print_link", "note",
+    readonly_fields = ("number", "customer", "subscription", "status_badge", "billing_reason", "print_link", "note",
                        "invoice_subtotal", "invoice_total", "invoice_amount_paid", "invoice_amount_due",
                        "period_start", "period_end", "issued_at", "due_date", "paid_at", "voided_at",
                        "attempt_count", "next_attempt_at", "created_at", "updated_at")
@@ -125,6 +128,11 @@ class InvoiceAdmin(admin.ModelAdmin):
     add_form = OneOffInvoiceForm
     add_fieldsets = ((None, {"fields": ("customer", "note")}),)
     autocomplete_fields = ("customer",)
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: Invoice) -> str:
+        # Kept current by the live `invoices` topic (templates/admin/live/badges.js.html).
+        return live_status_badge(topic="invoices", obj=obj)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("customer", "subscription__customer",

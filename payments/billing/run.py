@@ -12,6 +12,7 @@ from django.db import transaction
 from core.audit import Actor
 from credits.models import CreditGrant
 from credits.selectors import credit_customers_with_grants_due
+from modules.selectors import billing_steps_skipped
 from payments.billing.common import RUN_ACTOR, ProgressCallback, StepCounts, batch_size_default
 from payments.billing.dunning import dunning_batch, invoice_ids_due_for_collection, invoices_due_for_collection
 from payments.billing.expiry import expiry_batch
@@ -30,12 +31,15 @@ class BillingRunSummary:
     dry_run: bool
     counts: dict[str, int] = field(default_factory=dict)
     batches: int = 0
+    # Steps left out because the module that owns them is disabled (docs/modules.md).
+    skipped: tuple[str, ...] = ()
 
     def line(self) -> str:
         shown = ", ".join(f"{key.replace('_', ' ')} {self.counts.get(key, 0)}" for key in SUMMARY_KEYS
                           if self.counts.get(key) or key in ("renewed", "invoiced", "collected", "failed", "expired"))
         prefix = "Dry run (nothing written)" if self.dry_run else "Billing run"
-        return f"{prefix} as of {self.as_of.isoformat()}: {shown}."
+        skipped = f" Skipped (module disabled): {', '.join(self.skipped)}." if self.skipped else ""
+        return f"{prefix} as of {self.as_of.isoformat()}: {shown}.{skipped}"
 
 
 class _DryRunRollback(Exception):
@@ -56,7 +60,8 @@ def billing_run(*, as_of: datetime, dry_run: bool = False, limit: int | None = N
                 batch_size: int | None = None, actor: Actor = RUN_ACTOR,
                 progress: ProgressCallback | None = None) -> BillingRunSummary:
     """Do everything due at `as_of`. `limit` caps how many items each step handles in this run."""
-    summary = BillingRunSummary(as_of=as_of, dry_run=dry_run)
+    summary = BillingRunSummary(as_of=as_of, dry_run=dry_run,
+                                skipped=tuple(step for step in STEPS if step in billing_steps_skipped()))
     if not dry_run:
         _steps(summary=summary, limit=limit, batch_size=batch_size or batch_size_default(), actor=actor,
                progress=progress)
@@ -92,6 +97,8 @@ def _steps(*, summary: BillingRunSummary, limit: int | None, batch_size: int, ac
     # subscription several periods behind is due again after its renewal, so passes repeat until one
     # finds nothing.
     for step in (TRIALS, RENEWALS):
+        if step in summary.skipped:
+            continue
         done = 0
         while limit is None or done < limit:
             cursor = pass_handled = 0
@@ -116,6 +123,8 @@ def _steps(*, summary: BillingRunSummary, limit: int | None, batch_size: int, ac
          lambda ids: dunning_batch(as_of=as_of, invoice_ids=ids, actor=actor, charge_cards=not summary.dry_run)),
     )
     for step, work_list, batch in listed:
+        if step in summary.skipped:
+            continue
         ids, done, position = work_list(), 0, 0
         while position < len(ids) and (limit is None or done < limit):
             chunk = ids[position:position + room(done)]

@@ -13,20 +13,22 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from core.resilience import REDIS_UNAVAILABLE, channel_layer_breaker
+from modules.topics import LIVE_EVENT, group_customer, group_staff
 from payments.models import Payment
 from payments.selectors import payment_live_get
 
 logger = logging.getLogger(__name__)
 
-# Staff connections share one group; each customer's connections share another.
-STAFF_GROUP = "payments.staff"
+TOPIC = "payments"
+# Staff connections share one group; each customer's connections share another (modules.topics names).
+STAFF_GROUP = group_staff(TOPIC)
 EVENT_TYPE = "payment.updated"
-# The channel-layer message type; Channels routes it to PaymentsConsumer.payment_event.
-LAYER_MESSAGE_TYPE = "payment.event"
+# The channel-layer message type of every topic's events; consumers route it by its "topic".
+LAYER_MESSAGE_TYPE = LIVE_EVENT
 
 
 def customer_group(customer_id: int) -> str:
-    return f"payments.customer.{customer_id}"
+    return group_customer(TOPIC, customer_id)
 
 
 def _iso(value) -> str | None:
@@ -60,6 +62,7 @@ def payment_event_message(*, payment: Payment, previous_status: str | None) -> d
     text = json.dumps({"type": EVENT_TYPE, "data": payment_event_data(payment), "previous_status": previous_status})
     return {
         "type": LAYER_MESSAGE_TYPE,
+        "topic": TOPIC,
         "text": text,
         "match": {"customer": payment.customer_id, "invoice": payment.invoice_id, "status": payment.status,
                   "method": payment.method},
@@ -69,7 +72,8 @@ def payment_event_message(*, payment: Payment, previous_status: str | None) -> d
 async def _group_send_all(groups: list[str], message: dict) -> None:
     channel_layer = get_channel_layer()
     for group in groups:
-        await channel_layer.group_send(group, message)
+        # Each copy names its group: a process's hub subscribed to both hands each to its own members.
+        await channel_layer.group_send(group, {**message, "group": group})
 
 
 def payment_broadcast(*, payment_id: int, previous_status: str | None) -> None:

@@ -1,5 +1,7 @@
-"""The payments WebSocket (/ws/payments/): authentication, subscribe/unsubscribe/ping, and delivery of
-the events `payments.live.broadcast` sends. The protocol is documented in docs/websocket.md."""
+"""The live WebSocket: one connection multiplexes every topic of the registry (modules.topics):
+authentication, subscribe/unsubscribe/ping, per-topic authorization, snapshots and the delivery of
+committed changes. `/ws/` is the endpoint; `/ws/payments/` serves existing clients with the same
+protocol. Documented in docs/websocket.md."""
 
 import asyncio
 import json
@@ -9,20 +11,22 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from core.channels_auth import TOKEN_INVALID, TOKEN_SUBPROTOCOL, token_user
-from core.safe_input import BIGINT_MAX, UnsafeInput, json_loads_checked
-from payments.live.broadcast import LAYER_MESSAGE_TYPE, STAFF_GROUP, customer_group, payment_event_data
-from payments.models import PaymentMethod, PaymentStatus
-from payments.selectors import LiveAudience, PaymentLiveFilters, payment_live_audience, payment_live_snapshot
+from core.safe_input import UnsafeInput, json_loads_checked
+from modules.registry import live_topics
+from modules.topics import LIVE_EVENT, Topic, TopicFilters, TopicParamsInvalid, group_customer, group_staff
+from payments.live.access import TopicRefused, live_audience, topic_authorize, topic_snapshot
+from payments.live.hub import live_hub
+from payments.selectors import LiveAudience
 
-TOPIC = "payments"
-SNAPSHOT_DEFAULT_LIMIT = 50
-SNAPSHOT_MAX_LIMIT = 100
+# What processes of the previous release send for a payment (no "topic"): still delivered during a rolling
+# deploy instead of closing the connection on an unknown message type.
+LEGACY_PAYMENT_EVENT = "payment.event"
 
 
 class CloseCode:
     # No credentials, a bad token, or no `auth` message within WEBSOCKET_AUTH_TIMEOUT seconds.
     UNAUTHENTICATED = 4401
-    # A valid user who is neither staff allowed to view payments nor a customer's user.
+    # A valid user who is neither staff (allowed in) nor a customer's user.
     FORBIDDEN = 4403
 
 
@@ -33,74 +37,26 @@ class BadRequest(Exception):
         self.message = message
 
 
-def _id_param(params: dict, name: str) -> int | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= BIGINT_MAX:
-        raise BadRequest("bad_params", f"{name} must be a positive integer id.")
-    return value
-
-
-def _choice_param(params: dict, name: str, choices: list[str]) -> frozenset[str]:
-    value = params.get(name)
-    if value is None:
-        return frozenset()
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, list) or not values or any(v not in choices for v in values):
-        raise BadRequest("bad_params", f"{name} must be one of {', '.join(choices)}, or a list of them.")
-    return frozenset(values)
-
-
-def parse_subscription(params, audience: LiveAudience) -> tuple[PaymentLiveFilters, int]:
-    """Validate a subscribe message's params into filters and a snapshot size."""
-    if params is None:
-        params = {}
-    if not isinstance(params, dict):
-        raise BadRequest("bad_params", "params must be an object.")
-    unknown = sorted(set(params) - {"status", "method", "invoice", "customer", "limit"})
-    if unknown:
-        raise BadRequest("bad_params", f"Unknown params: {', '.join(unknown)}.")
-    customer_id = _id_param(params, "customer")
-    if not audience.is_staff:
-        if customer_id is not None:
-            # Refused whatever the value, so the answer says nothing about other customers' ids.
-            raise BadRequest("bad_params", "customer is a staff filter.")
-        customer_id = audience.customer_id
-    limit = params.get("limit", SNAPSHOT_DEFAULT_LIMIT)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= SNAPSHOT_MAX_LIMIT:
-        raise BadRequest("bad_params", f"limit must be an integer from 0 to {SNAPSHOT_MAX_LIMIT}.")
-    filters = PaymentLiveFilters(
-        customer_id=customer_id,
-        invoice_id=_id_param(params, "invoice"),
-        statuses=_choice_param(params, "status", PaymentStatus.values),
-        methods=_choice_param(params, "method", PaymentMethod.values),
-    )
-    return filters, limit
-
-
-def _snapshot(audience: LiveAudience, filters: PaymentLiveFilters, limit: int) -> dict:
-    payments, total = payment_live_snapshot(audience=audience, filters=filters, limit=limit)
-    return {"type": "snapshot", "topic": TOPIC, "items": [payment_event_data(p) for p in payments], "total": total}
-
-
-class PaymentsConsumer(AsyncWebsocketConsumer):
+class LiveConsumer(AsyncWebsocketConsumer):
+    # Staff must hold this permission to connect at all (None: any staff member; each topic checks its own).
+    connect_permission: str | None = None
     audience: LiveAudience | None = None
-    # Set while subscribed; events are matched against it in memory.
-    filters: PaymentLiveFilters | None = None
-    group: str | None = None
+    user = None
+    # topic name -> the connection's filters for it; events are matched against them in memory.
+    subscriptions: dict[str, TopicFilters]
     auth_timer: asyncio.Task | None = None
 
     async def dispatch(self, message):
         # Channels closes stale database connections before every handler, which costs a thread hop
-        # per message. Events never touch the database (and every query here goes through
+        # per message. Events never touch the database (every query here goes through
         # database_sync_to_async, which closes stale connections itself), so they skip it.
-        if message["type"] == LAYER_MESSAGE_TYPE:
-            await self.payment_event(message)
+        if message["type"] in (LIVE_EVENT, LEGACY_PAYMENT_EVENT):
+            await self.live_event(message)
         else:
             await super().dispatch(message)
 
     async def connect(self):
+        self.subscriptions = {}
         offered = list(self.scope.get("subprotocols") or [])
         await self.accept(subprotocol=TOKEN_SUBPROTOCOL if TOKEN_SUBPROTOCOL in offered else None)
         if self.scope.get("token_auth") == TOKEN_INVALID:
@@ -118,11 +74,11 @@ class PaymentsConsumer(AsyncWebsocketConsumer):
             await self.close(code=CloseCode.UNAUTHENTICATED)
 
     async def authenticate(self, user) -> bool:
-        audience = await database_sync_to_async(payment_live_audience)(user=user)
+        audience = await database_sync_to_async(live_audience)(user=user, staff_permission=self.connect_permission)
         if audience is None:
             await self.close(code=CloseCode.FORBIDDEN)
             return False
-        self.audience = audience
+        self.audience, self.user = audience, user
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         return True
@@ -130,7 +86,8 @@ class PaymentsConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.auth_timer is not None:
             self.auth_timer.cancel()
-        await self.leave_group()
+        for topic in list(getattr(self, "subscriptions", {})):
+            await self.leave(topic)
 
     async def send_json(self, content: dict):
         await self.send(text_data=json.dumps(content))
@@ -138,36 +95,31 @@ class PaymentsConsumer(AsyncWebsocketConsumer):
     async def send_error(self, code: str, message: str):
         await self.send_json({"type": "error", "code": code, "message": message})
 
-    async def receive(self, text_data=None, bytes_data=None):
+    def _parsed(self, text_data) -> dict:
         if text_data is None:
-            await self.send_error("bad_message", "Send JSON text frames.")
-            return
+            raise BadRequest("bad_message", "Send JSON text frames.")
         try:
-            # Checked as API bodies are: no NUL or lone surrogate (a token or filter the database cannot
-            # take), no NaN, no nesting deep enough to exhaust the stack.
+            # Checked as API bodies are: no NUL or lone surrogate, no NaN, no nesting deep enough to
+            # exhaust the stack.
             message = json_loads_checked(text_data)
         except UnsafeInput as error:
-            await self.send_error("malformed_json", error.message)
-            return
-        except ValueError:
-            await self.send_error("malformed_json", "The message is not valid JSON.")
-            return
+            raise BadRequest("malformed_json", error.message) from error
+        except ValueError as error:
+            raise BadRequest("malformed_json", "The message is not valid JSON.") from error
         if not isinstance(message, dict) or not isinstance(message.get("action"), str):
-            await self.send_error("bad_message", 'A message is a JSON object with an "action".')
-            return
-        handler = {
-            "auth": self.action_auth,
-            "subscribe": self.action_subscribe,
-            "unsubscribe": self.action_unsubscribe,
-            "ping": self.action_ping,
-        }.get(message["action"])
-        if handler is None:
-            await self.send_error("unknown_action", "Actions are auth, subscribe, unsubscribe and ping.")
-            return
-        if handler not in (self.action_auth, self.action_ping) and self.audience is None:
-            await self.close(code=CloseCode.UNAUTHENTICATED)
-            return
+            raise BadRequest("bad_message", 'A message is a JSON object with an "action".')
+        return message
+
+    async def receive(self, text_data=None, bytes_data=None):
         try:
+            message = self._parsed(text_data)
+            handler = {"auth": self.action_auth, "subscribe": self.action_subscribe,
+                       "unsubscribe": self.action_unsubscribe, "ping": self.action_ping}.get(message["action"])
+            if handler is None:
+                raise BadRequest("unknown_action", "Actions are auth, subscribe, unsubscribe and ping.")
+            if handler not in (self.action_auth, self.action_ping) and self.audience is None:
+                await self.close(code=CloseCode.UNAUTHENTICATED)
+                return
             await handler(message)
         except BadRequest as error:
             await self.send_error(error.code, error.message)
@@ -185,32 +137,53 @@ class PaymentsConsumer(AsyncWebsocketConsumer):
         if await self.authenticate(user):
             await self.send_json({"type": "authenticated", "role": "staff" if self.audience.is_staff else "customer"})
 
+    def _topic(self, name) -> Topic:
+        topics = live_topics()
+        if name not in topics:
+            raise BadRequest("unknown_topic", f"Topics are {', '.join(sorted(topics))}.")
+        return topics[name]
+
     async def action_subscribe(self, message: dict):
-        if message.get("topic") != TOPIC:
-            raise BadRequest("unknown_topic", f'The only topic is "{TOPIC}".')
-        filters, limit = parse_subscription(message.get("params"), self.audience)
-        group = STAFF_GROUP if self.audience.is_staff else customer_group(self.audience.customer_id)
-        if self.group != group:
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.group = group
+        topic = self._topic(message.get("topic"))
+        try:
+            query = await database_sync_to_async(topic_authorize)(topic=topic, user=self.user, audience=self.audience,
+                                                                   params=message.get("params"))
+        except TopicRefused as error:
+            raise BadRequest(error.code, error.message) from error
+        except TopicParamsInvalid as error:
+            raise BadRequest("bad_params", error.message) from error
+        if topic.name not in self.subscriptions:
+            await live_hub(self.channel_layer).join(self._group(topic.name), self)
         # Joined before the snapshot is read, so no change falls between the two; events queued
         # meanwhile are delivered after the snapshot and may repeat what it shows.
-        self.filters = filters
-        await self.send_json(await database_sync_to_async(_snapshot)(self.audience, filters, limit))
+        self.subscriptions[topic.name] = query.filters
+        items, total = await database_sync_to_async(topic_snapshot)(topic=topic, query=query)
+        await self.send_json({"type": "snapshot", "topic": topic.name, "items": items, "total": total})
 
     async def action_unsubscribe(self, message: dict):
-        if message.get("topic", TOPIC) != TOPIC:
-            raise BadRequest("unknown_topic", f'The only topic is "{TOPIC}".')
-        self.filters = None
-        await self.leave_group()
-        await self.send_json({"type": "unsubscribed", "topic": TOPIC})
+        name = message.get("topic")
+        if name is None and len(self.subscriptions) == 1:
+            name = next(iter(self.subscriptions))
+        topic = self._topic(name)
+        await self.leave(topic.name)
+        await self.send_json({"type": "unsubscribed", "topic": topic.name})
 
-    async def leave_group(self):
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
+    def _group(self, topic: str) -> str:
+        return group_staff(topic) if self.audience.is_staff else group_customer(topic, self.audience.customer_id)
 
-    async def payment_event(self, event: dict):
-        """A broadcast from payments.live.broadcast: the hot path, so no query and no encoding here."""
-        if self.filters is not None and self.filters.matches(event["match"]):
+    async def leave(self, topic: str):
+        if self.subscriptions.pop(topic, None) is not None:
+            await live_hub(self.channel_layer).leave(self._group(topic), self)
+
+    async def live_event(self, event: dict):
+        """A committed change on a topic, handed over by this process's hub (payments.live.hub) or sent
+        to this connection's own channel: the hot path, so no query and no encoding here."""
+        filters = self.subscriptions.get(event.get("topic", "payments"))
+        if filters is not None and filters.matches(event["match"]):
             await self.send(text_data=event["text"])
+
+
+class PaymentsConsumer(LiveConsumer):
+    """/ws/payments/, as existing clients know it: staff need `payments.view_payment` to connect."""
+
+    connect_permission = "payments.view_payment"

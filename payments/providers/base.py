@@ -171,7 +171,9 @@ class PaymentProvider(Protocol):
 
     def is_configured(self) -> bool: ...
 
-    def health(self) -> ProviderHealth: ...
+    def health(self, *, deep: bool = False) -> ProviderHealth:
+        """The rail's state from configuration and our rows; with `deep`, also one cheap authenticated
+        call to the provider (`/healthz?deep=1`)."""
 
     def customer_account(self, *, customer: Customer) -> CustomerAccount | None:
         """What the provider knows of the customer, from our rows only (no network call)."""
@@ -220,7 +222,7 @@ class ProviderBase:
     def is_configured(self) -> bool:
         return True
 
-    def health(self) -> ProviderHealth:
+    def health(self, *, deep: bool = False) -> ProviderHealth:
         return ProviderHealth(status="ok")
 
     def customer_account(self, *, customer: Customer) -> CustomerAccount | None:

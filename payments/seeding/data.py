@@ -15,10 +15,12 @@ YEARLY_PRICE_MONTHS = 10
 
 # Every plan includes "api_access": the rate limits below only mean something for API calls, and a
 # free tier the API refuses would make those limits dead numbers. Staff-only screens need nothing.
-FEATURES_FREE = ["dashboard", "api_access"]
-FEATURES_BASIC = [*FEATURES_FREE, "usage_export"]
-FEATURES_PRO = [*FEATURES_BASIC, "webhooks", "priority_support"]
-FEATURES_ENTERPRISE = [*FEATURES_PRO, "sso", "audit_log", "dedicated_support"]
+# Only features a module declares and a door checks are listed (docs/modules.md): paid tiers add live
+# updates over WebSockets; the tiers otherwise differ by price, credits and limits.
+FEATURES_FREE = ["api_access"]
+FEATURES_BASIC = [*FEATURES_FREE, "live_updates"]
+FEATURES_PRO = FEATURES_BASIC
+FEATURES_ENTERPRISE = FEATURES_PRO
 
 
 @dataclass(frozen=True)

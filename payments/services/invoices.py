@@ -15,6 +15,7 @@ from core.exceptions import IllegalTransition
 from core.jobs import job_defer
 from core.money import round_minor
 from payments.emails import INVOICE_FINALIZED_TASK
+from payments.live.topics import invoice_changed
 from payments.models import (
     BillingReason,
     Invoice,
@@ -86,6 +87,7 @@ def invoice_transition(*, invoice: Invoice, to_status: str, actor: Actor, reason
     change.stamp(actor)
     change.save()
     invoice_webhook_emit(invoice=invoice, from_status=from_status, to_status=to_status)
+    invoice_changed(invoice_id=invoice.pk, kind="updated")
     return invoice
 
 
@@ -177,6 +179,7 @@ def invoice_create(*, customer: Customer, lines: list[LineSpec], subscription: S
                     credits=spec.credits, metadata=spec.metadata)
         for spec in lines
     ])
+    invoice_changed(invoice_id=invoice.pk, kind="created")
     return invoice_totals_recompute(invoice=invoice)
 
 
@@ -250,6 +253,7 @@ def invoice_apply_payment(*, invoice_id: int, amount: int, actor: Actor, now: da
     invoice.amount_paid += amount
     invoice.amount_due = invoice_amount_due(total=invoice.total, amount_paid=invoice.amount_paid)
     invoice.save(update_fields=["amount_paid", "amount_due", "updated_at"])
+    invoice_changed(invoice_id=invoice.pk, kind="updated")
     if invoice.amount_due == 0:
         invoice_settle(invoice=invoice, actor=actor, reason="paid in full", now=now, payment_id=payment_id)
     return invoice

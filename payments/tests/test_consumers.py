@@ -442,7 +442,7 @@ async def test_event_delivery_reads_nothing_from_the_database(world):
     ("[1, 2]", "bad_message"),
     ('{"topic": "payments"}', "bad_message"),
     ('{"action": "dance"}', "unknown_action"),
-    ('{"action": "subscribe", "topic": "invoices"}', "unknown_topic"),
+    ('{"action": "subscribe", "topic": "ledgers"}', "unknown_topic"),
     ('{"action": "subscribe", "topic": "payments", "params": []}', "bad_params"),
     ('{"action": "subscribe", "topic": "payments", "params": {"status": "lost"}}', "bad_params"),
     ('{"action": "subscribe", "topic": "payments", "params": {"method": ["cash", 3]}}', "bad_params"),

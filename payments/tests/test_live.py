@@ -44,6 +44,8 @@ async def test_broadcast_sends_one_payload_to_the_customer_group_and_the_staff_g
 
     to_customer = await layer.receive("customer-channel")
     to_staff = await layer.receive("staff-channel")
+    # The same payload; each copy names the group it was sent to (for each process's hub).
+    assert (to_customer.pop("group"), to_staff.pop("group")) == (customer_group(payment.customer_id), STAFF_GROUP)
     assert to_customer == to_staff
     assert to_customer["type"] == LAYER_MESSAGE_TYPE
     assert to_customer["match"] == {"customer": payment.customer_id, "invoice": None, "status": "processing",

@@ -1,5 +1,6 @@
-"""Two daphne processes sharing the Redis channel layer: a payment changed in a third process (this
-test, committing through the real service) reaches clients connected to either server."""
+"""Two daphne processes sharing the Redis channel layer: a payment (and a change on every other topic)
+committed in a third process (this test, through the real services) reaches clients connected to either
+server."""
 
 import asyncio
 import json
@@ -18,10 +19,16 @@ from websockets.asyncio.client import connect
 
 from billing_project.tests.server_support import database_url_of_the_tests, port_listening
 from core.audit import Actor
+from credits.services import credit_grant
 from payments.models import PaymentStatus
-from payments.services import payment_lock, payment_transition
+from payments.services import LineSpec, invoice_create, payment_lock, payment_transition
 from payments.tests.factories import PaymentFactory
-from subscriptions.tests.factories import CustomerFactory, StaffUserFactory
+from subscriptions.models import Customer
+from subscriptions.services import subscription_cancel
+from subscriptions.tests.factories import CustomerFactory, StaffUserFactory, SubscriptionFactory
+from usage.models import Meter
+from usage.services import usage_event_record
+from usage.tests.factories import MeterFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -106,6 +113,50 @@ async def test_change_committed_in_one_process_reaches_clients_of_two_daphne_ser
             assert event["type"] == "payment.updated"
             assert event["previous_status"] == "pending"
             assert (event["data"]["id"], event["data"]["status"]) == (payment_id, "processing")
+    finally:
+        await customer_ws.close()
+        await staff_ws.close()
+        await database_sync_to_async(connections.close_all)()
+
+
+async def _topics_client(port: int, token: str, topics: list[str]):
+    ws = await connect(f"ws://127.0.0.1:{port}/ws/", origin=f"http://127.0.0.1:{port}",
+                       subprotocols=["token", token], proxy=None, open_timeout=WAIT)
+    for topic in topics:
+        await ws.send(json.dumps({"action": "subscribe", "topic": topic}))
+        snapshot = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+        assert (snapshot["type"], snapshot["topic"]) == ("snapshot", topic)
+    return ws
+
+
+def _every_topic_changes(customer_id: int, meter_id: int) -> None:
+    customer = Customer.objects.get(pk=customer_id)
+    invoice_create(customer=customer, lines=[LineSpec(kind="adjustment", description="x", quantity=1,
+                                                      unit_amount=100)])
+    credit_grant(customer=customer, amount=5, source="promotion", actor=Actor.system("cross-process-test"))
+    usage_event_record(customer=customer, meter=Meter.objects.get(pk=meter_id), idempotency_key="cross-1")
+    subscription_cancel(subscription=customer.subscriptions.get(), actor=Actor.system("cross-process-test"),
+                        at_period_end=True)
+
+
+async def test_every_topic_reaches_its_subscribers_on_both_servers_after_commit(two_daphnes, redis_layer):
+    def world():
+        subscription = SubscriptionFactory()
+        return (subscription.customer_id, MeterFactory(code="calls").pk,
+                Token.objects.create(user=subscription.customer.user).key,
+                Token.objects.create(user=StaffUserFactory()).key)
+
+    customer_id, meter_id, customer_token, staff_token = await database_sync_to_async(world)()
+    topics = ["invoices", "credits", "usage", "subscriptions"]
+    customer_ws = await _topics_client(two_daphnes[0], customer_token, topics)
+    staff_ws = await _topics_client(two_daphnes[1], staff_token, topics)
+    try:
+        await database_sync_to_async(_every_topic_changes)(customer_id, meter_id)
+        for ws in (customer_ws, staff_ws):
+            events = [json.loads(await asyncio.wait_for(ws.recv(), WAIT)) for _ in topics]
+            assert sorted((e["topic"], e["type"]) for e in events) == [
+                ("credits", "created"), ("invoices", "created"), ("subscriptions", "updated"), ("usage", "updated")]
+            assert {e["data"]["customer_id"] for e in events} == {customer_id}
     finally:
         await customer_ws.close()
         await staff_ws.close()

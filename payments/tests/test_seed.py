@@ -69,11 +69,11 @@ def test_seed_creates_the_four_plans_exactly():
                                                                   plans[code].features)
         assert plans[code].trial_days == yearly.trial_days == 14
     assert plans["free"].trial_days == 0
-    # Each tier has everything the one below has, and every tier may call the API.
+    # Each tier has everything the one below has, every tier may call the API, paid tiers get live updates.
     tiers = [set(plans[code].features) for code in ("free", "basic", "pro", "enterprise")]
-    assert all(lower < higher for lower, higher in zip(tiers, tiers[1:], strict=False))
+    assert all(lower <= higher for lower, higher in zip(tiers, tiers[1:], strict=False))
     assert all("api_access" in features for features in tiers)
-    assert {"sso", "audit_log"} <= tiers[3]
+    assert "live_updates" not in tiers[0] and all("live_updates" in features for features in tiers[1:])
     calls_per_day = [plans[code].api_calls_per_day for code in ("free", "basic", "pro", "enterprise")]
     assert calls_per_day == sorted(calls_per_day) and calls_per_day[0] > 0
 

@@ -26,6 +26,8 @@ class ApiClient:
     per_minute: int = 0
     per_hour: int = 0
     per_day: int = 0
+    # Plan.usage_batch_max_events (0: the API's maximum).
+    batch_max: int = 0
 
     def has_feature(self, code: str) -> bool:
         return self.is_staff or code in self.features
@@ -61,6 +63,7 @@ def api_client_for(*, user) -> ApiClient:
             per_minute=plan.rate_limit_per_minute if plan else 0,
             per_hour=plan.rate_limit_per_hour if plan else 0,
             per_day=plan.api_calls_per_day if plan else 0,
+            batch_max=plan.usage_batch_max_events if plan else 0,
         )
     cache.set(key, client, settings.API_CLIENT_CACHE_SECONDS)
     user._api_client = client

@@ -1,10 +1,11 @@
 import django_filters
 
-from core.api.filters import ApiFilterSet, DateTimeRangeFilter, WholeNumberRangeFilter
+from core.api.filters import ApiFilterSet, DateTimeRangeFilter, NameSearchFilter, WholeNumberRangeFilter
 from subscriptions.models import BillingInterval, Customer, Plan, Subscription, SubscriptionStatus
 
 
 class PlanFilter(ApiFilterSet):
+    search = NameSearchFilter(fields=("name", "code"))
     amount = WholeNumberRangeFilter(help_text="amount_min / amount_max, minor units.")
     currency = django_filters.CharFilter(lookup_expr="iexact")
     interval = django_filters.ChoiceFilter(choices=BillingInterval.choices)
@@ -20,6 +21,7 @@ class PlanFilter(ApiFilterSet):
 
 
 class CustomerFilter(ApiFilterSet):
+    search = NameSearchFilter(fields=("name", "email"))
     email = django_filters.CharFilter(lookup_expr="iexact")
     currency = django_filters.CharFilter(lookup_expr="iexact")
     created = DateTimeRangeFilter(field_name="created_at",

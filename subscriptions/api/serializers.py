@@ -14,8 +14,8 @@ class PlanSerializer(serializers.ModelSerializer):
         model = Plan
         fields = ["id", "code", "name", "description", "amount", "currency", "interval", "interval_count",
                   "trial_days", "credits_per_period", "credits_rollover", "rate_limit_per_minute",
-                  "rate_limit_per_hour", "api_calls_per_day", "features", "stripe_price_id", "is_active",
-                  "sort_order", "created_at"]
+                  "rate_limit_per_hour", "api_calls_per_day", "usage_batch_max_events", "features",
+                  "stripe_price_id", "is_active", "sort_order", "created_at"]
         read_only_fields = ["id", "created_at"]
 
 

@@ -45,7 +45,7 @@ class PlanFactory(factory.django.DjangoModelFactory):
     rate_limit_per_minute = 20
     rate_limit_per_hour = 500
     api_calls_per_day = 5000
-    features = factory.LazyFunction(lambda: ["api_access"])
+    features = factory.LazyFunction(lambda: ["api_access", "live_updates"])
 
 
 class SubscriptionFactory(factory.django.DjangoModelFactory):

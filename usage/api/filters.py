@@ -1,7 +1,7 @@
 import django_filters
 
-from core.api.filters import ApiFilterSet, DateTimeRangeFilter, QuantityRangeFilter
-from usage.models import UsageEvent
+from core.api.filters import ApiFilterSet, DateTimeRangeFilter, NameSearchFilter, QuantityRangeFilter
+from usage.models import Meter, UsageEvent
 
 
 class UsageEventFilter(ApiFilterSet):
@@ -14,3 +14,11 @@ class UsageEventFilter(ApiFilterSet):
     class Meta:
         model = UsageEvent
         fields = ["customer", "meter", "idempotency_key", "occurred", "received", "quantity"]
+
+
+class MeterFilter(ApiFilterSet):
+    search = NameSearchFilter(fields=("name", "code"))
+
+    class Meta:
+        model = Meter
+        fields = ["code", "aggregation", "is_active"]

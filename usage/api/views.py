@@ -16,9 +16,10 @@ from core.api.errors import DETAIL_ERRORS, READ_ERRORS, WRITE_ERRORS, error_resp
 from core.audit import Actor
 from credits.selectors import credit_balance_get
 from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
+from subscriptions.api.limits import plan_batch_check
 from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature
 from subscriptions.selectors import subscription_live_for_customer
-from usage.api.filters import UsageEventFilter
+from usage.api.filters import MeterFilter, UsageEventFilter
 from usage.api.serializers import (
     CustomerQuerySerializer,
     EntitlementsSerializer,
@@ -86,6 +87,7 @@ class UsageEventViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
     )
     def create(self, request, *args, **kwargs):
         customer_id, events = usage_batch_parse(request.data)
+        plan_batch_check(client=self.api_client, size=len(events))
         customer = self.acting_customer(customer_id)
         result = usage_events_record_batch(customer=customer, events=events, actor=Actor.of_user(request.user))
         # Plain dicts, not a serializer: 1,000 outcomes go out on every full batch.
@@ -133,7 +135,7 @@ class MeterViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     required_permissions = {"list": "usage.view_meter", "retrieve": "usage.view_meter"}
     ordering_fields = ["id", "code"]
     ordering = ["id"]
-    filterset_fields = ["code", "aggregation", "is_active"]
+    filterset_class = MeterFilter
 
     def get_queryset(self):
         return meter_list(include_inactive=True)

@@ -257,6 +257,11 @@ class DisputeResult:
 # ------------------------------------------------------------------------------------------ calls
 
 
+def account_ping() -> None:
+    """The cheapest authenticated call (the account's balance), for `/healthz?deep=1`."""
+    _call(_client().v1.balance.retrieve)
+
+
 def customer_create(*, email: str, name: str, metadata: dict, idempotency_key: str) -> StripeCustomer:
     data = _call(_client().v1.customers.create, params={"email": email, "name": name, "metadata": metadata},
                  idempotency_key=idempotency_key)

@@ -2,17 +2,20 @@
 
 from django.conf import settings
 
+from core.exceptions import PaymentProviderError, PaymentProviderUnavailable
 from payments.providers.base import ProviderHealth
+from payments.providers.stripe import gateway
 from payments.providers.stripe.webhooks.selectors import stripe_event_failed_recent_count, webhook_rejection_count
 
 
-def stripe_health() -> ProviderHealth:
+def stripe_health(*, deep: bool = False) -> ProviderHealth:
     """Whether Stripe can be used and whether its webhooks are arriving healthy.
 
     Degraded (reported, but the HTTP status stays 200 so load balancers keep the instance: card payments
     are not what keeps the app alive) when the API key is set but the signing secret is missing, when
     deliveries failed verification in the last hour (a wrong or rotated secret fails silently otherwise),
-    or when stored events failed processing in the last hour.
+    or when stored events failed processing in the last hour. `deep` (`/healthz?deep=1`) also asks
+    Stripe for the account's balance, the cheapest authenticated call, so a revoked key shows.
     """
     configured = bool(settings.STRIPE_SECRET_KEY)
     secret_missing = not settings.STRIPE_WEBHOOK_SECRET
@@ -25,6 +28,11 @@ def stripe_health() -> ProviderHealth:
         problems.append(f"{rejected} webhook deliveries failed verification in the last hour")
     if failed:
         problems.append(f"{failed} webhook events failed processing in the last hour")
+    if deep and configured:
+        try:
+            gateway.account_ping()
+        except (PaymentProviderError, PaymentProviderUnavailable) as error:
+            problems.append(f"Stripe did not accept an authenticated call: {error.message}")
     return ProviderHealth(status="degraded" if problems else "ok", problems=tuple(problems),
                           details={"configured": configured, "webhook_secret_missing": secret_missing,
                                    "verification_failures_last_hour": rejected, "events_failed_last_hour": failed})

@@ -41,8 +41,8 @@ class StripeProvider(ProviderBase):
     def is_configured(self) -> bool:
         return gateway.is_configured()
 
-    def health(self) -> ProviderHealth:
-        return stripe_health()
+    def health(self, *, deep: bool = False) -> ProviderHealth:
+        return stripe_health(deep=deep)
 
     def customer_account(self, *, customer: Customer) -> CustomerAccount | None:
         if not customer.stripe_customer_id:

@@ -1,0 +1,17 @@
+"""The modules this app is made of (discovered by the `modules` app; docs/modules.md)."""
+
+from modules.definitions import ModuleDefinition
+from usage.live import TOPICS as USAGE_TOPICS
+
+MODULES = [
+    ModuleDefinition(
+        code="usage", name="Usage metering", version="1.0.0", requires=("subscriptions",),
+        description="Meters and their prices, exactly-once usage ingestion, entitlements and plan limits.",
+        permissions=("usage.view_meter", "usage.view_usageevent", "usage.add_usageevent"),
+        admin_models=("usage.meter", "usage.meterprice", "usage.usageevent"),
+        api_prefixes=("/api/v1/usage/", "/api/v1/meters/", "/api/v1/entitlements/"),
+        live_topics=("usage",),
+    ),
+]
+
+TOPICS = USAGE_TOPICS
