@@ -162,6 +162,19 @@ def _usage_batch_errors(*, events: Sequence[UsageEventInput], meters: dict[str, 
     return errors
 
 
+def _batch_debit(*, customer: Customer, created_keys: list[str], credits: int, actor: Actor | None,
+                 now: datetime) -> int | None:
+    """Debit the credits of a batch's new events in one ledger entry; the balance after (None: nothing due)."""
+    if not credits:
+        return None
+    # The key names the set of events this debit pays for; each event is created once, so a different
+    # batch can never produce the same key.
+    digest = hashlib.sha256("\n".join(sorted(created_keys)).encode()).hexdigest()
+    return credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
+                        reason=f"usage: {len(created_keys)} events", idempotency_key=f"usage-batch:{digest}",
+                        now=now).balance
+
+
 @transaction.atomic
 def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEventInput],
                               actor: Actor | None = None, now: datetime | None = None) -> UsageBatchResult:
@@ -199,14 +212,8 @@ def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEvent
 
     credits = sum(usage_credits_for(meter=meters[first[k].meter_code], quantity=first[k].quantity)
                   for k in created_ids)
-    balance_after = None
-    if credits:
-        # The key names the set of events this debit pays for; each event is created once, so a
-        # different batch can never produce the same key.
-        digest = hashlib.sha256("\n".join(sorted(created_ids)).encode()).hexdigest()
-        balance_after = credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
-                                     reason=f"usage: {len(created_ids)} events",
-                                     idempotency_key=f"usage-batch:{digest}", now=now).balance
+    balance_after = _batch_debit(customer=customer, created_keys=list(created_ids), credits=credits,
+                                 actor=actor, now=now)
     if thresholds is not None:  # last: a passed hard cap rolls back the events and the debit with them
         usage_thresholds_apply(check=thresholds, balance_after=balance_after, credits_debited=credits)
 
