@@ -1,6 +1,8 @@
 """Reads of the outbound webhooks."""
 
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import QuerySet
 
@@ -27,3 +29,20 @@ def webhook_endpoint_list() -> QuerySet[WebhookEndpoint]:
 
 def webhook_delivery_list() -> QuerySet[WebhookDelivery]:
     return WebhookDelivery.objects.select_related("event", "endpoint").prefetch_related("attempt_log")
+
+
+@dataclass(frozen=True)
+class TroubledEndpoints:
+    # URLs of enabled endpoints failing since before the cut-off, and of endpoints the system disabled.
+    failing: list[str]
+    disabled: list[str]
+
+
+def webhook_endpoints_troubled(*, failing_before: datetime) -> TroubledEndpoints:
+    """What the module's health reports (one query)."""
+    rows = (WebhookEndpoint.objects.filter(enabled=True, failing_since__lt=failing_before)
+            | WebhookEndpoint.objects.filter(enabled=False, disabled_at__isnull=False)).order_by("pk")
+    failing, disabled = [], []
+    for url, enabled in rows.values_list("url", "enabled"):
+        (failing if enabled else disabled).append(url)
+    return TroubledEndpoints(failing=failing, disabled=disabled)
