@@ -72,9 +72,8 @@ def seed(n: int) -> dict:
     with connection.cursor() as django_cursor:
         cursor = django_cursor.cursor  # the psycopg cursor, for COPY
         copy_rows(cursor, "subscriptions_customer",
-                  ["name", "email", "currency", "stripe_default_payment_method_id", "metadata", "created_at",
-                   "updated_at"],
-                  ((f"Customer {i}", f"c{i}@example.com", "USD", "", "{}", now, now) for i in range(n)))
+                  ["name", "email", "currency", "metadata", "created_at", "updated_at"],
+                  ((f"Customer {i}", f"c{i}@example.com", "USD", "{}", now, now) for i in range(n)))
         cursor.execute("SELECT min(id) FROM subscriptions_customer")
         first = cursor.fetchone()[0]
         copy_rows(cursor, "subscriptions_subscription",

@@ -59,8 +59,9 @@ def benches(quick: bool) -> list[Bench]:
               {"DATABASE_URL": f"{PG}/billing_live", "REDIS_URL": "redis://127.0.0.1:6379/1"}, ("billing_live",)),
         Bench("webhooks", "Stripe webhook deliveries, one process (verify, store, apply, invoice paid, "
               "subscription active)",
-              f"DATABASE_URL={PG}/billing_stripe {PYTHON} bench/webhook_throughput.py 300",
-              ["bench/webhook_throughput.py", "300"], {"DATABASE_URL": f"{PG}/billing_stripe"}, ("billing_stripe",)),
+              f"DATABASE_URL={PG}/billing_webhooks {PYTHON} bench/webhook_throughput.py 300",
+              ["bench/webhook_throughput.py", "300"], {"DATABASE_URL": f"{PG}/billing_webhooks"},
+              ("billing_webhooks",)),
     ]
 
 

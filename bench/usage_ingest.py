@@ -50,6 +50,8 @@ def parse_args():
     parser.add_argument("--port", type=int, default=8110)
     parser.add_argument("--database", default="billing_bench_api")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/2", help="cache for rate limits ('' for none)")
+    parser.add_argument("--dimensions", action="store_true",
+                        help="every event also carries the eight typed AI-usage dimensions (tokens, cost, ...)")
     return parser.parse_args()
 
 
@@ -88,9 +90,17 @@ def setup_fixtures() -> dict:
 OCCURRED_AT = datetime.fromtimestamp(time.time() - 60, UTC).isoformat()
 
 
-def event(batch: int, index: int, meter: str = "api-calls") -> dict:
-    return {"meter": meter, "idempotency_key": f"b{batch}-e{index}", "quantity": str(index % 7 + 1),
+# The typed dimensions an AI-billing client reports with each call (--dimensions).
+AI_DIMENSIONS = {"tokens_used": 150, "response_time_ms": 2500, "cost": "0.1", "request_id": "req-{index}",
+                 "batch_id": "job-42", "endpoint": "/v1/chat", "language_code": "en", "category": "electronics"}
+
+
+def event(batch: int, index: int, meter: str = "api-calls", *, dimensions: bool = False) -> dict:
+    base = {"meter": meter, "idempotency_key": f"b{batch}-e{index}", "quantity": str(index % 7 + 1),
             "occurred_at": OCCURRED_AT, "properties": {"region": "eu", "n": index % 13}}
+    if dimensions:
+        base.update({k: v.format(index=index) if isinstance(v, str) else v for k, v in AI_DIMENSIONS.items()})
+    return base
 
 
 def run_clients(args, token: str, meter: str) -> tuple[int, int, float]:
@@ -109,7 +119,8 @@ def run_clients(args, token: str, meter: str) -> tuple[int, int, float]:
 
     # The body is encoded once; each batch only swaps in its number, so the clients (which share the
     # 2 cores with the server and PostgreSQL) spend as little CPU as a real remote client would here.
-    template = json.dumps({"events": [event(0, i, meter) for i in range(args.batch)]}).replace('"b0-e', '"b{batch}-e')
+    events = [event(0, i, meter, dimensions=args.dimensions) for i in range(args.batch)]
+    template = json.dumps({"events": events}).replace('"b0-e', '"b{batch}-e')
     assert template.count("{batch}") == args.batch
 
     def client():

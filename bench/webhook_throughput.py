@@ -34,28 +34,30 @@ def main(count: int) -> None:
         from core.audit import Actor
         from payments.models import Payment, PaymentMethod, PaymentStatus
         from payments.services import subscription_start
+        from payments.tests.factories import StripeCustomerFactory
         from payments.tests.stripe_support import (
             WEBHOOK_SECRET,
             deliver,
             new_id,
             payment_intent_object,
+            stripe_account_id,
             stripe_event,
         )
-        from subscriptions.tests.factories import CustomerFactory, PlanFactory
+        from subscriptions.tests.factories import PlanFactory
 
         settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
         actor = Actor.system("bench")
         plan = PlanFactory(amount=1000, trial_days=0)
         events = []
         for _ in range(count):
-            customer = CustomerFactory(stripe_customer_id=new_id("cus"))
+            customer = StripeCustomerFactory(stripe_customer_id=new_id("cus"))
             _, invoice = subscription_start(customer=customer, plan=plan, actor=actor, with_trial=False)
             payment = Payment.objects.create(customer=customer, invoice=invoice, amount=invoice.amount_due,
-                                             currency="USD", method=PaymentMethod.STRIPE,
-                                             stripe_payment_intent_id=new_id("pi"))
+                                             currency="USD", method=PaymentMethod.STRIPE, provider="stripe",
+                                             provider_payment_id=new_id("pi"))
             events.append(stripe_event("payment_intent.succeeded", payment_intent_object(
-                id=payment.stripe_payment_intent_id, amount=payment.amount, status="succeeded",
-                customer=customer.stripe_customer_id, latest_charge=new_id("ch"))))
+                id=payment.provider_payment_id, amount=payment.amount, status="succeeded",
+                customer=stripe_account_id(customer), latest_charge=new_id("ch"))))
         client = Client()
 
         started = time.perf_counter()

@@ -112,7 +112,8 @@ def setup_data(changes: int) -> dict:
     Subscription.objects.create(customer=customer, plan=plan, status="active", billing_cycle_anchor=now,
                                 current_period_start=now, current_period_end=now + timedelta(days=30))
     payments = Payment.objects.bulk_create([
-        Payment(customer=customer, amount=100, currency=customer.currency, method=PaymentMethod.BANK_TRANSFER)
+        Payment(customer=customer, amount=100, currency=customer.currency, method=PaymentMethod.BANK_TRANSFER,
+                provider="manual")
         for _ in range(2 * changes)
     ])
     data = {"staff_token": Token.objects.create(user=staff).key,

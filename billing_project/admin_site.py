@@ -5,6 +5,7 @@ The project package is the composition root (like urls.py), so it may use the ap
 
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
+from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.decorators import method_decorator
@@ -14,6 +15,7 @@ from core.api.throttling import login_attempt_wait
 from core.money import format_money
 from modules.selectors import admin_models_hidden, dashboard_panels_hidden
 from payments.selectors import DASHBOARD_COLLECTED_DAYS, dashboard_figures
+from reports.admin_views import reports_dashboard_view
 from subscriptions.models import SubscriptionStatus
 
 
@@ -49,8 +51,14 @@ class BillingAdminSite(admin.AdminSite):
     def get_urls(self):
         return [
             path("dashboard/", self.admin_view(self.dashboard_view), name="billing_dashboard"),
+            path("reports/", self.admin_view(self.reports_view), name="finance_reports"),
             *super().get_urls(),
         ]
+
+    def reports_view(self, request):
+        if "finance_reports" in dashboard_panels_hidden():
+            raise Http404("The finance reports module is disabled.")
+        return reports_dashboard_view(request, admin_context=self.each_context(request))
 
     def dashboard_view(self, request):
         figures = dashboard_figures()

@@ -52,6 +52,10 @@ INSTALLED_APPS = [
     "credits",
     "usage",
     "payments",
+    # The Stripe rail's own app: its webhook inbox in the admin and the `stripe_events` command.
+    "payments.providers.stripe.apps.StripeRailConfig",
+    # Finance reports (reads only), layered above payments: reports/.
+    "reports",
 ]
 
 MIDDLEWARE = [

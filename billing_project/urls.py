@@ -2,13 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from billing_project.health import healthz
-from payments.providers.stripe.webhooks.views import stripe_webhook
 from payments.views import invoice_print
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
+    # Each installed rail's webhook endpoint at /webhooks/<rail code>/ (payments/providers/urls.py).
+    path("webhooks/", include("payments.providers.urls")),
     path("invoices/<int:pk>/print/", invoice_print, name="invoice-print"),
     path("", include("billing_project.api.router")),
 ]

@@ -4,6 +4,7 @@ the "grant credits" action on customers, which calls credits.services.credit_gra
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AdminSplitDateTime
+from django.utils.html import format_html, format_html_join
 
 from core.admin_tools import (
     ActionForm,
@@ -11,6 +12,7 @@ from core.admin_tools import (
     ReadOnlyTabularInline,
     action_form_bind,
     action_form_response,
+    csv_export_action,
     run_for_each,
 )
 from core.audit import Actor
@@ -24,6 +26,7 @@ from credits.models import (
     CreditLedgerEntry,
     CreditSource,
 )
+from credits.selectors import CREDIT_LEDGER_EXPORT, credit_account_totals
 from credits.services import credit_grant
 from subscriptions.admin import CustomerAdmin
 from subscriptions.models import Customer
@@ -124,6 +127,7 @@ class CreditLedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("customer", "grant")
     show_full_result_count = False
     inlines = [EntryAllocationInline]
+    actions = [csv_export_action(CREDIT_LEDGER_EXPORT)]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("customer", "grant", "actor")
@@ -169,6 +173,24 @@ class CreditsCustomerAdmin(CustomerAdmin):
     list_select_related = ("credit_balance",)
     inlines = [*CustomerAdmin.inlines, CustomerCreditBalanceInline]
     actions = ["grant_credits"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        return [*fieldsets, ("Credit account", {"fields": ("credit_account",)})] if obj is not None else fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "credit_account"]
+
+    @admin.display(description="Totals")
+    def credit_account(self, obj: Customer) -> str:
+        totals = credit_account_totals(customer=obj)
+        refill = totals.next_refill
+        rows = [("Balance", totals.balance), ("Purchased", totals.purchased), ("Granted", totals.granted),
+                ("Used", totals.used), ("Expired", totals.expired), ("Adjusted", totals.adjusted),
+                ("Used this period", totals.used_this_period),
+                ("Next refill", f"{refill.credits} on {refill.at:%Y-%m-%d %H:%M} UTC" if refill else "none")]
+        return format_html('<table class="credit-account">{}</table>',
+                           format_html_join("", "<tr><th scope=\"row\">{}</th><td>{}</td></tr>", rows))
 
     @admin.display(description="Credits", ordering="credit_balance__balance")
     def credits(self, obj: Customer) -> int:

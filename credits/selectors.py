@@ -7,8 +7,9 @@ from django.db import connection
 from django.db.models import Count, F, Max, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
-from credits.models import CreditBalance, CreditGrant, CreditLedgerEntry
-from subscriptions.models import Customer
+from core.exports import ExportSpec
+from credits.models import CreditBalance, CreditGrant, CreditLedgerEntry, CreditSource, LedgerKind
+from subscriptions.models import LIVE_SUBSCRIPTION_STATUSES, Customer, Subscription, SubscriptionStatus
 
 
 def credit_balance_get(*, customer: Customer) -> int:
@@ -84,3 +85,77 @@ def credit_outstanding() -> CreditsOutstanding:
     checks it). One query."""
     totals = CreditBalance.objects.aggregate(credits=Sum("balance"), customers=Count("pk", filter=Q(balance__gt=0)))
     return CreditsOutstanding(credits=totals["credits"] or 0, customers=totals["customers"])
+
+
+@dataclass(frozen=True)
+class NextRefill:
+    at: datetime
+    credits: int
+
+
+@dataclass(frozen=True)
+class CreditAccountTotals:
+    """A customer's credits as an account statement, from its ledger: balance = purchased + granted - used
+    - expired + adjusted."""
+
+    balance: int
+    purchased: int
+    # Every other grant: plan refills, promotions, staff grants.
+    granted: int
+    # Spent net of refunded debits.
+    used: int
+    expired: int
+    # Ledger adjustments (either sign).
+    adjusted: int
+    # Used in the current subscription period (0 without a live subscription).
+    used_this_period: int
+    period_start: datetime | None
+    period_end: datetime | None
+    # The plan refill the next renewal grants; None when nothing renews with credits.
+    next_refill: NextRefill | None
+
+
+# Subscriptions whose next renewal refills credits (paused, incomplete and ending ones do not).
+_REFILLING_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+
+
+def _next_refill(subscription: Subscription | None) -> NextRefill | None:
+    if subscription is None or subscription.status not in _REFILLING_STATUSES or subscription.cancel_at_period_end:
+        return None
+    plan = subscription.scheduled_plan or subscription.plan
+    if plan.credits_per_period <= 0:
+        return None
+    return NextRefill(at=subscription.current_period_end, credits=plan.credits_per_period)
+
+
+def credit_account_totals(*, customer: Customer) -> CreditAccountTotals:
+    """Totals of the customer's credit ledger, those of its current period, and its next refill. Two
+    queries (the subscription, then the ledger sums)."""
+    subscription = (Subscription.objects.select_related("plan", "scheduled_plan")
+                    .filter(customer=customer, status__in=LIVE_SUBSCRIPTION_STATUSES).first())
+    start, end = (subscription.current_period_start, subscription.current_period_end) if subscription else (None, None)
+    spent = Q(kind__in=[LedgerKind.DEBIT, LedgerKind.REFUND])
+    purchase = Q(kind=LedgerKind.GRANT, grant__source=CreditSource.PURCHASE)
+    sums = {
+        "balance": Sum("amount"),
+        "purchased": Sum("amount", filter=purchase),
+        "granted": Sum("amount", filter=Q(kind=LedgerKind.GRANT) & ~purchase),
+        "used": Sum("amount", filter=spent),
+        "expired": Sum("amount", filter=Q(kind=LedgerKind.EXPIRY)),
+        "adjusted": Sum("amount", filter=Q(kind=LedgerKind.ADJUSTMENT)),
+    }
+    if start is not None:
+        sums["used_this_period"] = Sum("amount", filter=spent & Q(created_at__gte=start, created_at__lt=end))
+    totals = {"used_this_period": 0}
+    totals |= {k: v or 0 for k, v in CreditLedgerEntry.objects.filter(customer=customer).aggregate(**sums).items()}
+    return CreditAccountTotals(
+        balance=totals["balance"], purchased=totals["purchased"], granted=totals["granted"], used=-totals["used"],
+        expired=-totals["expired"], adjusted=totals["adjusted"], used_this_period=-totals["used_this_period"],
+        period_start=start, period_end=end, next_refill=_next_refill(subscription))
+
+
+CREDIT_LEDGER_EXPORT = ExportSpec(name="credit-ledger", columns=(
+    ("id", "id"), ("customer_id", "customer_id"), ("kind", "kind"), ("amount", "amount"),
+    ("balance_after", "balance_after"), ("grant_id", "grant_id"), ("idempotency_key", "idempotency_key"),
+    ("created_at", "created_at"), ("actor", "actor_label"), ("reason", "reason"),
+))

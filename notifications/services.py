@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core.jobs import job_defer
+from modules.selectors import module_enabled
 from notifications.models import EmailLog, EmailStatus
 
 # The job that delivers a logged email again when staff ask for it (notifications/tasks.py).
@@ -40,14 +41,17 @@ def email_render(*, kind: str, context: dict) -> RenderedEmail:
                          body_html=render_to_string(f"emails/{kind}.html", context))
 
 
-def email_send_once(*, spec: EmailSpec) -> EmailLog:
+def email_send_once(*, spec: EmailSpec) -> EmailLog | None:
     """Send `spec` unless an email for the same (event, recipient) was already sent or is being sent.
 
     Called by jobs, never inside a transaction (the backend is a network peer). The log row is claimed
     (status `sending`) and committed before the backend is called, so a job that is retried, repeated
     or run twice sends at most once; a worker killed while the backend was answering leaves the row
     `sending`, never sent again automatically (staff see it and may resend). A backend error marks the
-    row `failed` and is raised again so the job retries with backoff."""
+    row `failed` and is raised again so the job retries with backoff. With the notifications module
+    switched off nothing is sent or logged (None)."""
+    if not module_enabled(code="notifications"):
+        return None
     log, claimed = _email_claim(spec=spec)
     if claimed:
         _email_deliver(log=log)

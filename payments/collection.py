@@ -26,6 +26,7 @@ from payments.providers import (
     providers_installed,
     providers_with,
 )
+from payments.selectors.provider_accounts import provider_account_for_charge, row_has_saved_payment_method
 from payments.services import payment_lock
 from payments.services.payment_sync import observed_now, payment_sync_status
 
@@ -63,13 +64,15 @@ def collection_key(*, invoice_id: int, attempt: int) -> str:
 
 
 def _charge_account(*, invoice: Invoice) -> tuple[PaymentProvider, CustomerAccount] | None:
-    """The first configured rail (in PAYMENT_PROVIDERS order) that charges off-session and holds a saved
-    payment method for the invoice's customer, with that account; None when there is none."""
-    for rail in providers_with(Capability.OFF_SESSION_CHARGE):
-        account = rail.customer_account(customer=invoice.customer)
-        if account is not None and account.default_payment_method:
-            return rail, account
-    return None
+    """Among the configured rails that charge off-session, the customer's account whose payment method was
+    saved last (docs/providers.md), with its rail; None when no such rail holds a saved method."""
+    if not row_has_saved_payment_method(row=invoice, customer=invoice.customer):
+        return None
+    rails = {rail.code: rail for rail in providers_with(Capability.OFF_SESSION_CHARGE)}
+    account = provider_account_for_charge(customer=invoice.customer, providers=rails)
+    if account is None:
+        return None
+    return rails[account.provider], CustomerAccount.of(account)
 
 
 def invoice_chargeable(*, invoice: Invoice) -> bool:
@@ -97,7 +100,7 @@ def invoice_collect(*, invoice: Invoice, actor: Actor, now: datetime) -> Collect
     if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE) or invoice.amount_due <= 0:
         raise IllegalTransition(f"Invoice {invoice} ({invoice.status}, {invoice.amount_due} due) takes no payment.",
                                 code="invoice_not_payable")
-    in_flight = invoice.payments.filter(method=rail.code, status__in=[P.PROCESSING]).order_by("id").first()
+    in_flight = invoice.payments.filter(provider=rail.code, status__in=[P.PROCESSING]).order_by("id").first()
     if in_flight is not None:
         # A bank debit still on its way: charging again could collect twice.
         return CollectionResult(outcome=PROCESSING, payment=in_flight,
@@ -107,7 +110,7 @@ def invoice_collect(*, invoice: Invoice, actor: Actor, now: datetime) -> Collect
     # Insert-or-find on the unique collection_key: two collectors on one attempt get the same row.
     payment, created = Payment.objects.get_or_create(
         collection_key=key, defaults={"customer": invoice.customer, "invoice": invoice, "amount": invoice.amount_due,
-                                      "currency": invoice.currency, "method": rail.code})
+                                      "currency": invoice.currency, "method": rail.code, "provider": rail.code})
     if not created and payment.status != P.PENDING:
         # This attempt already ran (the billing run retried before recording it): same answer, no charge.
         return _result(payment)
@@ -133,7 +136,7 @@ def _record_failure(*, rail: PaymentProvider, payment: Payment, exc: CardDecline
     """A refused card, or a provider error after which the charge's fate is unknown. Both are a failed
     attempt for dunning; if the provider did charge after all, its webhook (finding the payment through
     the payment id in the charge's metadata) moves the payment on, as failed -> succeeded is allowed."""
-    failure_code = exc.extra.get("decline_code") or exc.extra.get("stripe_code") or exc.code
+    failure_code = exc.extra.get("decline_code") or exc.extra.get("provider_code") or exc.code
     with transaction.atomic():
         payment = payment_lock(payment_id=payment.pk)
         if exc.extra.get("reference"):

@@ -174,6 +174,8 @@ class PaymentMethod(models.TextChoices):
 
 
 MANUAL_PAYMENT_METHODS = [PaymentMethod.CASH, PaymentMethod.CHECK, PaymentMethod.BANK_TRANSFER]
+# The `provider` of money that moves outside any provider's API (the manual rail's code).
+MANUAL_PROVIDER = "manual"
 
 
 class PaymentStatus(models.TextChoices):
@@ -196,10 +198,13 @@ class Payment(models.Model):
     amount_refunded = models.BigIntegerField(default=0)
     failure_code = models.CharField(max_length=100, blank=True)
     failure_reason = models.CharField(max_length=500, blank=True)
-    # Unique provider ids: a webhook or a retry maps to exactly one payment row.
-    stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
-    stripe_charge_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
-    paypal_order_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # The rail (a PAYMENT_PROVIDERS code: "manual" for cash, check and bank transfer) that holds this
+    # payment's ids and answers for it; `method` says how the customer paid, this says where to ask.
+    provider = models.CharField(max_length=32)
+    # The provider's ids for the payment (a payment intent, an order) and for the charge that moved the
+    # money, when it has one. Unique per provider, so a webhook or a retry maps to exactly one payment row.
+    provider_payment_id = models.CharField(max_length=255, null=True, blank=True)
+    provider_charge_id = models.CharField(max_length=255, null=True, blank=True)
     # Check number, bank reference: what finance reconciles a manual payment against.
     reference = models.CharField(max_length=255, blank=True)
     # What staff say the money was for when they record it by hand ("consulting day, paid in cash");
@@ -226,6 +231,14 @@ class Payment(models.Model):
                                    name="payment_refund_within_amount"),
             models.CheckConstraint(condition=Q(status__in=PaymentStatus.values), name="payment_status_valid"),
             models.CheckConstraint(condition=Q(method__in=PaymentMethod.values), name="payment_method_valid"),
+            # Every payment names its rail: an omitted provider would store "" and be nobody's.
+            models.CheckConstraint(condition=~Q(provider=""), name="payment_provider_set"),
+            models.UniqueConstraint(fields=["provider", "provider_payment_id"],
+                                    condition=Q(provider_payment_id__isnull=False),
+                                    name="payment_provider_payment_id_unique"),
+            models.UniqueConstraint(fields=["provider", "provider_charge_id"],
+                                    condition=Q(provider_charge_id__isnull=False),
+                                    name="payment_provider_charge_id_unique"),
         ]
 
     def __str__(self) -> str:
@@ -270,7 +283,10 @@ class Refund(AuditRow):
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING)
-    stripe_refund_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # The rail that made the refund (the payment's, or "manual" when the money goes back by hand) and its
+    # id for it; unique per provider, so its messages about the refund find exactly this row.
+    provider = models.CharField(max_length=32)
+    provider_refund_id = models.CharField(max_length=255, null=True, blank=True)
     # Same key, same refund: a double-clicked admin action or a retried API call refunds once.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
 
@@ -279,6 +295,10 @@ class Refund(AuditRow):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
             models.CheckConstraint(condition=Q(status__in=RefundStatus.values), name="refund_status_valid"),
+            models.CheckConstraint(condition=~Q(provider=""), name="refund_provider_set"),
+            models.UniqueConstraint(fields=["provider", "provider_refund_id"],
+                                    condition=Q(provider_refund_id__isnull=False),
+                                    name="refund_provider_refund_id_unique"),
         ]
 
     def __str__(self) -> str:
@@ -313,39 +333,6 @@ class PaymentStatusChange(AuditRow):
 
     def __str__(self) -> str:
         return f"{self.from_status} -> {self.to_status}"
-
-
-class StripeEventStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    PROCESSED = "processed", "Processed"
-    FAILED = "failed", "Failed"
-    IGNORED = "ignored", "Ignored"
-
-
-class StripeEvent(models.Model):
-    """Webhook inbox: every verified delivery is stored before it is processed, once per event id."""
-
-    event_id = models.CharField(max_length=255, unique=True)
-    type = models.CharField(max_length=100, db_index=True)
-    api_version = models.CharField(max_length=32, blank=True)
-    livemode = models.BooleanField(default=False)
-    payload = models.JSONField()
-    # Stripe's own `created`: orders events for one object when deliveries arrive out of order.
-    stripe_created_at = models.DateTimeField(null=True, blank=True)
-    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    status = models.CharField(max_length=16, choices=StripeEventStatus.choices, default=StripeEventStatus.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["-received_at", "-id"]
-        constraints = [
-            models.CheckConstraint(condition=Q(status__in=StripeEventStatus.values), name="stripe_event_status_valid"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.type} {self.event_id}"
 
 
 class CreditPackOrderStatus(models.TextChoices):
@@ -417,3 +404,12 @@ class CreditPackOrderStatusChange(AuditRow):
 
     def __str__(self) -> str:
         return f"{self.from_status} -> {self.to_status}"
+
+
+# Rows every rail shares (provider accounts, plan prices, the webhook inbox) live with the contract.
+from payments.providers.models import (  # noqa: E402, F401  (re-exported: Django loads models from here)
+    ProviderAccount,
+    ProviderEvent,
+    ProviderEventStatus,
+    ProviderPlanPrice,
+)

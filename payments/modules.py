@@ -1,7 +1,9 @@
 """The modules this app is made of (discovered by the `modules` app; docs/modules.md).
 
-A payment rail added to PAYMENT_PROVIDERS registers as a module here: a `rail_module(code, name, ...)`
-line with its doors (webhook path, admin models).
+A payment rail registers as a module next to its code: a `rail_module(code, name, ...)` line with its
+doors (webhook path, admin models) in the rail's own `modules.py` when the rail is an app
+(payments/providers/stripe/modules.py), here otherwise (manual). A rail switched off is not used by the
+provider registry (payments/providers/registry.py).
 """
 
 from django.utils import timezone
@@ -69,8 +71,6 @@ MODULES = [
         description="Charging open invoices, retries on BILLING_DUNNING_RETRY_DAYS, then uncollectible.",
         billing_steps=("collection",),
     ),
-    rail_module("stripe", "Stripe", admin_models=("payments.stripeevent",),
-                api_prefixes=("/webhooks/stripe/", "/api/v1/payment-methods/", "/api/v1/checkout/")),
     rail_module("manual", "Manual payments (cash, check, bank transfer)"),
     ModuleDefinition(
         code="live", name="Live updates", version="1.0.0", requires=("platform",),

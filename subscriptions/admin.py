@@ -34,26 +34,22 @@ class CustomerSubscriptionInline(RecentRowsInline):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ("name", "email", "currency", "external_id", "stripe_customer_id", "created_at")
+    list_display = ("name", "email", "currency", "external_id", "created_at")
     list_filter = ("currency", "created_at")
-    search_fields = ("name", "email", "external_id", "stripe_customer_id")
+    # Provider ids are searched from payments' customer admin, which knows the provider accounts.
+    search_fields = ("name", "email", "external_id")
     date_hierarchy = "created_at"
     raw_id_fields = ("user",)
     fieldsets = (
         (None, {"fields": ("name", "email", "currency", "user", "external_id")}),
-        ("Stripe", {"fields": ("stripe_customer_id", "stripe_default_payment_method_id",
-                               "stripe_default_payment_method_set_at")}),
         ("Metadata", {"fields": ("metadata",), "classes": ("collapse",)}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
     inlines = [CustomerSubscriptionInline]
 
     def get_readonly_fields(self, request, obj=None):
-        # Stripe ids are written by the Stripe integration; a hand-edited id would route webhooks to
-        # the wrong account. The currency is fixed once the account exists: its invoices and payments
-        # are all in it.
-        fields = ["stripe_customer_id", "stripe_default_payment_method_id", "stripe_default_payment_method_set_at",
-                  "created_at", "updated_at"]
+        # The currency is fixed once the account exists: its invoices and payments are all in it.
+        fields = ["created_at", "updated_at"]
         return fields + ["currency"] if obj is not None else fields
 
 
@@ -63,12 +59,12 @@ class PlanAdmin(admin.ModelAdmin):
                     "rate_limit_per_minute", "rate_limit_per_hour", "api_calls_per_day", "live_subscriptions",
                     "is_active", "sort_order")
     list_filter = ("is_active", "interval", "currency", "credits_rollover")
-    search_fields = ("code", "name", "stripe_price_id")
+    search_fields = ("code", "name")
     date_hierarchy = "created_at"
     readonly_fields = ("created_at",)
     fieldsets = (
         (None, {"fields": ("code", "name", "description", "is_active", "sort_order")}),
-        ("Price", {"fields": ("amount", "currency", "interval", "interval_count", "trial_days", "stripe_price_id")}),
+        ("Price", {"fields": ("amount", "currency", "interval", "interval_count", "trial_days")}),
         ("Credits", {"fields": ("credits_per_period", "credits_rollover")}),
         ("Limits and features", {"fields": ("rate_limit_per_minute", "rate_limit_per_hour", "api_calls_per_day",
                                             "features")}),

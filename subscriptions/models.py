@@ -23,15 +23,8 @@ class Customer(models.Model):
     # Every invoice and payment of a customer is in this currency; mixing currencies on one
     # account makes balances meaningless.
     currency = models.CharField(max_length=3, default=_default_currency)
-    # Set once the customer exists in Stripe; unique so a webhook maps to exactly one account.
-    stripe_customer_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
-    # The card saved through a SetupIntent; renewals charge it off-session.
-    stripe_default_payment_method_id = models.CharField(max_length=255, blank=True)
-    # Stripe's `created` of the message that set that card: a late setup_intent.succeeded or customer.updated
-    # older than this never replaces a newer card with an older one. A column written only by the Stripe
-    # services (never the API or the admin): in `metadata`, which customers write, a far-future value
-    # would switch card updates off.
-    stripe_default_payment_method_set_at = models.DateTimeField(null=True, blank=True)
+    # Who the customer is at each payment rail (ids, saved payment method) lives in
+    # payments.ProviderAccount: only payments knows the rails.
     # The id the business knows this customer by in its own systems.
     external_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     metadata = models.JSONField(default=dict, blank=True)
@@ -76,7 +69,7 @@ class Plan(models.Model):
     # Feature codes (e.g. "api_access") checked by entitlements; a list keeps plans self-describing. Only
     # codes enabled modules declare are accepted (`clean`), and each gates a door (docs/modules.md).
     features = models.JSONField(default=list, blank=True)
-    stripe_price_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # What the plan is called at each payment rail lives in payments.ProviderPlanPrice.
     is_active = models.BooleanField(default=True, help_text="Inactive plans keep subscribers but take no new ones.")
     sort_order = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

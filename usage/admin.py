@@ -3,8 +3,9 @@ immutable once recorded, because invoices and credit debits were computed from t
 
 from django.contrib import admin
 
-from core.admin_tools import ReadOnlyAdminMixin
+from core.admin_tools import ReadOnlyAdminMixin, csv_export_action
 from usage.models import Meter, MeterPrice, UsageAlert, UsageEvent, UsageThreshold
+from usage.selectors import USAGE_EVENT_EXPORT
 
 
 class MeterPriceInline(admin.TabularInline):
@@ -54,6 +55,7 @@ class UsageEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("customer", "meter")
     # Usage tables grow fastest; counting every row on each page load is not worth its cost.
     show_full_result_count = False
+    actions = [csv_export_action(USAGE_EVENT_EXPORT)]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("customer", "meter")

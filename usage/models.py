@@ -59,6 +59,12 @@ class MeterPrice(models.Model):
         return f"{self.plan.code}/{self.meter.code}: {self.unit_amount}"
 
 
+# The text dimensions of a usage event (and the name of each one's index).
+TEXT_DIMENSIONS = ("request_id", "batch_id", "endpoint", "language_code", "category")
+# The numeric ones, totalled by usage summaries.
+NUMERIC_DIMENSIONS = ("tokens_used", "response_time_ms", "cost")
+
+
 class UsageEvent(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="usage_events")
     meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="events")
@@ -69,6 +75,21 @@ class UsageEvent(models.Model):
     idempotency_key = models.CharField(max_length=255)
     properties = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
+    # Typed dimensions of AI-billing usage (what a model call reports), columns rather than `properties` so
+    # they are checked on the way in, summed exactly and grouped with an index. All optional; text ones
+    # are '' when not sent, with a database default so COPY and bulk writers that omit them still work.
+    tokens_used = models.BigIntegerField(null=True, blank=True)
+    response_time_ms = models.IntegerField(null=True, blank=True)
+    # What the call cost the customer's provider, in Decimal minor units of the customer's currency (0.1 is
+    # a tenth of a cent): per-call costs are fractions of a cent, which no integer holds.
+    cost = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    # The client's own ids, to find every event of one request or one batch job.
+    request_id = models.CharField(max_length=255, blank=True, default="", db_default="")
+    batch_id = models.CharField(max_length=255, blank=True, default="", db_default="")
+    endpoint = models.CharField(max_length=100, blank=True, default="", db_default="")
+    # BCP 47 tag (en, ar, pt-BR).
+    language_code = models.CharField(max_length=35, blank=True, default="", db_default="")
+    category = models.CharField(max_length=100, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -76,10 +97,19 @@ class UsageEvent(models.Model):
             # Period aggregation: WHERE customer=? AND meter=? AND occurred_at in [start, end).
             models.Index(fields=["customer", "meter", "occurred_at"], name="usage_customer_meter_time"),
             models.Index(fields=["meter", "occurred_at"], name="usage_meter_time"),
+            # Lookups and groupings by dimension within a customer. Partial: events that do not carry the
+            # dimension (most metering) cost ingestion nothing for its index.
+            *[models.Index(fields=["customer", name, "occurred_at"], name=f"usage_{name}",
+                           condition=~Q(**{name: ""})) for name in TEXT_DIMENSIONS],
         ]
         constraints = [
             models.UniqueConstraint(fields=["customer", "idempotency_key"], name="usage_idempotency_per_customer"),
             models.CheckConstraint(condition=Q(quantity__gte=0), name="usage_quantity_non_negative"),
+            models.CheckConstraint(condition=Q(tokens_used__isnull=True) | Q(tokens_used__gte=0),
+                                   name="usage_tokens_non_negative"),
+            models.CheckConstraint(condition=Q(response_time_ms__isnull=True) | Q(response_time_ms__gte=0),
+                                   name="usage_response_time_non_negative"),
+            models.CheckConstraint(condition=Q(cost__isnull=True) | Q(cost__gte=0), name="usage_cost_non_negative"),
         ]
 
     def __str__(self) -> str:

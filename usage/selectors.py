@@ -1,17 +1,18 @@
 """Reads of metered usage: period aggregation as each meter defines it."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, F, Func, Max, QuerySet, Sum, TextField, Value
+from django.db.models import Avg, Count, F, Func, Max, QuerySet, Sum, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import NullIf
+from django.db.models.functions import Cast, NullIf, TruncDay, TruncMonth
 
 from core.bulk import pg_array
+from core.exports import ExportSpec
 from subscriptions.models import Customer
-from usage.models import Aggregation, Meter, MeterPrice, UsageEvent
+from usage.models import TEXT_DIMENSIONS, Aggregation, Meter, MeterPrice, UsageEvent
 
 
 def usage_events_in_period(*, customer: Customer, meter: Meter, start: datetime, end: datetime) -> QuerySet:
@@ -130,3 +131,66 @@ def usage_summary(*, customer_id: int, start: datetime, end: datetime) -> list[M
 
 def meter_prices_for_plan(*, plan_id: int) -> QuerySet[MeterPrice]:
     return MeterPrice.objects.filter(plan_id=plan_id).select_related("meter").order_by("meter__code")
+
+
+# What usage totals can be grouped by: the meter, the customer, the day or month (UTC) it occurred, or
+# any text dimension.
+USAGE_GROUPS = ("meter", "customer", "day", "month", *TEXT_DIMENSIONS)
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    # The customer's currency: costs are never added across currencies.
+    currency: str
+    # The group's value: meter code, customer id, ISO day or month (first day), or the dimension ('' for
+    # events that did not carry it).
+    key: str
+    events: int
+    quantity: Decimal
+    tokens_used: int
+    response_time_ms_total: int
+    # Mean over the events that reported a response time; None when none did.
+    response_time_ms_avg: Decimal | None
+    # Decimal minor units of `currency`.
+    cost: Decimal
+
+
+def _usage_group_key(group_by: str):
+    if group_by == "meter":
+        return F("meter__code")
+    if group_by == "customer":
+        return Cast("customer_id", TextField())
+    if group_by in ("day", "month"):
+        return (TruncDay if group_by == "day" else TruncMonth)("occurred_at", tzinfo=UTC)
+    return F(group_by)
+
+
+def usage_totals(*, start: datetime, end: datetime, group_by: str, customer_id: int | None = None,
+                 currency: str | None = None) -> list[UsageTotals]:
+    """Events in [start, end) grouped by `group_by` (one of USAGE_GROUPS) per currency: how many, their
+    quantity, tokens, response times and cost. One query."""
+    events = UsageEvent.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+    if customer_id is not None:
+        events = events.filter(customer_id=customer_id)
+    if currency is not None:
+        events = events.filter(customer__currency=currency)
+    rows = (events.annotate(group_key=_usage_group_key(group_by))
+            .values_list("customer__currency", "group_key")
+            .annotate(n=Count("id"), quantity=Sum("quantity"), tokens=Sum("tokens_used"),
+                      time_total=Sum("response_time_ms"), time_avg=Avg("response_time_ms"), cost=Sum("cost"))
+            .order_by("customer__currency", "group_key"))
+    return [UsageTotals(currency=row_currency, key=key.date().isoformat() if isinstance(key, datetime) else key,
+                        events=n, quantity=quantity or Decimal(0), tokens_used=tokens or 0,
+                        response_time_ms_total=time_total or 0,
+                        response_time_ms_avg=None if time_avg is None else Decimal(time_avg).quantize(Decimal("0.01")),
+                        cost=cost or Decimal(0))
+            for row_currency, key, n, quantity, tokens, time_total, time_avg, cost in rows]
+
+
+USAGE_EVENT_EXPORT = ExportSpec(name="usage-events", columns=(
+    ("id", "id"), ("customer_id", "customer_id"), ("meter", "meter__code"), ("quantity", "quantity"),
+    ("occurred_at", "occurred_at"), ("idempotency_key", "idempotency_key"), ("tokens_used", "tokens_used"),
+    ("response_time_ms", "response_time_ms"), ("cost", "cost"), ("request_id", "request_id"),
+    ("batch_id", "batch_id"), ("endpoint", "endpoint"), ("language_code", "language_code"), ("category", "category"),
+    ("properties", "properties"), ("received_at", "received_at"),
+))

@@ -83,6 +83,8 @@ class UsageEventInput:
     quantity: Decimal = Decimal(1)
     occurred_at: datetime | None = None
     properties: dict = field(default_factory=dict)
+    # The typed dimensions sent (column name -> value; cost as a Decimal string), checked by the parser.
+    dimensions: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,12 @@ def _usage_insert_sql() -> str:
     # (customer, idempotency_key) constraint drops the keys already stored, and RETURNING says which
     # rows were new, so duplicates are told apart without a second query for the new ones.
     return (
-        f"INSERT INTO {table} (customer_id, meter_id, quantity, occurred_at, idempotency_key, properties, received_at) "
-        "SELECT %s, (e->>0)::bigint, (e->>1)::numeric, (e->>2)::timestamptz, e->>3, e->4, now() "
+        f"INSERT INTO {table} (customer_id, meter_id, quantity, occurred_at, idempotency_key, properties, received_at, "
+        "tokens_used, response_time_ms, cost, request_id, batch_id, endpoint, language_code, category) "
+        "SELECT %s, (e->>0)::bigint, (e->>1)::numeric, (e->>2)::timestamptz, e->>3, e->4, now(), "
+        "(e->5->>'tokens_used')::bigint, (e->5->>'response_time_ms')::integer, (e->5->>'cost')::numeric, "
+        "COALESCE(e->5->>'request_id', ''), COALESCE(e->5->>'batch_id', ''), COALESCE(e->5->>'endpoint', ''), "
+        "COALESCE(e->5->>'language_code', ''), COALESCE(e->5->>'category', '') "
         "FROM jsonb_array_elements(%s::jsonb) AS e "
         "ON CONFLICT (customer_id, idempotency_key) DO NOTHING "
         "RETURNING idempotency_key, id"
@@ -128,7 +134,7 @@ def _usage_rows_insert(*, customer: Customer, rows: list[UsageEventInput], meter
         UsageEvent.objects.bulk_create([
             UsageEvent(customer=customer, meter=meters[e.meter_code], quantity=e.quantity,
                        occurred_at=e.occurred_at or now, idempotency_key=e.idempotency_key,
-                       properties=e.properties or {})
+                       properties=e.properties or {}, **e.dimensions)
             for e in rows if e.idempotency_key not in existing], batch_size=500)
         return dict(UsageEvent.objects.filter(customer=customer, idempotency_key__in=[
             k for k in keys if k not in existing]).values_list("idempotency_key", "id"))
@@ -136,7 +142,7 @@ def _usage_rows_insert(*, customer: Customer, rows: list[UsageEventInput], meter
         default_time = now.isoformat()
         cursor.execute(_usage_insert_sql(), [customer.pk, json.dumps([
             [meters[e.meter_code].pk, str(e.quantity), e.occurred_at.isoformat() if e.occurred_at else default_time,
-             e.idempotency_key, e.properties or {}]
+             e.idempotency_key, e.properties or {}, *([e.dimensions] if e.dimensions else [])]
             for e in rows
         ])])
         return dict(cursor.fetchall())

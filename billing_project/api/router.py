@@ -9,6 +9,7 @@ from credits.api.views import CreditGrantViewSet, CreditLedgerViewSet, CreditsVi
 from payments.api.checkout_views import CheckoutViewSet, PaymentMethodViewSet
 from payments.api.credit_pack_order_views import CreditPackOrderViewSet
 from payments.api.views import InvoiceViewSet, PaymentViewSet, SubscriptionViewSet
+from reports.api.views import ReportViewSet
 from subscriptions.api.auth import TokenObtainView
 from subscriptions.api.views import CustomerViewSet, PlanViewSet
 from subscriptions.api.webhook_views import WebhookDeliveryViewSet, WebhookEndpointViewSet
@@ -32,6 +33,7 @@ router.register("meters", MeterViewSet, basename="meter")
 router.register("entitlements", EntitlementViewSet, basename="entitlements")
 router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
 router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
+router.register("reports", ReportViewSet, basename="report")
 
 urlpatterns = [
     path("api/v1/auth/token/", TokenObtainView.as_view(), name="api-token"),

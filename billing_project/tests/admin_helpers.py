@@ -12,8 +12,8 @@ from core.admin_tools import APPLY_FIELD
 from core.audit import Actor
 from credits.models import CreditSource
 from credits.services import credit_grant
-from payments.models import StripeEvent
 from payments.providers.manual.services import payment_record_manual
+from payments.providers.stripe.models import StripeEvent
 from payments.services import payment_refund, subscription_start
 from payments.services.credit_pack_orders import credit_pack_order_place
 from subscriptions.tests.factories import CustomerFactory, PlanFactory, UserFactory

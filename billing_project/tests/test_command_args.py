@@ -91,8 +91,8 @@ def _clock_spy(monkeypatch, module, name: str, keyword: str) -> list:
 @pytest.mark.parametrize(("command", "args", "module_name", "service", "keyword"), [
     ("billing", ["run", "--no-progress", "--as-of"], "payments.management.commands.billing", "billing_run", "as_of"),
     ("seed", ["--as-of"], "payments.management.commands.seed", "seed_run", "as_of"),
-    ("stripe_events", ["replay", "--since"], "payments.management.commands.stripe_events", "stripe_event_replay",
-     "since"),
+    ("stripe_events", ["replay", "--since"], "payments.providers.stripe.management.commands.stripe_events",
+     "stripe_event_replay", "since"),
 ])
 @pytest.mark.parametrize(("given", "instant"), [
     ("2026-03-01", datetime(2026, 3, 1, tzinfo=UTC)),                       # a bare date is midnight UTC

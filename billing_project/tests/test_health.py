@@ -12,7 +12,8 @@ from core.audit import Actor
 from modules.definitions import HealthReport
 from modules.services import module_configure, module_disable
 from modules.tests.support import module_replaced
-from payments.models import StripeEvent, StripeEventStatus
+from payments.models import ProviderEventStatus
+from payments.providers.stripe.models import StripeEvent
 from payments.providers.stripe.webhooks.services import webhook_rejection_record
 from payments.tests.conftest import T0, make_due_subscription
 
@@ -37,6 +38,7 @@ def test_healthz_names_every_enabled_module_with_its_status_and_message(client, 
     body = response.json()
     assert response.status_code == 200 and body["status"] == "ok"
     assert set(body["modules"]) == {"platform", "catalog", "subscriptions", "credits", "usage", "invoicing",
+                                    "reports", "notifications",
                                     "dunning", "stripe", "manual", "live", "outbound_webhooks"}
     assert body["modules"]["platform"] == {"status": "ok", "core": True, "message": "",
                                            "details": {"database": "postgresql", "cache": "local"}}
@@ -73,7 +75,7 @@ def test_recent_verification_failures_and_failed_events_are_reported(client, set
     settings.STRIPE_WEBHOOK_SECRET = "whsec_x"
     webhook_rejection_record()
     webhook_rejection_record()
-    StripeEvent.objects.create(event_id="evt_1", type="charge.refunded", payload={}, status=StripeEventStatus.FAILED)
+    StripeEvent.objects.create(event_id="evt_1", type="charge.refunded", payload={}, status=ProviderEventStatus.FAILED)
 
     response = client.get("/healthz")
 

@@ -18,7 +18,6 @@ ROUTES = [
     ("usage", "/api/v1/meters/"),
     ("invoicing", "/api/v1/invoices/"),
     ("invoicing", "/api/v1/payments/"),
-    ("stripe", "/api/v1/checkout/credit-packs/"),
 ]
 
 
@@ -47,10 +46,12 @@ def test_writes_to_a_disabled_module_are_refused_before_anything_runs():
     assert response.status_code == 404 and response.json()["error"]["code"] == "module_disabled"
 
 
-def test_staff_get_the_same_404_and_a_stripe_webhook_too(client):
-    module_disable(code="stripe", actor=ACTOR)
+def test_staff_get_the_same_404_and_a_rails_webhook_too(client):
+    module_disable(code="invoicing", actor=ACTOR)
+    assert staff_client().get("/api/v1/invoices/").status_code == 404
+    module_enable(code="invoicing", actor=ACTOR)
 
-    assert staff_client().get("/api/v1/checkout/credit-packs/").status_code == 404
+    module_disable(code="stripe", actor=ACTOR)
     assert client.post("/webhooks/stripe/", b"{}", content_type="application/json").status_code == 404
 
 
@@ -74,3 +75,16 @@ def test_a_disabled_modules_dashboard_panels_are_left_out(admin_client):
 
     assert 'id="dashboard-receivables"' not in page and 'id="dashboard-collected"' not in page
     assert 'id="dashboard-credits"' in page and 'id="dashboard-mrr"' in page
+
+
+def test_the_reports_module_switched_off_closes_its_endpoints_and_the_admin_page(admin_client):
+    staff = staff_client()
+    assert staff.get("/api/v1/reports/payment-summary/").status_code == 200
+    assert admin_client.get("/admin/reports/").status_code == 200
+
+    module_disable(code="reports", actor=ACTOR)
+
+    closed = staff.get("/api/v1/reports/payment-summary/")
+    assert closed.status_code == 404 and closed.json()["error"]["code"] == "module_disabled"
+    assert admin_client.get("/admin/reports/").status_code == 404
+    assert "/admin/reports/" not in admin_client.get("/admin/dashboard/").content.decode()

@@ -17,7 +17,8 @@ from core.audit import Actor
 from core.resilience import ResilientRedisCache
 from credits.selectors import credit_balance_get
 from credits.services import credit_grant
-from payments.models import Invoice, InvoiceStatus, StripeEvent
+from payments.models import Invoice, InvoiceStatus
+from payments.providers.stripe.models import StripeEvent
 from payments.tests.stripe_support import WEBHOOK_SECRET, deliver, stripe_event
 from subscriptions.api.client import api_client_forget
 from usage.models import UsageEvent

@@ -4,9 +4,24 @@ from core.api.fields import BoundedDateTimeField, MinorUnitsField, ObjectIdField
 from credits.models import DEFAULT_GRANT_PRIORITY, CreditGrant, CreditLedgerEntry, CreditSource
 
 
+class NextRefillSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(help_text="When the current period ends and the plan refills.")
+    credits = serializers.IntegerField()
+
+
 class CreditBalanceSerializer(serializers.Serializer):
     customer = serializers.IntegerField()
     balance = serializers.IntegerField(help_text="Credits available now (sum of the ledger).")
+    purchased = serializers.IntegerField(help_text="Credits bought (credit packs), ever.")
+    granted = serializers.IntegerField(help_text="Credits granted otherwise (plan refills, promotions, staff).")
+    used = serializers.IntegerField(help_text="Credits spent, net of refunded debits.")
+    expired = serializers.IntegerField()
+    adjusted = serializers.IntegerField(help_text="Ledger adjustments; balance = purchased + granted - used - "
+                                                  "expired + adjusted.")
+    used_this_period = serializers.IntegerField(help_text="Spent in the current subscription period.")
+    period_start = serializers.DateTimeField(allow_null=True)
+    period_end = serializers.DateTimeField(allow_null=True)
+    next_refill = NextRefillSerializer(allow_null=True, help_text="The refill the next renewal grants, if any.")
 
 
 class CustomerQuerySerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.api.errors import DETAIL_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
+from core.api.exports import export_response, export_schema
 from core.audit import Actor
 from credits.api.filters import CreditGrantFilter, CreditLedgerFilter
 from credits.api.serializers import (
@@ -17,7 +18,13 @@ from credits.api.serializers import (
     CreditWriteSerializer,
     CustomerQuerySerializer,
 )
-from credits.selectors import credit_balance_get, credit_grant_list, credit_ledger_list
+from credits.selectors import (
+    CREDIT_LEDGER_EXPORT,
+    credit_account_totals,
+    credit_balance_get,
+    credit_grant_list,
+    credit_ledger_list,
+)
 from credits.services import credit_debit, credit_grant
 from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
 from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature, StaffOnly
@@ -48,7 +55,9 @@ class CreditsViewSet(ApiViewMixin, viewsets.GenericViewSet):
         query = CustomerQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         customer = self.acting_customer(query.validated_data.get("customer"))
-        return Response({"customer": customer.pk, "balance": credit_balance_get(customer=customer)})
+        totals = credit_account_totals(customer=customer)
+        return Response(CreditBalanceSerializer({**vars(totals), "customer": customer.pk,
+                                                 "balance": credit_balance_get(customer=customer)}).data)
 
     @extend_schema(
         summary="Take credits (402 with the balance when there are not enough)",
@@ -78,13 +87,19 @@ class CreditsViewSet(ApiViewMixin, viewsets.GenericViewSet):
 class CreditLedgerViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = CreditLedgerEntrySerializer
     permission_classes = [*SIGNED_IN_AND_ALLOWED, API_ACCESS]
-    required_permissions = {"list": "credits.view_creditledgerentry", "retrieve": "credits.view_creditledgerentry"}
+    required_permissions = {"list": "credits.view_creditledgerentry", "retrieve": "credits.view_creditledgerentry",
+                            "export": "credits.view_creditledgerentry"}
     filterset_class = CreditLedgerFilter
     ordering_fields = ["id", "created_at", "amount"]
     ordering = ["-id"]
 
     def get_queryset(self):
         return self.scoped(credit_ledger_list())
+
+    @export_schema("Export the credit ledger as CSV")
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def export(self, request):
+        return export_response(queryset=self.filter_queryset(self.get_queryset()), spec=CREDIT_LEDGER_EXPORT)
 
 
 @extend_schema_view(

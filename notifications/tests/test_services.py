@@ -4,6 +4,8 @@ import pytest
 from django.core import mail
 from django.db import transaction
 
+from core.audit import Actor
+from modules.services import module_disable
 from notifications.models import EmailLog, EmailStatus
 from notifications.services import EmailSpec, email_resend, email_send_once
 
@@ -115,3 +117,11 @@ def test_the_text_part_and_subject_are_plain_text_and_only_the_html_part_is_esca
     [message] = mail.outbox
     assert "Hello O'Brien & <Sons>," in message.body and message.subject.endswith("1 < 2 left")
     assert "O&#x27;Brien &amp; &lt;Sons&gt;" in message.alternatives[0][0]
+
+
+@pytest.mark.django_db
+def test_with_the_notifications_module_switched_off_nothing_is_sent_or_logged():
+    module_disable(code="notifications", actor=Actor.system("test"))
+
+    assert email_send_once(spec=_spec()) is None
+    assert mail.outbox == [] and not EmailLog.objects.exists()

@@ -17,6 +17,7 @@ from core.admin_tools import (
     RecentRowsInline,
     action_form_bind,
     action_form_response,
+    csv_export_action,
     live_status_badge,
     minor_units,
     money_column,
@@ -37,6 +38,7 @@ from payments.models import (
     PaymentMethod,
 )
 from payments.providers.manual.services import payment_record_manual
+from payments.selectors import INVOICE_EXPORT
 from payments.services import invoice_finalize, invoice_mark_paid, invoice_void
 
 
@@ -123,7 +125,7 @@ class InvoiceAdmin(admin.ModelAdmin):
                        "period_start", "period_end", "issued_at", "due_date", "paid_at", "voided_at",
                        "attempt_count", "next_attempt_at", "created_at", "updated_at")
     inlines = [InvoiceLineInline, InvoicePaymentInline, InvoiceStatusChangeInline]
-    actions = ["finalize", "record_manual_payment", "void", "mark_paid"]
+    actions = ["finalize", "record_manual_payment", "void", "mark_paid", csv_export_action(INVOICE_EXPORT)]
     # The add page: a one-off invoice, created whole by the service (save_model and save_related below).
     add_form = OneOffInvoiceForm
     add_fieldsets = ((None, {"fields": ("customer", "note")}),)
@@ -204,7 +206,8 @@ class InvoiceAdmin(admin.ModelAdmin):
             return action_form_response(
                 self, request, queryset, form=form, action="record_manual_payment",
                 title="Record manual payment", submit_label="Record payment",
-                help_text="Money received outside Stripe, recorded as succeeded against each open invoice.",
+                help_text="Money received outside any payment provider, recorded as succeeded against each open "
+                          "invoice.",
             )
         data = form.cleaned_data
         actor = Actor.of_user(request.user)

@@ -12,6 +12,7 @@ from core.admin_tools import (
     RecentRowsInline,
     action_form_bind,
     action_form_response,
+    csv_export_action,
     minor_units,
     money,
     money_column,
@@ -19,7 +20,7 @@ from core.admin_tools import (
 )
 from core.audit import Actor
 from payments.models import Payment, PaymentCreditEntry, PaymentStatusChange, Refund, RefundStatusChange
-from payments.selectors import payment_credit_pack_orders
+from payments.selectors import PAYMENT_EXPORT, REFUND_EXPORT, payment_credit_pack_orders
 from payments.services import payment_refund
 
 
@@ -55,7 +56,7 @@ class RefundInline(RecentRowsInline):
     model = Refund
     recent_partition_by = "payment"
     recent_limit = 25
-    fields = ("created_at", "refund_amount", "status", "stripe_refund_id", "actor_label", "reason")
+    fields = ("created_at", "refund_amount", "status", "provider", "provider_refund_id", "actor_label", "reason")
     readonly_fields = fields
 
     refund_amount = money_column("amount", description="Amount")
@@ -73,9 +74,9 @@ class RefundForm(ActionForm):
 class PaymentAdmin(admin.ModelAdmin):
     list_display = ("id", "customer", "invoice", "payment_amount", "refunded", "method", "status_badge",
                     "reference", "created_at", "succeeded_at")
-    list_filter = ("status", "method", "currency")
+    list_filter = ("status", "method", "provider", "currency")
     search_fields = ("customer__name", "customer__email", "customer__external_id", "invoice__number", "reference",
-                     "stripe_payment_intent_id", "stripe_charge_id", "paypal_order_id")
+                     "provider_payment_id", "provider_charge_id")
     date_hierarchy = "created_at"
     list_select_related = ("customer", "invoice")
     fieldsets = (
@@ -83,8 +84,7 @@ class PaymentAdmin(admin.ModelAdmin):
         ("Amounts", {"fields": ("payment_amount", "refunded")}),
         ("What it paid for", {"fields": ("paid_for", "credits_awarded")}),
         ("Failure", {"fields": ("failure_code", "failure_reason")}),
-        ("Provider", {"fields": ("stripe_payment_intent_id", "stripe_charge_id", "paypal_order_id",
-                                 "provider_updated_at")}),
+        ("Provider", {"fields": ("provider", "provider_payment_id", "provider_charge_id", "provider_updated_at")}),
         ("Metadata", {"fields": ("metadata",), "classes": ("collapse",)}),
         ("History", {"fields": ("created_at", "succeeded_at", "updated_at")}),
     )
@@ -92,14 +92,14 @@ class PaymentAdmin(admin.ModelAdmin):
     # else, the status above all, moves only through the services, which write the audit rows.
     readonly_fields = ("customer", "invoice", "method", "status", "status_badge", "payment_amount", "refunded",
                        "description", "paid_for", "credits_awarded",
-                       "failure_code", "failure_reason", "stripe_payment_intent_id", "stripe_charge_id",
-                       "paypal_order_id", "provider_updated_at", "created_at", "succeeded_at", "updated_at")
+                       "failure_code", "failure_reason", "provider", "provider_payment_id", "provider_charge_id",
+                       "provider_updated_at", "created_at", "succeeded_at", "updated_at")
     inlines = [PaymentStatusChangeInline, RefundInline]
-    actions = ["refund"]
+    actions = ["refund", csv_export_action(PAYMENT_EXPORT)]
 
     def has_add_permission(self, request):
-        # Manual payments are recorded on their invoice ("Record manual payment") or through the API;
-        # card payments come from Stripe.
+        # Manual payments are recorded on their invoice ("Record manual payment") or through the API; the
+        # others come from their provider.
         return False
 
     @admin.display(description="Paid for")
@@ -170,14 +170,15 @@ class RefundStatusChangeInline(RecentRowsInline):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "payment", "refund_amount", "status", "stripe_refund_id", "actor_label", "reason",
-                    "created_at")
-    list_filter = ("status", "currency")
-    search_fields = ("payment__customer__name", "payment__customer__email", "stripe_refund_id", "reason",
+    list_display = ("id", "payment", "refund_amount", "status", "provider", "provider_refund_id", "actor_label",
+                    "reason", "created_at")
+    list_filter = ("status", "provider", "currency")
+    search_fields = ("payment__customer__name", "payment__customer__email", "provider_refund_id", "reason",
                      "idempotency_key")
     date_hierarchy = "created_at"
     list_select_related = ("payment",)
     inlines = [RefundStatusChangeInline]
+    actions = [csv_export_action(REFUND_EXPORT)]
 
     refund_amount = money_column("amount", description="Amount", ordering="amount")
 
@@ -186,7 +187,7 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class RefundStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "refund", "from_status", "to_status", "actor_label", "reason")
     list_filter = ("to_status", "from_status")
-    search_fields = ("refund__payment__customer__email", "refund__stripe_refund_id", "reason", "actor_label")
+    search_fields = ("refund__payment__customer__email", "refund__provider_refund_id", "reason", "actor_label")
     date_hierarchy = "created_at"
     list_select_related = ("refund",)
     show_full_result_count = False
@@ -196,7 +197,7 @@ class RefundStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class PaymentStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "payment", "from_status", "to_status", "actor_label", "reason")
     list_filter = ("to_status", "from_status")
-    search_fields = ("payment__customer__name", "payment__customer__email", "payment__stripe_payment_intent_id",
+    search_fields = ("payment__customer__name", "payment__customer__email", "payment__provider_payment_id",
                      "reason", "actor_label")
     date_hierarchy = "created_at"
     list_select_related = ("payment",)

@@ -1,8 +1,8 @@
-"""Paying by card from a customer's own front end: save a card (SetupIntent for Stripe.js) and Stripe
-Checkout for a new subscription or a credit pack. Every Stripe call is a service of
-payments.checkout (through the provider contract); without STRIPE_SECRET_KEY they answer 503."""
+"""Paying by card from a customer's own front end: save a card (a setup session for the provider's
+front-end library) and the provider's hosted checkout for a new subscription or a credit pack. Every
+provider call is a service of payments.checkout (through the provider contract); without a configured
+rail offering the capability they answer 503."""
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -32,8 +32,8 @@ from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED
 
 # A card is saved or paid for on the customer's account: like subscribing, it needs only a signed-in
 # user (not the api_access feature), so a customer on a plan without API access can still pay.
-# Anything that calls Stripe: it may fail (502) or not be configured (503).
-STRIPE_WRITE_ERRORS = (404, *WRITE_ERRORS, 502, 503)
+# Anything that calls a payment provider: it may fail (502) or not be configured (503).
+PROVIDER_WRITE_ERRORS = (404, *WRITE_ERRORS, 502, 503)
 
 _URLS = {"success_url": "https://app.example.com/billing/done?session={CHECKOUT_SESSION_ID}",
          "cancel_url": "https://app.example.com/billing"}
@@ -44,22 +44,25 @@ class PaymentMethodViewSet(ApiViewMixin, viewsets.GenericViewSet):
 
     serializer_class = SetupIntentCreateSerializer
     permission_classes = SIGNED_IN_AND_ALLOWED
-    # Saving a card writes the customer's Stripe ids and default payment method.
+    # Saving a card writes the customer's provider account (its ids and default payment method).
     required_permissions = {"setup_intent": "subscriptions.change_customer"}
     pagination_class = None
     filter_backends = []
 
     @extend_schema(
-        summary="Start saving a card (Stripe SetupIntent)", request=SetupIntentCreateSerializer,
+        summary="Start saving a card (a setup session: Stripe's SetupIntent)", request=SetupIntentCreateSerializer,
         parameters=[IDEMPOTENCY_KEY_HEADER],
-        description="Creates the Stripe customer on first use and a new SetupIntent; confirm its `client_secret` "
-                    "with Stripe.js. When it succeeds, the card becomes the default for renewals "
-                    "(`setup_intent.succeeded` webhook). 503 when Stripe is not configured.",
+        description="With the preferred rail that saves payment methods (`provider`): creates the customer there "
+                    "on first use and a new setup session; confirm its `client_secret` with the provider's "
+                    "front-end library (Stripe.js), started with `publishable_key`. When it succeeds, the card "
+                    "becomes the default for renewals (the provider's webhook). 503 when no such rail is "
+                    "configured.",
         examples=[OpenApiExample("Yourself", value={}, request_only=True),
                   OpenApiExample("Setup intent", response_only=True, value={
                       "id": "seti_1Q2w3E", "client_secret": "seti_1Q2w3E_secret_abc",
-                      "stripe_customer_id": "cus_R4t5Y6", "publishable_key": "pk_live_..."})],
-        responses={201: SetupIntentSerializer, **error_responses(*STRIPE_WRITE_ERRORS)},
+                      "provider": "stripe", "provider_customer_id": "cus_R4t5Y6",
+                      "publishable_key": "pk_live_..."})],
+        responses={201: SetupIntentSerializer, **error_responses(*PROVIDER_WRITE_ERRORS)},
     )
     @action(detail=False, methods=["post"], url_path="setup-intent")
     def setup_intent(self, request):
@@ -68,8 +71,9 @@ class PaymentMethodViewSet(ApiViewMixin, viewsets.GenericViewSet):
         customer = self.acting_customer(serializer.validated_data.get("customer"))
         account, setup = payment_method_setup_start(customer=customer)
         return Response(SetupIntentSerializer({
-            "id": setup.reference, "client_secret": setup.client_secret, "stripe_customer_id": account.reference,
-            "publishable_key": settings.STRIPE_PUBLISHABLE_KEY}).data, status=status.HTTP_201_CREATED)
+            "id": setup.reference, "client_secret": setup.client_secret, "provider": setup.provider,
+            "provider_customer_id": account.reference, "publishable_key": setup.publishable_key}).data,
+            status=status.HTTP_201_CREATED)
 
 
 class CheckoutViewSet(ApiViewMixin, viewsets.GenericViewSet):
@@ -98,7 +102,7 @@ class CheckoutViewSet(ApiViewMixin, viewsets.GenericViewSet):
                     "customer already has a live subscription (change its plan instead); 400 `nothing_to_pay` "
                     "for a free plan (`POST subscriptions/`).",
         examples=[OpenApiExample("Pro plan", value={"plan": 3, **_URLS}, request_only=True)],
-        responses={201: CheckoutSessionSerializer, **error_responses(*STRIPE_WRITE_ERRORS)},
+        responses={201: CheckoutSessionSerializer, **error_responses(*PROVIDER_WRITE_ERRORS)},
     )
     @action(detail=False, methods=["post"], serializer_class=CheckoutSubscriptionCreateSerializer)
     def subscription(self, request):
@@ -122,7 +126,7 @@ class CheckoutViewSet(ApiViewMixin, viewsets.GenericViewSet):
                     "Checkout Session for it; the credits are granted when it is paid. 400 "
                     "`unknown_credit_pack` for a pack not sold in the customer's currency.",
         examples=[OpenApiExample("500 credits", value={"pack": "credits-500", **_URLS}, request_only=True)],
-        responses={201: CheckoutSessionSerializer, **error_responses(*STRIPE_WRITE_ERRORS)},
+        responses={201: CheckoutSessionSerializer, **error_responses(*PROVIDER_WRITE_ERRORS)},
     )
     @action(detail=False, methods=["post"], url_path="credit-pack", serializer_class=CheckoutCreditPackCreateSerializer)
     def credit_pack(self, request):

@@ -151,11 +151,14 @@ class SetupIntentCreateSerializer(serializers.Serializer):
 
 
 class SetupIntentSerializer(serializers.Serializer):
-    id = serializers.CharField(help_text="The SetupIntent's Stripe id (seti_...).")
+    id = serializers.CharField(help_text="The provider's id of the setup session (Stripe: seti_...).")
     client_secret = serializers.CharField(
-        help_text="Hand to Stripe.js (`stripe.confirmCardSetup`); the saved card becomes the default for renewals.")
-    stripe_customer_id = serializers.CharField()
-    publishable_key = serializers.CharField(help_text="The Stripe publishable key to initialise Stripe.js with.")
+        help_text="Hand to the provider's front-end library (Stripe.js `confirmCardSetup`); the saved card "
+                  "becomes the default for renewals.")
+    provider = serializers.CharField(help_text="The rail saving the card (a PAYMENT_PROVIDERS code).")
+    provider_customer_id = serializers.CharField(help_text="The customer's id at that provider.")
+    publishable_key = serializers.CharField(
+        help_text="The provider's public key to start its front-end library with (Stripe's publishable key).")
 
 
 class _CheckoutRedirectSerializer(serializers.Serializer):

@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.api.errors import DETAIL_ERRORS, DETAIL_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
+from core.api.exports import export_response, export_schema
 from core.audit import Actor
 from payments.api.filters import InvoiceFilter, PaymentFilter
 from payments.api.serializers import (
@@ -26,7 +27,15 @@ from payments.api.serializers import (
 from payments.billing.resume import subscription_resume_billed
 from payments.invoice_html import invoice_render_html
 from payments.providers.manual.services import payment_record_manual
-from payments.selectors import invoice_list, payment_detail_list, payment_list
+from payments.selectors import (
+    INVOICE_EXPORT,
+    PAYMENT_EXPORT,
+    REFUND_EXPORT,
+    invoice_list,
+    payment_detail_list,
+    payment_list,
+    refund_list,
+)
 from payments.services import (
     OneOffLine,
     invoice_finalize,
@@ -201,6 +210,7 @@ class InvoiceViewSet(ApiViewMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
         "html": "payments.view_invoice",
         "create": StaffOnly("payments.add_invoice"),
         "finalize": StaffOnly("payments.finalize_invoice"),
+        "export": "payments.view_invoice",
         "void": StaffOnly("payments.void_invoice"),
         "mark_paid": StaffOnly("payments.mark_invoice_paid"),
     }
@@ -209,9 +219,14 @@ class InvoiceViewSet(ApiViewMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
     ordering = ["-id"]
 
     def get_queryset(self):
-        if self.action == "html":  # the page reads the lines itself, in its own order
+        if self.action in ("html", "export"):  # these read the lines themselves, or none
             return self.scoped(invoice_list())
         return self.scoped(invoice_list().prefetch_related("lines"))
+
+    @export_schema("Export invoices as CSV")
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def export(self, request):
+        return export_response(queryset=self.filter_queryset(self.get_queryset()), spec=INVOICE_EXPORT)
 
     @extend_schema(
         summary="The printable invoice (HTML)",
@@ -292,6 +307,8 @@ class PaymentViewSet(ApiViewMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
         "retrieve": "payments.view_payment",
         # The admin's "Record manual payment" permission: one permission, both doors.
         "create": StaffOnly("payments.record_manual_payment"),
+        "export": "payments.view_payment",
+        "export_refunds": "payments.view_refund",
         "refund": StaffOnly("payments.refund_payment"),
     }
     filterset_class = PaymentFilter
@@ -316,6 +333,18 @@ class PaymentViewSet(ApiViewMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
             reason=f"{data['method']} recorded by staff through the API")
         return Response(PaymentDetailSerializer(payment_detail_list().get(pk=payment.pk)).data,
                         status=status.HTTP_201_CREATED)
+
+    @export_schema("Export payments as CSV")
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def export(self, request):
+        return export_response(queryset=self.filter_queryset(self.get_queryset()), spec=PAYMENT_EXPORT)
+
+    @export_schema("Export the refunds of the payments the filters select, as CSV")
+    @action(detail=False, methods=["get"], pagination_class=None, url_path="refunds/export")
+    def export_refunds(self, request):
+        payments = self.filter_queryset(self.get_queryset()).order_by().values("pk")
+        return export_response(queryset=refund_list().filter(payment__in=payments).order_by("pk"),
+                               spec=REFUND_EXPORT)
 
     @extend_schema(summary="Refund all or part of a payment (staff)", request=RefundCreateSerializer,
                    parameters=[IDEMPOTENCY_KEY_HEADER],

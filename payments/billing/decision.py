@@ -13,6 +13,7 @@ from django.conf import settings
 
 from payments.billing.lines import period_lines
 from payments.models import BillingReason
+from payments.selectors.provider_accounts import row_has_saved_payment_method
 from payments.services import LineSpec
 from subscriptions.models import Plan, Subscription, SubscriptionStatus
 from subscriptions.periods import period_boundary, period_containing
@@ -68,7 +69,7 @@ def trial_needs_cancel(*, subscription: Subscription, plan: Plan) -> bool:
     """A trial of a paid plan ends in cancellation when the customer has no way to pay."""
     if plan.is_free or not settings.BILLING_REQUIRE_PAYMENT_METHOD_FOR_TRIAL_CONVERSION:
         return False
-    return not subscription.customer.stripe_default_payment_method_id
+    return not row_has_saved_payment_method(row=subscription, customer=subscription.customer)
 
 
 def next_period(*, subscription: Subscription, plan: Plan) -> tuple[datetime, datetime]:

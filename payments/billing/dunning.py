@@ -27,6 +27,7 @@ from payments import collection
 from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
 from payments.emails import DUNNING_FINAL_NOTICE_TASK, PAYMENT_FAILED_TASK
 from payments.models import Invoice, InvoiceStatus
+from payments.selectors.provider_accounts import HAS_SAVED_METHOD, saved_payment_method_exists
 from payments.services import invoice_transition
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.services import StatusMove, subscription_transition, subscription_transition_many
@@ -50,8 +51,7 @@ def retry_gap(*, failures: int) -> timedelta | None:
 # What collecting reads of an invoice and its customer; any other field still loads on first access.
 _COLLECTION_FIELDS = ("id", "number", "customer_id", "subscription_id", "status", "currency", "subtotal", "total",
                       "amount_paid", "amount_due", "attempt_count", "next_attempt_at", "metadata", "customer__name",
-                      "customer__email", "customer__currency", "customer__stripe_customer_id",
-                      "customer__stripe_default_payment_method_id")
+                      "customer__email", "customer__currency")
 
 
 def invoice_ids_due_for_collection(*, as_of: datetime) -> list[int]:
@@ -65,9 +65,9 @@ def invoice_ids_due_for_collection(*, as_of: datetime) -> list[int]:
 def dunning_batch(*, as_of: datetime, invoice_ids: list[int], actor: Actor, charge_cards: bool = True) -> StepCounts:
     """Collect these invoices. One transaction locks them (the due condition is checked again under the
     lock, so an invoice another run has locked or already handled is skipped), settles every invoice
-    that cannot be charged (no Stripe key or no saved card) and leases the ones that can; after it
-    commits, each leased invoice is charged outside any transaction and its outcome recorded in a short
-    transaction of its own. Row locks are never held across a call to Stripe, and the Payment row
+    that cannot be charged (no configured rail or no saved payment method) and leases the ones that can;
+    after it commits, each leased invoice is charged outside any transaction and its outcome recorded in
+    a short transaction of its own. Row locks are never held across a provider call, and the Payment row
     invoice_collect commits before the call is there for the webhook that may beat our answer.
 
     With `charge_cards` off (a dry run) the invoices that would be charged are only counted: a card
@@ -77,7 +77,10 @@ def dunning_batch(*, as_of: datetime, invoice_ids: list[int], actor: Actor, char
         batch_transaction_tune()
         invoices = list(
             invoices_due_for_collection(as_of=as_of).filter(pk__in=array_of(invoice_ids)).select_related("customer")
-            .only(*_COLLECTION_FIELDS).select_for_update(skip_locked=True, of=("self",)).order_by("pk")
+            .only(*_COLLECTION_FIELDS)
+            # Customers with nothing saved anywhere are settled without a query each (collection).
+            .annotate(**{HAS_SAVED_METHOD: saved_payment_method_exists()})
+            .select_for_update(skip_locked=True, of=("self",)).order_by("pk")
         )
         if not invoices:
             return StepCounts()

@@ -22,6 +22,7 @@ from payments.billing.decision import RenewalDecision, decision_lines, renewal_d
 from payments.billing.invoicing import InvoiceDraft, invoices_issue
 from payments.billing.lines import Catalog, credit_pack_lines
 from payments.models import CreditPackOrder, CreditPackOrderStatus, Invoice
+from payments.selectors.provider_accounts import HAS_SAVED_METHOD, saved_payment_method_exists
 from payments.services.credit_pack_order_transitions import credit_pack_orders_transition_many
 from subscriptions.models import Subscription, SubscriptionEventKind, SubscriptionStatus
 from subscriptions.services import EventSpec, StatusMove, subscription_events_write_many, subscription_transition_many
@@ -86,7 +87,7 @@ def _pending_orders_by_subscription(*, subscriptions: list[Subscription]) -> dic
 # What a batch reads of a subscription and its customer; everything else stays in the database.
 _CLAIMED_FIELDS = ("id", "customer_id", "plan_id", "scheduled_plan_id", "status", "billing_cycle_anchor",
                    "current_period_start", "current_period_end", "cancel_at_period_end", "canceled_at", "ended_at",
-                   "customer__currency", "customer__stripe_default_payment_method_id")
+                   "customer__currency")
 
 
 def renewal_batch(*, step: str, as_of: datetime, batch_size: int, actor: Actor, catalog: Catalog,
@@ -98,6 +99,8 @@ def renewal_batch(*, step: str, as_of: datetime, batch_size: int, actor: Actor, 
         subscriptions = list(
             subscriptions_due(step=step, as_of=as_of).filter(pk__gt=after_pk)
             .select_related("customer").only(*_CLAIMED_FIELDS)
+            # Whether each customer has a saved payment method (trial conversion), in the claiming query.
+            .annotate(**{HAS_SAVED_METHOD: saved_payment_method_exists()})
             .select_for_update(skip_locked=True, of=("self",))
             .order_by("pk")[:batch_size]
         )

@@ -24,7 +24,7 @@ from core.exceptions import PaymentProviderUnavailable
 
 if TYPE_CHECKING:
     from core.audit import Actor
-    from payments.models import Payment, Refund
+    from payments.models import Payment, ProviderAccount, Refund
     from subscriptions.models import Customer
 
 
@@ -53,6 +53,12 @@ class CustomerAccount:
     # The saved payment method off-session charges use ("" when none is saved).
     default_payment_method: str = ""
 
+    @classmethod
+    def of(cls, account: ProviderAccount) -> CustomerAccount:
+        return cls(provider=account.provider, customer_id=account.customer_id,
+                   reference=account.provider_customer_id or "",
+                   default_payment_method=account.default_payment_method_id)
+
 
 @dataclass(frozen=True)
 class ChargeRequest:
@@ -77,7 +83,9 @@ class ChargeResult:
     currency: str
     failure_code: str = ""
     failure_message: str = ""
-    # The rail's own answer, read only by the same rail's `charge_apply`.
+    # The provider's id of the movement of money behind the payment (Payment.provider_charge_id), if any.
+    charge_reference: str = ""
+    # The rail's own answer, for logs and the rail itself; `charge_apply` needs only the fields above.
     raw: object = None
 
 
@@ -149,6 +157,8 @@ class SetupSession:
     # Handed to the provider's front-end library, which collects the payment method.
     client_secret: str
     status: str
+    # The provider's public key that library is started with ("" when it needs none).
+    publishable_key: str = ""
     raw: object = None
 
 
@@ -213,6 +223,8 @@ class ProviderBase:
     codes: frozenset[str] = frozenset()
     capabilities: frozenset[Capability] = frozenset()
     unavailable_message: str = ""
+    # Dotted path of the rail's webhook view, mounted at /webhooks/<code>/ ("" for a rail without webhooks).
+    webhook_view: str = ""
 
     def _lacks(self, capability: Capability) -> PaymentProviderUnavailable:
         return PaymentProviderUnavailable(f"The {self.code} payment provider does not offer {capability.value}.",
@@ -226,7 +238,13 @@ class ProviderBase:
         return ProviderHealth(status="ok")
 
     def customer_account(self, *, customer: Customer) -> CustomerAccount | None:
-        return None
+        """The customer's ProviderAccount at this rail, as the contract's dataclass (None when none)."""
+        # Imported here, not at the top: payments.models loads this package for its shared models, so the
+        # contract cannot import models (or the selectors reading them) while it is being loaded.
+        from payments.selectors.provider_accounts import provider_account_get
+
+        account = provider_account_get(customer=customer, provider=self.code)
+        return CustomerAccount.of(account) if account is not None else None
 
     def customer_account_ensure(self, *, customer: Customer) -> CustomerAccount:
         raise self._lacks(Capability.SAVED_PAYMENT_METHODS)

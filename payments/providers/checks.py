@@ -26,9 +26,22 @@ def _rail_errors(path: str, index: int, claimed: dict[str, str]) -> list[Error]:
         owners = sorted({claimed[code] for code in taken})
         errors.append(Error(f"{where} answers for {', '.join(taken)}, already answered by {', '.join(owners)}: "
                             "a payment method has one rail.", id="payments.E004"))
+    errors += _webhook_view_errors(rail, where)
     for code in rail.codes:
         claimed.setdefault(code, path)
     return errors
+
+
+def _webhook_view_errors(rail: PaymentProvider, where: str) -> list[Error]:
+    """The view a rail mounts at /webhooks/<code>/ must import (payments/providers/urls.py)."""
+    view = getattr(rail, "webhook_view", "")
+    if not view:
+        return []
+    try:
+        import_string(view)
+    except ImportError as exc:
+        return [Error(f"{where} names a webhook view {view!r} that cannot be imported: {exc}", id="payments.E005")]
+    return []
 
 
 @register()

@@ -29,6 +29,17 @@ def provider_installed_for(code: str) -> PaymentProvider | None:
     return next((provider for provider in providers_installed() if code in provider.codes), None)
 
 
+def _switched_off(provider: PaymentProvider) -> bool:
+    """A rail declared as a module that staff switched off (`manage.py modules disable <code>`): the
+    registry answers as if it were not installed, so nothing charges, refunds or checks out through it."""
+    # Imported here: this module is loaded while the apps are (payment URLs and checks), before the
+    # modules app's models can be.
+    from modules.registry import module_definitions
+    from modules.selectors import module_enabled
+
+    return provider.code in module_definitions() and not module_enabled(code=provider.code)
+
+
 def provider_for(code: str) -> PaymentProvider:
     """The rail that answers for `code` (a Payment.method such as "stripe" or "cash").
 
@@ -37,6 +48,9 @@ def provider_for(code: str) -> PaymentProvider:
     """
     provider = provider_installed_for(code)
     if provider is not None:
+        if _switched_off(provider):
+            raise PaymentProviderUnavailable(f"The {provider.code} payment rail is switched off (modules).",
+                                             code="payment_provider_disabled", extra={"provider": provider.code})
         if not provider.is_configured():
             raise PaymentProviderUnavailable(provider.unavailable_message, extra={"provider": provider.code})
         return provider
@@ -47,7 +61,7 @@ def provider_for(code: str) -> PaymentProvider:
 def providers_with(capability: Capability) -> list[PaymentProvider]:
     """The configured rails offering `capability`, in order of preference."""
     return [provider for provider in providers_installed()
-            if capability in provider.capabilities and provider.is_configured()]
+            if capability in provider.capabilities and provider.is_configured() and not _switched_off(provider)]
 
 
 def provider_with(capability: Capability) -> PaymentProvider:

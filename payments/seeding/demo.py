@@ -30,11 +30,22 @@ from payments.models import (
 from payments.seeding.activity import CREDIT_EVENTS, activity, usage_bulk
 from payments.seeding.catalog import Catalog
 from payments.seeding.data import DEMO_COMPANY_NAMES
-from payments.seeding.story import Story, card_declined, collect, invoice_issued_in_error, plan_tier, refund_one
+from payments.seeding.story import (
+    CARD,
+    Story,
+    card_declined,
+    card_rail,
+    collect,
+    invoice_issued_in_error,
+    plan_tier,
+    refund_one,
+)
 from payments.services import (
     invoice_lock,
     invoice_transition,
     invoice_void,
+    provider_account_default_payment_method_set,
+    provider_account_reference_set,
     subscription_change_plan,
     subscription_start,
 )
@@ -56,17 +67,17 @@ _EXPIRY = Actor.system("credit-expiry")
 # The first six customers cover every subscription status (and, between them, every payment method
 # and invoice status), so even `--demo 6` shows the whole back office: (status, plan, payment method).
 _FORCED_STORIES = [
-    (S.ACTIVE, "pro", M.STRIPE),
-    (S.TRIALING, "basic", M.STRIPE),
+    (S.ACTIVE, "pro", CARD),
+    (S.TRIALING, "basic", CARD),
     (S.PAST_DUE, "basic", M.BANK_TRANSFER),
     (S.PAUSED, "pro", M.CHECK),
     (S.CANCELED, "basic", M.CASH),
-    (S.INCOMPLETE, "enterprise", M.STRIPE),
+    (S.INCOMPLETE, "enterprise", CARD),
 ]
 _STATUS_WEIGHTS = {S.ACTIVE: 50, S.TRIALING: 10, S.PAST_DUE: 8, S.PAUSED: 6, S.CANCELED: 16, S.INCOMPLETE: 10}
 _PLAN_WEIGHTS = {"free": 22, "basic": 30, "basic-yearly": 6, "pro": 22, "pro-yearly": 5, "enterprise": 10,
                  "enterprise-yearly": 5}
-_METHOD_WEIGHTS = {M.STRIPE: 55, M.BANK_TRANSFER: 20, M.CHECK: 10, M.CASH: 15}
+_METHOD_WEIGHTS = {CARD: 55, M.BANK_TRANSFER: 20, M.CHECK: 10, M.CASH: 15}
 _UPGRADES = {"basic": "pro", "pro": "enterprise"}
 _DOWNGRADES = {"pro": "basic", "enterprise": "pro"}
 
@@ -86,7 +97,7 @@ def _start_established(story: Story, plan: Plan, *, months_back: int, with_trial
     # The engine ends a paid trial without a saved card in cancellation (as it should), so only card
     # customers get a trial that has run out by now.
     subscription, invoice = subscription_start(customer=story.customer, plan=plan, actor=story.me, now=start,
-                                               with_trial=with_trial and story.method == M.STRIPE)
+                                               with_trial=with_trial and story.method == CARD)
     if invoice is not None:
         collect(story, invoice, start + timedelta(minutes=rng.randint(1, 90)))
     return Subscription.objects.get(pk=subscription.pk)
@@ -242,6 +253,19 @@ def _pick(index: int, rng: random.Random) -> tuple[str, str, str, bool]:
     return status, plan, method, False
 
 
+def _card_saved(*, customer: Customer, index: int, as_of: datetime) -> str:
+    """A saved card at the card rail, as its hosted checkout would have left it (fake ids: the demo never
+    calls a provider); the story's method, or a bank transfer when no card rail is installed."""
+    rail = card_rail()
+    if rail is None:
+        return M.BANK_TRANSFER
+    provider_account_reference_set(customer=customer, provider=rail.code, provider_customer_id=f"cus_demo{index:03d}")
+    provider_account_default_payment_method_set(customer=customer, provider=rail.code,
+                                                payment_method_id=f"pm_demo{index:03d}", observed_at=as_of,
+                                                actor=Actor.system("seed"))
+    return CARD
+
+
 def demo_customer_build(*, index: int, as_of: datetime, catalog: Catalog, staff: Actor) -> Customer | None:
     """Create demo customer number `index` with its whole history, or return None if it exists."""
     username = demo_username(index)
@@ -264,11 +288,8 @@ def demo_customer_build(*, index: int, as_of: datetime, catalog: Catalog, staff:
                                    metadata={"demo": True, "story": status})
         # The customer's programs call the API with this token (the seed prints one as a curl example).
         Token.objects.get_or_create(user=user)
-        if method == M.STRIPE:
-            # A saved card, as Checkout would have left it (fake ids: the demo never calls Stripe).
-            customer.stripe_customer_id = f"cus_demo{index:03d}"
-            customer.stripe_default_payment_method_id = f"pm_demo{index:03d}"
-            customer.save(update_fields=["stripe_customer_id", "stripe_default_payment_method_id", "updated_at"])
+        if method == CARD:
+            method = _card_saved(customer=customer, index=index, as_of=as_of)
         story = Story(index=index, rng=rng, customer=customer, as_of=as_of, catalog=catalog, staff=staff,
                       method=method, forced_credit_kinds=list(CREDIT_EVENTS) if index == 1 else [])
         plan = catalog.plans[plan_code]

@@ -41,7 +41,8 @@ ROLES: tuple[RoleSpec, ...] = (
         name="finance",
         description="Money: one-off invoices (create, finalize), void, mark paid and record manual payments "
                     "(admin and API), refund payments, grant and debit credits, credit pack orders, reprocess "
-                    "Stripe events, outbound webhook endpoints and redeliveries; sees all billing data.",
+                    "provider webhook events, outbound webhook endpoints and redeliveries; sees all billing data "
+                    "and the finance reports.",
         views_of=(*BILLING_APPS, "outbound_webhooks"),
         permissions=(
             "payments.void_invoice", "payments.mark_invoice_paid", "payments.record_manual_payment",
@@ -53,7 +54,8 @@ ROLES: tuple[RoleSpec, ...] = (
             "credits.add_creditledgerentry",  # debits (API)
             "credits.change_creditgrant",  # a grant's description
             "payments.add_creditpackorder", "payments.change_creditpackorder",
-            "payments.change_stripeevent",  # reprocess a failed webhook event
+            "payments.change_providerevent",  # reprocess a failed webhook event
+            "reports.view_reports",  # finance reports: close the month
             # The merchant's integrations: register and fix endpoints, send a delivery again.
             "outbound_webhooks.add_webhookendpoint", "outbound_webhooks.change_webhookendpoint",
             "outbound_webhooks.redeliver_webhookdelivery",
@@ -63,9 +65,9 @@ ROLES: tuple[RoleSpec, ...] = (
         name="support",
         description="Customers and their subscriptions: add and edit customers, start, change, pause, resume and "
                     "cancel subscriptions, grant goodwill credits, order credit packs; sees billing data but not "
-                    "raw Stripe events. No refunds, voids or debits.",
+                    "raw provider webhook events. No refunds, voids or debits.",
         views_of=BILLING_APPS,
-        views_except=("payments.view_stripeevent",),
+        views_except=("payments.view_providerevent",),
         permissions=(
             "subscriptions.add_customer", "subscriptions.change_customer",
             "subscriptions.add_subscription", "subscriptions.change_subscription",
@@ -76,9 +78,10 @@ ROLES: tuple[RoleSpec, ...] = (
     ),
     RoleSpec(
         name="auditor",
-        description="Reads everything, changes nothing: all billing data, staff accounts, groups and the admin's "
-                    "change history. Not API tokens or sessions, which are credentials.",
+        description="Reads everything, changes nothing: all billing data and finance reports, staff accounts, groups "
+                    "and the admin's change history. Not API tokens or sessions, which are credentials.",
         views_of=(*BILLING_APPS, "outbound_webhooks", "auth", "admin"),
+        permissions=("reports.view_reports",),
     ),
 )
 

@@ -23,9 +23,8 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
+from payments.providers import Capability, ChargeResult, PaymentProvider, RefundResult, providers_installed
 from payments.providers.manual.services import payment_record_manual
-from payments.providers.stripe.gateway import ChargeResult, PaymentIntentResult
-from payments.providers.stripe.sync import payment_sync_charge_refunds, payment_sync_intent
 from payments.seeding.catalog import Catalog, major_to_minor
 from payments.services import (
     LineSpec,
@@ -42,7 +41,8 @@ from usage.models import Meter
 
 S = SubscriptionStatus
 M = PaymentMethod
-STRIPE_WEBHOOK = Actor.system("stripe-webhook")
+# A story's method when the customer pays by saved card, through `card_rail()`.
+CARD = "card"
 # When a declined card is tried again, as the dunning schedule would.
 RETRY_AFTER = timedelta(days=3)
 
@@ -95,8 +95,9 @@ def collect(story: Story, invoice: Invoice, at: datetime) -> None:
     invoice.refresh_from_db()
     if invoice.status != InvoiceStatus.OPEN or invoice.amount_due == 0:
         return
-    if story.method == M.STRIPE:
-        card_payment(story, invoice, succeed=True, at=at)
+    if story.method == CARD:
+        # A card story exists only when a card rail is installed (demo._card_saved).
+        card_payment(story, invoice, rail=card_rail(), succeed=True, at=at)
         return
     label = {M.CHECK: "check", M.BANK_TRANSFER: "transfer", M.CASH: "receipt"}[story.method]
     reference = f"{label} {story.next_ref(label[:2]).upper()}"
@@ -106,8 +107,10 @@ def collect(story: Story, invoice: Invoice, at: datetime) -> None:
 
 def card_declined(story: Story, invoice: Invoice, at: datetime) -> None:
     """A card attempt fails: the invoice stays open for another attempt and a live subscription falls
-    past due."""
-    card_payment(story, invoice, succeed=False, at=at)
+    past due. Without a card rail installed the attempt leaves no payment, only its dunning state."""
+    rail = card_rail()
+    if rail is not None:
+        card_payment(story, invoice, rail=rail, succeed=False, at=at)
     with transaction.atomic():
         invoice = invoice_lock(invoice_id=invoice.pk)
         invoice.attempt_count += 1
@@ -142,59 +145,70 @@ def refund_one(story: Story, *, full: bool) -> None:
     amount = payment.amount if full else max(payment.amount // 2, 1)
     at = min(payment.succeeded_at + timedelta(days=story.rng.randint(1, 5)), story.as_of)
     reason = "charged twice by mistake" if full else "partial refund for downtime"
-    if payment.method == M.STRIPE:
-        card_refund(story, payment, amount=amount, reason=reason, at=at)
+    rail = card_rail()
+    if rail is not None and payment.provider == rail.code:
+        card_refund(story, payment, rail=rail, amount=amount, reason=reason, at=at)
     else:
         payment_refund(payment=payment, actor=story.staff, amount=amount, reason=reason, now=at,
                        idempotency_key=story.next_ref("refund"))
 
 
 # ---------------------------------------------------------------------------------------- card payments
-# What Stripe would have told us, applied by the same code that applies its API answers and webhooks
-# (payments.providers.stripe.sync); the ids are fake (pi_demo..., ch_demo...) and nothing calls the network.
+# What the card rail would have answered, recorded through the provider contract's applies (the same code
+# that records its API answers); the ids are fake (pi_demo..., ch_demo...) and nothing calls the network.
 
 
-def _intent(payment: Payment, *, status: str, charge_id: str, failure_code: str = "",
-            failure_message: str = "") -> PaymentIntentResult:
-    customer = payment.customer
-    return PaymentIntentResult(
-        id=payment.stripe_payment_intent_id, status=status, amount=payment.amount, currency=payment.currency,
-        customer_id=customer.stripe_customer_id, payment_method_id=customer.stripe_default_payment_method_id,
-        latest_charge_id=charge_id, created=payment.created_at, failure_code=failure_code,
-        failure_message=failure_message, metadata={"payment_id": str(payment.pk)})
+def card_rail() -> PaymentProvider | None:
+    """The rail demo card customers pay through: the first installed one that charges saved cards
+    off-session, configured or not (the demo never calls it); None when only manual rails are installed."""
+    return next((rail for rail in providers_installed() if Capability.OFF_SESSION_CHARGE in rail.capabilities),
+                None)
+
+
+def _webhook(rail: PaymentProvider) -> Actor:
+    return Actor.system(f"{rail.code}-webhook")
+
+
+def _charge(payment: Payment, rail: PaymentProvider, *, status: PaymentStatus, charge_reference: str = "",
+            failure_code: str = "", failure_message: str = "") -> ChargeResult:
+    """The rail's answer in the contract's terms: `status` is ours, and the demo's word is the same."""
+    return ChargeResult(provider=rail.code, reference=payment.provider_payment_id, status=status,
+                        provider_status=status, amount=payment.amount, currency=payment.currency,
+                        failure_code=failure_code, failure_message=failure_message, charge_reference=charge_reference)
 
 
 @transaction.atomic
-def card_payment(story: Story, invoice: Invoice, *, succeed: bool, at: datetime) -> Payment:
-    """A PaymentIntent for the invoice's amount due: processing, then succeeded or declined."""
+def card_payment(story: Story, invoice: Invoice, *, rail: PaymentProvider, succeed: bool, at: datetime) -> Payment:
+    """A charge of the invoice's amount due through the card rail: processing, then succeeded or declined."""
     payment = Payment.objects.create(customer=story.customer, invoice=invoice, amount=invoice.amount_due,
-                                     currency=invoice.currency, method=PaymentMethod.STRIPE,
-                                     stripe_payment_intent_id=story.next_ref("pi"), metadata={"demo": True})
+                                     currency=invoice.currency, method=rail.code, provider=rail.code,
+                                     provider_payment_id=story.next_ref("pi"), metadata={"demo": True})
     payment = payment_lock(payment_id=payment.pk)
-    payment_sync_intent(payment=payment, intent=_intent(payment, status="processing", charge_id=""),
-                        observed_at=at, actor=STRIPE_WEBHOOK, reason="payment_intent.processing", now=at)
+    rail.charge_apply(payment=payment, result=_charge(payment, rail, status=PaymentStatus.PROCESSING),
+                      observed_at=at, actor=_webhook(rail), reason="payment processing", now=at)
     done = at + timedelta(seconds=3)
     if succeed:
-        intent = _intent(payment, status="succeeded", charge_id=story.next_ref("ch"))
-        reason = "payment_intent.succeeded"
+        result = _charge(payment, rail, status=PaymentStatus.SUCCEEDED, charge_reference=story.next_ref("ch"))
+        reason = "payment succeeded"
     else:
-        intent = _intent(payment, status="requires_payment_method", charge_id="", failure_code="card_declined",
+        result = _charge(payment, rail, status=PaymentStatus.FAILED, failure_code="card_declined",
                          failure_message="Your card has insufficient funds.")
-        reason = "payment_intent.payment_failed"
-    return payment_sync_intent(payment=payment, intent=intent, observed_at=done, actor=STRIPE_WEBHOOK,
-                               reason=reason, now=done).payment
+        reason = "payment failed"
+    rail.charge_apply(payment=payment, result=result, observed_at=done, actor=_webhook(rail), reason=reason, now=done)
+    return payment
 
 
 @transaction.atomic
-def card_refund(story: Story, payment: Payment, *, amount: int, reason: str, at: datetime) -> None:
-    """Staff refund a card payment: the refund waits for Stripe, and charge.refunded counts it."""
+def card_refund(story: Story, payment: Payment, *, rail: PaymentProvider, amount: int, reason: str,
+                at: datetime) -> None:
+    """Staff refund a card payment: the refund is requested, then the rail's answer that it succeeded is
+    recorded."""
     payment = payment_lock(payment_id=payment.pk)
     refund_id = story.next_ref("re")
-    refund = Refund(payment=payment, amount=amount, currency=payment.currency, status=RefundStatus.PENDING,
-                    stripe_refund_id=refund_id, idempotency_key=f"seed:{refund_id}", reason=reason[:500])
+    refund = Refund(payment=payment, amount=amount, currency=payment.currency, status=RefundStatus.REQUESTED,
+                    provider=rail.code, idempotency_key=f"seed:{refund_id}", reason=reason[:500])
     refund.stamp(story.staff)
     refund.save()
-    charge = ChargeResult(id=payment.stripe_charge_id, status="succeeded", amount=payment.amount,
-                          amount_refunded=payment.amount_refunded + amount, currency=payment.currency,
-                          payment_intent_id=payment.stripe_payment_intent_id, paid=True, created=payment.succeeded_at)
-    payment_sync_charge_refunds(payment=payment, charge=charge, observed_at=at, actor=STRIPE_WEBHOOK, now=at)
+    result = RefundResult(provider=rail.code, reference=refund_id, status=RefundStatus.SUCCEEDED,
+                          provider_status=RefundStatus.SUCCEEDED, amount=amount, currency=payment.currency)
+    rail.refund_apply(payment=payment, refund=refund, result=result, actor=_webhook(rail), reason=reason, now=at)

@@ -3,7 +3,7 @@ as money collected."""
 
 from django.db.models import QuerySet
 
-from payments.models import CreditPackOrder, Invoice, Payment, PaymentStatus
+from payments.models import CreditPackOrder, Invoice, Payment, PaymentStatus, Refund
 from subscriptions.models import Customer
 
 
@@ -15,6 +15,10 @@ def invoice_list(*, customer: Customer | None = None) -> QuerySet[Invoice]:
 def payment_list(*, customer: Customer | None = None) -> QuerySet[Payment]:
     payments = Payment.objects.select_related("customer", "invoice")
     return payments if customer is None else payments.filter(customer=customer)
+
+
+def refund_list() -> QuerySet[Refund]:
+    return Refund.objects.select_related("payment")
 
 
 # Payments whose money counts towards an invoice (refunds do not reopen a paid invoice).

@@ -42,12 +42,16 @@ from payments.services.payments import (
     payment_lock,
     payment_transition,
 )
+from payments.services.provider_accounts import (
+    provider_account_default_payment_method_set,
+    provider_account_reference_set,
+)
 from payments.services.refunds import (
     ALLOWED_REFUND_TRANSITIONS,
     payment_refund,
     payment_refund_apply,
-    refund_id_from_stripe_key,
-    refund_stripe_key,
+    refund_id_from_idempotency_key,
+    refund_idempotency_key,
     refund_transition,
 )
 from payments.services.subscription_flows import (
@@ -94,8 +98,10 @@ __all__ = [
     "payment_refund_apply",
     "payment_transition",
     "plan_period_line",
-    "refund_id_from_stripe_key",
-    "refund_stripe_key",
+    "provider_account_default_payment_method_set",
+    "provider_account_reference_set",
+    "refund_id_from_idempotency_key",
+    "refund_idempotency_key",
     "refund_transition",
     "subscription_activate_after_payment",
     "subscription_change_plan",

@@ -59,17 +59,18 @@ ALLOWED_REFUND_TRANSITIONS: dict[str, set[str]] = {
     R.CANCELED: set(),
 }
 
-_STRIPE_KEY = re.compile(r"refund-(\d+)")
+_REFUND_KEY = re.compile(r"refund-(\d+)")
 
 
-def refund_stripe_key(*, refund_id: int) -> str:
-    """Stripe's idempotency key for our refund: stable from the committed intent on, so asking again after
-    a crash gets the refund Stripe already made instead of a second one."""
+def refund_idempotency_key(*, refund_id: int) -> str:
+    """The provider's idempotency key for our refund: stable from the committed intent on, so asking again
+    after a crash gets the refund the provider already made instead of a second one."""
     return f"refund-{refund_id}"
 
 
-def refund_id_from_stripe_key(key: str) -> int | None:
-    match = _STRIPE_KEY.fullmatch(key or "")
+def refund_id_from_idempotency_key(key: str) -> int | None:
+    """Our refund id back from a key made by `refund_idempotency_key` (a provider echoes it in events)."""
+    match = _REFUND_KEY.fullmatch(key or "")
     return int(match.group(1)) if match else None
 
 
@@ -95,8 +96,8 @@ def _refund_replay(*, existing: Refund, payment: Payment, amount: int | None) ->
         raise IdempotencyConflict("This idempotency key was already used for another refund.",
                                   extra={"refund_id": existing.pk})
     if existing.status == R.FAILED:
-        raise PaymentProviderError(f"Refund #{existing.pk} failed in Stripe; try again with a new idempotency key.",
-                                   code="refund_failed", extra={"refund_id": existing.pk})
+        raise PaymentProviderError(f"Refund #{existing.pk} failed at the provider; try again with a new "
+                                   "idempotency key.", code="refund_failed", extra={"refund_id": existing.pk})
     return existing
 
 
@@ -111,9 +112,9 @@ class _Intent:
 def payment_refund(*, payment: Payment, actor: Actor, amount: int | None = None, reason: str = "",
                    idempotency_key: str | None = None, now: datetime | None = None) -> Refund:
     """Refund all or part of a succeeded payment. Manual methods are refunded at once (the money goes
-    back by hand); card payments through Stripe, with no transaction open while Stripe answers (so call
-    this outside any transaction). A Stripe error leaves the refund failed, the payment unchanged, and is
-    raised."""
+    back by hand); payments through a rail that refunds, with no transaction open while it answers (so
+    call this outside any transaction). A provider error leaves the refund failed, the payment unchanged,
+    and is raised."""
     with transaction.atomic():
         intent = _payment_refund_intent(payment_id=payment.pk, actor=actor, amount=amount, reason=reason,
                                         idempotency_key=idempotency_key, now=now)
@@ -126,7 +127,7 @@ def payment_refund(*, payment: Payment, actor: Actor, amount: int | None = None,
 def _payment_refund_intent(*, payment_id: int, actor: Actor, amount: int | None, reason: str,
                            idempotency_key: str | None, now: datetime | None) -> _Intent:
     """Under the payment's lock: the refund a repeated key made, or a new one (manual: applied at once;
-    card: committed as requested, its amount held until Stripe settles it)."""
+    through a rail: committed as requested, its amount held until the provider settles it)."""
     payment = payment_lock(payment_id=payment_id)
     existing = Refund.objects.filter(idempotency_key=idempotency_key).first() if idempotency_key else None
     if existing is not None:
@@ -145,7 +146,8 @@ def _payment_refund_intent(*, payment_id: int, actor: Actor, amount: int | None,
     if card:
         _provider_refund_check(rail=rail, payment=payment)
     refund = Refund(payment=payment, amount=amount, currency=payment.currency, reason=reason[:500],
-                    idempotency_key=idempotency_key, status=R.REQUESTED if card else R.SUCCEEDED)
+                    provider=payment.provider, idempotency_key=idempotency_key,
+                    status=R.REQUESTED if card else R.SUCCEEDED)
     refund.stamp(actor)
     try:
         with transaction.atomic():
@@ -159,9 +161,9 @@ def _payment_refund_intent(*, payment_id: int, actor: Actor, amount: int | None,
 
 
 def _refund_rail(*, payment: Payment) -> PaymentProvider | None:
-    """The rail that sends this payment's money back, or None when it goes back by hand: manual methods,
-    and methods no installed rail answers for (as before rails were installable)."""
-    rail = provider_installed_for(payment.method)
+    """The rail that sends this payment's money back, or None when it goes back by hand: the manual rail,
+    and rails that are not installed (as before rails were installable)."""
+    rail = provider_installed_for(payment.provider)
     return rail if rail is not None and Capability.REFUNDS in rail.capabilities else None
 
 
@@ -170,9 +172,8 @@ def _provider_refund_check(*, rail: PaymentProvider, payment: Payment) -> None:
     if not rail.is_configured():
         raise PaymentProviderUnavailable(rail.unavailable_message, extra={"provider": rail.code})
     if not rail.payment_reference(payment=payment):
-        # The code predates other rails; clients already branch on it.
         raise InvalidOperation(f"This payment never reached {rail.code}; there is nothing to refund there.",
-                               code="payment_not_in_stripe")
+                               code="payment_not_at_provider", extra={"provider": rail.code})
 
 
 def _intent_of(*, refund: Refund, payment: Payment) -> _Intent:
@@ -190,7 +191,7 @@ def _refund_ask_provider(*, refund: Refund, rail: PaymentProvider, payment_refer
     try:
         result = rail.refund_create(RefundRequest(
             payment_reference=payment_reference, amount=refund.amount, currency=refund.currency,
-            idempotency_key=refund_stripe_key(refund_id=refund.pk),
+            idempotency_key=refund_idempotency_key(refund_id=refund.pk),
             metadata={"refund_id": str(refund.pk), "payment_id": str(refund.payment_id)},
         ))
     except BillingError as exc:

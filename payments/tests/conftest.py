@@ -97,7 +97,8 @@ def collect_outcomes(monkeypatch):
         if outcome == "succeeded":
             payment = Payment.objects.create(customer_id=invoice.customer_id, invoice=invoice,
                                              amount=invoice.amount_due, currency=invoice.currency,
-                                             method=PaymentMethod.STRIPE, status=PaymentStatus.PROCESSING)
+                                             method=PaymentMethod.STRIPE,
+                                             provider="stripe", status=PaymentStatus.PROCESSING)
             payment_transition(payment=payment, to_status=PaymentStatus.SUCCEEDED, actor=actor, now=now)
         return collection.CollectionResult(outcome=outcome, payment=payment)
 

@@ -260,3 +260,39 @@ class RecordingStripe:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+# ------------------------------------------------------------------------------ the customer's account
+
+
+def stripe_account(customer):
+    """The customer's Stripe ProviderAccount as stored now (None when it has none)."""
+    from payments.models import ProviderAccount
+
+    return ProviderAccount.objects.filter(customer_id=customer.pk, provider="stripe").first()
+
+
+def stripe_account_set(customer, *, customer_id: str | None = None, payment_method: str = "", set_at=None):
+    """Give the customer a Stripe account (its Stripe id, a saved card), as the rail's services leave it."""
+    from payments.models import ProviderAccount
+
+    account, _ = ProviderAccount.objects.update_or_create(
+        customer_id=customer.pk, provider="stripe",
+        defaults={"provider_customer_id": customer_id, "default_payment_method_id": payment_method,
+                  "default_payment_method_set_at": set_at})
+    return account
+
+
+def stripe_account_id(customer) -> str | None:
+    account = stripe_account(customer)
+    return account.provider_customer_id if account is not None else None
+
+
+def stripe_card(customer) -> str:
+    account = stripe_account(customer)
+    return account.default_payment_method_id if account is not None else ""
+
+
+def stripe_card_set_at(customer):
+    account = stripe_account(customer)
+    return account.default_payment_method_set_at if account is not None else None

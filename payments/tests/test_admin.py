@@ -32,17 +32,19 @@ from payments.models import (
     PaymentCreditEntry,
     PaymentStatus,
     PaymentStatusChange,
+    ProviderAccount,
+    ProviderEventStatus,
+    ProviderPlanPrice,
     Refund,
     RefundStatusChange,
-    StripeEvent,
-    StripeEventStatus,
 )
 from payments.providers.manual.services import payment_record_manual
 from payments.providers.stripe import gateway as stripe_gateway
+from payments.providers.stripe.models import StripeEvent
 from payments.services import invoice_mark_paid, payment_refund
-from payments.tests.factories import PaymentFactory
-from payments.tests.stripe_support import new_id, setup_intent_object, stripe_event
-from subscriptions.tests.factories import CustomerFactory, StaffUserFactory, UserFactory
+from payments.tests.factories import PaymentFactory, StripeCustomerFactory
+from payments.tests.stripe_support import new_id, setup_intent_object, stripe_account_id, stripe_event
+from subscriptions.tests.factories import PlanFactory, StaffUserFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -324,7 +326,7 @@ def test_card_refund_stripe_refuses_shows_its_error_and_leaves_the_payment_uncha
                                                                                      monkeypatch, settings):
     settings.STRIPE_SECRET_KEY = "sk_test_admin"
     payment = PaymentFactory(customer=business.customers[0], status=PaymentStatus.SUCCEEDED, amount=1500,
-                             stripe_payment_intent_id=new_id("pi"))
+                             provider_payment_id=new_id("pi"))
 
     def refused(**kwargs):
         raise PaymentProviderError("Stripe request failed: charge disputed")
@@ -344,7 +346,7 @@ def test_refund_status_changes_are_shown_on_the_refund_and_read_only(admin_clien
     """The business's refunds are manual (no status moves); a card refund Stripe answered `pending` has one."""
     settings.STRIPE_SECRET_KEY = "sk_test_admin"
     payment = PaymentFactory(customer=business.customers[0], status=PaymentStatus.SUCCEEDED, amount=1500,
-                             stripe_payment_intent_id=new_id("pi"))
+                             provider_payment_id=new_id("pi"))
     monkeypatch.setattr(stripe_gateway, "refund_create", lambda **kwargs: stripe_gateway.RefundResult(
         id="re_admin_1", status="pending", amount=kwargs["amount"], currency="USD",
         payment_intent_id=kwargs["payment_intent_id"], charge_id=""))
@@ -404,7 +406,7 @@ def test_staff_with_permission_runs_only_that_action(client, business):
     offered = action_names(client.get(changelist_url(Invoice)))
     post_action(client, Invoice, "void", [invoice])
 
-    assert offered == {"void"}
+    assert offered == {"void", "export_csv"}  # the export needs only the view permission
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.VOID
 
@@ -467,33 +469,34 @@ def test_past_due_filter_lists_open_invoices_past_their_due_date(admin_client, b
 
 @pytest.fixture
 def failed_event():
-    customer = CustomerFactory(stripe_customer_id=new_id("cus"))
+    customer = StripeCustomerFactory(stripe_customer_id=new_id("cus"))
     event = stripe_event("setup_intent.succeeded", setup_intent_object(
-        id=new_id("seti"), customer=customer.stripe_customer_id, payment_method="pm_from_admin"))
+        id=new_id("seti"), customer=stripe_account_id(customer), payment_method="pm_from_admin"))
     return StripeEvent.objects.create(event_id=event["id"], type=event["type"], payload=event,
-                                      status=StripeEventStatus.FAILED, attempts=1, error="earlier failure")
+                                      status=ProviderEventStatus.FAILED, attempts=1, error="earlier failure")
 
 
 def test_staff_reprocess_action_runs_the_event_again(client, failed_event):
     staff = StaffUserFactory()
     client.force_login(staff)
 
-    response = client.post("/admin/payments/stripeevent/", {"action": "reprocess",
+    response = client.post("/admin/payments_stripe/stripeevent/", {"action": "reprocess",
                                                              "_selected_action": [failed_event.pk]})
 
     failed_event.refresh_from_db()
     assert response.status_code == 302
-    assert failed_event.status == StripeEventStatus.PROCESSED and failed_event.attempts == 2
+    assert failed_event.status == ProviderEventStatus.PROCESSED and failed_event.attempts == 2
     assert failed_event.payload["data"]["object"]["payment_method"] == "pm_from_admin"
 
 
 def test_events_are_read_only_in_the_admin(client, failed_event):
     client.force_login(StaffUserFactory())
 
-    assert client.get("/admin/payments/stripeevent/").status_code == 200
-    assert client.get(f"/admin/payments/stripeevent/{failed_event.pk}/change/").status_code == 200
-    assert client.get("/admin/payments/stripeevent/add/").status_code == 403
-    assert client.post(f"/admin/payments/stripeevent/{failed_event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.get("/admin/payments_stripe/stripeevent/").status_code == 200
+    assert client.get(f"/admin/payments_stripe/stripeevent/{failed_event.pk}/change/").status_code == 200
+    assert client.get("/admin/payments_stripe/stripeevent/add/").status_code == 403
+    deleted = client.post(f"/admin/payments_stripe/stripeevent/{failed_event.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 403
     assert StripeEvent.objects.filter(pk=failed_event.pk).exists()
 
 
@@ -501,10 +504,10 @@ def test_staff_without_change_permission_cannot_reprocess(client, failed_event):
     from django.contrib.auth.models import Permission
 
     viewer = UserFactory(is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_stripeevent"))
+    viewer.user_permissions.add(Permission.objects.get(codename="view_providerevent"))
     client.force_login(viewer)
 
-    client.post("/admin/payments/stripeevent/", {"action": "reprocess", "_selected_action": [failed_event.pk]})
+    client.post("/admin/payments_stripe/stripeevent/", {"action": "reprocess", "_selected_action": [failed_event.pk]})
 
     failed_event.refresh_from_db()
     assert failed_event.attempts == 1
@@ -516,3 +519,26 @@ def test_credit_pack_order_search_finds_by_customer_email_and_filters_by_status(
     assert response.status_code == 200
     assert list(response.context["cl"].result_list) == [order]
     assert "credits-100" in response.content.decode()
+
+
+def test_the_customer_page_shows_its_provider_accounts_read_only(admin_client):
+    customer = StripeCustomerFactory(stripe_customer_id="cus_shown", stripe_default_payment_method_id="pm_shown")
+    page = admin_client.get(change_url(customer))
+
+    [accounts] = [inline for inline in page.context["inline_admin_formsets"]
+                  if inline.formset.model is ProviderAccount]
+    assert "cus_shown" in page.content.decode() and "pm_shown" in page.content.decode()
+    assert not accounts.has_add_permission and not accounts.has_change_permission
+    found = admin_client.get(changelist_url(type(customer)), {"q": "cus_shown"}).context["cl"].result_list
+    assert list(found) == [customer]
+
+
+def test_staff_map_a_plan_to_a_provider_price_on_the_plan_page(admin_client):
+    plan = PlanFactory(code="mapped")
+    form = change_form_data(admin_client.get(change_url(plan)), **{
+        "provider_prices-TOTAL_FORMS": "1", "provider_prices-0-provider": "stripe",
+        "provider_prices-0-provider_price_id": "price_admin", "provider_prices-0-provider_product_id": "prod_1"})
+
+    assert admin_client.post(change_url(plan), form).status_code == 302
+    assert list(ProviderPlanPrice.objects.values_list("plan__code", "provider", "provider_price_id")) == [
+        ("mapped", "stripe", "price_admin")]

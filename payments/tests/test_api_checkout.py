@@ -6,7 +6,7 @@ import pytest
 from billing_project.tests.api_support import api_customer, staff_client
 from credits.models import CreditLedgerEntry
 from payments.models import BillingReason, Invoice, InvoiceStatus
-from payments.tests.stripe_support import new_id
+from payments.tests.stripe_support import new_id, stripe_account_id, stripe_account_set
 from subscriptions.models import ApiIdempotencyKey, Customer, Subscription, SubscriptionStatus
 from subscriptions.tests.factories import PlanFactory
 
@@ -29,7 +29,7 @@ def redirects(settings):
 
 def _stripe_customer(caller):
     """Checkout's peer only speaks Checkout: give the customer its Stripe id beforehand."""
-    Customer.objects.filter(pk=caller.customer.pk).update(stripe_customer_id=new_id("cus"))
+    stripe_account_set(caller.customer, customer_id=new_id("cus"))
 
 
 # ----------------------------------------------------------------------------- SetupIntent
@@ -47,10 +47,10 @@ def test_setup_intent_creates_the_stripe_customer_once_and_returns_a_client_secr
     body = first.json()
     caller.customer.refresh_from_db()
     assert body["id"].startswith("seti_") and body["client_secret"].startswith(body["id"])
-    assert body["stripe_customer_id"] == caller.customer.stripe_customer_id
+    assert body["provider"] == "stripe" and body["provider_customer_id"] == stripe_account_id(caller.customer)
     assert body["publishable_key"] == "pk_test_abc"
     # The Stripe customer is reused; each call is a fresh SetupIntent.
-    assert second.json()["stripe_customer_id"] == body["stripe_customer_id"]
+    assert second.json()["provider_customer_id"] == body["provider_customer_id"]
     assert second.json()["id"] != body["id"]
 
 
@@ -61,7 +61,7 @@ def test_staff_start_a_setup_intent_for_the_customer_they_name(stripe_api):
                                    format="json")
     assert response.status_code == 201, response.content
     caller.customer.refresh_from_db()
-    assert response.json()["stripe_customer_id"] == caller.customer.stripe_customer_id
+    assert response.json()["provider_customer_id"] == stripe_account_id(caller.customer)
 
 
 def test_setup_intent_without_stripe_answers_503_and_writes_nothing(settings):
@@ -76,7 +76,7 @@ def test_setup_intent_without_stripe_answers_503_and_writes_nothing(settings):
     assert (error["type"], error["code"]) == ("billing_error", "payment_provider_unavailable")
     assert "STRIPE_SECRET_KEY" in error["message"]
     caller.customer.refresh_from_db()
-    assert not caller.customer.stripe_customer_id
+    assert not stripe_account_id(caller.customer)
     # A 5xx is not an answer to keep: the key is free for the retry once Stripe is configured.
     assert not ApiIdempotencyKey.objects.exists()
 

@@ -8,8 +8,8 @@ from payments.billing.dunning import retry_gap
 from payments.billing.run import billing_run
 from payments.models import Invoice, InvoiceStatus, Payment
 from payments.tests.conftest import make_due_subscription
+from payments.tests.factories import StripeCustomerFactory
 from subscriptions.models import SubscriptionStatus
-from subscriptions.tests.factories import CustomerFactory
 
 FEB_28 = datetime(2026, 2, 28, 12, 0, tzinfo=UTC)
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _renewed_invoice(**customer_fields):
-    sub = make_due_subscription(customer=CustomerFactory(user=None, **customer_fields))
+    sub = make_due_subscription(customer=StripeCustomerFactory(user=None, **customer_fields))
     billing_run(as_of=FEB_28)
     return sub, Invoice.objects.get(subscription=sub)
 

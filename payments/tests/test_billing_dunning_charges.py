@@ -77,7 +77,7 @@ def test_charge_happens_outside_any_transaction_and_pays_the_invoice(stripe_api,
     assert invoice.status == InvoiceStatus.PAID and invoice.attempt_count == 0 and invoice.next_attempt_at is None
     assert sub.status == SubscriptionStatus.ACTIVE
     payment = Payment.objects.get(invoice=invoice)
-    assert payment.status == PaymentStatus.SUCCEEDED and payment.stripe_payment_intent_id.startswith("pi_")
+    assert payment.status == PaymentStatus.SUCCEEDED and payment.provider_payment_id.startswith("pi_")
 
 
 def test_declined_charge_counts_one_attempt_and_schedules_the_retry(stripe_api, lease, gateway_calls):

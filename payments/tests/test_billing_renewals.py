@@ -11,9 +11,10 @@ from payments.billing.resume import subscription_resume_billed
 from payments.billing.run import billing_run
 from payments.models import BillingReason, Invoice, InvoiceLineKind, InvoiceStatus
 from payments.tests.conftest import T0, make_due_subscription
+from payments.tests.factories import StripeCustomerFactory
 from subscriptions.models import SubscriptionEventKind, SubscriptionStatus
 from subscriptions.services import subscription_pause
-from subscriptions.tests.factories import CustomerFactory, PlanFactory
+from subscriptions.tests.factories import PlanFactory
 from usage.models import UsageEvent
 
 FEB_28 = datetime(2026, 2, 28, 12, 0, tzinfo=UTC)
@@ -164,7 +165,7 @@ def _trial(*, plan, customer=None, days=14):
 
 
 def test_trial_with_payment_method_converts_to_active_and_is_invoiced(collect_outcomes):
-    customer = CustomerFactory(user=None, stripe_default_payment_method_id="pm_card_visa")
+    customer = StripeCustomerFactory(user=None, stripe_default_payment_method_id="pm_card_visa")
     sub, trial_end = _trial(plan=PlanFactory(amount=1500, trial_days=14), customer=customer)
     summary = billing_run(as_of=trial_end)
     sub.refresh_from_db()

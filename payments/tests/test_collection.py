@@ -6,7 +6,7 @@ from payments.collection import invoice_collect
 from payments.models import InvoiceStatus, Payment, PaymentStatus, Refund, RefundStatus
 from payments.providers.stripe import gateway as stripe_gateway
 from payments.services import payment_refund
-from payments.tests.stripe_support import localstripe_post
+from payments.tests.stripe_support import localstripe_post, stripe_account_id, stripe_account_set
 from subscriptions.models import SubscriptionStatus
 
 pytestmark = pytest.mark.django_db
@@ -16,9 +16,8 @@ def save_card(stripe_api, customer, payment_method="pm_card_visa"):
     setup = payment_method_setup_start(customer=customer)[1].raw
     localstripe_post(stripe_api, f"/v1/setup_intents/{setup.id}/confirm",
                      {"payment_method": payment_method, "client_secret": setup.client_secret})
-    customer.stripe_default_payment_method_id = stripe_gateway.setup_intent_retrieve(
-        setup_intent_id=setup.id).payment_method_id
-    customer.save()
+    saved = stripe_gateway.setup_intent_retrieve(setup_intent_id=setup.id).payment_method_id
+    stripe_account_set(customer, customer_id=stripe_account_id(customer), payment_method=saved)
 
 
 def dunning_fields(invoice):
@@ -28,9 +27,7 @@ def dunning_fields(invoice):
 
 def test_without_stripe_key_nothing_is_charged_and_no_payment_is_written(settings, first_invoice, actor):
     settings.STRIPE_SECRET_KEY = ""
-    first_invoice.customer.stripe_customer_id = "cus_x"
-    first_invoice.customer.stripe_default_payment_method_id = "pm_x"
-    first_invoice.customer.save()
+    stripe_account_set(first_invoice.customer, customer_id="cus_x", payment_method="pm_x")
 
     result = invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now())
 
@@ -57,7 +54,7 @@ def test_off_session_charge_pays_the_invoice_and_activates_the_subscription(stri
     first_invoice.refresh_from_db()
     assert result.outcome == "succeeded"
     assert payment.status == PaymentStatus.SUCCEEDED and payment.amount == 2500
-    assert payment.stripe_payment_intent_id.startswith("pi_") and payment.stripe_charge_id.startswith("ch_")
+    assert payment.provider_payment_id.startswith("pi_") and payment.provider_charge_id.startswith("ch_")
     assert payment.collection_key == f"invoice-{first_invoice.pk}-attempt-1"
     assert first_invoice.status == InvoiceStatus.PAID and first_invoice.amount_paid == 2500
     assert first_invoice.subscription.status == SubscriptionStatus.ACTIVE
@@ -118,9 +115,9 @@ def test_card_payment_refunds_go_through_stripe_partially_then_fully(stripe_api,
     rest = payment_refund(payment=payment, actor=actor, reason="cancelled")
 
     payment.refresh_from_db()
-    assert partial.pk == repeated.pk and partial.stripe_refund_id.startswith("re_")
+    assert partial.pk == repeated.pk and partial.provider_refund_id.startswith("re_")
     assert partial.status == RefundStatus.SUCCEEDED and rest.amount == 1500
-    assert rest.stripe_refund_id.startswith("re_") and rest.stripe_refund_id != partial.stripe_refund_id
+    assert rest.provider_refund_id.startswith("re_") and rest.provider_refund_id != partial.provider_refund_id
     assert payment.status == PaymentStatus.REFUNDED and payment.amount_refunded == 2500
     assert Refund.objects.filter(payment=payment).count() == 2
 
@@ -128,8 +125,8 @@ def test_card_payment_refunds_go_through_stripe_partially_then_fully(stripe_api,
 @pytest.mark.slow
 def test_provider_error_is_a_failed_attempt_and_the_payment_stays_findable(stripe_api, first_invoice, actor):
     save_card(stripe_api, first_invoice.customer)
-    first_invoice.customer.stripe_default_payment_method_id = "pm_deletedsincelastmonth"
-    first_invoice.customer.save()
+    stripe_account_set(first_invoice.customer, customer_id=stripe_account_id(first_invoice.customer),
+                       payment_method="pm_deletedsincelastmonth")
 
     result = invoice_collect(invoice=first_invoice, actor=actor, now=timezone.now())
 
@@ -149,8 +146,7 @@ def test_two_collectors_on_one_attempt_insert_one_payment(settings, monkeypatch,
 
     settings.STRIPE_SECRET_KEY = "sk_test_local"
     customer = first_invoice.customer
-    customer.stripe_customer_id, customer.stripe_default_payment_method_id = "cus_race", "pm_race"
-    customer.save()
+    stripe_account_set(customer, customer_id="cus_race", payment_method="pm_race")
 
     def charge(*, idempotency_key, amount, currency, **_):
         # Stripe answers the same PaymentIntent for the same idempotency key.
@@ -172,7 +168,7 @@ def test_a_second_payment_for_the_same_attempt_is_refused_by_the_database(first_
     from django.db import IntegrityError, transaction
 
     fields = dict(customer=first_invoice.customer, invoice=first_invoice, amount=100, currency="USD",
-                  method="stripe", collection_key=f"invoice-{first_invoice.pk}-attempt-1")
+                  method="stripe", provider="stripe", collection_key=f"invoice-{first_invoice.pk}-attempt-1")
     Payment.objects.create(**fields)
     with pytest.raises(IntegrityError), transaction.atomic():
         Payment.objects.create(**fields)

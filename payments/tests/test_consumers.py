@@ -427,6 +427,7 @@ async def test_event_delivery_reads_nothing_from_the_database(world):
     ws = await connected(subprotocols=["token", world.staff_token])
     await subscribe(ws)
     ghost = Payment(pk=10**9, customer_id=world.alice.pk, amount=1, currency="USD", method=PaymentMethod.CASH,
+                    provider="manual",
                     status=PaymentStatus.SUCCEEDED)
     message = payment_event_message(payment=ghost, previous_status="pending")
     await get_channel_layer().group_send(STAFF_GROUP, message)

@@ -12,11 +12,13 @@ from payments.models import (
     InvoiceStatus,
     Payment,
     PaymentStatus,
+    ProviderAccount,
+    ProviderEvent,
+    ProviderPlanPrice,
     Refund,
-    StripeEvent,
 )
 from payments.tests.factories import InvoiceFactory, PaymentFactory
-from subscriptions.tests.factories import SubscriptionFactory
+from subscriptions.tests.factories import CustomerFactory, PlanFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -105,27 +107,65 @@ def test_payment_refund_cannot_exceed_the_amount_by_raw_update():
     refused(lambda: Payment.objects.filter(pk=payment.pk).update(amount_refunded=501))
 
 
-@pytest.mark.parametrize("provider_id", ["stripe_payment_intent_id", "stripe_charge_id", "paypal_order_id"])
-def test_provider_ids_map_to_one_payment(provider_id):
+@pytest.mark.parametrize("provider_id", ["provider_payment_id", "provider_charge_id"])
+def test_provider_ids_map_to_one_payment_per_provider(provider_id):
     PaymentFactory(**{provider_id: "id_1"})
     PaymentFactory(**{provider_id: None})
     PaymentFactory(**{provider_id: None})
+    # Another rail may use the same id for its own payment.
+    PaymentFactory(method="paypal", **{provider_id: "id_1"})
 
     refused(lambda: PaymentFactory(**{provider_id: "id_1"}))
 
 
+def test_a_payment_or_refund_without_its_rail_is_refused():
+    refused(lambda: PaymentFactory(provider=""))
+    payment = PaymentFactory(status=PaymentStatus.SUCCEEDED)
+    refused(lambda: Refund.objects.create(payment=payment, amount=100, currency="USD", provider=""))
+
+
+def test_a_customer_has_one_account_per_rail_and_a_provider_customer_id_maps_to_one_customer():
+    first, second = CustomerFactory(), CustomerFactory()
+    ProviderAccount.objects.create(customer=first, provider="stripe", provider_customer_id="cus_1")
+    ProviderAccount.objects.create(customer=first, provider="paypal", provider_customer_id="cus_1")
+    # Rails without a customer object leave the id null, which never collides.
+    ProviderAccount.objects.create(customer=second, provider="manual")
+    ProviderAccount.objects.create(customer=CustomerFactory(), provider="manual")
+
+    refused(lambda: ProviderAccount.objects.create(customer=first, provider="stripe"))
+    refused(lambda: ProviderAccount.objects.create(customer=second, provider="stripe", provider_customer_id="cus_1"))
+    refused(lambda: ProviderAccount.objects.create(customer=second, provider=""))
+
+
+def test_a_plan_has_one_price_per_rail_and_a_price_maps_back_to_one_plan():
+    pro, basic = PlanFactory(code="pro"), PlanFactory(code="basic")
+    ProviderPlanPrice.objects.create(plan=pro, provider="stripe", provider_price_id="price_1")
+    ProviderPlanPrice.objects.create(plan=pro, provider="lemonsqueezy", provider_price_id="price_1",
+                                     provider_product_id="prod_9")
+
+    refused(lambda: ProviderPlanPrice.objects.create(plan=pro, provider="stripe", provider_price_id="price_2"))
+    refused(lambda: ProviderPlanPrice.objects.create(plan=basic, provider="stripe", provider_price_id="price_1"))
+
+
 def test_refund_refuses_nothing_unknown_statuses_and_duplicate_keys():
     payment = PaymentFactory(status=PaymentStatus.SUCCEEDED)
-    Refund.objects.create(payment=payment, amount=100, currency="USD", idempotency_key="r1", stripe_refund_id="re_1")
+    Refund.objects.create(payment=payment, amount=100, currency="USD",
+                          provider="stripe", idempotency_key="r1", provider_refund_id="re_1")
 
-    refused(lambda: Refund.objects.create(payment=payment, amount=0, currency="USD"))
-    refused(lambda: Refund.objects.create(payment=payment, amount=100, currency="USD", status="lost"))
-    refused(lambda: Refund.objects.create(payment=payment, amount=100, currency="USD", idempotency_key="r1"))
-    refused(lambda: Refund.objects.create(payment=payment, amount=100, currency="USD", stripe_refund_id="re_1"))
+    refused(lambda: Refund.objects.create(payment=payment, amount=0, currency="USD", provider="stripe"))
+    refused(lambda: Refund.objects.create(payment=payment, amount=100, currency="USD",
+                                          provider="stripe", status="lost"))
+    refused(lambda: Refund.objects.create(payment=payment, amount=100, currency="USD",
+                                          provider="stripe", idempotency_key="r1"))
+    refused(lambda: Refund.objects.create(payment=payment, amount=100, currency="USD",
+                                          provider="stripe", provider_refund_id="re_1"))
 
 
-def test_stripe_events_are_stored_once_per_event_id():
-    StripeEvent.objects.create(event_id="evt_1", type="payment_intent.succeeded", payload={})
+def test_provider_events_are_stored_once_per_event_id_of_their_provider():
+    ProviderEvent.objects.create(provider="stripe", event_id="evt_1", type="payment_intent.succeeded", payload={})
+    # Another rail's event may carry the same id.
+    ProviderEvent.objects.create(provider="paypal", event_id="evt_1", type="PAYMENT.CAPTURE.COMPLETED", payload={})
 
-    refused(lambda: StripeEvent.objects.create(event_id="evt_1", type="payment_intent.succeeded", payload={}))
-    refused(lambda: StripeEvent.objects.create(event_id="evt_2", type="x", payload={}, status="lost"))
+    refused(lambda: ProviderEvent.objects.create(provider="stripe", event_id="evt_1", type="x", payload={}))
+    refused(lambda: ProviderEvent.objects.create(provider="stripe", event_id="evt_2", type="x", payload={},
+                                                 status="lost"))

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 def card_payment(invoice) -> Payment:
     return Payment.objects.create(customer=invoice.customer, invoice=invoice, amount=invoice.amount_due,
-                                  currency=invoice.currency, method=PaymentMethod.STRIPE)
+                                  currency=invoice.currency, method=PaymentMethod.STRIPE, provider="stripe")
 
 
 def test_succeeded_never_goes_back_to_processing(first_invoice, actor):

@@ -24,18 +24,22 @@ from payments.models import (
     PaymentStatus,
     Refund,
     RefundStatus,
-    StripeEvent,
 )
 from payments.providers.stripe import gateway as stripe_gateway
+from payments.providers.stripe.models import StripeEvent
 from payments.providers.stripe.services import customer_stripe_ensure
 from payments.services import LineSpec, invoice_create, invoice_finalize, payment_refund, subscription_start
 from payments.tests.conftest import open_transactions
+from payments.tests.factories import StripeCustomerFactory
 from payments.tests.stripe_support import (
     charge_object,
     checkout_session_object,
     deliver,
     new_id,
     refund_object,
+    stripe_account_id,
+    stripe_account_set,
+    stripe_card,
     stripe_event,
 )
 from subscriptions.models import ApiIdempotencyKey, Customer, SubscriptionStatus
@@ -124,7 +128,7 @@ def stripe_key(settings):
 
 
 def test_checkout_start_numbers_its_invoice_and_commits_before_calling_stripe(monkeypatch, stripe_key):
-    customer = CustomerFactory(stripe_customer_id=new_id("cus"))
+    customer = StripeCustomerFactory(stripe_customer_id=new_id("cus"))
     held = _hold(monkeypatch, "checkout_session_create", _session())
 
     def own_rows():
@@ -150,7 +154,7 @@ def test_ensuring_a_stripe_customer_calls_stripe_with_no_lock_and_stores_the_id_
     _while_held(held, lambda: customer_stripe_ensure(customer=Customer.objects.get(pk=customer.pk)),
                 also_lock=lambda: [(Customer, customer.pk)])
 
-    assert Customer.objects.get(pk=customer.pk).stripe_customer_id == "cus_held"
+    assert stripe_account_id(customer) == "cus_held"
 
 
 def test_checkout_completed_looks_the_card_up_before_locking_the_event_or_the_invoice(monkeypatch, stripe_key,
@@ -158,15 +162,15 @@ def test_checkout_completed_looks_the_card_up_before_locking_the_event_or_the_in
     from payments.tests.stripe_support import WEBHOOK_SECRET
 
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
-    customer = CustomerFactory(stripe_customer_id=new_id("cus"))
+    customer = StripeCustomerFactory(stripe_customer_id=new_id("cus"))
     _, invoice = subscription_start(customer=customer, plan=PlanFactory(amount=1500, trial_days=0), actor=ACTOR,
                                     with_trial=False)
     intent_id = new_id("pi")
     held = _hold(monkeypatch, "payment_intent_retrieve", stripe_gateway.PaymentIntentResult(
-        id=intent_id, status="succeeded", amount=1500, currency="USD", customer_id=customer.stripe_customer_id,
+        id=intent_id, status="succeeded", amount=1500, currency="USD", customer_id=stripe_account_id(customer),
         payment_method_id="pm_held", latest_charge_id="", created=None))
     event = stripe_event("checkout.session.completed", checkout_session_object(
-        id=new_id("cs"), customer=customer.stripe_customer_id, amount_total=1500, payment_intent=intent_id,
+        id=new_id("cs"), customer=stripe_account_id(customer), amount_total=1500, payment_intent=intent_id,
         metadata={"kind": "subscription", "invoice_id": str(invoice.pk), "customer_id": str(customer.pk)}))
 
     outcome = _while_held(held, lambda: deliver(Client(), event), also_lock=lambda: [
@@ -175,14 +179,14 @@ def test_checkout_completed_looks_the_card_up_before_locking_the_event_or_the_in
     assert outcome["result"].status_code == 200
     customer.refresh_from_db()
     invoice.refresh_from_db()
-    assert customer.stripe_default_payment_method_id == "pm_held"
+    assert stripe_card(customer) == "pm_held"
     assert invoice.status == InvoiceStatus.PAID and invoice.subscription.status == SubscriptionStatus.ACTIVE
     assert Payment.objects.get().status == PaymentStatus.SUCCEEDED
 
 
 def test_a_post_with_an_idempotency_key_calls_stripe_with_its_key_committed_and_unlocked(monkeypatch, stripe_key):
     caller = api_customer()
-    Customer.objects.filter(pk=caller.customer.pk).update(stripe_customer_id=new_id("cus"))
+    stripe_account_set(caller.customer, customer_id=new_id("cus"))
     held = _hold(monkeypatch, "checkout_session_create", _session())
 
     def post():
@@ -206,7 +210,7 @@ def test_a_post_with_an_idempotency_key_calls_stripe_with_its_key_committed_and_
 def test_a_failed_checkout_withdraws_its_invoice_and_subscription_so_the_customer_can_retry(monkeypatch, stripe_key):
     from core.exceptions import PaymentProviderError
 
-    customer = CustomerFactory(stripe_customer_id=new_id("cus"))
+    customer = StripeCustomerFactory(stripe_customer_id=new_id("cus"))
     plan = PlanFactory(amount=2500, trial_days=0)
 
     def down(**kwargs):
@@ -248,15 +252,16 @@ def test_concurrent_first_ensures_store_one_stripe_customer(monkeypatch, stripe_
 
 
 def _card_payment(amount=2000) -> Payment:
-    return Payment.objects.create(customer=CustomerFactory(stripe_customer_id=new_id("cus")), amount=amount,
-                                  currency="USD", method=PaymentMethod.STRIPE, stripe_payment_intent_id=new_id("pi"),
-                                  stripe_charge_id=new_id("ch"), status=PaymentStatus.SUCCEEDED)
+    return Payment.objects.create(customer=StripeCustomerFactory(stripe_customer_id=new_id("cus")), amount=amount,
+                                  currency="USD", method=PaymentMethod.STRIPE,
+                                  provider="stripe", provider_payment_id=new_id("pi"),
+                                  provider_charge_id=new_id("ch"), status=PaymentStatus.SUCCEEDED)
 
 
 def _refund_answer(payment: Payment, amount: int, **fields) -> stripe_gateway.RefundResult:
     return stripe_gateway.RefundResult(**{"id": new_id("re"), "status": "succeeded", "amount": amount,
-                                          "currency": "USD", "payment_intent_id": payment.stripe_payment_intent_id,
-                                          "charge_id": payment.stripe_charge_id, **fields})
+                                          "currency": "USD", "payment_intent_id": payment.provider_payment_id,
+                                          "charge_id": payment.provider_charge_id, **fields})
 
 
 def test_a_card_refund_commits_its_intent_and_calls_stripe_with_its_payment_unlocked(monkeypatch, stripe_key):
@@ -266,7 +271,7 @@ def test_a_card_refund_commits_its_intent_and_calls_stripe_with_its_payment_unlo
     def own_rows():
         refund = Refund.objects.get(payment=payment)
         # Committed and visible to others before Stripe answers, its amount held back.
-        assert (refund.status, refund.amount, refund.stripe_refund_id) == (RefundStatus.REQUESTED, 500, None)
+        assert (refund.status, refund.amount, refund.provider_refund_id) == (RefundStatus.REQUESTED, 500, None)
         return [(Payment, payment.pk), (Refund, refund.pk)]
 
     outcome = _while_held(held, lambda: payment_refund(payment=payment, actor=ACTOR, amount=500,
@@ -274,16 +279,16 @@ def test_a_card_refund_commits_its_intent_and_calls_stripe_with_its_payment_unlo
 
     refund = outcome["result"]
     payment.refresh_from_db()
-    assert (refund.status, refund.stripe_refund_id) == (RefundStatus.SUCCEEDED, held.answer.id)
+    assert (refund.status, refund.provider_refund_id) == (RefundStatus.SUCCEEDED, held.answer.id)
     assert (payment.status, payment.amount_refunded) == (PaymentStatus.PARTIALLY_REFUNDED, 500)
 
 
 def _refund_events(payment: Payment, refund: Refund, answer: stripe_gateway.RefundResult) -> dict[str, list[dict]]:
     """Ways Stripe tells of a refund of ours before its answer to us is recorded."""
-    charge = {"id": payment.stripe_charge_id, "amount": payment.amount, "amount_refunded": refund.amount,
-              "payment_intent": payment.stripe_payment_intent_id}
-    listed = refund_object(id=answer.id, amount=refund.amount, charge=payment.stripe_charge_id,
-                           payment_intent=payment.stripe_payment_intent_id) | {"metadata": answer.metadata}
+    charge = {"id": payment.provider_charge_id, "amount": payment.amount, "amount_refunded": refund.amount,
+              "payment_intent": payment.provider_payment_id}
+    listed = refund_object(id=answer.id, amount=refund.amount, charge=payment.provider_charge_id,
+                           payment_intent=payment.provider_payment_id) | {"metadata": answer.metadata}
     by_request = stripe_event("charge.refunded", charge_object(**charge))
     by_request["request"]["idempotency_key"] = f"refund-{refund.pk}"
     return {
@@ -323,7 +328,7 @@ def test_a_webhook_during_the_refund_call_settles_the_refund_exactly_once(monkey
     payment.refresh_from_db()
     assert set(deliveries) == {200}
     assert set(StripeEvent.objects.values_list("status", flat=True)) <= {"processed", "ignored"}
-    assert (refund.status, refund.stripe_refund_id) == (RefundStatus.SUCCEEDED, held.answer.id)
+    assert (refund.status, refund.provider_refund_id) == (RefundStatus.SUCCEEDED, held.answer.id)
     assert (payment.status, payment.amount_refunded, Refund.objects.count()) == (
         PaymentStatus.PARTIALLY_REFUNDED, 800, 1)
     moves = list(refund.status_changes.order_by("id").values_list("to_status", flat=True))

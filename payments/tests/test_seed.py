@@ -10,7 +10,7 @@ from rest_framework.authtoken.models import Token
 
 from credits.models import CreditGrant, CreditLedgerEntry
 from credits.selectors import credit_balance_mismatches
-from payments.models import BillingReason, Invoice, Payment, PaymentStatusChange
+from payments.models import BillingReason, Invoice, Payment, PaymentStatusChange, ProviderAccount
 from payments.selectors import invoice_total_mismatches
 from subscriptions.models import (
     Customer,
@@ -43,7 +43,7 @@ def seed(*args, **options) -> str:
 
 
 def row_counts() -> dict[str, int]:
-    return {model._meta.label: model.objects.count() for model in apps.get_models()}
+    return {model._meta.label: model.objects.count() for model in apps.get_models() if model._meta.managed}
 
 
 def test_seed_creates_the_four_plans_exactly():
@@ -217,7 +217,7 @@ def test_demo_data_looks_like_a_real_business():
         Payment.objects.values_list("status", flat=True))
     assert {"stripe", "cash", "check", "bank_transfer"} <= set(Payment.objects.values_list("method", flat=True))
     stripe = Payment.objects.filter(method="stripe")
-    assert all(p.stripe_payment_intent_id.startswith("pi_") for p in stripe)
+    assert all(p.provider == "stripe" and p.provider_payment_id.startswith("pi_") for p in stripe)
     assert set(CreditGrant.objects.values_list("source", flat=True)) == {"plan_refill", "purchase", "promotion",
                                                                          "adjustment"}
     assert {"grant", "debit", "expiry", "refund"} <= set(CreditLedgerEntry.objects.values_list("kind", flat=True))
@@ -243,13 +243,25 @@ def test_demo_renewals_and_card_payments_come_from_the_real_services():
     assert all(event.data.get("invoice_id") or event.subscription.plan.is_free for event in renewals)
     cycle = Invoice.objects.filter(billing_reason=BillingReason.SUBSCRIPTION_CYCLE)
     assert cycle.count() == renewals.exclude(data__invoice_id=None).count()
-    # Card payments moved through stripe_sync: processing first, then what the PaymentIntent said.
+    # Card payments moved through the rail's charge_apply: processing first, then what the charge said.
     card = Payment.objects.filter(method="stripe").first()
     moves = list(PaymentStatusChange.objects.filter(payment=card).order_by("id").values_list("to_status", flat=True))
     assert moves[0] == "processing" and moves[1] in {"succeeded", "failed"}
     # Customers 1, 2 and 6 pay by card (a saved one, as Checkout leaves it); 3 pays by bank transfer.
-    saved = dict(Customer.objects.values_list("external_id", "stripe_default_payment_method_id"))
-    assert [saved[f"demo-customer-{n:03d}"] for n in (1, 2, 3, 6)] == ["pm_demo001", "pm_demo002", "", "pm_demo006"]
+    saved = dict(ProviderAccount.objects.filter(provider="stripe").values_list(
+        "customer__external_id", "default_payment_method_id"))
+    assert [saved.get(f"demo-customer-{n:03d}", "") for n in (1, 2, 3, 6)] == [
+        "pm_demo001", "pm_demo002", "", "pm_demo006"]
+
+
+def test_with_no_card_rail_installed_the_demo_pays_by_hand_and_still_verifies(settings):
+    settings.PAYMENT_PROVIDERS = ["payments.providers.manual.ManualProvider"]
+
+    seed(demo=6, as_of=AS_OF)
+
+    assert set(Payment.objects.values_list("provider", flat=True)) == {"manual"}
+    assert not ProviderAccount.objects.exists()
+    assert invoice_total_mismatches() == []
 
 
 def test_demo_customers_get_an_api_token_and_a_curl_example():

@@ -25,7 +25,7 @@ from payments.providers.stripe import gateway as stripe_gateway
 from payments.providers.stripe.gateway import RefundResult
 from payments.services import payment_refund, payment_transition, refund_transition
 from payments.tests.conftest import open_transactions
-from payments.tests.factories import PaymentFactory
+from payments.tests.factories import PaymentFactory, StripeCustomerFactory
 from payments.tests.services_support import IS, P, open_invoice, payment_statuses
 from payments.tests.stripe_support import new_id
 from subscriptions.tests.factories import CustomerFactory
@@ -40,9 +40,10 @@ def stripe_key(settings):
 
 
 def card_payment(amount=1000) -> Payment:
-    return Payment.objects.create(customer=CustomerFactory(stripe_customer_id=new_id("cus")), amount=amount,
-                                  currency="USD", method=PaymentMethod.STRIPE, stripe_payment_intent_id=new_id("pi"),
-                                  stripe_charge_id=new_id("ch"), status=PaymentStatus.SUCCEEDED)
+    return Payment.objects.create(customer=StripeCustomerFactory(stripe_customer_id=new_id("cus")), amount=amount,
+                                  currency="USD", method=PaymentMethod.STRIPE,
+                                  provider="stripe", provider_payment_id=new_id("pi"),
+                                  provider_charge_id=new_id("ch"), status=PaymentStatus.SUCCEEDED)
 
 
 @dataclass
@@ -87,7 +88,7 @@ def test_a_card_refund_asks_stripe_under_its_own_key_with_its_id_in_metadata(fak
     payment.refresh_from_db()
     assert fake_stripe.calls == [{"key": f"refund-{refund.pk}", "amount": 300, "open_transactions": 0,
                                   "metadata": {"refund_id": str(refund.pk), "payment_id": str(payment.pk)}}]
-    assert refund.status == R.SUCCEEDED and refund.stripe_refund_id == fake_stripe.made[f"refund-{refund.pk}"].id
+    assert refund.status == R.SUCCEEDED and refund.provider_refund_id == fake_stripe.made[f"refund-{refund.pk}"].id
     assert statuses(refund) == [(R.REQUESTED, R.SUCCEEDED)]
     assert (payment.status, payment.amount_refunded) == (PaymentStatus.PARTIALLY_REFUNDED, 300)
 
@@ -98,7 +99,7 @@ def test_a_stripe_failure_leaves_the_refund_failed_and_the_payment_unchanged(mon
 
     def refused(**kwargs):
         raise PaymentProviderError("Stripe request failed: charge already refunded",
-                                   extra={"stripe_code": "charge_already_refunded", "request_id": "req_1"})
+                                   extra={"provider_code": "charge_already_refunded", "request_id": "req_1"})
 
     monkeypatch.setattr(stripe_gateway, "refund_create", refused)
     with pytest.raises(PaymentProviderError) as failed:
@@ -106,10 +107,10 @@ def test_a_stripe_failure_leaves_the_refund_failed_and_the_payment_unchanged(mon
 
     assert failed.value.http_status == 502
     refund = Refund.objects.get()
-    assert (refund.status, refund.stripe_refund_id) == (R.FAILED, None)
+    assert (refund.status, refund.provider_refund_id) == (R.FAILED, None)
     change = RefundStatusChange.objects.get(refund=refund)
     assert (change.from_status, change.to_status) == (R.REQUESTED, R.FAILED)
-    assert change.provider_data["stripe_code"] == "charge_already_refunded"
+    assert change.provider_data["provider_code"] == "charge_already_refunded"
     payment.refresh_from_db()
     assert (payment.status, payment.amount_refunded, payment.status_changes.count()) == (PaymentStatus.SUCCEEDED, 0, 0)
     # The failed refund holds nothing back; its key answers the failure again without asking Stripe.
@@ -159,7 +160,7 @@ def test_a_refund_left_requested_by_a_crash_is_asked_for_again_under_the_same_ke
     refund = payment_refund(payment=payment, actor=ACTOR, amount=600, idempotency_key="t-4")
 
     assert [call["key"] for call in fake_stripe.calls] == [f"refund-{refund.pk}"] * 2
-    assert len(fake_stripe.made) == 1 and refund.stripe_refund_id == fake_stripe.made[f"refund-{refund.pk}"].id
+    assert len(fake_stripe.made) == 1 and refund.provider_refund_id == fake_stripe.made[f"refund-{refund.pk}"].id
     payment.refresh_from_db()
     assert (refund.status, payment.amount_refunded, Refund.objects.count()) == (R.SUCCEEDED, 600, 1)
 
@@ -172,7 +173,7 @@ def test_a_pending_refund_holds_its_amount_and_leaves_the_payment_as_it_is(fake_
     refund = payment_refund(payment=payment, actor=ACTOR, amount=700)
 
     payment.refresh_from_db()
-    assert refund.status == R.PENDING and refund.stripe_refund_id
+    assert refund.status == R.PENDING and refund.provider_refund_id
     assert (payment.status, payment.amount_refunded) == (PaymentStatus.SUCCEEDED, 0)
     with pytest.raises(InvalidOperation) as held:
         payment_refund(payment=payment, actor=ACTOR, amount=400)
@@ -190,7 +191,7 @@ def test_manual_refunds_never_call_a_provider(monkeypatch, settings):
     refund = payment_refund(payment=payment, actor=ACTOR, amount=900, reason="returned")
 
     payment.refresh_from_db()
-    assert never.calls == [] and refund.status == R.SUCCEEDED and refund.stripe_refund_id is None
+    assert never.calls == [] and refund.status == R.SUCCEEDED and refund.provider_refund_id is None
     assert (payment.status, payment.amount_refunded) == (PaymentStatus.REFUNDED, 900)
 
 
@@ -269,7 +270,7 @@ def paid_by(method, amount=1000):
     invoice = open_invoice(amount=amount)
     if method == PaymentMethod.STRIPE:
         payment = PaymentFactory(customer=invoice.customer, invoice=invoice, amount=amount,
-                                 stripe_payment_intent_id="pi_123")
+                                 provider_payment_id="pi_123")
         return payment_transition(payment=payment, to_status=P.SUCCEEDED, actor=ACTOR)
     return payment_record_manual(customer=invoice.customer, amount=amount, method=method, actor=ACTOR,
                                  invoice=invoice)

@@ -6,17 +6,38 @@ from core.api.fields import JSONObjectField, ObjectIdField
 from subscriptions.models import Customer, Plan, Subscription
 
 
+class ProviderAccountSerializer(serializers.Serializer):
+    """A customer's account at one payment rail, read-only. The rows are payments.ProviderAccount, read
+    through the customer's `provider_accounts` relation: this app imports nothing from payments."""
+
+    provider = serializers.CharField(read_only=True, help_text="The rail's code (a PAYMENT_PROVIDERS code).")
+    provider_customer_id = serializers.CharField(read_only=True, allow_null=True,
+                                                 help_text="The customer's id at the provider, if it keeps one.")
+    has_default_payment_method = serializers.BooleanField(
+        read_only=True, help_text="Whether a payment method is saved there for off-session renewals.")
+
+
+class ProviderPlanPriceSerializer(serializers.Serializer):
+    """What a plan is called at one payment rail (payments.ProviderPlanPrice, through `provider_prices`)."""
+
+    provider = serializers.CharField(read_only=True)
+    provider_price_id = serializers.CharField(read_only=True)
+    provider_product_id = serializers.CharField(read_only=True)
+
+
 class PlanSerializer(serializers.ModelSerializer):
     features = serializers.ListField(child=serializers.SlugField(), required=False,
                                      help_text='Feature codes the plan includes, e.g. ["api_access"].')
+    provider_prices = ProviderPlanPriceSerializer(many=True, read_only=True,
+                                                  help_text="The plan's price id at each payment rail.")
 
     class Meta:
         model = Plan
         fields = ["id", "code", "name", "description", "amount", "currency", "interval", "interval_count",
                   "trial_days", "credits_per_period", "credits_rollover", "rate_limit_per_minute",
                   "rate_limit_per_hour", "api_calls_per_day", "usage_batch_max_events", "features",
-                  "stripe_price_id", "is_active", "sort_order", "created_at"]
-        read_only_fields = ["id", "created_at"]
+                  "provider_prices", "is_active", "sort_order", "created_at"]
+        read_only_fields = ["id", "provider_prices", "created_at"]
 
 
 class PlanSummarySerializer(serializers.ModelSerializer):
@@ -28,12 +49,14 @@ class PlanSummarySerializer(serializers.ModelSerializer):
 
 class CustomerSerializer(serializers.ModelSerializer):
     metadata = JSONObjectField(required=False)
+    provider_accounts = ProviderAccountSerializer(many=True, read_only=True,
+                                                  help_text="The customer's account at each payment rail.")
 
     class Meta:
         model = Customer
-        fields = ["id", "name", "email", "currency", "external_id", "metadata", "user", "stripe_customer_id",
+        fields = ["id", "name", "email", "currency", "external_id", "metadata", "user", "provider_accounts",
                   "created_at", "updated_at"]
-        read_only_fields = ["id", "user", "stripe_customer_id", "created_at", "updated_at"]
+        read_only_fields = ["id", "user", "provider_accounts", "created_at", "updated_at"]
 
 
 class CustomerSelfSerializer(CustomerSerializer):
@@ -48,7 +71,7 @@ class CustomerCreateSerializer(CustomerSerializer):
     """Staff create a customer, optionally linked to the user that will call the API for it."""
 
     class Meta(CustomerSerializer.Meta):
-        read_only_fields = ["id", "stripe_customer_id", "created_at", "updated_at"]
+        read_only_fields = ["id", "provider_accounts", "created_at", "updated_at"]
         extra_kwargs = {"user": {"required": False, "allow_null": True}}
 
 

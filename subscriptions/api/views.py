@@ -57,7 +57,8 @@ class PlanViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
     ordering = ["id"]
 
     def get_queryset(self):
-        return plan_list(include_inactive=True)
+        # The rails' price ids (payments.ProviderPlanPrice) by their relation name: one query per page.
+        return plan_list(include_inactive=True).prefetch_related("provider_prices")
 
     def perform_create(self, serializer):
         serializer.instance = plan_create(actor=Actor.of_user(self.request.user), **serializer.validated_data)
@@ -109,7 +110,8 @@ class CustomerViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         return CustomerSerializer
 
     def get_queryset(self):
-        return self.scoped(Customer.objects.all(), lookup="pk")
+        # The customer's provider accounts (payments.ProviderAccount) by their relation name: one query per page.
+        return self.scoped(Customer.objects.prefetch_related("provider_accounts"), lookup="pk")
 
     def perform_create(self, serializer):
         serializer.instance = customer_create(**serializer.validated_data)

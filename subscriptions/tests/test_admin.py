@@ -116,6 +116,7 @@ def test_customer_can_be_added_in_admin(admin_client):
         "subscriptions-TOTAL_FORMS": "0", "subscriptions-INITIAL_FORMS": "0",
         "credit_balance-TOTAL_FORMS": "0", "credit_balance-INITIAL_FORMS": "0",
         "payments-TOTAL_FORMS": "0", "payments-INITIAL_FORMS": "0",
+        "provider_accounts-TOTAL_FORMS": "0", "provider_accounts-INITIAL_FORMS": "0",
     })
 
     assert response.status_code == 302

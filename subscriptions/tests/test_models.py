@@ -28,26 +28,24 @@ def test_plan_refuses_invalid_values(fields):
     refused(lambda: PlanFactory(**fields))
 
 
-def test_plan_code_and_stripe_price_are_unique():
-    PlanFactory(code="pro", stripe_price_id="price_123")
+def test_plan_code_is_unique():
+    PlanFactory(code="pro")
 
     refused(lambda: PlanFactory(code="pro"))
-    refused(lambda: PlanFactory(stripe_price_id="price_123"))
 
 
 def test_customer_refuses_a_currency_that_is_not_iso_and_duplicate_external_ids():
-    CustomerFactory(stripe_customer_id="cus_1", external_id="ext-1")
+    CustomerFactory(external_id="ext-1")
 
     refused(lambda: CustomerFactory(currency="us1"))
-    refused(lambda: CustomerFactory(stripe_customer_id="cus_1"))
     refused(lambda: CustomerFactory(external_id="ext-1"))
 
 
 def test_customers_without_external_ids_do_not_collide():
-    first = CustomerFactory(stripe_customer_id=None, external_id=None)
-    second = CustomerFactory(stripe_customer_id=None, external_id=None)
+    first = CustomerFactory(external_id=None)
+    second = CustomerFactory(external_id=None)
 
-    stored = Customer.objects.filter(pk__in=[first.pk, second.pk], stripe_customer_id=None, external_id=None)
+    stored = Customer.objects.filter(pk__in=[first.pk, second.pk], external_id=None)
     assert stored.count() == 2
 
 

@@ -1,7 +1,7 @@
 import django_filters
 
 from core.api.filters import ApiFilterSet, DateTimeRangeFilter, NameSearchFilter, QuantityRangeFilter
-from usage.models import Meter, UsageEvent
+from usage.models import TEXT_DIMENSIONS, Meter, UsageEvent
 
 
 class UsageEventFilter(ApiFilterSet):
@@ -13,7 +13,8 @@ class UsageEventFilter(ApiFilterSet):
 
     class Meta:
         model = UsageEvent
-        fields = ["customer", "meter", "idempotency_key", "occurred", "received", "quantity"]
+        fields = ["customer", "meter", "idempotency_key", "occurred", "received", "quantity",
+                  *TEXT_DIMENSIONS]
 
 
 class MeterFilter(ApiFilterSet):

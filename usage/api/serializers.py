@@ -8,9 +8,10 @@ from decimal import Decimal, InvalidOperation
 from rest_framework import serializers
 
 from core.api.fields import BoundedDateTimeField, ObjectIdField
-from core.safe_input import BIGINT_MAX, datetime_problem
+from core.safe_input import BIGINT_MAX, INTEGER_MAX, datetime_problem, text_problem
 from subscriptions.api.serializers import PlanSummarySerializer
 from usage.models import Meter, UsageEvent
+from usage.selectors import USAGE_GROUPS
 from usage.services import USAGE_BATCH_MAX_EVENTS, UsageEventInput
 
 _QUANTUM = Decimal("0.000001")
@@ -25,6 +26,17 @@ class UsageEventInSerializer(serializers.Serializer):
     occurred_at = BoundedDateTimeField(required=False, help_text="Defaults to the time it is received.")
     properties = serializers.DictField(child=serializers.JSONField(), required=False)
     customer = ObjectIdField(required=False, help_text="Staff only: whose usage this is.")
+    tokens_used = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=BIGINT_MAX)
+    response_time_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=INTEGER_MAX)
+    cost = serializers.DecimalField(max_digits=20, decimal_places=6, min_value=0, required=False, allow_null=True,
+                                    help_text="Decimal minor units of the customer's currency (0.1 = a tenth "
+                                              "of a cent).")
+    request_id = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
+    batch_id = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
+    endpoint = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
+    language_code = serializers.CharField(max_length=35, required=False, allow_null=True, allow_blank=True,
+                                          help_text="BCP 47 tag (en, ar, pt-BR).")
+    category = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
 
 
 class UsageBatchInSerializer(serializers.Serializer):
@@ -35,6 +47,10 @@ class UsageBatchInSerializer(serializers.Serializer):
 def _quantity(value) -> Decimal:
     if value is None:
         return Decimal(1)
+    return _non_negative_decimal(value, what="Usage quantity")
+
+
+def _non_negative_decimal(value, *, what: str) -> Decimal:
     if type(value) is int and 0 <= value < _MAX_QUANTITY:  # the common case, with nothing to round
         return Decimal(value)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -46,7 +62,7 @@ def _quantity(value) -> Decimal:
     if not quantity.is_finite():
         raise ValueError("A finite number is required.")
     if quantity < 0:
-        raise ValueError("Usage quantity cannot be negative.")
+        raise ValueError(f"{what} cannot be negative.")
     if quantity >= _MAX_QUANTITY or quantity != quantity.quantize(_QUANTUM):
         raise ValueError("At most 14 digits before and 6 after the decimal point.")
     return quantity
@@ -64,6 +80,36 @@ def _occurred_at(value) -> datetime | None:
     if problem := datetime_problem(moment):
         raise ValueError(problem)
     return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# Typed dimensions: the whole numbers with their column's maximum, the texts with their length.
+_WHOLE_DIMENSIONS = {"tokens_used": BIGINT_MAX, "response_time_ms": INTEGER_MAX}
+_TEXT_DIMENSIONS = {"request_id": 255, "batch_id": 255, "endpoint": 100, "language_code": 35, "category": 100}
+
+
+def _dimensions(item: dict, errors: dict[str, list[str]]) -> dict:
+    """The typed dimensions the event carries (absent or null ones are left out); problems go to `errors`."""
+    found = {}
+    for name, maximum in _WHOLE_DIMENSIONS.items():
+        value = item.get(name)
+        if value is None:
+            continue
+        if type(value) is not int or not 0 <= value <= maximum:
+            errors[name] = [f"A whole number from 0 to {maximum} is required."]
+        found[name] = value
+    if (cost := item.get("cost")) is not None:
+        try:
+            found["cost"] = str(_non_negative_decimal(cost, what="Cost"))
+        except ValueError as exc:
+            errors["cost"] = [str(exc)]
+    for name, length in _TEXT_DIMENSIONS.items():
+        value = item.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > length or text_problem(value):
+            errors[name] = [f"Text of at most {length} characters is required."]
+        found[name] = value
+    return found
 
 
 def _event(item) -> tuple[UsageEventInput | None, dict[str, list[str]]]:
@@ -88,10 +134,11 @@ def _event(item) -> tuple[UsageEventInput | None, dict[str, list[str]]]:
     properties = item.get("properties", {})
     if not isinstance(properties, dict):
         errors["properties"] = ["A JSON object is required."]
+    dimensions = _dimensions(item, errors)
     if errors:
         return None, errors
     return UsageEventInput(meter_code=meter, idempotency_key=key, quantity=quantity, occurred_at=occurred_at,
-                           properties=properties), {}
+                           properties=properties, dimensions=dimensions), {}
 
 
 def usage_batch_parse(data) -> tuple[int | None, list[UsageEventInput]]:
@@ -139,7 +186,8 @@ class UsageEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = UsageEvent
         fields = ["id", "customer", "meter", "quantity", "occurred_at", "idempotency_key", "properties",
-                  "received_at"]
+                  "tokens_used", "response_time_ms", "cost", "request_id", "batch_id", "endpoint", "language_code",
+                  "category", "received_at"]
         read_only_fields = fields
 
 
@@ -154,6 +202,8 @@ class UsageSummaryQuerySerializer(serializers.Serializer):
     start = BoundedDateTimeField(required=False, help_text="Defaults to the current period's start.")
     end = BoundedDateTimeField(required=False, help_text="Defaults to the current period's end.")
     customer = ObjectIdField(required=False, help_text="Staff only: whose usage.")
+    group_by = serializers.ChoiceField(choices=USAGE_GROUPS, required=False,
+                                       help_text="Also total the period's events per value of this (`groups`).")
 
     def validate(self, attrs):
         if ("start" in attrs) != ("end" in attrs):
@@ -171,11 +221,24 @@ class MeterUsageSerializer(serializers.Serializer):
     value = serializers.DecimalField(max_digits=26, decimal_places=6)
 
 
+class UsageTotalsSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    key = serializers.CharField(allow_blank=True, help_text="The group's value; '' for events without it.")
+    events = serializers.IntegerField()
+    quantity = serializers.DecimalField(max_digits=30, decimal_places=6)
+    tokens_used = serializers.IntegerField()
+    response_time_ms_total = serializers.IntegerField()
+    response_time_ms_avg = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    cost = serializers.DecimalField(max_digits=30, decimal_places=6, help_text="Decimal minor units of `currency`.")
+
+
 class UsageSummarySerializer(serializers.Serializer):
     customer = serializers.IntegerField()
     period_start = serializers.DateTimeField()
     period_end = serializers.DateTimeField()
     meters = MeterUsageSerializer(many=True)
+    groups = UsageTotalsSerializer(many=True, required=False,
+                                   help_text="With `group_by`: the period's totals per value of it.")
 
 
 class MeterPriceSerializer(serializers.Serializer):

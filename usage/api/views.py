@@ -9,10 +9,12 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from core.api.errors import DETAIL_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
+from core.api.exports import export_response, export_schema
 from core.audit import Actor
 from credits.selectors import credit_balance_get
 from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
@@ -32,7 +34,14 @@ from usage.api.serializers import (
     UsageSummarySerializer,
     usage_batch_parse,
 )
-from usage.selectors import meter_list, meter_prices_for_plan, usage_event_list, usage_summary
+from usage.selectors import (
+    USAGE_EVENT_EXPORT,
+    meter_list,
+    meter_prices_for_plan,
+    usage_event_list,
+    usage_summary,
+    usage_totals,
+)
 from usage.services import usage_events_record_batch
 
 API_ACCESS = HasPlanFeature("api_access")
@@ -61,6 +70,7 @@ class UsageEventViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
     required_permissions = {
         "list": "usage.view_usageevent",
         "retrieve": "usage.view_usageevent",
+        "export": "usage.view_usageevent",
         "create": "usage.add_usageevent",
     }
     filterset_class = UsageEventFilter
@@ -69,6 +79,11 @@ class UsageEventViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     def get_queryset(self):
         return self.scoped(usage_event_list())
+
+    @export_schema("Export usage events as CSV")
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def export(self, request):
+        return export_response(queryset=self.filter_queryset(self.get_queryset()), spec=USAGE_EVENT_EXPORT)
 
     @extend_schema(
         summary="Record usage: one event or a batch of up to 1,000",
@@ -119,9 +134,11 @@ class UsageSummaryViewSet(ApiViewMixin, viewsets.GenericViewSet):
             if subscription is None:
                 raise ValidationError({"start": ["No current subscription period: give start and end."]})
             start, end = subscription.current_period_start, subscription.current_period_end
-        meters = usage_summary(customer_id=customer.pk, start=start, end=end)
-        return Response(UsageSummarySerializer(
-            {"customer": customer.pk, "period_start": start, "period_end": end, "meters": meters}).data)
+        summary = {"customer": customer.pk, "period_start": start, "period_end": end,
+                   "meters": usage_summary(customer_id=customer.pk, start=start, end=end)}
+        if group_by := query.validated_data.get("group_by"):
+            summary["groups"] = usage_totals(start=start, end=end, group_by=group_by, customer_id=customer.pk)
+        return Response(UsageSummarySerializer(summary).data)
 
 
 @extend_schema_view(

@@ -1,5 +1,6 @@
 """`manage.py billing run|preview|verify`: parses arguments and prints; the work is in payments.billing."""
 
+import re
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
@@ -10,6 +11,14 @@ from core.command_args import INSTANT_HELP, parse_as_of, parse_text, parse_whole
 from core.exceptions import BillingError
 from core.money import format_money
 from core.safe_input import INTEGER_MAX
+from payments.billing.forecast import MAX_FORECAST_DAYS, billing_forecast
+from payments.billing.forecast_files import (
+    forecast_diff,
+    forecast_document,
+    forecast_document_read,
+    forecast_json,
+    forecast_lines,
+)
 from payments.billing.preview import customer_find, invoice_preview, quantity_text
 from payments.billing.run import billing_due_counts, billing_run
 from payments.billing.verify import billing_verify
@@ -31,8 +40,16 @@ class Command(BaseCommand):
         run.add_argument("--limit", help="Handle at most N items per step.")
         run.add_argument("--batch-size", help="Items claimed per transaction (BILLING_RUN_BATCH_SIZE).")
         run.add_argument("--no-progress", action="store_true", help="No progress bar.")
-        preview = sub.add_parser("preview", help="Print a customer's upcoming invoice without writing.")
-        preview.add_argument("customer", help="Customer id, email or external id.")
+        preview = sub.add_parser("preview", help="Print a customer's upcoming invoice, or with --all every invoice "
+                                                 "of the next N days, without writing.")
+        preview.add_argument("customer", nargs="?", help="Customer id, email or external id.")
+        preview.add_argument("--all", action="store_true", help="Every customer: the invoices of the next --days.")
+        preview.add_argument("--days", help=f"With --all: days ahead (1-{MAX_FORECAST_DAYS}, default 30).")
+        preview.add_argument("--currency", help="With --all: only customers billed in this ISO 4217 currency.")
+        preview.add_argument("--as-of", help=f"With --all: the instant to forecast from ({INSTANT_HELP}); default now.")
+        preview.add_argument("--json", action="store_true", help="With --all: print the forecast as JSON (what "
+                                                                 "--diff reads).")
+        preview.add_argument("--diff", metavar="FILE", help="With --all: compare with an earlier --json forecast.")
         sub.add_parser("verify", help="Recompute credit balances and invoice totals; non-zero exit on mismatch.")
 
     def handle(self, *args, action: str, **options):
@@ -65,7 +82,11 @@ class Command(BaseCommand):
                 bar.close()
         self.stdout.write(summary.line())
 
-    def _preview(self, *, customer, **_):
+    def _preview(self, *, customer, all=False, **options):  # noqa: A002 - the option is --all
+        if all == (customer is not None):
+            raise CommandError("Give a customer, or --all for every customer (not both).")
+        if all:
+            return self._forecast(**options)
         preview = invoice_preview(customer=customer_find(reference=parse_text(customer, option="customer")))
         who = preview.customer
         self.stdout.write(f"Upcoming invoice for {who.name} <{who.email}> (customer {who.pk})")
@@ -79,6 +100,23 @@ class Command(BaseCommand):
         self.stdout.write(f"Total: {format_money(preview.total, who.currency)}")
         if preview.note:
             self.stdout.write(f"Note: {preview.note}")
+
+    def _forecast(self, *, days=None, currency=None, as_of=None, json=False, diff=None, **_):
+        days = 30 if days is None else parse_whole_number(days, option="--days", minimum=1, maximum=MAX_FORECAST_DAYS)
+        if currency is not None and not re.fullmatch(r"[A-Z]{3}", currency):
+            raise CommandError(f"--currency takes an ISO 4217 code such as USD, not {currency!r}.")
+        earlier = forecast_document_read(path=diff) if diff else None
+        now = parse_as_of(as_of) or timezone.now()
+        document = forecast_document(now=now, days=days,
+                                     invoices=billing_forecast(now=now, days=days, currency=currency))
+        if json:
+            self.stdout.write(forecast_json(document))
+        elif earlier is not None:
+            for line in forecast_diff(earlier=earlier, current=document):
+                self.stdout.write(line)
+        else:
+            for line in forecast_lines(document):
+                self.stdout.write(line)
 
     def _verify(self, **_):
         mismatches = billing_verify()

@@ -9,15 +9,15 @@ collection and checkout never pick this rail, and a refund of a manual payment i
 from datetime import datetime
 
 from core.audit import Actor
-from payments.models import MANUAL_PAYMENT_METHODS, Invoice, Payment, PaymentMethod
+from payments.models import MANUAL_PAYMENT_METHODS, MANUAL_PROVIDER, Invoice, Payment, PaymentMethod
 from payments.providers.base import Capability, ProviderBase
 from payments.providers.manual.services import payment_record_manual
 from subscriptions.models import Customer
 
 
 class ManualProvider(ProviderBase):
-    code = "manual"
-    codes = frozenset({"manual", *MANUAL_PAYMENT_METHODS})
+    code = MANUAL_PROVIDER
+    codes = frozenset({MANUAL_PROVIDER, *MANUAL_PAYMENT_METHODS})
     capabilities: frozenset[Capability] = frozenset()
     methods = tuple(PaymentMethod(method) for method in MANUAL_PAYMENT_METHODS)
 

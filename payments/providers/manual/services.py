@@ -9,7 +9,7 @@ from django.db import transaction
 from core.audit import Actor
 from core.exceptions import InvalidOperation
 from core.safe_input import BIGINT_MAX
-from payments.models import MANUAL_PAYMENT_METHODS, Invoice, InvoiceStatus, Payment, PaymentStatus
+from payments.models import MANUAL_PAYMENT_METHODS, MANUAL_PROVIDER, Invoice, InvoiceStatus, Payment, PaymentStatus
 from payments.services.invoices import invoice_lock
 from payments.services.payments import payment_transition
 from subscriptions.models import Customer
@@ -58,7 +58,8 @@ def payment_record_manual(*, customer: Customer, amount: int, method: str, actor
         raise _refuse("currency", f"This payment must be in {expected}, the currency of the "
                                   f"{'invoice' if invoice is not None else 'customer'}.", code="currency_mismatch")
     payment = Payment.objects.create(customer=customer, invoice=invoice, amount=amount, currency=expected,
-                                     method=method, reference=reference[:255], description=description[:500])
+                                     method=method, provider=MANUAL_PROVIDER, reference=reference[:255],
+                                     description=description[:500])
     return payment_transition(payment=payment, to_status=PaymentStatus.SUCCEEDED, actor=actor,
                               reason=reason or f"{method} received", now=now,
                               provider_data={"reference": reference} if reference else None)

@@ -1,16 +1,22 @@
-"""The Stripe webhook inbox, read-only: it is the record of what Stripe said and when."""
+"""The Stripe webhook inbox, read-only: it is the record of what Stripe said and when. The rows are the
+shared ProviderEvent inbox's, filtered to Stripe (the StripeEvent proxy); who may see or reprocess them
+is the inbox's permission (payments.view_providerevent / change_providerevent), the same for every rail."""
 
 from django.contrib import admin, messages
 
 from core.admin_tools import ReadOnlyAdminMixin
 from core.audit import Actor
-from payments.models import StripeEvent, StripeEventStatus
+from payments.models import ProviderEventStatus
+from payments.providers.stripe.models import StripeEvent
 from payments.providers.stripe.webhooks.services import stripe_event_reprocess
+
+_VIEW = "payments.view_providerevent"
+_CHANGE = "payments.change_providerevent"
 
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("event_id", "type", "status", "livemode", "attempts", "stripe_created_at", "received_at",
+    list_display = ("event_id", "type", "status", "livemode", "attempts", "provider_created_at", "received_at",
                     "processed_at")
     list_filter = ("status", "livemode", "type")
     search_fields = ("event_id", "type", "error")
@@ -19,21 +25,27 @@ class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("event_id", "type", "api_version", "livemode")}),
         ("Processing", {"fields": ("status", "attempts", "processed_at", "error")}),
-        ("Times", {"fields": ("stripe_created_at", "received_at")}),
+        ("Times", {"fields": ("provider_created_at", "received_at")}),
         ("Payload", {"fields": ("payload",)}),
     )
     actions = ("reprocess",)
 
+    def has_module_permission(self, request):
+        return request.user.has_perm(_VIEW) or request.user.has_perm(_CHANGE)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm(_VIEW) or request.user.has_perm(_CHANGE)
+
     def has_reprocess_permission(self, request):
         # Editing is off for everyone; reprocessing is for staff who may change events.
-        return request.user.has_perm("payments.change_stripeevent")
+        return request.user.has_perm(_CHANGE)
 
     @admin.action(description="Reprocess the selected events", permissions=["reprocess"])
     def reprocess(self, request, queryset):
         actor = Actor.of_user(request.user)
-        events = queryset.order_by("stripe_created_at", "id")
+        events = queryset.order_by("provider_created_at", "id")
         results = [stripe_event_reprocess(event=event, actor=actor) for event in events]
-        failed = [e.event_id for e in results if e.status == StripeEventStatus.FAILED]
+        failed = [e.event_id for e in results if e.status == ProviderEventStatus.FAILED]
         self.message_user(request, f"Reprocessed {len(results) - len(failed)} event(s).", messages.SUCCESS)
         if failed:
             self.message_user(request, f"Still failing: {', '.join(failed)}", messages.ERROR)

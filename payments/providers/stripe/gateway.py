@@ -74,7 +74,7 @@ def _error_payload(exc: stripe.StripeError) -> dict:
 
 def _translate(exc: stripe.StripeError) -> Exception:
     error = _error_payload(exc)
-    extra = {"stripe_code": exc.code or error.get("code") or "", "request_id": exc.request_id or ""}
+    extra = {"provider_code": exc.code or error.get("code") or "", "request_id": exc.request_id or ""}
     intent = error.get("payment_intent")
     if isinstance(intent, dict):
         extra["payment_intent_id"] = intent.get("id", "")

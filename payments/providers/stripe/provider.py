@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
+
 from core.audit import Actor
 from core.exceptions import BillingError
-from payments.models import Payment, Refund
+from payments.models import Payment, ProviderAccount, Refund
 from payments.providers.base import (
     Capability,
     ChargeRequest,
@@ -28,15 +30,17 @@ from payments.providers.base import (
 )
 from payments.providers.stripe import gateway, services, sync
 from payments.providers.stripe.health import stripe_health
+from payments.providers.stripe.models import STRIPE
 from subscriptions.models import Customer
 
 
 class StripeProvider(ProviderBase):
-    code = "stripe"
-    codes = frozenset({"stripe"})
+    code = STRIPE
+    codes = frozenset({STRIPE})
     capabilities = frozenset({Capability.OFF_SESSION_CHARGE, Capability.HOSTED_CHECKOUT, Capability.REFUNDS,
                               Capability.SAVED_PAYMENT_METHODS, Capability.WEBHOOKS})
     unavailable_message = gateway.NOT_CONFIGURED
+    webhook_view = "payments.providers.stripe.webhooks.views.stripe_webhook"
 
     def is_configured(self) -> bool:
         return gateway.is_configured()
@@ -45,14 +49,13 @@ class StripeProvider(ProviderBase):
         return stripe_health(deep=deep)
 
     def customer_account(self, *, customer: Customer) -> CustomerAccount | None:
-        if not customer.stripe_customer_id:
-            return None
-        return CustomerAccount(provider=self.code, customer_id=customer.pk, reference=customer.stripe_customer_id,
-                               default_payment_method=customer.stripe_default_payment_method_id)
+        account = super().customer_account(customer=customer)
+        # An account without a Stripe customer (none created yet) cannot be charged or checked out.
+        return account if account is not None and account.reference else None
 
     def customer_account_ensure(self, *, customer: Customer) -> CustomerAccount:
         services.customer_stripe_ensure(customer=customer)
-        return self.customer_account(customer=customer)
+        return CustomerAccount.of(ProviderAccount.objects.get(customer_id=customer.pk, provider=STRIPE))
 
     def charge_off_session(self, request: ChargeRequest) -> ChargeResult:
         try:
@@ -67,20 +70,27 @@ class StripeProvider(ProviderBase):
             raise
         return ChargeResult(provider=self.code, reference=intent.id, status=sync.INTENT_STATUS.get(intent.status, ""),
                             provider_status=intent.status, amount=intent.amount, currency=intent.currency,
-                            failure_code=intent.failure_code, failure_message=intent.failure_message, raw=intent)
+                            failure_code=intent.failure_code, failure_message=intent.failure_message,
+                            charge_reference=intent.latest_charge_id, raw=intent)
 
     def charge_apply(self, *, payment: Payment, result: ChargeResult, observed_at: datetime, actor: Actor,
                      reason: str, now: datetime | None = None) -> None:
-        sync.payment_sync_intent(payment=payment, intent=result.raw, observed_at=observed_at, actor=actor,
-                                 reason=reason, now=now)
+        # The PaymentIntent as far as sync reads it, from the neutral fields: any caller of the contract
+        # (collection, the demo seed) can record a charge without holding Stripe's own object.
+        intent = gateway.PaymentIntentResult(
+            id=result.reference, status=result.provider_status, amount=result.amount, currency=result.currency,
+            customer_id="", payment_method_id="", latest_charge_id=result.charge_reference, created=None,
+            failure_code=result.failure_code, failure_message=result.failure_message)
+        sync.payment_sync_intent(payment=payment, intent=intent, observed_at=observed_at, actor=actor,
+                                 reason=reason, now=now, to_status=result.status)
 
     def payment_reference(self, *, payment: Payment) -> str:
-        return payment.stripe_payment_intent_id or ""
+        return (payment.provider_payment_id or "") if payment.provider == STRIPE else ""
 
     def payment_reference_set(self, *, payment: Payment, reference: str) -> None:
-        if reference and not payment.stripe_payment_intent_id:
-            payment.stripe_payment_intent_id = reference
-            payment.save(update_fields=["stripe_payment_intent_id", "updated_at"])
+        if reference and not payment.provider_payment_id:
+            payment.provider, payment.provider_payment_id = STRIPE, reference
+            payment.save(update_fields=["provider", "provider_payment_id", "updated_at"])
 
     def refund_create(self, request: RefundRequest) -> RefundResult:
         refund = gateway.refund_create(payment_intent_id=request.payment_reference, amount=request.amount,
@@ -91,8 +101,11 @@ class StripeProvider(ProviderBase):
 
     def refund_apply(self, *, payment: Payment, refund: Refund, result: RefundResult, actor: Actor, reason: str,
                      now: datetime | None = None) -> bool:
-        return sync.refund_apply_stripe(payment=payment, refund=refund, result=result.raw, actor=actor,
-                                        reason=reason, now=now)
+        # Stripe's refund as far as sync reads it (its id and status), from the neutral fields.
+        stripe_refund = gateway.RefundResult(id=result.reference, status=result.provider_status, amount=result.amount,
+                                             currency=result.currency, payment_intent_id="", charge_id="")
+        return sync.refund_apply_stripe(payment=payment, refund=refund, result=stripe_refund, actor=actor,
+                                        reason=reason, now=now, to_status=result.status)
 
     def checkout_session_create(self, request: CheckoutRequest) -> CheckoutSession:
         session = gateway.checkout_session_create(
@@ -107,4 +120,4 @@ class StripeProvider(ProviderBase):
         setup = gateway.setup_intent_create(customer_id=request.account.reference, metadata=dict(request.metadata),
                                             idempotency_key=request.idempotency_key)
         return SetupSession(provider=self.code, reference=setup.id, client_secret=setup.client_secret,
-                            status=setup.status, raw=setup)
+                            status=setup.status, publishable_key=settings.STRIPE_PUBLISHABLE_KEY, raw=setup)

@@ -5,7 +5,7 @@ paths cannot disagree. Three guards keep a late or repeated message from overwri
 - `Payment.provider_updated_at`: an update produced before the newest one applied is stale;
 - the payment state machine: succeeded never goes back to processing or failed;
 - refunds are reconciled against the charge's cumulative `amount_refunded` and matched by
-  `stripe_refund_id` or our refund id, and a refund's status only moves forward, so a refund is never
+  the refund's `provider_refund_id` or our refund id, and a refund's status only moves forward, so a refund is never
   counted twice whichever message reports it first.
 Callers lock the payment row first (`payment_lock`).
 """
@@ -20,11 +20,12 @@ from core.audit import Actor
 from core.exceptions import InvalidOperation
 from payments.models import Payment, PaymentStatus, PaymentStatusChange, Refund, RefundStatus
 from payments.providers.stripe.gateway import ChargeResult, DisputeResult, PaymentIntentResult, RefundResult
+from payments.providers.stripe.models import STRIPE
 from payments.selectors.refunds import IN_FLIGHT_REFUND_STATUSES
 from payments.services import (
     ALLOWED_REFUND_TRANSITIONS,
     payment_refund_apply,
-    refund_id_from_stripe_key,
+    refund_id_from_idempotency_key,
     refund_transition,
 )
 from payments.services.payment_sync import COLLECTED_STATUSES, SyncResult, payment_sync_status
@@ -56,18 +57,20 @@ STRIPE_REFUND_STATUS = {
 
 
 def payment_sync_intent(*, payment: Payment, intent: PaymentIntentResult, observed_at: datetime, actor: Actor,
-                        reason: str, now: datetime | None = None) -> SyncResult:
-    """Apply a PaymentIntent's state to its locked payment (and remember the ids Stripe gave it)."""
+                        reason: str, now: datetime | None = None, to_status: str = "") -> SyncResult:
+    """Apply a PaymentIntent's state to its locked payment (and remember the ids Stripe gave it).
+    `to_status` is ours when the caller already has it (the contract's ChargeResult.status); else it is
+    read from the intent's status."""
     fields = []
-    if not payment.stripe_payment_intent_id:
-        payment.stripe_payment_intent_id = intent.id
-        fields.append("stripe_payment_intent_id")
-    if intent.latest_charge_id and not payment.stripe_charge_id:
-        payment.stripe_charge_id = intent.latest_charge_id
-        fields.append("stripe_charge_id")
+    if not payment.provider_payment_id:
+        payment.provider, payment.provider_payment_id = STRIPE, intent.id
+        fields += ["provider", "provider_payment_id"]
+    if intent.latest_charge_id and not payment.provider_charge_id:
+        payment.provider_charge_id = intent.latest_charge_id
+        fields.append("provider_charge_id")
     if fields:
         payment.save(update_fields=[*fields, "updated_at"])
-    to_status = INTENT_STATUS.get(intent.status)
+    to_status = to_status or INTENT_STATUS.get(intent.status)
     if to_status is None:
         return SyncResult(payment, False, f"PaymentIntent status {intent.status!r} is not an outcome")
     failure_code, failure_reason = intent.failure_code, intent.failure_message
@@ -83,17 +86,18 @@ def payment_sync_intent(*, payment: Payment, intent: PaymentIntentResult, observ
 
 
 def refund_apply_stripe(*, payment: Payment, refund: Refund, result: RefundResult, actor: Actor, reason: str,
-                        now: datetime | None = None) -> bool:
+                        now: datetime | None = None, to_status: str = "") -> bool:
     """Apply what Stripe says of one of our refunds (its API answer or a webhook) to it and its locked
     payment: remember the Stripe refund id, move the status forward, and count a success against the
     payment. False when the message is old news (the refund is already there or further on)."""
-    if result.id and refund.stripe_refund_id != result.id:
-        if refund.stripe_refund_id:
-            raise InvalidOperation(f"refund #{refund.pk} is {refund.stripe_refund_id} in Stripe, not {result.id}",
+    if result.id and refund.provider_refund_id != result.id:
+        if refund.provider_refund_id:
+            raise InvalidOperation(f"refund #{refund.pk} is {refund.provider_refund_id} in Stripe, not {result.id}",
                                    code="refund_mismatch")
-        refund.stripe_refund_id = result.id
-        refund.save(update_fields=["stripe_refund_id"])
-    to_status = STRIPE_REFUND_STATUS.get(result.status)
+        refund.provider, refund.provider_refund_id = STRIPE, result.id
+        refund.save(update_fields=["provider", "provider_refund_id"])
+    # Ours when the caller already has it (the contract's RefundResult.status), else read from Stripe's.
+    to_status = to_status or STRIPE_REFUND_STATUS.get(result.status)
     if to_status is None or to_status not in ALLOWED_REFUND_TRANSITIONS[refund.status]:
         return False
     provider_data = {"refund": result.id, "status": result.status}
@@ -109,10 +113,11 @@ def payment_sync_charge_refunds(*, payment: Payment, charge: ChargeResult, obser
     """Reconcile a locked payment's refunds with a charge Stripe reports as (partly) refunded.
 
     Stripe's `amount_refunded` is cumulative, so only the part we have not counted yet is applied. Our own
-    refunds are found by stripe_refund_id, by the refund id in their Stripe metadata (when the charge lists
-    its refunds), by the idempotency key of the request that caused the event (`request_key`,
-    `refund-<id>`), or else are the oldest still in flight; none is counted twice. Refunds made in the
-    Stripe dashboard get a Refund row, and a late or repeated charge.refunded changes nothing.
+    refunds are found by their Stripe refund id (provider_refund_id), by the refund id in their Stripe
+    metadata (when the charge lists its refunds), by the idempotency key of the request that caused the
+    event (`request_key`, `refund-<id>`), or else are the oldest still in flight; none is counted twice.
+    Refunds made in the Stripe dashboard get a Refund row, and a late or repeated charge.refunded changes
+    nothing.
     """
     notes = []
     if payment.status not in COLLECTED_STATUSES and charge.paid and charge.status == "succeeded":
@@ -122,9 +127,9 @@ def payment_sync_charge_refunds(*, payment: Payment, charge: ChargeResult, obser
                                          provider_data={"charge": charge.id}, now=now).note)
     if payment.status not in COLLECTED_STATUSES:
         return SyncResult(payment, False, f"payment #{payment.pk} is {payment.status}; nothing to refund")
-    if not payment.stripe_charge_id:
-        payment.stripe_charge_id = charge.id
-        payment.save(update_fields=["stripe_charge_id", "updated_at"])
+    if not payment.provider_charge_id:
+        payment.provider_charge_id = charge.id
+        payment.save(update_fields=["provider_charge_id", "updated_at"])
     refunds = _ChargeRefunds(payment=payment, charge=charge, actor=actor, now=now)
     refunds.reconcile(request_key=request_key)
     if not refunds.applied:
@@ -159,7 +164,7 @@ class _ChargeRefunds:
                 self.settle(ours, listed.id)
             elif self.missing() > 0:
                 self.record(min(listed.amount, self.missing()), listed.id, "refunded in Stripe")
-        requested = _our_refund(payment=payment, refund_id=refund_id_from_stripe_key(request_key))
+        requested = _our_refund(payment=payment, refund_id=refund_id_from_idempotency_key(request_key))
         if requested is not None:
             self.settle(requested)
         for in_flight in payment.refunds.filter(status__in=IN_FLIGHT_REFUND_STATUSES).order_by("id"):
@@ -181,8 +186,8 @@ class _ChargeRefunds:
     def record(self, amount: int, stripe_refund_id: str | None, reason: str) -> None:
         """A refund made outside our system (the Stripe dashboard): a new succeeded Refund row."""
         payment = self.payment
-        refund = Refund(payment=payment, amount=amount, currency=payment.currency, stripe_refund_id=stripe_refund_id,
-                        status=RefundStatus.SUCCEEDED, reason=reason)
+        refund = Refund(payment=payment, amount=amount, currency=payment.currency, provider=STRIPE,
+                        provider_refund_id=stripe_refund_id, status=RefundStatus.SUCCEEDED, reason=reason)
         refund.stamp(self.actor)
         refund.save()
         payment_refund_apply(payment=payment, amount=amount, actor=self.actor, reason=reason,
@@ -198,7 +203,7 @@ def _our_id(metadata: dict, key: str) -> int | None:
 def _our_refund(*, payment: Payment, stripe_refund_id: str = "", refund_id: int | None = None) -> Refund | None:
     """A refund of this payment, by its Stripe id or by our id (from metadata or an idempotency key)."""
     refunds = payment.refunds.all()
-    found = refunds.filter(stripe_refund_id=stripe_refund_id).first() if stripe_refund_id else None
+    found = refunds.filter(provider=STRIPE, provider_refund_id=stripe_refund_id).first() if stripe_refund_id else None
     if found is None and refund_id is not None:
         found = refunds.filter(pk=refund_id).first()
     return found

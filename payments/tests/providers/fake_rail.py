@@ -13,7 +13,7 @@ from payments.providers import (
     RefundResult,
     SetupSession,
 )
-from payments.services import payment_refund_apply, refund_transition
+from payments.services import payment_refund_apply, provider_account_reference_set, refund_transition
 from payments.services.payment_sync import payment_sync_status
 
 
@@ -25,12 +25,10 @@ class FakeRail(ProviderBase):
     unavailable_message = "The fake rail is switched off."
     requests: list = []
 
-    def customer_account(self, *, customer):
-        return CustomerAccount(provider=self.code, customer_id=customer.pk, reference=f"fake-cus-{customer.pk}",
-                               default_payment_method="fake-pm")
-
     def customer_account_ensure(self, *, customer):
-        return self.customer_account(customer=customer)
+        account = provider_account_reference_set(customer=customer, provider=self.code,
+                                                 provider_customer_id=f"fake-cus-{customer.pk}")
+        return CustomerAccount.of(account)
 
     def charge_off_session(self, request):
         self.requests.append(request)
@@ -44,11 +42,11 @@ class FakeRail(ProviderBase):
                             reason=reason, now=now)
 
     def payment_reference(self, *, payment):
-        return payment.paypal_order_id or ""
+        return payment.provider_payment_id or ""
 
     def payment_reference_set(self, *, payment, reference):
-        payment.paypal_order_id = reference
-        payment.save(update_fields=["paypal_order_id", "updated_at"])
+        payment.provider, payment.provider_payment_id = self.code, reference
+        payment.save(update_fields=["provider", "provider_payment_id", "updated_at"])
 
     def refund_create(self, request):
         self.requests.append(request)

@@ -1,13 +1,15 @@
 """Collection, refunds and checkout reach a rail only through the contract: a rail that is not Stripe,
 installed by dotted path, is charged, refunds and opens checkout with no other change."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
 from core.audit import Actor
 from payments import collection
 from payments.checkout import checkout_credit_pack_start, payment_method_setup_start
-from payments.models import InvoiceStatus, PaymentStatus, RefundStatus
+from payments.models import Invoice, InvoiceStatus, PaymentStatus, ProviderAccount, RefundStatus
 from payments.providers import ChargeRequest, CheckoutRequest, RefundRequest
 from payments.services import payment_refund
 from payments.tests.providers.fake_rail import FakeRail
@@ -28,7 +30,14 @@ def fake_rail(settings):
     return FakeRail.requests
 
 
+def saved_method(customer, *, provider="paypal", method="fake-pm", set_at=None, customer_id=None):
+    """A payment method saved at `provider`, as that rail's webhook would have left it."""
+    return ProviderAccount.objects.create(customer=customer, provider=provider, provider_customer_id=customer_id,
+                                          default_payment_method_id=method, default_payment_method_set_at=set_at)
+
+
 def test_collection_charges_the_configured_rail_that_holds_a_saved_method(fake_rail, first_invoice):
+    saved_method(first_invoice.customer)
     assert collection.invoice_chargeable(invoice=first_invoice)
 
     result = collection.invoice_collect(invoice=first_invoice, actor=Actor.system("test"), now=timezone.now())
@@ -39,8 +48,26 @@ def test_collection_charges_the_configured_rail_that_holds_a_saved_method(fake_r
     assert request.idempotency_key == f"invoice-{first_invoice.pk}-attempt-1"
     assert request.metadata["payment_id"] == str(result.payment.pk)
     assert result.outcome == collection.SUCCEEDED and result.payment.method == "paypal"
-    assert result.payment.paypal_order_id == f"fake-ch-{result.payment.pk}"
+    assert (result.payment.provider, result.payment.provider_payment_id) == ("paypal", f"fake-ch-{result.payment.pk}")
     assert first_invoice.status == InvoiceStatus.PAID
+
+
+def test_with_methods_saved_at_two_rails_collection_charges_the_one_saved_last(fake_rail, settings, first_invoice):
+    settings.STRIPE_SECRET_KEY = "sk_test_configured_but_never_called"
+    saved_at = timezone.now()
+    stripe = saved_method(first_invoice.customer, provider="stripe", method="pm_older", customer_id="cus_1",
+                          set_at=saved_at - timedelta(days=1))
+    saved_method(first_invoice.customer, set_at=saved_at)
+
+    result = collection.invoice_collect(invoice=first_invoice, actor=Actor.system("test"), now=timezone.now())
+
+    [request] = fake_rail
+    assert request.account.provider == "paypal" and result.payment.provider == "paypal"
+    # Saving a card at Stripe afterwards makes Stripe the rail renewals charge.
+    stripe.default_payment_method_set_at = saved_at + timedelta(days=1)
+    stripe.save()
+    chosen = collection._charge_account(invoice=Invoice.objects.get(pk=first_invoice.pk))
+    assert chosen[0].code == "stripe" and chosen[1].default_payment_method == "pm_older"
 
 
 def test_collection_without_a_configured_charging_rail_says_why(settings, first_invoice):
@@ -53,13 +80,14 @@ def test_collection_without_a_configured_charging_rail_says_why(settings, first_
 
 
 def test_a_refund_goes_back_through_the_rail_of_the_payment(fake_rail, first_invoice):
+    saved_method(first_invoice.customer)
     paid = collection.invoice_collect(invoice=first_invoice, actor=Actor.system("test"), now=timezone.now())
 
     refund = payment_refund(payment=paid.payment, actor=Actor.system("test"), amount=1000, reason="goodwill")
 
     request = fake_rail[-1]
     paid.payment.refresh_from_db()
-    assert isinstance(request, RefundRequest) and request.payment_reference == paid.payment.paypal_order_id
+    assert isinstance(request, RefundRequest) and request.payment_reference == paid.payment.provider_payment_id
     assert request.idempotency_key == f"refund-{refund.pk}" and request.metadata["refund_id"] == str(refund.pk)
     assert refund.status == RefundStatus.SUCCEEDED
     assert (paid.payment.status, paid.payment.amount_refunded) == (PaymentStatus.PARTIALLY_REFUNDED, 1000)

@@ -1,8 +1,13 @@
 import pytest
 
+from core.audit import Actor
 from core.exceptions import PaymentProviderUnavailable
+from modules.services import module_disable, module_enable
 from payments.providers import Capability, PaymentProvider, provider_for, provider_with, providers_with
 from payments.providers.manual import ManualProvider
+
+# The registry reads which rails' modules are switched on.
+pytestmark = pytest.mark.django_db
 
 ONLY_MANUAL = ["payments.providers.manual.ManualProvider"]
 
@@ -54,3 +59,19 @@ def test_stripe_is_503_until_its_key_is_set_and_then_is_the_preferred_card_rail(
     assert isinstance(stripe_rail, StripeProvider) and isinstance(stripe_rail, PaymentProvider)
     assert provider_with(Capability.HOSTED_CHECKOUT) is stripe_rail
     assert Capability.MERCHANT_OF_RECORD not in stripe_rail.capabilities
+
+
+def test_a_rail_switched_off_as_a_module_is_used_for_nothing_until_switched_on(settings):
+    settings.STRIPE_SECRET_KEY = "sk_test_registry"
+    actor = Actor.system("test")
+    assert provider_with(Capability.OFF_SESSION_CHARGE).code == "stripe"
+
+    module_disable(code="stripe", actor=actor)
+    assert providers_with(Capability.OFF_SESSION_CHARGE) == []
+    with pytest.raises(PaymentProviderUnavailable) as raised:
+        provider_for("stripe")
+    assert raised.value.code == "payment_provider_disabled" and raised.value.http_status == 503
+    assert provider_for("cash").code == "manual"
+
+    module_enable(code="stripe", actor=actor)
+    assert provider_for("stripe").code == "stripe"

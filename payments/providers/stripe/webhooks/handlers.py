@@ -3,7 +3,7 @@ dataclasses, locks what it changes, and returns whether it changed anything and 
 
 Handlers are safe to run again (replay): every write goes through a guard that recognises a message
 already applied (payment state machine and provider_updated_at, cumulative refunds matched by
-stripe_refund_id or our refund id, refund statuses that only move forward, dispute records keyed by
+the Stripe refund id or our refund id, refund statuses that only move forward, dispute records keyed by
 dispute id, idempotent credit grants).
 A handler raises when the event names one of our rows that does not exist yet (Stripe can be faster
 than our commit): the event is marked failed and a replay applies it once the row is there.
@@ -15,7 +15,7 @@ from datetime import datetime
 
 from core.audit import Actor
 from core.exceptions import InvalidOperation
-from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus, Refund, StripeEvent
+from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus, ProviderAccount, Refund
 from payments.providers.stripe import gateway as stripe_gateway
 from payments.providers.stripe.gateway import (
     ChargeResult,
@@ -26,6 +26,7 @@ from payments.providers.stripe.gateway import (
     SetupIntentResult,
     StripeCustomer,
 )
+from payments.providers.stripe.models import STRIPE, StripeEvent
 from payments.providers.stripe.services import customer_default_payment_method_set
 from payments.providers.stripe.sync import (
     payment_record_dispute,
@@ -33,14 +34,15 @@ from payments.providers.stripe.sync import (
     payment_sync_intent,
     refund_apply_stripe,
 )
+from payments.selectors import provider_account_by_reference
 from payments.services import (
     invoice_lock,
     invoice_void,
     payment_lock,
-    refund_id_from_stripe_key,
+    refund_id_from_idempotency_key,
 )
 from payments.services.payment_sync import payment_sync_status
-from subscriptions.models import Customer, SubscriptionStatus
+from subscriptions.models import SubscriptionStatus
 from subscriptions.services import subscription_cancel, subscription_lock
 
 
@@ -59,11 +61,15 @@ def _object(event: StripeEvent) -> dict:
 
 
 def _observed_at(event: StripeEvent) -> datetime:
-    return event.stripe_created_at or event.received_at
+    return event.provider_created_at or event.received_at
 
 
 def _reason(event: StripeEvent) -> str:
     return f"{event.type} ({event.event_id})"
+
+
+def _stripe_payments():
+    return Payment.objects.filter(provider=STRIPE)
 
 
 def _our_id(metadata: dict, key: str) -> int | None:
@@ -72,19 +78,19 @@ def _our_id(metadata: dict, key: str) -> int | None:
 
 
 def _payment_for_intent(intent: PaymentIntentResult) -> Payment | None:
-    found = Payment.objects.filter(stripe_payment_intent_id=intent.id).values_list("pk", flat=True).first()
+    found = _stripe_payments().filter(provider_payment_id=intent.id).values_list("pk", flat=True).first()
     if found is None:
         # Collection stores the PaymentIntent id after Stripe answers; the payment id in the metadata
         # finds the payment when the webhook wins that race (or the answer was lost to a timeout).
         payment_id = _our_id(intent.metadata, "payment_id")
         if payment_id is None:
             return None
-        found = Payment.objects.filter(pk=payment_id, method=PaymentMethod.STRIPE).values_list("pk", flat=True).first()
+        found = _stripe_payments().filter(pk=payment_id).values_list("pk", flat=True).first()
         if found is None:
             raise ReferenceNotFound(f"payment #{payment_id} named by {intent.id} does not exist")
     payment = payment_lock(payment_id=found)
-    if payment.stripe_payment_intent_id not in (None, "", intent.id):
-        raise InvalidOperation(f"payment #{payment.pk} belongs to {payment.stripe_payment_intent_id}, "
+    if payment.provider_payment_id not in (None, "", intent.id):
+        raise InvalidOperation(f"payment #{payment.pk} belongs to {payment.provider_payment_id}, "
                                f"not {intent.id}", code="payment_intent_mismatch")
     return payment
 
@@ -104,9 +110,9 @@ def handle_payment_intent(*, event: StripeEvent, actor: Actor) -> Outcome:
 def _payment_for_charge(*, charge_id: str, payment_intent_id: str) -> Payment | None:
     found = None
     if payment_intent_id:
-        found = Payment.objects.filter(stripe_payment_intent_id=payment_intent_id).values_list("pk", flat=True).first()
+        found = _stripe_payments().filter(provider_payment_id=payment_intent_id).values_list("pk", flat=True).first()
     if found is None and charge_id:
-        found = Payment.objects.filter(stripe_charge_id=charge_id).values_list("pk", flat=True).first()
+        found = _stripe_payments().filter(provider_charge_id=charge_id).values_list("pk", flat=True).first()
     return payment_lock(payment_id=found) if found is not None else None
 
 
@@ -133,17 +139,18 @@ def handle_refund(*, event: StripeEvent, actor: Actor) -> Outcome:
     it comes before we stored the Stripe id. Refunds made in the Stripe dashboard are counted by
     charge.refunded, which knows the charge's cumulative amount."""
     stripe_refund = RefundResult.from_payload(_object(event))
-    our_id = _our_id(stripe_refund.metadata, "refund_id") or refund_id_from_stripe_key(_request_key(event))
-    found = Refund.objects.filter(stripe_refund_id=stripe_refund.id).values_list("pk", "payment_id").first()
+    our_id = _our_id(stripe_refund.metadata, "refund_id") or refund_id_from_idempotency_key(_request_key(event))
+    found = Refund.objects.filter(provider=STRIPE, provider_refund_id=stripe_refund.id).values_list(
+        "pk", "payment_id").first()
     if found is None and our_id is not None:
-        found = Refund.objects.filter(pk=our_id, payment__method=PaymentMethod.STRIPE).values_list(
+        found = Refund.objects.filter(pk=our_id, payment__provider=STRIPE).values_list(
             "pk", "payment_id").first()
         if found is None:
             raise ReferenceNotFound(f"refund #{our_id} named by {stripe_refund.id} does not exist")
     if found is None:
         return Outcome(False, f"{stripe_refund.id} is not a refund of ours; charge.refunded counts it")
     payment = payment_lock(payment_id=found[1])
-    if stripe_refund.payment_intent_id and payment.stripe_payment_intent_id != stripe_refund.payment_intent_id:
+    if stripe_refund.payment_intent_id and payment.provider_payment_id != stripe_refund.payment_intent_id:
         raise InvalidOperation(f"{stripe_refund.id} refunds {stripe_refund.payment_intent_id}, but refund "
                                f"#{found[0]} is of payment #{payment.pk}", code="payment_intent_mismatch")
     refund = Refund.objects.get(pk=found[0])
@@ -183,7 +190,8 @@ def checkout_completed_card_lookup(*, event: StripeEvent) -> CardLookup | None:
     invoice_id = _our_id(session.metadata, "invoice_id")
     if session.metadata.get("kind") != "subscription" or invoice_id is None or not session.payment_intent_id:
         return None
-    has_card = Customer.objects.filter(invoices__pk=invoice_id).exclude(stripe_default_payment_method_id="")
+    has_card = ProviderAccount.objects.filter(customer__invoices__pk=invoice_id, provider=STRIPE).exclude(
+        default_payment_method_id="")
     if has_card.exists():
         return None
     if not stripe_gateway.is_configured():
@@ -208,20 +216,21 @@ def handle_checkout_completed(*, event: StripeEvent, actor: Actor, prepared: Car
     if invoice is None:
         raise ReferenceNotFound(f"invoice #{invoice_id} named by {session.id} does not exist")
     customer = invoice.customer
-    if customer.stripe_customer_id != session.customer_id:
-        raise InvalidOperation(f"checkout session {session.id} is for {session.customer_id}, but invoice "
-                               f"#{invoice.pk} belongs to {customer.stripe_customer_id}", code="customer_mismatch")
+    account = provider_account_by_reference(provider=STRIPE, provider_customer_id=session.customer_id)
+    if account is None or account.customer_id != customer.pk:
+        raise InvalidOperation(f"checkout session {session.id} is for {session.customer_id}, which is not "
+                               f"invoice #{invoice.pk}'s customer's Stripe customer", code="customer_mismatch")
     if session.payment_status == "no_payment_required" or not session.payment_intent_id or session.amount_total <= 0:
         return Outcome(False, f"checkout session {session.id} collected nothing")
     if prepared is not None and prepared.error is not None:
         raise prepared.error
-    found = Payment.objects.filter(stripe_payment_intent_id=session.payment_intent_id).values_list("pk", flat=True)
+    found = _stripe_payments().filter(provider_payment_id=session.payment_intent_id).values_list("pk", flat=True)
     payment_pk = found.first()
     if payment_pk is None:
         payment_pk = Payment.objects.create(
             customer=customer, invoice=invoice, amount=session.amount_total,
-            currency=session.currency or invoice.currency, method=PaymentMethod.STRIPE,
-            stripe_payment_intent_id=session.payment_intent_id, metadata={"checkout_session_id": session.id},
+            currency=session.currency or invoice.currency, method=PaymentMethod.STRIPE, provider=STRIPE,
+            provider_payment_id=session.payment_intent_id, metadata={"checkout_session_id": session.id},
         ).pk
     payment = payment_lock(payment_id=payment_pk)
     # "unpaid" on completion means a delayed method (a bank debit): the money is on its way.
@@ -262,7 +271,8 @@ def handle_setup_intent_succeeded(*, event: StripeEvent, actor: Actor) -> Outcom
     setup = SetupIntentResult.from_payload(_object(event))
     if not setup.payment_method_id:
         return Outcome(False, f"{setup.id} saved no payment method")
-    customer = Customer.objects.filter(stripe_customer_id=setup.customer_id).first() if setup.customer_id else None
+    account = provider_account_by_reference(provider=STRIPE, provider_customer_id=setup.customer_id)
+    customer = account.customer if account is not None else None
     if customer is None:
         our_id = _our_id(setup.metadata, "customer_id")
         if our_id is None:
@@ -278,9 +288,10 @@ def handle_customer_updated(*, event: StripeEvent, actor: Actor) -> Outcome:
     """Only the default card is taken from Stripe (it can be changed in Stripe's customer portal); name
     and email stay ours, as our database is the source of truth."""
     stripe_customer = StripeCustomer.from_payload(_object(event))
-    customer = Customer.objects.filter(stripe_customer_id=stripe_customer.id).first()
-    if customer is None:
+    account = provider_account_by_reference(provider=STRIPE, provider_customer_id=stripe_customer.id)
+    if account is None:
         return Outcome(False, f"no customer of ours for {stripe_customer.id}")
+    customer = account.customer
     if not stripe_customer.default_payment_method_id:
         return Outcome(False, "no default payment method in Stripe")
     changed = customer_default_payment_method_set(

@@ -5,7 +5,8 @@ from datetime import datetime, timedelta
 from django.core.cache import cache
 from django.utils import timezone
 
-from payments.models import StripeEvent, StripeEventStatus
+from payments.models import ProviderEventStatus
+from payments.providers.stripe.models import StripeEvent
 
 # Rejected deliveries are never stored, so the database cannot count them: they are counted per minute in
 # the cache (shared by every worker when REDIS_URL is set), and the last hour of buckets is summed.
@@ -26,4 +27,4 @@ def webhook_rejection_count(*, now: datetime | None = None) -> int:
 def stripe_event_failed_recent_count(*, now: datetime | None = None, hours: int = 1) -> int:
     """Events whose handler failed among those received in the last `hours` (uses the received_at index)."""
     since = (now or timezone.now()) - timedelta(hours=hours)
-    return StripeEvent.objects.filter(received_at__gte=since, status=StripeEventStatus.FAILED).count()
+    return StripeEvent.objects.filter(received_at__gte=since, status=ProviderEventStatus.FAILED).count()

@@ -23,8 +23,9 @@ from django.utils import timezone
 
 from core.audit import Actor
 from core.exceptions import WebhookRejected
-from payments.models import StripeEvent, StripeEventStatus
+from payments.models import ProviderEventStatus
 from payments.providers.stripe import gateway as stripe_gateway
+from payments.providers.stripe.models import StripeEvent
 from payments.providers.stripe.webhooks.handlers import HANDLERS, PREPARERS
 from payments.providers.stripe.webhooks.selectors import REJECTED_KEY, REJECTION_WINDOW_MINUTES, minute_bucket
 
@@ -65,7 +66,7 @@ def stripe_event_receive(*, payload: bytes, signature_header: str) -> Received:
                 event_id=data["id"], type=data["type"],
                 api_version=str(data.get("api_version") or "")[:32], livemode=bool(data.get("livemode")),
                 payload=data,
-                stripe_created_at=datetime.fromtimestamp(int(created), tz=UTC) if created else None,
+                provider_created_at=datetime.fromtimestamp(int(created), tz=UTC) if created else None,
             )
     except IntegrityError:
         logger.info("Stripe event %s delivered again; already stored", data["id"])
@@ -77,7 +78,7 @@ def _event_prepare(*, event_pk: int, force: bool) -> dict:
     """The handler's provider look-ups, made before the event's transaction (no lock held meanwhile)."""
     event = StripeEvent.objects.get(pk=event_pk)
     preparer = PREPARERS.get(event.type)
-    if preparer is None or (event.status != StripeEventStatus.PENDING and not force):
+    if preparer is None or (event.status != ProviderEventStatus.PENDING and not force):
         return {}
     return {"prepared": preparer(event=event)}
 
@@ -89,25 +90,25 @@ def stripe_event_process(*, event_pk: int, actor: Actor, force: bool = False) ->
     prepared = _event_prepare(event_pk=event_pk, force=force)
     with transaction.atomic():
         event = StripeEvent.objects.select_for_update().get(pk=event_pk)
-        if event.status != StripeEventStatus.PENDING and not force:
+        if event.status != ProviderEventStatus.PENDING and not force:
             return event
         event.attempts += 1
         event.processed_at = timezone.now()
         handler = HANDLERS.get(event.type)
         if handler is None:
-            event.status, event.error = StripeEventStatus.IGNORED, f"no handler for {event.type}"
+            event.status, event.error = ProviderEventStatus.IGNORED, f"no handler for {event.type}"
         else:
             try:
                 with transaction.atomic():
                     outcome = handler(event=event, actor=actor, **prepared)
             except Exception as exc:  # any handler error is recorded on the event for a replay
                 logger.exception("Stripe event %s (%s) failed", event.event_id, event.type)
-                event.status = StripeEventStatus.FAILED
+                event.status = ProviderEventStatus.FAILED
                 event.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"[-4000:]
             else:
                 # A replay of an event that was applied the first time changes nothing, and stays processed.
-                applied = outcome.applied or event.status == StripeEventStatus.PROCESSED
-                event.status = StripeEventStatus.PROCESSED if applied else StripeEventStatus.IGNORED
+                applied = outcome.applied or event.status == ProviderEventStatus.PROCESSED
+                event.status = ProviderEventStatus.PROCESSED if applied else ProviderEventStatus.IGNORED
                 # For an ignored event this says why (stale, repeated, not ours): it is not an error.
                 event.error = outcome.note
         event.save(update_fields=["status", "attempts", "processed_at", "error"])
@@ -125,10 +126,10 @@ def stripe_event_replay(*, actor: Actor, failed_only: bool = False, since: datet
     interrupted replay can simply be run again."""
     events = StripeEvent.objects.all()
     if failed_only:
-        events = events.filter(status=StripeEventStatus.FAILED)
+        events = events.filter(status=ProviderEventStatus.FAILED)
     if since is not None:
         events = events.filter(received_at__gte=since)
     if event_id:
         events = events.filter(event_id=event_id)
-    pks = list(events.order_by("stripe_created_at", "id").values_list("pk", flat=True))
+    pks = list(events.order_by("provider_created_at", "id").values_list("pk", flat=True))
     return [stripe_event_process(event_pk=pk, actor=actor, force=True) for pk in pks]

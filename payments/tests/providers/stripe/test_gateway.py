@@ -10,7 +10,7 @@ from core.exceptions import CardDeclined, PaymentProviderError, PaymentProviderU
 from payments.checkout import payment_method_setup_start
 from payments.providers.stripe import gateway as stripe_gateway
 from payments.providers.stripe.services import customer_stripe_ensure
-from payments.tests.stripe_support import localstripe_post
+from payments.tests.stripe_support import localstripe_post, stripe_account_id
 from subscriptions.tests.factories import CustomerFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -31,7 +31,7 @@ def test_stripe_customer_is_created_once_and_reused(stripe_api):
     again = customer_stripe_ensure(customer=customer)
 
     customer.refresh_from_db()
-    assert first.startswith("cus_") and again == first == customer.stripe_customer_id
+    assert first.startswith("cus_") and again == first == stripe_account_id(customer)
     remote = stripe_gateway.customer_retrieve(customer_id=first)
     assert remote.email == "ada@example.com"
 
@@ -47,7 +47,7 @@ def test_setup_intent_saves_a_card_for_off_session_use(stripe_api):
     assert setup.status == "requires_payment_method" and setup.client_secret.startswith(setup.id)
     assert confirmed.status == "succeeded"
     assert confirmed.payment_method_id.startswith("pm_")
-    assert confirmed.customer_id == customer.stripe_customer_id
+    assert confirmed.customer_id == stripe_account_id(customer)
 
 
 def test_off_session_payment_intent_succeeds_and_can_be_read_back(stripe_api):
@@ -55,7 +55,7 @@ def test_off_session_payment_intent_succeeds_and_can_be_read_back(stripe_api):
     card = saved_card(stripe_api, customer)
 
     intent = stripe_gateway.payment_intent_charge_off_session(
-        customer_id=customer.stripe_customer_id, payment_method_id=card, amount=1999, currency="USD",
+        customer_id=stripe_account_id(customer), payment_method_id=card, amount=1999, currency="USD",
         metadata={"payment_id": "1"}, idempotency_key="test-charge-1")
     read_back = stripe_gateway.payment_intent_retrieve(payment_intent_id=intent.id)
 
@@ -70,18 +70,18 @@ def test_declined_card_raises_card_declined(stripe_api):
 
     with pytest.raises(CardDeclined) as declined:
         stripe_gateway.payment_intent_charge_off_session(
-            customer_id=customer.stripe_customer_id, payment_method_id=card, amount=500, currency="USD",
+            customer_id=stripe_account_id(customer), payment_method_id=card, amount=500, currency="USD",
             metadata={}, idempotency_key="test-charge-declined")
 
     assert declined.value.http_status == 402
-    assert declined.value.extra["stripe_code"] == "card_declined"
+    assert declined.value.extra["provider_code"] == "card_declined"
 
 
 def test_partial_refund_is_created_in_stripe(stripe_api):
     customer = CustomerFactory()
     card = saved_card(stripe_api, customer)
     intent = stripe_gateway.payment_intent_charge_off_session(
-        customer_id=customer.stripe_customer_id, payment_method_id=card, amount=1000, currency="USD",
+        customer_id=stripe_account_id(customer), payment_method_id=card, amount=1000, currency="USD",
         metadata={}, idempotency_key="test-charge-refund")
 
     refund = stripe_gateway.refund_create(payment_intent_id=intent.id, amount=400, metadata={"refund_id": "9"},

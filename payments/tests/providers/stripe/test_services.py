@@ -6,12 +6,13 @@ from billing_project.tests.admin_helpers import change_form_data, change_url
 from billing_project.tests.api_support import api_customer
 from core.exceptions import PaymentProviderUnavailable
 from payments.checkout import checkout_credit_pack_start, checkout_subscription_start
-from payments.models import BillingReason, Invoice, InvoiceStatus, Payment, PaymentMethod, Refund
+from payments.models import BillingReason, Invoice, InvoiceStatus, Payment, PaymentMethod, ProviderAccount, Refund
 from payments.providers.manual.services import payment_record_manual
 from payments.providers.stripe.gateway import API_VERSION
 from payments.providers.stripe.services import customer_default_payment_method_set
 from payments.services import payment_refund
-from payments.tests.stripe_support import new_id
+from payments.tests.factories import StripeCustomerFactory
+from payments.tests.stripe_support import new_id, stripe_account_id, stripe_card, stripe_card_set_at
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.tests.factories import CustomerFactory, PlanFactory
 
@@ -21,7 +22,7 @@ URLS = {"success_url": "https://billing.example.com/done", "cancel_url": "https:
 
 
 def test_subscription_checkout_opens_a_session_for_the_first_invoice(recording_stripe, actor):
-    customer = CustomerFactory(stripe_customer_id=new_id("cus"))
+    customer = StripeCustomerFactory(stripe_customer_id=new_id("cus"))
     plan = PlanFactory(amount=1900, trial_days=14)
 
     start = checkout_subscription_start(customer=customer, plan=plan, actor=actor, **URLS)
@@ -31,7 +32,7 @@ def test_subscription_checkout_opens_a_session_for_the_first_invoice(recording_s
     assert request["path"] == "/v1/checkout/sessions"
     assert request["headers"]["Idempotency-Key"] == f"checkout-invoice-{start.invoice.pk}"
     assert request["headers"]["Stripe-Version"] == API_VERSION
-    assert fields["mode"] == "payment" and fields["customer"] == customer.stripe_customer_id
+    assert fields["mode"] == "payment" and fields["customer"] == stripe_account_id(customer)
     assert fields["line_items[0][price_data][unit_amount]"] == "1900"
     assert fields["line_items[0][price_data][currency]"] == "usd"
     assert fields["payment_intent_data[setup_future_usage]"] == "off_session"
@@ -44,7 +45,7 @@ def test_subscription_checkout_opens_a_session_for_the_first_invoice(recording_s
 
 
 def test_credit_pack_checkout_opens_a_session_for_a_credit_pack_invoice(recording_stripe, actor):
-    customer = CustomerFactory(stripe_customer_id=new_id("cus"))
+    customer = StripeCustomerFactory(stripe_customer_id=new_id("cus"))
 
     start = checkout_credit_pack_start(customer=customer, credits=1000, amount=4500, actor=actor, **URLS)
 
@@ -76,14 +77,15 @@ def test_without_stripe_key_manual_payments_and_refunds_still_work(settings, fir
     first_invoice.refresh_from_db()
     assert first_invoice.status == InvoiceStatus.PAID
     assert first_invoice.subscription.status == SubscriptionStatus.ACTIVE
-    assert refund.amount == 500 and refund.stripe_refund_id is None
+    assert refund.amount == 500 and refund.provider_refund_id is None
 
 
 def test_without_stripe_key_card_refund_is_refused_with_a_clear_message(settings, actor):
     settings.STRIPE_SECRET_KEY = ""
     customer = CustomerFactory()
     payment = Payment.objects.create(customer=customer, amount=900, currency="USD", method=PaymentMethod.STRIPE,
-                                     stripe_payment_intent_id=new_id("pi"), status="succeeded")
+                                     provider="stripe",
+                                     provider_payment_id=new_id("pi"), status="succeeded")
 
     with pytest.raises(PaymentProviderUnavailable) as unavailable:
         payment_refund(payment=payment, actor=actor, amount=100)
@@ -102,31 +104,34 @@ def test_the_stale_card_guard_is_a_column_a_customer_cannot_write_through_the_ap
     far_future = "2999-01-01T00:00:00+00:00"
     response = caller.client.patch(f"/api/v1/customers/{customer.pk}/", {
         "metadata": {"stripe_default_payment_method_set_at": far_future},
-        "stripe_default_payment_method_set_at": far_future}, format="json")
+        "stripe_default_payment_method_set_at": far_future,
+        "provider_accounts": [{"provider": "stripe", "default_payment_method_set_at": far_future}]}, format="json")
     assert response.status_code == 200, response.content
     customer.refresh_from_db()
-    assert customer.stripe_default_payment_method_set_at is None
+    assert stripe_card_set_at(customer) is None
 
     observed = datetime(2026, 3, 1, tzinfo=UTC)
     assert customer_default_payment_method_set(customer=customer, payment_method_id="pm_new", observed_at=observed,
                                                actor=actor) is True
     customer.refresh_from_db()
-    assert (customer.stripe_default_payment_method_id, customer.stripe_default_payment_method_set_at) == (
+    assert (stripe_card(customer), stripe_card_set_at(customer)) == (
         "pm_new", observed)
     # The guard itself still works: an older message does not bring back an older card.
     assert customer_default_payment_method_set(customer=customer, payment_method_id="pm_old",
                                                observed_at=observed - timedelta(days=1), actor=actor) is False
     customer.refresh_from_db()
-    assert customer.stripe_default_payment_method_id == "pm_new"
+    assert stripe_card(customer) == "pm_new"
 
 
 def test_the_stale_card_guard_is_read_only_in_the_admin(admin_client):
-    customer = CustomerFactory(stripe_default_payment_method_id="pm_1")
+    customer = StripeCustomerFactory(stripe_default_payment_method_id="pm_1")
     page = admin_client.get(change_url(customer))
-    form = change_form_data(page, stripe_default_payment_method_set_at_0="2999-01-01",
-                            stripe_default_payment_method_set_at_1="00:00:00")
+    form = change_form_data(page, **{"provider_accounts-0-default_payment_method_set_at_0": "2999-01-01",
+                                     "provider_accounts-0-default_payment_method_set_at_1": "00:00:00"})
 
     assert admin_client.post(change_url(customer), form).status_code == 302
-    customer.refresh_from_db()
-    assert customer.stripe_default_payment_method_set_at is None
-    assert "stripe_default_payment_method_set_at" not in page.context["adminform"].form.fields
+    assert stripe_card_set_at(customer) is None
+    [accounts] = [inline.formset for inline in page.context["inline_admin_formsets"]
+                  if inline.formset.model is ProviderAccount]
+    assert len(accounts.forms) == 1
+    assert all("default_payment_method_set_at" not in form.fields for form in accounts.forms)

@@ -10,10 +10,12 @@ from django.core.management import call_command
 
 from billing_project.tests.threads import race
 from core.audit import Actor
-from payments.models import Invoice, Payment, PaymentMethod, PaymentStatus, StripeEvent, StripeEventStatus
+from payments.models import Invoice, Payment, PaymentMethod, PaymentStatus, ProviderEventStatus
+from payments.providers.stripe.models import StripeEvent
 from payments.providers.stripe.webhooks.selectors import webhook_rejection_count
 from payments.providers.stripe.webhooks.services import stripe_event_process
 from payments.services import subscription_start
+from payments.tests.factories import StripeCustomerFactory
 from payments.tests.stripe_support import (
     card_declined_error,
     charge_object,
@@ -23,6 +25,9 @@ from payments.tests.stripe_support import (
     new_id,
     payment_intent_object,
     setup_intent_object,
+    stripe_account_id,
+    stripe_account_set,
+    stripe_card,
     stripe_event,
     stripe_signature,
 )
@@ -35,17 +40,17 @@ ACTOR = Actor.system("test")
 
 def stripe_payment_for_new_invoice(amount=2500) -> Payment:
     """An open first invoice and the card payment collection created for it (as invoice_collect does)."""
-    customer = CustomerFactory(stripe_customer_id=new_id("cus"), stripe_default_payment_method_id="pm_card_visa")
+    customer = StripeCustomerFactory(stripe_customer_id=new_id("cus"), stripe_default_payment_method_id="pm_card_visa")
     plan = PlanFactory(amount=amount, trial_days=0)
     _, invoice = subscription_start(customer=customer, plan=plan, actor=ACTOR, with_trial=False)
     return Payment.objects.create(customer=customer, invoice=invoice, amount=invoice.amount_due,
-                                  currency=invoice.currency, method=PaymentMethod.STRIPE,
-                                  stripe_payment_intent_id=new_id("pi"))
+                                  currency=invoice.currency, method=PaymentMethod.STRIPE, provider="stripe",
+                                  provider_payment_id=new_id("pi"))
 
 
 def succeeded_event(payment: Payment, *, created=None, charge=None):
-    obj = payment_intent_object(id=payment.stripe_payment_intent_id, amount=payment.amount, status="succeeded",
-                                customer=payment.customer.stripe_customer_id, latest_charge=charge or new_id("ch"),
+    obj = payment_intent_object(id=payment.provider_payment_id, amount=payment.amount, status="succeeded",
+                                customer=stripe_account_id(payment.customer), latest_charge=charge or new_id("ch"),
                                 metadata={"payment_id": str(payment.pk)})
     return stripe_event("payment_intent.succeeded", obj, created=created)
 
@@ -170,7 +175,7 @@ def test_a_stored_event_processed_concurrently_runs_its_handler_once():
 
     stored.refresh_from_db()
     payment.refresh_from_db()
-    assert stored.status == StripeEventStatus.PROCESSED and stored.attempts == 1
+    assert stored.status == ProviderEventStatus.PROCESSED and stored.attempts == 1
     assert payment.status_changes.count() == 1
 
 
@@ -180,7 +185,7 @@ def test_a_stored_event_processed_concurrently_runs_its_handler_once():
 def payment_history(payment: Payment, t0: int) -> list[dict]:
     """What Stripe sends for one payment, in the order it happened: processing, a failed try, success on
     a retry, a partial refund made in the dashboard, then a dispute."""
-    pi, charge, cus = payment.stripe_payment_intent_id, new_id("ch"), payment.customer.stripe_customer_id
+    pi, charge, cus = payment.provider_payment_id, new_id("ch"), stripe_account_id(payment.customer)
 
     def intent(status, **extra):
         return payment_intent_object(id=pi, amount=payment.amount, status=status, customer=cus,
@@ -225,7 +230,7 @@ def test_shuffled_deliveries_end_in_the_same_state_as_ordered_ones(client, webho
         assert final_state(payment) == expected, order
         statuses = set(StripeEvent.objects.filter(event_id__in=[e["id"] for e in events])
                        .values_list("status", flat=True))
-        assert StripeEventStatus.FAILED not in statuses
+        assert ProviderEventStatus.FAILED not in statuses
 
 
 def test_late_processing_after_success_is_ignored_and_recorded(client, webhook_secret):
@@ -233,7 +238,7 @@ def test_late_processing_after_success_is_ignored_and_recorded(client, webhook_s
     t0 = int(time.time()) - 60
     deliver(client, succeeded_event(payment, created=t0 + 2))
     late = stripe_event("payment_intent.processing",
-                        payment_intent_object(id=payment.stripe_payment_intent_id, amount=payment.amount,
+                        payment_intent_object(id=payment.provider_payment_id, amount=payment.amount,
                                               status="processing"), created=t0 + 1)
 
     response = deliver(client, late)
@@ -242,7 +247,7 @@ def test_late_processing_after_success_is_ignored_and_recorded(client, webhook_s
     stored = StripeEvent.objects.get(event_id=late["id"])
     assert response.status_code == 200
     assert payment.status == PaymentStatus.SUCCEEDED
-    assert stored.status == StripeEventStatus.IGNORED and stored.error.startswith("stale")
+    assert stored.status == ProviderEventStatus.IGNORED and stored.error.startswith("stale")
 
 
 def test_backwards_move_with_a_newer_timestamp_is_refused_by_the_state_machine(client, webhook_secret):
@@ -250,7 +255,7 @@ def test_backwards_move_with_a_newer_timestamp_is_refused_by_the_state_machine(c
     t0 = int(time.time()) - 60
     deliver(client, succeeded_event(payment, created=t0))
     same_second = stripe_event("payment_intent.processing",
-                               payment_intent_object(id=payment.stripe_payment_intent_id, amount=payment.amount,
+                               payment_intent_object(id=payment.provider_payment_id, amount=payment.amount,
                                                      status="processing"), created=t0)
 
     deliver(client, same_second)
@@ -258,7 +263,7 @@ def test_backwards_move_with_a_newer_timestamp_is_refused_by_the_state_machine(c
     payment.refresh_from_db()
     stored = StripeEvent.objects.get(event_id=same_second["id"])
     assert payment.status == PaymentStatus.SUCCEEDED
-    assert stored.status == StripeEventStatus.IGNORED and stored.error.startswith("refused")
+    assert stored.status == ProviderEventStatus.IGNORED and stored.error.startswith("refused")
 
 
 # ------------------------------------------------------------------------------- ignored, failed, replay
@@ -271,7 +276,7 @@ def test_unknown_event_type_is_stored_and_ignored(client, webhook_secret):
 
     stored = StripeEvent.objects.get()
     assert response.status_code == 200
-    assert stored.status == StripeEventStatus.IGNORED and stored.type == "invoice.finalized"
+    assert stored.status == ProviderEventStatus.IGNORED and stored.type == "invoice.finalized"
     assert stored.api_version == event["api_version"] and stored.payload == event
 
 
@@ -281,7 +286,7 @@ def test_event_for_a_payment_that_is_not_ours_is_ignored(client, webhook_secret)
 
     deliver(client, event)
 
-    assert StripeEvent.objects.get().status == StripeEventStatus.IGNORED
+    assert StripeEvent.objects.get().status == ProviderEventStatus.IGNORED
 
 
 def test_failed_handler_is_recorded_then_replay_applies_it(client, webhook_secret):
@@ -295,16 +300,15 @@ def test_failed_handler_is_recorded_then_replay_applies_it(client, webhook_secre
     response = deliver(client, event)
     stored = StripeEvent.objects.get()
     assert response.status_code == 200
-    assert stored.status == StripeEventStatus.FAILED and "ReferenceNotFound" in stored.error
+    assert stored.status == ProviderEventStatus.FAILED and "ReferenceNotFound" in stored.error
 
-    customer.stripe_customer_id = stripe_id
-    customer.save()
+    stripe_account_set(customer, customer_id=stripe_id)
     call_command("stripe_events", "replay", "--failed")
 
     stored.refresh_from_db()
     customer.refresh_from_db()
-    assert stored.status == StripeEventStatus.PROCESSED and stored.attempts == 2 and stored.error == ""
-    assert customer.stripe_default_payment_method_id == "pm_saved"
+    assert stored.status == ProviderEventStatus.PROCESSED and stored.attempts == 2 and stored.error == ""
+    assert stripe_card(customer) == "pm_saved"
 
 
 NOT_EVENTS = {

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('subscriptions', '0007_plan_period_at_most_ten_years'),
-        ('usage', '0001_initial'),
+        ('usage', '0002_usage_event_dimensions'),
     ]
 
     operations = [

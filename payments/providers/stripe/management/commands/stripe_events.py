@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.audit import Actor
 from core.command_args import INSTANT_HELP, parse_optional_instant, parse_text
-from payments.models import StripeEventStatus
+from payments.models import ProviderEventStatus
 from payments.providers.stripe.webhooks.services import stripe_event_replay
 
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
                                      event_id=event_id)
         if event_id and not events:
             raise CommandError(f"No stored event {event_id}.")
-        still_failing = [e for e in events if e.status == StripeEventStatus.FAILED]
+        still_failing = [e for e in events if e.status == ProviderEventStatus.FAILED]
         for event in events:
             self.stdout.write(f"{event.event_id} {event.type}: {event.status}")
         self.stdout.write(f"Replayed {len(events)} event(s); {len(still_failing)} still failing.")

@@ -1,0 +1,112 @@
+"""Rows every payment rail shares: who a customer is at each rail, what a plan is called there, and the
+inbox of what the rails told us. Each row names its rail by `provider`, the code of a PAYMENT_PROVIDERS
+entry ("stripe", "manual", ...); the provider's own ids are unique per provider, never across rails.
+
+Rail codes are not TextChoices: rails are installed by settings, so the set of codes is not fixed here.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from subscriptions.models import Customer, Plan
+
+
+class ProviderAccount(models.Model):
+    """A customer as one rail knows them: its customer id there and the payment method saved with it.
+
+    A customer has at most one account per rail. When several accounts hold a saved payment method, the
+    billing run charges the one saved last (`default_payment_method_set_at`): that is the customer's most
+    recent choice, and no second column has to be kept in step when another rail saves a method."""
+
+    # Part of the customer, as the columns it replaces on Customer were: deleted with it.
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="provider_accounts")
+    provider = models.CharField(max_length=32)
+    # The rail's id for the customer; null for rails that keep no customer object (they still hold a
+    # saved method). Unique per provider, so a webhook naming it maps to exactly one customer.
+    provider_customer_id = models.CharField(max_length=255, null=True, blank=True)
+    # The method renewals are charged to off-session ("" when none is saved).
+    default_payment_method_id = models.CharField(max_length=255, blank=True)
+    # The rail's own time of the message that set that method: a late message older than this never
+    # replaces a newer method with an older one. A column written only by the rail's services (never the
+    # API or the admin): in `Customer.metadata`, which customers write, a far-future value would switch
+    # method updates off.
+    default_payment_method_set_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["customer_id", "provider"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(provider=""), name="provider_account_provider_set"),
+            models.UniqueConstraint(fields=["customer", "provider"], name="provider_account_one_per_rail"),
+            models.UniqueConstraint(fields=["provider", "provider_customer_id"],
+                                    condition=Q(provider_customer_id__isnull=False),
+                                    name="provider_account_customer_id_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.provider_customer_id or '-'} (customer #{self.customer_id})"
+
+    @property
+    def has_default_payment_method(self) -> bool:
+        return bool(self.default_payment_method_id)
+
+
+class ProviderPlanPrice(models.Model):
+    """What a plan is called at one rail: its price id (a Stripe price, a PayPal plan, a Lemon Squeezy
+    variant) and, where the rail has one, the product it belongs to. Our Plan stays the source of truth
+    for the amount; this only maps it."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="provider_prices")
+    provider = models.CharField(max_length=32)
+    provider_price_id = models.CharField(max_length=255)
+    provider_product_id = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["plan_id", "provider"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "provider"], name="provider_plan_price_one_per_rail"),
+            # A rail's price maps back to exactly one plan (its webhooks name the price, not our plan).
+            models.UniqueConstraint(fields=["provider", "provider_price_id"], name="provider_plan_price_id_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.provider_price_id}"
+
+
+class ProviderEventStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed"
+    IGNORED = "ignored", "Ignored"
+
+
+class ProviderEvent(models.Model):
+    """Webhook inbox of every rail: each verified delivery is stored before it is processed, once per
+    event id of its provider."""
+
+    provider = models.CharField(max_length=32)
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100, db_index=True)
+    api_version = models.CharField(max_length=32, blank=True)
+    livemode = models.BooleanField(default=False)
+    payload = models.JSONField()
+    # The provider's own time of the event: orders events for one object when deliveries arrive out of order.
+    provider_created_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    status = models.CharField(max_length=16, choices=ProviderEventStatus.choices, default=ProviderEventStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ProviderEventStatus.values),
+                                   name="provider_event_status_valid"),
+            # A redelivered event fails on this index and is answered without being processed again.
+            models.UniqueConstraint(fields=["provider", "event_id"], name="provider_event_id_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.type} {self.event_id}"
