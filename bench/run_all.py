@@ -65,6 +65,9 @@ def benches(quick: bool) -> list[Bench]:
         Bench("jobs", "Jobs: invoices finalized with an email job each, 2 workers x 4 (Procrastinate)",
               f"DATABASE_URL={PG}/postgres {PYTHON} bench/jobs_throughput.py --invoices 3000 --backlog 2000",
               ["bench/jobs_throughput.py", "--invoices", "3000", "--backlog", "2000"], engine),
+        Bench("webhooks_out", "Outbound webhooks: invoices finalized, one loopback endpoint, 2 workers x 4",
+              f"DATABASE_URL={PG}/postgres {PYTHON} bench/webhooks_outbound.py --invoices 3000 --backlog 1000",
+              ["bench/webhooks_outbound.py", "--invoices", "3000", "--backlog", "1000"], engine),
         Bench("export_csv", "CSV export of usage events, streamed (`core.exports`)",
               f"DATABASE_URL={PG}/postgres {PYTHON} bench/export_csv.py --rows 300000",
               ["bench/export_csv.py", "--rows", "300000"], engine),
@@ -156,6 +159,16 @@ def jobs_cells(out: str) -> tuple[str, str]:
             f"Procrastinate's raw enqueue: {single} jobs/s one per transaction, {batched} jobs/s in batches of 1,000")
 
 
+def webhooks_out_cells(out: str) -> tuple[str, str]:
+    finalized, live = re.search(r"invoices finalized \(([\d,]+)/s.*?: ([\d,]+) deliveries/s", out, flags=re.S).groups()
+    p50, p99 = re.search(r"commit to delivery: p50 ([\d,]+) ms, p99 ([\d,]+) ms", out).groups()
+    once = re.search(r"every event delivered once: (\w+)", out).group(1)
+    single, batched = re.search(r"raw enqueue ([\d,]+) jobs/s one per transaction, ([\d,]+) jobs/s", out).groups()
+    return (f"invoices finalized at {finalized}/s, delivered at {live} deliveries/s; commit to delivery p50 {p50} ms, "
+            f"p99 {p99} ms; every event delivered once, signed: {once}",
+            f"Procrastinate's raw enqueue: {single} jobs/s one per transaction, {batched} jobs/s in batches of 1,000")
+
+
 def export_cells(out: str) -> tuple[str, str]:
     full = re.findall(r"export of [\d,]+\s*: +([\d,]+) rows.*?-> +([\d,]+) rows/s; peak RSS +([\d.]+) MiB", out)
     (small_rows, _, small_rss), (rows, rate, rss) = full
@@ -173,7 +186,7 @@ def reports_cells(out: str) -> tuple[str, str]:
 
 CELLS = {"billing_run": billing_run_cells, "billing_run_2": billing_run_cells, "credit_debits": credit_debits_cells,
          "usage_ingest": usage_ingest_cells, "ws_fanout": ws_fanout_cells, "webhooks": webhooks_cells,
-         "jobs": jobs_cells, "export_csv": export_cells, "reports": reports_cells}
+         "jobs": jobs_cells, "webhooks_out": webhooks_out_cells, "export_csv": export_cells, "reports": reports_cells}
 
 
 def databases_ensure(names: tuple[str, ...]) -> None:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime
 from functools import partial
 
 from django.conf import settings
@@ -54,29 +55,39 @@ def jobs_retry_strategy() -> RetryStrategy:
                          exponential_wait=settings.JOBS_RETRY_BACKOFF_BASE_SECONDS)
 
 
+def jobs_are_suppressed() -> bool:
+    """True inside `jobs_suppressed()`: callers that record work for jobs (outbound webhook events) skip it."""
+    return _jobs_suppressed.get()
+
+
 def jobs_in_database() -> bool:
     return connection.vendor == "postgresql"
 
 
-def job_defer(*, name: str, **task_kwargs) -> None:
-    """Enqueue task `name` with `task_kwargs` as part of the current transaction (see module doc)."""
-    jobs_defer_many(name=name, kwargs_list=[task_kwargs])
+def job_defer(*, name: str, schedule_at: datetime | None = None, **task_kwargs) -> None:
+    """Enqueue task `name` with `task_kwargs` as part of the current transaction (see module doc); with
+    `schedule_at`, no worker takes it before then (a re-delivery scheduled after a failure)."""
+    jobs_defer_many(name=name, kwargs_list=[task_kwargs], schedule_at=schedule_at)
 
 
-def jobs_defer_many(*, name: str, kwargs_list: Iterable[dict]) -> None:
+def jobs_defer_many(*, name: str, kwargs_list: Iterable[dict], schedule_at: datetime | None = None) -> None:
     """Enqueue one job of task `name` per kwargs dict, in one statement on PostgreSQL."""
     kwargs_list = list(kwargs_list)
     if not kwargs_list or _jobs_suppressed.get():
         return
     task = app.tasks[name]
     if jobs_in_database():
-        job = task.configure().job
+        job = task.configure(schedule_at=schedule_at).job
         if job.lock is None and job.queueing_lock is None:
             _jobs_insert(job=job, kwargs_list=kwargs_list)
             return
         # Always through Django's connection, hence its open transaction: a worker's app defers through
         # a connection of its own, which would commit the job even if the job's transaction rolled back.
         JobDeferrer(job_manager=_DJANGO_JOBS, job=job).batch_defer(*kwargs_list)
+        return
+    if schedule_at is not None:
+        # The embedded default has no scheduler to wake a job later: a scheduled job is not run there.
+        logger.info("job %s scheduled for %s not run: the embedded default has no scheduler", name, schedule_at)
         return
     for task_kwargs in kwargs_list:
         transaction.on_commit(partial(_run_in_process, task=task, task_kwargs=task_kwargs), robust=True)

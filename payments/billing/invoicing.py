@@ -22,6 +22,7 @@ from payments.services import (
     invoice_numbers_take,
     invoice_total,
 )
+from payments.webhooks import invoices_issued_webhook_emit
 
 
 @dataclass
@@ -88,6 +89,7 @@ def invoices_issue(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime,
     rows_copy(model=InvoiceLine, fields=_LINE_FIELDS, rows=lines)
     rows_copy(model=InvoiceStatusChange, fields=_CHANGE_FIELDS, rows=changes)
     job_defer(name=INVOICES_FINALIZED_TASK, invoice_ids=[row[0] for row in invoices])
+    invoices_issued_webhook_emit(invoice_ids=[row[0] for row in invoices])
     return [IssuedInvoice(pk=row[0], number=row[1], subscription_id=row[3], total=row[10], status=row[7])
             for row in invoices]
 
