@@ -9,6 +9,8 @@ from core.jobs import jobs_defer_many, jobs_retry_strategy
 from core.jobs_maintenance import PERIODIC_QUEUE
 from payments import emails
 from payments.billing.run import billing_run
+from payments.providers import inbox
+from payments.providers.inbox import PROVIDER_EVENT_APPLY_TASK
 
 BILLING_RUN_SHARE_TASK = "payments.billing_run_share"
 
@@ -58,3 +60,10 @@ def payment_failed_email(*, invoice_id: int, attempt: int) -> None:
 @app.task(name=emails.DUNNING_FINAL_NOTICE_TASK, retry=jobs_retry_strategy())
 def dunning_final_notice_email(*, invoice_id: int) -> None:
     emails.dunning_final_notice_email_send(invoice_id=invoice_id)
+
+
+@app.task(name=PROVIDER_EVENT_APPLY_TASK, retry=jobs_retry_strategy())
+def provider_event_apply(*, provider_event_id: int) -> str:
+    """Apply one stored webhook event through its rail (payments.providers.inbox); running it again
+    applies nothing twice."""
+    return inbox.provider_event_apply(provider_event_id=provider_event_id).status

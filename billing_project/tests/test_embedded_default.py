@@ -103,6 +103,15 @@ check(staff.post("/admin/credits/creditgrant/", {"action": "grant_credits", "_se
       "grant action without a selection")
 check(anonymous.post("/webhooks/stripe/", "{}", content_type="application/json",
                      HTTP_STRIPE_SIGNATURE="t=1,v1=bad"), "unsigned webhook", 400)
+# A signed delivery is stored and its apply job runs in process after the commit (no worker here).
+from django.conf import settings
+from payments.providers.stripe.models import StripeEvent
+from payments.tests.stripe_support import WEBHOOK_SECRET, deliver, stripe_event
+settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+hook = stripe_event("invoice.finalized", {"id": "in_embedded", "object": "invoice"})
+check(deliver(anonymous, hook, apply=False), "signed webhook", 200)
+if StripeEvent.objects.get(event_id=hook["id"]).status != "ignored":
+    failures.append("a signed webhook was not applied in process")
 from django.contrib import admin
 from django.db.models import Count
 for model, model_admin in admin.site._registry.items():

@@ -225,6 +225,9 @@ class ProviderBase:
     unavailable_message: str = ""
     # Dotted path of the rail's webhook view, mounted at /webhooks/<code>/ ("" for a rail without webhooks).
     webhook_view: str = ""
+    # Dotted path of the rail's function applying one stored inbox event, `apply(*, event_pk) -> ProviderEvent`,
+    # called by the inbox's worker job (payments.providers.inbox); "" for a rail without webhooks.
+    webhook_event_apply: str = ""
 
     def _lacks(self, capability: Capability) -> PaymentProviderUnavailable:
         return PaymentProviderUnavailable(f"The {self.code} payment provider does not offer {capability.value}.",

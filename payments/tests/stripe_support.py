@@ -14,6 +14,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from core.tests.jobs_support import jobs_run_queued
+from payments.providers.inbox import PROVIDER_EVENT_APPLY_TASK
 from payments.providers.stripe.gateway import API_VERSION
 
 WEBHOOK_SECRET = "whsec_test_" + "5" * 32
@@ -42,12 +44,16 @@ def event_payload(event: dict) -> bytes:
 
 
 def deliver(client, event: dict | bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None,
-            signature: str | None = None):
-    """POST a delivery to /webhooks/stripe/ signed as Stripe signs it."""
+            signature: str | None = None, apply: bool = True):
+    """POST a delivery to /webhooks/stripe/ signed as Stripe signs it; with `apply` (the default), then
+    run the apply jobs it queued, as a worker would, so a test reads the applied outcome."""
     payload = event if isinstance(event, bytes) else event_payload(event)
     header = signature if signature is not None else stripe_signature(payload, secret=secret, timestamp=timestamp)
-    return client.post("/webhooks/stripe/", data=payload, content_type="application/json",
-                       headers={"Stripe-Signature": header})
+    response = client.post("/webhooks/stripe/", data=payload, content_type="application/json",
+                           headers={"Stripe-Signature": header})
+    if apply:
+        jobs_run_queued(task_name=PROVIDER_EVENT_APPLY_TASK)
+    return response
 
 
 # ------------------------------------------------------------------------------------------- events

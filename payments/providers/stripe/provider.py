@@ -41,6 +41,7 @@ class StripeProvider(ProviderBase):
                               Capability.SAVED_PAYMENT_METHODS, Capability.WEBHOOKS})
     unavailable_message = gateway.NOT_CONFIGURED
     webhook_view = "payments.providers.stripe.webhooks.views.stripe_webhook"
+    webhook_event_apply = "payments.providers.stripe.webhooks.services.stripe_event_apply"
 
     def is_configured(self) -> bool:
         return gateway.is_configured()

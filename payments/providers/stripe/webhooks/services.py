@@ -1,31 +1,33 @@
-"""The Stripe event inbox: verify, store once, process once, replay.
+"""The Stripe event inbox: verify, store once, process once (on a worker), replay.
 
 - A delivery is verified on its raw body (signature, 300 s tolerance, JSON) before anything is stored;
   a rejected one leaves a log line and a per-minute counter in the cache that /healthz reports.
-- It is stored under its unique event id. The insert commits on its own, so a concurrent or later
-  duplicate delivery fails on the unique index and answers 200 without doing anything.
-- It is processed in its own transaction with the event row locked (select_for_update), so a delivery
-  and a replay (or two replays) cannot both apply it; the handler runs in a savepoint, so a failing
-  handler leaves no half-applied writes and the event is marked failed with the error.
+- It is stored under its unique event id by the shared inbox (payments.providers.inbox), which defers
+  its apply job in the same transaction, and answered at once. A concurrent or later duplicate delivery
+  fails on the unique index and answers 200 without storing or deferring anything.
+- A worker processes it (stripe_event_apply) in its own transaction with the event row locked
+  (select_for_update), so a job run twice, or a job and a replay, cannot both apply it; the handler runs
+  in a savepoint, so a failing handler leaves no half-applied writes and the event is marked failed
+  with the error.
 - What a handler needs to ask Stripe (PREPARERS) is asked before that transaction opens: no row is locked
   while Stripe answers.
 """
 
 import logging
 import traceback
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from core.audit import Actor
 from core.exceptions import WebhookRejected
 from payments.models import ProviderEventStatus
+from payments.providers.inbox import StoredEvent, VerifiedEvent, provider_event_store
 from payments.providers.stripe import gateway as stripe_gateway
-from payments.providers.stripe.models import StripeEvent
+from payments.providers.stripe.models import STRIPE, StripeEvent
 from payments.providers.stripe.webhooks.handlers import HANDLERS, PREPARERS
 from payments.providers.stripe.webhooks.selectors import REJECTED_KEY, REJECTION_WINDOW_MINUTES, minute_bucket
 
@@ -43,15 +45,9 @@ def webhook_rejection_record(*, now: datetime | None = None) -> None:
         cache.add(key, 1, timeout=(REJECTION_WINDOW_MINUTES + 1) * 60)
 
 
-@dataclass(frozen=True)
-class Received:
-    event: StripeEvent
-    # True when this event id was already stored: nothing was done this time.
-    duplicate: bool
-
-
-def stripe_event_receive(*, payload: bytes, signature_header: str) -> Received:
-    """Verify, store and process one delivery; raises WebhookRejected (400) for an untrustworthy one."""
+def stripe_event_receive(*, payload: bytes, signature_header: str) -> StoredEvent:
+    """Verify and store one delivery, deferring its apply job (the inbox's); raises WebhookRejected (400)
+    for an untrustworthy one. Nothing is applied here: a worker runs `stripe_event_apply`."""
     try:
         data = stripe_gateway.webhook_event_verify(payload=payload, signature_header=signature_header,
                                                    secret=settings.STRIPE_WEBHOOK_SECRET)
@@ -60,18 +56,16 @@ def stripe_event_receive(*, payload: bytes, signature_header: str) -> Received:
         logger.warning("Stripe webhook rejected (%s): %s", exc.code, exc.message)
         raise
     created = data.get("created")
-    try:
-        with transaction.atomic():
-            event = StripeEvent.objects.create(
-                event_id=data["id"], type=data["type"],
-                api_version=str(data.get("api_version") or "")[:32], livemode=bool(data.get("livemode")),
-                payload=data,
-                provider_created_at=datetime.fromtimestamp(int(created), tz=UTC) if created else None,
-            )
-    except IntegrityError:
-        logger.info("Stripe event %s delivered again; already stored", data["id"])
-        return Received(event=StripeEvent.objects.get(event_id=data["id"]), duplicate=True)
-    return Received(event=stripe_event_process(event_pk=event.pk, actor=WEBHOOK_ACTOR), duplicate=False)
+    return provider_event_store(verified=VerifiedEvent(
+        provider=STRIPE, event_id=data["id"], type=data["type"], payload=data,
+        api_version=str(data.get("api_version") or ""), livemode=bool(data.get("livemode")),
+        provider_created_at=datetime.fromtimestamp(int(created), tz=UTC) if created else None))
+
+
+def stripe_event_apply(*, event_pk: int) -> StripeEvent:
+    """The inbox job's entry into this rail (StripeProvider.webhook_event_apply): apply a stored delivery
+    once, as the webhook's actor."""
+    return stripe_event_process(event_pk=event_pk, actor=WEBHOOK_ACTOR)
 
 
 def _event_prepare(*, event_pk: int, force: bool) -> dict:

@@ -14,7 +14,8 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
                                         signature_header=request.headers.get("Stripe-Signature", ""))
     except WebhookRejected as exc:
         return JsonResponse({"error": exc.code, "message": exc.message}, status=exc.http_status)
-    # 200 even when a handler failed: the event is stored and marked failed, and `stripe_events replay`
-    # (or the admin's reprocess action) retries it; Stripe's own retries would only be duplicates.
+    # 200 once the event is stored: a worker applies it (status "pending" until then); a handler that
+    # fails marks it failed, and `stripe_events replay` (or the admin's reprocess action) retries it;
+    # Stripe's own retries would only be duplicates.
     return JsonResponse({"id": received.event.event_id, "status": received.event.status,
                          "duplicate": received.duplicate})
