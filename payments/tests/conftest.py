@@ -150,3 +150,27 @@ def first_invoice(actor):
     plan = PlanFactory(amount=2500, trial_days=0)
     subscription, invoice = subscription_start(customer=customer, plan=plan, actor=actor, with_trial=False)
     return invoice
+
+
+@pytest.fixture(scope="session")
+def paypal_peer_session():
+    """One loopback PayPal (payments/tests/paypal_peer.py) for the whole session."""
+    from payments.tests.paypal_peer import PayPalPeer
+
+    peer = PayPalPeer()
+    yield peer
+    peer.close()
+
+
+@pytest.fixture
+def paypal_api(settings, paypal_peer_session):
+    """Point the PayPal rail at the loopback peer, with its keys, webhook id and a short timeout."""
+    from payments.tests.paypal_peer import CLIENT_ID, CLIENT_SECRET, WEBHOOK_ID
+
+    paypal_peer_session.reset()
+    settings.PAYPAL_CLIENT_ID = CLIENT_ID
+    settings.PAYPAL_CLIENT_SECRET = CLIENT_SECRET
+    settings.PAYPAL_WEBHOOK_ID = WEBHOOK_ID
+    settings.PAYPAL_API_BASE = paypal_peer_session.url
+    settings.PAYPAL_TIMEOUT = 1.0
+    return paypal_peer_session
