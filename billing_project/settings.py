@@ -177,8 +177,10 @@ PAYPAL_API_BASE = env.str("PAYPAL_API_BASE", default="https://api-m.paypal.com")
 PAYPAL_TIMEOUT = env.float("PAYPAL_TIMEOUT", default=30.0)
 
 # The installed payment rails (docs/providers.md), in order of preference for hosted checkout and
-# off-session charges. Stripe answers 503 until STRIPE_SECRET_KEY is set; manual methods always work.
+# off-session charges. Stripe answers 503 until STRIPE_SECRET_KEY is set, PayPal until PAYPAL_CLIENT_ID and
+# PAYPAL_CLIENT_SECRET are; manual methods always work.
 PAYMENT_PROVIDERS = env.list("PAYMENT_PROVIDERS", default=["payments.providers.stripe.provider.StripeProvider",
+                                                           "payments.providers.paypal.provider.PayPalProvider",
                                                            "payments.providers.manual.ManualProvider"])
 
 # Stripe Checkout sends the customer's browser back to these after paying or giving up. A client may name

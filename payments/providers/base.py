@@ -140,6 +140,10 @@ class SetupRequest:
     account: CustomerAccount
     idempotency_key: str
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # Where a rail that has the customer approve on its own page (PayPal) sends the browser back; ""
+    # uses CHECKOUT_SUCCESS_URL / CHECKOUT_CANCEL_URL. Rails saving through a front-end library ignore them.
+    return_url: str = ""
+    cancel_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,9 @@ class SetupSession:
     client_secret: str
     status: str
     raw: object = None
+    # Where the customer's browser is sent to approve saving it, for rails without a front-end library
+    # (PayPal's approve link); "" otherwise.
+    url: str = ""
 
 
 @dataclass(frozen=True)

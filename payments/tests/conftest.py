@@ -29,6 +29,11 @@ _GUARDED_GATEWAY_CALLS = ("customer_create", "customer_retrieve", "setup_intent_
                           "payment_intent_charge_off_session", "payment_intent_retrieve", "checkout_session_create",
                           "checkout_session_retrieve", "refund_create")
 
+# Every PayPal client function that calls PayPal over the network (the same rule holds for every rail).
+_GUARDED_PAYPAL_CALLS = ("setup_token_create", "payment_token_create", "order_create_vaulted",
+                         "order_create_for_approval", "order_capture", "order_get", "capture_get", "capture_refund",
+                         "refund_get", "transactions_list")
+
 
 def open_transactions() -> int:
     """Transactions (and savepoints) of the calling thread's connection, not counting the ones a
@@ -52,6 +57,10 @@ def _no_transaction_across_stripe_calls(monkeypatch):
 
     for name in _GUARDED_GATEWAY_CALLS:
         monkeypatch.setattr(stripe_gateway, name, guarded(name, getattr(stripe_gateway, name)))
+    from payments.providers.paypal import client as paypal_client
+
+    for name in _GUARDED_PAYPAL_CALLS:
+        monkeypatch.setattr(paypal_client, name, guarded(f"paypal {name}", getattr(paypal_client, name)))
 
 
 @pytest.fixture

@@ -1,0 +1,129 @@
+"""`PayPalProvider`: the provider contract over this package's client and sync.
+
+- off-session charges: an order paid with the customer's vaulted wallet (PayPal captures it at once);
+- hosted checkout: an order the payer approves on PayPal (its approve link), captured once approved;
+- refunds: of the order's capture, full or partial;
+- saved payment methods: a vault setup token whose approve link the API hands out, turned into a
+  payment token (the wallet renewals are charged to) once the payer approved;
+- webhooks: /webhooks/paypal/ (webhooks/).
+PayPal's own answer travels in the neutral result's `raw`; only this rail's applies read it. Client
+functions are looked up at call time (`client.<name>`), so a test's replacement applies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+
+from core.audit import Actor
+from core.exceptions import PaymentProviderError
+from payments.models import Payment, Refund
+from payments.providers.base import (
+    Capability,
+    ChargeRequest,
+    ChargeResult,
+    CheckoutRequest,
+    CheckoutSession,
+    CustomerAccount,
+    ProviderBase,
+    ProviderHealth,
+    RefundRequest,
+    RefundResult,
+    SetupRequest,
+    SetupSession,
+)
+from payments.providers.paypal import client, sync
+from payments.providers.paypal.health import paypal_health
+from payments.providers.paypal.payloads import PayPalOrder
+from subscriptions.models import Customer
+
+
+def _charge_result(order: PayPalOrder, *, code: str) -> ChargeResult:
+    capture = order.capture
+    status = order.payment_status
+    failure = (capture.status_reason or capture.status).lower() if capture and status == "failed" else ""
+    return ChargeResult(provider=code, reference=order.id, status=status,
+                        provider_status=capture.status if capture else order.status,
+                        amount=capture.amount if capture else order.amount,
+                        currency=(capture.currency if capture else order.currency).lower(),
+                        failure_code=failure, failure_message=f"PayPal capture {capture.status}" if failure else "",
+                        raw=order)
+
+
+class PayPalProvider(ProviderBase):
+    code = "paypal"
+    codes = frozenset({"paypal"})
+    capabilities = frozenset({Capability.OFF_SESSION_CHARGE, Capability.HOSTED_CHECKOUT, Capability.REFUNDS,
+                              Capability.SAVED_PAYMENT_METHODS, Capability.WEBHOOKS})
+    unavailable_message = client.NOT_CONFIGURED
+
+    def is_configured(self) -> bool:
+        return client.is_configured()
+
+    def health(self) -> ProviderHealth:
+        return paypal_health()
+
+    def customer_account_ensure(self, *, customer: Customer) -> CustomerAccount:
+        # PayPal creates its customer record with the first vaulted wallet; until then we have no id there.
+        return self.customer_account(customer=customer) or CustomerAccount(provider=self.code,
+                                                                           customer_id=customer.pk, reference="")
+
+    def charge_off_session(self, request: ChargeRequest) -> ChargeResult:
+        payment_id = str(request.metadata.get("payment_id") or "")
+        order = client.order_create_vaulted(
+            vault_id=request.account.default_payment_method, amount=request.amount, currency=request.currency,
+            custom_id=sync.custom_id_for_payment(int(payment_id)) if payment_id.isdigit() else "",
+            request_id=request.idempotency_key,
+            description=f"Invoice {request.metadata.get('invoice_number') or request.metadata.get('invoice_id', '')}")
+        return _charge_result(order, code=self.code)
+
+    def charge_apply(self, *, payment: Payment, result: ChargeResult, observed_at: datetime, actor: Actor,
+                     reason: str, now: datetime | None = None) -> None:
+        sync.payment_sync_order(payment=payment, order=result.raw, observed_at=observed_at, actor=actor,
+                                reason=reason, now=now)
+
+    def payment_reference(self, *, payment: Payment) -> str:
+        return sync.payment_order_id(payment)
+
+    def payment_reference_set(self, *, payment: Payment, reference: str) -> None:
+        sync.payment_ids_remember(payment=payment, order_id=reference)
+
+    def refund_create(self, request: RefundRequest) -> RefundResult:
+        # Refunds go against the order's capture; the order answers which one it is.
+        capture = client.order_get(order_id=request.payment_reference).capture
+        if capture is None:
+            raise PaymentProviderError(f"PayPal order {request.payment_reference} has no capture to refund.",
+                                       code="payment_provider_error", extra={"provider": self.code})
+        refund_id = str(request.metadata.get("refund_id") or "")
+        refund = client.capture_refund(
+            capture_id=capture.id, amount=request.amount, currency=request.currency,
+            custom_id=sync.custom_id_for_refund(int(refund_id)) if refund_id.isdigit() else "",
+            request_id=request.idempotency_key)
+        return RefundResult(provider=self.code, reference=refund.id, status=refund.refund_status,
+                            provider_status=refund.status, amount=refund.amount, currency=refund.currency.lower(),
+                            raw=refund)
+
+    def refund_apply(self, *, payment: Payment, refund: Refund, result: RefundResult, actor: Actor, reason: str,
+                     now: datetime | None = None) -> bool:
+        return sync.refund_apply_paypal(payment=payment, refund=refund, result=result.raw, actor=actor,
+                                        reason=reason, now=now)
+
+    def checkout_session_create(self, request: CheckoutRequest) -> CheckoutSession:
+        invoice_id = str(request.metadata.get("invoice_id") or "")
+        order = client.order_create_for_approval(
+            amount=sum(line.unit_amount * line.quantity for line in request.lines), currency=request.currency,
+            custom_id=f"invoice-{invoice_id}" if invoice_id else "", request_id=request.idempotency_key,
+            return_url=request.success_url, cancel_url=request.cancel_url,
+            description="; ".join(line.name for line in request.lines),
+            store_in_vault=request.save_payment_method)
+        return CheckoutSession(provider=self.code, reference=order.id, url=order.approve_url, status=order.status,
+                               raw=order)
+
+    def setup_session_create(self, request: SetupRequest) -> SetupSession:
+        token = client.setup_token_create(
+            customer_reference=request.account.reference, request_id=request.idempotency_key,
+            return_url=request.return_url or settings.CHECKOUT_SUCCESS_URL,
+            cancel_url=request.cancel_url or settings.CHECKOUT_CANCEL_URL)
+        return SetupSession(provider=self.code, reference=token.id, client_secret="", status=token.status,
+                            raw=token, url=token.approve_url)
