@@ -2,6 +2,8 @@
 per rail: stripe/ and manual/. docs/providers.md describes the layout and how to add a rail."""
 
 from payments.providers.base import (
+    TRANSACTION_PAYMENT,
+    TRANSACTION_REFUND,
     Capability,
     ChargeRequest,
     ChargeResult,
@@ -12,6 +14,7 @@ from payments.providers.base import (
     PaymentProvider,
     ProviderBase,
     ProviderHealth,
+    ProviderTransaction,
     RefundRequest,
     RefundResult,
     SetupRequest,
@@ -26,6 +29,8 @@ from payments.providers.registry import (
 )
 
 __all__ = [
+    "TRANSACTION_PAYMENT",
+    "TRANSACTION_REFUND",
     "Capability",
     "ChargeRequest",
     "ChargeResult",
@@ -36,6 +41,7 @@ __all__ = [
     "PaymentProvider",
     "ProviderBase",
     "ProviderHealth",
+    "ProviderTransaction",
     "RefundRequest",
     "RefundResult",
     "SetupRequest",

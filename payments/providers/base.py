@@ -41,6 +41,9 @@ class Capability(StrEnum):
     MERCHANT_OF_RECORD = "merchant_of_record"
     # The provider reports what happened through signed webhooks.
     WEBHOOKS = "webhooks"
+    # The provider lists its payments and refunds for a window (`transactions_list`), so
+    # `manage.py payments reconcile` can compare them with ours.
+    RECONCILIATION = "reconciliation"
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,35 @@ class SetupSession:
     url: str = ""
 
 
+# ProviderTransaction.kind
+TRANSACTION_PAYMENT = "payment"
+TRANSACTION_REFUND = "refund"
+
+
+@dataclass(frozen=True)
+class ProviderTransaction:
+    """One payment or refund as the provider lists it, for reconciliation."""
+    provider: str
+    # TRANSACTION_PAYMENT or TRANSACTION_REFUND.
+    kind: str
+    # The provider's id of this movement of money (a capture, a charge, a refund).
+    reference: str
+    # A PaymentStatus (payments) or RefundStatus (refunds) value: the provider's state in our words.
+    status: str
+    # Minor units, positive for refunds too.
+    amount: int
+    currency: str
+    at: datetime | None = None
+    # Our ids, where the provider echoes what we sent it (PayPal's custom_id, Stripe's metadata).
+    payment_id: int | None = None
+    invoice_id: int | None = None
+    refund_id: int | None = None
+    # For a refund: the provider's id of the movement it refunds (matches a payment's `reference` above).
+    refunded_reference: str = ""
+    # The rail's own object, read only by the same rail's applies (`refund_apply`).
+    raw: object = None
+
+
 @dataclass(frozen=True)
 class ProviderHealth:
     # "ok" or "degraded"; a degraded rail is reported, the instance stays in service.
@@ -207,6 +239,9 @@ class PaymentProvider(Protocol):
     def checkout_session_create(self, request: CheckoutRequest) -> CheckoutSession: ...
 
     def setup_session_create(self, request: SetupRequest) -> SetupSession: ...
+
+    def transactions_list(self, *, since: datetime, until: datetime) -> list[ProviderTransaction]:
+        """The provider's payments and refunds in [since, until) (call: no transaction open)."""
 
 
 class ProviderBase:
@@ -261,3 +296,6 @@ class ProviderBase:
 
     def setup_session_create(self, request: SetupRequest) -> SetupSession:
         raise self._lacks(Capability.SAVED_PAYMENT_METHODS)
+
+    def transactions_list(self, *, since: datetime, until: datetime) -> list[ProviderTransaction]:
+        raise self._lacks(Capability.RECONCILIATION)

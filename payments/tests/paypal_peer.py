@@ -70,6 +70,8 @@ class PayPalPeer:
         self.refunds: dict[str, dict] = {}
         self.answers: dict[tuple[str, str], tuple[int, dict]] = {}
         self.hang_seconds = 3.0
+        # The status new captures get: PENDING plays an eCheck or a payment under review.
+        self.capture_status = "COMPLETED"
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -83,6 +85,7 @@ class PayPalPeer:
 
     def reset(self) -> None:
         with self.lock:
+            self.capture_status = "COMPLETED"
             self.failures.clear()
             self.requests.clear()
 
@@ -172,7 +175,7 @@ class PayPalPeer:
             order["payment_source"]["paypal"]["attributes"] = {"vault": {
                 "id": vault_id, "status": "VAULTED",
                 "customer": {"id": self.payment_tokens[vault_id]["customer"]["id"]}}}
-            self._capture(order)
+            self._capture(order, status=self.capture_status)
             return 201, order
         if source.get("attributes", {}).get("vault"):
             order["payment_source"]["paypal"]["attributes"] = {"vault": {"status": "PENDING"}}
@@ -193,7 +196,7 @@ class PayPalPeer:
         if vault is not None:
             token = self._payment_token(customer_id=new_id("CUST"))
             vault.update(id=token["id"], status="VAULTED", customer={"id": token["customer"]["id"]})
-        self._capture(order)
+        self._capture(order, status=self.capture_status)
         return 201, order
 
     def _payment_token(self, *, customer_id: str) -> dict:
@@ -261,7 +264,7 @@ class PayPalPeer:
                 "custom_field": refund.get("custom_id", ""), "transaction_initiation_date": refund["create_time"],
                 "transaction_updated_date": refund["update_time"]}})
         start, end = query.get("start_date", ""), query.get("end_date", "9999")
-        details = [d for d in details if start <= d["transaction_info"]["transaction_initiation_date"] < end]
+        details = [d for d in details if start <= d["transaction_info"]["transaction_initiation_date"] <= end]
         return 200, {"transaction_details": details, "total_items": len(details), "total_pages": 1, "page": 1}
 
     def route(self, method: str, path: str, query: dict, body: dict) -> tuple[int, dict]:

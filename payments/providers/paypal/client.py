@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 import requests
@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 # Seconds before its stated expiry that a cached token is dropped, so no request leaves with a token that
 # expires on the way.
 TOKEN_EXPIRY_MARGIN = 60
+# The longest window one Transaction Search request may cover.
+SEARCH_WINDOW = timedelta(days=31)
 NOT_CONFIGURED = ("PayPal payments are unavailable: PayPal is not configured (set PAYPAL_CLIENT_ID and "
                   "PAYPAL_CLIENT_SECRET). Card and manual payments (cash, check, bank transfer) still work.")
 # 422 issues that mean the payer's funding source said no (PayPal's "Orders v2" error catalogue): the
@@ -249,7 +251,17 @@ def refund_get(*, refund_id: str) -> PayPalRefund:
 
 
 def transactions_list(*, start: datetime, end: datetime, page_size: int = 500) -> list[PayPalTransaction]:
-    """Every transaction (captures and refunds) PayPal reports in [start, end), all pages."""
+    """Every transaction (captures and refunds) PayPal reports in [start, end): Transaction Search answers
+    at most 31 days per request, so longer windows are asked for in slices, each read to its last page."""
+    transactions: list[PayPalTransaction] = []
+    while start < end:
+        slice_end = min(end, start + SEARCH_WINDOW)
+        transactions.extend(_transactions_slice(start=start, end=slice_end, page_size=page_size))
+        start = slice_end
+    return transactions
+
+
+def _transactions_slice(*, start: datetime, end: datetime, page_size: int) -> list[PayPalTransaction]:
     transactions: list[PayPalTransaction] = []
     page = 1
     while True:

@@ -187,8 +187,10 @@ class PayPalPaymentToken:
 # Transaction Search event codes: T00xx are payments received, T11xx reversals (refunds) of them.
 TRANSACTION_KIND = {"T0006": "capture", "T0003": "capture", "T0004": "capture", "T0005": "capture",
                     "T0007": "capture", "T1107": "refund", "T1106": "refund"}
-# Transaction Search statuses: S success, P pending, D denied, V reversed (a payment refunded in full).
-TRANSACTION_STATUS = {"S": "succeeded", "P": "pending", "D": "failed", "V": "succeeded"}
+# Transaction Search statuses (S success, P pending, D denied, V reversed: a payment refunded in full,
+# which was collected first) in our PaymentStatus and RefundStatus words.
+TRANSACTION_PAYMENT_STATUS = {"S": "succeeded", "P": "processing", "D": "failed", "V": "succeeded"}
+TRANSACTION_REFUND_STATUS = {"S": "succeeded", "P": "pending", "D": "failed"}
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,7 @@ class PayPalTransaction:
     id: str
     # "capture" or "refund" (other kinds are not ours and are skipped).
     kind: str
+    # PayPal's one-letter status (see the maps above).
     status: str
     # Positive minor units; PayPal reports a refund negative.
     amount: int
@@ -212,7 +215,7 @@ class PayPalTransaction:
         amount, currency = _money(info, "transaction_amount")
         return cls(id=str(info.get("transaction_id") or ""),
                    kind=TRANSACTION_KIND.get(str(info.get("transaction_event_code") or ""), ""),
-                   status=TRANSACTION_STATUS.get(str(info.get("transaction_status") or ""), ""),
+                   status=str(info.get("transaction_status") or ""),
                    amount=abs(amount), currency=currency, reference_id=str(info.get("paypal_reference_id") or ""),
                    custom_id=str(info.get("custom_field") or ""),
                    at=_time(info.get("transaction_updated_date")) or _time(info.get("transaction_initiation_date")))

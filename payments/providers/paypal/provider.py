@@ -20,6 +20,8 @@ from core.audit import Actor
 from core.exceptions import PaymentProviderError
 from payments.models import Payment, Refund
 from payments.providers.base import (
+    TRANSACTION_PAYMENT,
+    TRANSACTION_REFUND,
     Capability,
     ChargeRequest,
     ChargeResult,
@@ -28,6 +30,7 @@ from payments.providers.base import (
     CustomerAccount,
     ProviderBase,
     ProviderHealth,
+    ProviderTransaction,
     RefundRequest,
     RefundResult,
     SetupRequest,
@@ -35,7 +38,13 @@ from payments.providers.base import (
 )
 from payments.providers.paypal import client, sync
 from payments.providers.paypal.health import paypal_health
-from payments.providers.paypal.payloads import PayPalOrder
+from payments.providers.paypal.payloads import (
+    TRANSACTION_PAYMENT_STATUS,
+    TRANSACTION_REFUND_STATUS,
+    PayPalOrder,
+    PayPalRefund,
+    PayPalTransaction,
+)
 from subscriptions.models import Customer
 
 
@@ -55,7 +64,7 @@ class PayPalProvider(ProviderBase):
     code = "paypal"
     codes = frozenset({"paypal"})
     capabilities = frozenset({Capability.OFF_SESSION_CHARGE, Capability.HOSTED_CHECKOUT, Capability.REFUNDS,
-                              Capability.SAVED_PAYMENT_METHODS, Capability.WEBHOOKS})
+                              Capability.SAVED_PAYMENT_METHODS, Capability.WEBHOOKS, Capability.RECONCILIATION})
     unavailable_message = client.NOT_CONFIGURED
 
     def is_configured(self) -> bool:
@@ -127,3 +136,28 @@ class PayPalProvider(ProviderBase):
             cancel_url=request.cancel_url or settings.CHECKOUT_CANCEL_URL)
         return SetupSession(provider=self.code, reference=token.id, client_secret="", status=token.status,
                             raw=token, url=token.approve_url)
+
+    def transactions_list(self, *, since: datetime, until: datetime) -> list[ProviderTransaction]:
+        listed = client.transactions_list(start=since, end=until)
+        return [_transaction(found, code=self.code) for found in listed if found.kind in ("capture", "refund")]
+
+
+def _transaction(found: PayPalTransaction, *, code: str) -> ProviderTransaction:
+    """A Transaction Search line in the contract's words; our ids come back in the custom_id we sent."""
+    invoice_id = found.custom_id.removeprefix("invoice-") if found.custom_id.startswith("invoice-") else ""
+    if found.kind == "refund":
+        status = TRANSACTION_REFUND_STATUS.get(found.status, "")
+        raw = PayPalRefund(id=found.id, status={"succeeded": "COMPLETED", "pending": "PENDING",
+                                                "failed": "FAILED"}.get(status, ""),
+                           amount=found.amount, currency=found.currency, capture_id=found.reference_id,
+                           custom_id=found.custom_id, updated_at=found.at)
+        return ProviderTransaction(provider=code, kind=TRANSACTION_REFUND, reference=found.id, status=status,
+                                   amount=found.amount, currency=found.currency.lower(), at=found.at,
+                                   refund_id=sync.refund_id_from_custom_id(found.custom_id),
+                                   refunded_reference=found.reference_id, raw=raw)
+    return ProviderTransaction(provider=code, kind=TRANSACTION_PAYMENT, reference=found.id,
+                               status=TRANSACTION_PAYMENT_STATUS.get(found.status, ""), amount=found.amount,
+                               currency=found.currency.lower(), at=found.at,
+                               payment_id=sync.payment_id_from_custom_id(found.custom_id),
+                               invoice_id=int(invoice_id) if invoice_id.isdigit() and len(invoice_id) < 19 else None,
+                               raw=found)

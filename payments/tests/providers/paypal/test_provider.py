@@ -53,7 +53,7 @@ def test_without_keys_the_rail_answers_503_saying_the_rest_works(settings):
 def test_the_rail_declares_what_it_offers(paypal_api):
     assert provider_for("paypal").capabilities == {Capability.OFF_SESSION_CHARGE, Capability.HOSTED_CHECKOUT,
                                                    Capability.REFUNDS, Capability.SAVED_PAYMENT_METHODS,
-                                                   Capability.WEBHOOKS}
+                                                   Capability.WEBHOOKS, Capability.RECONCILIATION}
 
 
 def test_an_off_session_charge_pays_the_payment_and_names_it_on_paypal(paypal_api, actor):

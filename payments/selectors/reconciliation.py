@@ -1,0 +1,30 @@
+"""Our side of a reconciliation with one payment rail: its payments and refunds in a window, plus those
+the provider names by our ids (a payment made before the window may be refunded inside it)."""
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q
+
+from payments.models import Payment, Refund
+
+
+@dataclass(frozen=True)
+class OurRows:
+    payments: list[Payment]
+    refunds: list[Refund]
+
+
+def reconcile_rows(*, methods: Collection[str], since: datetime, until: datetime, payment_ids: Collection[int] = (),
+                   invoice_ids: Collection[int] = (), refund_ids: Collection[int] = ()) -> OurRows:
+    """The rail's payments (by `Payment.method`) created in [since, until) or named by id or invoice, and
+    the refunds of those payments created in the window or named by id."""
+    named = Q(pk__in=list(payment_ids)) | Q(invoice_id__in=list(invoice_ids)) | Q(refunds__pk__in=list(refund_ids))
+    payments = list(Payment.objects.filter(method__in=list(methods))
+                    .filter(Q(created_at__gte=since, created_at__lt=until) | named).distinct().order_by("pk"))
+    refunds = list(Refund.objects.select_related("payment")
+                   .filter(payment__in=[payment.pk for payment in payments])
+                   .filter(Q(created_at__gte=since, created_at__lt=until) | Q(pk__in=list(refund_ids)))
+                   .order_by("pk"))
+    return OurRows(payments=payments, refunds=refunds)
