@@ -8,10 +8,11 @@ what they mean for our payments and refunds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from core.money import to_major, to_minor
+from core.safe_input import datetime_problem
 
 # A capture's status as one of our PaymentStatus values. REFUNDED and PARTIALLY_REFUNDED captures were
 # collected first: the refunds themselves are counted from refund objects, not from this word.
@@ -51,13 +52,17 @@ def _link(payload: dict, *rels: str) -> str:
     return ""
 
 
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
+def parse_time(value: object) -> datetime | None:
+    """PayPal's RFC 3339 time as an aware datetime; None when absent or not one PostgreSQL can store."""
+    if not isinstance(value, str) or not value or len(value) > 64:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return None if datetime_problem(parsed) else parsed
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,7 @@ class PayPalCapture:
         return cls(id=str(payload.get("id") or ""), status=str(payload.get("status") or ""), amount=amount,
                    currency=currency, order_id=str(related.get("order_id") or ""),
                    custom_id=str(payload.get("custom_id") or ""), invoice_id=str(payload.get("invoice_id") or ""),
-                   updated_at=_time(payload.get("update_time")) or _time(payload.get("create_time")),
+                   updated_at=parse_time(payload.get("update_time")) or parse_time(payload.get("create_time")),
                    status_reason=str(reason))
 
 
@@ -151,7 +156,7 @@ class PayPalRefund:
         capture_id = up.rstrip("/").rsplit("/", 1)[-1] if "/captures/" in up else ""
         return cls(id=str(payload.get("id") or ""), status=str(payload.get("status") or ""), amount=amount,
                    currency=currency, capture_id=capture_id, custom_id=str(payload.get("custom_id") or ""),
-                   updated_at=_time(payload.get("update_time")) or _time(payload.get("create_time")))
+                   updated_at=parse_time(payload.get("update_time")) or parse_time(payload.get("create_time")))
 
     @property
     def refund_status(self) -> str:
@@ -218,4 +223,5 @@ class PayPalTransaction:
                    status=str(info.get("transaction_status") or ""),
                    amount=abs(amount), currency=currency, reference_id=str(info.get("paypal_reference_id") or ""),
                    custom_id=str(info.get("custom_field") or ""),
-                   at=_time(info.get("transaction_updated_date")) or _time(info.get("transaction_initiation_date")))
+                   at=(parse_time(info.get("transaction_updated_date"))
+                       or parse_time(info.get("transaction_initiation_date"))))

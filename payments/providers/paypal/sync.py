@@ -47,6 +47,11 @@ def refund_id_from_custom_id(custom_id: str) -> int | None:
     return _our_id(custom_id, "refund")
 
 
+def invoice_id_from_custom_id(custom_id: str) -> int | None:
+    """A checkout order's invoice (the order is opened before its payment row exists)."""
+    return _our_id(custom_id, "invoice")
+
+
 def payment_order_id(payment: Payment) -> str:
     """PayPal's order id of a payment ("" before the order exists)."""
     return payment.paypal_order_id or ""
