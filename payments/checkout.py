@@ -30,7 +30,10 @@ from payments.providers import (
     PaymentProvider,
     SetupRequest,
     SetupSession,
+    provider_for,
+    provider_installed_for,
     provider_with,
+    providers_installed,
 )
 from payments.services import (
     LineSpec,
@@ -44,16 +47,34 @@ from subscriptions.models import Customer, Plan, Subscription, SubscriptionStatu
 from subscriptions.services import subscription_cancel, subscription_lock
 
 
-def payment_method_setup_start(*, customer: Customer) -> tuple[CustomerAccount, SetupSession]:
-    """Start saving a payment method with the preferred rail that keeps them: the front end completes the
-    returned session (Stripe: confirms the SetupIntent's client secret with Stripe.js), and the rail's
-    webhook makes it the customer's default for renewals."""
-    rail = provider_with(Capability.SAVED_PAYMENT_METHODS)
+def checkout_rail(*, provider: str, capability: Capability) -> PaymentProvider:
+    """The rail a request names (`provider`, a PAYMENT_PROVIDERS code) or, when it names none, the preferred
+    configured rail offering `capability`. A rail that is not installed or lacks the capability is the
+    caller's mistake (400 naming the field); an installed rail without its keys answers 503."""
+    if not provider:
+        return provider_with(capability)
+    rail = provider_installed_for(provider)
+    if rail is None or rail.code != provider or capability not in rail.capabilities:
+        offering = sorted(r.code for r in providers_installed() if capability in r.capabilities)
+        raise InvalidOperation(f"No installed payment provider {provider!r} offers {capability.value}.",
+                               code="invalid", extra={"fields": {"provider": [
+                                   f"Choose one of: {', '.join(offering) or 'none'}."]}})
+    return provider_for(provider)
+
+
+def payment_method_setup_start(*, customer: Customer, provider: str = "", return_url: str = "",
+                               cancel_url: str = "") -> tuple[CustomerAccount, SetupSession]:
+    """Start saving a payment method with the rail named (or the preferred rail that keeps them): the
+    front end completes the returned session (Stripe: confirms the SetupIntent's client secret with
+    Stripe.js; PayPal: sends the payer to its approve `url`, which returns to `return_url`), and the rail
+    makes it the customer's default for renewals."""
+    rail = checkout_rail(provider=provider, capability=Capability.SAVED_PAYMENT_METHODS)
     account = rail.customer_account_ensure(customer=customer)
     # Each call is a new session; the random key still lets the provider's client retry this one call.
     session = rail.setup_session_create(SetupRequest(
         account=account, metadata={"customer_id": str(customer.pk)},
-        idempotency_key=f"setup-intent-{customer.pk}-{uuid.uuid4().hex}"))
+        idempotency_key=f"setup-intent-{customer.pk}-{uuid.uuid4().hex}", return_url=return_url,
+        cancel_url=cancel_url))
     return account, session
 
 
@@ -115,7 +136,7 @@ def _checkout_withdraw(*, invoice: Invoice, actor: Actor) -> None:
 
 
 def checkout_subscription_start(*, customer: Customer, plan: Plan, actor: Actor, success_url: str,
-                                cancel_url: str, now: datetime | None = None) -> CheckoutStart:
+                                cancel_url: str, now: datetime | None = None, provider: str = "") -> CheckoutStart:
     """Subscribe through the preferred rail's hosted checkout (Stripe Checkout): the subscription starts
     incomplete with its first invoice, the checkout collects that invoice and saves the payment method for
     renewals, and the rail's completion webhook pays the invoice, which activates the subscription.
@@ -124,7 +145,7 @@ def checkout_subscription_start(*, customer: Customer, plan: Plan, actor: Actor,
     any transaction, then the session is recorded (or, when the rail fails, both are withdrawn)."""
     if plan.is_free:
         raise InvalidOperation("A free plan needs no checkout; subscribe directly.", code="nothing_to_pay")
-    rail = provider_with(Capability.HOSTED_CHECKOUT)
+    rail = checkout_rail(provider=provider, capability=Capability.HOSTED_CHECKOUT)
     account = rail.customer_account_ensure(customer=customer)
     with transaction.atomic():
         subscription, invoice = subscription_start(customer=customer, plan=plan, actor=actor, now=now,
@@ -137,14 +158,14 @@ def checkout_subscription_start(*, customer: Customer, plan: Plan, actor: Actor,
 
 
 def checkout_credit_pack_start(*, customer: Customer, credits: int, amount: int, actor: Actor, success_url: str,
-                               cancel_url: str, now: datetime | None = None) -> CheckoutStart:
+                               cancel_url: str, now: datetime | None = None, provider: str = "") -> CheckoutStart:
     """Sell `credits` prepaid credits for `amount` minor units through Checkout; the credits are
     granted when the invoice is paid (payments.services.credit_pack_fulfill). The numbered invoice
     commits before the rail is called, as for a subscription."""
     if credits <= 0 or amount <= 0:
         raise InvalidOperation("A credit pack has a positive number of credits and a positive price.",
                                code="invalid_amount")
-    rail = provider_with(Capability.HOSTED_CHECKOUT)
+    rail = checkout_rail(provider=provider, capability=Capability.HOSTED_CHECKOUT)
     account = rail.customer_account_ensure(customer=customer)
     now = now or timezone.now()
     with transaction.atomic():
@@ -159,6 +180,41 @@ def checkout_credit_pack_start(*, customer: Customer, credits: int, amount: int,
                                      success_url=success_url, cancel_url=cancel_url, save_payment_method=False)
     invoice.refresh_from_db()
     return CheckoutStart(invoice=invoice, session=session)
+
+
+def checkout_invoice_start(*, invoice: Invoice, actor: Actor, success_url: str, cancel_url: str,
+                           provider: str = "") -> CheckoutStart:
+    """Pay an open invoice of ours (a one-off invoice, a renewal in dunning) on the rail's hosted checkout
+    page: the invoice is taken out of off-session collection first (committed), the rail is called with
+    nothing locked, and the session is recorded; paying it settles the invoice through the rail's webhook.
+    If the rail fails the invoice goes back to collection (it was issued before and stays valid)."""
+    rail = checkout_rail(provider=provider, capability=Capability.HOSTED_CHECKOUT)
+    account = rail.customer_account_ensure(customer=invoice.customer)
+    with transaction.atomic():
+        locked = invoice_lock(invoice_id=invoice.pk)
+        if locked.status != InvoiceStatus.OPEN or locked.amount_due <= 0:
+            raise InvalidOperation(f"Invoice {locked.number or locked.pk} is {locked.status} with "
+                                   f"{locked.amount_due} due: there is nothing to pay.", code="nothing_to_pay")
+        next_attempt_at = locked.next_attempt_at
+        _checkout_intent_record(invoice=locked)
+    lines = (CheckoutLine(name=f"Invoice {locked.number}", unit_amount=locked.amount_due),)
+    try:
+        session = rail.checkout_session_create(CheckoutRequest(
+            account=account, lines=lines, currency=locked.currency, success_url=success_url, cancel_url=cancel_url,
+            save_payment_method=False, idempotency_key=f"checkout-invoice-{locked.pk}-{uuid.uuid4().hex}",
+            metadata={"kind": "invoice", "invoice_id": str(locked.pk), "customer_id": str(locked.customer_id)}))
+    except Exception:
+        with transaction.atomic():
+            back = invoice_lock(invoice_id=locked.pk)
+            back.next_attempt_at = next_attempt_at
+            back.metadata = {k: v for k, v in back.metadata.items() if k != "collection"}
+            back.save(update_fields=["next_attempt_at", "metadata", "updated_at"])
+        raise
+    with transaction.atomic():
+        recorded = invoice_lock(invoice_id=locked.pk)
+        recorded.metadata = {**recorded.metadata, "checkout_session_id": session.reference}
+        recorded.save(update_fields=["metadata", "updated_at"])
+    return CheckoutStart(invoice=recorded, session=session)
 
 
 @dataclass(frozen=True)
@@ -211,9 +267,9 @@ def checkout_redirect_urls(*, success_url: str | None, cancel_url: str | None) -
 
 
 def checkout_credit_pack_buy(*, customer: Customer, pack_code: str, actor: Actor, success_url: str,
-                             cancel_url: str) -> tuple[CreditPack, CheckoutStart]:
+                             cancel_url: str, provider: str = "") -> tuple[CreditPack, CheckoutStart]:
     """Checkout for a catalog pack at its price in the customer's currency."""
     pack = credit_pack_get(code=pack_code, currency=customer.currency)
     start = checkout_credit_pack_start(customer=customer, credits=pack.credits, amount=pack.amount, actor=actor,
-                                       success_url=success_url, cancel_url=cancel_url)
+                                       success_url=success_url, cancel_url=cancel_url, provider=provider)
     return pack, start
