@@ -99,3 +99,15 @@ def test_a_bad_signature_is_refused_with_400_and_nothing_stored(rail, actor, cli
     payment.refresh_from_db()
     assert response.status_code == 400
     assert rail.events_stored() == 0 and payment.status == P.PROCESSING
+
+
+@pytest.mark.parametrize("mode", ["server_error", "timeout"])
+def test_a_provider_failure_during_a_refund_fails_the_refund_and_keeps_the_payment(rail, actor, mode):
+    requires(rail, Capability.REFUNDS)
+    payment = rail.paid_payment(CustomerFactory(user=None), 2000, actor)
+    rail.fail_next(mode)
+    with pytest.raises(PaymentProviderError):
+        payment_refund(payment=payment, actor=actor, amount=500, idempotency_key=f"contract-fail-{payment.pk}")
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == (P.SUCCEEDED, 0)
+    assert payment.refunds.get().status == RefundStatus.FAILED
