@@ -105,6 +105,10 @@ class Harness:
     def fail_next(self, mode: str) -> None:
         raise NotImplementedError
 
+    def drifted_payment(self, customer, amount: int, actor) -> Payment:
+        """A payment still processing here that the provider has since completed (its message was lost)."""
+        raise NotImplementedError
+
     # Webhooks: the rail's message saying a payment is at `status` (as of `at`), a refund of it made at the
     # provider, and a delivery of either, signed as the provider signs (or not).
     def processing_payment(self, customer, amount: int, actor) -> Payment:
@@ -209,7 +213,8 @@ class StripeHarness(Harness):
 class PayPalHarness(Harness):
     code = "paypal"
     method = PaymentMethod.PAYPAL
-    capabilities = frozenset({Capability.OFF_SESSION_CHARGE, Capability.REFUNDS, Capability.SAVED_PAYMENT_METHODS})
+    capabilities = frozenset({Capability.OFF_SESSION_CHARGE, Capability.REFUNDS, Capability.SAVED_PAYMENT_METHODS,
+                              Capability.RECONCILIATION})
 
     def __init__(self, *, settings, request):
         super().__init__(settings=settings, request=request)
@@ -229,6 +234,14 @@ class PayPalHarness(Harness):
 
     def fail_next(self, mode: str) -> None:
         self.peer.fail_next(mode)
+
+    def drifted_payment(self, customer, amount: int, actor) -> Payment:
+        self.peer.capture_status = "PENDING"
+        payment = self.paid_payment(customer, amount, actor)
+        self.peer.capture_status = "COMPLETED"
+        order = self.peer.orders[self.rail.payment_reference(payment=payment)]
+        self.peer.capture_set_status(order["purchase_units"][0]["payments"]["captures"][-1]["id"], "COMPLETED")
+        return payment
 
 
 def requires(rail: Harness, capability: Capability) -> None:

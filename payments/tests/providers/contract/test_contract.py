@@ -111,3 +111,19 @@ def test_a_provider_failure_during_a_refund_fails_the_refund_and_keeps_the_payme
     payment.refresh_from_db()
     assert (payment.status, payment.amount_refunded) == (P.SUCCEEDED, 0)
     assert payment.refunds.get().status == RefundStatus.FAILED
+
+
+def test_reconciliation_finds_a_lost_status_and_fix_applies_it(rail, actor):
+    from datetime import timedelta
+
+    from payments.reconciliation import STATUS_DIFFERS, reconcile_compare, reconcile_fix
+
+    requires(rail, Capability.RECONCILIATION)
+    payment = rail.drifted_payment(CustomerFactory(user=None), 1700, actor)
+    window = {"since": timezone.now() - timedelta(hours=1), "until": timezone.now() + timedelta(minutes=1)}
+    drifts = [d for d in reconcile_compare(rail=rail.rail, **window) if d.payment_id == payment.pk]
+    assert [d.kind for d in drifts] == [STATUS_DIFFERS] and payment.status == P.PROCESSING
+    assert reconcile_fix(rail=rail.rail, drifts=drifts, actor=actor) == drifts
+    payment.refresh_from_db()
+    assert payment.status == P.SUCCEEDED
+    assert not [d for d in reconcile_compare(rail=rail.rail, **window) if d.payment_id == payment.pk]
