@@ -178,7 +178,9 @@ class PayPalPeer:
             self._capture(order, status=self.capture_status)
             return 201, order
         if source.get("attributes", {}).get("vault"):
-            order["payment_source"]["paypal"]["attributes"] = {"vault": {"status": "PENDING"}}
+            customer_id = (source["attributes"].get("customer") or {}).get("id") or new_id("CUST")
+            order["payment_source"]["paypal"]["attributes"] = {"vault": {"status": "PENDING",
+                                                                         "customer": {"id": customer_id}}}
         order["status"] = "PAYER_ACTION_REQUIRED"
         order["links"].append({"href": f"https://www.sandbox.paypal.com/checkoutnow?token={order_id}",
                                "rel": "payer-action", "method": "GET"})
@@ -194,7 +196,7 @@ class PayPalPeer:
             return 422, _error("UNPROCESSABLE_ENTITY", "ORDER_NOT_APPROVED")
         vault = order["payment_source"]["paypal"].get("attributes", {}).get("vault")
         if vault is not None:
-            token = self._payment_token(customer_id=new_id("CUST"))
+            token = self._payment_token(customer_id=vault["customer"]["id"])
             vault.update(id=token["id"], status="VAULTED", customer={"id": token["customer"]["id"]})
         self._capture(order, status=self.capture_status)
         return 201, order

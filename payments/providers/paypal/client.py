@@ -204,12 +204,15 @@ def order_create_vaulted(*, vault_id: str, amount: int, currency: str, custom_id
 
 def order_create_for_approval(*, amount: int, currency: str, custom_id: str, request_id: str,
                               return_url: str, cancel_url: str, invoice_id: str = "", description: str = "",
-                              store_in_vault: bool = False) -> PayPalOrder:
+                              store_in_vault: bool = False, customer_reference: str = "") -> PayPalOrder:
     """An order the payer approves on PayPal (its approve link); captured afterwards by `order_capture`."""
     paypal = {"experience_context": {"return_url": return_url, "cancel_url": cancel_url,
                                      "user_action": "PAY_NOW"}}
     if store_in_vault:
+        # Vault the wallet on capture, under our id for the customer when we have one.
         paypal["attributes"] = {"vault": {"store_in_vault": "ON_SUCCESS", "usage_type": "MERCHANT"}}
+        if customer_reference:
+            paypal["attributes"]["customer"] = {"id": customer_reference}
     body = {"intent": "CAPTURE",
             "purchase_units": [_purchase_unit(amount=amount, currency=currency, custom_id=custom_id,
                                               invoice_id=invoice_id, description=description)],
