@@ -72,6 +72,8 @@ class PayPalPeer:
         self.hang_seconds = 3.0
         # The status new captures get: PENDING plays an eCheck or a payment under review.
         self.capture_status = "COMPLETED"
+        # The status new refunds get: PENDING plays a refund PayPal has not finished.
+        self.refund_status = "COMPLETED"
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -85,7 +87,7 @@ class PayPalPeer:
 
     def reset(self) -> None:
         with self.lock:
-            self.capture_status = "COMPLETED"
+            self.capture_status = self.refund_status = "COMPLETED"
             self.failures.clear()
             self.requests.clear()
 
@@ -238,7 +240,7 @@ class PayPalPeer:
         if done + wanted > captured:
             return 422, _error("UNPROCESSABLE_ENTITY", "REFUND_AMOUNT_EXCEEDED")
         refund_id = new_id("REF")
-        refund = {"id": refund_id, "status": "COMPLETED", "amount": {"currency_code": currency,
+        refund = {"id": refund_id, "status": self.refund_status, "amount": {"currency_code": currency,
                                                                      "value": amount_to_paypal(wanted, currency)},
                   "custom_id": body.get("custom_id", ""), "capture_id": capture_id, "create_time": _now(),
                   "update_time": _now(),

@@ -2,6 +2,7 @@ import pytest
 
 from core.exceptions import InvalidOperation, PaymentProviderError
 from payments.checkout import checkout_redirect_urls, credit_pack_get, credit_pack_list
+from payments.tests.providers.paypal.support import one_off_invoice
 
 
 @pytest.fixture
@@ -56,21 +57,6 @@ def test_a_request_may_name_the_rail_and_an_unknown_or_unfit_one_is_a_400_naming
         with pytest.raises(InvalidOperation) as refused:
             checkout_rail(provider=provider, capability=Capability.HOSTED_CHECKOUT)
         assert refused.value.extra["fields"]["provider"] == ["Choose one of: paypal, stripe."]
-
-
-def one_off_invoice(actor, *, amount=12000):
-    """A one-off invoice (a consulting day), issued and open."""
-    from decimal import Decimal
-
-    from django.db import transaction
-
-    from payments.services import LineSpec, invoice_create, invoice_finalize
-    from subscriptions.tests.factories import CustomerFactory
-
-    with transaction.atomic():
-        line = LineSpec(kind="adjustment", description="Consulting day", unit_amount=Decimal(amount))
-        invoice = invoice_create(customer=CustomerFactory(), lines=[line])
-        return invoice_finalize(invoice=invoice, actor=actor)
 
 
 @pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from payments.models import Payment, PaymentMethod, PaymentStatus
 from payments.services import payment_refund
-from payments.tests.providers.paypal.test_provider import charged_payment
+from payments.tests.providers.paypal.support import charged_payment
 from subscriptions.tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ and applies, and the neutral flows (refunds) going through it."""
 import pytest
 
 from core.exceptions import CardDeclined, PaymentProviderUnavailable
-from payments.models import Payment, PaymentMethod, PaymentStatus, RefundStatus
+from payments.models import PaymentStatus, RefundStatus
 from payments.providers import (
     Capability,
     ChargeRequest,
@@ -14,33 +14,11 @@ from payments.providers import (
     SetupRequest,
     provider_for,
 )
-from payments.providers.paypal import client
 from payments.providers.paypal.provider import PayPalProvider
 from payments.services import payment_refund
-from payments.services.payment_sync import observed_now
-from subscriptions.tests.factories import CustomerFactory
+from payments.tests.providers.paypal.support import charged_payment, saved_wallet
 
 pytestmark = pytest.mark.django_db
-
-
-def saved_wallet(peer) -> CustomerAccount:
-    setup = client.setup_token_create(customer_reference="", return_url="https://shop.test/ok",
-                                      cancel_url="https://shop.test/no", request_id=f"setup-{len(peer.setup_tokens)}")
-    peer.approve_setup_token(setup.id)
-    token = client.payment_token_create(setup_token_id=setup.id, request_id=f"token-{setup.id}")
-    return CustomerAccount(provider="paypal", customer_id=0, reference=token.customer_reference,
-                           default_payment_method=token.id)
-
-
-def charged_payment(peer, actor, *, amount=2500) -> Payment:
-    customer = CustomerFactory()
-    payment = Payment.objects.create(customer=customer, amount=amount, currency="USD", method=PaymentMethod.PAYPAL)
-    rail = PayPalProvider()
-    result = rail.charge_off_session(ChargeRequest(account=saved_wallet(peer), amount=amount, currency="USD",
-                                                   idempotency_key=f"charge-{payment.pk}",
-                                                   metadata={"payment_id": str(payment.pk)}))
-    rail.charge_apply(payment=payment, result=result, observed_at=observed_now(), actor=actor, reason="test")
-    return payment
 
 
 def test_without_keys_the_rail_answers_503_saying_the_rest_works(settings):
