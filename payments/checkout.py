@@ -78,6 +78,14 @@ def payment_method_setup_start(*, customer: Customer, provider: str = "", return
     return account, session
 
 
+def payment_method_setup_complete(*, customer: Customer, provider: str, reference: str,
+                                  actor: Actor) -> CustomerAccount:
+    """The customer approved a setup session on the rail's own page (PayPal's approve link): the payment
+    method it saved becomes the default for renewals. The rail is called with no transaction open."""
+    rail = checkout_rail(provider=provider, capability=Capability.SAVED_PAYMENT_METHODS)
+    return rail.setup_session_complete(customer=customer, reference=reference, actor=actor)
+
+
 @dataclass(frozen=True)
 class CheckoutStart:
     invoice: Invoice

@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from core.exceptions import PaymentProviderUnavailable
+from core.exceptions import InvalidOperation, PaymentProviderUnavailable
 
 if TYPE_CHECKING:
     from core.audit import Actor
@@ -243,6 +243,10 @@ class PaymentProvider(Protocol):
     def transactions_list(self, *, since: datetime, until: datetime) -> list[ProviderTransaction]:
         """The provider's payments and refunds in [since, until) (call: no transaction open)."""
 
+    def setup_session_complete(self, *, customer: Customer, reference: str, actor: Actor) -> CustomerAccount:
+        """After the customer approved a setup session on the provider's page (its `url`): keep the payment
+        method it saved as the default for renewals (call, then a short write)."""
+
 
 class ProviderBase:
     """What a rail without a capability answers: every call it cannot make raises
@@ -299,3 +303,9 @@ class ProviderBase:
 
     def transactions_list(self, *, since: datetime, until: datetime) -> list[ProviderTransaction]:
         raise self._lacks(Capability.RECONCILIATION)
+
+    def setup_session_complete(self, *, customer: Customer, reference: str, actor: Actor) -> CustomerAccount:
+        # Rails whose front-end library saves the method report it by webhook: nothing to complete.
+        raise InvalidOperation(f"The {self.code} payment provider saves payment methods by itself; there is "
+                               "nothing to confirm.", code="nothing_to_confirm",
+                               extra={"fields": {"provider": [f"{self.code} needs no confirmation."]}})

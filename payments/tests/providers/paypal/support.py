@@ -34,9 +34,9 @@ def charged_payment(peer, actor, *, amount=2500) -> Payment:
     return payment
 
 
-def one_off_invoice(actor, *, amount=12000):
+def one_off_invoice(actor, *, amount=12000, customer=None):
     """A one-off invoice (a consulting day), issued and open."""
     with transaction.atomic():
         line = LineSpec(kind="adjustment", description="Consulting day", unit_amount=Decimal(amount))
-        invoice = invoice_create(customer=CustomerFactory(), lines=[line])
+        invoice = invoice_create(customer=customer or CustomerFactory(), lines=[line])
         return invoice_finalize(invoice=invoice, actor=actor)
