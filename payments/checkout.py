@@ -10,7 +10,7 @@ hosts of `CHECKOUT_REDIRECT_HOSTS` (anything else would make us an open redirect
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -45,6 +45,11 @@ from payments.services import (
 )
 from subscriptions.models import Customer, Plan, Subscription, SubscriptionStatus
 from subscriptions.services import subscription_cancel, subscription_lock
+
+# How long an invoice being paid on a checkout page is kept from off-session collection: a Stripe Checkout
+# Session lives 24 hours, a PayPal order waits at most that long for approval in practice. After it, an
+# abandoned page no longer blocks collection.
+INVOICE_CHECKOUT_HOLD = timedelta(hours=24)
 
 
 def checkout_rail(*, provider: str, capability: Capability) -> PaymentProvider:
@@ -190,36 +195,46 @@ def checkout_credit_pack_start(*, customer: Customer, credits: int, amount: int,
     return CheckoutStart(invoice=invoice, session=session)
 
 
+def _invoice_checkout_hold(*, invoice_id: int, now: datetime) -> datetime | None:
+    """In the transaction before the rail is called: keep the billing run from charging an invoice the
+    customer is paying on a checkout page, for as long as the page may take (INVOICE_CHECKOUT_HOLD); an
+    abandoned page thus hands the invoice back to collection by itself. Returns the schedule it replaced."""
+    invoice = invoice_lock(invoice_id=invoice_id)
+    if invoice.status != InvoiceStatus.OPEN or invoice.amount_due <= 0:
+        raise InvalidOperation(f"Invoice {invoice.number or invoice.pk} is {invoice.status} with "
+                               f"{invoice.amount_due} due: there is nothing to pay.", code="nothing_to_pay")
+    scheduled = invoice.next_attempt_at
+    if scheduled is not None and scheduled < now + INVOICE_CHECKOUT_HOLD:
+        invoice.next_attempt_at = now + INVOICE_CHECKOUT_HOLD
+        invoice.save(update_fields=["next_attempt_at", "updated_at"])
+    return scheduled
+
+
 def checkout_invoice_start(*, invoice: Invoice, actor: Actor, success_url: str, cancel_url: str,
-                           provider: str = "") -> CheckoutStart:
+                           provider: str = "", now: datetime | None = None) -> CheckoutStart:
     """Pay an open invoice of ours (a one-off invoice, a renewal in dunning) on the rail's hosted checkout
-    page: the invoice is taken out of off-session collection first (committed), the rail is called with
-    nothing locked, and the session is recorded; paying it settles the invoice through the rail's webhook.
-    If the rail fails the invoice goes back to collection (it was issued before and stays valid)."""
+    page: collection is held off first (committed), the rail is called with nothing locked, and the session
+    is recorded; paying settles the invoice through the rail's webhook. If the rail fails, the invoice's
+    collection schedule is put back (it was issued before and stays valid)."""
     rail = checkout_rail(provider=provider, capability=Capability.HOSTED_CHECKOUT)
     account = rail.customer_account_ensure(customer=invoice.customer)
     with transaction.atomic():
-        locked = invoice_lock(invoice_id=invoice.pk)
-        if locked.status != InvoiceStatus.OPEN or locked.amount_due <= 0:
-            raise InvalidOperation(f"Invoice {locked.number or locked.pk} is {locked.status} with "
-                                   f"{locked.amount_due} due: there is nothing to pay.", code="nothing_to_pay")
-        next_attempt_at = locked.next_attempt_at
-        _checkout_intent_record(invoice=locked)
-    lines = (CheckoutLine(name=f"Invoice {locked.number}", unit_amount=locked.amount_due),)
+        scheduled = _invoice_checkout_hold(invoice_id=invoice.pk, now=now or timezone.now())
+    invoice.refresh_from_db()
+    lines = (CheckoutLine(name=f"Invoice {invoice.number}", unit_amount=invoice.amount_due),)
     try:
         session = rail.checkout_session_create(CheckoutRequest(
-            account=account, lines=lines, currency=locked.currency, success_url=success_url, cancel_url=cancel_url,
-            save_payment_method=False, idempotency_key=f"checkout-invoice-{locked.pk}-{uuid.uuid4().hex}",
-            metadata={"kind": "invoice", "invoice_id": str(locked.pk), "customer_id": str(locked.customer_id)}))
+            account=account, lines=lines, currency=invoice.currency, success_url=success_url, cancel_url=cancel_url,
+            save_payment_method=False, idempotency_key=f"checkout-invoice-{invoice.pk}-{uuid.uuid4().hex}",
+            metadata={"kind": "invoice", "invoice_id": str(invoice.pk), "customer_id": str(invoice.customer_id)}))
     except Exception:
         with transaction.atomic():
-            back = invoice_lock(invoice_id=locked.pk)
-            back.next_attempt_at = next_attempt_at
-            back.metadata = {k: v for k, v in back.metadata.items() if k != "collection"}
-            back.save(update_fields=["next_attempt_at", "metadata", "updated_at"])
+            back = invoice_lock(invoice_id=invoice.pk)
+            back.next_attempt_at = scheduled
+            back.save(update_fields=["next_attempt_at", "updated_at"])
         raise
     with transaction.atomic():
-        recorded = invoice_lock(invoice_id=locked.pk)
+        recorded = invoice_lock(invoice_id=invoice.pk)
         recorded.metadata = {**recorded.metadata, "checkout_session_id": session.reference}
         recorded.save(update_fields=["metadata", "updated_at"])
     return CheckoutStart(invoice=recorded, session=session)

@@ -1,7 +1,9 @@
+from datetime import timedelta
+
 import pytest
 
 from core.exceptions import InvalidOperation, PaymentProviderError
-from payments.checkout import checkout_redirect_urls, credit_pack_get, credit_pack_list
+from payments.checkout import INVOICE_CHECKOUT_HOLD, checkout_redirect_urls, credit_pack_get, credit_pack_list
 from payments.tests.providers.paypal.support import one_off_invoice
 
 
@@ -64,12 +66,14 @@ def test_an_open_invoice_is_paid_on_the_rails_checkout_page_and_leaves_collectio
     from payments.checkout import checkout_invoice_start
 
     invoice = one_off_invoice(actor)
+    due = invoice.next_attempt_at
     start = checkout_invoice_start(invoice=invoice, actor=actor, success_url="https://shop.test/ok",
                                    cancel_url="https://shop.test/no", provider="paypal")
     sent = paypal_api.requests[-1]["body"]["purchase_units"][0]
     assert start.session.url.startswith("https://www.sandbox.paypal.com/checkoutnow")
     assert sent["custom_id"] == f"invoice-{invoice.pk}" and sent["amount"]["value"] == "120.00"
-    assert start.invoice.next_attempt_at is None
+    # Held off collection while the customer pays (an abandoned page gives it back after the hold).
+    assert start.invoice.next_attempt_at >= due + INVOICE_CHECKOUT_HOLD - timedelta(minutes=1)
     assert start.invoice.metadata["checkout_session_id"] == start.session.reference
 
 
@@ -85,7 +89,7 @@ def test_when_the_rail_fails_the_invoice_goes_back_to_collection(paypal_api, act
         checkout_invoice_start(invoice=invoice, actor=actor, success_url="https://shop.test/ok",
                                cancel_url="https://shop.test/no", provider="paypal")
     invoice = Invoice.objects.get(pk=invoice.pk)
-    assert invoice.next_attempt_at == due and "collection" not in invoice.metadata
+    assert invoice.next_attempt_at == due and "checkout_session_id" not in invoice.metadata
 
 
 @pytest.mark.django_db
