@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "credits",
     "usage",
     "payments",
+    # The PayPal rail's own app: its webhook inbox and customer accounts (admin), the `paypal_events` command.
+    "payments.providers.paypal.apps.PayPalRailConfig",
 ]
 
 MIDDLEWARE = [

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from billing_project.health import healthz
+from payments.providers.paypal.webhooks.views import paypal_webhook
 from payments.providers.stripe.webhooks.views import stripe_webhook
 from payments.views import invoice_print
 
@@ -9,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
+    path("webhooks/paypal/", paypal_webhook, name="paypal-webhook"),
     path("invoices/<int:pk>/print/", invoice_print, name="invoice-print"),
     path("", include("billing_project.api.router")),
 ]

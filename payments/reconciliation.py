@@ -29,6 +29,7 @@ from payments.providers import (
     PaymentProvider,
     ProviderTransaction,
     RefundResult,
+    external_refund_key,
     provider_for,
 )
 from payments.selectors.reconciliation import OurRows, reconcile_rows
@@ -130,8 +131,10 @@ def _drifts(comparison: _Comparison, listed: list[ProviderTransaction]) -> list[
         drifts.extend(comparison.payment_drifts(found, payment))
     refunds = {refund.pk: refund for refund in comparison.rows.refunds}
     matched_refunds = set()
+    by_key = {refund.idempotency_key: refund for refund in comparison.rows.refunds if refund.idempotency_key}
     for found in (t for t in listed if t.kind == TRANSACTION_REFUND):
-        refund = refunds.get(found.refund_id)
+        refund = refunds.get(found.refund_id) or by_key.get(
+            external_refund_key(provider=found.provider, reference=found.reference))
         if refund is None:
             payment = placed.get(found.refunded_reference)
             drifts.append(Drift(kind=MISSING_HERE, subject="refund", reference=found.reference, ours="-",
@@ -167,6 +170,8 @@ def reconcile_compare(*, rail: PaymentProvider, since: datetime, until: datetime
     """Every drift between the rail's transactions in [since, until) and our rows (call: no transaction)."""
     listed = rail.transactions_list(since=since, until=until)
     rows = reconcile_rows(methods=rail.codes, since=since, until=until,
+                          refund_keys={external_refund_key(provider=rail.code, reference=t.reference) for t in listed
+                                       if t.kind == TRANSACTION_REFUND},
                           payment_ids={t.payment_id for t in listed if t.payment_id is not None},
                           invoice_ids={t.invoice_id for t in listed if t.invoice_id is not None},
                           refund_ids={t.refund_id for t in listed if t.refund_id is not None})
@@ -203,7 +208,8 @@ def _fix_missing_refund(*, drift: Drift, actor: Actor) -> bool:
             return False
         reason = f"refunded at {found.provider} ({found.reference}); found by reconciliation"
         refund = Refund(payment=payment, amount=found.amount, currency=payment.currency, status=RefundStatus.SUCCEEDED,
-                        reason=reason)
+                        reason=reason, idempotency_key=external_refund_key(provider=found.provider,
+                                                                           reference=found.reference))
         refund.stamp(actor)
         refund.save()
         payment_refund_apply(payment=payment, amount=found.amount, actor=actor, reason=reason,

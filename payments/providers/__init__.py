@@ -19,6 +19,7 @@ from payments.providers.base import (
     RefundResult,
     SetupRequest,
     SetupSession,
+    external_refund_key,
 )
 from payments.providers.registry import (
     provider_for,
@@ -46,6 +47,7 @@ __all__ = [
     "RefundResult",
     "SetupRequest",
     "SetupSession",
+    "external_refund_key",
     "provider_for",
     "provider_installed_for",
     "provider_with",

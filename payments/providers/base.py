@@ -162,6 +162,13 @@ class SetupSession:
     url: str = ""
 
 
+def external_refund_key(*, provider: str, reference: str) -> str:
+    """The idempotency key of the Refund row we write for a refund made at the provider itself (its
+    dashboard): unique like every Refund key, so a redelivered webhook, a replay or a reconciliation finds
+    that row instead of counting the refund twice."""
+    return f"{provider}-refund:{reference}"
+
+
 # ProviderTransaction.kind
 TRANSACTION_PAYMENT = "payment"
 TRANSACTION_REFUND = "refund"

@@ -17,14 +17,17 @@ class OurRows:
 
 
 def reconcile_rows(*, methods: Collection[str], since: datetime, until: datetime, payment_ids: Collection[int] = (),
-                   invoice_ids: Collection[int] = (), refund_ids: Collection[int] = ()) -> OurRows:
+                   invoice_ids: Collection[int] = (), refund_ids: Collection[int] = (),
+                   refund_keys: Collection[str] = ()) -> OurRows:
     """The rail's payments (by `Payment.method`) created in [since, until) or named by id or invoice, and
     the refunds of those payments created in the window or named by id."""
-    named = Q(pk__in=list(payment_ids)) | Q(invoice_id__in=list(invoice_ids)) | Q(refunds__pk__in=list(refund_ids))
+    named = (Q(pk__in=list(payment_ids)) | Q(invoice_id__in=list(invoice_ids)) | Q(refunds__pk__in=list(refund_ids))
+             | Q(refunds__idempotency_key__in=list(refund_keys)))
     payments = list(Payment.objects.filter(method__in=list(methods))
                     .filter(Q(created_at__gte=since, created_at__lt=until) | named).distinct().order_by("pk"))
     refunds = list(Refund.objects.select_related("payment")
                    .filter(payment__in=[payment.pk for payment in payments])
-                   .filter(Q(created_at__gte=since, created_at__lt=until) | Q(pk__in=list(refund_ids)))
+                   .filter(Q(created_at__gte=since, created_at__lt=until) | Q(pk__in=list(refund_ids))
+                           | Q(idempotency_key__in=list(refund_keys)))
                    .order_by("pk"))
     return OurRows(payments=payments, refunds=refunds)

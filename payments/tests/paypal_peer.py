@@ -89,6 +89,8 @@ class PayPalPeer:
         with self.lock:
             self.capture_status = self.refund_status = "COMPLETED"
             self.failures.clear()
+            # Request ids are per test: database ids start again in each test database.
+            self.answers.clear()
             self.requests.clear()
 
     # --------------------------------------------------------------------------- scripting

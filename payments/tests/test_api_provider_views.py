@@ -69,3 +69,13 @@ def test_staff_open_a_checkout_for_any_customers_invoice(paypal_api, redirects, 
     response = staff_client().post("/api/v1/checkout/invoice/", {"invoice": invoice.pk, "provider": "paypal"},
                                    format="json")
     assert response.status_code == 201, response.json()
+
+
+def test_a_credit_pack_is_bought_through_a_paypal_order_when_asked(paypal_api, redirects, settings):
+    settings.CREDIT_PACKS = {"small": {"credits": 100, "prices": {"USD": 500}}}
+    caller = api_customer()
+    response = caller.client.post("/api/v1/checkout/credit-pack/", {"pack": "small", "provider": "paypal", **URLS},
+                                  format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["url"].startswith("https://www.sandbox.paypal.com/checkoutnow")
+    assert paypal_api.requests[-1]["body"]["purchase_units"][0]["amount"]["value"] == "5.00"

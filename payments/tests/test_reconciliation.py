@@ -10,7 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from payments.models import Payment, PaymentMethod, PaymentStatus
+from payments.models import Payment, PaymentMethod, PaymentStatus, RefundStatus
+from payments.providers.paypal import client
 from payments.services import payment_refund
 from payments.tests.providers.paypal.support import charged_payment
 from subscriptions.tests.factories import CustomerFactory
@@ -58,6 +59,21 @@ def test_a_capture_completed_at_paypal_but_processing_here_is_fixed_through_the_
     payment.refresh_from_db()
     assert code == 0 and f"fixed status_differs payment {capture_id}" in out
     assert payment.status == P.SUCCEEDED and payment.status_changes.filter(reason__startswith="reconciliation").exists()
+
+
+def test_a_refund_made_in_paypal_is_recorded_by_fix(books_in_step, actor):
+    payment = charged_payment(books_in_step, actor, amount=3000)
+    capture_id = next(iter(books_in_step.captures))
+    made_there = client.capture_refund(capture_id=capture_id, amount=1000, currency="USD", custom_id="",
+                                       request_id="dashboard-refund")
+
+    code, out = reconcile()
+    assert code == 1 and f"missing_here refund {made_there.id}" in out
+    code, out = reconcile("--fix")
+    payment.refresh_from_db()
+    assert code == 0, out
+    assert (payment.status, payment.amount_refunded) == (P.PARTIALLY_REFUNDED, 1000)
+    assert payment.refunds.get().status == RefundStatus.SUCCEEDED
 
 
 def test_money_paypal_does_not_know_and_amounts_that_differ_stay_drifts(books_in_step, actor):

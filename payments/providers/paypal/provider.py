@@ -36,8 +36,9 @@ from payments.providers.base import (
     SetupRequest,
     SetupSession,
 )
-from payments.providers.paypal import client, sync
+from payments.providers.paypal import client, services, sync
 from payments.providers.paypal.health import paypal_health
+from payments.providers.paypal.models import PAYPAL, PayPalAccount
 from payments.providers.paypal.payloads import (
     TRANSACTION_PAYMENT_STATUS,
     TRANSACTION_REFUND_STATUS,
@@ -46,6 +47,11 @@ from payments.providers.paypal.payloads import (
     PayPalTransaction,
 )
 from subscriptions.models import Customer
+
+
+def _account(account: PayPalAccount) -> CustomerAccount:
+    return CustomerAccount(provider=PAYPAL, customer_id=account.customer_id, reference=account.paypal_customer_id,
+                           default_payment_method=account.vault_id)
 
 
 def _charge_result(order: PayPalOrder, *, code: str) -> ChargeResult:
@@ -61,8 +67,8 @@ def _charge_result(order: PayPalOrder, *, code: str) -> ChargeResult:
 
 
 class PayPalProvider(ProviderBase):
-    code = "paypal"
-    codes = frozenset({"paypal"})
+    code = PAYPAL
+    codes = frozenset({PAYPAL})
     capabilities = frozenset({Capability.OFF_SESSION_CHARGE, Capability.HOSTED_CHECKOUT, Capability.REFUNDS,
                               Capability.SAVED_PAYMENT_METHODS, Capability.WEBHOOKS, Capability.RECONCILIATION})
     unavailable_message = client.NOT_CONFIGURED
@@ -73,10 +79,16 @@ class PayPalProvider(ProviderBase):
     def health(self) -> ProviderHealth:
         return paypal_health()
 
+    def customer_account(self, *, customer: Customer) -> CustomerAccount | None:
+        account = PayPalAccount.objects.filter(customer_id=customer.pk).first()
+        return _account(account) if account is not None else None
+
     def customer_account_ensure(self, *, customer: Customer) -> CustomerAccount:
-        # PayPal creates its customer record with the first vaulted wallet; until then we have no id there.
-        return self.customer_account(customer=customer) or CustomerAccount(provider=self.code,
-                                                                           customer_id=customer.pk, reference="")
+        # Our own id for the customer at PayPal, stored before PayPal is asked (no call needed).
+        return _account(services.customer_paypal_ensure(customer=customer))
+
+    def setup_session_complete(self, *, customer: Customer, reference: str, actor: Actor) -> CustomerAccount:
+        return _account(services.wallet_confirm(customer=customer, setup_token_id=reference, actor=actor))
 
     def charge_off_session(self, request: ChargeRequest) -> ChargeResult:
         payment_id = str(request.metadata.get("payment_id") or "")
@@ -89,7 +101,10 @@ class PayPalProvider(ProviderBase):
 
     def charge_apply(self, *, payment: Payment, result: ChargeResult, observed_at: datetime, actor: Actor,
                      reason: str, now: datetime | None = None) -> None:
-        sync.payment_sync_order(payment=payment, order=result.raw, observed_at=observed_at, actor=actor,
+        # PayPal's own capture time orders the answer against the capture's webhooks (one clock).
+        captured = result.raw.capture
+        sync.payment_sync_order(payment=payment, order=result.raw,
+                                observed_at=(captured.updated_at if captured else None) or observed_at, actor=actor,
                                 reason=reason, now=now)
 
     def payment_reference(self, *, payment: Payment) -> str:
@@ -125,7 +140,7 @@ class PayPalProvider(ProviderBase):
             custom_id=f"invoice-{invoice_id}" if invoice_id else "", request_id=request.idempotency_key,
             return_url=request.success_url, cancel_url=request.cancel_url,
             description="; ".join(line.name for line in request.lines),
-            store_in_vault=request.save_payment_method)
+            store_in_vault=request.save_payment_method, customer_reference=request.account.reference)
         return CheckoutSession(provider=self.code, reference=order.id, url=order.approve_url, status=order.status,
                                raw=order)
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from core.audit import Actor
 from core.exceptions import InvalidOperation
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from payments.providers.base import external_refund_key as base_external_refund_key
 from payments.providers.paypal.payloads import CAPTURE_STATUS, PayPalCapture, PayPalOrder, PayPalRefund
 from payments.services import ALLOWED_REFUND_TRANSITIONS, payment_refund_apply, refund_transition
 from payments.services.payment_sync import COLLECTED_STATUSES, SyncResult, observed_now, payment_sync_status
@@ -45,6 +46,11 @@ def payment_id_from_custom_id(custom_id: str) -> int | None:
 
 def refund_id_from_custom_id(custom_id: str) -> int | None:
     return _our_id(custom_id, "refund")
+
+
+def external_refund_key(paypal_refund_id: str) -> str:
+    """The Refund row's key for a refund made in PayPal itself (the contract's rule, shared with reconciliation)."""
+    return base_external_refund_key(provider=PROVIDER, reference=paypal_refund_id)
 
 
 def invoice_id_from_custom_id(custom_id: str) -> int | None:

@@ -40,3 +40,8 @@ def one_off_invoice(actor, *, amount=12000, customer=None):
         line = LineSpec(kind="adjustment", description="Consulting day", unit_amount=Decimal(amount))
         invoice = invoice_create(customer=customer or CustomerFactory(), lines=[line])
         return invoice_finalize(invoice=invoice, actor=actor)
+
+
+def capture_of(peer, payment) -> dict:
+    """The peer's capture of a payment charged through PayPal (its order's last capture)."""
+    return peer.orders[payment.paypal_order_id]["purchase_units"][0]["payments"]["captures"][-1]
