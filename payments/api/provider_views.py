@@ -6,6 +6,7 @@ a rail not configured answers 503, one not installed or without the capability 4
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from core.api.errors import WRITE_ERRORS, error_responses
@@ -64,7 +65,9 @@ class SavedMethodSerializer(serializers.Serializer):
 
 
 class InvoiceCheckoutSerializer(_RedirectFields):
-    invoice = ObjectIdField(help_text="The open invoice to pay.")
+    # The invoice names its customer: a `customer` field would only be a second, contradictable answer.
+    customer = None
+    invoice = ObjectIdField(help_text="The open invoice to pay (404 unless it is one the caller may see).")
 
 
 class PaymentMethodApprovalViewSet(ApiViewMixin, viewsets.GenericViewSet):
@@ -130,8 +133,8 @@ class InvoiceCheckoutViewSet(ApiViewMixin, viewsets.GenericViewSet):
     @extend_schema(
         summary="Pay an open invoice on a rail's checkout page (PayPal order, Stripe Checkout)",
         request=InvoiceCheckoutSerializer, parameters=[IDEMPOTENCY_KEY_HEADER],
-        description="Takes the invoice out of off-session collection and opens the rail's checkout for its "
-                    "amount due; send the browser to `url`. Paying settles the invoice (the rail's webhook). "
+        description="Holds the invoice off off-session collection for a day and opens the rail's checkout for "
+                    "its amount due; send the browser to `url`. Paying settles the invoice (the rail's webhook). "
                     "404 for another customer's invoice; 400 `nothing_to_pay` unless it is open with "
                     "something due.",
         responses={201: CheckoutSessionSerializer, **error_responses(*PROVIDER_WRITE_ERRORS)},
@@ -142,7 +145,8 @@ class InvoiceCheckoutViewSet(ApiViewMixin, viewsets.GenericViewSet):
         data = serializer.validated_data
         invoice = self.scoped(invoice_list()).filter(pk=data["invoice"]).first()
         if invoice is None:
-            raise serializers.ValidationError({"invoice": ["No such invoice."]}, code="not_found")
+            # Like a path id: another customer's invoice and a missing one are the same 404.
+            raise NotFound("No such invoice.")
         success_url, cancel_url = checkout_redirect_urls(success_url=data.get("success_url"),
                                                          cancel_url=data.get("cancel_url"))
         start = checkout_invoice_start(invoice=invoice, actor=Actor.of_user(request.user), success_url=success_url,

@@ -60,8 +60,8 @@ def test_another_customers_invoice_is_refused_like_a_missing_one(paypal_api, red
                                           format="json")
     missing = api_customer().client.post("/api/v1/checkout/invoice/", {"invoice": 10**9, "provider": "paypal"},
                                          format="json")
-    assert response.status_code == missing.status_code == 400
-    assert response.json()["error"]["fields"] == missing.json()["error"]["fields"] and paypal_api.requests == []
+    assert response.status_code == missing.status_code == 404
+    assert response.json() == missing.json() and paypal_api.requests == []
 
 
 def test_staff_open_a_checkout_for_any_customers_invoice(paypal_api, redirects, actor):
