@@ -30,6 +30,7 @@ from payments.models import (
 from payments.seeding.activity import CREDIT_EVENTS, activity, usage_bulk
 from payments.seeding.catalog import Catalog
 from payments.seeding.data import DEMO_COMPANY_NAMES
+from payments.seeding.paypal_story import paypal_wallet_saved
 from payments.seeding.story import Story, card_declined, collect, invoice_issued_in_error, plan_tier, refund_one
 from payments.services import (
     invoice_lock,
@@ -264,6 +265,11 @@ def demo_customer_build(*, index: int, as_of: datetime, catalog: Catalog, staff:
                                    metadata={"demo": True, "story": status})
         # The customer's programs call the API with this token (the seed prints one as a curl example).
         Token.objects.get_or_create(user=user)
+        if method == M.STRIPE and index > len(_FORCED_STORIES) and index % 3 == 0:
+            # Every third card customer after the fixed stories (12, 15, 18, 24 of 25) pays with a PayPal
+            # wallet instead, so the demo shows both rails (fake ids: the demo never calls PayPal).
+            method = M.PAYPAL
+            paypal_wallet_saved(customer=customer, index=index, as_of=as_of)
         if method == M.STRIPE:
             # A saved card, as Checkout would have left it (fake ids: the demo never calls Stripe).
             customer.stripe_customer_id = f"cus_demo{index:03d}"

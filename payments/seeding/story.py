@@ -26,6 +26,7 @@ from payments.models import (
 from payments.providers.stripe.gateway import ChargeResult, PaymentIntentResult
 from payments.providers.stripe.sync import payment_sync_charge_refunds, payment_sync_intent
 from payments.seeding.catalog import Catalog, major_to_minor
+from payments.seeding.paypal_story import paypal_payment, paypal_refund
 from payments.services import (
     LineSpec,
     invoice_create,
@@ -98,6 +99,9 @@ def collect(story: Story, invoice: Invoice, at: datetime) -> None:
     if story.method == M.STRIPE:
         card_payment(story, invoice, succeed=True, at=at)
         return
+    if story.method == M.PAYPAL:
+        paypal_payment(story, invoice, succeed=True, at=at)
+        return
     label = {M.CHECK: "check", M.BANK_TRANSFER: "transfer", M.CASH: "receipt"}[story.method]
     reference = f"{label} {story.next_ref(label[:2]).upper()}"
     payment_record_manual(customer=story.customer, amount=invoice.amount_due, method=story.method, actor=story.staff,
@@ -107,7 +111,10 @@ def collect(story: Story, invoice: Invoice, at: datetime) -> None:
 def card_declined(story: Story, invoice: Invoice, at: datetime) -> None:
     """A card attempt fails: the invoice stays open for another attempt and a live subscription falls
     past due."""
-    card_payment(story, invoice, succeed=False, at=at)
+    if story.method == M.PAYPAL:
+        paypal_payment(story, invoice, succeed=False, at=at)
+    else:
+        card_payment(story, invoice, succeed=False, at=at)
     with transaction.atomic():
         invoice = invoice_lock(invoice_id=invoice.pk)
         invoice.attempt_count += 1
@@ -144,6 +151,8 @@ def refund_one(story: Story, *, full: bool) -> None:
     reason = "charged twice by mistake" if full else "partial refund for downtime"
     if payment.method == M.STRIPE:
         card_refund(story, payment, amount=amount, reason=reason, at=at)
+    elif payment.method == M.PAYPAL:
+        paypal_refund(story, payment, amount=amount, reason=reason, at=at)
     else:
         payment_refund(payment=payment, actor=story.staff, amount=amount, reason=reason, now=at,
                        idempotency_key=story.next_ref("refund"))
