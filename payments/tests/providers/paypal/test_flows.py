@@ -94,3 +94,18 @@ def test_the_paypal_inbox_is_in_the_admin_with_a_reprocess_action(client, paypal
     event.refresh_from_db()
     assert response.status_code == 302 and event.attempts == 2
     assert event.status in (ProviderEventStatus.PROCESSED, ProviderEventStatus.IGNORED)
+
+
+def test_the_billing_run_renews_and_charges_the_vaulted_wallet(paypal_api, actor, settings):
+    from payments.billing.run import billing_run
+    from payments.models import Invoice
+    from payments.tests.conftest import make_due_subscription
+
+    settings.STRIPE_SECRET_KEY = ""
+    subscription = make_due_subscription()
+    vaulted_customer(paypal_api, subscription.customer, actor)
+    billing_run(as_of=subscription.current_period_end)
+    invoice = Invoice.objects.get(subscription=subscription, billing_reason="subscription_cycle")
+    payment = invoice.payments.get()
+    assert invoice.status == "paid" and (payment.method, payment.status) == ("paypal", P.SUCCEEDED)
+    assert paypal_api.requests[-1]["request_id"] == f"invoice-{invoice.pk}-attempt-1"
