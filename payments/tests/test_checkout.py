@@ -62,7 +62,7 @@ def test_a_request_may_name_the_rail_and_an_unknown_or_unfit_one_is_a_400_naming
 
 
 @pytest.mark.django_db
-def test_an_open_invoice_is_paid_on_the_rails_checkout_page_and_leaves_collection(paypal_api, actor):
+def test_an_open_invoice_is_paid_on_the_rails_checkout_page_held_off_collection_meanwhile(paypal_api, actor):
     from payments.checkout import checkout_invoice_start
 
     invoice = one_off_invoice(actor)

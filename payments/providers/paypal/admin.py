@@ -52,4 +52,6 @@ class PayPalEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class PayPalAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("paypal_customer_id", "customer", "vault_id", "vault_set_at", "updated_at")
     search_fields = ("paypal_customer_id", "vault_id", "customer__name", "customer__email")
+    # Also what makes Django check year/month/day filters on created_at (a bad one is a 400, not a 500).
+    date_hierarchy = "created_at"
     list_select_related = ("customer",)

@@ -17,7 +17,9 @@ def paypal_health() -> ProviderHealth:
     configured = client.is_configured()
     webhook_id_missing = not settings.PAYPAL_WEBHOOK_ID
     since = timezone.now() - timedelta(hours=1)
-    failed = PayPalEvent.objects.filter(received_at__gte=since, status=PayPalEventStatus.FAILED).count()
+    # Only a configured rail is asked (one query): /healthz stays cheap where PayPal is not used.
+    failed = (PayPalEvent.objects.filter(received_at__gte=since, status=PayPalEventStatus.FAILED).count()
+              if configured else 0)
     problems = []
     if configured and webhook_id_missing:
         problems.append("PAYPAL_WEBHOOK_ID is missing: every PayPal webhook is refused")
