@@ -27,7 +27,7 @@ from payments.models import (
     InvoiceStatus,
     PaymentMethod,
 )
-from payments.providers import Capability, PaymentProvider, provider_installed_for
+from payments.providers import Capability, PaymentProvider, providers_installed
 from payments.seeding.activity import CREDIT_EVENTS, activity, usage_bulk
 from payments.seeding.catalog import Catalog
 from payments.seeding.data import DEMO_COMPANY_NAMES
@@ -255,27 +255,26 @@ def _pick(index: int, rng: random.Random) -> tuple[str, str, str, bool]:
 
 
 def _saved_method_rail(index: int) -> PaymentProvider | None:
-    """Where demo customer `index` keeps its saved method: a PayPal wallet for every third customer after the
-    six fixed stories (when PayPal is installed: 12, 15, 18, 24 of the default 25 pay by card otherwise), so
-    the demo shows both rails; else the card rail."""
-    paypal = provider_installed_for("paypal")
-    if (index > len(_FORCED_STORIES) and index % 3 == 0 and paypal is not None
-            and Capability.OFF_SESSION_CHARGE in paypal.capabilities):
-        return paypal
+    """Where demo customer `index` keeps its saved method: every third customer after the six fixed stories
+    (12, 15, 18, 24 of the default 25) at the second installed rail that charges saved methods off-session
+    (PayPal's wallet by default), so the demo shows both rails; the others, and all of them when only one
+    such rail is installed, at the card rail."""
+    rails = [rail for rail in providers_installed() if Capability.OFF_SESSION_CHARGE in rail.capabilities]
+    if index > len(_FORCED_STORIES) and index % 3 == 0 and len(rails) > 1:
+        return rails[1]
     return card_rail()
 
 
 def _card_saved(*, customer: Customer, index: int, as_of: datetime) -> tuple[str, str]:
-    """A saved card (or PayPal wallet), as the rail's hosted checkout would have left it (fake ids: the demo
-    never calls a provider); the story's method and rail, or a bank transfer when no such rail is installed."""
+    """A saved card (or wallet), as the rail's hosted checkout would have left it (fake ids: the demo never
+    calls a provider); the story's method and rail, or a bank transfer when no such rail is installed."""
     rail = _saved_method_rail(index)
     if rail is None:
         return M.BANK_TRANSFER, ""
-    customer_id, method_id = ((f"billing-{customer.pk}", f"demo-vault-{index:03d}") if rail.code == "paypal"
-                              else (f"cus_demo{index:03d}", f"pm_demo{index:03d}"))
-    provider_account_reference_set(customer=customer, provider=rail.code, provider_customer_id=customer_id)
-    provider_account_default_payment_method_set(customer=customer, provider=rail.code, payment_method_id=method_id,
-                                                observed_at=as_of, actor=Actor.system("seed"))
+    provider_account_reference_set(customer=customer, provider=rail.code, provider_customer_id=f"cus_demo{index:03d}")
+    provider_account_default_payment_method_set(customer=customer, provider=rail.code,
+                                                payment_method_id=f"pm_demo{index:03d}", observed_at=as_of,
+                                                actor=Actor.system("seed"))
     return CARD, rail.code
 
 

@@ -22,7 +22,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True, metavar="reconcile")
         reconcile = sub.add_parser("reconcile", help="List every drift between a provider and our books.")
-        reconcile.add_argument("--provider", required=True, help="The rail's code (PAYMENT_PROVIDERS), e.g. paypal.")
+        reconcile.add_argument("--provider", required=True,
+                               help="The rail's code (PAYMENT_PROVIDERS); it must offer reconciliation.")
         reconcile.add_argument("--since", help=f"Start of the window ({INSTANT_HELP}); default 30 days ago.")
         reconcile.add_argument("--until", help=f"End of the window ({INSTANT_HELP}); default now.")
         reconcile.add_argument("--fix", action="store_true",
