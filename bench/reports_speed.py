@@ -140,9 +140,11 @@ def seed(customers: int) -> dict[str, int]:
     rng = random.Random(2026)
     plans = _plans()
     history, now = History(), datetime.now(UTC)
+    # A monthly subscription started up to a year before the timed year bills at most 26 periods by now.
+    most = customers * 26
     ids = {"subs": iter(ids_reserve(model=Subscription, count=customers)),
-           "invoices": iter(ids_reserve(model=Invoice, count=customers * 14)),
-           "payments": iter(ids_reserve(model=Payment, count=customers * 14))}
+           "invoices": iter(ids_reserve(model=Invoice, count=most)),
+           "payments": iter(ids_reserve(model=Payment, count=most))}
     for customer in _customers(customers, rng):
         plan = rng.choice([p for p in plans if p.currency == customer.currency])
         _subscription_life(rng, history, customer, plan, ids, now)

@@ -62,6 +62,18 @@ def benches(quick: bool) -> list[Bench]:
               f"DATABASE_URL={PG}/billing_webhooks {PYTHON} bench/webhook_throughput.py 300",
               ["bench/webhook_throughput.py", "300"], {"DATABASE_URL": f"{PG}/billing_webhooks"},
               ("billing_webhooks",)),
+        Bench("jobs", "Jobs: invoices finalized with an email job each, 2 workers x 4 (Procrastinate)",
+              f"DATABASE_URL={PG}/postgres {PYTHON} bench/jobs_throughput.py --invoices 3000 --backlog 2000",
+              ["bench/jobs_throughput.py", "--invoices", "3000", "--backlog", "2000"], engine),
+        Bench("webhooks_out", "Outbound webhooks: invoices finalized, one loopback endpoint, 2 workers x 4",
+              f"DATABASE_URL={PG}/postgres {PYTHON} bench/webhooks_outbound.py --invoices 3000 --backlog 1000",
+              ["bench/webhooks_outbound.py", "--invoices", "3000", "--backlog", "1000"], engine),
+        Bench("export_csv", "CSV export of usage events, streamed (`core.exports`)",
+              f"DATABASE_URL={PG}/postgres {PYTHON} bench/export_csv.py --rows 300000",
+              ["bench/export_csv.py", "--rows", "300000"], engine),
+        Bench("reports", "finance reports over a year, 10,000 customers, p95 of 3 runs",
+              f"DATABASE_URL={PG}/postgres {PYTHON} bench/reports_speed.py --customers 10000 --runs 3",
+              ["bench/reports_speed.py", "--customers", "10000", "--runs", "3"], engine),
     ]
 
 
@@ -137,8 +149,44 @@ def webhooks_cells(out: str) -> tuple[str, str]:
             f"`GET /healthz` in the same run: {reference}/s")
 
 
+def jobs_cells(out: str) -> tuple[str, str]:
+    drained = number(r"started: ([\d,]+) jobs/s", out)
+    finalized = number(r"invoices finalized \(([\d,]+)/s", out)
+    p50, p99 = re.search(r"commit to sent: p50 ([\d,]+) ms, p99 ([\d,]+) ms", out).groups()
+    single, batched = re.search(r"raw enqueue ([\d,]+) jobs/s one per transaction, ([\d,]+) jobs/s", out).groups()
+    return (f"workers drain a backlog at {drained} jobs/s; invoices finalized at {finalized}/s, each emailed once, "
+            f"commit to sent p50 {p50} ms, p99 {p99} ms",
+            f"Procrastinate's raw enqueue: {single} jobs/s one per transaction, {batched} jobs/s in batches of 1,000")
+
+
+def webhooks_out_cells(out: str) -> tuple[str, str]:
+    finalized, live = re.search(r"invoices finalized \(([\d,]+)/s.*?: ([\d,]+) deliveries/s", out, flags=re.S).groups()
+    p50, p99 = re.search(r"commit to delivery: p50 ([\d,]+) ms, p99 ([\d,]+) ms", out).groups()
+    once = re.search(r"every event delivered once: (\w+)", out).group(1)
+    single, batched = re.search(r"raw enqueue ([\d,]+) jobs/s one per transaction, ([\d,]+) jobs/s", out).groups()
+    return (f"invoices finalized at {finalized}/s, delivered at {live} deliveries/s; commit to delivery p50 {p50} ms, "
+            f"p99 {p99} ms; every event delivered once, signed: {once}",
+            f"Procrastinate's raw enqueue: {single} jobs/s one per transaction, {batched} jobs/s in batches of 1,000")
+
+
+def export_cells(out: str) -> tuple[str, str]:
+    full = re.findall(r"export of [\d,]+\s*: +([\d,]+) rows.*?-> +([\d,]+) rows/s; peak RSS +([\d.]+) MiB", out)
+    (small_rows, _, small_rss), (rows, rate, rss) = full
+    copy = number(r"COPY TO\s*: +[\d,]+ rows in +[\d.]+ s -> +([\d,]+) rows/s", out)
+    return (f"{rows} rows at {rate} rows/s, peak RSS {rss} MiB ({small_rows} rows: {small_rss} MiB)",
+            f"PostgreSQL COPY TO: {copy} rows/s")
+
+
+def reports_cells(out: str) -> tuple[str, str]:
+    timings = re.findall(r"^(\S.*?)\s+p95\s+([\d.]+) ms", out, flags=re.M)
+    reference = [p95 for name, p95 in timings if name.startswith("count(*)")]
+    rest = "; ".join(f"{name.strip()} {float(p95):,.0f} ms" for name, p95 in timings if not name.startswith("count(*)"))
+    return f"p95: {rest}", f"plain `count(*)` over the same rows: {float(reference[0]):,.0f} ms" if reference else "—"
+
+
 CELLS = {"billing_run": billing_run_cells, "billing_run_2": billing_run_cells, "credit_debits": credit_debits_cells,
-         "usage_ingest": usage_ingest_cells, "ws_fanout": ws_fanout_cells, "webhooks": webhooks_cells}
+         "usage_ingest": usage_ingest_cells, "ws_fanout": ws_fanout_cells, "webhooks": webhooks_cells,
+         "jobs": jobs_cells, "webhooks_out": webhooks_out_cells, "export_csv": export_cells, "reports": reports_cells}
 
 
 def databases_ensure(names: tuple[str, ...]) -> None:

@@ -7,6 +7,7 @@ SECRET_KEY, DEBUG=false, ALLOWED_HOSTS and the Stripe keys.
 
 import re
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     # transaction that causes them; its admin lists jobs read-only.
     "procrastinate.contrib.django",
     "notifications",
+    "outbound_webhooks",
     "subscriptions",
     "credits",
     "usage",
@@ -354,6 +356,17 @@ TRIAL_REMINDER_CRON = env.str("TRIAL_REMINDER_CRON", default="15 * * * *")
 IDEMPOTENCY_KEYS_PURGE_CRON = env.str("IDEMPOTENCY_KEYS_PURGE_CRON", default="30 3 * * *")
 # A debit that takes a customer's credit balance from at or above this to below it sends "credits low".
 CREDITS_LOW_THRESHOLD = env.int("CREDITS_LOW_THRESHOLD", default=100)
+
+# Outbound webhooks (docs/webhooks-outbound.md). Private, loopback, link-local and other non-public
+# addresses are refused unless allowed here (a receiver on the same network, the tests' loopback peer).
+OUTBOUND_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", default=False)
+OUTBOUND_WEBHOOKS_TIMEOUT_SECONDS = env.float("OUTBOUND_WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+# A failed delivery is retried after base x 2^(failures-1), at most the max delay, until the window closes.
+OUTBOUND_WEBHOOKS_RETRY_BASE_DELAY = timedelta(seconds=env.int("OUTBOUND_WEBHOOKS_RETRY_BASE_SECONDS", default=30))
+OUTBOUND_WEBHOOKS_RETRY_MAX_DELAY = timedelta(seconds=env.int("OUTBOUND_WEBHOOKS_RETRY_MAX_SECONDS", default=6 * 3600))
+OUTBOUND_WEBHOOKS_RETRY_WINDOW = timedelta(hours=env.int("OUTBOUND_WEBHOOKS_RETRY_HOURS", default=72))
+# An endpoint whose every attempt failed for this long is disabled and staff are emailed.
+OUTBOUND_WEBHOOKS_DISABLE_AFTER = timedelta(hours=env.int("OUTBOUND_WEBHOOKS_DISABLE_AFTER_HOURS", default=72))
 
 # Email (docs/emails.md). Console by default, so nothing leaves a development machine; EMAIL_URL
 # (smtp+tls://user:password@host:587) switches to SMTP, EMAIL_BACKEND to any backend, e.g.

@@ -26,6 +26,13 @@ class InsufficientCredits(BillingError):
     code = "insufficient_credits"
 
 
+class SpendCapReached(BillingError):
+    """Usage that would pass a hard cap (usage.UsageThreshold): refused whole, nothing stored or billed."""
+
+    http_status = 402
+    code = "spend_cap_reached"
+
+
 class IdempotencyConflict(BillingError):
     http_status = 409
     code = "idempotency_conflict"

@@ -1,9 +1,11 @@
-"""The "credits low" email: sent after a debit takes a balance below CREDITS_LOW_THRESHOLD."""
+"""The "credits low" email (and its outbound webhook): sent after a debit takes a balance below
+CREDITS_LOW_THRESHOLD."""
 
 from django.conf import settings
 
 from core.jobs import job_defer
 from credits.models import CreditLedgerEntry
+from credits.webhooks import credits_low_webhook_emit
 from notifications.models import EmailLog
 from notifications.services import EmailSpec, email_send_once
 
@@ -16,6 +18,7 @@ def credits_low_check(*, balance_before: int, entry: CreditLedgerEntry) -> None:
     threshold = settings.CREDITS_LOW_THRESHOLD
     if balance_before >= threshold > entry.balance_after:
         job_defer(name=CREDITS_LOW_TASK, ledger_entry_id=entry.pk)
+        credits_low_webhook_emit(entry=entry)
 
 
 def credits_low_email_send(*, ledger_entry_id: int) -> EmailLog:

@@ -86,7 +86,9 @@ class LedgerKind(models.TextChoices):
 class CreditLedgerEntry(AuditRow):
     """Append-only: every change to a customer's credits, with the balance it left behind."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_ledger")
+    # No index of its own: ledger_customer_recent (customer, -id) serves every lookup by customer, and
+    # each index is one more entry to write per ledger row (the billing run writes one per refill).
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_ledger", db_index=False)
     kind = models.CharField(max_length=16, choices=LedgerKind.choices)
     # Signed: grants and refunds add, debits and expiries subtract, so SUM(amount) is the balance.
     amount = models.BigIntegerField()

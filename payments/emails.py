@@ -4,6 +4,8 @@ Each function runs in a job after the change that caused it committed, reads the
 now, and hands the email to `notifications.services.email_send_once` (at most once per event and
 recipient). The task names are what services defer (`core.jobs.job_defer`)."""
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.urls import reverse
 
@@ -16,6 +18,12 @@ INVOICE_FINALIZED_TASK = "payments.invoice_finalized_email"
 PAYMENT_SUCCEEDED_TASK = "payments.payment_succeeded_email"
 PAYMENT_FAILED_TASK = "payments.payment_failed_email"
 DUNNING_FINAL_NOTICE_TASK = "payments.dunning_final_notice_email"
+# The billing run's batches defer one job per batch for these (not one per invoice): a job is a row, an
+# event row and two notifications in PostgreSQL, a third of the run's database time at 2,000 invoices per
+# batch (docs/decisions.md). The single-invoice tasks above stay for invoice_finalize and for the jobs
+# queued before this change.
+INVOICES_FINALIZED_TASK = "payments.invoices_finalized_email"
+PAYMENTS_FAILED_TASK = "payments.payments_failed_email"
 
 
 def invoice_print_url(*, invoice: Invoice) -> str:
@@ -41,6 +49,30 @@ def invoice_finalized_email_send(*, invoice_id: int) -> EmailLog:
     return email_send_once(spec=EmailSpec(
         event_key=f"invoice_finalized:{invoice.pk}", recipient=invoice.customer.email, kind="invoice_finalized",
         context={**_invoice_context(invoice), "lines": lines}))
+
+
+def invoices_finalized_email_send(*, invoice_ids: list[int]) -> None:
+    """`invoice_finalized_email_send` for each invoice of a billing batch; see `_each_send`."""
+    _each_send(send=invoice_finalized_email_send, kwargs_list=[{"invoice_id": pk} for pk in invoice_ids])
+
+
+def payments_failed_email_send(*, failures: list[list[int]]) -> None:
+    """`payment_failed_email_send` for each [invoice id, failed attempt] of a billing batch; see `_each_send`."""
+    _each_send(send=payment_failed_email_send,
+               kwargs_list=[{"invoice_id": pk, "attempt": attempt} for pk, attempt in failures])
+
+
+def _each_send(*, send: Callable[..., EmailLog], kwargs_list: list[dict]) -> None:
+    """Send every email of a batch job even if one fails (one bad address must not hold back the
+    others), then raise the first failure so the job retries: `email_send_once` skips those already sent."""
+    first_failure = None
+    for kwargs in kwargs_list:
+        try:
+            send(**kwargs)
+        except Exception as exc:  # any failure: the others still go, the job retries this one
+            first_failure = first_failure or exc
+    if first_failure is not None:
+        raise first_failure
 
 
 def payment_succeeded_email_send(*, payment_id: int) -> EmailLog:

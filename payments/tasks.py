@@ -35,6 +35,16 @@ def invoice_finalized_email(*, invoice_id: int) -> None:
     emails.invoice_finalized_email_send(invoice_id=invoice_id)
 
 
+@app.task(name=emails.INVOICES_FINALIZED_TASK, retry=jobs_retry_strategy())
+def invoices_finalized_email(*, invoice_ids: list[int]) -> None:
+    emails.invoices_finalized_email_send(invoice_ids=invoice_ids)
+
+
+@app.task(name=emails.PAYMENTS_FAILED_TASK, retry=jobs_retry_strategy())
+def payments_failed_email(*, failures: list[list[int]]) -> None:
+    emails.payments_failed_email_send(failures=failures)
+
+
 @app.task(name=emails.PAYMENT_SUCCEEDED_TASK, retry=jobs_retry_strategy())
 def payment_succeeded_email(*, payment_id: int) -> None:
     emails.payment_succeeded_email_send(payment_id=payment_id)

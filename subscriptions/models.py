@@ -143,8 +143,10 @@ class Subscription(models.Model):
     trial_end = models.DateTimeField(null=True, blank=True)
     cancel_at_period_end = models.BooleanField(default=False)
     # A downgrade waits for the period end so the customer keeps what it already paid for.
+    # Indexed only where set (sub_scheduled_plan): almost every row has none, and the renewal's UPDATE
+    # (which moves indexed columns, so is never HOT) would otherwise add an entry for each NULL.
     scheduled_plan = models.ForeignKey(
-        Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False,
     )
     canceled_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -158,7 +160,9 @@ class Subscription(models.Model):
         # Staff actions in the admin beyond add/change/delete, granted per person.
         permissions = [("cancel_subscription", "Can cancel subscriptions"),
                        ("resume_subscription", "Can resume subscriptions")]
-        indexes = [models.Index(fields=["status", "current_period_end"], name="sub_status_period_end")]
+        indexes = [models.Index(fields=["status", "current_period_end"], name="sub_status_period_end"),
+                   models.Index(fields=["scheduled_plan"], name="sub_scheduled_plan",
+                                condition=Q(scheduled_plan__isnull=False))]
         constraints = [
             models.CheckConstraint(
                 condition=Q(current_period_end__gt=models.F("current_period_start")), name="sub_period_ordered",
@@ -195,12 +199,20 @@ class SubscriptionEvent(AuditRow):
     kind = models.CharField(max_length=32, choices=SubscriptionEventKind.choices)
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16, blank=True)
-    from_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    to_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Set on plan changes only: indexed where set (sub_event_from_plan, sub_event_to_plan), since the
+    # billing run writes two events per subscription and almost none names a plan.
+    from_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                  db_index=False)
+    to_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                db_index=False)
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["from_plan"], name="sub_event_from_plan", condition=Q(from_plan__isnull=False)),
+            models.Index(fields=["to_plan"], name="sub_event_to_plan", condition=Q(to_plan__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.from_status}->{self.to_status}"

@@ -26,6 +26,7 @@ from subscriptions.models import (
     SubscriptionStatus,
 )
 from subscriptions.periods import period_boundary
+from subscriptions.webhooks import subscription_webhook_emit, subscriptions_webhook_emit_many
 
 S = SubscriptionStatus
 
@@ -59,6 +60,7 @@ def subscription_event_write(*, subscription: Subscription, kind: str, actor: Ac
     )
     event.stamp(actor)
     event.save()
+    subscription_webhook_emit(subscription=subscription, kind=kind, to_status=to_status)
     subscription_changed(subscription_id=subscription.pk,
                          kind="created" if kind == SubscriptionEventKind.CREATED else "updated")
     return event
@@ -88,6 +90,7 @@ def subscription_events_write_many(*, events: list[EventSpec], actor: Actor) -> 
         (*audit_values(actor=actor, reason=e.reason, now=now), e.subscription_id, e.kind, e.from_status,
          e.to_status, e.from_plan_id, e.to_plan_id, json_text(e.data))
         for e in events))
+    subscriptions_webhook_emit_many(changes=[(e.subscription_id, e.kind, e.to_status) for e in events])
 
 
 def subscription_transition(*, subscription: Subscription, to_status: str, actor: Actor, reason: str = "",

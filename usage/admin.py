@@ -4,7 +4,7 @@ immutable once recorded, because invoices and credit debits were computed from t
 from django.contrib import admin
 
 from core.admin_tools import ReadOnlyAdminMixin, csv_export_action
-from usage.models import Meter, MeterPrice, UsageEvent
+from usage.models import Meter, MeterPrice, UsageAlert, UsageEvent, UsageThreshold
 from usage.selectors import USAGE_EVENT_EXPORT
 
 
@@ -59,3 +59,26 @@ class UsageEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("customer", "meter")
+
+
+@admin.register(UsageThreshold)
+class UsageThresholdAdmin(admin.ModelAdmin):
+    """Alert levels and hard caps, per plan or per customer (docs/billing.md, "Usage alerts and spend caps")."""
+
+    list_display = ("__str__", "plan", "customer", "meter", "kind", "value", "hard_cap", "created_at")
+    list_filter = ("kind", "hard_cap", "meter")
+    search_fields = ("name", "plan__code", "customer__name", "customer__email")
+    date_hierarchy = "created_at"
+    raw_id_fields = ("customer",)
+    readonly_fields = ("created_at",)
+
+
+@admin.register(UsageAlert)
+class UsageAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Thresholds customers crossed, once per period each: history, read-only."""
+
+    list_display = ("created_at", "threshold", "customer", "period_start", "observed")
+    list_filter = ("threshold__kind",)
+    search_fields = ("customer__name", "customer__email")
+    date_hierarchy = "created_at"
+    readonly_fields = ("threshold", "customer", "period_start", "observed", "created_at")

@@ -114,3 +114,71 @@ class UsageEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.meter_id} x{self.quantity} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ThresholdKind(models.TextChoices):
+    # The meter's aggregated usage in the period reaches `value` units.
+    UNITS = "units", "Units of the meter"
+    # The usage reaches `value` percent of the units the plan includes for the meter (MeterPrice).
+    INCLUDED_PERCENT = "included_percent", "Percent of the included units"
+    # The period's usage charge for the meter reaches `value` minor units of the plan's currency.
+    CHARGE = "charge", "Usage charge (minor units)"
+    # The customer's credit balance falls to `value` credits or below (no meter).
+    CREDIT_BALANCE = "credit_balance", "Credit balance at or below"
+
+
+class UsageThreshold(models.Model):
+    """A level that, once crossed in a billing period, alerts the customer (outbound webhook + email) once
+    per period; a hard cap also refuses the usage that would pass it (docs/billing.md, "Usage alerts and
+    spend caps"). Defined for a plan (every customer on it) or for one customer."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, null=True, blank=True, related_name="usage_thresholds")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, null=True, blank=True,
+                                 related_name="usage_thresholds")
+    # Null only for credit-balance thresholds, which are about the balance rather than one meter.
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, null=True, blank=True, related_name="thresholds")
+    kind = models.CharField(max_length=20, choices=ThresholdKind.choices)
+    # Units, percent, minor units or credits depending on `kind` (Decimal: units and percents are fractional).
+    value = models.DecimalField(max_digits=20, decimal_places=6)
+    # Refuse (402) a batch whose events would take the period's usage past the threshold, atomically with
+    # the ledger that bills them; meter kinds only (the credit ledger already refuses overdrafts).
+    hard_cap = models.BooleanField(default=False)
+    name = models.CharField(max_length=100, blank=True, help_text="Shown in alerts and in the 402 that names the cap.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=ThresholdKind.values), name="usage_threshold_kind_valid"),
+            models.CheckConstraint(condition=Q(plan__isnull=True, customer__isnull=False)
+                                   | Q(plan__isnull=False, customer__isnull=True),
+                                   name="usage_threshold_plan_xor_customer"),
+            models.CheckConstraint(condition=Q(kind="credit_balance", meter__isnull=True, hard_cap=False)
+                                   | (~Q(kind="credit_balance") & Q(meter__isnull=False)),
+                                   name="usage_threshold_meter_matches_kind"),
+            models.CheckConstraint(condition=Q(value__gte=0), name="usage_threshold_value_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        label = self.name or f"{self.meter.code if self.meter_id else 'credits'} {self.kind} {self.value:g}"
+        return f"{label}{' (hard cap)' if self.hard_cap else ''}"
+
+
+class UsageAlert(models.Model):
+    """A threshold crossed by a customer in a period: written in the transaction of the usage that crossed
+    it, so never for a rolled-back batch; unique per (threshold, customer, period), so it fires once."""
+
+    threshold = models.ForeignKey(UsageThreshold, on_delete=models.CASCADE, related_name="alerts")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="usage_alerts")
+    period_start = models.DateTimeField()
+    # What the usage (or balance) was right after the crossing, for the alert's text and the log.
+    observed = models.DecimalField(max_digits=20, decimal_places=6)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["threshold", "customer", "period_start"],
+                                               name="usage_alert_once_per_period")]
+
+    def __str__(self) -> str:
+        return f"{self.threshold} for {self.customer_id} at {self.observed:g}"

@@ -19,6 +19,7 @@ from credits.services import credit_debit
 from subscriptions.models import Customer
 from usage.live import usage_recorded
 from usage.models import Meter, UsageEvent
+from usage.thresholds import usage_thresholds_apply, usage_thresholds_prepare
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ def usage_event_record(*, customer: Customer, meter: Meter, idempotency_key: str
         raise InvalidOperation(f"Meter {meter.code} is not active.", code="meter_inactive")
     event = UsageEvent(customer=customer, meter=meter, quantity=quantity, idempotency_key=idempotency_key,
                        occurred_at=occurred_at or timezone.now(), properties=properties or {})
+    thresholds = usage_thresholds_prepare(customer=customer, meters=[meter], now=timezone.now())
     try:
         with transaction.atomic():
             event.save()
@@ -55,10 +57,14 @@ def usage_event_record(*, customer: Customer, meter: Meter, idempotency_key: str
         existing = UsageEvent.objects.get(customer=customer, idempotency_key=idempotency_key)
         return UsageRecord(event=existing, created=False)
     credits = usage_credits_for(meter=meter, quantity=event.quantity)
+    balance_after = None
     if credits:
-        credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
-                     reason=f"{meter.code} x {event.quantity}", idempotency_key=f"usage:{idempotency_key}",
-                     now=event.occurred_at if event.occurred_at <= timezone.now() else None)
+        debited_at = event.occurred_at if event.occurred_at <= timezone.now() else None
+        balance_after = credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
+                                     reason=f"{meter.code} x {event.quantity}",
+                                     idempotency_key=f"usage:{idempotency_key}", now=debited_at).balance
+    if thresholds is not None:  # as for batches: a passed hard cap rolls the event and its debit back
+        usage_thresholds_apply(check=thresholds, balance_after=balance_after, credits_debited=credits)
     usage_recorded(customer_id=customer.pk)
     return UsageRecord(event=event, created=True, credits_debited=credits)
 
@@ -162,6 +168,19 @@ def _usage_batch_errors(*, events: Sequence[UsageEventInput], meters: dict[str, 
     return errors
 
 
+def _batch_debit(*, customer: Customer, created_keys: list[str], credits: int, actor: Actor | None,
+                 now: datetime) -> int | None:
+    """Debit the credits of a batch's new events in one ledger entry; the balance after (None: nothing due)."""
+    if not credits:
+        return None
+    # The key names the set of events this debit pays for; each event is created once, so a different
+    # batch can never produce the same key.
+    digest = hashlib.sha256("\n".join(sorted(created_keys)).encode()).hexdigest()
+    return credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
+                        reason=f"usage: {len(created_keys)} events", idempotency_key=f"usage-batch:{digest}",
+                        now=now).balance
+
+
 @transaction.atomic
 def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEventInput],
                               actor: Actor | None = None, now: datetime | None = None) -> UsageBatchResult:
@@ -169,7 +188,8 @@ def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEvent
     the credits of the newly stored ones in the same transaction: all of it happens or none of it.
 
     Meters are resolved with one query. Invalid events reject the whole batch (InvalidOperation with
-    per-index `fields`); not enough credits rejects it with InsufficientCredits and stores nothing.
+    per-index `fields`); not enough credits rejects it with InsufficientCredits and stores nothing; a
+    batch that would pass a hard cap is rejected with SpendCapReached (usage/thresholds.py).
     """
     if not events:
         raise InvalidOperation("A batch needs at least one event.", code="empty_batch")
@@ -189,6 +209,7 @@ def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEvent
     # Sorted keys: concurrent batches sharing keys take the unique-index locks in one order (no deadlock).
     keys = sorted(first)
     rows = [first[k] for k in keys]
+    thresholds = usage_thresholds_prepare(customer=customer, meters=list(meters.values()), now=now)
     created_ids = _usage_rows_insert(customer=customer, rows=rows, meters=meters, now=now)
     stored_before: dict[str, int] = {}
     if len(created_ids) < len(keys):
@@ -197,12 +218,10 @@ def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEvent
 
     credits = sum(usage_credits_for(meter=meters[first[k].meter_code], quantity=first[k].quantity)
                   for k in created_ids)
-    if credits:
-        # The key names the set of events this debit pays for; each event is created once, so a
-        # different batch can never produce the same key.
-        digest = hashlib.sha256("\n".join(sorted(created_ids)).encode()).hexdigest()
-        credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
-                     reason=f"usage: {len(created_ids)} events", idempotency_key=f"usage-batch:{digest}", now=now)
+    balance_after = _batch_debit(customer=customer, created_keys=list(created_ids), credits=credits,
+                                 actor=actor, now=now)
+    if thresholds is not None:  # last: a passed hard cap rolls back the events and the debit with them
+        usage_thresholds_apply(check=thresholds, balance_after=balance_after, credits_debited=credits)
 
     if created_ids:
         usage_recorded(customer_id=customer.pk)

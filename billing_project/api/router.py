@@ -13,6 +13,7 @@ from payments.api.views import InvoiceViewSet, PaymentViewSet, SubscriptionViewS
 from reports.api.views import ReportViewSet
 from subscriptions.api.auth import TokenObtainView
 from subscriptions.api.views import CustomerViewSet, PlanViewSet
+from subscriptions.api.webhook_views import WebhookDeliveryViewSet, WebhookEndpointViewSet
 from usage.api.views import EntitlementViewSet, MeterViewSet, UsageEventViewSet, UsageSummaryViewSet
 
 router = DefaultRouter()
@@ -33,6 +34,8 @@ router.register("usage/events", UsageEventViewSet, basename="usage-event")
 router.register("usage/summary", UsageSummaryViewSet, basename="usage-summary")
 router.register("meters", MeterViewSet, basename="meter")
 router.register("entitlements", EntitlementViewSet, basename="entitlements")
+router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
+router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
 router.register("reports", ReportViewSet, basename="report")
 
 urlpatterns = [

@@ -17,6 +17,8 @@ from usage.tests.factories import MeterFactory
 
 # Catalog resources are shared by everyone; every other detail route belongs to one customer.
 GLOBAL_BASENAMES = {"plan", "meter"}
+# The merchant's own settings: no customer's rows, refused to every customer before any lookup (403 for any id).
+STAFF_ONLY_BASENAMES = {"webhook-endpoint", "webhook-delivery"}
 
 BODIES = {
     "cancel": {"at_period_end": False}, "change_plan": {"plan": None}, "refund": {}, "void": {}, "mark_paid": {},
@@ -61,6 +63,9 @@ def test_every_detail_route_and_action_answers_404_for_another_customers_id():
     for basename, route, method, action in list(_detail_routes()):
         if basename in GLOBAL_BASENAMES:
             continue
+        if basename in STAFF_ONLY_BASENAMES:
+            assert getattr(me.client, method)(route.format(pk=1), {}, format="json").status_code == 403, route
+            continue
         path = route.format(pk=ids[basename])
         body = dict(BODIES.get(action, {}))
         if "plan" in body:
@@ -98,7 +103,7 @@ NAMING_ROUTES = [
 ]
 # Writes without an id that only staff may make: a customer gets 403 whoever it names.
 STAFF_ONLY_WRITES = {"/api/v1/plans/", "/api/v1/customers/", "/api/v1/credits/grants/", "/api/v1/invoices/",
-                     "/api/v1/payments/"}
+                     "/api/v1/payments/", "/api/v1/webhook-endpoints/"}
 
 
 def _list_write_routes():

@@ -7,7 +7,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.db import transaction
 from procrastinate.contrib.django import app
-from procrastinate.jobs import Job
+from procrastinate.contrib.django.django_connector import DjangoConnector
+from procrastinate.jobs import Job, JobDeferrer
+from procrastinate.manager import JobManager
 from procrastinate.periodic import PeriodicDeferrer
 
 from core.jobs import job_defer, jobs_defer_many, jobs_retry_strategy, jobs_suppressed
@@ -33,6 +35,26 @@ def test_a_job_deferred_in_a_rolled_back_transaction_is_never_queued():
         assert len(jobs_queued(task_name=SHARE_TASK)) == 3  # written by this transaction...
         raise RuntimeError("the work failed")
     assert jobs_queued(task_name=SHARE_TASK) == []  # ...and gone with it
+
+
+@pytest.mark.django_db
+def test_a_batch_is_queued_as_procrastinates_own_defer_queues_it(django_assert_num_queries):
+    kwargs_list = [{"as_of": 1, "share": n, "note": 'quote " and backslash \\ survive'} for n in range(3)]
+    with transaction.atomic(), django_assert_num_queries(1):
+        jobs_defer_many(name=SHARE_TASK, kwargs_list=kwargs_list)
+    ours = jobs_queued(task_name=SHARE_TASK)
+    with transaction.atomic():
+        JobDeferrer(job_manager=JobManager(DjangoConnector()),
+                    job=app.tasks[SHARE_TASK].configure().job).batch_defer(*kwargs_list)
+    theirs = jobs_queued(task_name=SHARE_TASK)[len(ours):]
+    fields = ("queue_name", "task_name", "priority", "lock", "queueing_lock", "args", "scheduled_at", "status",
+              "attempts")
+
+    def shape(jobs):
+        return [tuple(getattr(job, name) for name in fields) for job in jobs]
+
+    assert [job.args for job in ours] == kwargs_list  # in order
+    assert shape(ours) == shape(theirs)
 
 
 @pytest.mark.django_db

@@ -21,6 +21,7 @@ from credits.models import (
     CreditSource,
     LedgerKind,
 )
+from credits.webhooks import credits_granted_webhook_emit_many
 from subscriptions.models import Plan
 
 
@@ -162,6 +163,7 @@ def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor,
         entries.append((spec.customer_id, LedgerKind.GRANT, spec.amount, balances[spec.customer_id], grant_id,
                         spec.idempotency_key, spec.reason))
     _ledger_copy(entries=entries, actor=actor)
+    credits_granted_webhook_emit_many(customer_ids=list(deltas), idempotency_keys=[s.idempotency_key for s in todo])
     return len(todo)
 
 

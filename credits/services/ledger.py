@@ -24,6 +24,7 @@ from credits.models import (
     LedgerKind,
 )
 from credits.services.batch import credit_refill_spec
+from credits.webhooks import credit_granted_webhook_emit
 from subscriptions.models import Customer, Subscription
 
 
@@ -127,6 +128,7 @@ def credit_grant(*, customer: Customer, amount: int, source: str, actor: Actor, 
     entry = credit_entry_append(balance=balance, kind=LedgerKind.GRANT, amount=amount, actor=actor,
                                 reason=reason or source, idempotency_key=idempotency_key, grant=grant,
                                 allocations=[(grant, amount)])
+    credit_granted_webhook_emit(entry=entry)
     return CreditWrite(entry=entry, replayed=False)
 
 

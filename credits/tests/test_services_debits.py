@@ -86,7 +86,7 @@ def test_a_debit_one_grant_covers_is_four_round_trips_begin_and_commit_included(
 
 
 @pytest.mark.django_db
-def test_a_debit_crossing_the_low_credit_threshold_adds_only_the_statement_deferring_its_email(settings):
+def test_a_debit_crossing_the_low_credit_threshold_adds_only_its_email_job_and_webhook_statements(settings):
     settings.CREDITS_LOW_THRESHOLD = 100
     customer = CustomerFactory()
     give(customer, 150)
@@ -95,8 +95,9 @@ def test_a_debit_crossing_the_low_credit_threshold_adds_only_the_statement_defer
         write = credit_debit(customer=customer, amount=60, actor=ACTOR, now=NOW)
 
     statements = [q["sql"] for q in context.captured_queries]
-    assert len(statements) == 3
-    assert "procrastinate" in statements[2]
+    # The debit's two, the email job, and the read of which outbound webhook endpoints want credits.low.
+    assert len(statements) == 4
+    assert "procrastinate" in statements[2] and "outbound_webhooks_webhookendpoint" in statements[3]
     assert write.balance == 90
 
 

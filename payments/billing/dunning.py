@@ -22,10 +22,10 @@ from django.utils import timezone
 from core.audit import Actor
 from core.bulk import array_of
 from core.exceptions import PaymentProviderUnavailable
-from core.jobs import jobs_defer_many
+from core.jobs import job_defer, jobs_defer_many
 from payments import collection
 from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
-from payments.emails import DUNNING_FINAL_NOTICE_TASK, PAYMENT_FAILED_TASK
+from payments.emails import DUNNING_FINAL_NOTICE_TASK, PAYMENTS_FAILED_TASK
 from payments.models import Invoice, InvoiceStatus
 from payments.selectors.provider_accounts import HAS_SAVED_METHOD, saved_payment_method_exists
 from payments.services import invoice_transition
@@ -200,8 +200,8 @@ class _Outcomes:
                              "next_attempt_at": ("timestamptz", [n for _, n in rescheduled.values()])},
                     constants={"updated_at": timezone.now()})
         _mark_past_due(subscription_ids=self.past_due, actor=actor)
-        jobs_defer_many(name=PAYMENT_FAILED_TASK, kwargs_list=[
-            {"invoice_id": pk, "attempt": attempt} for pk, attempt in self.retried_failures])
+        if self.retried_failures:
+            job_defer(name=PAYMENTS_FAILED_TASK, failures=[[pk, attempt] for pk, attempt in self.retried_failures])
         jobs_defer_many(name=DUNNING_FINAL_NOTICE_TASK, kwargs_list=[{"invoice_id": i.pk} for i in self.exhausted])
         for invoice in self.exhausted:
             invoice.attempt_count, invoice.next_attempt_at = rescheduled[invoice.pk]

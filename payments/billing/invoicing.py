@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from core.audit import Actor
 from core.bulk import AUDIT_FIELDS, audit_values, ids_reserve, json_text, rows_copy
-from core.jobs import jobs_defer_many
-from payments.emails import INVOICE_FINALIZED_TASK
+from core.jobs import job_defer
+from payments.emails import INVOICES_FINALIZED_TASK
 from payments.models import Invoice, InvoiceLine, InvoiceStatus, InvoiceStatusChange
 from payments.services import (
     ISSUED_REASON,
@@ -22,6 +22,7 @@ from payments.services import (
     invoice_numbers_take,
     invoice_total,
 )
+from payments.webhooks import invoices_issued_webhook_emit
 
 
 @dataclass
@@ -87,7 +88,8 @@ def invoices_issue(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime,
     rows_copy(model=Invoice, fields=_INVOICE_FIELDS, rows=invoices)
     rows_copy(model=InvoiceLine, fields=_LINE_FIELDS, rows=lines)
     rows_copy(model=InvoiceStatusChange, fields=_CHANGE_FIELDS, rows=changes)
-    jobs_defer_many(name=INVOICE_FINALIZED_TASK, kwargs_list=[{"invoice_id": row[0]} for row in invoices])
+    job_defer(name=INVOICES_FINALIZED_TASK, invoice_ids=[row[0] for row in invoices])
+    invoices_issued_webhook_emit(invoice_ids=[row[0] for row in invoices])
     return [IssuedInvoice(pk=row[0], number=row[1], subscription_id=row[3], total=row[10], status=row[7])
             for row in invoices]
 

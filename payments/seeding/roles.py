@@ -41,8 +41,9 @@ ROLES: tuple[RoleSpec, ...] = (
         name="finance",
         description="Money: one-off invoices (create, finalize), void, mark paid and record manual payments "
                     "(admin and API), refund payments, grant and debit credits, credit pack orders, reprocess "
-                    "provider webhook events; sees all billing data and the finance reports.",
-        views_of=BILLING_APPS,
+                    "provider webhook events, outbound webhook endpoints and redeliveries; sees all billing data "
+                    "and the finance reports.",
+        views_of=(*BILLING_APPS, "outbound_webhooks"),
         permissions=(
             "payments.void_invoice", "payments.mark_invoice_paid", "payments.record_manual_payment",
             "payments.change_invoice",  # the notes (metadata) on an invoice
@@ -55,6 +56,9 @@ ROLES: tuple[RoleSpec, ...] = (
             "payments.add_creditpackorder", "payments.change_creditpackorder",
             "payments.change_providerevent",  # reprocess a failed webhook event
             "reports.view_reports",  # finance reports: close the month
+            # The merchant's integrations: register and fix endpoints, send a delivery again.
+            "outbound_webhooks.add_webhookendpoint", "outbound_webhooks.change_webhookendpoint",
+            "outbound_webhooks.redeliver_webhookdelivery",
         ),
     ),
     RoleSpec(
@@ -76,7 +80,7 @@ ROLES: tuple[RoleSpec, ...] = (
         name="auditor",
         description="Reads everything, changes nothing: all billing data and finance reports, staff accounts, groups "
                     "and the admin's change history. Not API tokens or sessions, which are credentials.",
-        views_of=(*BILLING_APPS, "auth", "admin"),
+        views_of=(*BILLING_APPS, "outbound_webhooks", "auth", "admin"),
         permissions=("reports.view_reports",),
     ),
 )

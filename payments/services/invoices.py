@@ -30,6 +30,7 @@ from payments.services.paid_invoice_effects import (
     payment_credit_entries_record,
     subscription_activate_after_payment,
 )
+from payments.webhooks import invoice_webhook_emit
 from subscriptions.models import Customer, Subscription
 
 IS = InvoiceStatus
@@ -85,6 +86,7 @@ def invoice_transition(*, invoice: Invoice, to_status: str, actor: Actor, reason
     change = InvoiceStatusChange(invoice=invoice, from_status=from_status, to_status=to_status, reason=reason[:500])
     change.stamp(actor)
     change.save()
+    invoice_webhook_emit(invoice=invoice, from_status=from_status, to_status=to_status)
     invoice_changed(invoice_id=invoice.pk, kind="updated")
     return invoice
 

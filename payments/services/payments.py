@@ -14,6 +14,7 @@ from payments.emails import PAYMENT_SUCCEEDED_TASK
 from payments.live.broadcast import payment_broadcast
 from payments.models import Payment, PaymentStatus, PaymentStatusChange
 from payments.services.invoices import invoice_apply_payment
+from payments.webhooks import payment_webhook_emit
 
 P = PaymentStatus
 
@@ -68,6 +69,7 @@ def payment_transition(*, payment: Payment, to_status: str, actor: Actor, reason
                                  reason=reason[:500], provider_data=provider_data or {})
     change.stamp(actor)
     change.save()
+    payment_webhook_emit(payment=payment, to_status=to_status)
     transaction.on_commit(partial(payment_broadcast, payment_id=payment.pk, previous_status=from_status))
     if to_status == P.SUCCEEDED:
         job_defer(name=PAYMENT_SUCCEEDED_TASK, payment_id=payment.pk)

@@ -41,6 +41,7 @@ from payments.models import Payment, PaymentStatus, Refund, RefundStatus, Refund
 from payments.providers import Capability, PaymentProvider, RefundRequest, provider_installed_for
 from payments.selectors.refunds import payment_refunds_in_flight
 from payments.services.payments import payment_lock, payment_transition
+from payments.webhooks import payment_refunded_webhook_emit
 
 logger = logging.getLogger(__name__)
 
@@ -231,4 +232,5 @@ def payment_refund_apply(*, payment: Payment, amount: int, actor: Actor, reason:
                            provider_data=provider_data, now=now)
     else:  # a further partial refund: same status, new amount_refunded
         transaction.on_commit(partial(payment_broadcast, payment_id=payment.pk, previous_status=payment.status))
+    payment_refunded_webhook_emit(payment=payment, amount=amount)
     return payment

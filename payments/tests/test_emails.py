@@ -11,12 +11,14 @@ from django.db import transaction
 from core.audit import Actor
 from core.tests.jobs_support import jobs_queued, jobs_run_queued
 from notifications.models import EmailLog
+from payments import emails
 from payments.billing.run import billing_run
 from payments.emails import (
     DUNNING_FINAL_NOTICE_TASK,
     INVOICE_FINALIZED_TASK,
-    PAYMENT_FAILED_TASK,
+    INVOICES_FINALIZED_TASK,
     PAYMENT_SUCCEEDED_TASK,
+    PAYMENTS_FAILED_TASK,
 )
 from payments.models import Invoice, InvoiceLineKind, PaymentMethod
 from payments.providers.manual.services import payment_record_manual
@@ -57,15 +59,36 @@ def test_a_finalization_rolled_back_queues_no_email():
     assert jobs_queued(task_name=INVOICE_FINALIZED_TASK) == []
 
 
-def test_the_billing_run_queues_one_invoice_email_per_invoice_it_issues():
+def test_the_billing_run_queues_one_email_job_per_batch_that_emails_each_invoice_it_issues():
     plan = PlanFactory(amount=1500)
     for _ in range(3):
         make_due_subscription(plan=plan)
     billing_run(as_of=FEB_28)
-    queued = {job.args["invoice_id"] for job in jobs_queued(task_name=INVOICE_FINALIZED_TASK)}
-    assert queued == set(Invoice.objects.values_list("pk", flat=True)) and len(queued) == 3
-    assert jobs_run_queued(task_name=INVOICE_FINALIZED_TASK) == 3
+    [job] = jobs_queued(task_name=INVOICES_FINALIZED_TASK)
+    assert sorted(job.args["invoice_ids"]) == sorted(Invoice.objects.values_list("pk", flat=True))
+    assert len(job.args["invoice_ids"]) == 3
+    assert jobs_run_queued(task_name=INVOICES_FINALIZED_TASK) == 1
     assert len(mail.outbox) == 3
+    assert EmailLog.objects.filter(kind="invoice_finalized").count() == 3
+
+
+def test_a_batch_email_job_sends_the_others_when_one_fails_and_its_retry_sends_only_that_one(monkeypatch):
+    customers = [CustomerFactory(user=None, email=f"c{n}@example.com") for n in range(3)]
+    invoices = [invoice_finalize(invoice=_draft(customer), actor=ACTOR) for customer in customers]
+    real_send = emails.invoice_finalized_email_send
+
+    def send_failing_for_the_second(*, invoice_id):
+        if invoice_id == invoices[1].pk:
+            raise ConnectionError("the mail server hung up")
+        return real_send(invoice_id=invoice_id)
+
+    monkeypatch.setattr(emails, "invoice_finalized_email_send", send_failing_for_the_second)
+    with pytest.raises(ConnectionError):
+        emails.invoices_finalized_email_send(invoice_ids=[i.pk for i in invoices])
+    assert sorted(m.to[0] for m in mail.outbox) == ["c0@example.com", "c2@example.com"]
+    monkeypatch.setattr(emails, "invoice_finalized_email_send", real_send)
+    emails.invoices_finalized_email_send(invoice_ids=[i.pk for i in invoices])  # the job's retry
+    assert sorted(m.to[0] for m in mail.outbox) == ["c0@example.com", "c1@example.com", "c2@example.com"]
 
 
 def test_a_payment_that_succeeds_sends_a_receipt_once():
@@ -87,14 +110,14 @@ def test_failed_collection_tells_the_reason_and_next_retry_then_sends_the_final_
     sub = make_due_subscription(customer=CustomerFactory(user=None, email="ada@example.com"))
     billing_run(as_of=FEB_28)  # renewed, first attempt failed
     invoice = Invoice.objects.get(subscription=sub)
-    assert [j.args for j in jobs_queued(task_name=PAYMENT_FAILED_TASK)] == [{"invoice_id": invoice.pk, "attempt": 1}]
-    jobs_run_queued(task_name=PAYMENT_FAILED_TASK)
+    assert [j.args for j in jobs_queued(task_name=PAYMENTS_FAILED_TASK)] == [{"failures": [[invoice.pk, 1]]}]
+    jobs_run_queued(task_name=PAYMENTS_FAILED_TASK)
     retry_on = (FEB_28 + timedelta(days=1)).date().isoformat()
     assert f"We will try again on {retry_on}" in mail.outbox[-1].body
 
     billing_run(as_of=FEB_28 + timedelta(days=1))  # second failure: retried on day 3
     billing_run(as_of=FEB_28 + timedelta(days=3))  # third: written off, canceled
-    assert [j.args["attempt"] for j in jobs_queued(task_name=PAYMENT_FAILED_TASK)] == [2]
+    assert [j.args["failures"] for j in jobs_queued(task_name=PAYMENTS_FAILED_TASK)] == [[[invoice.pk, 2]]]
     assert [j.args for j in jobs_queued(task_name=DUNNING_FINAL_NOTICE_TASK)] == [{"invoice_id": invoice.pk}]
     assert [j.args for j in jobs_queued(task_name=SUBSCRIPTION_CANCELED_TASK)] == [{"subscription_id": sub.pk}]
     jobs_run_queued(task_name=DUNNING_FINAL_NOTICE_TASK)

@@ -60,9 +60,11 @@ def test_finance_holds_the_money_actions_and_support_the_customer_ones():
     assert not (money - {"credits.grant_credits"}) & support
     assert "payments.view_providerevent" not in support
     # Both see what the API lets staff read (support apart from raw Stripe events, which it has no endpoint for,
-    # and the finance reports, which are finance's and the auditors').
+    # the finance reports, which are finance's and the auditors', and the merchant's outbound webhook settings,
+    # which are finance's).
+    webhook_reads = {"outbound_webhooks.view_webhookendpoint", "outbound_webhooks.view_webhookdelivery"}
     assert _api_permissions(reads=True) <= finance
-    assert _api_permissions(reads=True) - support == {"reports.view_reports"}
+    assert _api_permissions(reads=True) - support == {"reports.view_reports", *webhook_reads}
     # Nobody but administrators deletes anything or edits the catalog.
     for role in ("finance", "support", "auditor"):
         assert not {p for p in _labels(role) if p.split(".")[1].startswith("delete_")}

@@ -132,8 +132,10 @@ def test_a_delivery_and_its_duplicate_stay_within_their_query_budget(client, web
     # the invoice, lock then read the subscription to activate it, refill its credits, look for credit pack
     # orders the period invoice billed (CreditPackOrder.invoice, not invoice metadata), record the refill as
     # the payment's credits (PaymentCreditEntry), queue the receipt; and which modules are on (the webhook is
-    # the stripe module's door), read once per process per MODULES_STATE_CACHE_SECONDS.
-    with django_assert_max_num_queries(39):
+    # the stripe module's door), read once per process per MODULES_STATE_CACHE_SECONDS; and for each of the four
+    # outbound webhook events (payment succeeded, invoice paid, subscription updated, credits granted) read which
+    # endpoints want it.
+    with django_assert_max_num_queries(43):
         deliver(client, event)
     # A duplicate is refused by the unique event id: the insert in its savepoint, and one read for the answer.
     with django_assert_max_num_queries(5):

@@ -1,0 +1,159 @@
+"""Outbound webhooks: endpoints staff register, events written with the change, deliveries and their log."""
+
+import uuid
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+
+class EventType(models.TextChoices):
+    """Every event an endpoint may subscribe to (docs/webhooks-outbound.md lists their payloads)."""
+
+    INVOICE_FINALIZED = "invoice.finalized", "Invoice finalized"
+    INVOICE_PAID = "invoice.paid", "Invoice paid"
+    INVOICE_VOIDED = "invoice.voided", "Invoice voided"
+    PAYMENT_SUCCEEDED = "payment.succeeded", "Payment succeeded"
+    PAYMENT_FAILED = "payment.failed", "Payment failed"
+    PAYMENT_REFUNDED = "payment.refunded", "Payment refunded"
+    SUBSCRIPTION_CREATED = "subscription.created", "Subscription created"
+    SUBSCRIPTION_UPDATED = "subscription.updated", "Subscription updated"
+    SUBSCRIPTION_CANCELED = "subscription.canceled", "Subscription canceled"
+    CREDITS_GRANTED = "credits.granted", "Credits granted"
+    CREDITS_LOW = "credits.low", "Credits low"
+    USAGE_THRESHOLD_REACHED = "usage.threshold_reached", "Usage threshold reached"
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of the merchant's systems that receives the events it subscribed to, signed with its secret."""
+
+    url = models.URLField(max_length=500)
+    # Shared with the receiver, which recomputes the HMAC-SHA256 signature with it; generated when staff
+    # give none. Stored in clear because signing needs it.
+    secret = models.CharField(max_length=100)
+    # The event types delivered here; staff choose them from EventType (checked by the services and a
+    # constraint-free list because the set of types grows with the code, not with migrations).
+    event_types = models.JSONField(default=list)
+    description = models.CharField(max_length=200, blank=True)
+    enabled = models.BooleanField(default=True)
+    # Start of the current run of failed attempts (cleared by any success): an endpoint failing for
+    # OUTBOUND_WEBHOOKS_DISABLE_AFTER_HOURS is disabled and staff are emailed.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    # Why and when the system (not staff) disabled it, shown in the admin and the API until re-enabled.
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookEvent(models.Model):
+    """Something that happened, written by the transaction that made it happen (so never for rolled-back
+    work, never lost for committed work); immutable once written."""
+
+    # The id receivers dedupe on: unique across every event, stable across retries and redeliveries.
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    event_type = models.CharField(max_length=64, choices=EventType.choices)
+    # The object the event is about ("invoice", 42): receivers order its events by `sequence`.
+    object_type = models.CharField(max_length=32)
+    object_id = models.BigIntegerField()
+    # 1, 2, 3 ... per (object_type, object_id), from WebhookObjectSequence in the emitting transaction.
+    sequence = models.PositiveIntegerField()
+    # The object as it was when the event happened, built by the emitting app; written by the system only.
+    # Django's encoder, so emitters may hand over datetimes and Decimals as they are.
+    data = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["object_type", "object_id", "sequence"],
+                                    name="webhook_event_sequence_unique"),
+            models.CheckConstraint(condition=models.Q(event_type__in=EventType.values),
+                                   name="webhook_event_type_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.object_type} {self.object_id} #{self.sequence}"
+
+
+class WebhookObjectSequence(models.Model):
+    """The last sequence number given to an object's events; bumped by an upsert in the emitting
+    transaction, so two transactions emitting for one object get 1 and 2, never the same number."""
+
+    object_type = models.CharField(max_length=32)
+    object_id = models.BigIntegerField()
+    last_sequence = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["object_type", "object_id"],
+                                               name="webhook_sequence_object_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.object_id}: {self.last_sequence}"
+
+
+class DeliveryStatus(models.TextChoices):
+    # Written with the event; a job delivers it (again after each failure until the retry window ends).
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    # Retries are over (OUTBOUND_WEBHOOKS_RETRY_HOURS passed, or the endpoint was disabled); staff may redeliver.
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: its status and the outcome of the last attempt (WebhookAttempt has all)."""
+
+    event = models.ForeignKey(WebhookEvent, on_delete=models.PROTECT, related_name="deliveries")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries")
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # The last attempt's HTTP status (null: no answer, e.g. refused address or timeout) and what it said.
+    last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    # When the next automatic attempt is due (null when none is scheduled), for staff reading the log.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Retries stop this long after the delivery was first due; a manual redelivery restarts the window.
+    retry_until = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "webhook deliveries"
+        permissions = [("redeliver_webhookdelivery", "Can redeliver a webhook")]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "endpoint"], name="webhook_delivery_once_per_endpoint"),
+            models.CheckConstraint(condition=models.Q(status__in=DeliveryStatus.values),
+                                   name="webhook_delivery_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.endpoint_id}"
+
+
+class WebhookAttempt(models.Model):
+    """The delivery log: one row per HTTP attempt, append-only."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.PROTECT, related_name="attempt_log")
+    # Null when no HTTP answer came (refused address, DNS failure, timeout, connection error).
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The first characters of the receiver's answer body, enough to see why it refused.
+    response_excerpt = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    succeeded = models.BooleanField()
+    # Whether staff asked for this attempt (redeliver) rather than the retry schedule.
+    manual = models.BooleanField(default=False)
+    duration_ms = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{'succeeded' if self.succeeded else 'failed'} {self.response_code or self.error[:40]}"

@@ -1,0 +1,49 @@
+"""The outbound webhooks module (discovered by the `modules` app; docs/modules.md, docs/webhooks-outbound.md).
+
+Switching it off closes its doors (the endpoints and delivery log API, its admin pages); events are still
+written and delivered, so the merchant's systems lose nothing while staff work elsewhere: to stop sending,
+disable the endpoints.
+"""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from modules.definitions import ConfigField, HealthReport, ModuleDefinition
+from modules.selectors import module_config
+from outbound_webhooks.selectors import webhook_endpoints_troubled
+
+CODE = "outbound_webhooks"
+
+
+def outbound_webhooks_health(deep: bool) -> HealthReport:
+    """Degraded while an enabled endpoint has failed every attempt for longer than the configured minutes,
+    or an endpoint the system disabled has not been enabled again."""
+    allowed = timedelta(minutes=module_config(code=CODE)["failing_degraded_minutes"])
+    troubled = webhook_endpoints_troubled(failing_before=timezone.now() - allowed)
+    details = {"failing": troubled.failing, "disabled_by_system": troubled.disabled}
+    if troubled.failing or troubled.disabled:
+        return HealthReport(status="degraded", details=details,
+                            message=f"{len(troubled.failing)} endpoint(s) failing for more than "
+                                    f"{int(allowed.total_seconds() // 60)} minutes, {len(troubled.disabled)} "
+                                    f"disabled after failing")
+    return HealthReport(status="ok", details=details)
+
+
+MODULES = [
+    ModuleDefinition(
+        code=CODE, name="Outbound webhooks", version="1.0.0", requires=("platform",),
+        description="Signed, retried webhooks to the merchant's own systems, with a delivery log.",
+        permissions=("outbound_webhooks.view_webhookendpoint", "outbound_webhooks.add_webhookendpoint",
+                     "outbound_webhooks.change_webhookendpoint", "outbound_webhooks.view_webhookdelivery",
+                     "outbound_webhooks.redeliver_webhookdelivery"),
+        admin_models=("outbound_webhooks.webhookendpoint", "outbound_webhooks.webhookdelivery",
+                      "outbound_webhooks.webhookevent"),
+        api_prefixes=("/api/v1/webhook-endpoints/", "/api/v1/webhook-deliveries/"),
+        config=(ConfigField(name="failing_degraded_minutes", kind="int", default=60, minimum=1,
+                            maximum=7 * 24 * 60,
+                            help="/healthz reports outbound webhooks degraded when an enabled endpoint has failed "
+                                 "every attempt for longer than this."),),
+        health_check=outbound_webhooks_health,
+    ),
+]

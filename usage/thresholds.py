@@ -1,0 +1,141 @@
+"""Usage alerts and spend caps: thresholds checked inside the usage batch's own transaction
+(docs/billing.md, "Usage alerts and spend caps").
+
+Before the batch is stored, the customer's row is locked when any of its thresholds watches a meter of the
+batch, so concurrent batches of one customer are checked one after another: each sees the usage the others
+committed, a crossing is seen by exactly one batch, and a hard cap can never be passed by two batches that
+each stayed under it alone. After the batch is stored and its credits debited, the usage is aggregated
+again: a hard cap passed refuses the whole batch (SpendCapReached, 402, naming the cap; the transaction
+rolls back the events and the debit together), and each threshold crossed writes its alert once per period
+(a unique row), with an outbound webhook and an email job in the same transaction.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from core.exceptions import SpendCapReached
+from core.jobs import jobs_defer_many
+from subscriptions.models import LIVE_SUBSCRIPTION_STATUSES, Customer, Subscription
+from usage.models import Meter, MeterPrice, ThresholdKind, UsageAlert, UsageThreshold
+from usage.selectors import usage_aggregate
+from usage.webhooks import usage_alerts_webhook_emit
+
+USAGE_ALERT_TASK = "usage.usage_alert_email"
+
+
+@dataclass
+class ThresholdCheck:
+    """What `usage_thresholds_prepare` learnt before the batch, for `usage_thresholds_apply` after it."""
+
+    customer: Customer
+    period_start: datetime
+    period_end: datetime
+    # The meter thresholds and the usage level (in the meter's units) each is reached at; None: never.
+    limits: list[tuple[UsageThreshold, Decimal | None]] = field(default_factory=list)
+    credit_thresholds: list[UsageThreshold] = field(default_factory=list)
+    usage_before: dict[int, Decimal] = field(default_factory=dict)
+
+
+def usage_thresholds_of(*, customer: Customer) -> list[UsageThreshold]:
+    """The customer's own thresholds and its live plan's, in one query."""
+    live_plan = Q(plan__subscriptions__customer=customer, plan__subscriptions__status__in=LIVE_SUBSCRIPTION_STATUSES)
+    return list(UsageThreshold.objects.filter(Q(customer=customer) | live_plan).select_related("meter")
+                .distinct().order_by("pk"))
+
+
+def _period(*, customer: Customer, now: datetime) -> tuple[datetime, datetime, Subscription | None]:
+    subscription = (Subscription.objects.filter(customer=customer, status__in=LIVE_SUBSCRIPTION_STATUSES)
+                    .only("plan_id", "current_period_start", "current_period_end").first())
+    if subscription is not None:
+        return subscription.current_period_start, subscription.current_period_end, subscription
+    # No live subscription: the calendar month (UTC) is the period thresholds count in.
+    start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    return start, end, None
+
+
+def _limit_units(*, threshold: UsageThreshold, price: MeterPrice | None) -> Decimal | None:
+    """The usage (meter units) at which the threshold is reached."""
+    if threshold.kind == ThresholdKind.UNITS:
+        return threshold.value
+    included = price.included_units if price else Decimal(0)
+    if threshold.kind == ThresholdKind.INCLUDED_PERCENT:
+        return included * threshold.value / 100 if included else None
+    if price is None or not price.unit_amount:
+        return None  # usage is free here: no charge ever reaches it
+    return included + threshold.value / price.unit_amount
+
+
+def usage_thresholds_prepare(*, customer: Customer, meters: list[Meter], now: datetime) -> ThresholdCheck | None:
+    """Called first in the batch's transaction: None when no threshold concerns this batch."""
+    meter_ids = {m.pk for m in meters}
+    thresholds = [t for t in usage_thresholds_of(customer=customer)
+                  if t.kind == ThresholdKind.CREDIT_BALANCE or t.meter_id in meter_ids]
+    if not thresholds:
+        return None
+    start, end, subscription = _period(customer=customer, now=now)
+    check = ThresholdCheck(customer=customer, period_start=start, period_end=end)
+    check.credit_thresholds = [t for t in thresholds if t.kind == ThresholdKind.CREDIT_BALANCE]
+    meter_thresholds = [t for t in thresholds if t.kind != ThresholdKind.CREDIT_BALANCE]
+    if not meter_thresholds:
+        return check
+    # Serialises this customer's batches (see module doc); taken before anything else of the batch.
+    Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").get()
+    prices = {} if subscription is None else {
+        p.meter_id: p for p in MeterPrice.objects.filter(plan_id=subscription.plan_id,
+                                                         meter_id__in=[t.meter_id for t in meter_thresholds])}
+    check.limits = [(t, _limit_units(threshold=t, price=prices.get(t.meter_id))) for t in meter_thresholds]
+    check.usage_before = _usage_now(check=check)
+    return check
+
+
+def _usage_now(*, check: ThresholdCheck) -> dict[int, Decimal]:
+    meters = {t.meter_id: t.meter for t, _ in check.limits}
+    return {pk: usage_aggregate(customer=check.customer, meter=meter, start=check.period_start, end=check.period_end)
+            for pk, meter in meters.items()}
+
+
+def usage_thresholds_apply(*, check: ThresholdCheck, balance_after: int | None, credits_debited: int) -> None:
+    """Called last in the batch's transaction: refuse a passed hard cap, record and announce crossings."""
+    after = _usage_now(check=check) if check.limits else {}
+    crossed: list[tuple[UsageThreshold, Decimal]] = []
+    for threshold, limit in check.limits:
+        if limit is None:
+            continue
+        before, now_at = check.usage_before[threshold.meter_id], after[threshold.meter_id]
+        if threshold.hard_cap and now_at > limit:
+            raise SpendCapReached(
+                f"The hard cap {threshold} allows {limit:g} {threshold.meter.unit} of {threshold.meter.code} this "
+                f"period; {before:g} are used and this batch would take it to {now_at:g}. Nothing was stored.",
+                extra={"cap": {"id": threshold.pk, "name": str(threshold), "meter": threshold.meter.code,
+                               "limit": str(limit), "used": str(before), "period_end": check.period_end.isoformat()}})
+        if before < limit <= now_at:
+            crossed.append((threshold, now_at))
+    if balance_after is not None and credits_debited:
+        balance_before = balance_after + credits_debited
+        crossed += [(t, Decimal(balance_after)) for t in check.credit_thresholds
+                    if balance_before > t.value >= balance_after]
+    if crossed:
+        _alerts_record(check=check, crossed=crossed)
+
+
+def _alerts_record(*, check: ThresholdCheck, crossed: list[tuple[UsageThreshold, Decimal]]) -> None:
+    """One alert per (threshold, customer, period): ON CONFLICT DO NOTHING, so a repeat changes nothing."""
+    table = UsageAlert._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(crossed))
+    now = timezone.now()
+    params = [p for t, observed in crossed for p in (t.pk, check.customer.pk, check.period_start, observed, now)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} (threshold_id, customer_id, period_start, observed, created_at) "
+                       f"VALUES {values} ON CONFLICT (threshold_id, customer_id, period_start) DO NOTHING "
+                       f"RETURNING id", params)
+        alert_ids = [row[0] for row in cursor.fetchall()]
+    if alert_ids:
+        alerts = list(UsageAlert.objects.filter(pk__in=alert_ids).select_related("threshold__meter").order_by("pk"))
+        usage_alerts_webhook_emit(alerts=alerts, period_end=check.period_end)
+        jobs_defer_many(name=USAGE_ALERT_TASK, kwargs_list=[{"alert_id": a.pk} for a in alerts])
