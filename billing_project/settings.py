@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "payments",
     # The Stripe rail's own app: its webhook inbox in the admin and the `stripe_events` command.
     "payments.providers.stripe.apps.StripeRailConfig",
+    # The PayPal rail's own app, likewise: its webhook inbox in the admin and the `paypal_events` command.
+    "payments.providers.paypal.apps.PayPalRailConfig",
     # Finance reports (reads only), layered above payments: reports/.
     "reports",
 ]
@@ -189,9 +191,23 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 # Lets tests and local runs point the SDK at a loopback Stripe peer (localstripe); empty means Stripe.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 
+# PayPal REST app credentials (docs/paypal.md); without both the PayPal rail answers 503 and the rest works.
+PAYPAL_CLIENT_ID = env.str("PAYPAL_CLIENT_ID", default="")
+PAYPAL_CLIENT_SECRET = env.str("PAYPAL_CLIENT_SECRET", default="")
+# The id PayPal gave our /webhooks/paypal/ listener: part of every signed message, so it is required.
+PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")
+# Live by default; https://api-m.sandbox.paypal.com for the sandbox, a loopback peer in tests. Its host is
+# also trusted for webhook signing certificates (besides paypal.com hosts).
+PAYPAL_API_BASE = env.str("PAYPAL_API_BASE", default="https://api-m.paypal.com")
+# Seconds one PayPal API call may take before it counts as a provider error (a billing-run worker must not
+# hang on it).
+PAYPAL_TIMEOUT = env.float("PAYPAL_TIMEOUT", default=30.0)
+
 # The installed payment rails (docs/providers.md), in order of preference for hosted checkout and
-# off-session charges. Stripe answers 503 until STRIPE_SECRET_KEY is set; manual methods always work.
+# off-session charges. Stripe answers 503 until STRIPE_SECRET_KEY is set, PayPal until PAYPAL_CLIENT_ID and
+# PAYPAL_CLIENT_SECRET are; manual methods always work.
 PAYMENT_PROVIDERS = env.list("PAYMENT_PROVIDERS", default=["payments.providers.stripe.provider.StripeProvider",
+                                                           "payments.providers.paypal.provider.PayPalProvider",
                                                            "payments.providers.manual.ManualProvider"])
 
 # Stripe Checkout sends the customer's browser back to these after paying or giving up. A client may name

@@ -10,7 +10,7 @@ hosts of `CHECKOUT_REDIRECT_HOSTS` (anything else would make us an open redirect
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -30,7 +30,10 @@ from payments.providers import (
     PaymentProvider,
     SetupRequest,
     SetupSession,
+    provider_for,
+    provider_installed_for,
     provider_with,
+    providers_installed,
 )
 from payments.services import (
     LineSpec,
@@ -43,18 +46,49 @@ from payments.services import (
 from subscriptions.models import Customer, Plan, Subscription, SubscriptionStatus
 from subscriptions.services import subscription_cancel, subscription_lock
 
+# How long an invoice being paid on a checkout page is kept from off-session collection: a Stripe Checkout
+# Session lives 24 hours, a PayPal order waits at most that long for approval in practice. After it, an
+# abandoned page no longer blocks collection.
+INVOICE_CHECKOUT_HOLD = timedelta(hours=24)
 
-def payment_method_setup_start(*, customer: Customer) -> tuple[CustomerAccount, SetupSession]:
-    """Start saving a payment method with the preferred rail that keeps them: the front end completes the
-    returned session (Stripe: confirms the SetupIntent's client secret with Stripe.js), and the rail's
-    webhook makes it the customer's default for renewals."""
-    rail = provider_with(Capability.SAVED_PAYMENT_METHODS)
+
+def checkout_rail(*, provider: str, capability: Capability) -> PaymentProvider:
+    """The rail a request names (`provider`, a PAYMENT_PROVIDERS code) or, when it names none, the preferred
+    configured rail offering `capability`. A rail that is not installed or lacks the capability is the
+    caller's mistake (400 naming the field); an installed rail without its keys answers 503."""
+    if not provider:
+        return provider_with(capability)
+    rail = provider_installed_for(provider)
+    if rail is None or rail.code != provider or capability not in rail.capabilities:
+        offering = sorted(r.code for r in providers_installed() if capability in r.capabilities)
+        raise InvalidOperation(f"No installed payment provider {provider!r} offers {capability.value}.",
+                               code="invalid", extra={"fields": {"provider": [
+                                   f"Choose one of: {', '.join(offering) or 'none'}."]}})
+    return provider_for(provider)
+
+
+def payment_method_setup_start(*, customer: Customer, provider: str = "", return_url: str = "",
+                               cancel_url: str = "") -> tuple[CustomerAccount, SetupSession]:
+    """Start saving a payment method with the rail named (or the preferred rail that keeps them): the
+    front end completes the returned session (Stripe: confirms the SetupIntent's client secret with
+    Stripe.js; PayPal: sends the payer to its approve `url`, which returns to `return_url`), and the rail
+    makes it the customer's default for renewals."""
+    rail = checkout_rail(provider=provider, capability=Capability.SAVED_PAYMENT_METHODS)
     account = rail.customer_account_ensure(customer=customer)
     # Each call is a new session; the random key still lets the provider's client retry this one call.
     session = rail.setup_session_create(SetupRequest(
         account=account, metadata={"customer_id": str(customer.pk)},
-        idempotency_key=f"setup-intent-{customer.pk}-{uuid.uuid4().hex}"))
+        idempotency_key=f"setup-intent-{customer.pk}-{uuid.uuid4().hex}", return_url=return_url,
+        cancel_url=cancel_url))
     return account, session
+
+
+def payment_method_setup_complete(*, customer: Customer, provider: str, reference: str,
+                                  actor: Actor) -> CustomerAccount:
+    """The customer approved a setup session on the rail's own page (PayPal's approve link): the payment
+    method it saved becomes the default for renewals. The rail is called with no transaction open."""
+    rail = checkout_rail(provider=provider, capability=Capability.SAVED_PAYMENT_METHODS)
+    return rail.setup_session_complete(customer=customer, reference=reference, actor=actor)
 
 
 @dataclass(frozen=True)
@@ -115,7 +149,7 @@ def _checkout_withdraw(*, invoice: Invoice, actor: Actor) -> None:
 
 
 def checkout_subscription_start(*, customer: Customer, plan: Plan, actor: Actor, success_url: str,
-                                cancel_url: str, now: datetime | None = None) -> CheckoutStart:
+                                cancel_url: str, now: datetime | None = None, provider: str = "") -> CheckoutStart:
     """Subscribe through the preferred rail's hosted checkout (Stripe Checkout): the subscription starts
     incomplete with its first invoice, the checkout collects that invoice and saves the payment method for
     renewals, and the rail's completion webhook pays the invoice, which activates the subscription.
@@ -124,7 +158,7 @@ def checkout_subscription_start(*, customer: Customer, plan: Plan, actor: Actor,
     any transaction, then the session is recorded (or, when the rail fails, both are withdrawn)."""
     if plan.is_free:
         raise InvalidOperation("A free plan needs no checkout; subscribe directly.", code="nothing_to_pay")
-    rail = provider_with(Capability.HOSTED_CHECKOUT)
+    rail = checkout_rail(provider=provider, capability=Capability.HOSTED_CHECKOUT)
     account = rail.customer_account_ensure(customer=customer)
     with transaction.atomic():
         subscription, invoice = subscription_start(customer=customer, plan=plan, actor=actor, now=now,
@@ -137,14 +171,14 @@ def checkout_subscription_start(*, customer: Customer, plan: Plan, actor: Actor,
 
 
 def checkout_credit_pack_start(*, customer: Customer, credits: int, amount: int, actor: Actor, success_url: str,
-                               cancel_url: str, now: datetime | None = None) -> CheckoutStart:
+                               cancel_url: str, now: datetime | None = None, provider: str = "") -> CheckoutStart:
     """Sell `credits` prepaid credits for `amount` minor units through Checkout; the credits are
     granted when the invoice is paid (payments.services.credit_pack_fulfill). The numbered invoice
     commits before the rail is called, as for a subscription."""
     if credits <= 0 or amount <= 0:
         raise InvalidOperation("A credit pack has a positive number of credits and a positive price.",
                                code="invalid_amount")
-    rail = provider_with(Capability.HOSTED_CHECKOUT)
+    rail = checkout_rail(provider=provider, capability=Capability.HOSTED_CHECKOUT)
     account = rail.customer_account_ensure(customer=customer)
     now = now or timezone.now()
     with transaction.atomic():
@@ -159,6 +193,51 @@ def checkout_credit_pack_start(*, customer: Customer, credits: int, amount: int,
                                      success_url=success_url, cancel_url=cancel_url, save_payment_method=False)
     invoice.refresh_from_db()
     return CheckoutStart(invoice=invoice, session=session)
+
+
+def _invoice_checkout_hold(*, invoice_id: int, now: datetime) -> datetime | None:
+    """In the transaction before the rail is called: keep the billing run from charging an invoice the
+    customer is paying on a checkout page, for as long as the page may take (INVOICE_CHECKOUT_HOLD); an
+    abandoned page thus hands the invoice back to collection by itself. Returns the schedule it replaced."""
+    invoice = invoice_lock(invoice_id=invoice_id)
+    if invoice.status != InvoiceStatus.OPEN or invoice.amount_due <= 0:
+        raise InvalidOperation(f"Invoice {invoice.number or invoice.pk} is {invoice.status} with "
+                               f"{invoice.amount_due} due: there is nothing to pay.", code="nothing_to_pay")
+    scheduled = invoice.next_attempt_at
+    if scheduled is not None and scheduled < now + INVOICE_CHECKOUT_HOLD:
+        invoice.next_attempt_at = now + INVOICE_CHECKOUT_HOLD
+        invoice.save(update_fields=["next_attempt_at", "updated_at"])
+    return scheduled
+
+
+def checkout_invoice_start(*, invoice: Invoice, actor: Actor, success_url: str, cancel_url: str,
+                           provider: str = "", now: datetime | None = None) -> CheckoutStart:
+    """Pay an open invoice of ours (a one-off invoice, a renewal in dunning) on the rail's hosted checkout
+    page: collection is held off first (committed), the rail is called with nothing locked, and the session
+    is recorded; paying settles the invoice through the rail's webhook. If the rail fails, the invoice's
+    collection schedule is put back (it was issued before and stays valid)."""
+    rail = checkout_rail(provider=provider, capability=Capability.HOSTED_CHECKOUT)
+    account = rail.customer_account_ensure(customer=invoice.customer)
+    with transaction.atomic():
+        scheduled = _invoice_checkout_hold(invoice_id=invoice.pk, now=now or timezone.now())
+    invoice.refresh_from_db()
+    lines = (CheckoutLine(name=f"Invoice {invoice.number}", unit_amount=invoice.amount_due),)
+    try:
+        session = rail.checkout_session_create(CheckoutRequest(
+            account=account, lines=lines, currency=invoice.currency, success_url=success_url, cancel_url=cancel_url,
+            save_payment_method=False, idempotency_key=f"checkout-invoice-{invoice.pk}-{uuid.uuid4().hex}",
+            metadata={"kind": "invoice", "invoice_id": str(invoice.pk), "customer_id": str(invoice.customer_id)}))
+    except Exception:
+        with transaction.atomic():
+            back = invoice_lock(invoice_id=invoice.pk)
+            back.next_attempt_at = scheduled
+            back.save(update_fields=["next_attempt_at", "updated_at"])
+        raise
+    with transaction.atomic():
+        recorded = invoice_lock(invoice_id=invoice.pk)
+        recorded.metadata = {**recorded.metadata, "checkout_session_id": session.reference}
+        recorded.save(update_fields=["metadata", "updated_at"])
+    return CheckoutStart(invoice=recorded, session=session)
 
 
 @dataclass(frozen=True)
@@ -211,9 +290,9 @@ def checkout_redirect_urls(*, success_url: str | None, cancel_url: str | None) -
 
 
 def checkout_credit_pack_buy(*, customer: Customer, pack_code: str, actor: Actor, success_url: str,
-                             cancel_url: str) -> tuple[CreditPack, CheckoutStart]:
+                             cancel_url: str, provider: str = "") -> tuple[CreditPack, CheckoutStart]:
     """Checkout for a catalog pack at its price in the customer's currency."""
     pack = credit_pack_get(code=pack_code, currency=customer.currency)
     start = checkout_credit_pack_start(customer=customer, credits=pack.credits, amount=pack.amount, actor=actor,
-                                       success_url=success_url, cancel_url=cancel_url)
+                                       success_url=success_url, cancel_url=cancel_url, provider=provider)
     return pack, start

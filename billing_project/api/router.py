@@ -8,6 +8,7 @@ from core.api.views import ApiNotFoundView
 from credits.api.views import CreditGrantViewSet, CreditLedgerViewSet, CreditsViewSet
 from payments.api.checkout_views import CheckoutViewSet, PaymentMethodViewSet
 from payments.api.credit_pack_order_views import CreditPackOrderViewSet
+from payments.api.provider_views import InvoiceCheckoutViewSet, PaymentMethodApprovalViewSet
 from payments.api.views import InvoiceViewSet, PaymentViewSet, SubscriptionViewSet
 from reports.api.views import ReportViewSet
 from subscriptions.api.auth import TokenObtainView
@@ -21,7 +22,9 @@ router.register("customers", CustomerViewSet, basename="customer")
 router.register("subscriptions", SubscriptionViewSet, basename="subscription")
 router.register("invoices", InvoiceViewSet, basename="invoice")
 router.register("payments", PaymentViewSet, basename="payment")
+router.register("payment-methods/approval", PaymentMethodApprovalViewSet, basename="payment-method-approval")
 router.register("payment-methods", PaymentMethodViewSet, basename="payment-method")
+router.register("checkout/invoice", InvoiceCheckoutViewSet, basename="checkout-invoice")
 router.register("checkout", CheckoutViewSet, basename="checkout")
 router.register("credits/orders", CreditPackOrderViewSet, basename="credit-pack-order")
 router.register("credits/ledger", CreditLedgerViewSet, basename="credit-ledger")

@@ -92,6 +92,11 @@ NAMING_ROUTES = [
     ("post", "/api/v1/usage/events/", {"meter": "m", "idempotency_key": "x", "customer": "{id}"}),
     ("post", "/api/v1/subscriptions/", {"plan": "{plan}", "customer": "{id}"}),
     ("post", "/api/v1/payment-methods/setup-intent/", {"customer": "{id}"}),
+    ("post", "/api/v1/payment-methods/approval/", {"provider": "paypal", "customer": "{id}"}),
+    ("post", "/api/v1/payment-methods/approval/confirm/", {"provider": "paypal", "setup_token": "x",
+                                                           "customer": "{id}"}),
+    # An invoice id that is not one of mine (here: another customer's id, no invoice of mine).
+    ("post", "/api/v1/checkout/invoice/", {"invoice": "{id}", "provider": "paypal"}),
     ("post", "/api/v1/checkout/subscription/", {"plan": "{plan}", "customer": "{id}"}),
     ("post", "/api/v1/checkout/credit-pack/", {"pack": "credits-100", "customer": "{id}"}),
     ("post", "/api/v1/credits/orders/", {"pack": "credits-100", "customer": "{id}"}),

@@ -39,7 +39,7 @@ def test_healthz_names_every_enabled_module_with_its_status_and_message(client, 
     assert response.status_code == 200 and body["status"] == "ok"
     assert set(body["modules"]) == {"platform", "catalog", "subscriptions", "credits", "usage", "invoicing",
                                     "reports", "notifications",
-                                    "dunning", "stripe", "manual", "live", "outbound_webhooks"}
+                                    "dunning", "stripe", "paypal", "manual", "live", "outbound_webhooks"}
     assert body["modules"]["platform"] == {"status": "ok", "core": True, "message": "",
                                            "details": {"database": "postgresql", "cache": "local"}}
     assert body["modules"]["stripe"]["details"] == {"configured": False, "webhook_secret_missing": True,
@@ -55,7 +55,7 @@ def test_a_disabled_modules_health_is_not_reported(client):
 
     modules = client.get("/healthz").json()["modules"]
 
-    assert not {"invoicing", "dunning", "stripe", "manual"} & set(modules) and "credits" in modules
+    assert not {"invoicing", "dunning", "stripe", "paypal", "manual"} & set(modules) and "credits" in modules
 
 
 def test_stripe_configured_without_a_signing_secret_is_degraded_with_http_200(client, settings):

@@ -112,7 +112,7 @@ class CheckoutViewSet(ApiViewMixin, viewsets.GenericViewSet):
         customer = self.acting_customer(data.get("customer"))
         success_url, cancel_url = self._redirects(data)
         start = checkout_subscription_start(customer=customer, plan=data["plan"], actor=Actor.of_user(request.user),
-                                            success_url=success_url, cancel_url=cancel_url)
+                                            success_url=success_url, cancel_url=cancel_url, provider=data["provider"])
         # The plan (incomplete for now) is the customer's current one: its limits apply from here.
         api_client_forget(user_id=customer.user_id)
         return Response(CheckoutSessionSerializer({
@@ -136,8 +136,8 @@ class CheckoutViewSet(ApiViewMixin, viewsets.GenericViewSet):
         customer = self.acting_customer(data.get("customer"))
         success_url, cancel_url = self._redirects(data)
         pack, start = checkout_credit_pack_buy(customer=customer, pack_code=data["pack"],
-                                               actor=Actor.of_user(request.user),
-                                               success_url=success_url, cancel_url=cancel_url)
+                                               actor=Actor.of_user(request.user), success_url=success_url,
+                                               cancel_url=cancel_url, provider=data["provider"])
         return Response(CheckoutSessionSerializer({
             "id": start.session.reference, "url": start.session.url, "invoice": start.invoice, "subscription": None,
             "credit_pack": pack}).data, status=status.HTTP_201_CREATED)

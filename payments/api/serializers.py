@@ -163,6 +163,10 @@ class SetupIntentSerializer(serializers.Serializer):
 
 class _CheckoutRedirectSerializer(serializers.Serializer):
     customer = ObjectIdField(required=False, help_text="Staff only: the customer who pays.")
+    provider = serializers.CharField(
+        max_length=32, required=False, default="", allow_blank=True,
+        help_text="The rail whose checkout page to use (the code of an installed PAYMENT_PROVIDERS rail); "
+                  "default: the preferred one.")
     success_url = serializers.URLField(
         max_length=2048, required=False,
         help_text="Where Checkout sends the browser after paying; its host must be in CHECKOUT_REDIRECT_HOSTS. "

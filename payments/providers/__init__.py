@@ -2,6 +2,8 @@
 per rail: stripe/ and manual/. docs/providers.md describes the layout and how to add a rail."""
 
 from payments.providers.base import (
+    TRANSACTION_PAYMENT,
+    TRANSACTION_REFUND,
     Capability,
     ChargeRequest,
     ChargeResult,
@@ -12,10 +14,12 @@ from payments.providers.base import (
     PaymentProvider,
     ProviderBase,
     ProviderHealth,
+    ProviderTransaction,
     RefundRequest,
     RefundResult,
     SetupRequest,
     SetupSession,
+    external_refund_key,
 )
 from payments.providers.registry import (
     provider_for,
@@ -26,6 +30,8 @@ from payments.providers.registry import (
 )
 
 __all__ = [
+    "TRANSACTION_PAYMENT",
+    "TRANSACTION_REFUND",
     "Capability",
     "ChargeRequest",
     "ChargeResult",
@@ -36,10 +42,12 @@ __all__ = [
     "PaymentProvider",
     "ProviderBase",
     "ProviderHealth",
+    "ProviderTransaction",
     "RefundRequest",
     "RefundResult",
     "SetupRequest",
     "SetupSession",
+    "external_refund_key",
     "provider_for",
     "provider_installed_for",
     "provider_with",

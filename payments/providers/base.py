@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from core.exceptions import PaymentProviderUnavailable
+from core.exceptions import InvalidOperation, PaymentProviderUnavailable
 
 if TYPE_CHECKING:
     from core.audit import Actor
@@ -41,6 +41,9 @@ class Capability(StrEnum):
     MERCHANT_OF_RECORD = "merchant_of_record"
     # The provider reports what happened through signed webhooks.
     WEBHOOKS = "webhooks"
+    # The provider lists its payments and refunds for a window (`transactions_list`), so
+    # `manage.py payments reconcile` can compare them with ours.
+    RECONCILIATION = "reconciliation"
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,10 @@ class SetupRequest:
     account: CustomerAccount
     idempotency_key: str
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # Where a rail that has the customer approve on its own page (PayPal) sends the browser back; ""
+    # uses CHECKOUT_SUCCESS_URL / CHECKOUT_CANCEL_URL. Rails saving through a front-end library ignore them.
+    return_url: str = ""
+    cancel_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,45 @@ class SetupSession:
     status: str
     # The provider's public key that library is started with ("" when it needs none).
     publishable_key: str = ""
+    raw: object = None
+    # Where the customer's browser is sent to approve saving it, for rails without a front-end library
+    # (PayPal's approve link); "" otherwise.
+    url: str = ""
+
+
+def external_refund_key(*, provider: str, reference: str) -> str:
+    """The idempotency key of the Refund row we write for a refund made at the provider itself (its
+    dashboard): unique like every Refund key, so a redelivered webhook, a replay or a reconciliation finds
+    that row instead of counting the refund twice."""
+    return f"{provider}-refund:{reference}"
+
+
+# ProviderTransaction.kind
+TRANSACTION_PAYMENT = "payment"
+TRANSACTION_REFUND = "refund"
+
+
+@dataclass(frozen=True)
+class ProviderTransaction:
+    """One payment or refund as the provider lists it, for reconciliation."""
+    provider: str
+    # TRANSACTION_PAYMENT or TRANSACTION_REFUND.
+    kind: str
+    # The provider's id of this movement of money (a capture, a charge, a refund).
+    reference: str
+    # A PaymentStatus (payments) or RefundStatus (refunds) value: the provider's state in our words.
+    status: str
+    # Minor units, positive for refunds too.
+    amount: int
+    currency: str
+    at: datetime | None = None
+    # Our ids, where the provider echoes what we sent it (PayPal's custom_id, Stripe's metadata).
+    payment_id: int | None = None
+    invoice_id: int | None = None
+    refund_id: int | None = None
+    # For a refund: the provider's id of the movement it refunds (matches a payment's `reference` above).
+    refunded_reference: str = ""
+    # The rail's own object, read only by the same rail's applies (`refund_apply`).
     raw: object = None
 
 
@@ -212,6 +258,13 @@ class PaymentProvider(Protocol):
     def checkout_session_create(self, request: CheckoutRequest) -> CheckoutSession: ...
 
     def setup_session_create(self, request: SetupRequest) -> SetupSession: ...
+
+    def transactions_list(self, *, since: datetime, until: datetime) -> list[ProviderTransaction]:
+        """The provider's payments and refunds in [since, until) (call: no transaction open)."""
+
+    def setup_session_complete(self, *, customer: Customer, reference: str, actor: Actor) -> CustomerAccount:
+        """After the customer approved a setup session on the provider's page (its `url`): keep the payment
+        method it saved as the default for renewals (call, then a short write)."""
 
 
 class ProviderBase:
@@ -277,3 +330,12 @@ class ProviderBase:
 
     def setup_session_create(self, request: SetupRequest) -> SetupSession:
         raise self._lacks(Capability.SAVED_PAYMENT_METHODS)
+
+    def transactions_list(self, *, since: datetime, until: datetime) -> list[ProviderTransaction]:
+        raise self._lacks(Capability.RECONCILIATION)
+
+    def setup_session_complete(self, *, customer: Customer, reference: str, actor: Actor) -> CustomerAccount:
+        # Rails whose front-end library saves the method report it by webhook: nothing to complete.
+        raise InvalidOperation(f"The {self.code} payment provider saves payment methods by itself; there is "
+                               "nothing to confirm.", code="nothing_to_confirm",
+                               extra={"fields": {"provider": [f"{self.code} needs no confirmation."]}})

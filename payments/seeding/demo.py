@@ -27,6 +27,7 @@ from payments.models import (
     InvoiceStatus,
     PaymentMethod,
 )
+from payments.providers import Capability, PaymentProvider, providers_installed
 from payments.seeding.activity import CREDIT_EVENTS, activity, usage_bulk
 from payments.seeding.catalog import Catalog
 from payments.seeding.data import DEMO_COMPANY_NAMES
@@ -253,17 +254,28 @@ def _pick(index: int, rng: random.Random) -> tuple[str, str, str, bool]:
     return status, plan, method, False
 
 
-def _card_saved(*, customer: Customer, index: int, as_of: datetime) -> str:
-    """A saved card at the card rail, as its hosted checkout would have left it (fake ids: the demo never
-    calls a provider); the story's method, or a bank transfer when no card rail is installed."""
-    rail = card_rail()
+def _saved_method_rail(index: int) -> PaymentProvider | None:
+    """Where demo customer `index` keeps its saved method: every third customer after the six fixed stories
+    (12, 15, 18, 24 of the default 25) at the second installed rail that charges saved methods off-session
+    (PayPal's wallet by default), so the demo shows both rails; the others, and all of them when only one
+    such rail is installed, at the card rail."""
+    rails = [rail for rail in providers_installed() if Capability.OFF_SESSION_CHARGE in rail.capabilities]
+    if index > len(_FORCED_STORIES) and index % 3 == 0 and len(rails) > 1:
+        return rails[1]
+    return card_rail()
+
+
+def _card_saved(*, customer: Customer, index: int, as_of: datetime) -> tuple[str, str]:
+    """A saved card (or wallet), as the rail's hosted checkout would have left it (fake ids: the demo never
+    calls a provider); the story's method and rail, or a bank transfer when no such rail is installed."""
+    rail = _saved_method_rail(index)
     if rail is None:
-        return M.BANK_TRANSFER
+        return M.BANK_TRANSFER, ""
     provider_account_reference_set(customer=customer, provider=rail.code, provider_customer_id=f"cus_demo{index:03d}")
     provider_account_default_payment_method_set(customer=customer, provider=rail.code,
                                                 payment_method_id=f"pm_demo{index:03d}", observed_at=as_of,
                                                 actor=Actor.system("seed"))
-    return CARD
+    return CARD, rail.code
 
 
 def demo_customer_build(*, index: int, as_of: datetime, catalog: Catalog, staff: Actor) -> Customer | None:
@@ -288,10 +300,11 @@ def demo_customer_build(*, index: int, as_of: datetime, catalog: Catalog, staff:
                                    metadata={"demo": True, "story": status})
         # The customer's programs call the API with this token (the seed prints one as a curl example).
         Token.objects.get_or_create(user=user)
+        rail = ""
         if method == CARD:
-            method = _card_saved(customer=customer, index=index, as_of=as_of)
+            method, rail = _card_saved(customer=customer, index=index, as_of=as_of)
         story = Story(index=index, rng=rng, customer=customer, as_of=as_of, catalog=catalog, staff=staff,
-                      method=method, forced_credit_kinds=list(CREDIT_EVENTS) if index == 1 else [])
+                      method=method, forced_credit_kinds=list(CREDIT_EVENTS) if index == 1 else [], rail=rail)
         plan = catalog.plans[plan_code]
         _STORIES[status](story, plan, forced)
         if index in (1, 4) or (not forced and rng.random() < 0.15):

@@ -23,7 +23,14 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
-from payments.providers import Capability, ChargeResult, PaymentProvider, RefundResult, providers_installed
+from payments.providers import (
+    Capability,
+    ChargeResult,
+    PaymentProvider,
+    RefundResult,
+    provider_installed_for,
+    providers_installed,
+)
 from payments.providers.manual.services import payment_record_manual
 from payments.seeding.catalog import Catalog, major_to_minor
 from payments.services import (
@@ -58,6 +65,9 @@ class Story:
     method: str
     # Extra credit events the first customer is given so the credit screens show every kind of row.
     forced_credit_kinds: list[str] = field(default_factory=list)
+    # The rail a CARD story's saved method is at ("" for `card_rail()`): some demo customers pay with a
+    # wallet at another rail instead of a card.
+    rail: str = ""
     life_start: datetime | None = None
     life_end: datetime | None = None
     sequence: int = 0
@@ -97,7 +107,7 @@ def collect(story: Story, invoice: Invoice, at: datetime) -> None:
         return
     if story.method == CARD:
         # A card story exists only when a card rail is installed (demo._card_saved).
-        card_payment(story, invoice, rail=card_rail(), succeed=True, at=at)
+        card_payment(story, invoice, rail=story_rail(story), succeed=True, at=at)
         return
     label = {M.CHECK: "check", M.BANK_TRANSFER: "transfer", M.CASH: "receipt"}[story.method]
     reference = f"{label} {story.next_ref(label[:2]).upper()}"
@@ -108,7 +118,7 @@ def collect(story: Story, invoice: Invoice, at: datetime) -> None:
 def card_declined(story: Story, invoice: Invoice, at: datetime) -> None:
     """A card attempt fails: the invoice stays open for another attempt and a live subscription falls
     past due. Without a card rail installed the attempt leaves no payment, only its dunning state."""
-    rail = card_rail()
+    rail = story_rail(story)
     if rail is not None:
         card_payment(story, invoice, rail=rail, succeed=False, at=at)
     with transaction.atomic():
@@ -145,8 +155,8 @@ def refund_one(story: Story, *, full: bool) -> None:
     amount = payment.amount if full else max(payment.amount // 2, 1)
     at = min(payment.succeeded_at + timedelta(days=story.rng.randint(1, 5)), story.as_of)
     reason = "charged twice by mistake" if full else "partial refund for downtime"
-    rail = card_rail()
-    if rail is not None and payment.provider == rail.code:
+    rail = provider_installed_for(payment.provider)
+    if rail is not None and Capability.REFUNDS in rail.capabilities:
         card_refund(story, payment, rail=rail, amount=amount, reason=reason, at=at)
     else:
         payment_refund(payment=payment, actor=story.staff, amount=amount, reason=reason, now=at,
@@ -163,6 +173,11 @@ def card_rail() -> PaymentProvider | None:
     off-session, configured or not (the demo never calls it); None when only manual rails are installed."""
     return next((rail for rail in providers_installed() if Capability.OFF_SESSION_CHARGE in rail.capabilities),
                 None)
+
+
+def story_rail(story: Story) -> PaymentProvider | None:
+    """The rail a CARD story pays through: its own (a wallet saved at another rail) or the card rail."""
+    return provider_installed_for(story.rail) if story.rail else card_rail()
 
 
 def _webhook(rail: PaymentProvider) -> Actor:

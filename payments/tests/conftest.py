@@ -29,6 +29,11 @@ _GUARDED_GATEWAY_CALLS = ("customer_create", "customer_retrieve", "setup_intent_
                           "payment_intent_charge_off_session", "payment_intent_retrieve", "checkout_session_create",
                           "checkout_session_retrieve", "refund_create")
 
+# Every PayPal client function that calls PayPal over the network (the same rule holds for every rail).
+_GUARDED_PAYPAL_CALLS = ("setup_token_create", "payment_token_create", "order_create_vaulted",
+                         "order_create_for_approval", "order_capture", "order_get", "capture_get", "capture_refund",
+                         "refund_get", "transactions_list")
+
 
 def open_transactions() -> int:
     """Transactions (and savepoints) of the calling thread's connection, not counting the ones a
@@ -52,6 +57,10 @@ def _no_transaction_across_stripe_calls(monkeypatch):
 
     for name in _GUARDED_GATEWAY_CALLS:
         monkeypatch.setattr(stripe_gateway, name, guarded(name, getattr(stripe_gateway, name)))
+    from payments.providers.paypal import client as paypal_client
+
+    for name in _GUARDED_PAYPAL_CALLS:
+        monkeypatch.setattr(paypal_client, name, guarded(f"paypal {name}", getattr(paypal_client, name)))
 
 
 @pytest.fixture
@@ -151,3 +160,27 @@ def first_invoice(actor):
     plan = PlanFactory(amount=2500, trial_days=0)
     subscription, invoice = subscription_start(customer=customer, plan=plan, actor=actor, with_trial=False)
     return invoice
+
+
+@pytest.fixture(scope="session")
+def paypal_peer_session():
+    """One loopback PayPal (payments/tests/paypal_peer.py) for the whole session."""
+    from payments.tests.paypal_peer import PayPalPeer
+
+    peer = PayPalPeer()
+    yield peer
+    peer.close()
+
+
+@pytest.fixture
+def paypal_api(settings, paypal_peer_session):
+    """Point the PayPal rail at the loopback peer, with its keys, webhook id and a short timeout."""
+    from payments.tests.paypal_peer import CLIENT_ID, CLIENT_SECRET, WEBHOOK_ID
+
+    paypal_peer_session.reset()
+    settings.PAYPAL_CLIENT_ID = CLIENT_ID
+    settings.PAYPAL_CLIENT_SECRET = CLIENT_SECRET
+    settings.PAYPAL_WEBHOOK_ID = WEBHOOK_ID
+    settings.PAYPAL_API_BASE = paypal_peer_session.url
+    settings.PAYPAL_TIMEOUT = 1.0
+    return paypal_peer_session

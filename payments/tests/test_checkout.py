@@ -1,7 +1,10 @@
+from datetime import timedelta
+
 import pytest
 
-from core.exceptions import InvalidOperation
-from payments.checkout import checkout_redirect_urls, credit_pack_get, credit_pack_list
+from core.exceptions import InvalidOperation, PaymentProviderError
+from payments.checkout import INVOICE_CHECKOUT_HOLD, checkout_redirect_urls, credit_pack_get, credit_pack_list
+from payments.tests.providers.paypal.support import one_off_invoice
 
 
 @pytest.fixture
@@ -45,3 +48,57 @@ def test_redirects_elsewhere_are_refused(catalog, url):
     with pytest.raises(InvalidOperation) as refused:
         checkout_redirect_urls(success_url=url, cancel_url=None)
     assert refused.value.code == "redirect_not_allowed" and "success_url" in refused.value.extra["fields"]
+
+
+@pytest.mark.django_db
+def test_a_request_may_name_the_rail_and_an_unknown_or_unfit_one_is_a_400_naming_the_field(paypal_api):
+    from payments.checkout import checkout_rail
+    from payments.providers import Capability
+
+    assert checkout_rail(provider="paypal", capability=Capability.HOSTED_CHECKOUT).code == "paypal"
+    for provider in ("nope", "cash", "manual"):
+        with pytest.raises(InvalidOperation) as refused:
+            checkout_rail(provider=provider, capability=Capability.HOSTED_CHECKOUT)
+        assert refused.value.extra["fields"]["provider"] == ["Choose one of: paypal, stripe."]
+
+
+@pytest.mark.django_db
+def test_an_open_invoice_is_paid_on_the_rails_checkout_page_held_off_collection_meanwhile(paypal_api, actor):
+    from payments.checkout import checkout_invoice_start
+
+    invoice = one_off_invoice(actor)
+    due = invoice.next_attempt_at
+    start = checkout_invoice_start(invoice=invoice, actor=actor, success_url="https://shop.test/ok",
+                                   cancel_url="https://shop.test/no", provider="paypal")
+    sent = paypal_api.requests[-1]["body"]["purchase_units"][0]
+    assert start.session.url.startswith("https://www.sandbox.paypal.com/checkoutnow")
+    assert sent["custom_id"] == f"invoice-{invoice.pk}" and sent["amount"]["value"] == "120.00"
+    # Held off collection while the customer pays (an abandoned page gives it back after the hold).
+    assert start.invoice.next_attempt_at >= due + INVOICE_CHECKOUT_HOLD - timedelta(minutes=1)
+    assert start.invoice.metadata["checkout_session_id"] == start.session.reference
+
+
+@pytest.mark.django_db
+def test_when_the_rail_fails_the_invoice_goes_back_to_collection(paypal_api, actor):
+    from payments.checkout import checkout_invoice_start
+    from payments.models import Invoice
+
+    invoice = one_off_invoice(actor)
+    due = invoice.next_attempt_at
+    paypal_api.fail_next("server_error")
+    with pytest.raises(PaymentProviderError):
+        checkout_invoice_start(invoice=invoice, actor=actor, success_url="https://shop.test/ok",
+                               cancel_url="https://shop.test/no", provider="paypal")
+    invoice = Invoice.objects.get(pk=invoice.pk)
+    assert invoice.next_attempt_at == due and "checkout_session_id" not in invoice.metadata
+
+
+@pytest.mark.django_db
+def test_a_paid_invoice_has_nothing_to_pay(paypal_api, actor):
+    from payments.checkout import checkout_invoice_start
+
+    invoice = one_off_invoice(actor, amount=0)
+    with pytest.raises(InvalidOperation) as refused:
+        checkout_invoice_start(invoice=invoice, actor=actor, success_url="https://shop.test/ok",
+                               cancel_url="https://shop.test/no", provider="paypal")
+    assert refused.value.code == "nothing_to_pay" and paypal_api.requests == []

@@ -169,6 +169,9 @@ def handle_dispute_created(*, event: StripeEvent, actor: Actor) -> Outcome:
 
 
 CHECKOUT_KINDS = ("subscription", "credit_pack")
+# An open invoice paid on Checkout (payments.checkout.checkout_invoice_start) is recorded when completed;
+# an expired session leaves it alone: its collection resumes after the hold.
+PAID_CHECKOUT_KINDS = (*CHECKOUT_KINDS, "invoice")
 
 
 @dataclass(frozen=True)
@@ -210,7 +213,7 @@ def handle_checkout_completed(*, event: StripeEvent, actor: Actor, prepared: Car
     session = CheckoutSessionResult.from_payload(_object(event))
     kind = session.metadata.get("kind")
     invoice_id = _our_id(session.metadata, "invoice_id")
-    if kind not in CHECKOUT_KINDS or invoice_id is None:
+    if kind not in PAID_CHECKOUT_KINDS or invoice_id is None:
         return Outcome(False, f"checkout session {session.id} was not opened by us")
     invoice = Invoice.objects.select_related("customer").filter(pk=invoice_id).first()
     if invoice is None:
