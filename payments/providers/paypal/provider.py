@@ -68,6 +68,7 @@ class PayPalProvider(ProviderBase):
                               Capability.SAVED_PAYMENT_METHODS, Capability.WEBHOOKS, Capability.RECONCILIATION})
     unavailable_message = client.NOT_CONFIGURED
     webhook_view = "payments.providers.paypal.webhooks.views.paypal_webhook"
+    webhook_event_apply = "payments.providers.paypal.webhooks.services.paypal_event_apply"
 
     def is_configured(self) -> bool:
         return client.is_configured()

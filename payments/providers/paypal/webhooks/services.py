@@ -2,8 +2,9 @@
 docs/stripe.md, on the shared ProviderEvent table).
 
 - A delivery is verified (verification.py) before anything is stored; a rejected one is logged.
-- It is stored under its unique (provider, event id). The insert commits on its own, so a concurrent or
-  later duplicate delivery fails on the unique index and answers 200 without doing anything.
+- It is stored under its unique (provider, event id) by the shared inbox (payments/providers/inbox.py),
+  which defers its apply job in the same transaction; a duplicate delivery fails on the unique index and
+  answers 200 without doing anything. A worker applies it (`paypal_event_apply`).
 - It is processed in its own transaction with the event row locked; the handler runs in a savepoint, so
   a failing handler leaves no half-applied writes and the event is marked failed with the error.
 - What a handler needs to ask PayPal (PREPARERS: capturing an approved order) is asked before that
@@ -13,16 +14,16 @@ docs/stripe.md, on the shared ProviderEvent table).
 import logging
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from core.audit import Actor
 from core.exceptions import WebhookRejected
 from payments.models import ProviderEventStatus
-from payments.providers.paypal.models import PayPalEvent
+from payments.providers.inbox import StoredEvent, VerifiedEvent, provider_event_store
+from payments.providers.paypal.models import PAYPAL, PayPalEvent
 from payments.providers.paypal.payloads import parse_time
 from payments.providers.paypal.webhooks.handlers import HANDLERS, PREPARERS
 from payments.providers.paypal.webhooks.verification import webhook_event_verify
@@ -33,30 +34,23 @@ WEBHOOK_ACTOR = Actor.system("paypal-webhook")
 S = ProviderEventStatus
 
 
-@dataclass(frozen=True)
-class Received:
-    event: PayPalEvent
-    # True when this event id was already stored: nothing was done this time.
-    duplicate: bool
-
-
-def paypal_event_receive(*, body: bytes, headers: Mapping[str, str]) -> Received:
-    """Verify, store and process one delivery; raises WebhookRejected (400) for an untrustworthy one."""
+def paypal_event_receive(*, body: bytes, headers: Mapping[str, str]) -> StoredEvent:
+    """Verify and store one delivery, deferring its apply job (the shared inbox's); raises WebhookRejected
+    (400) for an untrustworthy one. Nothing is applied here: a worker runs `paypal_event_apply`."""
     try:
         data = webhook_event_verify(headers=headers, body=body)
     except WebhookRejected as exc:
         logger.warning("PayPal webhook rejected (%s): %s", exc.code, exc.message)
         raise
-    try:
-        with transaction.atomic():
-            event = PayPalEvent.objects.create(
-                event_id=data["id"], type=data["event_type"][:100],
-                api_version=str(data.get("resource_version") or "")[:32], payload=data,
-                provider_created_at=parse_time(data.get("create_time")))
-    except IntegrityError:
-        logger.info("PayPal event %s delivered again; already stored", data["id"])
-        return Received(event=PayPalEvent.objects.get(event_id=data["id"]), duplicate=True)
-    return Received(event=paypal_event_process(event_pk=event.pk, actor=WEBHOOK_ACTOR), duplicate=False)
+    return provider_event_store(verified=VerifiedEvent(
+        provider=PAYPAL, event_id=data["id"], type=data["event_type"][:100], payload=data,
+        api_version=str(data.get("resource_version") or ""), provider_created_at=parse_time(data.get("create_time"))))
+
+
+def paypal_event_apply(*, event_pk: int) -> PayPalEvent:
+    """The inbox job's entry into this rail (PayPalProvider.webhook_event_apply): apply a stored delivery
+    once, as the webhook's actor."""
+    return paypal_event_process(event_pk=event_pk, actor=WEBHOOK_ACTOR)
 
 
 def _event_prepare(*, event_pk: int, force: bool) -> dict:

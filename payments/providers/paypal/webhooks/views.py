@@ -13,7 +13,8 @@ def paypal_webhook(request: HttpRequest) -> JsonResponse:
         received = paypal_event_receive(body=request.body, headers=request.headers)
     except WebhookRejected as exc:
         return JsonResponse({"error": exc.code, "message": exc.message}, status=exc.http_status)
-    # 200 even when a handler failed: the event is stored and marked failed for a replay (admin action or
-    # `reprocess`); PayPal's own redeliveries would only be duplicates.
+    # 200 once the event is stored: a worker applies it (status "pending" until then); a handler that
+    # fails marks it failed for a replay (admin action or `paypal_events replay`); PayPal's own
+    # redeliveries would only be duplicates.
     return JsonResponse({"id": received.event.event_id, "status": received.event.status,
                          "duplicate": received.duplicate})

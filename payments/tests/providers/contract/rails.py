@@ -266,10 +266,15 @@ class PayPalHarness(Harness):
         return self.peer.webhook("PAYMENT.CAPTURE.REFUNDED", refund)
 
     def deliver(self, client, event: dict, *, tamper: bool = False):
+        from core.tests.jobs_support import jobs_run_queued
+        from payments.providers.inbox import PROVIDER_EVENT_APPLY_TASK
+
         body, headers = self.peer.signed(event)
         if tamper:
             body = body.replace(b"}", b" }", 1)
-        return client.post("/webhooks/paypal/", data=body, content_type="application/json", headers=headers)
+        response = client.post("/webhooks/paypal/", data=body, content_type="application/json", headers=headers)
+        jobs_run_queued(task_name=PROVIDER_EVENT_APPLY_TASK)  # as a worker would
+        return response
 
     def events_stored(self) -> int:
         from payments.providers.paypal.models import PayPalEvent
