@@ -1,50 +1,12 @@
-"""The PayPal webhook inbox, read-only, with a reprocess action: the shared ProviderEvent rows of this rail
-(the PayPalEvent proxy), behind the inbox's permissions (payments.view_providerevent / change_providerevent),
-the same for every rail."""
+"""The PayPal webhook inbox in the admin: the shared inbox admin on the PayPalEvent proxy."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 
-from core.admin_tools import ReadOnlyAdminMixin
-from core.audit import Actor
-from payments.models import ProviderEventStatus
+from payments.providers.inbox_admin import ProviderEventAdmin
 from payments.providers.paypal.models import PayPalEvent
 from payments.providers.paypal.webhooks.services import paypal_event_reprocess
 
-_VIEW = "payments.view_providerevent"
-_CHANGE = "payments.change_providerevent"
-
 
 @admin.register(PayPalEvent)
-class PayPalEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("event_id", "type", "status", "attempts", "provider_created_at", "received_at", "processed_at")
-    list_filter = ("status", "type")
-    search_fields = ("event_id", "type", "error")
-    date_hierarchy = "received_at"
-    show_full_result_count = False
-    fieldsets = (
-        (None, {"fields": ("event_id", "type", "api_version")}),
-        ("Processing", {"fields": ("status", "attempts", "processed_at", "error")}),
-        ("Times", {"fields": ("provider_created_at", "received_at")}),
-        ("Payload", {"fields": ("payload",)}),
-    )
-    actions = ("reprocess",)
-
-    def has_module_permission(self, request):
-        return request.user.has_perm(_VIEW) or request.user.has_perm(_CHANGE)
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm(_VIEW) or request.user.has_perm(_CHANGE)
-
-    def has_reprocess_permission(self, request):
-        # Editing is off for everyone; reprocessing is for staff who may change events.
-        return request.user.has_perm(_CHANGE)
-
-    @admin.action(description="Reprocess the selected events", permissions=["reprocess"])
-    def reprocess(self, request, queryset):
-        actor = Actor.of_user(request.user)
-        results = [paypal_event_reprocess(event=event, actor=actor)
-                   for event in queryset.order_by("provider_created_at", "id")]
-        failed = [e.event_id for e in results if e.status == ProviderEventStatus.FAILED]
-        self.message_user(request, f"Reprocessed {len(results) - len(failed)} event(s).", messages.SUCCESS)
-        if failed:
-            self.message_user(request, f"Still failing: {', '.join(failed)}", messages.ERROR)
+class PayPalEventAdmin(ProviderEventAdmin):
+    event_reprocess = staticmethod(paypal_event_reprocess)

@@ -1,51 +1,20 @@
-"""The Stripe webhook inbox, read-only: it is the record of what Stripe said and when. The rows are the
-shared ProviderEvent inbox's, filtered to Stripe (the StripeEvent proxy); who may see or reprocess them
-is the inbox's permission (payments.view_providerevent / change_providerevent), the same for every rail."""
+"""The Stripe webhook inbox in the admin: the shared inbox admin on the StripeEvent proxy, plus Stripe's
+livemode flag."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 
-from core.admin_tools import ReadOnlyAdminMixin
-from core.audit import Actor
-from payments.models import ProviderEventStatus
+from payments.providers.inbox_admin import ProviderEventAdmin
 from payments.providers.stripe.models import StripeEvent
 from payments.providers.stripe.webhooks.services import stripe_event_reprocess
 
-_VIEW = "payments.view_providerevent"
-_CHANGE = "payments.change_providerevent"
-
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class StripeEventAdmin(ProviderEventAdmin):
+    event_reprocess = staticmethod(stripe_event_reprocess)
     list_display = ("event_id", "type", "status", "livemode", "attempts", "provider_created_at", "received_at",
                     "processed_at")
     list_filter = ("status", "livemode", "type")
-    search_fields = ("event_id", "type", "error")
-    date_hierarchy = "received_at"
-    show_full_result_count = False
     fieldsets = (
         (None, {"fields": ("event_id", "type", "api_version", "livemode")}),
-        ("Processing", {"fields": ("status", "attempts", "processed_at", "error")}),
-        ("Times", {"fields": ("provider_created_at", "received_at")}),
-        ("Payload", {"fields": ("payload",)}),
+        *ProviderEventAdmin.fieldsets[1:],
     )
-    actions = ("reprocess",)
-
-    def has_module_permission(self, request):
-        return request.user.has_perm(_VIEW) or request.user.has_perm(_CHANGE)
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm(_VIEW) or request.user.has_perm(_CHANGE)
-
-    def has_reprocess_permission(self, request):
-        # Editing is off for everyone; reprocessing is for staff who may change events.
-        return request.user.has_perm(_CHANGE)
-
-    @admin.action(description="Reprocess the selected events", permissions=["reprocess"])
-    def reprocess(self, request, queryset):
-        actor = Actor.of_user(request.user)
-        events = queryset.order_by("provider_created_at", "id")
-        results = [stripe_event_reprocess(event=event, actor=actor) for event in events]
-        failed = [e.event_id for e in results if e.status == ProviderEventStatus.FAILED]
-        self.message_user(request, f"Reprocessed {len(results) - len(failed)} event(s).", messages.SUCCESS)
-        if failed:
-            self.message_user(request, f"Still failing: {', '.join(failed)}", messages.ERROR)

@@ -12,17 +12,20 @@ docs/stripe.md, on the shared ProviderEvent table).
 """
 
 import logging
-import traceback
 from collections.abc import Mapping
 from datetime import datetime
-
-from django.db import transaction
-from django.utils import timezone
 
 from core.audit import Actor
 from core.exceptions import WebhookRejected
 from payments.models import ProviderEventStatus
-from payments.providers.inbox import StoredEvent, VerifiedEvent, provider_event_store
+from payments.providers.inbox import (
+    InboxRail,
+    StoredEvent,
+    VerifiedEvent,
+    provider_event_process,
+    provider_event_store,
+    provider_events_replay,
+)
 from payments.providers.paypal.models import PAYPAL, PayPalEvent
 from payments.providers.paypal.payloads import parse_time
 from payments.providers.paypal.webhooks.handlers import HANDLERS, PREPARERS
@@ -53,41 +56,12 @@ def paypal_event_apply(*, event_pk: int) -> PayPalEvent:
     return paypal_event_process(event_pk=event_pk, actor=WEBHOOK_ACTOR)
 
 
-def _event_prepare(*, event_pk: int, force: bool) -> dict:
-    event = PayPalEvent.objects.get(pk=event_pk)
-    preparer = PREPARERS.get(event.type)
-    if preparer is None or (event.status != S.PENDING and not force):
-        return {}
-    return {"prepared": preparer(event=event)}
+PAYPAL_INBOX = InboxRail(label="PayPal", model=PayPalEvent, handlers=HANDLERS, preparers=PREPARERS)
 
 
 def paypal_event_process(*, event_pk: int, actor: Actor, force: bool = False) -> PayPalEvent:
-    """Run an event's handler once; with `force` (replay, admin) any event again, which the handlers make
-    harmless. PayPal calls the handler needs run first, outside the transaction that locks the event."""
-    prepared = _event_prepare(event_pk=event_pk, force=force)
-    with transaction.atomic():
-        event = PayPalEvent.objects.select_for_update().get(pk=event_pk)
-        if event.status != S.PENDING and not force:
-            return event
-        event.attempts += 1
-        event.processed_at = timezone.now()
-        handler = HANDLERS.get(event.type)
-        if handler is None:
-            event.status, event.error = S.IGNORED, f"no handler for {event.type}"
-        else:
-            try:
-                with transaction.atomic():
-                    outcome = handler(event=event, actor=actor, **prepared)
-            except Exception as exc:  # any handler error is recorded on the event for a replay
-                logger.exception("PayPal event %s (%s) failed", event.event_id, event.type)
-                event.status = S.FAILED
-                event.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"[-4000:]
-            else:
-                applied = outcome.applied or event.status == S.PROCESSED
-                event.status = S.PROCESSED if applied else S.IGNORED
-                event.error = outcome.note
-        event.save(update_fields=["status", "attempts", "processed_at", "error"])
-        return event
+    """Run an event's handler once (the shared inbox's processing; `force` for a replay)."""
+    return provider_event_process(rail=PAYPAL_INBOX, event_pk=event_pk, actor=actor, force=force)
 
 
 def paypal_event_reprocess(*, event: PayPalEvent, actor: Actor) -> PayPalEvent:
@@ -97,10 +71,4 @@ def paypal_event_reprocess(*, event: PayPalEvent, actor: Actor) -> PayPalEvent:
 
 def paypal_event_replay(*, actor: Actor, failed_only: bool = False, since: datetime | None = None) -> list[PayPalEvent]:
     """Reprocess stored events in PayPal's order (oldest create_time first), one transaction each."""
-    events = PayPalEvent.objects.all()
-    if failed_only:
-        events = events.filter(status=S.FAILED)
-    if since is not None:
-        events = events.filter(received_at__gte=since)
-    pks = list(events.order_by("provider_created_at", "id").values_list("pk", flat=True))
-    return [paypal_event_process(event_pk=pk, actor=actor, force=True) for pk in pks]
+    return provider_events_replay(rail=PAYPAL_INBOX, actor=actor, failed_only=failed_only, since=since)

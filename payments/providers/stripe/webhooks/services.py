@@ -14,18 +14,22 @@
 """
 
 import logging
-import traceback
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone
 
 from core.audit import Actor
 from core.exceptions import WebhookRejected
-from payments.models import ProviderEventStatus
-from payments.providers.inbox import StoredEvent, VerifiedEvent, provider_event_store
+from payments.providers.inbox import (
+    InboxRail,
+    StoredEvent,
+    VerifiedEvent,
+    provider_event_process,
+    provider_event_store,
+    provider_events_replay,
+)
 from payments.providers.stripe import gateway as stripe_gateway
 from payments.providers.stripe.models import STRIPE, StripeEvent
 from payments.providers.stripe.webhooks.handlers import HANDLERS, PREPARERS
@@ -68,45 +72,12 @@ def stripe_event_apply(*, event_pk: int) -> StripeEvent:
     return stripe_event_process(event_pk=event_pk, actor=WEBHOOK_ACTOR)
 
 
-def _event_prepare(*, event_pk: int, force: bool) -> dict:
-    """The handler's provider look-ups, made before the event's transaction (no lock held meanwhile)."""
-    event = StripeEvent.objects.get(pk=event_pk)
-    preparer = PREPARERS.get(event.type)
-    if preparer is None or (event.status != ProviderEventStatus.PENDING and not force):
-        return {}
-    return {"prepared": preparer(event=event)}
+STRIPE_INBOX = InboxRail(label="Stripe", model=StripeEvent, handlers=HANDLERS, preparers=PREPARERS)
 
 
 def stripe_event_process(*, event_pk: int, actor: Actor, force: bool = False) -> StripeEvent:
-    """Run an event's handler once. Without `force` only a pending event is processed (the first
-    delivery); with it (replay, admin) any event is processed again, which the handlers make harmless.
-    Provider look-ups the handler needs run first, outside the transaction that locks the event."""
-    prepared = _event_prepare(event_pk=event_pk, force=force)
-    with transaction.atomic():
-        event = StripeEvent.objects.select_for_update().get(pk=event_pk)
-        if event.status != ProviderEventStatus.PENDING and not force:
-            return event
-        event.attempts += 1
-        event.processed_at = timezone.now()
-        handler = HANDLERS.get(event.type)
-        if handler is None:
-            event.status, event.error = ProviderEventStatus.IGNORED, f"no handler for {event.type}"
-        else:
-            try:
-                with transaction.atomic():
-                    outcome = handler(event=event, actor=actor, **prepared)
-            except Exception as exc:  # any handler error is recorded on the event for a replay
-                logger.exception("Stripe event %s (%s) failed", event.event_id, event.type)
-                event.status = ProviderEventStatus.FAILED
-                event.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"[-4000:]
-            else:
-                # A replay of an event that was applied the first time changes nothing, and stays processed.
-                applied = outcome.applied or event.status == ProviderEventStatus.PROCESSED
-                event.status = ProviderEventStatus.PROCESSED if applied else ProviderEventStatus.IGNORED
-                # For an ignored event this says why (stale, repeated, not ours): it is not an error.
-                event.error = outcome.note
-        event.save(update_fields=["status", "attempts", "processed_at", "error"])
-        return event
+    """Run an event's handler once (the shared inbox's processing; `force` for a replay)."""
+    return provider_event_process(rail=STRIPE_INBOX, event_pk=event_pk, actor=actor, force=force)
 
 
 def stripe_event_reprocess(*, event: StripeEvent, actor: Actor) -> StripeEvent:
@@ -116,14 +87,6 @@ def stripe_event_reprocess(*, event: StripeEvent, actor: Actor) -> StripeEvent:
 
 def stripe_event_replay(*, actor: Actor, failed_only: bool = False, since: datetime | None = None,
                         event_id: str | None = None) -> list[StripeEvent]:
-    """Reprocess stored events in Stripe's order (oldest `created` first), one transaction each, so an
-    interrupted replay can simply be run again."""
-    events = StripeEvent.objects.all()
-    if failed_only:
-        events = events.filter(status=ProviderEventStatus.FAILED)
-    if since is not None:
-        events = events.filter(received_at__gte=since)
-    if event_id:
-        events = events.filter(event_id=event_id)
-    pks = list(events.order_by("provider_created_at", "id").values_list("pk", flat=True))
-    return [stripe_event_process(event_pk=pk, actor=actor, force=True) for pk in pks]
+    """Reprocess stored events in Stripe's order (oldest `created` first), one transaction each."""
+    return provider_events_replay(rail=STRIPE_INBOX, actor=actor, failed_only=failed_only, since=since,
+                                  event_id=event_id)
