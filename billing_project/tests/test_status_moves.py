@@ -20,8 +20,7 @@ ALLOWED = {
     ("payments/services/credit_pack_order_transitions.py", "credit_pack_orders_transition_many"): "its bulk variant",
     ("payments/services/refunds.py", "refund_transition"): "the transition function",
     # Not a domain status with a transition table: the webhook inbox's processing state.
-    ("payments/providers/stripe/webhooks/services.py", "stripe_event_process"): "webhook inbox state",
-    ("payments/providers/paypal/webhooks/services.py", "paypal_event_process"): "webhook inbox state",
+    ("payments/providers/inbox.py", "_event_handle"): "webhook inbox state",
 }
 
 
