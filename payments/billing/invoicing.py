@@ -126,7 +126,7 @@ def _invoices_write(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime,
                          amount_due, terms.due_date, terms.issued_at, now if terms.settles_at_once else None,
                          attempt.attempt_count if attempt else 0,
                          attempt.next_attempt_at if attempt else terms.next_attempt_at,
-                         json_text(draft.metadata), written, written))
+                         _json(draft.metadata), written, written))
         changes.append((*audit_values(actor=actor, reason=ISSUED_REASON, now=written), pk, InvoiceStatus.DRAFT,
                         InvoiceStatus.OPEN))
         if terms.settles_at_once:
@@ -163,5 +163,10 @@ def _line_rows_add(*, invoice_id: int, specs: list[LineSpec], rows: list[tuple])
         amount = invoice_line_amount(quantity=spec.quantity, unit_amount=spec.unit_amount)
         subtotal += amount
         rows.append((invoice_id, spec.kind, spec.description[:300], spec.quantity, spec.unit_amount, amount,
-                     spec.period_start, spec.period_end, spec.meter_id, spec.credits, json_text(spec.metadata)))
+                     spec.period_start, spec.period_end, spec.meter_id, spec.credits, _json(spec.metadata)))
     return subtotal
+
+
+def _json(value: dict) -> str:
+    # Most invoices and lines of a batch carry no metadata: skip the encoder for them (a batch has thousands).
+    return json_text(value) if value else "{}"
