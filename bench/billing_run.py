@@ -220,7 +220,7 @@ class BackendSamples:
         # Shares of the samples taken inside a transaction (start-up and the time between batches are idle).
         busy = {kind: count for kind, count in self.states.items() if kind != "idle"}
         total = sum(busy.values()) or 1
-        shares = ", ".join(f"{kind} {count / total:.0%}" for kind, count in
+        shares = ", ".join(f"{kind} {count / total:.1%}" for kind, count in
                            sorted(busy.items(), key=lambda item: -item[1]))
         return (f"workers' PostgreSQL backends: CPU {sum(self.cpu.values()):.1f} s; "
                 f"sampled inside transactions: {shares}")
