@@ -8,6 +8,10 @@ between those days from the previous attempt); the failure after the last retry 
 uncollectible and cancels the subscription. A "processing" charge is looked at again after the first
 gap without counting as an attempt (the same idempotency key finds the same charge).
 
+An invoice whose customer has nothing saved at any rail has its first attempt recorded by the renewal
+batch that issues it (`first_attempt_failed_at_issue`, `FirstAttemptsFailed`): the same schedule, past
+due move and email, without this step claiming it.
+
 Invoices that would be charged are leased in the batch transaction and charged after it commits, each
 outcome recorded in a short transaction of its own, so no row lock is held across a call to Stripe
 (docs/billing.md, step 4)."""
