@@ -12,8 +12,10 @@ import io
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -156,18 +158,72 @@ def reference_speed(n: int) -> dict[str, float]:
     return results
 
 
-def run_workers(args) -> list[str]:
+def run_workers(args) -> tuple[list[str], "BackendSamples"]:
     """`manage.py billing run` in several processes at once, as cron on several hosts would start it:
-    they share the batches through SKIP LOCKED. Their start-up time is part of the figure."""
+    they share the batches through SKIP LOCKED. Their start-up time is part of the figure. Their
+    PostgreSQL backends are sampled meanwhile (BackendSamples)."""
     command = [sys.executable, "manage.py", "billing", "run", "--as-of", AS_OF.isoformat(), "--no-progress"]
     if args.batch_size:
         command += ["--batch-size", str(args.batch_size)]
     processes = [subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.PIPE, text=True)
                  for _ in range(args.workers)]
+    samples = BackendSamples(exclude_pid=backend_pid())
+    sampler = threading.Thread(target=samples.collect, args=(lambda: all(p.poll() is not None for p in processes),))
+    sampler.start()
     lines = [process.communicate()[0].strip() for process in processes]
+    sampler.join()
     if any(process.returncode for process in processes):
         raise SystemExit(f"a worker failed: {lines}")
-    return lines
+    return lines, samples
+
+
+@dataclass
+class BackendSamples:
+    """What the workers' PostgreSQL backends were doing, sampled every 20 ms from pg_stat_activity, and
+    their CPU seconds (from /proc, last reading before each backend ended). The share of samples waiting
+    for the invoice number counter is the serialized part of concurrent runs."""
+
+    # The benchmark's own connection, idle while the workers run.
+    exclude_pid: int
+    states: dict[str, int] = dataclass_field(default_factory=dict)
+    cpu: dict[int, float] = dataclass_field(default_factory=dict)
+
+    def collect(self, done) -> None:
+        import psycopg
+
+        with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+            while not done():
+                rows = conn.execute(
+                    "SELECT pid, state, wait_event_type, wait_event, query FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid NOT IN (pg_backend_pid(), %s) "
+                    "AND backend_type = 'client backend'", [self.exclude_pid]).fetchall()
+                for pid, state, wait_type, wait_event, query in rows:
+                    self._note(state=state, wait_type=wait_type, wait_event=wait_event, query=query or "")
+                    cpu = backend_cpu_seconds(pid)
+                    if cpu is not None:
+                        self.cpu[pid] = cpu
+                time.sleep(0.02)
+
+    def _note(self, *, state: str, wait_type: str | None, wait_event: str | None, query: str) -> None:
+        if state != "active":
+            kind = "the run process (idle in transaction)" if state == "idle in transaction" else "idle"
+        elif wait_type == "Lock":
+            kind = ("waiting for the invoice number counter" if "invoicenumbersequence" in query
+                    else f"waiting for a lock ({wait_event})")
+        elif wait_type in (None, "CPU"):
+            kind = "running"
+        else:
+            kind = f"waiting ({wait_type})"
+        self.states[kind] = self.states.get(kind, 0) + 1
+
+    def line(self) -> str:
+        # Shares of the samples taken inside a transaction (start-up and the time between batches are idle).
+        busy = {kind: count for kind, count in self.states.items() if kind != "idle"}
+        total = sum(busy.values()) or 1
+        shares = ", ".join(f"{kind} {count / total:.1%}" for kind, count in
+                           sorted(busy.items(), key=lambda item: -item[1]))
+        return (f"workers' PostgreSQL backends: CPU {sum(self.cpu.values()):.1f} s; "
+                f"sampled inside transactions: {shares}")
 
 
 def django_start(args) -> None:
@@ -190,6 +246,7 @@ def django_start(args) -> None:
 class FirstRun:
     summaries: list[str]
     elapsed: float
+    samples: "BackendSamples | None"
     step_seconds: dict[str, list[float]]
     client_cpu: float
     server_cpu: float | None
@@ -217,16 +274,18 @@ def first_run(args) -> FirstRun:
     client_cpu = time.process_time()
     started = mark[0] = time.perf_counter()
     mark[1], mark[2] = client_cpu, server_cpu or 0.0
+    samples = None
     if args.workers == 1:
         summaries = [billing_run(as_of=AS_OF, batch_size=args.batch_size, progress=progress).line()]
     else:
-        summaries = run_workers(args)
+        summaries, samples = run_workers(args)
     elapsed = time.perf_counter() - started
     children = os.times()
     client_cpu = time.process_time() - client_cpu + children.children_user + children.children_system
     server_cpu = backend_cpu_seconds(pid) - server_cpu if server_cpu is not None and args.workers == 1 else None
     after = table_counts()
-    return FirstRun(summaries=summaries, elapsed=elapsed, step_seconds=step_seconds, client_cpu=client_cpu,
+    return FirstRun(summaries=summaries, elapsed=elapsed, samples=samples, step_seconds=step_seconds,
+                    client_cpu=client_cpu,
                     server_cpu=server_cpu, inserted=sum(after[t] - before[t] for t in TABLES))
 
 
@@ -235,7 +294,7 @@ def first_run_check_and_print(run: FirstRun, *, n: int, workers: int) -> None:
     from payments.models import Invoice
     from subscriptions.models import Subscription
 
-    updated = n + Invoice.objects.count()  # every subscription moved on, every invoice rescheduled by dunning
+    updated = n + Invoice.objects.count()  # every subscription moved on, every invoice numbered as it is issued
     renewed = Subscription.objects.filter(current_period_start=AS_OF).count()
     invoiced = Invoice.objects.filter(period_start=AS_OF).values("subscription_id").distinct().count()
     refilled = table_counts()["credits_creditgrant"]
@@ -255,6 +314,8 @@ def first_run_check_and_print(run: FirstRun, *, n: int, workers: int) -> None:
     server = f", its PostgreSQL backend {run.server_cpu:.1f} s" if run.server_cpu is not None else ""
     print(f"            CPU used: run process(es) {run.client_cpu:.1f} s{server}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if run.samples is not None:
+        print(f"            {run.samples.line()}")
     print(f"            {renewed:,} renewed, {invoiced:,} invoiced ({usage_lines:,} with usage), "
           f"{refilled:,} refilled: all of them")
     print(f"            {run.inserted:,} rows inserted + {updated:,} rows updated = "

@@ -15,6 +15,8 @@ ALLOWED = {
     ("subscriptions/services.py", "subscription_create"): "the initial status of a new row",
     ("payments/billing/forecast.py", "_subscription_forecast"): "an unsaved copy walked forward, never saved",
     ("payments/services/invoices.py", "invoice_transition"): "the transition function",
+    ("payments/billing/invoicing.py", "_invoices_number"): "bulk issuing: the batch's drafts open (or are "
+                                                           "paid) with their numbers, audited as written",
     ("payments/services/payments.py", "payment_transition"): "the transition function",
     ("payments/services/credit_pack_order_transitions.py", "credit_pack_order_transition"): "the transition function",
     ("payments/services/credit_pack_order_transitions.py", "credit_pack_orders_transition_many"): "its bulk variant",

@@ -8,6 +8,10 @@ between those days from the previous attempt); the failure after the last retry 
 uncollectible and cancels the subscription. A "processing" charge is looked at again after the first
 gap without counting as an attempt (the same idempotency key finds the same charge).
 
+An invoice whose customer has nothing saved at any rail has its first attempt recorded by the renewal
+batch that issues it (`first_attempt_failed_at_issue`, `FirstAttemptsFailed`): the same schedule, past
+due move and email, without this step claiming it.
+
 Invoices that would be charged are leased in the batch transaction and charged after it commits, each
 outcome recorded in a short transaction of its own, so no row lock is held across a call to Stripe
 (docs/billing.md, step 4)."""
@@ -25,6 +29,7 @@ from core.exceptions import PaymentProviderUnavailable
 from core.jobs import job_defer, jobs_defer_many
 from payments import collection
 from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
+from payments.billing.invoicing import FirstAttempt, InvoiceDraft, IssuedInvoice
 from payments.emails import DUNNING_FINAL_NOTICE_TASK, PAYMENTS_FAILED_TASK
 from payments.models import Invoice, InvoiceStatus
 from payments.selectors.provider_accounts import HAS_SAVED_METHOD, saved_payment_method_exists
@@ -47,6 +52,44 @@ def retry_gap(*, failures: int) -> timedelta | None:
     previous = days[failures - 2] if failures >= 2 else 0
     return timedelta(days=days[failures - 1] - previous)
 
+
+def first_attempt_failed_at_issue(*, as_of: datetime) -> FirstAttempt | None:
+    """The schedule an invoice issued at `as_of` to a customer with no saved payment method at any rail
+    starts with: its first attempt, due at issue, could only answer no_payment_method (invoice_collect
+    calls no provider for it), so the batch that issues it records that failure as `_Outcomes.note` would
+    (attempt 1, the next one after the first gap). None when no retry follows a first failure: the
+    collection step then writes the invoice off and cancels, as for every exhausted invoice."""
+    gap = retry_gap(failures=1)
+    return None if gap is None else FirstAttempt(attempt_count=1, next_attempt_at=as_of + gap)
+
+
+@dataclass(frozen=True)
+class FirstAttemptsFailed:
+    """The invoices of a renewal batch issued with their first attempt failed: as after any failed attempt
+    that will be retried, the subscription becomes past due and the customer is told why and when."""
+
+    invoice_ids: list[int]
+    subscription_ids: list[int]
+
+    @classmethod
+    def of(cls, *, invoices: list[IssuedInvoice], drafts: dict[int, InvoiceDraft]) -> "FirstAttemptsFailed":
+        """`drafts` by subscription id, as issued; an invoice with nothing due settled at issue instead."""
+        failed = [invoice for invoice in invoices if invoice.status == InvoiceStatus.OPEN
+                  and drafts[invoice.subscription_id].first_attempt is not None]
+        return cls(invoice_ids=[invoice.pk for invoice in failed],
+                   subscription_ids=[invoice.subscription_id for invoice in failed])
+
+    def past_due_moves(self) -> list[StatusMove]:
+        return [StatusMove(subscription_id=pk, to_status=S.PAST_DUE, reason=PAYMENT_FAILED_REASON)
+                for pk in sorted(self.subscription_ids)]
+
+    def notify(self) -> None:
+        if self.invoice_ids:
+            job_defer(name=PAYMENTS_FAILED_TASK, failures=[[pk, 1] for pk in self.invoice_ids])
+
+
+# Why a subscription became past due (its audit row), whichever path recorded the failure.
+PAYMENT_FAILED_REASON = "payment failed"
 
 # What collecting reads of an invoice and its customer; any other field still loads on first access.
 _COLLECTION_FIELDS = ("id", "number", "customer_id", "subscription_id", "status", "currency", "subtotal", "total",
@@ -235,5 +278,5 @@ def _mark_past_due(*, subscription_ids: set[int], actor: Actor) -> None:
     """Active or trialing subscriptions with a failed payment become past_due (bulk, audited); the bulk
     transition leaves the others (already past due, canceled...) as they are."""
     subscription_transition_many(actor=actor, moves=[
-        StatusMove(subscription_id=pk, to_status=S.PAST_DUE, reason="payment failed")
+        StatusMove(subscription_id=pk, to_status=S.PAST_DUE, reason=PAYMENT_FAILED_REASON)
         for pk in sorted(subscription_ids)])

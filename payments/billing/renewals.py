@@ -19,12 +19,13 @@ from core.bulk import array_of, ids_reserve
 from credits.services import GrantSpec, credit_refill_spec, credit_refills_bulk
 from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
 from payments.billing.decision import RenewalDecision, decision_lines, renewal_decide
-from payments.billing.invoicing import InvoiceDraft, invoices_issue
+from payments.billing.dunning import FirstAttemptsFailed, first_attempt_failed_at_issue
+from payments.billing.invoicing import FirstAttempt, InvoiceDraft, invoices_issuing
 from payments.billing.lines import Catalog, credit_pack_lines
 from payments.models import CreditPackOrder, CreditPackOrderStatus, Invoice
 from payments.selectors.provider_accounts import HAS_SAVED_METHOD, saved_payment_method_exists
 from payments.services.credit_pack_order_transitions import credit_pack_orders_transition_many
-from subscriptions.models import Subscription, SubscriptionEventKind, SubscriptionStatus
+from subscriptions.models import Plan, Subscription, SubscriptionEventKind, SubscriptionStatus
 from subscriptions.services import EventSpec, StatusMove, subscription_events_write_many, subscription_transition_many
 from usage.models import MeterPrice
 from usage.selectors import UsageWindow, usage_aggregate_many
@@ -42,18 +43,44 @@ def subscriptions_due(*, step: str, as_of: datetime):
     return due.filter(status__in=[S.ACTIVE, S.PAST_DUE])
 
 
+@dataclass(slots=True)
+class ClaimedSubscription:
+    """A claimed subscription as a renewal batch reads it: the claiming query's columns as plain values.
+    Building a Subscription and a Customer model instance per row cost about a quarter of the run's CPU
+    (bench/billing_run.py); `renewal_decide` and the batch read these attributes exactly as they would
+    read the model's."""
+
+    pk: int
+    customer_id: int
+    plan_id: int
+    scheduled_plan_id: int | None
+    status: str
+    billing_cycle_anchor: datetime
+    current_period_start: datetime
+    current_period_end: datetime
+    cancel_at_period_end: bool
+    # The customer's currency: the invoice's, and the one its pending credit pack orders must be in.
+    currency: str
+    # HAS_SAVED_METHOD, the claiming query's annotation (trial conversion, first collection attempt).
+    customer_has_saved_payment_method: bool
+    plan: Plan | None = None
+    scheduled_plan: Plan | None = None
+    # Never loaded: every reader of a claim (row_has_saved_payment_method) uses the annotation above.
+    customer: None = None
+
+
 @dataclass
 class _Change:
     """The new period of one claimed subscription, written for the whole batch at once (its status moves
     through `subscription_transition_many`)."""
 
-    subscription: Subscription
+    subscription: ClaimedSubscription
     plan_id: int
     current_period_start: datetime
     current_period_end: datetime
 
 
-def _usage_by_customer(*, subscriptions: list[Subscription], prices: dict[int, list[MeterPrice]],
+def _usage_by_customer(*, subscriptions: list[ClaimedSubscription], prices: dict[int, list[MeterPrice]],
                        step: str) -> dict[int, dict[int, Decimal]]:
     if step == TRIALS:  # usage during a trial is free
         return {}
@@ -66,7 +93,7 @@ def _usage_by_customer(*, subscriptions: list[Subscription], prices: dict[int, l
     return usage
 
 
-def _pending_orders_by_subscription(*, subscriptions: list[Subscription]) -> dict[int, list[CreditPackOrder]]:
+def _pending_orders_by_subscription(*, subscriptions: list[ClaimedSubscription]) -> dict[int, list[CreditPackOrder]]:
     """The pending on-account orders each subscription's renewal bills, read and locked (primary-key order)
     for the whole batch in one query: those placed before the period ended, in the invoice's currency.
     The lock makes a concurrent cancel wait for the batch and then find the order invoiced."""
@@ -79,48 +106,59 @@ def _pending_orders_by_subscription(*, subscriptions: list[Subscription]) -> dic
     billed: dict[int, list[CreditPackOrder]] = {}
     for order in orders:
         sub = by_customer[order.customer_id]
-        if order.created_at < sub.current_period_end and order.currency == sub.customer.currency:
+        if order.created_at < sub.current_period_end and order.currency == sub.currency:
             billed.setdefault(sub.pk, []).append(order)
     return billed
 
 
-# What a batch reads of a subscription and its customer; everything else stays in the database.
-_CLAIMED_FIELDS = ("id", "customer_id", "plan_id", "scheduled_plan_id", "status", "billing_cycle_anchor",
-                   "current_period_start", "current_period_end", "cancel_at_period_end", "canceled_at", "ended_at",
-                   "customer__currency")
+# What a batch reads of a subscription and its customer, in ClaimedSubscription's order; nothing else loads.
+_CLAIMED_COLUMNS = ("id", "customer_id", "plan_id", "scheduled_plan_id", "status", "billing_cycle_anchor",
+                    "current_period_start", "current_period_end", "cancel_at_period_end", "customer__currency",
+                    HAS_SAVED_METHOD)
+
+
+def _claim(*, step: str, as_of: datetime, batch_size: int, after_pk: int,
+           catalog: Catalog) -> list[ClaimedSubscription]:
+    """Lock (SKIP LOCKED, primary-key order) and read the next due subscriptions after `after_pk`."""
+    rows = (subscriptions_due(step=step, as_of=as_of).filter(pk__gt=after_pk)
+            # Whether each customer has a saved payment method, in the claiming query.
+            .annotate(**{HAS_SAVED_METHOD: saved_payment_method_exists()})
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("pk").values_list(*_CLAIMED_COLUMNS)[:batch_size])
+    claims = [ClaimedSubscription(*row) for row in rows]
+    for claim in claims:
+        claim.plan = catalog.plan(claim.plan_id)
+        claim.scheduled_plan = catalog.plan(claim.scheduled_plan_id) if claim.scheduled_plan_id else None
+    return claims
 
 
 def renewal_batch(*, step: str, as_of: datetime, batch_size: int, actor: Actor, catalog: Catalog,
-                  after_pk: int = 0) -> StepCounts | None:
+                  after_pk: int = 0, settle_first_attempts: bool = False) -> StepCounts | None:
     """Claim and handle, in its own transaction, one batch of due subscriptions with pk > `after_pk`;
-    None when there is nothing left to claim."""
+    None when there is nothing left to claim.
+
+    `settle_first_attempts` (the run's collection step runs after this one): an invoice whose customer
+    has no saved payment method at any rail is issued with its first collection attempt already failed
+    (payments.billing.dunning.first_attempt_failed_at_issue), which is what the collection step would
+    record for it, without claiming, updating and committing it a second time."""
     with transaction.atomic():
         batch_transaction_tune()
-        subscriptions = list(
-            subscriptions_due(step=step, as_of=as_of).filter(pk__gt=after_pk)
-            .select_related("customer").only(*_CLAIMED_FIELDS)
-            # Whether each customer has a saved payment method (trial conversion), in the claiming query.
-            .annotate(**{HAS_SAVED_METHOD: saved_payment_method_exists()})
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by("pk")[:batch_size]
-        )
+        subscriptions = _claim(step=step, as_of=as_of, batch_size=batch_size, after_pk=after_pk, catalog=catalog)
         if not subscriptions:
             return None
-        for sub in subscriptions:
-            sub.plan = catalog.plan(sub.plan_id)
-            sub.scheduled_plan = catalog.plan(sub.scheduled_plan_id) if sub.scheduled_plan_id else None
-        counts = _handle(step=step, subscriptions=subscriptions, as_of=as_of, actor=actor, prices=catalog.prices)
+        counts = _handle(step=step, subscriptions=subscriptions, as_of=as_of, actor=actor, prices=catalog.prices,
+                         settle_first_attempts=settle_first_attempts)
         counts.last_pk = subscriptions[-1].pk
         return counts
 
 
-def _handle(*, step: str, subscriptions: list[Subscription], as_of: datetime, actor: Actor,
-            prices: dict[int, list[MeterPrice]]) -> StepCounts:
+def _handle(*, step: str, subscriptions: list[ClaimedSubscription], as_of: datetime, actor: Actor,
+            prices: dict[int, list[MeterPrice]], settle_first_attempts: bool) -> StepCounts:
     """Act on each claimed subscription's renewal decision (payments.billing.decision), in bulk."""
     counts = StepCounts()
     usage = _usage_by_customer(subscriptions=subscriptions, prices=prices, step=step)
     orders = _pending_orders_by_subscription(subscriptions=subscriptions)
-    batch = _Batch()
+    batch = _Batch(first_attempt=first_attempt_failed_at_issue(as_of=as_of) if settle_first_attempts else None)
     for sub in subscriptions:
         decision = renewal_decide(subscription=sub, at=as_of)
         if not (decision.renews or decision.ends):
@@ -141,19 +179,25 @@ def _handle(*, step: str, subscriptions: list[Subscription], as_of: datetime, ac
 class _Batch:
     """Everything a batch of decisions writes, collected row by row and written one statement per table."""
 
+    # What an invoice to a customer with no saved payment method is issued with (None: not settled here).
+    first_attempt: FirstAttempt | None = None
     changes: list[_Change] = field(default_factory=list)
     drafts: dict[int, InvoiceDraft] = field(default_factory=dict)
     grants: list[GrantSpec] = field(default_factory=list)
     events: list[EventSpec] = field(default_factory=list)
     moves: list[StatusMove] = field(default_factory=list)
 
-    def add(self, *, subscription: Subscription, decision: RenewalDecision, lines: list) -> None:
+    def add(self, *, subscription: ClaimedSubscription, decision: RenewalDecision, lines: list) -> None:
         sub = subscription
         if lines:
+            # invoice_collect answers no_payment_method without calling anyone for a customer with nothing
+            # saved at any rail; the others stay due at issue for the collection step.
+            unchargeable = not sub.customer_has_saved_payment_method
             self.drafts[sub.pk] = InvoiceDraft(
-                customer_id=sub.customer_id, currency=sub.customer.currency, subscription_id=sub.pk,
+                customer_id=sub.customer_id, currency=sub.currency, subscription_id=sub.pk,
                 billing_reason=decision.billing_reason, period_start=decision.period_start,
-                period_end=decision.period_end, lines=lines, metadata={"final": True} if decision.ends else {})
+                period_end=decision.period_end, lines=lines, metadata={"final": True} if decision.ends else {},
+                first_attempt=self.first_attempt if unchargeable else None)
         if decision.to_status:
             self.moves.append(StatusMove(subscription_id=sub.pk, to_status=decision.to_status,
                                          reason=decision.reason))
@@ -181,20 +225,46 @@ class _Batch:
 
     def write(self, *, orders: dict[int, list[CreditPackOrder]], as_of: datetime, actor: Actor,
               counts: StepCounts) -> StepCounts:
-        drafts, changes = self.drafts, self.changes
+        drafts = self.drafts
         invoice_ids = dict(zip(drafts, ids_reserve(model=Invoice, count=len(drafts)), strict=True))
-        counts.add("refilled", credit_refills_bulk(specs=self.grants, actor=actor))
+        # The invoices are written first and numbered when the block ends, last in the transaction, so the
+        # year's number counter is locked only for the end of the batch.
+        with invoices_issuing(drafts=list(drafts.values()), actor=actor, now=as_of,
+                              ids=list(invoice_ids.values())) as invoices:
+            failed = FirstAttemptsFailed.of(invoices=invoices, drafts=drafts)
+            counts.add("refilled", credit_refills_bulk(specs=self.grants, actor=actor))
+            self._events_write(invoice_ids=invoice_ids, actor=actor)
+            self._orders_invoice(orders=orders, invoice_ids=invoice_ids, actor=actor, counts=counts)
+            self._periods_write()
+            # A subscription that ends, ends at the close of its last period, not at the run's clock; one
+            # whose invoice's first attempt failed becomes past due after any other move (a converted trial).
+            subscription_transition_many(moves=self.moves + failed.past_due_moves(), actor=actor, now=as_of,
+                                         at_period_end=True)
+            failed.notify()
+        counts.add("invoiced", len(invoices))
+        if failed.invoice_ids:
+            counts.add("failed", len(failed.invoice_ids))
+        return counts
+
+    def _events_write(self, *, invoice_ids: dict[int, int], actor: Actor) -> None:
         for row in self.events:
             if row.kind == SubscriptionEventKind.RENEWED:
                 row.data["invoice_id"] = invoice_ids.get(row.subscription_id)
         subscription_events_write_many(events=self.events, actor=actor)
-        billed = [order for sub_pk in drafts for order in orders.get(sub_pk, [])]
-        if billed:
-            invoiced = credit_pack_orders_transition_many(
-                orders=billed, to_status=CreditPackOrderStatus.INVOICED, actor=actor,
-                reason="billed on the renewal invoice",
-                invoice_ids={order.pk: invoice_ids[sub_pk] for sub_pk in drafts for order in orders.get(sub_pk, [])})
-            counts.add("credit_packs_invoiced", len(invoiced))
+
+    def _orders_invoice(self, *, orders: dict[int, list[CreditPackOrder]], invoice_ids: dict[int, int],
+                        actor: Actor, counts: StepCounts) -> None:
+        billed = {order.pk: invoice_ids[sub_pk] for sub_pk in self.drafts for order in orders.get(sub_pk, [])}
+        if not billed:
+            return
+        invoiced = credit_pack_orders_transition_many(
+            orders=[order for sub_pk in self.drafts for order in orders.get(sub_pk, [])],
+            to_status=CreditPackOrderStatus.INVOICED, actor=actor, reason="billed on the renewal invoice",
+            invoice_ids=billed)
+        counts.add("credit_packs_invoiced", len(invoiced))
+
+    def _periods_write(self) -> None:
+        changes = self.changes
         rows_update(
             model=Subscription, ids=[c.subscription.pk for c in changes],
             columns={
@@ -205,10 +275,3 @@ class _Batch:
             # A scheduled downgrade is used up by the renewal that applies it (or moot once canceled).
             constants={"scheduled_plan_id": None, "updated_at": timezone.now()},
         )
-        # A subscription that ends, ends at the close of its last period, not at the run's clock.
-        subscription_transition_many(moves=self.moves, actor=actor, now=as_of, at_period_end=True)
-        # Last, so the invoice number counter is locked only for the end of the batch.
-        invoices = invoices_issue(drafts=list(drafts.values()), actor=actor, now=as_of,
-                                  ids=list(invoice_ids.values()))
-        counts.add("invoiced", len(invoices))
-        return counts

@@ -96,6 +96,8 @@ def _steps(*, summary: BillingRunSummary, limit: int | None, batch_size: int, ac
     # Renewal steps walk forward by primary key (no batch rescans rows an earlier one moved on). A
     # subscription several periods behind is due again after its renewal, so passes repeat until one
     # finds nothing.
+    # Invoices nobody can pay get their first attempt recorded as they are issued, when this run collects.
+    settle_first_attempts = "collection" not in summary.skipped
     for step in (TRIALS, RENEWALS):
         if step in summary.skipped:
             continue
@@ -104,7 +106,7 @@ def _steps(*, summary: BillingRunSummary, limit: int | None, batch_size: int, ac
             cursor = pass_handled = 0
             while limit is None or done < limit:
                 counts = renewal_batch(step=step, as_of=as_of, batch_size=room(done), actor=actor, catalog=catalog,
-                                       after_pk=cursor)
+                                       after_pk=cursor, settle_first_attempts=settle_first_attempts)
                 if counts is None:
                     break
                 cursor = counts.last_pk

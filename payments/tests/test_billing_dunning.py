@@ -16,6 +16,11 @@ FEB_28 = datetime(2026, 2, 28, 12, 0, tzinfo=UTC)
 pytestmark = pytest.mark.django_db
 
 
+# A saved card (Stripe itself not configured): the scripted gateway (collect_outcomes) is asked for the first
+# attempt too. A customer with nothing saved has that attempt recorded as failed when the invoice is issued.
+CARD = {"stripe_default_payment_method_id": "pm_card_visa"}
+
+
 def _renewed_invoice(**customer_fields):
     sub = make_due_subscription(customer=StripeCustomerFactory(user=None, **customer_fields))
     billing_run(as_of=FEB_28)
@@ -32,7 +37,7 @@ def test_failed_collection_follows_the_schedule_then_cancels_and_writes_off(sett
     settings.BILLING_DUNNING_RETRY_DAYS = [1, 3, 5, 7]
     script, calls = collect_outcomes
     script["outcome"] = "failed"
-    sub, invoice = _renewed_invoice()
+    sub, invoice = _renewed_invoice(**CARD)
     first_failure = FEB_28
     invoice.refresh_from_db()
     sub.refresh_from_db()
@@ -58,7 +63,7 @@ def test_failed_collection_follows_the_schedule_then_cancels_and_writes_off(sett
 def test_success_on_a_retry_pays_the_invoice_and_reactivates(collect_outcomes):
     script, _ = collect_outcomes
     script["outcome"] = "failed"
-    sub, invoice = _renewed_invoice()
+    sub, invoice = _renewed_invoice(**CARD)
     script["outcome"] = "succeeded"
     invoice.refresh_from_db()
     summary = billing_run(as_of=invoice.next_attempt_at)
@@ -71,7 +76,7 @@ def test_success_on_a_retry_pays_the_invoice_and_reactivates(collect_outcomes):
 
 def test_processing_charge_is_looked_at_again_without_counting_an_attempt(collect_outcomes):
     _, calls = collect_outcomes
-    sub, invoice = _renewed_invoice()
+    sub, invoice = _renewed_invoice(**CARD)
     invoice.refresh_from_db()
     sub.refresh_from_db()
     assert invoice.attempt_count == 0 and invoice.next_attempt_at == FEB_28 + timedelta(days=1)
@@ -136,3 +141,50 @@ def test_dunning_batch_query_count_does_not_grow_with_batch_size(collect_outcome
         assert counts.counts["failed"] == size
         queries[size] = len(context)
     assert queries[2] == queries[30] <= 10
+
+
+def test_an_invoice_nobody_can_pay_has_its_first_attempt_recorded_as_it_is_issued(settings, collect_outcomes):
+    from core.tests.jobs_support import jobs_queued
+    from payments.emails import PAYMENTS_FAILED_TASK
+    from subscriptions.models import SubscriptionEvent
+
+    settings.BILLING_DUNNING_RETRY_DAYS = [2, 5]
+    script, calls = collect_outcomes
+    script["outcome"] = "succeeded"
+    sub, invoice = _renewed_invoice()  # nothing saved at any rail
+
+    summary_failed = Invoice.objects.filter(pk=invoice.pk, attempt_count=1, status=InvoiceStatus.OPEN,
+                                            next_attempt_at=FEB_28 + timedelta(days=2)).exists()
+    sub.refresh_from_db()
+    assert summary_failed and invoice.number == "INV-2026-000001"
+    assert calls == []  # no gateway was asked: invoice_collect could only answer no_payment_method
+    assert sub.status == SubscriptionStatus.PAST_DUE
+    assert list(SubscriptionEvent.objects.filter(subscription=sub, to_status=SubscriptionStatus.PAST_DUE)
+                .values_list("from_status", "reason")) == [("active", "payment failed")]
+    assert [job.args for job in jobs_queued(task_name=PAYMENTS_FAILED_TASK)] == [{"failures": [[invoice.pk, 1]]}]
+    # The schedule goes on from there: the second attempt is the gateway's, with the second idempotency key.
+    summary = billing_run(as_of=FEB_28 + timedelta(days=2))
+    assert calls == [(invoice.pk, 1)] and summary.counts["collected"] == 1
+
+
+def test_a_run_counts_the_first_attempts_it_recorded_at_issue(collect_outcomes):
+    script, calls = collect_outcomes
+    script["outcome"] = "processing"
+    unpaid = [make_due_subscription() for _ in range(3)]
+    carded = make_due_subscription(customer=StripeCustomerFactory(user=None, **CARD))
+
+    summary = billing_run(as_of=FEB_28)
+
+    assert summary.counts["failed"] == 3 and summary.counts["processing"] == 1
+    assert [pk for pk, _ in calls] == [Invoice.objects.get(subscription=carded).pk]
+    assert set(Invoice.objects.filter(subscription__in=unpaid).values_list("attempt_count", flat=True)) == {1}
+
+
+def test_without_retries_a_first_failure_at_issue_is_left_to_the_step_that_writes_it_off(settings):
+    settings.BILLING_DUNNING_RETRY_DAYS = []
+    sub, invoice = _renewed_invoice()
+    invoice.refresh_from_db()
+    sub.refresh_from_db()
+    assert invoice.status == InvoiceStatus.UNCOLLECTIBLE and invoice.attempt_count == 1
+    assert sub.status == SubscriptionStatus.CANCELED
+

@@ -72,3 +72,37 @@ def test_both_issuing_paths_share_one_number_format_and_one_gapless_counter():
 
     assert numbers == [invoice_number_format(year=2025, sequence=n) for n in (1, 2, 3)]
     assert numbers == ["INV-2025-000001", "INV-2025-000002", "INV-2025-000003"]
+
+
+@pytest.mark.parametrize(("lines", "status", "attempts", "next_attempt_at"), [
+    ([_line("1000")], "open", 1, NOW + timedelta(days=1)),
+    ([_line("0")], "paid", 0, None),  # nothing due: settled at issue, no attempt to record
+])
+def test_a_first_attempt_settled_by_the_issuing_batch_is_written_with_the_invoice(lines, status, attempts,
+                                                                                  next_attempt_at):
+    from payments.billing.invoicing import FirstAttempt
+
+    customer = CustomerFactory()
+    draft = InvoiceDraft(customer_id=customer.pk, currency=customer.currency, subscription_id=None,
+                         billing_reason=BillingReason.MANUAL, period_start=None, period_end=None, lines=lines,
+                         first_attempt=FirstAttempt(attempt_count=1, next_attempt_at=NOW + timedelta(days=1)))
+    [issued] = invoices_issue(drafts=[draft], actor=ACTOR, now=NOW)
+    invoice = Invoice.objects.get(pk=issued.pk)
+    assert (invoice.status, invoice.attempt_count, invoice.next_attempt_at) == (status, attempts, next_attempt_at)
+    assert issued.number == invoice.number == "INV-2025-000001" and issued.status == status
+
+
+def test_a_batch_numbers_its_invoices_in_id_order_after_writing_them_as_drafts():
+    customer = CustomerFactory()
+    drafts = [InvoiceDraft(customer_id=customer.pk, currency=customer.currency, subscription_id=None,
+                           billing_reason=BillingReason.MANUAL, period_start=None, period_end=None,
+                           lines=[_line(amount)]) for amount in ("100", "0", "300")]
+    from payments.billing.invoicing import invoices_issuing
+
+    with invoices_issuing(drafts=drafts, actor=ACTOR, now=NOW) as issued:
+        # Inside the batch: written, not yet numbered (the counter is not taken until the block ends).
+        assert list(Invoice.objects.order_by("pk").values_list("status", "number")) == [("draft", None)] * 3
+    assert [(i.number, i.status) for i in issued] == [
+        ("INV-2025-000001", "open"), ("INV-2025-000002", "paid"), ("INV-2025-000003", "open")]
+    assert list(Invoice.objects.order_by("pk").values_list("number", "status")) == [
+        (i.number, i.status) for i in issued]

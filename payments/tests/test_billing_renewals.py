@@ -233,3 +233,19 @@ def test_renewal_batch_query_count_does_not_grow_with_batch_size(metered_plan):
         assert counts.counts["renewed"] == counts.counts["invoiced"] == counts.counts["refilled"] == size
         queries[size] = len(context)
     assert queries[2] == queries[40] <= 20
+
+
+def test_a_claim_carries_the_saved_method_annotation_under_the_name_its_readers_use():
+    """`row_has_saved_payment_method` (trial conversion) reads HAS_SAVED_METHOD off the row it is given; a
+    claim is a plain value, so its field must bear that name or every claim would look unannotated."""
+    from dataclasses import fields
+
+    from payments.billing.renewals import _CLAIMED_COLUMNS, ClaimedSubscription
+    from payments.selectors.provider_accounts import HAS_SAVED_METHOD, row_has_saved_payment_method
+
+    names = [f.name for f in fields(ClaimedSubscription)]
+    assert HAS_SAVED_METHOD in names
+    assert names.index(HAS_SAVED_METHOD) == _CLAIMED_COLUMNS.index(HAS_SAVED_METHOD)  # read by position
+    claim = ClaimedSubscription(*range(len(_CLAIMED_COLUMNS)))
+    setattr(claim, HAS_SAVED_METHOD, False)
+    assert row_has_saved_payment_method(row=claim, customer=claim.customer) is False

@@ -57,3 +57,6 @@ def test_dunning_disabled_skips_collection_only(metered_plan):
 
     assert summary.skipped == ("collection",)
     assert summary.counts.get("renewed") == 1 and not summary.counts.get("failed")
+    # Not even the first attempt of an invoice nobody can pay is recorded at issue: it stays due.
+    invoice = Invoice.objects.get()
+    assert invoice.attempt_count == 0 and invoice.next_attempt_at == invoice.issued_at

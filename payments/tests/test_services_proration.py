@@ -16,6 +16,7 @@ from payments.billing.verify import billing_verify
 from payments.models import BillingReason, Invoice, InvoiceLine
 from payments.services import subscription_change_plan
 from payments.tests.conftest import T0, make_due_subscription
+from payments.tests.factories import StripeCustomerFactory
 from subscriptions.models import SubscriptionStatus
 from subscriptions.tests.factories import PlanFactory
 
@@ -79,7 +80,9 @@ def test_a_year_of_changes_and_renewals_has_no_rounding_drift(collect_outcomes, 
     collect_outcomes[0]["outcome"] = "succeeded"
     with transaction.atomic():
         plans = [PlanFactory(amount=a, credits_per_period=0) for a in amounts]
-        sub = make_due_subscription(plan=plans[start_plan])
+        # A saved card: the scripted gateway collects each invoice.
+        customer = StripeCustomerFactory(user=None, stripe_default_payment_method_id="pm_card_visa")
+        sub = make_due_subscription(plan=plans[start_plan], customer=customer)
         current, scheduled = plans[start_plan], None
         exact = Fraction(0)  # what the year costs, computed directly with exact fractions
         for changes in months:
