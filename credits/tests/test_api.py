@@ -1,4 +1,6 @@
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from billing_project.tests.api_support import api_customer, staff_client
 from core.audit import Actor
@@ -59,3 +61,33 @@ def test_staff_must_name_the_customer():
     response = staff_client().post("/api/v1/credits/debit/", {"amount": 1}, format="json")
     assert response.status_code == 400
     assert "customer" in response.json()["error"]["fields"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_customers_debit_is_two_queries_the_token_and_the_debit():
+    """The hot path over HTTP, outside any transaction as in production: the token's lookup, then the one
+    debit statement (its own transaction). The plan limits come from the client cache and the customer
+    is the caller's own, so neither the Customer row nor the subscription is read."""
+    caller = api_customer()
+    credit_grant(customer=caller.customer, amount=30, source="purchase", actor=Actor.system("test"))
+    caller.client.post("/api/v1/credits/debit/", {"amount": 1}, format="json")  # fills the client cache
+
+    with CaptureQueriesContext(connection) as context:
+        taken = caller.client.post("/api/v1/credits/debit/", {"amount": 2, "idempotency_key": "k"}, format="json")
+
+    assert taken.status_code == 201 and taken.json()["balance"] == 27
+    statements = [q["sql"] for q in context.captured_queries]
+    assert len(statements) == 2
+    assert "authtoken_token" in statements[0] and statements[1].startswith("SELECT * FROM credits_debit(")
+
+
+@pytest.mark.django_db
+def test_a_customer_naming_another_customer_in_a_debit_gets_404_and_nothing_is_taken():
+    caller, other = api_customer(), api_customer()
+    credit_grant(customer=other.customer, amount=30, source="purchase", actor=Actor.system("test"))
+
+    response = caller.client.post("/api/v1/credits/debit/", {"amount": 2, "customer": other.customer.pk},
+                                  format="json")
+
+    assert response.status_code == 404
+    assert credit_balance_get(customer=other.customer) == 30
