@@ -17,6 +17,7 @@ from credits.api.serializers import (
     CreditLedgerEntrySerializer,
     CreditWriteSerializer,
     CustomerQuerySerializer,
+    credit_write_data,
 )
 from credits.selectors import (
     CREDIT_LEDGER_EXPORT,
@@ -75,7 +76,7 @@ class CreditsViewSet(ApiViewMixin, viewsets.GenericViewSet):
         customer = self._debited_customer(data.get("customer"))
         write = credit_debit(customer=customer, amount=data["amount"], actor=Actor.of_user(request.user),
                              reason=data["reason"] or "API debit", idempotency_key=data["idempotency_key"])
-        return Response(CreditWriteSerializer(write).data,
+        return Response(credit_write_data(write),
                         status=status.HTTP_200_OK if write.replayed else status.HTTP_201_CREATED)
 
     def _debited_customer(self, customer_id: int | None) -> Customer:

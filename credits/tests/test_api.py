@@ -1,11 +1,16 @@
+import json
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.renderers import JSONRenderer
 
 from billing_project.tests.api_support import api_customer, staff_client
 from core.audit import Actor
+from credits.api.serializers import CreditWriteSerializer
+from credits.models import CreditLedgerEntry
 from credits.selectors import credit_balance_get
-from credits.services import credit_grant
+from credits.services import CreditWrite, credit_grant
 
 
 @pytest.mark.django_db
@@ -91,3 +96,17 @@ def test_a_customer_naming_another_customer_in_a_debit_gets_404_and_nothing_is_t
 
     assert response.status_code == 404
     assert credit_balance_get(customer=other.customer) == 30
+
+
+@pytest.mark.django_db
+def test_the_debit_answers_exactly_what_its_documented_serializer_renders():
+    caller = api_customer()
+    credit_grant(customer=caller.customer, amount=30, source="purchase", actor=Actor.system("test"))
+    body = {"amount": 4, "reason": "report export", "idempotency_key": "job-1"}
+
+    answers = [caller.client.post("/api/v1/credits/debit/", body, format="json") for _ in range(2)]
+
+    entry = CreditLedgerEntry.objects.get(customer=caller.customer, idempotency_key="job-1")
+    for answer, replayed in zip(answers, (False, True), strict=True):
+        documented = CreditWriteSerializer(CreditWrite(entry=entry, replayed=replayed)).data
+        assert answer.json() == json.loads(JSONRenderer().render(documented))
