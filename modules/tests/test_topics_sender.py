@@ -5,10 +5,12 @@ caller; events go out only for committed work."""
 import asyncio
 import logging
 import os
+import sys
 import threading
 
 import pytest
 from channels.layers import get_channel_layer
+from django.conf import settings as django_settings
 
 from billing_project.tests.redis_support import point_redis_at_closed_port
 from core.resilience import channel_layer_breaker
@@ -110,3 +112,27 @@ def test_redis_down_drops_events_opens_the_breaker_and_logs_the_outage_once(sett
     assert sender.counts.dropped >= 29  # after the failure, dropped without trying until a probe is due
     [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "Redis channel layer" in error.getMessage() and "live broadcasts are dropped" in error.getMessage()
+
+
+@pytest.mark.slow
+async def test_a_process_exiting_right_after_queueing_sends_every_event_first(settings):
+    """The exit flush: a process that queues events and ends at once (a worker recycled after a request)
+    still sends them, in order, before it is gone."""
+    prefix = f"sender-exit-{os.getpid()}"
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": REDIS_URL}], "prefix": prefix}}}
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("sender-test.staff", channel)
+    script = ("import django; django.setup()\n"
+              "from modules.topics_sender import LiveEvent, live_event_publish\n"
+              "for n in range(200):\n"
+              "    event = LiveEvent(groups=('sender-test.staff',), message={'type': 'live.event', 'n': n})\n"
+              "    live_event_publish(event)\n")
+    env = {**os.environ, "REDIS_URL": REDIS_URL, "CHANNEL_LAYER_PREFIX": prefix,
+           "DJANGO_SETTINGS_MODULE": "billing_project.settings"}
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", script, env=env, cwd=django_settings.BASE_DIR)
+
+    assert await asyncio.wait_for(process.wait(), 60) == 0
+    received = [(await asyncio.wait_for(layer.receive(channel), 5))["n"] for _ in range(200)]
+    assert received == list(range(200))
