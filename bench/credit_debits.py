@@ -8,8 +8,8 @@ customer of its own ("distinct"), then all on one customer ("hot"):
 - raw: client processes doing BEGIN; SELECT ... FOR UPDATE on the balance row; UPDATE it; INSERT a
   ledger row; COMMIT with psycopg, nothing else (the reference, same server, same run);
 - service: client processes calling `credits.services.credit_debit` (one credit, a fresh idempotency key);
-- HTTP: client threads posting to `/api/v1/credits/debit/` on gunicorn (sync workers, as
-  bench/usage_ingest.py starts it) with a token each.
+- HTTP: client processes (so the load generator is not one interpreter's GIL) posting to
+  `/api/v1/credits/debit/` on gunicorn (sync workers, as bench/usage_ingest.py starts it) with a token each.
 Then it checks that every debit answered is stored once and that the ledger equals the balances
 (`billing verify`'s credit checks), and prints debits/s with each figure's share of the reference.
 """
@@ -22,7 +22,6 @@ import os
 import queue
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -152,45 +151,31 @@ def run_processes(targets: list[tuple], seconds: float) -> tuple[int, float]:
 
 # ---------------------------------------------------------------------------------- HTTP clients
 
-def run_http(*, port: int, tokens: list[str], clients: int, seconds: float, prefix: str) -> tuple[int, float]:
-    state = {"created": 0, "errors": 0}
-    lock = threading.Lock()
-    barrier = threading.Barrier(clients)
-
-    def client(index: int) -> None:
-        token = tokens[index % len(tokens)]
-        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        created = errors = 0
-        barrier.wait()
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            body = json.dumps({"amount": 1, "reason": "bench", "idempotency_key": f"{prefix}-{index}-{created}"})
-            conn.request("POST", "/api/v1/credits/debit/", body=body, headers=headers)
-            response = conn.getresponse()
-            payload = response.read()
-            if response.status == 201:
-                created += 1
-            else:
-                errors += 1
-                print(f"HTTP {response.status}: {payload[:200]!r}", file=sys.stderr)
-            if response.getheader("Connection", "").lower() == "close":
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        conn.close()
-        with lock:
-            state["created"] += created
-            state["errors"] += errors
-
+def http_client(port: int, token: str, seconds: float, prefix: str, ready, results) -> None:
+    """One client: keep-alive posts of one-credit debits, each with a fresh idempotency key."""
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    created = errors = 0
+    ready.wait(timeout=START_TIMEOUT)
+    deadline = time.monotonic() + seconds
     started = time.monotonic()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if state["errors"]:
-        raise SystemExit(f"{state['errors']} HTTP debits failed")
-    return state["created"], time.monotonic() - started
+    while time.monotonic() < deadline:
+        body = json.dumps({"amount": 1, "reason": "bench", "idempotency_key": f"{prefix}-{created}-{errors}"})
+        conn.request("POST", "/api/v1/credits/debit/", body=body, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        if response.status == 201:
+            created += 1
+        else:
+            errors += 1
+            print(f"HTTP {response.status}: {payload[:200]!r}", file=sys.stderr)
+        if response.getheader("Connection", "").lower() == "close":
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.close()
+    if errors:
+        raise SystemExit(f"{errors} HTTP debits failed")
+    results.put(("http", created, time.monotonic() - started))
 
 
 # ---------------------------------------------------------------------------------- main
@@ -211,8 +196,9 @@ def measure(args, fixtures: dict, database_url: str) -> dict:
     server = start_server(server="gunicorn", workers=args.workers, port=args.port, env=env)
     try:
         for scenario in SCENARIOS:
-            done, elapsed = run_http(port=args.port, tokens=fixtures[("http", scenario)]["tokens"],
-                                     clients=args.clients, seconds=args.seconds, prefix=scenario)
+            tokens = fixtures[("http", scenario)]["tokens"]
+            done, elapsed = run_processes([(http_client, (args.port, tokens[i % len(tokens)]), (f"{scenario}-{i}",))
+                                           for i in range(args.clients)], args.seconds)
             rates[("http", scenario)] = (done, done / elapsed)
     finally:
         server.send_signal(signal.SIGTERM)

@@ -148,6 +148,11 @@ else:
 # After Redis failed, seconds between attempts to reach it again; meanwhile the cache is local memory
 # and live broadcasts are dropped without trying (core/resilience.py).
 REDIS_RETRY_SECONDS = env.float("REDIS_RETRY_SECONDS", default=10.0)
+# Live events wait on one bounded queue per process for its sender thread (modules/topics_sender.py): when
+# the channel layer cannot keep up, new events beyond this many are dropped (counted and logged), never the
+# request that made the change. At exit the process waits up to this long for the queue to drain.
+LIVE_SENDER_QUEUE_SIZE = env.int("LIVE_SENDER_QUEUE_SIZE", default=10_000)
+LIVE_SENDER_EXIT_FLUSH_SECONDS = env.float("LIVE_SENDER_EXIT_FLUSH_SECONDS", default=5.0)
 
 # Seconds each process trusts its memo of which modules are enabled; a switch made in another process is
 # seen within this (the process that made it sees it at once).

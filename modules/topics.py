@@ -12,11 +12,8 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-
-from core.resilience import REDIS_UNAVAILABLE, channel_layer_breaker
 from core.safe_input import BIGINT_MAX
+from modules.topics_sender import LiveEvent, live_event_publish
 
 logger = logging.getLogger(__name__)
 
@@ -119,27 +116,11 @@ def topic_event_message(*, topic: str, kind: str, data: dict, match: dict) -> di
             "text": json.dumps({"type": kind, "topic": topic, "data": data})}
 
 
-async def _group_send_all(groups: list[str], message: dict) -> None:
-    layer = get_channel_layer()
-    for group in groups:
-        # Each copy names its group: a process's hub subscribed to both hands each to its own members.
-        await layer.group_send(group, {**message, "group": group})
-
-
 def topic_send(*, topic: str, message: dict, customer_id: int) -> None:
-    """Send one event to the topic's staff group and the customer's group. Failures are swallowed and
-    logged: the change is committed, and a broadcast must not turn it into an error for the user."""
-    breaker = channel_layer_breaker()
-    if not breaker.allows_call():
-        return
-    try:
-        async_to_sync(_group_send_all)([group_customer(topic, customer_id), group_staff(topic)], message)
-    except REDIS_UNAVAILABLE as error:
-        breaker.record_failure(error)
-    except Exception:
-        logger.exception("Live broadcast on %s failed; the change is saved but clients missed it", topic)
-    else:
-        breaker.record_success()
+    """Send one event to the topic's staff group and the customer's group, through the process's live
+    sender (modules/topics_sender.py): queued at once, sent by its thread, so a failure or a slow Redis
+    never reaches the user whose change is already committed."""
+    live_event_publish(LiveEvent(groups=(group_customer(topic, customer_id), group_staff(topic)), message=message))
 
 
 def topic_publish(*, topic: str, kind: str, read: Callable[[], tuple[dict, dict] | None]) -> None:

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from core.api.fields import BoundedDateTimeField, MinorUnitsField, ObjectIdField
 from credits.models import DEFAULT_GRANT_PRIORITY, CreditGrant, CreditLedgerEntry, CreditSource
+from credits.services import CreditWrite
 
 
 class NextRefillSerializer(serializers.Serializer):
@@ -69,3 +70,22 @@ class CreditWriteSerializer(serializers.Serializer):
     balance = serializers.IntegerField()
     replayed = serializers.BooleanField(help_text="True when the idempotency key was used before: nothing was "
                                                   "taken this time.")
+
+
+# DRF's own datetime rendering (time zone, format setting), shared by every call below.
+_DATETIME = serializers.DateTimeField()
+
+
+def credit_write_data(write: CreditWrite) -> dict:
+    """CreditWriteSerializer's output, built directly: the debit answers it on every call, and the nested
+    ModelSerializer built its fields anew per response (about a fifth of a debit request's CPU). The
+    serializer stays the documented shape; credits/tests/test_api.py pins the two equal."""
+    entry = write.entry
+    return {
+        "entry": {"id": entry.pk, "customer": entry.customer_id, "kind": entry.kind, "amount": entry.amount,
+                  "balance_after": entry.balance_after, "grant": entry.grant_id, "reason": entry.reason,
+                  "actor_label": entry.actor_label, "idempotency_key": entry.idempotency_key,
+                  "created_at": _DATETIME.to_representation(entry.created_at)},
+        "balance": write.balance,
+        "replayed": write.replayed,
+    }

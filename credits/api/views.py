@@ -17,6 +17,7 @@ from credits.api.serializers import (
     CreditLedgerEntrySerializer,
     CreditWriteSerializer,
     CustomerQuerySerializer,
+    credit_write_data,
 )
 from credits.selectors import (
     CREDIT_LEDGER_EXPORT,
@@ -28,6 +29,7 @@ from credits.selectors import (
 from credits.services import credit_debit, credit_grant
 from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
 from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature, StaffOnly
+from subscriptions.models import Customer
 
 API_ACCESS = HasPlanFeature("api_access")
 
@@ -71,11 +73,20 @@ class CreditsViewSet(ApiViewMixin, viewsets.GenericViewSet):
         serializer = CreditDebitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        customer = self.acting_customer(data.get("customer"))
+        customer = self._debited_customer(data.get("customer"))
         write = credit_debit(customer=customer, amount=data["amount"], actor=Actor.of_user(request.user),
                              reason=data["reason"] or "API debit", idempotency_key=data["idempotency_key"])
-        return Response(CreditWriteSerializer(write).data,
+        return Response(credit_write_data(write),
                         status=status.HTTP_200_OK if write.replayed else status.HTTP_201_CREATED)
+
+    def _debited_customer(self, customer_id: int | None) -> Customer:
+        """Whose credits a debit takes. A customer's own: its id comes from the client record that every
+        request already trusts for scoping, and a debit needs nothing but the id, so the Customer row is
+        not read (one round trip less on the hot path). Staff name the customer, which is looked up."""
+        client = self.api_client
+        if client.is_staff or client.customer_id is None or customer_id not in (None, client.customer_id):
+            return self.acting_customer(customer_id)
+        return Customer(pk=client.customer_id)
 
 
 @extend_schema_view(

@@ -1,9 +1,16 @@
+import json
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.renderers import JSONRenderer
 
 from billing_project.tests.api_support import api_customer, staff_client
 from core.audit import Actor
+from credits.api.serializers import CreditWriteSerializer
+from credits.models import CreditLedgerEntry
 from credits.selectors import credit_balance_get
-from credits.services import credit_grant
+from credits.services import CreditWrite, credit_grant
 
 
 @pytest.mark.django_db
@@ -59,3 +66,47 @@ def test_staff_must_name_the_customer():
     response = staff_client().post("/api/v1/credits/debit/", {"amount": 1}, format="json")
     assert response.status_code == 400
     assert "customer" in response.json()["error"]["fields"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_customers_debit_is_two_queries_the_token_and_the_debit():
+    """The hot path over HTTP, outside any transaction as in production: the token's lookup, then the one
+    debit statement (its own transaction). The plan limits come from the client cache and the customer
+    is the caller's own, so neither the Customer row nor the subscription is read."""
+    caller = api_customer()
+    credit_grant(customer=caller.customer, amount=30, source="purchase", actor=Actor.system("test"))
+    caller.client.post("/api/v1/credits/debit/", {"amount": 1}, format="json")  # fills the client cache
+
+    with CaptureQueriesContext(connection) as context:
+        taken = caller.client.post("/api/v1/credits/debit/", {"amount": 2, "idempotency_key": "k"}, format="json")
+
+    assert taken.status_code == 201 and taken.json()["balance"] == 27
+    statements = [q["sql"] for q in context.captured_queries]
+    assert len(statements) == 2
+    assert "authtoken_token" in statements[0] and statements[1].startswith("SELECT * FROM credits_debit(")
+
+
+@pytest.mark.django_db
+def test_a_customer_naming_another_customer_in_a_debit_gets_404_and_nothing_is_taken():
+    caller, other = api_customer(), api_customer()
+    credit_grant(customer=other.customer, amount=30, source="purchase", actor=Actor.system("test"))
+
+    response = caller.client.post("/api/v1/credits/debit/", {"amount": 2, "customer": other.customer.pk},
+                                  format="json")
+
+    assert response.status_code == 404
+    assert credit_balance_get(customer=other.customer) == 30
+
+
+@pytest.mark.django_db
+def test_the_debit_answers_exactly_what_its_documented_serializer_renders():
+    caller = api_customer()
+    credit_grant(customer=caller.customer, amount=30, source="purchase", actor=Actor.system("test"))
+    body = {"amount": 4, "reason": "report export", "idempotency_key": "job-1"}
+
+    answers = [caller.client.post("/api/v1/credits/debit/", body, format="json") for _ in range(2)]
+
+    entry = CreditLedgerEntry.objects.get(customer=caller.customer, idempotency_key="job-1")
+    for answer, replayed in zip(answers, (False, True), strict=True):
+        documented = CreditWriteSerializer(CreditWrite(entry=entry, replayed=replayed)).data
+        assert answer.json() == json.loads(JSONRenderer().render(documented))

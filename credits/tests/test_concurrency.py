@@ -10,6 +10,8 @@ from django.db.models import Sum
 from billing_project.tests.threads import run_threads
 from core.audit import Actor
 from core.exceptions import InsufficientCredits
+from core.tests.jobs_support import jobs_queued
+from credits.emails import CREDITS_LOW_TASK
 from credits.models import CreditLedgerEntry, CreditSource, LedgerKind
 from credits.selectors import credit_balance_get, credit_balance_mismatches
 from credits.services import credit_debit, credit_grant
@@ -130,4 +132,23 @@ def test_eight_threads_on_distinct_customers_and_one_hot_customer_never_overdraw
     # The promotion (priority 0) was spent before the purchase was touched.
     first_purchase = hot_debits.filter(allocations__grant__source=CreditSource.PURCHASE).order_by("id").first()
     assert not hot_debits.filter(id__gt=first_purchase.pk, allocations__grant__source=CreditSource.PROMOTION).exists()
+    assert credit_balance_mismatches() == []
+
+
+def test_eight_threads_crossing_the_low_credit_threshold_together_defer_one_email(settings):
+    """Debits on their own (autocommit) that would cross the threshold are held back by the statement and
+    redone in a transaction with their email job; under 8 racing threads exactly one debit crosses, and
+    exactly that one defers the email, in its own transaction."""
+    settings.CREDITS_LOW_THRESHOLD = 100
+    customer = CustomerFactory()
+    credit_grant(customer=customer, amount=140, source=CreditSource.PURCHASE, actor=ACTOR)
+
+    results = run_in_threads(8, lambda i: [credit_debit(customer=customer, amount=5, actor=ACTOR,
+                                                        idempotency_key=f"low-{i}-{n}") for n in range(3)])
+
+    assert not [r for r in results.values() if isinstance(r, Exception)]
+    crossing = CreditLedgerEntry.objects.get(customer=customer, kind=LedgerKind.DEBIT, balance_after__lt=100,
+                                             balance_after__gte=95)
+    assert [job.args for job in jobs_queued(task_name=CREDITS_LOW_TASK)] == [{"ledger_entry_id": crossing.pk}]
+    assert credit_balance_get(customer=customer) == 140 - 8 * 3 * 5
     assert credit_balance_mismatches() == []

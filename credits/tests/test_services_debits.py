@@ -49,11 +49,11 @@ def round_trips():
 
 
 @pytest.mark.django_db
-def test_a_debit_inside_a_transaction_is_two_statements_and_no_savepoint():
-    """CaptureQueriesContext records what Django executes: here the lock of the balance row and the one
-    data-modifying statement. The test runs inside pytest-django's transaction, as a debit inside a
-    caller's transaction (usage batches) does, so no BEGIN or COMMIT is sent and none is counted; a
-    savepoint would show as SAVEPOINT and RELEASE SAVEPOINT statements. The balance stays above
+def test_a_debit_inside_a_transaction_is_one_statement_and_no_savepoint():
+    """CaptureQueriesContext records what Django executes: here the one call of the debit function, which
+    locks the balance row and takes the credits. The test runs inside pytest-django's transaction, as a
+    debit inside a caller's transaction (usage batches) does, so no BEGIN or COMMIT is sent and none is
+    counted; a savepoint would show as SAVEPOINT and RELEASE SAVEPOINT statements. The balance stays above
     CREDITS_LOW_THRESHOLD: crossing it adds the statement deferring the email (pinned below)."""
     customer = CustomerFactory()
     give(customer, 1000)
@@ -62,27 +62,40 @@ def test_a_debit_inside_a_transaction_is_two_statements_and_no_savepoint():
         write = credit_debit(customer=customer, amount=30, actor=ACTOR, idempotency_key="req-1", now=NOW)
 
     statements = [q["sql"] for q in context.captured_queries]
-    assert len(statements) == 2
-    assert statements[0].startswith("SELECT 1 FROM credits_creditbalance") and statements[0].endswith("FOR UPDATE")
-    assert statements[1].lstrip().startswith("WITH replay AS")
+    assert len(statements) == 1
+    assert statements[0].startswith("SELECT * FROM credits_debit(")
     assert not [s for s in statements if "SAVEPOINT" in s]
     assert (write.balance, write.replayed, write.entry.amount) == (970, False, -30)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_debit_one_grant_covers_is_four_round_trips_begin_and_commit_included():
-    """On its own (the API's debit), a debit is 4 round trips: BEGIN (sent by psycopg before the first
-    statement), the balance-row lock, the statement that takes the credits and appends the ledger and
-    allocation rows, and COMMIT. Counted from libpq's protocol trace, so BEGIN and COMMIT are included."""
+def test_a_debit_one_grant_covers_is_one_round_trip_and_its_own_transaction():
+    """On its own (the API's debit, in autocommit), a debit is 1 round trip: the one statement is its
+    whole transaction, so psycopg sends no BEGIN and no COMMIT. Counted from libpq's protocol trace, so a
+    BEGIN or COMMIT would be counted."""
     customer = CustomerFactory()
     give(customer, 1000)
 
     with round_trips() as counted:
         credit_debit(customer=customer, amount=30, actor=ACTOR, idempotency_key="req-1", now=NOW)
 
-    assert counted["round_trips"] == 4
-    assert counted["messages"][0].endswith('"BEGIN"') and counted["messages"][-1].endswith('"COMMIT"')
+    assert counted["round_trips"] == 1
+    assert not [m for m in counted["messages"] if '"BEGIN"' in m or '"COMMIT"' in m]
     assert credit_balance_get(customer=customer) == 970
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_debit_spanning_grants_on_its_own_is_still_one_round_trip():
+    customer = CustomerFactory()
+    give(customer, 10, expires_at=NOW + timedelta(days=5))
+    give(customer, 10)
+
+    with round_trips() as counted:
+        write = credit_debit(customer=customer, amount=15, actor=ACTOR, now=NOW)
+
+    assert counted["round_trips"] == 1
+    assert CreditAllocation.objects.filter(entry_id=write.entry.pk).count() == 2
+    assert credit_balance_mismatches() == []
 
 
 @pytest.mark.django_db
@@ -95,14 +108,53 @@ def test_a_debit_crossing_the_low_credit_threshold_adds_only_its_email_job_and_w
         write = credit_debit(customer=customer, amount=60, actor=ACTOR, now=NOW)
 
     statements = [q["sql"] for q in context.captured_queries]
-    # The debit's two, the email job, and the read of which outbound webhook endpoints want credits.low.
-    assert len(statements) == 4
-    assert "procrastinate" in statements[2] and "outbound_webhooks_webhookendpoint" in statements[3]
+    # The debit, the email job, and the read of which outbound webhook endpoints want credits.low.
+    assert len(statements) == 3
+    assert "procrastinate" in statements[1] and "outbound_webhooks_webhookendpoint" in statements[2]
     assert write.balance == 90
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_debit_on_its_own_crossing_the_threshold_commits_its_email_job_in_its_transaction(settings):
+    """In autocommit the statement holds back a debit that crosses the threshold (it writes nothing), and
+    the debit is redone in a transaction with its email job: the job cannot be lost to a crash between
+    two commits, nor sent for a debit that did not commit."""
+    settings.CREDITS_LOW_THRESHOLD = 100
+    customer = CustomerFactory()
+    give(customer, 150)
+
+    with round_trips() as counted:
+        write = credit_debit(customer=customer, amount=60, actor=ACTOR, idempotency_key="req-1", now=NOW)
+
+    messages = counted["messages"]
+    begin = next(i for i, m in enumerate(messages) if '"BEGIN"' in m)
+    commit = next(i for i, m in enumerate(messages) if '"COMMIT"' in m)
+    debits = [i for i, m in enumerate(messages) if "credits_debit(" in m]
+    jobs = [i for i, m in enumerate(messages) if "procrastinate" in m]
+    assert len(debits) == 2 and debits[0] < begin < debits[1] < jobs[0] < commit
+    assert write.balance == 90
+    assert CreditLedgerEntry.objects.filter(customer=customer, kind=LedgerKind.DEBIT).count() == 1
+    assert connection.get_autocommit()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_debit_on_its_own_that_stays_above_or_below_the_threshold_is_not_held_back(settings):
+    settings.CREDITS_LOW_THRESHOLD = 100
+    customer = CustomerFactory()
+    give(customer, 300)
+
+    with round_trips() as above:
+        credit_debit(customer=customer, amount=100, actor=ACTOR, now=NOW)
+    credit_debit(customer=customer, amount=150, actor=ACTOR, now=NOW)  # crosses: 200 -> 50
+    with round_trips() as below:
+        write = credit_debit(customer=customer, amount=10, actor=ACTOR, now=NOW)
+
+    assert above["round_trips"] == below["round_trips"] == 1
+    assert write.balance == 40
+
+
 @pytest.mark.django_db
-def test_a_debit_spanning_grants_is_still_two_statements_and_allocates_in_consumption_order():
+def test_a_debit_spanning_grants_is_still_one_statement_and_allocates_in_consumption_order():
     customer = CustomerFactory()
     later = give(customer, 10, expires_at=NOW + timedelta(days=60))
     sooner = give(customer, 10, expires_at=NOW + timedelta(days=5))
@@ -112,7 +164,7 @@ def test_a_debit_spanning_grants_is_still_two_statements_and_allocates_in_consum
     with CaptureQueriesContext(connection) as context:
         write = credit_debit(customer=customer, amount=22, actor=ACTOR, now=NOW)
 
-    assert len(context.captured_queries) == 2
+    assert len(context.captured_queries) == 1
     assert dict(CreditAllocation.objects.filter(entry_id=write.entry.pk).values_list("grant_id", "amount")) == {
         promotion: -5, sooner: -10, later: -7}
     assert dict(CreditGrant.objects.values_list("id", "remaining")) == {

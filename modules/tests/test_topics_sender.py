@@ -1,0 +1,138 @@
+"""The process's live-event sender: events reach their groups in order through Redis without the caller
+waiting; a full queue drops new events (counted, logged); Redis down drops them without an error for the
+caller; events go out only for committed work."""
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+
+import pytest
+from channels.layers import get_channel_layer
+from django.conf import settings as django_settings
+
+from billing_project.tests.redis_support import point_redis_at_closed_port
+from core.resilience import channel_layer_breaker
+from modules import topics_sender
+from modules.topics_sender import LiveEvent, LiveSender
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_layer(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": REDIS_URL}]}}}
+
+
+@pytest.fixture
+def blocked_layer(monkeypatch):
+    """Every send waits until the test releases it: a Redis that stopped answering."""
+    release, started = threading.Event(), threading.Event()
+
+    async def stuck(event):
+        started.set()
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
+
+    monkeypatch.setattr(topics_sender, "live_event_send", stuck)
+    return started, release
+
+
+def event(n: int, group: str = "sender-test.staff") -> LiveEvent:
+    return LiveEvent(groups=(group,), message={"type": "live.event", "topic": "sender-test", "n": n})
+
+
+async def test_events_reach_their_groups_in_the_order_they_were_queued(redis_layer):
+    layer = get_channel_layer()
+    staff, customer = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("sender-test.staff", staff)
+    await layer.group_add("sender-test.customer.7", customer)
+    sender = LiveSender()
+
+    queued = [sender.submit(LiveEvent(groups=("sender-test.customer.7", "sender-test.staff"),
+                                      message={"type": "live.event", "n": n})) for n in range(20)]
+
+    to_staff = [await asyncio.wait_for(layer.receive(staff), 5) for _ in range(20)]
+    to_customer = [await asyncio.wait_for(layer.receive(customer), 5) for _ in range(20)]
+    assert queued == [True] * 20
+    assert [m["n"] for m in to_staff] == [m["n"] for m in to_customer] == list(range(20))
+    assert {m["group"] for m in to_staff} == {"sender-test.staff"}
+    assert await asyncio.to_thread(sender.flush, timeout=5)
+    assert (sender.counts.sent, sender.counts.dropped, sender.counts.failed) == (20, 0, 0)
+
+
+def test_a_full_queue_drops_new_events_counts_them_and_logs_the_first(settings, redis_layer, blocked_layer, caplog):
+    settings.LIVE_SENDER_QUEUE_SIZE = 3
+    started, release = blocked_layer
+    sender = LiveSender()
+    sender.submit(event(0))
+    assert started.wait(5)  # the thread holds event 0 and waits on the layer
+
+    with caplog.at_level(logging.WARNING, logger="modules.topics_sender"):
+        outcomes = [sender.submit(event(n)) for n in range(1, 8)]
+
+    assert outcomes == [True] * 3 + [False] * 4
+    assert sender.counts.dropped == 4
+    [warning] = [r for r in caplog.records if r.name == "modules.topics_sender"]
+    assert "queue full" in warning.getMessage() and "1 dropped" in warning.getMessage()
+    assert not sender.flush(timeout=0.05)
+    release.set()
+    assert sender.flush(timeout=5)
+    assert sender.counts.sent == 4
+
+
+def test_submitting_never_waits_for_a_layer_that_stopped_answering(redis_layer, blocked_layer):
+    started, release = blocked_layer
+    sender = LiveSender()
+
+    outcomes = [sender.submit(event(n)) for n in range(50)]
+
+    assert started.wait(5)
+    assert outcomes == [True] * 50 and sender.counts.sent == 0
+    release.set()
+    assert sender.flush(timeout=5)
+    assert sender.counts.sent == 50
+
+
+def test_redis_down_drops_events_opens_the_breaker_and_logs_the_outage_once(settings, caplog):
+    point_redis_at_closed_port(settings)
+    settings.REDIS_RETRY_SECONDS = 3600
+    sender = LiveSender()
+
+    with caplog.at_level(logging.INFO):
+        assert sender.submit(event(0))
+        assert sender.flush(timeout=10)
+        for n in range(1, 30):
+            sender.submit(event(n))
+        assert sender.flush(timeout=10)
+
+    assert channel_layer_breaker().is_open
+    assert sender.counts.sent == 0 and sender.counts.failed + sender.counts.dropped == 30
+    assert sender.counts.dropped >= 29  # after the failure, dropped without trying until a probe is due
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "Redis channel layer" in error.getMessage() and "live broadcasts are dropped" in error.getMessage()
+
+
+@pytest.mark.slow
+async def test_a_process_exiting_right_after_queueing_sends_every_event_first(settings):
+    """The exit flush: a process that queues events and ends at once (a worker recycled after a request)
+    still sends them, in order, before it is gone."""
+    prefix = f"sender-exit-{os.getpid()}"
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": REDIS_URL}], "prefix": prefix}}}
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("sender-test.staff", channel)
+    script = ("import django; django.setup()\n"
+              "from modules.topics_sender import LiveEvent, live_event_publish\n"
+              "for n in range(200):\n"
+              "    event = LiveEvent(groups=('sender-test.staff',), message={'type': 'live.event', 'n': n})\n"
+              "    live_event_publish(event)\n")
+    env = {**os.environ, "REDIS_URL": REDIS_URL, "CHANNEL_LAYER_PREFIX": prefix,
+           "DJANGO_SETTINGS_MODULE": "billing_project.settings"}
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", script, env=env, cwd=django_settings.BASE_DIR)
+
+    assert await asyncio.wait_for(process.wait(), 60) == 0
+    received = [(await asyncio.wait_for(layer.receive(channel), 5))["n"] for _ in range(200)]
+    assert received == list(range(200))
