@@ -82,3 +82,14 @@ def _fresh_module_state():
     modules_state_forget()
     yield
     modules_state_forget()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memos():
+    """Per-process memos of configuration (core.memo) note a change made inside an open transaction; a
+    test's transaction is rolled back, so that note is dropped here rather than carried to the next test."""
+    from core.memo import memos_forget
+
+    memos_forget()
+    yield
+    memos_forget()

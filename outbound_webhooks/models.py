@@ -5,6 +5,14 @@ import uuid
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+from core.memo import VersionedMemo
+
+# The module's code (outbound_webhooks/modules.py): emits and deliveries check whether it is on.
+MODULE_CODE = "outbound_webhooks"
+# Which enabled endpoints want which event types, read by every emit (outbound_webhooks.selectors): kept
+# per process and reloaded only after an endpoint changes, so a system without endpoints pays no query.
+ENDPOINT_SUBSCRIPTIONS_MEMO: VersionedMemo = VersionedMemo("outbound_webhooks.endpoint_subscriptions")
+
 
 class EventType(models.TextChoices):
     """Every event an endpoint may subscribe to (docs/webhooks-outbound.md lists their payloads)."""
@@ -49,6 +57,17 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+    # Every writer (services, the admin, the delivery job disabling a failing endpoint) saves or deletes
+    # through these, so none can forget to tell the emitters' memo.
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        ENDPOINT_SUBSCRIPTIONS_MEMO.changed()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        ENDPOINT_SUBSCRIPTIONS_MEMO.changed()
+        return result
 
 
 class WebhookEvent(models.Model):
@@ -121,6 +140,9 @@ class WebhookDelivery(models.Model):
     retry_until = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # Set when its job found the outbound_webhooks module switched off: the delivery stays pending with no
+    # job until the module is switched on again, which schedules every paused delivery at once.
+    paused_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -1,0 +1,82 @@
+"""Per-process memos of small, rarely changed configuration read on hot paths (which event types have
+webhook endpoints, which credit-balance thresholds exist), kept true across processes by a version key in
+Django's cache (Redis in production) that every change bumps.
+
+A read asks the cache for the version (no database query) and reloads only when it moved. A change bumps
+the version twice: at once, so this process and the writing transaction itself see the change, and again
+after its transaction commits, so a process that reloaded between the two (and read the old committed
+rows) reloads once more. A load made inside a transaction that made a change itself (uncommitted) is used
+but not kept: if that transaction rolls back, no memo remembers rows that never existed. That state is
+per thread (each thread has its own connection) and ends when the thread is outside any transaction.
+
+With the cache unreachable (core.resilience falls back to per-process memory) other processes' bumps are
+not seen until it is back; each process still sees its own changes.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from django.core.cache import cache
+from django.db import transaction
+
+T = TypeVar("T")
+_MEMOS: list[VersionedMemo] = []
+
+
+class VersionedMemo(Generic[T]):
+    def __init__(self, name: str):
+        self.version_key = f"memo-version:{name}"
+        # (version, value): replaced whole, so a reader in another thread never sees half of it.
+        self._memo: tuple[str, T] | None = None
+        # Per thread: whether its open transaction changed what the memo holds (its loads are not kept).
+        self._local = threading.local()
+        _MEMOS.append(self)
+
+    def _version(self) -> str:
+        version = cache.get(self.version_key)
+        if version is None:
+            # Never set, evicted or flushed: start a version every process then agrees on.
+            cache.add(self.version_key, uuid.uuid4().hex, timeout=None)
+            version = cache.get(self.version_key) or ""
+        return version
+
+    def get(self, load: Callable[[], T]) -> T:
+        """The memo, reloaded with `load` when the version moved since it was kept."""
+        version = self._version()
+        memo = self._memo
+        if memo is not None and version and memo[0] == version:
+            return memo[1]
+        value = load()
+        if version and not self._changed_in_open_transaction():
+            self._memo = (version, value)
+        return value
+
+    def changed(self) -> None:
+        """Call in the transaction that changes what the memo holds (or after it, outside any)."""
+        self._bump()
+        self._local.changed = transaction.get_connection().in_atomic_block
+        transaction.on_commit(self._bump)
+
+    def _changed_in_open_transaction(self) -> bool:
+        if not transaction.get_connection().in_atomic_block:
+            self._local.changed = False  # committed or rolled back by now
+        return getattr(self._local, "changed", False)
+
+    def _bump(self) -> None:
+        self._memo = None
+        cache.set(self.version_key, uuid.uuid4().hex, timeout=None)
+
+    def forget(self) -> None:
+        """Drop this process's memo and this thread's note of an uncommitted change (each test starts
+        clean: a test runs inside one transaction that is rolled back, never outside one)."""
+        self._memo = None
+        self._local.changed = False
+
+
+def memos_forget() -> None:
+    for memo in _MEMOS:
+        memo.forget()
