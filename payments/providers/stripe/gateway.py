@@ -203,12 +203,14 @@ class RefundResult:
     charge_id: str
     # Ours (refund_id, payment_id): finds our refund when a webhook comes before its Stripe id is stored.
     metadata: dict = field(default_factory=dict)
+    created: datetime | None = None
 
     @classmethod
     def from_payload(cls, data: dict) -> RefundResult:
         return cls(id=data["id"], status=data.get("status") or "", amount=int(data.get("amount") or 0),
                    currency=(data.get("currency") or "").upper(), payment_intent_id=_id(data.get("payment_intent")),
-                   charge_id=_id(data.get("charge")), metadata=dict(data.get("metadata") or {}))
+                   charge_id=_id(data.get("charge")), metadata=dict(data.get("metadata") or {}),
+                   created=_ts(data.get("created")))
 
 
 @dataclass(frozen=True)
@@ -343,6 +345,39 @@ def refund_create(*, payment_intent_id: str, amount: int, metadata: dict, idempo
                  params={"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
                  idempotency_key=idempotency_key)
     return RefundResult.from_payload(data)
+
+
+# ---------------------------------------------------------------------------------- reconciliation
+
+# Objects per page of a list (Stripe's maximum): fewer requests for a month of payments.
+LIST_PAGE_SIZE = 100
+
+
+def _list_all(func, *, params: dict) -> list[dict]:
+    """Every object of a list, page after page (the SDK's auto-pagination), as plain dicts."""
+    try:
+        page = func(params={**params, "limit": LIST_PAGE_SIZE}, options={})
+        return [json.loads(str(obj)) for obj in page.auto_paging_iter()]
+    except stripe.StripeError as exc:
+        raise _translate(exc) from exc
+
+
+def _created_range(since: datetime, until: datetime) -> dict:
+    # Stripe's `created` is whole seconds: [floor(since), ceil(until)) covers the window.
+    end = int(until.timestamp()) + (0 if until.timestamp().is_integer() else 1)
+    return {"gte": int(since.timestamp()), "lt": end}
+
+
+def payment_intents_list(*, since: datetime, until: datetime) -> list[PaymentIntentResult]:
+    """Every PaymentIntent created in [since, until), for reconciliation."""
+    return [PaymentIntentResult.from_payload(data) for data in
+            _list_all(_client().v1.payment_intents.list, params={"created": _created_range(since, until)})]
+
+
+def refunds_list(*, since: datetime, until: datetime) -> list[RefundResult]:
+    """Every Refund created in [since, until), for reconciliation."""
+    return [RefundResult.from_payload(data) for data in
+            _list_all(_client().v1.refunds.list, params={"created": _created_range(since, until)})]
 
 
 # --------------------------------------------------------------------------------------- webhooks
