@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from core.exceptions import (
     WebhookRejected,
 )
 from core.safe_input import DATETIME_MAX, json_loads_checked
-from payments.providers.base import CheckoutLine
+from payments.providers.base import PROBE_DEGRADED, PROBE_ERROR, PROBE_OK, ApiProbe, CheckoutLine
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,8 @@ def _error_payload(exc: stripe.StripeError) -> dict:
 
 def _translate(exc: stripe.StripeError) -> Exception:
     error = _error_payload(exc)
-    extra = {"provider_code": exc.code or error.get("code") or "", "request_id": exc.request_id or ""}
+    extra = {"provider_code": exc.code or error.get("code") or "", "request_id": exc.request_id or "",
+             "http_status": exc.http_status or 0}
     intent = error.get("payment_intent")
     if isinstance(intent, dict):
         extra["payment_intent_id"] = intent.get("id", "")
@@ -262,6 +264,24 @@ class DisputeResult:
 def account_ping() -> None:
     """The cheapest authenticated call (the account's balance), for `/healthz?deep=1`."""
     _call(_client().v1.balance.retrieve)
+
+
+def api_probe() -> ApiProbe:
+    """`account_ping`, timed and classified for the health check; never raises."""
+    started = time.monotonic()
+    try:
+        account_ping()
+        status, message = PROBE_OK, ""
+    except PaymentProviderUnavailable as exc:
+        status, message = PROBE_ERROR, exc.message
+    except PaymentProviderError as exc:
+        http_status = int(exc.extra.get("http_status") or 0)
+        status = PROBE_ERROR if 400 <= http_status < 500 else PROBE_DEGRADED
+        message = exc.message
+    except Exception as exc:  # noqa: BLE001 - whatever the SDK raised, /healthz reports it and stays up
+        logger.warning("Stripe health probe failed: %r", exc)
+        status, message = PROBE_ERROR, f"Stripe could not be asked ({exc.__class__.__name__})."
+    return ApiProbe(status=status, latency_ms=int((time.monotonic() - started) * 1000), message=message)
 
 
 def customer_create(*, email: str, name: str, metadata: dict, idempotency_key: str) -> StripeCustomer:
