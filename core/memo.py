@@ -9,13 +9,15 @@ rows) reloads once more. A load made inside a transaction that made a change its
 but not kept: if that transaction rolls back, no memo remembers rows that never existed. That state is
 per thread (each thread has its own connection) and ends when the thread is outside any transaction.
 
-With the cache unreachable (core.resilience falls back to per-process memory) other processes' bumps are
-not seen until it is back; each process still sees its own changes.
+A memo is also reloaded once it is `max_age` seconds old, so a write that bypasses the model's hooks
+(a raw SQL fix, a cascade) is seen within that time, and so is a bump lost while the cache was unreachable
+(core.resilience then falls back to per-process memory: other processes' bumps are not seen meanwhile).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -28,10 +30,12 @@ _MEMOS: list[VersionedMemo] = []
 
 
 class VersionedMemo(Generic[T]):
-    def __init__(self, name: str):
+    def __init__(self, name: str, *, load: Callable[[], T], max_age: float = 60.0):
         self.version_key = f"memo-version:{name}"
-        # (version, value): replaced whole, so a reader in another thread never sees half of it.
-        self._memo: tuple[str, T] | None = None
+        self.load = load
+        self.max_age = max_age
+        # (version, monotonic expiry, value): replaced whole, so a reader in another thread never sees half.
+        self._memo: tuple[str, float, T] | None = None
         # Per thread: whether its open transaction changed what the memo holds (its loads are not kept).
         self._local = threading.local()
         _MEMOS.append(self)
@@ -44,15 +48,15 @@ class VersionedMemo(Generic[T]):
             version = cache.get(self.version_key) or ""
         return version
 
-    def get(self, load: Callable[[], T]) -> T:
-        """The memo, reloaded with `load` when the version moved since it was kept."""
+    def get(self) -> T:
+        """The memo, reloaded with `load` when the version moved (or max_age passed) since it was kept."""
         version = self._version()
-        memo = self._memo
-        if memo is not None and version and memo[0] == version:
-            return memo[1]
-        value = load()
+        memo, now = self._memo, time.monotonic()
+        if memo is not None and version and memo[0] == version and memo[1] > now:
+            return memo[2]
+        value = self.load()
         if version and not self._changed_in_open_transaction():
-            self._memo = (version, value)
+            self._memo = (version, now + self.max_age, value)
         return value
 
     def changed(self) -> None:
@@ -80,3 +84,10 @@ class VersionedMemo(Generic[T]):
 def memos_forget() -> None:
     for memo in _MEMOS:
         memo.forget()
+
+
+def memos_warm() -> None:
+    """Load every memo, as a process that has served a while has (tests measuring a hot path's queries
+    start from that steady state)."""
+    for memo in _MEMOS:
+        memo.get()

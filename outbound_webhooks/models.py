@@ -9,10 +9,6 @@ from core.memo import VersionedMemo
 
 # The module's code (outbound_webhooks/modules.py): emits and deliveries check whether it is on.
 MODULE_CODE = "outbound_webhooks"
-# Which enabled endpoints want which event types, read by every emit (outbound_webhooks.selectors): kept
-# per process and reloaded only after an endpoint changes, so a system without endpoints pays no query.
-ENDPOINT_SUBSCRIPTIONS_MEMO: VersionedMemo = VersionedMemo("outbound_webhooks.endpoint_subscriptions")
-
 
 class EventType(models.TextChoices):
     """Every event an endpoint may subscribe to (docs/webhooks-outbound.md lists their payloads)."""
@@ -29,6 +25,21 @@ class EventType(models.TextChoices):
     CREDITS_GRANTED = "credits.granted", "Credits granted"
     CREDITS_LOW = "credits.low", "Credits low"
     USAGE_THRESHOLD_REACHED = "usage.threshold_reached", "Usage threshold reached"
+
+
+class WebhookEndpointQuerySet(models.QuerySet):
+    """Bulk writes (the admin's "delete selected", `.update()`) tell the emitters' memo too: an emit that
+    still believed in a deleted endpoint would fail its caller's transaction on the delivery's foreign key."""
+
+    def update(self, **kwargs):
+        result = super().update(**kwargs)
+        ENDPOINT_SUBSCRIPTIONS_MEMO.changed()
+        return result
+
+    def delete(self):
+        result = super().delete()
+        ENDPOINT_SUBSCRIPTIONS_MEMO.changed()
+        return result
 
 
 class WebhookEndpoint(models.Model):
@@ -52,6 +63,8 @@ class WebhookEndpoint(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = WebhookEndpointQuerySet.as_manager()
+
     class Meta:
         ordering = ["id"]
 
@@ -68,6 +81,21 @@ class WebhookEndpoint(models.Model):
         result = super().delete(*args, **kwargs)
         ENDPOINT_SUBSCRIPTIONS_MEMO.changed()
         return result
+
+
+def _endpoints_by_event_type_read() -> dict[str, tuple[int, ...]]:
+    subscribers: dict[str, list[int]] = {}
+    for pk, event_types in WebhookEndpoint.objects.filter(enabled=True).order_by("pk").values_list("pk", "event_types"):
+        for event_type in event_types:
+            subscribers.setdefault(event_type, []).append(pk)
+    return {event_type: tuple(ids) for event_type, ids in subscribers.items()}
+
+
+# Which enabled endpoints want which event types, read by every emit (outbound_webhooks.selectors): kept
+# per process and reloaded only after an endpoint changes (core.memo), so a system without endpoints pays
+# no query.
+ENDPOINT_SUBSCRIPTIONS_MEMO: VersionedMemo[dict[str, tuple[int, ...]]] = VersionedMemo(
+    "outbound_webhooks.endpoint_subscriptions", load=_endpoints_by_event_type_read)
 
 
 class WebhookEvent(models.Model):

@@ -17,7 +17,6 @@ from django.utils import timezone
 from core.audit import Actor
 from core.bulk import audit_values
 from core.exceptions import InsufficientCredits, InvalidOperation
-from credits.emails import credits_low_check
 from credits.live import credit_entry_created
 from credits.models import CreditAllocation, CreditBalance, CreditGrant, CreditLedgerEntry, LedgerKind
 from credits.services.ledger import (
@@ -27,6 +26,7 @@ from credits.services.ledger import (
     credit_grants_spendable,
     credit_replay,
 )
+from credits.thresholds import credit_balance_crossings_check
 from subscriptions.models import Customer
 
 _BALANCE = CreditBalance._meta.db_table
@@ -112,7 +112,7 @@ def credit_debit(*, customer: Customer, amount: int, actor: Actor, reason: str =
                                  idempotency_key=idempotency_key, now=now)
         if attempt.entry is not None:
             # In the debit's transaction: the email is deferred, and the entry announced, only if it commits.
-            credits_low_check(balance_before=attempt.entry.balance_after + amount, entry=attempt.entry)
+            credit_balance_crossings_check(balance_before=attempt.entry.balance_after + amount, entry=attempt.entry)
             credit_entry_created(entry=attempt.entry)
     if attempt.entry is not None:
         return CreditWrite(entry=attempt.entry, replayed=False)
@@ -176,5 +176,5 @@ def _credit_debit_general(*, customer: Customer, amount: int, actor: Actor, reas
     CreditGrant.objects.bulk_update([g for g, _ in allocations], ["remaining"])
     entry = credit_entry_append(balance=balance, kind=LedgerKind.DEBIT, amount=-amount, actor=actor, reason=reason,
                                 idempotency_key=idempotency_key, grant=None, allocations=allocations)
-    credits_low_check(balance_before=entry.balance_after + amount, entry=entry)
+    credit_balance_crossings_check(balance_before=entry.balance_after + amount, entry=entry)
     return CreditWrite(entry=entry, replayed=False)
