@@ -2,7 +2,8 @@
 webhook endpoints, which credit-balance thresholds exist), kept true across processes by a version key in
 Django's cache (Redis in production) that every change bumps.
 
-A read asks the cache for the version (no database query) and reloads only when it moved. A change bumps
+A read asks the cache for the version (no database query), at most once a second per process, and
+reloads only when it moved. A change bumps
 the version twice: at once, so this process and the writing transaction itself see the change, and again
 after its transaction commits, so a process that reloaded between the two (and read the old committed
 rows) reloads once more. A load made inside a transaction that made a change itself (uncommitted) is used
@@ -20,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from django.core.cache import cache
@@ -29,13 +31,24 @@ T = TypeVar("T")
 _MEMOS: list[VersionedMemo] = []
 
 
+@dataclass(frozen=True)
+class _Kept(Generic[T]):
+    version: str
+    # time.monotonic() of the last version check, and when the value must be loaded again regardless.
+    checked_at: float
+    expires_at: float
+    value: T
+
+
 class VersionedMemo(Generic[T]):
-    def __init__(self, name: str, *, load: Callable[[], T], max_age: float = 60.0):
+    def __init__(self, name: str, *, load: Callable[[], T], max_age: float = 60.0, check_interval: float = 1.0):
         self.version_key = f"memo-version:{name}"
         self.load = load
         self.max_age = max_age
-        # (version, monotonic expiry, value): replaced whole, so a reader in another thread never sees half.
-        self._memo: tuple[str, float, T] | None = None
+        # Another process's change is seen within this many seconds (this process's own at once).
+        self.check_interval = check_interval
+        # Replaced whole, so a reader in another thread never sees half of it.
+        self._memo: _Kept[T] | None = None
         # Per thread: whether its open transaction changed what the memo holds (its loads are not kept).
         self._local = threading.local()
         _MEMOS.append(self)
@@ -49,14 +62,19 @@ class VersionedMemo(Generic[T]):
         return version
 
     def get(self) -> T:
-        """The memo, reloaded with `load` when the version moved (or max_age passed) since it was kept."""
-        version = self._version()
+        """The memo; the version is asked of the cache at most every `check_interval` seconds (a hot path
+        then pays no round trip at all, not even to the cache), and the memo is reloaded with `load` when
+        the version moved or `max_age` passed."""
         memo, now = self._memo, time.monotonic()
-        if memo is not None and version and memo[0] == version and memo[1] > now:
-            return memo[2]
+        if memo is not None and now - memo.checked_at < self.check_interval and now < memo.expires_at:
+            return memo.value
+        version = self._version()
+        if memo is not None and version and memo.version == version and now < memo.expires_at:
+            self._memo = _Kept(version=version, checked_at=now, expires_at=memo.expires_at, value=memo.value)
+            return memo.value
         value = self.load()
         if version and not self._changed_in_open_transaction():
-            self._memo = (version, now + self.max_age, value)
+            self._memo = _Kept(version=version, checked_at=now, expires_at=now + self.max_age, value=value)
         return value
 
     def changed(self) -> None:

@@ -72,10 +72,13 @@ class WebhookEndpoint(models.Model):
         return self.url
 
     # Every writer (services, the admin, the delivery job disabling a failing endpoint) saves or deletes
-    # through these, so none can forget to tell the emitters' memo.
+    # through these, so none can forget to tell the emitters' memo. A save naming only other fields (each
+    # delivery's outcome updates `failing_since`) changes no subscription and bumps nothing.
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
-        ENDPOINT_SUBSCRIPTIONS_MEMO.changed()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or {"enabled", "event_types"} & set(update_fields):
+            ENDPOINT_SUBSCRIPTIONS_MEMO.changed()
 
     def delete(self, *args, **kwargs):
         result = super().delete(*args, **kwargs)

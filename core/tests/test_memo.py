@@ -19,7 +19,7 @@ class Source:
 @pytest.fixture
 def two_processes():
     source = Source()
-    return source, VersionedMemo("test.memo", load=source.load), VersionedMemo("test.memo", load=source.load)
+    return source, *(VersionedMemo("test.memo", load=source.load, check_interval=0) for _ in range(2))
 
 
 @pytest.mark.django_db(transaction=True)
@@ -62,3 +62,15 @@ def test_a_memo_older_than_max_age_is_reloaded(two_processes):
     memo.get()
     memo.get()
     assert source.loads == 2
+
+
+@pytest.mark.django_db
+def test_within_the_check_interval_not_even_the_cache_is_asked(monkeypatch):
+    from django.core.cache import cache
+
+    source = Source()
+    memo = VersionedMemo("test.memo.quiet", load=source.load, check_interval=3600)
+    memo.get()
+    monkeypatch.setattr(cache, "get", lambda *args, **kwargs: pytest.fail("the cache was asked"))
+    assert memo.get() == 1 and source.loads == 1
+    memo.changed()  # this process's own change is seen at once all the same

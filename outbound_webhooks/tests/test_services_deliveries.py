@@ -224,3 +224,17 @@ def test_switching_the_module_on_resumes_only_paused_deliveries():
     module_enable(code="outbound_webhooks", actor=Actor.system("test"))
     # Its first job never ran while the module was off, so it is still queued once, not twice.
     assert [j.args for j in jobs_queued(task_name=WEBHOOK_DELIVER_TASK)] == [{"delivery_id": queued.pk}]
+
+
+@pytest.mark.django_db
+def test_a_delivery_outcome_does_not_make_every_process_reload_the_subscriptions():
+    from django.core.cache import cache
+
+    from outbound_webhooks.models import ENDPOINT_SUBSCRIPTIONS_MEMO
+
+    with webhook_receiver() as receiver:
+        endpoint = WebhookEndpointFactory(url=receiver.url)
+        delivery = _delivery(endpoint)
+        version = cache.get(ENDPOINT_SUBSCRIPTIONS_MEMO.version_key)
+        assert webhook_delivery_attempt(delivery_id=delivery.pk).status == DeliveryStatus.SUCCEEDED
+    assert cache.get(ENDPOINT_SUBSCRIPTIONS_MEMO.version_key) == version
