@@ -82,3 +82,23 @@ def _fresh_module_state():
     modules_state_forget()
     yield
     modules_state_forget()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memos(request, _fresh_cache, _fresh_module_state):
+    """Per-process memos of configuration (core.memo) note a change made inside an open transaction; a
+    test's transaction is rolled back, so that note is dropped here rather than carried to the next test.
+    A database test then starts with them loaded, as a process that has served a while has them: the
+    query counts tests pin for hot paths (a credit debit, an emit) are that steady state's."""
+    from core.memo import memos_forget, memos_warm
+
+    memos_forget()
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None:
+        request.getfixturevalue("transactional_db" if marker.kwargs.get("transaction") else "db")
+        from modules.selectors import modules_enabled_codes
+
+        modules_enabled_codes()
+        memos_warm()
+    yield
+    memos_forget()

@@ -285,6 +285,7 @@ SPECTACULAR_SETTINGS = {
         "PaymentMethodEnum": "payments.models.PaymentMethod",
         "BillingReasonEnum": "payments.models.BillingReason",
         "AggregationEnum": "usage.models.Aggregation",
+        "ThresholdKindEnum": "usage.models.ThresholdKind",
         "InvoiceLineKindEnum": "payments.models.InvoiceLineKind",
     },
 }

@@ -5,6 +5,10 @@ import uuid
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+from core.memo import VersionedMemo
+
+# The module's code (outbound_webhooks/modules.py): emits and deliveries check whether it is on.
+MODULE_CODE = "outbound_webhooks"
 
 class EventType(models.TextChoices):
     """Every event an endpoint may subscribe to (docs/webhooks-outbound.md lists their payloads)."""
@@ -21,6 +25,21 @@ class EventType(models.TextChoices):
     CREDITS_GRANTED = "credits.granted", "Credits granted"
     CREDITS_LOW = "credits.low", "Credits low"
     USAGE_THRESHOLD_REACHED = "usage.threshold_reached", "Usage threshold reached"
+
+
+class WebhookEndpointQuerySet(models.QuerySet):
+    """Bulk writes (the admin's "delete selected", `.update()`) tell the emitters' memo too: an emit that
+    still believed in a deleted endpoint would fail its caller's transaction on the delivery's foreign key."""
+
+    def update(self, **kwargs):
+        result = super().update(**kwargs)
+        ENDPOINT_SUBSCRIPTIONS_MEMO.changed()
+        return result
+
+    def delete(self):
+        result = super().delete()
+        ENDPOINT_SUBSCRIPTIONS_MEMO.changed()
+        return result
 
 
 class WebhookEndpoint(models.Model):
@@ -44,11 +63,42 @@ class WebhookEndpoint(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = WebhookEndpointQuerySet.as_manager()
+
     class Meta:
         ordering = ["id"]
 
     def __str__(self) -> str:
         return self.url
+
+    # Every writer (services, the admin, the delivery job disabling a failing endpoint) saves or deletes
+    # through these, so none can forget to tell the emitters' memo. A save naming only other fields (each
+    # delivery's outcome updates `failing_since`) changes no subscription and bumps nothing.
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or {"enabled", "event_types"} & set(update_fields):
+            ENDPOINT_SUBSCRIPTIONS_MEMO.changed()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        ENDPOINT_SUBSCRIPTIONS_MEMO.changed()
+        return result
+
+
+def _endpoints_by_event_type_read() -> dict[str, tuple[int, ...]]:
+    subscribers: dict[str, list[int]] = {}
+    for pk, event_types in WebhookEndpoint.objects.filter(enabled=True).order_by("pk").values_list("pk", "event_types"):
+        for event_type in event_types:
+            subscribers.setdefault(event_type, []).append(pk)
+    return {event_type: tuple(ids) for event_type, ids in subscribers.items()}
+
+
+# Which enabled endpoints want which event types, read by every emit (outbound_webhooks.selectors): kept
+# per process and reloaded only after an endpoint changes (core.memo), so a system without endpoints pays
+# no query.
+ENDPOINT_SUBSCRIPTIONS_MEMO: VersionedMemo[dict[str, tuple[int, ...]]] = VersionedMemo(
+    "outbound_webhooks.endpoint_subscriptions", load=_endpoints_by_event_type_read)
 
 
 class WebhookEvent(models.Model):
@@ -121,6 +171,9 @@ class WebhookDelivery(models.Model):
     retry_until = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # Set when its job found the outbound_webhooks module switched off: the delivery stays pending with no
+    # job until the module is switched on again, which schedules every paused delivery at once.
+    paused_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

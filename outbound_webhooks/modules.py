@@ -1,8 +1,10 @@
 """The outbound webhooks module (discovered by the `modules` app; docs/modules.md, docs/webhooks-outbound.md).
 
-Switching it off closes its doors (the endpoints and delivery log API, its admin pages); events are still
-written and delivered, so the merchant's systems lose nothing while staff work elsewhere: to stop sending,
-disable the endpoints.
+Switching it off closes its doors (the endpoints and delivery log API, its admin pages) and stops sending:
+no new event is recorded while it is off (emits write nothing), and a queued delivery whose job runs
+meanwhile is paused (left pending, `paused_at` set, no attempt counted). Switching it on again schedules
+every paused delivery at once, with a fresh retry window. Events of changes made while it was off are not
+sent later: nothing recorded them.
 """
 
 from datetime import timedelta
@@ -11,9 +13,11 @@ from django.utils import timezone
 
 from modules.definitions import ConfigField, HealthReport, ModuleDefinition
 from modules.selectors import module_config
+from outbound_webhooks.models import MODULE_CODE
 from outbound_webhooks.selectors import webhook_endpoints_troubled
+from outbound_webhooks.services import webhook_deliveries_resume
 
-CODE = "outbound_webhooks"
+CODE = MODULE_CODE
 
 
 def outbound_webhooks_health(deep: bool) -> HealthReport:
@@ -45,5 +49,6 @@ MODULES = [
                             help="/healthz reports outbound webhooks degraded when an enabled endpoint has failed "
                                  "every attempt for longer than this."),),
         health_check=outbound_webhooks_health,
+        on_enable=webhook_deliveries_resume,
     ),
 ]

@@ -1,21 +1,21 @@
 """Reads of the outbound webhooks."""
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import QuerySet
 
-from outbound_webhooks.models import WebhookDelivery, WebhookEndpoint
+from modules.selectors import module_enabled
+from outbound_webhooks.models import ENDPOINT_SUBSCRIPTIONS_MEMO, MODULE_CODE, WebhookDelivery, WebhookEndpoint
 
 
-def webhook_endpoints_by_event_type() -> dict[str, list[int]]:
-    """Enabled endpoints' ids per event type they subscribe to (one query, read by every emit)."""
-    subscribers: dict[str, list[int]] = defaultdict(list)
-    for pk, event_types in WebhookEndpoint.objects.filter(enabled=True).order_by("pk").values_list("pk", "event_types"):
-        for event_type in event_types:
-            subscribers[event_type].append(pk)
-    return subscribers
+def webhook_endpoints_by_event_type() -> dict[str, tuple[int, ...]]:
+    """Enabled endpoints' ids per event type they subscribe to, read by every emit: from this process's
+    memo (core.memo), reloaded with one query only after an endpoint changed. Do not mutate the answer.
+    Nothing while the module is switched off: no event is recorded then (docs/webhooks-outbound.md)."""
+    if not module_enabled(code=MODULE_CODE):
+        return {}
+    return ENDPOINT_SUBSCRIPTIONS_MEMO.get()
 
 
 def webhook_event_types_wanted() -> set[str]:

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class UsageConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "usage"
+
+    def ready(self) -> None:
+        # Credits sits below usage and cannot call it: every credit debit calls the watchers registered
+        # here (credits/thresholds.py), which check usage's credit-balance thresholds.
+        from credits.thresholds import credit_balance_watcher_register
+        from usage.thresholds import credit_balance_levels_watched, credit_balance_thresholds_check
+
+        credit_balance_watcher_register(credit_balance_thresholds_check, levels=credit_balance_levels_watched)

@@ -1,6 +1,10 @@
+from dataclasses import dataclass
+from decimal import Decimal
+
 from django.db import models
 from django.db.models import Q
 
+from core.memo import VersionedMemo
 from subscriptions.models import Customer, Plan
 
 
@@ -127,6 +131,19 @@ class ThresholdKind(models.TextChoices):
     CREDIT_BALANCE = "credit_balance", "Credit balance at or below"
 
 
+class UsageThresholdQuerySet(models.QuerySet):
+    # Bulk writes (the admin's "delete selected", `.update()`) tell the debits' memo too.
+    def update(self, **kwargs):
+        result = super().update(**kwargs)
+        CREDIT_THRESHOLDS_MEMO.changed()
+        return result
+
+    def delete(self):
+        result = super().delete()
+        CREDIT_THRESHOLDS_MEMO.changed()
+        return result
+
+
 class UsageThreshold(models.Model):
     """A level that, once crossed in a billing period, alerts the customer (outbound webhook + email) once
     per period; a hard cap also refuses the usage that would pass it (docs/billing.md, "Usage alerts and
@@ -146,6 +163,8 @@ class UsageThreshold(models.Model):
     name = models.CharField(max_length=100, blank=True, help_text="Shown in alerts and in the 402 that names the cap.")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = UsageThresholdQuerySet.as_manager()
+
     class Meta:
         ordering = ["id"]
         constraints = [
@@ -162,6 +181,36 @@ class UsageThreshold(models.Model):
     def __str__(self) -> str:
         label = self.name or f"{self.meter.code if self.meter_id else 'credits'} {self.kind} {self.value:g}"
         return f"{label}{' (hard cap)' if self.hard_cap else ''}"
+
+    # Every writer (services, the admin, the API) saves or deletes through these or the queryset above.
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        CREDIT_THRESHOLDS_MEMO.changed()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        CREDIT_THRESHOLDS_MEMO.changed()
+        return result
+
+
+@dataclass(frozen=True)
+class CreditLevel:
+    """A credit-balance threshold as every credit debit checks it (usage.thresholds)."""
+    threshold_id: int
+    plan_id: int | None
+    customer_id: int | None
+    value: Decimal
+
+
+def _credit_levels_read() -> tuple[CreditLevel, ...]:
+    return tuple(CreditLevel(*row) for row in UsageThreshold.objects.filter(kind=ThresholdKind.CREDIT_BALANCE)
+                 .order_by("pk").values_list("pk", "plan_id", "customer_id", "value"))
+
+
+# Every credit-balance threshold's level, read by every credit debit (usage.thresholds): kept per process
+# and reloaded only after a threshold changes (core.memo), so a debit that crosses none costs no query.
+CREDIT_THRESHOLDS_MEMO: VersionedMemo[tuple[CreditLevel, ...]] = VersionedMemo(
+    "usage.credit_balance_thresholds", load=_credit_levels_read)
 
 
 class UsageAlert(models.Model):

@@ -7,7 +7,9 @@ MODULES = [
     ModuleDefinition(
         code="usage", name="Usage metering", version="1.0.0", requires=("subscriptions",),
         description="Meters and their prices, exactly-once usage ingestion, entitlements and plan limits.",
-        permissions=("usage.view_meter", "usage.view_usageevent", "usage.add_usageevent"),
+        permissions=("usage.view_meter", "usage.view_usageevent", "usage.add_usageevent",
+                     "usage.view_usagethreshold", "usage.add_usagethreshold", "usage.change_usagethreshold",
+                     "usage.delete_usagethreshold", "usage.view_usagealert"),
         admin_models=("usage.meter", "usage.meterprice", "usage.usageevent", "usage.usagethreshold",
                       "usage.usagealert"),
         api_prefixes=("/api/v1/usage/", "/api/v1/meters/", "/api/v1/entitlements/"),

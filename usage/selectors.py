@@ -5,14 +5,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Avg, Count, F, Func, Max, QuerySet, Sum, TextField, Value
+from django.db.models import Avg, Count, F, Func, Max, Q, QuerySet, Sum, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, NullIf, TruncDay, TruncMonth
 
 from core.bulk import pg_array
 from core.exports import ExportSpec
-from subscriptions.models import Customer
-from usage.models import TEXT_DIMENSIONS, Aggregation, Meter, MeterPrice, UsageEvent
+from subscriptions.models import LIVE_SUBSCRIPTION_STATUSES, Customer, Subscription
+from usage.models import TEXT_DIMENSIONS, Aggregation, Meter, MeterPrice, UsageAlert, UsageEvent, UsageThreshold
 
 
 def usage_events_in_period(*, customer: Customer, meter: Meter, start: datetime, end: datetime) -> QuerySet:
@@ -194,3 +194,18 @@ USAGE_EVENT_EXPORT = ExportSpec(name="usage-events", columns=(
     ("batch_id", "batch_id"), ("endpoint", "endpoint"), ("language_code", "language_code"), ("category", "category"),
     ("properties", "properties"), ("received_at", "received_at"),
 ))
+
+
+def usage_threshold_list() -> QuerySet[UsageThreshold]:
+    return UsageThreshold.objects.select_related("plan", "customer", "meter")
+
+
+def usage_thresholds_visible_to(*, customer_id: int) -> QuerySet[UsageThreshold]:
+    """What a customer may read: its own thresholds and those of the plans it is subscribed to now."""
+    live_plans = Subscription.objects.filter(customer_id=customer_id, status__in=LIVE_SUBSCRIPTION_STATUSES
+                                             ).values("plan_id")
+    return usage_threshold_list().filter(Q(customer_id=customer_id) | Q(plan_id__in=live_plans))
+
+
+def usage_alert_list() -> QuerySet[UsageAlert]:
+    return UsageAlert.objects.select_related("threshold__meter", "customer")

@@ -57,14 +57,13 @@ def usage_event_record(*, customer: Customer, meter: Meter, idempotency_key: str
         existing = UsageEvent.objects.get(customer=customer, idempotency_key=idempotency_key)
         return UsageRecord(event=existing, created=False)
     credits = usage_credits_for(meter=meter, quantity=event.quantity)
-    balance_after = None
-    if credits:
+    if credits:  # the debit checks the credit-balance thresholds itself
         debited_at = event.occurred_at if event.occurred_at <= timezone.now() else None
-        balance_after = credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
-                                     reason=f"{meter.code} x {event.quantity}",
-                                     idempotency_key=f"usage:{idempotency_key}", now=debited_at).balance
+        credit_debit(customer=customer, amount=credits, actor=actor or Actor.system("usage"),
+                     reason=f"{meter.code} x {event.quantity}", idempotency_key=f"usage:{idempotency_key}",
+                     now=debited_at)
     if thresholds is not None:  # as for batches: a passed hard cap rolls the event and its debit back
-        usage_thresholds_apply(check=thresholds, balance_after=balance_after, credits_debited=credits)
+        usage_thresholds_apply(check=thresholds)
     usage_recorded(customer_id=customer.pk)
     return UsageRecord(event=event, created=True, credits_debited=credits)
 
@@ -218,10 +217,9 @@ def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEvent
 
     credits = sum(usage_credits_for(meter=meters[first[k].meter_code], quantity=first[k].quantity)
                   for k in created_ids)
-    balance_after = _batch_debit(customer=customer, created_keys=list(created_ids), credits=credits,
-                                 actor=actor, now=now)
+    _batch_debit(customer=customer, created_keys=list(created_ids), credits=credits, actor=actor, now=now)
     if thresholds is not None:  # last: a passed hard cap rolls back the events and the debit with them
-        usage_thresholds_apply(check=thresholds, balance_after=balance_after, credits_debited=credits)
+        usage_thresholds_apply(check=thresholds)
 
     if created_ids:
         usage_recorded(customer_id=customer.pk)

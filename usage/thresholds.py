@@ -8,6 +8,12 @@ each stayed under it alone. After the batch is stored and its credits debited, t
 again: a hard cap passed refuses the whole batch (SpendCapReached, 402, naming the cap; the transaction
 rolls back the events and the debit together), and each threshold crossed writes its alert once per period
 (a unique row), with an outbound webhook and an email job in the same transaction.
+
+Credit-balance thresholds are checked by every credit debit instead (the API's, a usage event's, a
+batch's), in the debit's transaction: credits calls `credit_balance_thresholds_check` (registered in
+usage/apps.py, as credits sits below usage). The levels come from a per-process memo (core.memo), so a
+debit that crosses none costs no query; only a possible crossing reads the customer's period and writes
+the alert. No hard cap exists for a balance: the ledger already refuses a debit below zero.
 """
 
 from dataclasses import dataclass, field
@@ -20,8 +26,9 @@ from django.utils import timezone
 
 from core.exceptions import SpendCapReached
 from core.jobs import jobs_defer_many
+from credits.thresholds import BalanceMove
 from subscriptions.models import LIVE_SUBSCRIPTION_STATUSES, Customer, Subscription
-from usage.models import Meter, MeterPrice, ThresholdKind, UsageAlert, UsageThreshold
+from usage.models import CREDIT_THRESHOLDS_MEMO, Meter, MeterPrice, ThresholdKind, UsageAlert, UsageThreshold
 from usage.selectors import usage_aggregate
 from usage.webhooks import usage_alerts_webhook_emit
 
@@ -37,7 +44,6 @@ class ThresholdCheck:
     period_end: datetime
     # The meter thresholds and the usage level (in the meter's units) each is reached at; None: never.
     limits: list[tuple[UsageThreshold, Decimal | None]] = field(default_factory=list)
-    credit_thresholds: list[UsageThreshold] = field(default_factory=list)
     usage_before: dict[int, Decimal] = field(default_factory=dict)
 
 
@@ -48,8 +54,8 @@ def usage_thresholds_of(*, customer: Customer) -> list[UsageThreshold]:
                 .distinct().order_by("pk"))
 
 
-def _period(*, customer: Customer, now: datetime) -> tuple[datetime, datetime, Subscription | None]:
-    subscription = (Subscription.objects.filter(customer=customer, status__in=LIVE_SUBSCRIPTION_STATUSES)
+def _period(*, customer_id: int, now: datetime) -> tuple[datetime, datetime, Subscription | None]:
+    subscription = (Subscription.objects.filter(customer_id=customer_id, status__in=LIVE_SUBSCRIPTION_STATUSES)
                     .only("plan_id", "current_period_start", "current_period_end").first())
     if subscription is not None:
         return subscription.current_period_start, subscription.current_period_end, subscription
@@ -74,16 +80,12 @@ def _limit_units(*, threshold: UsageThreshold, price: MeterPrice | None) -> Deci
 def usage_thresholds_prepare(*, customer: Customer, meters: list[Meter], now: datetime) -> ThresholdCheck | None:
     """Called first in the batch's transaction: None when no threshold concerns this batch."""
     meter_ids = {m.pk for m in meters}
-    thresholds = [t for t in usage_thresholds_of(customer=customer)
-                  if t.kind == ThresholdKind.CREDIT_BALANCE or t.meter_id in meter_ids]
-    if not thresholds:
-        return None
-    start, end, subscription = _period(customer=customer, now=now)
-    check = ThresholdCheck(customer=customer, period_start=start, period_end=end)
-    check.credit_thresholds = [t for t in thresholds if t.kind == ThresholdKind.CREDIT_BALANCE]
-    meter_thresholds = [t for t in thresholds if t.kind != ThresholdKind.CREDIT_BALANCE]
+    meter_thresholds = [t for t in usage_thresholds_of(customer=customer)
+                        if t.kind != ThresholdKind.CREDIT_BALANCE and t.meter_id in meter_ids]
     if not meter_thresholds:
-        return check
+        return None
+    start, end, subscription = _period(customer_id=customer.pk, now=now)
+    check = ThresholdCheck(customer=customer, period_start=start, period_end=end)
     # Serialises this customer's batches (see module doc); taken before anything else of the batch.
     Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").get()
     prices = {} if subscription is None else {
@@ -100,10 +102,10 @@ def _usage_now(*, check: ThresholdCheck) -> dict[int, Decimal]:
             for pk, meter in meters.items()}
 
 
-def usage_thresholds_apply(*, check: ThresholdCheck, balance_after: int | None, credits_debited: int) -> None:
+def usage_thresholds_apply(*, check: ThresholdCheck) -> None:
     """Called last in the batch's transaction: refuse a passed hard cap, record and announce crossings."""
-    after = _usage_now(check=check) if check.limits else {}
-    crossed: list[tuple[UsageThreshold, Decimal]] = []
+    after = _usage_now(check=check)
+    crossed: list[tuple[int, Decimal]] = []
     for threshold, limit in check.limits:
         if limit is None:
             continue
@@ -115,21 +117,47 @@ def usage_thresholds_apply(*, check: ThresholdCheck, balance_after: int | None, 
                 extra={"cap": {"id": threshold.pk, "name": str(threshold), "meter": threshold.meter.code,
                                "limit": str(limit), "used": str(before), "period_end": check.period_end.isoformat()}})
         if before < limit <= now_at:
-            crossed.append((threshold, now_at))
-    if balance_after is not None and credits_debited:
-        balance_before = balance_after + credits_debited
-        crossed += [(t, Decimal(balance_after)) for t in check.credit_thresholds
-                    if balance_before > t.value >= balance_after]
+            crossed.append((threshold.pk, now_at))
     if crossed:
-        _alerts_record(check=check, crossed=crossed)
+        _alerts_record(customer_id=check.customer.pk, period_start=check.period_start, period_end=check.period_end,
+                       crossed=crossed)
 
 
-def _alerts_record(*, check: ThresholdCheck, crossed: list[tuple[UsageThreshold, Decimal]]) -> None:
+def credit_balance_levels_watched(customer_id: int) -> list[Decimal]:
+    """The credit-balance levels a debit of this customer may cross (its own and every plan's: which plan is
+    live would need a query), from the memo."""
+    return [level.value for level in CREDIT_THRESHOLDS_MEMO.get() if level.customer_id in (None, customer_id)]
+
+
+def credit_balance_thresholds_check(move: BalanceMove) -> None:
+    """A credit debit's watcher (credits.thresholds), in its transaction: the credit-balance thresholds of
+    the customer (its own, its live plan's) that the move crossed downwards alert once per period. No
+    query unless some threshold's level lies in [after, before) (from the memo)."""
+    levels = CREDIT_THRESHOLDS_MEMO.get()
+    possible = [level for level in levels if move.balance_before > level.value >= move.balance_after
+                and level.customer_id in (None, move.customer_id)]
+    if not possible:
+        return
+    start, end, subscription = _period(customer_id=move.customer_id, now=timezone.now())
+    live_plan = subscription.plan_id if subscription is not None else None
+    ids = [level.threshold_id for level in possible if level.customer_id == move.customer_id
+           or (live_plan is not None and level.plan_id == live_plan)]
+    # Read again, in this transaction: the memo may hold a threshold deleted a moment ago.
+    current = list(UsageThreshold.objects.filter(pk__in=ids, kind=ThresholdKind.CREDIT_BALANCE)
+                   .order_by("pk").values_list("pk", "value")) if ids else []
+    crossed = [(pk, Decimal(move.balance_after)) for pk, value in current
+               if move.balance_before > value >= move.balance_after]
+    if crossed:
+        _alerts_record(customer_id=move.customer_id, period_start=start, period_end=end, crossed=crossed)
+
+
+def _alerts_record(*, customer_id: int, period_start: datetime, period_end: datetime,
+                   crossed: list[tuple[int, Decimal]]) -> None:
     """One alert per (threshold, customer, period): ON CONFLICT DO NOTHING, so a repeat changes nothing."""
     table = UsageAlert._meta.db_table
     values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(crossed))
     now = timezone.now()
-    params = [p for t, observed in crossed for p in (t.pk, check.customer.pk, check.period_start, observed, now)]
+    params = [p for pk, observed in crossed for p in (pk, customer_id, period_start, observed, now)]
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {table} (threshold_id, customer_id, period_start, observed, created_at) "
                        f"VALUES {values} ON CONFLICT (threshold_id, customer_id, period_start) DO NOTHING "
@@ -137,5 +165,5 @@ def _alerts_record(*, check: ThresholdCheck, crossed: list[tuple[UsageThreshold,
         alert_ids = [row[0] for row in cursor.fetchall()]
     if alert_ids:
         alerts = list(UsageAlert.objects.filter(pk__in=alert_ids).select_related("threshold__meter").order_by("pk"))
-        usage_alerts_webhook_emit(alerts=alerts, period_end=check.period_end)
+        usage_alerts_webhook_emit(alerts=alerts, period_end=period_end)
         jobs_defer_many(name=USAGE_ALERT_TASK, kwargs_list=[{"alert_id": a.pk} for a in alerts])

@@ -14,7 +14,14 @@ from reports.api.views import ReportViewSet
 from subscriptions.api.auth import TokenObtainView
 from subscriptions.api.views import CustomerViewSet, PlanViewSet
 from subscriptions.api.webhook_views import WebhookDeliveryViewSet, WebhookEndpointViewSet
-from usage.api.views import EntitlementViewSet, MeterViewSet, UsageEventViewSet, UsageSummaryViewSet
+from usage.api.views import (
+    EntitlementViewSet,
+    MeterViewSet,
+    UsageAlertViewSet,
+    UsageEventViewSet,
+    UsageSummaryViewSet,
+    UsageThresholdViewSet,
+)
 
 router = DefaultRouter()
 router.register("plans", PlanViewSet, basename="plan")
@@ -32,6 +39,8 @@ router.register("credits/grants", CreditGrantViewSet, basename="credit-grant")
 router.register("credits", CreditsViewSet, basename="credits")
 router.register("usage/events", UsageEventViewSet, basename="usage-event")
 router.register("usage/summary", UsageSummaryViewSet, basename="usage-summary")
+router.register("usage/alerts", UsageAlertViewSet, basename="usage-alert")
+router.register("usage/thresholds", UsageThresholdViewSet, basename="usage-threshold")
 router.register("meters", MeterViewSet, basename="meter")
 router.register("entitlements", EntitlementViewSet, basename="entitlements")
 router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")

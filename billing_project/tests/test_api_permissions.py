@@ -16,7 +16,7 @@ from billing_project.tests.admin_helpers import staff_user
 from billing_project.tests.api_endpoints import PUBLIC_ENDPOINTS, Endpoint, api_endpoints
 from billing_project.tests.api_support import api_customer, token_client
 from core.audit import Actor
-from credits.services import credit_grant
+from credits.services import credit_debit, credit_grant
 from outbound_webhooks.services import webhook_event_emit
 from outbound_webhooks.tests.factories import WebhookEndpointFactory
 from payments.models import InvoiceStatus, PaymentMethod, PaymentStatus
@@ -25,6 +25,7 @@ from payments.tests.factories import InvoiceFactory, PaymentFactory
 from subscriptions.api.base import ApiViewMixin
 from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED, StaffOnly, staff_permissions_of
 from subscriptions.tests.factories import StaffUserFactory
+from usage.models import ThresholdKind, UsageThreshold
 from usage.services import UsageEventInput, usage_events_record_batch
 from usage.tests.factories import MeterFactory
 
@@ -73,6 +74,10 @@ class Books:
         customer = self.me.customer
         meter = MeterFactory()
         credit_grant(customer=customer, amount=100, source="purchase", actor=Actor.system("test"))
+        # Two: a walk that deletes one (the destroy action) still finds the other for the actions after it.
+        for value in (90, 50):
+            UsageThreshold.objects.create(customer=customer, kind=ThresholdKind.CREDIT_BALANCE, value=value)
+        credit_debit(customer=customer, amount=20, actor=Actor.system("test"))  # crosses it: one alert
         usage_events_record_batch(customer=customer, events=[
             UsageEventInput(meter_code=meter.code, idempotency_key="e1", quantity=Decimal(1))])
         # Open and numbered, as the billing run leaves invoices (voiding a draft is a 500: reported, not mine).

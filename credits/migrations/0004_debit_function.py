@@ -9,9 +9,11 @@ COMMITTED that second statement sees every write of this customer committed befo
 the other gave, without the second round trip, and in autocommit mode without BEGIN and COMMIT.
 
 It writes nothing (and says why) for a replay, when a grant is due to expire (the general path writes the
-expiry first), when the grants cannot cover the amount, and when `p_low_threshold` is set and the debit
-would take the balance from at or above it to below it: the caller then debits inside a transaction, which
-also holds the "credits low" email job and webhook event. SQLite has no PL/pgSQL: the embedded default takes
+expiry first), when the grants cannot cover the amount, and when the debit would cross one of
+`p_watch_levels` (a level L
+is crossed when the balance goes from above L to L or below): the caller then debits inside a transaction,
+which also holds what the crossing sets off (the "credits low" email job and webhook event, the
+credit-balance threshold alerts; credits/thresholds.py). SQLite has no PL/pgSQL: the embedded default takes
 the general path and this migration does nothing there.
 """
 
@@ -20,13 +22,13 @@ from django.db import migrations
 DEBIT_FUNCTION = """
 CREATE OR REPLACE FUNCTION credits_debit(
     p_customer bigint, p_amount bigint, p_key varchar, p_now timestamptz, p_created_at timestamptz,
-    p_actor integer, p_actor_label varchar, p_reason varchar, p_kind varchar, p_low_threshold bigint)
+    p_actor integer, p_actor_label varchar, p_reason varchar, p_kind varchar, p_watch_levels bigint[])
 RETURNS TABLE (out_entry_id bigint, out_balance_after bigint, out_replay_id bigint, out_expiry_due boolean,
-               out_available bigint, out_low_crossed boolean)
+               out_available bigint, out_level_crossed boolean)
 LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
     v_balance bigint;
-    v_low_crossed boolean;
+    v_level_crossed boolean;
 BEGIN
     SELECT b.balance INTO v_balance FROM credits_creditbalance AS b WHERE b.customer_id = p_customer FOR UPDATE;
     IF NOT FOUND THEN
@@ -34,8 +36,8 @@ BEGIN
         RETURN QUERY SELECT NULL::bigint, NULL::bigint, NULL::bigint, false, 0::bigint, false;
         RETURN;
     END IF;
-    v_low_crossed := p_low_threshold IS NOT NULL AND v_balance >= p_low_threshold
-                     AND v_balance - p_amount < p_low_threshold;
+    v_level_crossed := EXISTS (SELECT 1 FROM unnest(p_watch_levels) AS level
+                               WHERE v_balance > level AND v_balance - p_amount <= level);
     -- `spendable`: every grant a debit may take from, in consumption order (priority, earliest expiry with
     -- no expiry last, oldest), with the credits the grants before it hold; a grant takes what those left
     -- uncovered.
@@ -54,7 +56,7 @@ BEGIN
         WHERE g.customer_id = p_customer AND g.remaining > 0 AND g.effective_at <= p_now
               AND (g.expires_at IS NULL OR g.expires_at > p_now)
     ), go AS (
-        SELECT NOT EXISTS (SELECT 1 FROM replay) AND NOT (SELECT due FROM expiry) AND NOT v_low_crossed
+        SELECT NOT EXISTS (SELECT 1 FROM replay) AND NOT (SELECT due FROM expiry) AND NOT v_level_crossed
                AND coalesce((SELECT max(s.available) FROM spendable AS s), 0) >= p_amount AS ok
     ), taken AS (
         UPDATE credits_creditgrant AS g SET remaining = g.remaining - least(s.remaining, p_amount - s.before)
@@ -77,14 +79,14 @@ BEGIN
         SELECT entry.id, taken.id, -taken.take FROM entry, taken
     )
     SELECT entry.id, entry.balance_after, (SELECT replay.id FROM replay), (SELECT expiry.due FROM expiry),
-           coalesce((SELECT max(s.available) FROM spendable AS s), 0)::bigint, v_low_crossed
+           coalesce((SELECT max(s.available) FROM spendable AS s), 0)::bigint, v_level_crossed
     FROM (SELECT 1) AS one LEFT JOIN entry ON true;
 END
 $fn$;
 """
 
 DROP_FUNCTION = ("DROP FUNCTION IF EXISTS credits_debit(bigint, bigint, varchar, timestamptz, timestamptz, integer, "
-                 "varchar, varchar, varchar, bigint);")
+                 "varchar, varchar, varchar, bigint[]);")
 
 
 def create_function(apps, schema_editor):

@@ -11,14 +11,12 @@ rows first; so does the embedded default (SQLite has no PL/pgSQL)."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from core.audit import Actor
 from core.bulk import audit_values
 from core.exceptions import InsufficientCredits, InvalidOperation
-from credits.emails import credits_low_check
 from credits.live import credit_entry_created
 from credits.models import CreditBalance, CreditGrant, CreditLedgerEntry, LedgerKind
 from credits.services.ledger import (
@@ -28,11 +26,12 @@ from credits.services.ledger import (
     credit_grants_spendable,
     credit_replay,
 )
+from credits.thresholds import credit_balance_crossings_check, credit_balance_watch_levels
 from subscriptions.models import Customer
 
 _DEBIT_SQL = ("SELECT * FROM credits_debit(%(customer)s::bigint, %(amount)s::bigint, %(key)s::varchar, "
               "%(now)s, %(created_at)s, %(actor)s::integer, %(actor_label)s::varchar, "
-              "%(reason)s::varchar, %(kind)s::varchar, %(low_threshold)s::bigint)")
+              "%(reason)s::varchar, %(kind)s::varchar, %(watch_levels)s::bigint[])")
 
 _ENTRY_COLUMNS = ("id", "created_at", "actor_id", "actor_label", "reason", "customer_id", "kind", "amount",
                   "balance_after", "grant_id", "idempotency_key")
@@ -45,9 +44,9 @@ class _Attempt:
     # The ledger row an earlier call wrote with this idempotency key.
     replay_id: int | None = None
     expiry_due: bool = False
-    # The debit would take the balance below CREDITS_LOW_THRESHOLD and was held back (autocommit only):
-    # the email job and webhook event must commit with it, so it is redone inside a transaction.
-    low_crossed: bool = False
+    # The debit would cross a watched balance level and was held back (autocommit only): what the crossing
+    # sets off must commit with it, so it is redone inside a transaction.
+    level_crossed: bool = False
     available: int = 0
 
 
@@ -63,14 +62,14 @@ def credit_debit(*, customer: Customer, amount: int, actor: Actor, reason: str =
     if connection.vendor != "postgresql":
         return _credit_debit_general(customer=customer, amount=amount, actor=actor, reason=reason,
                                      idempotency_key=idempotency_key, now=now)
-    # In autocommit the statement is its own transaction, which cannot also hold the email job and webhook
-    # event of a debit crossing the low-credit threshold: such a debit is held back and redone in one.
+    # In autocommit the statement is its own transaction, which cannot also hold what a debit crossing a watched
+    # balance level sets off (credits/thresholds.py): such a debit is held back and redone in one.
     attempt = _debit_attempt(customer=customer, amount=amount, actor=actor, reason=reason,
-                             idempotency_key=idempotency_key, now=now, hold_low_crossing=connection.get_autocommit())
-    if attempt.low_crossed:
+                             idempotency_key=idempotency_key, now=now, hold_crossings=connection.get_autocommit())
+    if attempt.level_crossed:
         with transaction.atomic(savepoint=False):
             attempt = _debit_attempt(customer=customer, amount=amount, actor=actor, reason=reason,
-                                     idempotency_key=idempotency_key, now=now, hold_low_crossing=False)
+                                     idempotency_key=idempotency_key, now=now, hold_crossings=False)
             _debited(attempt=attempt, amount=amount)
     else:
         _debited(attempt=attempt, amount=amount)
@@ -79,10 +78,11 @@ def credit_debit(*, customer: Customer, amount: int, actor: Actor, reason: str =
 
 
 def _debited(*, attempt: _Attempt, amount: int) -> None:
-    """What a written debit sets off, in its transaction: the "credits low" email job and webhook event (when
-    it crossed the threshold) and, once it commits, the live event (at once in autocommit: it has committed)."""
+    """What a written debit sets off, in its transaction: the alerts of the levels it crossed (the "credits
+    low" email job and webhook event, credit-balance thresholds) and, once it commits, the live event (at once
+    in autocommit: it has committed)."""
     if attempt.entry is not None:
-        credits_low_check(balance_before=attempt.entry.balance_after + amount, entry=attempt.entry)
+        credit_balance_crossings_check(balance_before=attempt.entry.balance_after + amount, entry=attempt.entry)
         credit_entry_created(entry=attempt.entry)
 
 
@@ -100,19 +100,19 @@ def _answer(*, attempt: _Attempt, customer: Customer, amount: int, actor: Actor,
 
 
 def _debit_attempt(*, customer: Customer, amount: int, actor: Actor, reason: str, idempotency_key: str | None,
-                   now: datetime, hold_low_crossing: bool) -> _Attempt:
-    """The one statement (PostgreSQL). `hold_low_crossing`: write nothing if the debit crosses the
-    low-credit threshold (the caller redoes it in a transaction)."""
+                   now: datetime, hold_crossings: bool) -> _Attempt:
+    """The one statement (PostgreSQL). `hold_crossings`: write nothing if the debit crosses a watched balance
+    level (the caller redoes it in a transaction)."""
     created_at, actor_id, actor_label, reason = audit_values(actor=actor, reason=reason, now=timezone.now())
     params = {"customer": customer.pk, "key": idempotency_key or None, "now": now, "amount": amount,
               "created_at": created_at, "actor": actor_id, "actor_label": actor_label, "reason": reason,
               "kind": LedgerKind.DEBIT.value,
-              "low_threshold": settings.CREDITS_LOW_THRESHOLD if hold_low_crossing else None}
+              "watch_levels": credit_balance_watch_levels(customer_id=customer.pk) if hold_crossings else None}
     with connection.cursor() as cursor:
         cursor.execute(_DEBIT_SQL, params)
-        entry_id, balance_after, replay_id, expiry_due, available, low_crossed = cursor.fetchone()
+        entry_id, balance_after, replay_id, expiry_due, available, level_crossed = cursor.fetchone()
     if entry_id is None:
-        return _Attempt(replay_id=replay_id, expiry_due=expiry_due, low_crossed=low_crossed and replay_id is None
+        return _Attempt(replay_id=replay_id, expiry_due=expiry_due, level_crossed=level_crossed and replay_id is None
                         and not expiry_due and available >= amount, available=available)
     entry = CreditLedgerEntry.from_db(connection.alias, _ENTRY_COLUMNS, (
         entry_id, created_at, actor_id, actor_label, reason, customer.pk, LedgerKind.DEBIT.value, -amount,
@@ -149,5 +149,5 @@ def _credit_debit_general(*, customer: Customer, amount: int, actor: Actor, reas
     CreditGrant.objects.bulk_update([g for g, _ in allocations], ["remaining"])
     entry = credit_entry_append(balance=balance, kind=LedgerKind.DEBIT, amount=-amount, actor=actor, reason=reason,
                                 idempotency_key=idempotency_key, grant=None, allocations=allocations)
-    credits_low_check(balance_before=entry.balance_after + amount, entry=entry)
+    credit_balance_crossings_check(balance_before=entry.balance_after + amount, entry=entry)
     return CreditWrite(entry=entry, replayed=False)

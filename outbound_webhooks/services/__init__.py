@@ -7,6 +7,7 @@
 from outbound_webhooks.services.deliveries import (
     WEBHOOK_DELIVER_TASK,
     WEBHOOK_ENDPOINT_DISABLED_EMAIL_TASK,
+    webhook_deliveries_resume,
     webhook_delivery_attempt,
     webhook_delivery_redeliver,
     webhook_endpoint_disabled_email,
@@ -18,6 +19,7 @@ __all__ = [
     "WEBHOOK_DELIVER_TASK",
     "WEBHOOK_ENDPOINT_DISABLED_EMAIL_TASK",
     "WebhookEventInput",
+    "webhook_deliveries_resume",
     "webhook_delivery_attempt",
     "webhook_delivery_redeliver",
     "webhook_endpoint_create",

@@ -14,9 +14,17 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.exceptions import InvalidOperation
-from core.jobs import job_defer
+from core.jobs import job_defer, jobs_defer_many
+from modules.selectors import modules_enabled_read
 from notifications.services import EmailSpec, email_send_once
-from outbound_webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from outbound_webhooks.models import (
+    MODULE_CODE,
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from outbound_webhooks.network import PostOutcome, webhook_post, webhook_signature
 from outbound_webhooks.services.events import WEBHOOK_DELIVER_TASK
 
@@ -58,6 +66,11 @@ def _delivery_claim(*, delivery_id: int) -> _Claim | None:
                     .select_related("event", "endpoint").get(pk=delivery_id))
         if delivery.status != DeliveryStatus.PENDING:
             return None  # delivered meanwhile, or given up; a redelivery makes it pending again
+        # Read now, not from the per-process memo, and after the delivery's lock: a switch-on that resumed
+        # this delivery has committed by then, so a stale memo cannot pause it again with no job left.
+        if MODULE_CODE not in modules_enabled_read():
+            _delivery_pause(delivery=delivery)
+            return None
         endpoint = delivery.endpoint
         if not endpoint.enabled:
             _delivery_give_up(delivery=delivery, reason="endpoint disabled")
@@ -71,6 +84,27 @@ def _delivery_claim(*, delivery_id: int) -> _Claim | None:
             "Billing-Signature": f"t={timestamp},v1={signature}",
         }
         return _Claim(delivery_id=delivery.pk, endpoint_id=endpoint.pk, url=endpoint.url, body=body, headers=headers)
+
+
+def _delivery_pause(*, delivery: WebhookDelivery) -> None:
+    """The module is off: the delivery stays pending, without a job, until `webhook_deliveries_resume`."""
+    delivery.paused_at, delivery.next_attempt_at = timezone.now(), None
+    delivery.save(update_fields=["paused_at", "next_attempt_at", "updated_at"])
+
+
+def webhook_deliveries_resume() -> int:
+    """The module was switched on (its on_enable hook, inside that transaction): every delivery paused
+    while it was off is due now, with a fresh retry window (time off does not count against it), and gets
+    its job when the switch commits. The number resumed."""
+    now = timezone.now()
+    ids = list(WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, paused_at__isnull=False)
+               .order_by("pk").values_list("pk", flat=True))
+    if ids:
+        WebhookDelivery.objects.filter(pk__in=ids).update(
+            paused_at=None, next_attempt_at=now, retry_until=now + settings.OUTBOUND_WEBHOOKS_RETRY_WINDOW,
+            updated_at=now)
+        jobs_defer_many(name=WEBHOOK_DELIVER_TASK, kwargs_list=[{"delivery_id": pk} for pk in ids])
+    return len(ids)
 
 
 def _delivery_give_up(*, delivery: WebhookDelivery, reason: str) -> None:

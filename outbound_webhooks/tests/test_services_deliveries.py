@@ -188,3 +188,53 @@ def test_redelivering_to_a_disabled_endpoint_is_refused():
     with pytest.raises(InvalidOperation) as refused:
         webhook_delivery_redeliver(delivery=delivery)
     assert refused.value.code == "webhook_endpoint_disabled"
+
+
+@pytest.mark.django_db
+def test_a_queued_delivery_is_paused_while_the_module_is_off_and_sent_when_it_is_on_again():
+    from core.audit import Actor
+    from modules.services import module_disable, module_enable
+
+    with webhook_receiver() as receiver:
+        endpoint = WebhookEndpointFactory(url=receiver.url)
+        queued = _delivery(endpoint)
+        module_disable(code="outbound_webhooks", actor=Actor.system("test"))
+        jobs_run_queued(task_name=WEBHOOK_DELIVER_TASK)  # the queued job runs while the module is off
+        paused = WebhookDelivery.objects.get(pk=queued.pk)
+        assert receiver.received == [] and not WebhookAttempt.objects.exists()
+        assert (paused.status, paused.attempts, paused.next_attempt_at) == (DeliveryStatus.PENDING, 0, None)
+        assert paused.paused_at is not None and not jobs_queued(task_name=WEBHOOK_DELIVER_TASK)
+
+        module_enable(code="outbound_webhooks", actor=Actor.system("test"))
+        assert [j.args for j in jobs_queued(task_name=WEBHOOK_DELIVER_TASK)] == [{"delivery_id": queued.pk}]
+        jobs_run_queued(task_name=WEBHOOK_DELIVER_TASK)
+    resumed = WebhookDelivery.objects.get(pk=queued.pk)
+    assert len(receiver.received) == 1
+    assert (resumed.status, resumed.attempts, resumed.paused_at) == (DeliveryStatus.SUCCEEDED, 1, None)
+
+
+@pytest.mark.django_db
+def test_switching_the_module_on_resumes_only_paused_deliveries():
+    from core.audit import Actor
+    from modules.services import module_disable, module_enable
+
+    endpoint = WebhookEndpointFactory()
+    queued = _delivery(endpoint)
+    module_disable(code="outbound_webhooks", actor=Actor.system("test"))
+    module_enable(code="outbound_webhooks", actor=Actor.system("test"))
+    # Its first job never ran while the module was off, so it is still queued once, not twice.
+    assert [j.args for j in jobs_queued(task_name=WEBHOOK_DELIVER_TASK)] == [{"delivery_id": queued.pk}]
+
+
+@pytest.mark.django_db
+def test_a_delivery_outcome_does_not_make_every_process_reload_the_subscriptions():
+    from django.core.cache import cache
+
+    from outbound_webhooks.models import ENDPOINT_SUBSCRIPTIONS_MEMO
+
+    with webhook_receiver() as receiver:
+        endpoint = WebhookEndpointFactory(url=receiver.url)
+        delivery = _delivery(endpoint)
+        version = cache.get(ENDPOINT_SUBSCRIPTIONS_MEMO.version_key)
+        assert webhook_delivery_attempt(delivery_id=delivery.pk).status == DeliveryStatus.SUCCEEDED
+    assert cache.get(ENDPOINT_SUBSCRIPTIONS_MEMO.version_key) == version

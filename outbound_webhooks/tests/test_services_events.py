@@ -7,6 +7,7 @@ from billing_project.tests.threads import race
 from core.jobs import jobs_suppressed
 from core.tests.jobs_support import jobs_queued
 from outbound_webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEvent
+from outbound_webhooks.selectors import webhook_event_types_wanted
 from outbound_webhooks.services import (
     WEBHOOK_DELIVER_TASK,
     WebhookEventInput,
@@ -39,9 +40,72 @@ def test_an_event_gets_one_delivery_and_one_job_per_enabled_endpoint_subscribed_
 @pytest.mark.django_db
 def test_nothing_is_written_when_no_endpoint_wants_the_event(django_assert_num_queries):
     WebhookEndpointFactory(event_types=["payment.failed"])
-    with django_assert_num_queries(1):  # reading the subscriptions is all
+    with django_assert_num_queries(1):  # the subscriptions, read again after this test's endpoint change
         _emit()
     assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_system_without_endpoints_pays_no_query_per_emit(django_assert_num_queries):
+    from core.memo import memos_forget
+
+    memos_forget()
+    with django_assert_num_queries(1):  # a fresh process reads the (empty) subscriptions once
+        _emit()
+    with django_assert_num_queries(0):
+        _emit(object_id=8)
+        webhook_events_emit_many(events=[WebhookEventInput("credits.low", "customer_credits", 3)])
+        assert webhook_event_types_wanted() == set()
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_created_in_another_transaction_is_seen_by_the_next_emit(django_assert_num_queries):
+    _emit()
+    with transaction.atomic():
+        endpoint = WebhookEndpointFactory()
+    _emit(object_id=9)
+    assert WebhookDelivery.objects.get().endpoint_id == endpoint.pk
+    with django_assert_num_queries(0):  # warm again after the change: nothing wanted here
+        _emit(event_type="credits.low")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_disabling_or_deleting_an_endpoint_stops_its_deliveries_at_once():
+    endpoint = WebhookEndpointFactory()
+    _emit(object_id=1)
+    endpoint.enabled = False
+    endpoint.save()
+    _emit(object_id=2)
+    endpoint.enabled = True
+    endpoint.save()
+    _emit(object_id=3)
+    assert sorted(WebhookEvent.objects.values_list("object_id", flat=True)) == [1, 3]
+
+
+@pytest.mark.django_db
+def test_an_endpoint_created_by_a_rolled_back_transaction_is_not_remembered():
+    _emit()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        WebhookEndpointFactory()
+        _emit(object_id=4)  # sees its own transaction's endpoint, but does not keep it
+        raise RuntimeError
+    _emit(object_id=5)
+    assert not WebhookEvent.objects.exists() and not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_no_event_is_recorded_while_the_module_is_off():
+    from core.audit import Actor
+    from modules.services import module_disable, module_enable
+
+    WebhookEndpointFactory()
+    module_disable(code="outbound_webhooks", actor=Actor.system("test"))
+    _emit(object_id=1)
+    assert not WebhookEvent.objects.exists()
+    module_enable(code="outbound_webhooks", actor=Actor.system("test"))
+    _emit(object_id=2)
+    assert list(WebhookEvent.objects.values_list("object_id", flat=True)) == [2]
 
 
 @pytest.mark.django_db

@@ -208,12 +208,41 @@ class ProviderTransaction:
     raw: object = None
 
 
+# ApiProbe.status: the provider answered us as an authenticated caller; it did not answer in time or answered
+# 5xx (its trouble, usually passing); it refused our credentials or request (ours to fix: the rail is down).
+PROBE_OK, PROBE_DEGRADED, PROBE_ERROR = "ok", "degraded", "error"
+
+
+@dataclass(frozen=True)
+class ApiProbe:
+    """One authenticated round trip to the provider, made by `health(deep=True)` (`/healthz?deep=1`)."""
+    status: str
+    latency_ms: int
+    message: str = ""
+
+    def details(self) -> dict:
+        return {"status": self.status, "latency_ms": self.latency_ms}
+
+
 @dataclass(frozen=True)
 class ProviderHealth:
-    # "ok" or "degraded"; a degraded rail is reported, the instance stays in service.
+    # "ok", "degraded" (reported, the instance stays in service) or "down" (the rail cannot work: the
+    # provider refuses our credentials); a rail is not a core module, so /healthz stays 200 either way.
     status: str
     problems: tuple[str, ...] = ()
     details: Mapping[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, *, problems: list[str], details: dict, probe: ApiProbe | None = None) -> ProviderHealth:
+        """A rail's section from its problems and, when deep, its probe (named in `details["api"]`)."""
+        if probe is not None:
+            details = {**details, "api": probe.details()}
+            if probe.status != PROBE_OK:
+                problems = [*problems,
+                            f"authenticated call {probe.status} after {probe.latency_ms} ms: {probe.message}"]
+        status = ("down" if probe is not None and probe.status == PROBE_ERROR
+                  else "degraded" if problems else "ok")
+        return cls(status=status, problems=tuple(problems), details=details)
 
 
 @runtime_checkable

@@ -1,6 +1,7 @@
 """`manage.py payments reconcile` (payments/reconciliation.py, payments/selectors/reconciliation.py,
-the command) against the loopback PayPal: every drift printed, --fix applies the provider's state through
-the state machines, exit 1 while a drift remains."""
+the command), once per rail that can list its transactions, against its loopback peer (the contract
+suite's harnesses: localstripe, the PayPal peer): every drift printed, --fix applies the provider's state
+through the state machines, exit 1 while a drift remains."""
 
 from datetime import timedelta
 from io import StringIO
@@ -10,84 +11,94 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from payments.models import Payment, PaymentMethod, PaymentStatus, RefundStatus
-from payments.providers.paypal import client
+from payments.models import Payment, PaymentStatus, RefundStatus
+from payments.providers import ChargeRequest
 from payments.services import payment_refund
-from payments.tests.providers.paypal.support import charged_payment
+from payments.tests.providers.contract.rails import HARNESSES
 from subscriptions.tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 P = PaymentStatus
 
 
-def reconcile(*args) -> tuple[int, str]:
+@pytest.fixture(params=["stripe", "paypal"])
+def rail(request, settings):
+    """A rail whose peer forgets its past transactions, so every one it lists belongs to this test."""
+    harness = HARNESSES[request.param](settings=settings, request=request)
+    harness.transactions_forget()
+    return harness
+
+
+def reconcile(rail, *args) -> tuple[int, str]:
     out = StringIO()
     since = (timezone.now() - timedelta(days=1)).isoformat()
     try:
-        call_command("payments", "reconcile", "--provider", "paypal", "--since", since, *args, stdout=out)
+        call_command("payments", "reconcile", "--provider", rail.code, "--since", since, *args, stdout=out)
     except CommandError as exc:
         return 1, out.getvalue() + str(exc)
     return 0, out.getvalue()
 
 
-@pytest.fixture
-def books_in_step(paypal_api):
-    """Start from a peer whose past transactions all belong to rows this test can see."""
-    paypal_api.captures.clear()
-    paypal_api.refunds.clear()
-    return paypal_api
+def test_books_in_step_exit_zero(rail, actor):
+    payment = rail.paid_payment(CustomerFactory(user=None), 2500, actor)
+    payment_refund(payment=payment, actor=actor, amount=500, idempotency_key=f"r-agree-{payment.pk}")
+    code, out = reconcile(rail)
+    assert code == 0 and f"{rail.code} and our books agree" in out, out
 
 
-def test_books_in_step_exit_zero(books_in_step, actor):
-    payment = charged_payment(books_in_step, actor)
-    payment_refund(payment=payment, actor=actor, amount=500, idempotency_key="r-agree")
-    code, out = reconcile()
-    assert code == 0 and "paypal and our books agree" in out, out
-
-
-def test_a_capture_completed_at_paypal_but_processing_here_is_fixed_through_the_state_machine(books_in_step, actor):
-    books_in_step.capture_status = "PENDING"
-    payment = charged_payment(books_in_step, actor)
+def test_a_payment_completed_at_the_provider_but_processing_here_is_fixed_through_the_state_machine(rail, actor):
+    payment = rail.drifted_payment(CustomerFactory(user=None), 1700, actor)
     payment.refresh_from_db()
     assert payment.status == P.PROCESSING
-    capture_id = next(iter(books_in_step.captures))
-    books_in_step.capture_set_status(capture_id, "COMPLETED")  # its webhook never came
+    reference = rail.listed_reference(payment)
 
-    code, out = reconcile()
-    assert code == 1 and f"status_differs payment {capture_id}" in out
-    code, out = reconcile("--fix")
+    code, out = reconcile(rail)
+    assert code == 1 and f"status_differs payment {reference}" in out, out
+    code, out = reconcile(rail, "--fix")
     payment.refresh_from_db()
-    assert code == 0 and f"fixed status_differs payment {capture_id}" in out
+    assert code == 0 and f"fixed status_differs payment {reference}" in out, out
     assert payment.status == P.SUCCEEDED and payment.status_changes.filter(reason__startswith="reconciliation").exists()
 
 
-def test_a_refund_made_in_paypal_is_recorded_by_fix(books_in_step, actor):
-    payment = charged_payment(books_in_step, actor, amount=3000)
-    capture_id = next(iter(books_in_step.captures))
-    made_there = client.capture_refund(capture_id=capture_id, amount=1000, currency="USD", custom_id="",
-                                       request_id="dashboard-refund")
+def test_a_refund_made_at_the_provider_is_recorded_by_fix(rail, actor):
+    payment = rail.paid_payment(CustomerFactory(user=None), 3000, actor)
+    made_there = rail.refund_at_provider(payment, 1000)
 
-    code, out = reconcile()
-    assert code == 1 and f"missing_here refund {made_there.id}" in out
-    code, out = reconcile("--fix")
+    code, out = reconcile(rail)
+    assert code == 1 and f"missing_here refund {made_there}" in out, out
+    code, out = reconcile(rail, "--fix")
     payment.refresh_from_db()
     assert code == 0, out
     assert (payment.status, payment.amount_refunded) == (P.PARTIALLY_REFUNDED, 1000)
-    assert payment.refunds.get().status == RefundStatus.SUCCEEDED
+    refund = payment.refunds.get()
+    assert (refund.status, refund.provider_refund_id) == (RefundStatus.SUCCEEDED, made_there)
+    assert reconcile(rail, "--fix")[0] == 0  # applied once: a second run finds nothing more
 
 
-def test_money_paypal_does_not_know_and_amounts_that_differ_stay_drifts(books_in_step, actor):
-    charged = charged_payment(books_in_step, actor, amount=1500)
+def test_money_the_provider_does_not_know_and_amounts_that_differ_stay_drifts(rail, actor):
+    charged = rail.paid_payment(CustomerFactory(user=None), 1500, actor)
     Payment.objects.filter(pk=charged.pk).update(amount=1600)  # someone edited our books
-    ghost = Payment.objects.create(customer=CustomerFactory(), amount=900, currency="USD", method=PaymentMethod.PAYPAL,
-                                   status=P.SUCCEEDED, provider="paypal",
-                                   provider_payment_id="ORD-NOT-AT-PAYPAL")
+    customer = CustomerFactory()
+    ghost = Payment.objects.create(customer=customer, amount=900, currency=customer.currency, method=rail.method,
+                                   status=P.SUCCEEDED, provider=rail.code, provider_payment_id="ORD-NOT-THERE")
 
-    code, out = reconcile("--fix")
+    code, out = reconcile(rail, "--fix")
     assert code == 1
-    assert "amount_differs payment" in out and f"payment #{charged.pk} succeeded 1600 USD" in out
-    assert f"missing_there payment ORD-NOT-AT-PAYPAL: ours payment #{ghost.pk}" in out
+    assert "amount_differs payment" in out and f"payment #{charged.pk} succeeded 1600" in out, out
+    assert f"missing_there payment ORD-NOT-THERE: ours payment #{ghost.pk}" in out
     assert "2 drift(s) remain" in out
+
+
+def test_money_taken_at_the_provider_that_we_never_recorded_is_missing_here(rail, actor):
+    customer = CustomerFactory(user=None)
+    # A charge whose answer never reached our books (the process died before recording it).
+    result = rail.rail.charge_off_session(ChargeRequest(account=rail.account(customer), amount=1200,
+                                                        currency=customer.currency, idempotency_key="untracked"))
+    reference = {result.reference, result.charge_reference}
+
+    code, out = reconcile(rail, "--fix")
+    [line] = [line for line in out.splitlines() if line.startswith("missing_here payment")]
+    assert code == 1 and line.split()[2].rstrip(":") in reference and "theirs succeeded 1200" in line, out
 
 
 def test_a_rail_that_cannot_list_its_transactions_is_refused_in_one_line(settings):

@@ -10,7 +10,8 @@ from rest_framework import serializers
 from core.api.fields import BoundedDateTimeField, ObjectIdField
 from core.safe_input import BIGINT_MAX, INTEGER_MAX, datetime_problem, text_problem
 from subscriptions.api.serializers import PlanSummarySerializer
-from usage.models import Meter, UsageEvent
+from subscriptions.models import Customer, Plan
+from usage.models import Meter, ThresholdKind, UsageAlert, UsageEvent, UsageThreshold
 from usage.selectors import USAGE_GROUPS
 from usage.services import USAGE_BATCH_MAX_EVENTS, UsageEventInput
 
@@ -268,3 +269,45 @@ class EntitlementsSerializer(serializers.Serializer):
 
 class CustomerQuerySerializer(serializers.Serializer):
     customer = ObjectIdField(required=False, help_text="Staff only: which customer.")
+
+
+class UsageThresholdSerializer(serializers.ModelSerializer):
+    meter = serializers.SlugRelatedField(slug_field="code", read_only=True, help_text="The meter's code (null for "
+                                                                                        "credit_balance).")
+
+    class Meta:
+        model = UsageThreshold
+        fields = ["id", "name", "plan", "customer", "meter", "kind", "value", "hard_cap", "created_at"]
+        read_only_fields = fields
+
+
+class UsageThresholdWriteSerializer(serializers.Serializer):
+    """The shape only; which combinations are valid is usage.threshold_services' rule (400 naming the field)."""
+
+    plan = serializers.PrimaryKeyRelatedField(queryset=Plan.objects.all(), required=False, allow_null=True,
+                                              default=None, help_text="Every customer on this plan (or `customer`).")
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all(), required=False, allow_null=True,
+                                                  default=None, help_text="One customer (or `plan`).")
+    meter = serializers.SlugRelatedField(slug_field="code", queryset=Meter.objects.all(), required=False,
+                                         allow_null=True, default=None,
+                                         help_text="The meter's code; leave out for credit_balance.")
+    kind = serializers.ChoiceField(choices=ThresholdKind.choices,
+                                   help_text="units: usage units; included_percent: percent of the plan's included "
+                                             "units; charge: usage charge in minor units; credit_balance: the "
+                                             "credit balance falls to `value` or below.")
+    value = serializers.DecimalField(max_digits=20, decimal_places=6, min_value=Decimal(0))
+    hard_cap = serializers.BooleanField(required=False, default=False,
+                                        help_text="Refuse (402) usage that would pass it; meter kinds only.")
+    name = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
+
+
+class UsageAlertSerializer(serializers.ModelSerializer):
+    kind = serializers.CharField(source="threshold.kind", read_only=True)
+    threshold_name = serializers.CharField(source="threshold.__str__", read_only=True)
+    meter = serializers.SlugRelatedField(source="threshold.meter", slug_field="code", read_only=True)
+
+    class Meta:
+        model = UsageAlert
+        fields = ["id", "threshold", "threshold_name", "kind", "meter", "customer", "period_start", "observed",
+                  "created_at"]
+        read_only_fields = fields

@@ -1,5 +1,6 @@
 """Usage: batch ingestion (exactly once per idempotency key), the event list, per-period summaries,
-meters, and the entitlements of the customer's current plan."""
+meters, the entitlements of the customer's current plan, usage thresholds (staff write, customers read
+their own and their plan's) and the alerts they fired."""
 
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -13,36 +14,48 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from core.api.errors import DETAIL_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
+from core.api.errors import DETAIL_ERRORS, DETAIL_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
 from core.api.exports import export_response, export_schema
 from core.audit import Actor
 from credits.selectors import credit_balance_get
 from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
 from subscriptions.api.limits import plan_batch_check
-from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature
+from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED, HasPlanFeature, StaffOnly
 from subscriptions.selectors import subscription_live_for_customer
-from usage.api.filters import MeterFilter, UsageEventFilter
+from usage.api.filters import MeterFilter, UsageAlertFilter, UsageEventFilter, UsageThresholdFilter
 from usage.api.serializers import (
     CustomerQuerySerializer,
     EntitlementsSerializer,
     MeterSerializer,
+    UsageAlertSerializer,
     UsageBatchInSerializer,
     UsageBatchResultSerializer,
     UsageEventInSerializer,
     UsageEventSerializer,
     UsageSummaryQuerySerializer,
     UsageSummarySerializer,
+    UsageThresholdSerializer,
+    UsageThresholdWriteSerializer,
     usage_batch_parse,
 )
 from usage.selectors import (
     USAGE_EVENT_EXPORT,
     meter_list,
     meter_prices_for_plan,
+    usage_alert_list,
     usage_event_list,
     usage_summary,
+    usage_threshold_list,
+    usage_thresholds_visible_to,
     usage_totals,
 )
 from usage.services import usage_events_record_batch
+from usage.threshold_services import (
+    ThresholdSpec,
+    usage_threshold_create,
+    usage_threshold_delete,
+    usage_threshold_update,
+)
 
 API_ACCESS = HasPlanFeature("api_access")
 
@@ -189,3 +202,83 @@ class EntitlementViewSet(ApiViewMixin, viewsets.GenericViewSet):
             "meter_prices": list(meter_prices_for_plan(plan_id=plan.pk)) if plan else [],
         }
         return Response(EntitlementsSerializer(data).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Usage thresholds (staff: all; a customer: its own and its plan's)",
+                       responses={200: UsageThresholdSerializer(many=True), **error_responses(*READ_ERRORS)}),
+    retrieve=extend_schema(summary="One usage threshold",
+                           responses={200: UsageThresholdSerializer, **error_responses(*DETAIL_ERRORS)}),
+    create=extend_schema(
+        summary="Add a usage threshold or spend cap (staff)", request=UsageThresholdWriteSerializer,
+        parameters=[IDEMPOTENCY_KEY_HEADER],
+        examples=[OpenApiExample("80% of the included calls", request_only=True, value={
+                      "plan": 3, "meter": "api-calls", "kind": "included_percent", "value": "80"}),
+                  OpenApiExample("Hard cap for one customer", request_only=True, value={
+                      "customer": 42, "meter": "api-calls", "kind": "units", "value": "100000",
+                      "hard_cap": True, "name": "contract limit"}),
+                  OpenApiExample("Credits running low", request_only=True, value={
+                      "plan": 3, "kind": "credit_balance", "value": "500"})],
+        responses={201: UsageThresholdSerializer, **error_responses(*WRITE_ERRORS)}),
+    partial_update=extend_schema(
+        summary="Change a usage threshold (staff; alerts already written stay)",
+        request=UsageThresholdWriteSerializer(partial=True),
+        responses={200: UsageThresholdSerializer, **error_responses(*DETAIL_WRITE_ERRORS)}),
+    destroy=extend_schema(summary="Delete a usage threshold and its alerts (staff)",
+                          responses={204: None, **error_responses(*DETAIL_WRITE_ERRORS)}),
+)
+class UsageThresholdViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = UsageThresholdSerializer
+    permission_classes = SIGNED_IN_AND_ALLOWED
+    required_permissions = {
+        "list": "usage.view_usagethreshold",
+        "retrieve": "usage.view_usagethreshold",
+        "create": StaffOnly("usage.add_usagethreshold"),
+        "partial_update": StaffOnly("usage.change_usagethreshold"),
+        "destroy": StaffOnly("usage.delete_usagethreshold"),
+    }
+    filterset_class = UsageThresholdFilter
+    ordering_fields = ["id", "created_at", "value"]
+    ordering = ["id"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False) or self.api_client.is_staff:
+            return self.scoped(usage_threshold_list())
+        if self.api_client.customer_id is None:
+            return usage_threshold_list().none()
+        return usage_thresholds_visible_to(customer_id=self.api_client.customer_id)
+
+    def create(self, request):
+        serializer = UsageThresholdWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        threshold = usage_threshold_create(spec=ThresholdSpec(**serializer.validated_data))
+        return Response(UsageThresholdSerializer(threshold).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        threshold = self.get_object()
+        serializer = UsageThresholdWriteSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        threshold = usage_threshold_update(threshold=threshold, changes=serializer.validated_data)
+        return Response(UsageThresholdSerializer(threshold).data)
+
+    def destroy(self, request, pk=None):
+        usage_threshold_delete(threshold=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Usage alerts: thresholds crossed, once per period each (a customer: its own)",
+                       responses={200: UsageAlertSerializer(many=True), **error_responses(*READ_ERRORS)}),
+    retrieve=extend_schema(summary="One usage alert",
+                           responses={200: UsageAlertSerializer, **error_responses(*DETAIL_ERRORS)}),
+)
+class UsageAlertViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = UsageAlertSerializer
+    permission_classes = SIGNED_IN_AND_ALLOWED
+    required_permissions = {"list": "usage.view_usagealert", "retrieve": "usage.view_usagealert"}
+    filterset_class = UsageAlertFilter
+    ordering_fields = ["id", "created_at", "period_start"]
+    ordering = ["-id"]
+
+    def get_queryset(self):
+        return self.scoped(usage_alert_list())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -28,6 +29,7 @@ from paypalserversdk.models.o_auth_token import OAuthToken
 from paypalserversdk.paypal_serversdk_client import PaypalServersdkClient
 
 from core.exceptions import CardDeclined, PaymentProviderError, PaymentProviderUnavailable
+from payments.providers.base import PROBE_DEGRADED, PROBE_ERROR, PROBE_OK, ApiProbe
 from payments.providers.paypal.payloads import (
     PayPalCapture,
     PayPalOrder,
@@ -53,6 +55,11 @@ DECLINE_ISSUES = frozenset({"INSTRUMENT_DECLINED", "PAYER_ACTION_REQUIRED", "TRA
                             "PAYER_CANNOT_PAY", "PAYEE_BLOCKED_TRANSACTION", "COMPLIANCE_VIOLATION",
                             "PAYMENT_SOURCE_DECLINED_BY_PROCESSOR", "PAYMENT_SOURCE_CANNOT_BE_USED",
                             "AGREEMENT_ALREADY_CANCELLED", "REFERENCED_CARD_EXPIRED", "PAYMENT_DENIED"})
+
+
+# The order the deep health check reads: none has this id, so PayPal's 404 proves it accepted our token
+# (a refused token is a 401) with a read every app may make, that touches nothing.
+HEALTH_PROBE_ORDER_ID = "HEALTH-CHECK-PROBE"
 
 
 def is_configured() -> bool:
@@ -277,3 +284,29 @@ def _transactions_slice(*, start: datetime, end: datetime, page_size: int) -> li
         if page >= int(body.get("total_pages") or 1):
             return transactions
         page += 1
+
+
+# ----------------------------------------------------------------------------------------- health
+
+
+def api_probe() -> ApiProbe:
+    """Fetch (or reuse the cached) OAuth token and make one cheap authenticated GET, within PAYPAL_TIMEOUT.
+    Never raises: a health check reports what went wrong."""
+    started = time.monotonic()
+    try:
+        _call(_client().orders.get_order, {"id": HEALTH_PROBE_ORDER_ID})
+        status, message = PROBE_OK, ""
+    except PaymentProviderUnavailable as exc:
+        status, message = PROBE_ERROR, exc.message
+    except (PaymentProviderError, CardDeclined) as exc:
+        http_status = int(exc.extra.get("http_status") or 0)
+        if http_status == 404:
+            status, message = PROBE_OK, ""
+        elif 400 <= http_status < 500:
+            status, message = PROBE_ERROR, exc.message
+        else:
+            status, message = PROBE_DEGRADED, exc.message
+    except Exception as exc:  # noqa: BLE001 - whatever the SDK raised, /healthz reports it and stays up
+        logger.warning("PayPal health probe failed: %r", exc)
+        status, message = PROBE_ERROR, f"PayPal could not be asked ({exc.__class__.__name__})."
+    return ApiProbe(status=status, latency_ms=int((time.monotonic() - started) * 1000), message=message)

@@ -74,8 +74,7 @@ class PayPalProvider(ProviderBase):
         return client.is_configured()
 
     def health(self, *, deep: bool = False) -> ProviderHealth:
-        # `deep` asks nothing more of PayPal yet: the section reads settings and our inbox only.
-        return paypal_health()
+        return paypal_health(deep=deep)
 
     def customer_account_ensure(self, *, customer: Customer) -> CustomerAccount:
         # Our own id for the customer at PayPal, stored before PayPal is asked (no call needed).

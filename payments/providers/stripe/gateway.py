@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from core.exceptions import (
     WebhookRejected,
 )
 from core.safe_input import DATETIME_MAX, json_loads_checked
-from payments.providers.base import CheckoutLine
+from payments.providers.base import PROBE_DEGRADED, PROBE_ERROR, PROBE_OK, ApiProbe, CheckoutLine
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,8 @@ def _error_payload(exc: stripe.StripeError) -> dict:
 
 def _translate(exc: stripe.StripeError) -> Exception:
     error = _error_payload(exc)
-    extra = {"provider_code": exc.code or error.get("code") or "", "request_id": exc.request_id or ""}
+    extra = {"provider_code": exc.code or error.get("code") or "", "request_id": exc.request_id or "",
+             "http_status": exc.http_status or 0}
     intent = error.get("payment_intent")
     if isinstance(intent, dict):
         extra["payment_intent_id"] = intent.get("id", "")
@@ -203,12 +205,14 @@ class RefundResult:
     charge_id: str
     # Ours (refund_id, payment_id): finds our refund when a webhook comes before its Stripe id is stored.
     metadata: dict = field(default_factory=dict)
+    created: datetime | None = None
 
     @classmethod
     def from_payload(cls, data: dict) -> RefundResult:
         return cls(id=data["id"], status=data.get("status") or "", amount=int(data.get("amount") or 0),
                    currency=(data.get("currency") or "").upper(), payment_intent_id=_id(data.get("payment_intent")),
-                   charge_id=_id(data.get("charge")), metadata=dict(data.get("metadata") or {}))
+                   charge_id=_id(data.get("charge")), metadata=dict(data.get("metadata") or {}),
+                   created=_ts(data.get("created")))
 
 
 @dataclass(frozen=True)
@@ -260,6 +264,24 @@ class DisputeResult:
 def account_ping() -> None:
     """The cheapest authenticated call (the account's balance), for `/healthz?deep=1`."""
     _call(_client().v1.balance.retrieve)
+
+
+def api_probe() -> ApiProbe:
+    """`account_ping`, timed and classified for the health check; never raises."""
+    started = time.monotonic()
+    try:
+        account_ping()
+        status, message = PROBE_OK, ""
+    except PaymentProviderUnavailable as exc:
+        status, message = PROBE_ERROR, exc.message
+    except PaymentProviderError as exc:
+        http_status = int(exc.extra.get("http_status") or 0)
+        status = PROBE_ERROR if 400 <= http_status < 500 else PROBE_DEGRADED
+        message = exc.message
+    except Exception as exc:  # noqa: BLE001 - whatever the SDK raised, /healthz reports it and stays up
+        logger.warning("Stripe health probe failed: %r", exc)
+        status, message = PROBE_ERROR, f"Stripe could not be asked ({exc.__class__.__name__})."
+    return ApiProbe(status=status, latency_ms=int((time.monotonic() - started) * 1000), message=message)
 
 
 def customer_create(*, email: str, name: str, metadata: dict, idempotency_key: str) -> StripeCustomer:
@@ -343,6 +365,39 @@ def refund_create(*, payment_intent_id: str, amount: int, metadata: dict, idempo
                  params={"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
                  idempotency_key=idempotency_key)
     return RefundResult.from_payload(data)
+
+
+# ---------------------------------------------------------------------------------- reconciliation
+
+# Objects per page of a list (Stripe's maximum): fewer requests for a month of payments.
+LIST_PAGE_SIZE = 100
+
+
+def _list_all(func, *, params: dict) -> list[dict]:
+    """Every object of a list, page after page (the SDK's auto-pagination), as plain dicts."""
+    try:
+        page = func(params={**params, "limit": LIST_PAGE_SIZE}, options={})
+        return [json.loads(str(obj)) for obj in page.auto_paging_iter()]
+    except stripe.StripeError as exc:
+        raise _translate(exc) from exc
+
+
+def _created_range(since: datetime, until: datetime) -> dict:
+    # Stripe's `created` is whole seconds: [floor(since), ceil(until)) covers the window.
+    end = int(until.timestamp()) + (0 if until.timestamp().is_integer() else 1)
+    return {"gte": int(since.timestamp()), "lt": end}
+
+
+def payment_intents_list(*, since: datetime, until: datetime) -> list[PaymentIntentResult]:
+    """Every PaymentIntent created in [since, until), for reconciliation."""
+    return [PaymentIntentResult.from_payload(data) for data in
+            _list_all(_client().v1.payment_intents.list, params={"created": _created_range(since, until)})]
+
+
+def refunds_list(*, since: datetime, until: datetime) -> list[RefundResult]:
+    """Every Refund created in [since, until), for reconciliation."""
+    return [RefundResult.from_payload(data) for data in
+            _list_all(_client().v1.refunds.list, params={"created": _created_range(since, until)})]
 
 
 # --------------------------------------------------------------------------------------- webhooks

@@ -2,7 +2,6 @@
 
 from django.conf import settings
 
-from core.exceptions import PaymentProviderError, PaymentProviderUnavailable
 from payments.providers.base import ProviderHealth
 from payments.providers.stripe import gateway
 from payments.providers.stripe.webhooks.selectors import stripe_event_failed_recent_count, webhook_rejection_count
@@ -15,7 +14,9 @@ def stripe_health(*, deep: bool = False) -> ProviderHealth:
     are not what keeps the app alive) when the API key is set but the signing secret is missing, when
     deliveries failed verification in the last hour (a wrong or rotated secret fails silently otherwise),
     or when stored events failed processing in the last hour. `deep` (`/healthz?deep=1`) also asks
-    Stripe for the account's balance, the cheapest authenticated call, so a revoked key shows.
+    Stripe for the account's balance, the cheapest authenticated call (`gateway.api_probe`), so a revoked
+    key shows: degraded when Stripe is slow or answers 5xx, down when it refuses the key; its outcome and
+    latency are in `details["api"]`, as PayPal's.
     """
     configured = bool(settings.STRIPE_SECRET_KEY)
     secret_missing = not settings.STRIPE_WEBHOOK_SECRET
@@ -28,11 +29,6 @@ def stripe_health(*, deep: bool = False) -> ProviderHealth:
         problems.append(f"{rejected} webhook deliveries failed verification in the last hour")
     if failed:
         problems.append(f"{failed} webhook events failed processing in the last hour")
-    if deep and configured:
-        try:
-            gateway.account_ping()
-        except (PaymentProviderError, PaymentProviderUnavailable) as error:
-            problems.append(f"Stripe did not accept an authenticated call: {error.message}")
-    return ProviderHealth(status="degraded" if problems else "ok", problems=tuple(problems),
-                          details={"configured": configured, "webhook_secret_missing": secret_missing,
-                                   "verification_failures_last_hour": rejected, "events_failed_last_hour": failed})
+    return ProviderHealth.of(problems=problems, probe=gateway.api_probe() if deep and configured else None,
+                             details={"configured": configured, "webhook_secret_missing": secret_missing,
+                                      "verification_failures_last_hour": rejected, "events_failed_last_hour": failed})

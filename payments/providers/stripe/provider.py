@@ -15,6 +15,8 @@ from core.audit import Actor
 from core.exceptions import BillingError
 from payments.models import Payment, ProviderAccount, Refund
 from payments.providers.base import (
+    TRANSACTION_PAYMENT,
+    TRANSACTION_REFUND,
     Capability,
     ChargeRequest,
     ChargeResult,
@@ -23,6 +25,7 @@ from payments.providers.base import (
     CustomerAccount,
     ProviderBase,
     ProviderHealth,
+    ProviderTransaction,
     RefundRequest,
     RefundResult,
     SetupRequest,
@@ -38,7 +41,7 @@ class StripeProvider(ProviderBase):
     code = STRIPE
     codes = frozenset({STRIPE})
     capabilities = frozenset({Capability.OFF_SESSION_CHARGE, Capability.HOSTED_CHECKOUT, Capability.REFUNDS,
-                              Capability.SAVED_PAYMENT_METHODS, Capability.WEBHOOKS})
+                              Capability.SAVED_PAYMENT_METHODS, Capability.WEBHOOKS, Capability.RECONCILIATION})
     unavailable_message = gateway.NOT_CONFIGURED
     webhook_view = "payments.providers.stripe.webhooks.views.stripe_webhook"
     webhook_event_apply = "payments.providers.stripe.webhooks.services.stripe_event_apply"
@@ -122,3 +125,43 @@ class StripeProvider(ProviderBase):
                                             idempotency_key=request.idempotency_key)
         return SetupSession(provider=self.code, reference=setup.id, client_secret=setup.client_secret,
                             status=setup.status, publishable_key=settings.STRIPE_PUBLISHABLE_KEY, raw=setup)
+
+    def transactions_list(self, *, since: datetime, until: datetime) -> list[ProviderTransaction]:
+        intents = gateway.payment_intents_list(since=since, until=until)
+        refunds = gateway.refunds_list(since=since, until=until)
+        # A refund made on a charge names the charge only: its PaymentIntent is the payment's reference.
+        intent_of_charge = {i.latest_charge_id: i.id for i in intents if i.latest_charge_id}
+        payments = [_payment_transaction(intent, code=self.code) for intent in intents if _is_money(intent)]
+        return payments + [_refund_transaction(refund, code=self.code, intent_of_charge=intent_of_charge)
+                           for refund in refunds]
+
+
+def _our_id(metadata: dict, key: str) -> int | None:
+    value = str(metadata.get(key) or "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+def _is_money(intent: gateway.PaymentIntentResult) -> bool:
+    """An intent that moved (or is moving) money, or one we started (our ids in its metadata); an intent
+    abandoned before any payment method (a checkout page left open) is neither."""
+    return (intent.status in ("succeeded", "processing", "requires_capture")
+            or _our_id(intent.metadata, "payment_id") is not None or _our_id(intent.metadata, "invoice_id") is not None)
+
+
+def _payment_transaction(intent: gateway.PaymentIntentResult, *, code: str) -> ProviderTransaction:
+    return ProviderTransaction(provider=code, kind=TRANSACTION_PAYMENT, reference=intent.id,
+                               status=sync.INTENT_STATUS.get(intent.status, ""), amount=intent.amount,
+                               currency=intent.currency.lower(), at=intent.created,
+                               payment_id=_our_id(intent.metadata, "payment_id"),
+                               invoice_id=_our_id(intent.metadata, "invoice_id"), raw=intent)
+
+
+def _refund_transaction(refund: gateway.RefundResult, *, code: str,
+                        intent_of_charge: dict[str, str]) -> ProviderTransaction:
+    return ProviderTransaction(provider=code, kind=TRANSACTION_REFUND, reference=refund.id,
+                               status=sync.STRIPE_REFUND_STATUS.get(refund.status, ""), amount=refund.amount,
+                               currency=refund.currency.lower(), at=refund.created,
+                               payment_id=_our_id(refund.metadata, "payment_id"),
+                               refund_id=_our_id(refund.metadata, "refund_id"),
+                               raw=refund, refunded_reference=(refund.payment_intent_id
+                                                               or intent_of_charge.get(refund.charge_id, "")))

@@ -109,6 +109,17 @@ class Harness:
         """A payment still processing here that the provider has since completed (its message was lost)."""
         raise NotImplementedError
 
+    # Reconciliation: the provider's id of a payment as it lists it, a refund made at the provider itself
+    # (its dashboard; returns the refund's id there), and a peer that forgets every past transaction.
+    def listed_reference(self, payment: Payment) -> str:
+        raise NotImplementedError
+
+    def refund_at_provider(self, payment: Payment, amount: int) -> str:
+        raise NotImplementedError
+
+    def transactions_forget(self) -> None:
+        raise NotImplementedError
+
     # Webhooks: the rail's message saying a payment is at `status` (as of `at`), a refund of it made at the
     # provider, and a delivery of either, signed as the provider signs (or not).
     def processing_payment(self, customer, amount: int, actor) -> Payment:
@@ -139,7 +150,7 @@ class StripeHarness(Harness):
     code = "stripe"
     method = PaymentMethod.STRIPE
     capabilities = frozenset({Capability.OFF_SESSION_CHARGE, Capability.REFUNDS, Capability.WEBHOOKS,
-                              Capability.SAVED_PAYMENT_METHODS})
+                              Capability.SAVED_PAYMENT_METHODS, Capability.RECONCILIATION})
 
     def __init__(self, *, settings, request):
         super().__init__(settings=settings, request=request)
@@ -173,6 +184,44 @@ class StripeHarness(Harness):
         self.request.addfinalizer(peer.close)
         self.request.addfinalizer(gateway._build_client.cache_clear)
         self.settings.STRIPE_API_BASE = peer.url
+
+    def drifted_payment(self, customer, amount: int, actor) -> Payment:
+        # Stripe took the money; our books kept the "processing" an asynchronous capture answers first,
+        # and the payment_intent.succeeded webhook never came.
+        from dataclasses import replace
+
+        from django.db import transaction
+
+        from payments.services import payment_lock
+
+        payment = self.pending_payment(customer, amount)
+        result = self.rail.charge_off_session(ChargeRequest(
+            account=self.account(customer), amount=amount, currency=payment.currency,
+            idempotency_key=f"contract-drift-{payment.pk}", metadata={"payment_id": str(payment.pk)}))
+        with transaction.atomic():
+            locked = payment_lock(payment_id=payment.pk)
+            self.rail.charge_apply(payment=locked, result=replace(result, status=PaymentStatus.PROCESSING,
+                                                                  provider_status="processing"),
+                                   observed_at=observed_now(), actor=actor, reason="contract charge")
+        return locked
+
+    def listed_reference(self, payment: Payment) -> str:
+        return payment.provider_payment_id
+
+    def refund_at_provider(self, payment: Payment, amount: int) -> str:
+        from payments.providers.stripe import gateway
+
+        return gateway.refund_create(payment_intent_id=payment.provider_payment_id, amount=amount, metadata={},
+                                     idempotency_key=f"dashboard-refund-{payment.pk}").id
+
+    def transactions_forget(self) -> None:
+        import urllib.request
+
+        from payments.tests.stripe_support import LOCALSTRIPE_KEY
+
+        urllib.request.urlopen(urllib.request.Request(
+            f"{self.api}/_config/payments", headers={"Authorization": f"Bearer {LOCALSTRIPE_KEY}"},
+            method="DELETE"), timeout=10).close()
 
     def processing_payment(self, customer, amount: int, actor) -> Payment:
         from payments.tests.stripe_support import new_id
@@ -242,6 +291,19 @@ class PayPalHarness(Harness):
         order = self.peer.orders[self.rail.payment_reference(payment=payment)]
         self.peer.capture_set_status(order["purchase_units"][0]["payments"]["captures"][-1]["id"], "COMPLETED")
         return payment
+
+    def listed_reference(self, payment: Payment) -> str:
+        return payment.provider_charge_id
+
+    def refund_at_provider(self, payment: Payment, amount: int) -> str:
+        from payments.providers.paypal import client
+
+        return client.capture_refund(capture_id=payment.provider_charge_id, amount=amount, currency=payment.currency,
+                                     custom_id="", request_id=f"dashboard-refund-{payment.pk}").id
+
+    def transactions_forget(self) -> None:
+        self.peer.captures.clear()
+        self.peer.refunds.clear()
 
     def processing_payment(self, customer, amount: int, actor) -> Payment:
         # A capture PayPal holds as PENDING (an eCheck, a review): what the charge's answer left here.

@@ -106,3 +106,23 @@ def test_without_secret_key_stripe_is_unavailable_with_a_clear_message(settings)
 
     assert unavailable.value.http_status == 503
     assert "STRIPE_SECRET_KEY" in unavailable.value.message and "Manual payments" in unavailable.value.message
+
+
+def test_lists_read_every_page_of_a_window_and_nothing_outside_it(stripe_api, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setattr(stripe_gateway, "LIST_PAGE_SIZE", 2)  # five intents take three pages
+    customer = CustomerFactory()
+    card = saved_card(stripe_api, customer)
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    intents = [stripe_gateway.payment_intent_charge_off_session(
+        customer_id=stripe_account_id(customer), payment_method_id=card, amount=100 + n, currency="USD",
+        metadata={}, idempotency_key=f"list-{customer.pk}-{n}") for n in range(5)]
+    refunds = [stripe_gateway.refund_create(payment_intent_id=intent.id, amount=50, metadata={},
+                                            idempotency_key=f"list-refund-{intent.id}") for intent in intents[:3]]
+    until = datetime.now(UTC) + timedelta(seconds=1)
+
+    listed = stripe_gateway.payment_intents_list(since=since, until=until)
+    assert {i.id for i in intents} <= {i.id for i in listed}
+    assert {r.id for r in refunds} <= {r.id for r in stripe_gateway.refunds_list(since=since, until=until)}
+    assert stripe_gateway.payment_intents_list(since=until, until=until + timedelta(hours=1)) == []
