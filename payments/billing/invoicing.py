@@ -22,6 +22,7 @@ from payments.services import (
     invoice_numbers_take,
     invoice_total,
 )
+from payments.services.mrr_rollups import mrr_rollups_refresh
 from payments.webhooks import invoices_issued_webhook_emit
 
 
@@ -87,6 +88,7 @@ def invoices_issue(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime,
                             InvoiceStatus.OPEN, InvoiceStatus.PAID))
     rows_copy(model=Invoice, fields=_INVOICE_FIELDS, rows=invoices)
     rows_copy(model=InvoiceLine, fields=_LINE_FIELDS, rows=lines)
+    mrr_rollups_refresh(customer_ids=[draft.customer_id for draft in drafts if draft.subscription_id])
     rows_copy(model=InvoiceStatusChange, fields=_CHANGE_FIELDS, rows=changes)
     job_defer(name=INVOICES_FINALIZED_TASK, invoice_ids=[row[0] for row in invoices])
     invoices_issued_webhook_emit(invoice_ids=[row[0] for row in invoices])
