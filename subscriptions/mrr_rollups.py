@@ -15,8 +15,9 @@ from decimal import Decimal
 
 from django.db import connection
 
-from core.bulk import array_of
+from core.bulk import array_of, rows_copy
 from core.money import round_minor
+from subscriptions.models import Subscription
 from subscriptions.mrr_models import CustomerFirstFee, CustomerMrrMonth, MrrMonth, SubscriptionFeeMonth
 from subscriptions.periods import add_months
 
@@ -48,15 +49,29 @@ def months_covered(*, start: datetime, end: datetime) -> list[datetime]:
     return covered
 
 
+# The customers' subscription rows first (FOR KEY SHARE, ascending ids), then one advisory lock per
+# customer (ascending ids), in one statement: the InitPlan runs before the first lock is taken.
+_LOCK_SQL = """
+WITH held AS MATERIALIZED (
+    SELECT id FROM {subscriptions} WHERE customer_id = ANY(%(ids)s::bigint[]) ORDER BY id FOR KEY SHARE)
+SELECT pg_advisory_xact_lock((%(namespace)s::bigint << 48) + c) FROM unnest(%(ids)s::bigint[]) AS c
+WHERE (SELECT count(*) FROM held) >= 0
+"""
+
+
 def mrr_customers_lock(*, customer_ids: Iterable[int]) -> None:
-    """Serialize rollup writers per customer until the transaction ends (ascending ids: no deadlock between
-    batches). SQLite, the embedded default, has one writer at a time anyway."""
+    """Serialize rollup writers per customer until the transaction ends.
+
+    The subscription rows come first because every writer's transaction ends up needing them: the
+    cancellations hold one FOR UPDATE before they get here, and an invoice's deferred foreign key takes a
+    share lock on it at COMMIT. Taking the advisory lock first would let an invoice hold it while its COMMIT
+    waits for a cancellation that waits for the advisory lock: a deadlock. SQLite, the embedded default,
+    has one writer at a time anyway."""
     ids = sorted(set(customer_ids))
     if ids and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            # unnest keeps the array's (ascending) order; the namespace sits above any id's bits.
-            cursor.execute("SELECT pg_advisory_xact_lock((%s::bigint << 48) + c) FROM unnest(%s::bigint[]) AS c",
-                           [_MRR_LOCK_NAMESPACE, ids])
+            cursor.execute(_LOCK_SQL.format(subscriptions=Subscription._meta.db_table),
+                           {"ids": ids, "namespace": _MRR_LOCK_NAMESPACE})
 
 
 def customer_months_compute(*, fee_rows: Iterable[tuple]) -> CustomerMonths:
@@ -171,9 +186,9 @@ def _customer_rows_replace(*, ids: list[int], stored: _Stored, months: CustomerM
     changed = [stored.row_ids[key] for key, mrr in old_months.items() if months.get(key) != mrr]
     if changed:
         CustomerMrrMonth.objects.filter(pk__in=array_of(changed)).delete()
-    CustomerMrrMonth.objects.bulk_create([CustomerMrrMonth(customer_id=c, currency=cur, month=m, mrr=mrr)
-                                          for (c, cur, m), mrr in months.items() if old_months.get((c, cur, m)) != mrr],
-                                         batch_size=5000)
+    added = [(c, cur, m, mrr) for (c, cur, m), mrr in months.items() if old_months.get((c, cur, m)) != mrr]
+    if added:
+        rows_copy(model=CustomerMrrMonth, fields=("customer", "currency", "month", "mrr"), rows=added)
     if stored.first != first:
         CustomerFirstFee.objects.filter(customer_id__in=array_of(ids)).delete()
         CustomerFirstFee.objects.bulk_create([CustomerFirstFee(customer_id=c, first_paid_at=at)

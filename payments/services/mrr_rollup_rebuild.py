@@ -10,8 +10,8 @@ from datetime import datetime
 
 from django.db import transaction
 
-from core.bulk import array_of
-from payments.services.mrr_rollups import customers_fees_compute
+from core.bulk import array_of, rows_copy
+from payments.services.mrr_rollups import customers_fees_compute, fee_months_copy
 from subscriptions.models import (
     Customer,
     CustomerFirstFee,
@@ -73,11 +73,10 @@ def mrr_rollups_rebuild() -> dict[str, int]:
             model.objects.all().delete()
         recomputed = mrr_rollups_recompute()
         for chunk in recomputed.chunks:
-            SubscriptionFeeMonth.objects.bulk_create(chunk.fee_months, batch_size=5000)
-            CustomerMrrMonth.objects.bulk_create([CustomerMrrMonth(customer_id=c, currency=cur, month=m, mrr=v)
-                                                  for (c, cur, m), v in chunk.months.items()], batch_size=5000)
-            CustomerFirstFee.objects.bulk_create([CustomerFirstFee(customer_id=c, first_paid_at=at)
-                                                  for c, at in chunk.first_paid.items()], batch_size=5000)
+            fee_months_copy(fee_months=chunk.fee_months)
+            rows_copy(model=CustomerMrrMonth, fields=("customer", "currency", "month", "mrr"),
+                      rows=((c, cur, m, v) for (c, cur, m), v in chunk.months.items()))
+            rows_copy(model=CustomerFirstFee, fields=("customer", "first_paid_at"), rows=chunk.first_paid.items())
             written["fee_months"] += len(chunk.fee_months)
             written["customer_months"] += len(chunk.months)
             written["first_fees"] += len(chunk.first_paid)

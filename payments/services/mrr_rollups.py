@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from core.bulk import array_of
+from core.bulk import array_of, rows_copy
 from payments.models import InvoiceLine, InvoiceLineKind, InvoiceStatus
 from subscriptions.models import SubscriptionFeeMonth
 from subscriptions.mrr_rollups import customer_mrr_refresh, months_covered, mrr_customers_lock
@@ -82,7 +82,17 @@ def _fee_months_replace(*, customer_ids: list[int], fee_months: list[Subscriptio
     gone = [pk for key, pk in stored.items() if key not in wanted]
     if gone:
         SubscriptionFeeMonth.objects.filter(pk__in=array_of(gone)).delete()
-    SubscriptionFeeMonth.objects.bulk_create([f for key, f in wanted.items() if key not in stored], batch_size=5000)
+    fee_months_copy(fee_months=[f for key, f in wanted.items() if key not in stored])
+
+
+def fee_months_copy(*, fee_months: list[SubscriptionFeeMonth]) -> None:
+    """One COPY, however many rows (a first invoice of a yearly plan writes twelve per subscription)."""
+    if not fee_months:
+        return
+    rows_copy(model=SubscriptionFeeMonth, fields=("subscription", "month", "customer", "currency", "unit_amount",
+                                                  "period_months"),
+              rows=((f.subscription_id, f.month, f.customer_id, f.currency, f.unit_amount, f.period_months)
+                    for f in fee_months))
 
 
 def mrr_rollups_refresh(*, customer_ids: Iterable[int]) -> None:
