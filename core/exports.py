@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
@@ -42,7 +43,7 @@ def csv_cell(value) -> str | int:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, int | Decimal):
         return value
     if isinstance(value, datetime | date):
         return value.isoformat()

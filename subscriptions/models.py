@@ -260,3 +260,7 @@ class ApiIdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_method} {self.request_path} [{self.key}] -> {self.response_status}"
+
+
+# The MRR rollups are models of this app, kept in their own module.
+from subscriptions.mrr_models import CustomerFirstFee, CustomerMrrMonth, MrrMonth, SubscriptionFeeMonth  # noqa: E402, F401

@@ -25,6 +25,7 @@ from subscriptions.models import (
     SubscriptionEventKind,
     SubscriptionStatus,
 )
+from subscriptions.mrr_rollups import customer_mrr_refresh
 from subscriptions.periods import period_boundary
 from subscriptions.webhooks import subscription_webhook_emit, subscriptions_webhook_emit_many
 
@@ -118,6 +119,7 @@ def subscription_transition(*, subscription: Subscription, to_status: str, actor
     subscription_event_write(subscription=subscription, kind=SubscriptionEventKind.STATUS_CHANGED, actor=actor,
                              reason=reason, from_status=from_status, to_status=to_status, data=data)
     if to_status == S.CANCELED:
+        customer_mrr_refresh(customer_ids=[subscription.customer_id])
         job_defer(name=SUBSCRIPTION_CANCELED_TASK, subscription_id=subscription.pk)
     return subscription
 
@@ -173,6 +175,8 @@ def subscription_transition_many(*, moves: list[StatusMove], actor: Actor, now: 
                                     from_status=from_status, to_status=to_status, data=move.data))
             moved.append(pk)
         if to_status == S.CANCELED:
+            customer_mrr_refresh(customer_ids=Subscription.objects.filter(pk__in=array_of(pk for pk, _ in rows))
+                                 .values_list("customer_id", flat=True))
             jobs_defer_many(name=SUBSCRIPTION_CANCELED_TASK, kwargs_list=[{"subscription_id": pk} for pk, _ in rows])
     if events:
         subscription_events_write_many(events=events, actor=actor)

@@ -31,6 +31,7 @@ from payments.services import (
     invoice_numbers_take,
     invoice_total,
 )
+from payments.services.mrr_rollups import mrr_rollups_refresh
 from payments.webhooks import invoices_issued_webhook_emit
 
 
@@ -136,6 +137,7 @@ def _invoices_write(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime,
                                     status=status))
     rows_copy(model=Invoice, fields=_INVOICE_FIELDS, rows=invoices)
     rows_copy(model=InvoiceLine, fields=_LINE_FIELDS, rows=lines)
+    mrr_rollups_refresh(customer_ids=[draft.customer_id for draft in drafts if draft.subscription_id])
     rows_copy(model=InvoiceStatusChange, fields=_CHANGE_FIELDS, rows=changes)
     # Runs after the commit, which numbers them first.
     job_defer(name=INVOICES_FINALIZED_TASK, invoice_ids=[invoice.pk for invoice in issued])

@@ -24,6 +24,7 @@ from payments.models import (
     InvoiceStatus,
     InvoiceStatusChange,
 )
+from payments.services.mrr_rollups import BILLED_INVOICE_STATUSES, mrr_rollups_refresh
 from payments.services.paid_invoice_effects import (
     credit_pack_fulfill,
     credit_pack_orders_fulfill,
@@ -86,6 +87,8 @@ def invoice_transition(*, invoice: Invoice, to_status: str, actor: Actor, reason
     change = InvoiceStatusChange(invoice=invoice, from_status=from_status, to_status=to_status, reason=reason[:500])
     change.stamp(actor)
     change.save()
+    if invoice.subscription_id and (from_status in BILLED_INVOICE_STATUSES) != (to_status in BILLED_INVOICE_STATUSES):
+        mrr_rollups_refresh(customer_ids=[invoice.customer_id])
     invoice_webhook_emit(invoice=invoice, from_status=from_status, to_status=to_status)
     invoice_changed(invoice_id=invoice.pk, kind="updated")
     return invoice

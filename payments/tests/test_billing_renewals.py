@@ -232,7 +232,9 @@ def test_renewal_batch_query_count_does_not_grow_with_batch_size(metered_plan):
                                    actor=RUN_ACTOR, catalog=catalog)
         assert counts.counts["renewed"] == counts.counts["invoiced"] == counts.counts["refilled"] == size
         queries[size] = len(context)
-    assert queries[2] == queries[40] <= 20
+    # 20 for the renewals themselves, plus the report rollups' constant share (payments.services.mrr_rollups:
+    # one call per batch; payments/tests/test_mrr_rollups.py pins its count).
+    assert queries[2] == queries[40] <= 20 + 9
 
 
 def test_a_claim_carries_the_saved_method_annotation_under_the_name_its_readers_use():

@@ -168,6 +168,22 @@ class SubscriptionCountsSerializer(serializers.Serializer):
     by_plan = PlanCountSerializer(many=True)
 
 
+class SubscriptionCountRowSerializer(serializers.Serializer):
+    """A CSV row of the subscriptions report: a status count, or a plan's live subscriptions."""
+
+    kind = serializers.ChoiceField(choices=["status", "plan"])
+    key = serializers.CharField(help_text="The status or the plan code.")
+    currency = serializers.CharField(allow_null=True, help_text="The plan's currency; empty for a status.")
+    count = serializers.IntegerField()
+
+
+def subscription_count_rows(data: dict) -> list[dict]:
+    """The subscriptions report's two figures as one table (for CSV)."""
+    return ([{"kind": "status", "key": status, "currency": None, "count": n} for status, n in data["by_status"].items()]
+            + [{"kind": "plan", "key": row["plan"], "currency": row["currency"], "count": row["count"]}
+               for row in data["by_plan"]])
+
+
 class ReceivablesRowSerializer(serializers.Serializer):
     currency = serializers.CharField()
     bucket = serializers.ChoiceField(choices=[name for name, _ in AGE_BUCKETS])

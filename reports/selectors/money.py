@@ -10,10 +10,8 @@ from django.db.models.functions import Coalesce, TruncMonth
 
 from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus, Refund, RefundStatus
 from payments.selectors.lists import COLLECTED_PAYMENT_STATUSES
+from payments.services.mrr_rollups import BILLED_INVOICE_STATUSES
 from reports.selectors.periods import ReportRange
-
-# Issued and not voided: what the customer was asked to pay.
-BILLED_INVOICE_STATUSES = [InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE]
 
 
 def _currency_q(period: ReportRange, field: str = "currency") -> Q:

@@ -16,15 +16,15 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection
-from django.db.models import Min
 
 from core.bulk import array_of
 from core.money import round_minor
 from payments.models import InvoiceLine, InvoiceLineKind
 from reports.selectors.money import BILLED_INVOICE_STATUSES
-from reports.selectors.periods import ReportRange, month_windows
-
-MOVEMENTS = ("new", "expansion", "contraction", "churned", "reactivated")
+from reports.selectors.periods import ReportRange, month_start, month_windows
+from subscriptions.models import CustomerFirstFee, CustomerMrrMonth, MrrMonth
+from subscriptions.mrr_rollups import MOVEMENTS, mrr_movement_classify
+from subscriptions.periods import add_months
 
 # One row per (instant, subscription): the newest plan fee line covering the instant.
 _RATES_SQL = """
@@ -75,15 +75,26 @@ def _covering_fee_lines(*, instants: list[datetime], currency: str | None) -> li
 
 
 def _first_paid(customer_ids: set[int]) -> dict[int, datetime]:
-    """When each customer's first paid plan fee period began: a customer back from zero MRR is reactivated
-    when it had paid before, new otherwise. One grouped query."""
+    """When each customer's first paid plan fee period began (rollup): a customer back from zero MRR is
+    reactivated when it had paid before, new otherwise."""
     if not customer_ids:
         return {}
-    return dict(InvoiceLine.objects.filter(kind=InvoiceLineKind.SUBSCRIPTION, unit_amount__gt=0,
-                                           invoice__status__in=BILLED_INVOICE_STATUSES,
-                                           invoice__subscription__isnull=False,
-                                           invoice__customer_id__in=array_of(customer_ids))
-                .values_list("invoice__customer_id").annotate(first=Min("period_start")).order_by())
+    return dict(CustomerFirstFee.objects.filter(customer_id__in=array_of(customer_ids))
+                .values_list("customer_id", "first_paid_at"))
+
+
+def _rates_at(*, instants: set[datetime], currency: str | None) -> dict[datetime, dict[tuple[str, int], int]]:
+    """{instant: {(currency, customer): MRR}}: month starts from the customer rollup, other instants from
+    the invoice lines."""
+    rates: dict[datetime, dict[tuple[str, int], int]] = {at: {} for at in instants}
+    month_starts = [at for at in instants if at == month_start(at)]
+    rows = CustomerMrrMonth.objects.filter(month__in=month_starts, **({"currency": currency} if currency else {}))
+    for at, row_currency, customer_id, mrr in rows.values_list("month", "currency", "customer_id", "mrr"):
+        rates[at][(row_currency, customer_id)] = mrr
+    others = sorted(instants - set(month_starts))
+    if others:
+        rates.update(mrr_by_customer(instants=others, currency=currency))
+    return rates
 
 
 @dataclass
@@ -100,41 +111,57 @@ class MrrPoint:
     customers_churned: int = 0
 
 
-def _classify(before: int, after: int, *, paid_earlier: bool) -> str | None:
-    if before == after:
-        return None
-    if before == 0:
-        return "reactivated" if paid_earlier else "new"
-    if after == 0:
-        return "churned"
-    return "expansion" if after > before else "contraction"
+def _is_whole_month(start: datetime, end: datetime) -> bool:
+    return start == month_start(start) and end == add_months(start, 1)
 
 
 def report_mrr(*, period: ReportRange) -> list[MrrPoint]:
-    """MRR at the start and end of each month window of the period, per currency, and its movements."""
+    """MRR at the start and end of each month window of the period, per currency, and its movements.
+    One query when every window is a whole month; a partial first or last window adds the computation at
+    its inner instant."""
     windows = month_windows(start=period.start, end=period.end)
-    instants = sorted({period.start, *(end for _, end in windows)})
-    rates = mrr_by_customer(instants=instants, currency=period.currency)
+    whole = [w for w in windows if _is_whole_month(*w)]
+    months = {at for window in whole for at in window}
+    rollup = {(row.currency, row.month): row for row in MrrMonth.objects.filter(
+        month__in=sorted(months), **({"currency": period.currency} if period.currency else {}))}
+    partial_instants = {at for window in windows if window not in whole for at in window}
+    rates = _rates_at(instants=partial_instants, currency=period.currency) if partial_instants else {}
     first_paid = _first_paid({customer for by_key in rates.values() for _, customer in by_key})
-    currencies = sorted({c for by_key in rates.values() for c, _ in by_key}
+    currencies = sorted({c for (c, _), row in rollup.items() if row.customers_covered > 0}
+                        | {c for by_key in rates.values() for c, _ in by_key}
                         | ({period.currency} if period.currency else set()))
     points = []
     for currency in currencies:
         for start, end in windows:
             point = MrrPoint(currency=currency, start=start, end=end)
-            before = {k: v for k, v in rates[start].items() if k[0] == currency}
-            after = {k: v for k, v in rates[end].items() if k[0] == currency}
-            point.mrr_start, point.mrr_end = sum(before.values()), sum(after.values())
-            point.customers_start = sum(1 for v in before.values() if v > 0)
-            for key in before.keys() | after.keys():
-                old, new = before.get(key, 0), after.get(key, 0)
-                paid_earlier = key[1] in first_paid and first_paid[key[1]] < start
-                movement = _classify(old, new, paid_earlier=paid_earlier)
-                if movement:
-                    point.movements[movement] += new - old
-                point.customers_churned += movement == "churned"
+            if (start, end) in whole:
+                _point_from_rollup(point, at_start=rollup.get((currency, start)), at_end=rollup.get((currency, end)))
+            else:
+                _point_from_rates(point, before={k: v for k, v in rates[start].items() if k[0] == currency},
+                                  after={k: v for k, v in rates[end].items() if k[0] == currency},
+                                  first_paid=first_paid)
             points.append(point)
     return points
+
+
+def _point_from_rollup(point: MrrPoint, *, at_start: MrrMonth | None, at_end: MrrMonth | None) -> None:
+    point.mrr_end = at_end.mrr if at_end else 0
+    if at_start:
+        point.mrr_start, point.customers_start = at_start.mrr, at_start.customers_paying
+        point.customers_churned = at_start.customers_churned
+        point.movements = {name: getattr(at_start, name) for name in MOVEMENTS}
+
+
+def _point_from_rates(point: MrrPoint, *, before: dict, after: dict, first_paid: dict[int, datetime]) -> None:
+    point.mrr_start, point.mrr_end = sum(before.values()), sum(after.values())
+    point.customers_start = sum(1 for v in before.values() if v > 0)
+    for key in before.keys() | after.keys():
+        old, new = before.get(key, 0), after.get(key, 0)
+        paid_earlier = key[1] in first_paid and first_paid[key[1]] < point.start
+        movement = mrr_movement_classify(old, new, paid_earlier=paid_earlier)
+        if movement:
+            point.movements[movement] += new - old
+        point.customers_churned += movement == "churned"
 
 
 RATE_PLACES = Decimal("0.0001")

@@ -25,6 +25,7 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
+from payments.services.mrr_rollup_rebuild import mrr_rollups_rebuild
 from subscriptions.models import (
     BillingInterval,
     Customer,
@@ -69,6 +70,8 @@ def history_build(*, seed: int, customers: int = 24) -> History:
         history.customers.append(customer)
         _customer_life(rng, customer, [p for p in history.plans if p.currency == currency])
         _credit_life(rng, customer)
+    # Written straight into the tables, past the services that keep the report rollups: backfill them.
+    mrr_rollups_rebuild()
     return history
 
 

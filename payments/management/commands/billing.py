@@ -22,6 +22,7 @@ from payments.billing.forecast_files import (
 from payments.billing.preview import customer_find, invoice_preview, quantity_text
 from payments.billing.run import billing_due_counts, billing_run
 from payments.billing.verify import billing_verify
+from payments.services.mrr_rollup_rebuild import mrr_rollups_rebuild
 
 # A batch is one transaction's claim; more than this holds locks for minutes.
 MAX_BATCH_SIZE = 100_000
@@ -31,7 +32,7 @@ class Command(BaseCommand):
     help = "Run the billing engine, preview a customer's next invoice, or verify totals against the ledgers."
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="action", required=True, metavar="run|preview|verify")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="run|preview|verify|rollups-rebuild")
         run = sub.add_parser("run", help="Do everything due: trials, renewals, credit expiry, collection.")
         run.add_argument("--as-of", help=f"The instant to bill at ({INSTANT_HELP}); default now.")
         run.add_argument("--dry-run", action="store_true",
@@ -50,11 +51,14 @@ class Command(BaseCommand):
         preview.add_argument("--json", action="store_true", help="With --all: print the forecast as JSON (what "
                                                                  "--diff reads).")
         preview.add_argument("--diff", metavar="FILE", help="With --all: compare with an earlier --json forecast.")
-        sub.add_parser("verify", help="Recompute credit balances and invoice totals; non-zero exit on mismatch.")
+        sub.add_parser("verify", help="Recompute credit balances, invoice totals and the report rollups; non-zero "
+                                      "exit on mismatch.")
+        sub.add_parser("rollups-rebuild", help="Write the MRR and churn report rollups from scratch from the "
+                                               "invoices and subscriptions (the backfill for existing data).")
 
     def handle(self, *args, action: str, **options):
         try:
-            return getattr(self, f"_{action}")(**options)
+            return getattr(self, f"_{action.replace('-', '_')}")(**options)
         except BillingError as exc:
             raise CommandError(exc.message) from exc
 
@@ -124,5 +128,10 @@ class Command(BaseCommand):
             self.stdout.write(mismatch.describe())
         if mismatches:
             raise CommandError(f"{len(mismatches)} mismatch(es) between stored figures and the ledgers.")
-        self.stdout.write("Verified: every credit balance, grant and invoice total matches its ledger.")
+        self.stdout.write("Verified: every credit balance, grant and invoice total matches its ledger, and every "
+                          "report rollup its recomputation.")
+
+    def _rollups_rebuild(self, **_):
+        written = mrr_rollups_rebuild()
+        self.stdout.write("Rebuilt the MRR rollups: " + ", ".join(f"{n} {name}" for name, n in written.items()) + ".")
 

@@ -1,0 +1,109 @@
+"""The invoice side of the MRR rollups (subscriptions.mrr_models): which plan fee is in force for a
+subscription at each month start, and when each customer first paid one. Called in the transaction of
+every change to the set of issued plan fee lines (invoices issued, one or a batch; an invoice voided or
+issued from draft); `subscriptions.mrr_rollups.customer_mrr_refresh` then updates the customer and
+currency figures the MRR and churn reports read."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from core.bulk import array_of, rows_copy
+from payments.models import InvoiceLine, InvoiceLineKind, InvoiceStatus
+from subscriptions.models import SubscriptionFeeMonth
+from subscriptions.mrr_rollups import customer_mrr_refresh, months_covered, mrr_customers_lock
+
+# Issued and not voided: what the customer was asked to pay (the reports' definition of billed).
+BILLED_INVOICE_STATUSES = [InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE]
+
+
+def _fee_lines(*, customer_ids: list[int] | None):
+    lines = InvoiceLine.objects.filter(kind=InvoiceLineKind.SUBSCRIPTION, invoice__status__in=BILLED_INVOICE_STATUSES,
+                                       invoice__subscription__isnull=False, period_start__isnull=False,
+                                       period_end__isnull=False)
+    if customer_ids is not None:
+        lines = lines.filter(invoice__customer_id__in=array_of(customer_ids))
+    return lines
+
+
+def _fee_line_rows(*, customer_ids: list[int] | None):
+    return (_fee_lines(customer_ids=customer_ids)
+            .values_list("invoice__subscription_id", "invoice__customer_id", "invoice__currency", "unit_amount",
+                         "period_start", "period_end", "id", "invoice__subscription__ended_at")
+            .iterator(chunk_size=5000))
+
+
+@dataclass
+class CustomersFees:
+    """What the issued plan fee lines of some customers say: each subscription's fee at each month start,
+    when each subscription ended, and when each customer first paid a fee."""
+
+    fee_months: list[SubscriptionFeeMonth] = field(default_factory=list)
+    ended: dict[int, datetime | None] = field(default_factory=dict)
+    first_paid: dict[int, datetime] = field(default_factory=dict)
+
+    @property
+    def fee_rows(self) -> list[tuple]:
+        """The rows `customer_months_compute` takes."""
+        return [(f.customer_id, f.currency, f.month, f.unit_amount, f.period_months, self.ended[f.subscription_id])
+                for f in self.fee_months]
+
+
+def customers_fees_compute(*, customer_ids: list[int] | None) -> CustomersFees:
+    """Per subscription and month start, the newest plan fee line covering it (latest period start, then
+    highest line id), and each customer's first paid fee period, from one read of the customers' lines
+    (None: every customer's)."""
+    newest: dict[tuple[int, datetime], tuple] = {}
+    fees = CustomersFees()
+    for sub, customer, currency, unit_amount, start, end, pk, ended_at in _fee_line_rows(customer_ids=customer_ids):
+        fees.ended[sub] = ended_at
+        if unit_amount > 0 and (customer not in fees.first_paid or start < fees.first_paid[customer]):
+            fees.first_paid[customer] = start
+        months = (end.year - start.year) * 12 + end.month - start.month
+        for month in months_covered(start=start, end=end):
+            candidate = (start, pk, customer, currency, unit_amount, months)
+            if (sub, month) not in newest or newest[(sub, month)][:2] < candidate[:2]:
+                newest[(sub, month)] = candidate
+    fees.fee_months = [SubscriptionFeeMonth(subscription_id=sub, month=month, customer_id=customer, currency=currency,
+                                            unit_amount=unit_amount, period_months=months)
+                       for (sub, month), (_, _, customer, currency, unit_amount, months) in sorted(newest.items())]
+    return fees
+
+
+def _fee_key(fee: SubscriptionFeeMonth) -> tuple:
+    return (fee.subscription_id, fee.month, fee.customer_id, fee.currency, Decimal(fee.unit_amount), fee.period_months)
+
+
+def _fee_months_replace(*, customer_ids: list[int], fee_months: list[SubscriptionFeeMonth]) -> None:
+    """Store the customers' fee months, touching only the rows that changed (a renewal only adds)."""
+    stored = {_fee_key(f): f.pk for f in SubscriptionFeeMonth.objects.filter(customer_id__in=array_of(customer_ids))}
+    wanted = {_fee_key(f): f for f in fee_months}
+    gone = [pk for key, pk in stored.items() if key not in wanted]
+    if gone:
+        SubscriptionFeeMonth.objects.filter(pk__in=array_of(gone)).delete()
+    fee_months_copy(fee_months=[f for key, f in wanted.items() if key not in stored])
+
+
+def fee_months_copy(*, fee_months: list[SubscriptionFeeMonth]) -> None:
+    """One COPY, however many rows (a first invoice of a yearly plan writes twelve per subscription)."""
+    if not fee_months:
+        return
+    rows_copy(model=SubscriptionFeeMonth, fields=("subscription", "month", "customer", "currency", "unit_amount",
+                                                  "period_months"),
+              rows=((f.subscription_id, f.month, f.customer_id, f.currency, f.unit_amount, f.period_months)
+                    for f in fee_months))
+
+
+def mrr_rollups_refresh(*, customer_ids: Iterable[int]) -> None:
+    """After the issued plan fee lines of these customers changed (an invoice issued or voided): rewrite
+    their fee months and bring their MRR rollups up to date. A constant number of statements per call,
+    however many customers, so the billing run makes one call per batch."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return
+    mrr_customers_lock(customer_ids=ids)
+    fees = customers_fees_compute(customer_ids=ids)
+    _fee_months_replace(customer_ids=ids, fee_months=fees.fee_months)
+    customer_mrr_refresh(customer_ids=ids, fee_rows=fees.fee_rows,
+                         first_paid={c: fees.first_paid.get(c) for c in ids}, locked=True)

@@ -1,0 +1,96 @@
+"""MRR rollups: the figures the MRR and churn reports read, kept in the same transaction as every change
+that moves them (a plan fee invoice issued or voided, a subscription ending), so they are never stale.
+
+They live in `subscriptions` because a subscription ending (this layer) moves them as much as an invoice
+does (payments, above): each layer writes the part it owns. `manage.py billing verify` recomputes all three
+from the invoice lines and subscriptions; `manage.py billing rollups-rebuild` writes them from scratch.
+
+Months are UTC month starts: a row for month M speaks of the instant M (MRR) or of the window [M, M+1)."""
+
+from django.db import models
+
+
+class SubscriptionFeeMonth(models.Model):
+    """A subscription's plan fee in force at the first instant of a month: the newest plan fee line
+    (`kind=subscription`) of an issued, not voided invoice whose period covers that instant. Written by
+    payments whenever such an invoice is issued or voided. Whether the subscription had ended by then is
+    not applied here (the subscription's own row says so): it is applied when customer months are summed."""
+
+    subscription = models.ForeignKey("subscriptions.Subscription", on_delete=models.CASCADE,
+                                     related_name="+")
+    month = models.DateTimeField()
+    # Copied from the invoice so a customer's months are summed without joining the invoices.
+    customer = models.ForeignKey("subscriptions.Customer", on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    # The line's unit amount (minor units, may be fractional) and the calendar months of its period: kept
+    # apart, not divided, so the per-customer sum is rounded once exactly as the report defines it.
+    unit_amount = models.DecimalField(max_digits=20, decimal_places=6)
+    period_months = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["subscription", "month"],
+                                               name="subscription_fee_month_once")]
+        indexes = [models.Index(fields=["customer", "month"], name="fee_month_by_customer")]
+
+    def __str__(self) -> str:
+        return f"subscription {self.subscription_id} fee at {self.month:%Y-%m}"
+
+
+class CustomerMrrMonth(models.Model):
+    """A customer's MRR at the first instant of a month, per currency: its live subscriptions' fees per
+    month summed and rounded once, half-up. A row exists while some fee line covers the instant (its MRR
+    may be 0: a free plan)."""
+
+    customer = models.ForeignKey("subscriptions.Customer", on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    month = models.DateTimeField()
+    # Integer minor units, as every amount.
+    mrr = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "currency", "month"],
+                                               name="customer_mrr_month_once")]
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id} MRR {self.mrr} {self.currency} at {self.month:%Y-%m}"
+
+
+class CustomerFirstFee(models.Model):
+    """When a customer's first paid plan fee period began: a customer back from zero MRR is *reactivated*
+    when that is before the window, *new* otherwise."""
+
+    customer = models.OneToOneField("subscriptions.Customer", on_delete=models.CASCADE, primary_key=True,
+                                    related_name="+")
+    first_paid_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id} first paid {self.first_paid_at:%Y-%m-%d}"
+
+
+class MrrMonth(models.Model):
+    """Per currency, MRR at the month's first instant and the movements of the window [month, next month):
+    what the MRR and churn reports read for whole months. Adjusted by increments, in (currency, month)
+    order, whenever a customer's months change."""
+
+    currency = models.CharField(max_length=3)
+    month = models.DateTimeField()
+    # Integer minor units.
+    mrr = models.BigIntegerField(default=0)
+    # Customers with a covering fee line at the month's start (even of 0): a currency appears in the report
+    # as soon as one does, as in the definition.
+    customers_covered = models.IntegerField(default=0)
+    # Customers paying more than 0 at the month's start.
+    customers_paying = models.IntegerField(default=0)
+    new = models.BigIntegerField(default=0)
+    expansion = models.BigIntegerField(default=0)
+    contraction = models.BigIntegerField(default=0)
+    churned = models.BigIntegerField(default=0)
+    reactivated = models.BigIntegerField(default=0)
+    # Of the customers paying at the start, those paying nothing at the window's end.
+    customers_churned = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["currency", "month"], name="mrr_month_once")]
+
+    def __str__(self) -> str:
+        return f"MRR {self.mrr} {self.currency} at {self.month:%Y-%m}"
