@@ -137,7 +137,9 @@ def _invoices_write(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime,
                                     status=status))
     rows_copy(model=Invoice, fields=_INVOICE_FIELDS, rows=invoices)
     rows_copy(model=InvoiceLine, fields=_LINE_FIELDS, rows=lines)
-    mrr_rollups_refresh(customer_ids=[draft.customer_id for draft in drafts if draft.subscription_id])
+    # Still drafts: numbered and opened in the batch's last statement, in this transaction.
+    mrr_rollups_refresh(customer_ids=[draft.customer_id for draft in drafts if draft.subscription_id],
+                        issuing_invoice_ids=ids)
     rows_copy(model=InvoiceStatusChange, fields=_CHANGE_FIELDS, rows=changes)
     # Runs after the commit, which numbers them first.
     job_defer(name=INVOICES_FINALIZED_TASK, invoice_ids=[invoice.pk for invoice in issued])

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.db.models import Q
+
 from core.bulk import array_of, rows_copy
 from payments.models import InvoiceLine, InvoiceLineKind, InvoiceStatus
 from subscriptions.models import SubscriptionFeeMonth
@@ -18,17 +20,19 @@ from subscriptions.mrr_rollups import customer_mrr_refresh, months_covered, mrr_
 BILLED_INVOICE_STATUSES = [InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE]
 
 
-def _fee_lines(*, customer_ids: list[int] | None):
-    lines = InvoiceLine.objects.filter(kind=InvoiceLineKind.SUBSCRIPTION, invoice__status__in=BILLED_INVOICE_STATUSES,
-                                       invoice__subscription__isnull=False, period_start__isnull=False,
-                                       period_end__isnull=False)
+def _fee_lines(*, customer_ids: list[int] | None, issuing_invoice_ids: list[int]):
+    billed = Q(invoice__status__in=BILLED_INVOICE_STATUSES)
+    if issuing_invoice_ids:
+        billed |= Q(invoice_id__in=array_of(issuing_invoice_ids))
+    lines = InvoiceLine.objects.filter(billed, kind=InvoiceLineKind.SUBSCRIPTION, invoice__subscription__isnull=False,
+                                       period_start__isnull=False, period_end__isnull=False)
     if customer_ids is not None:
         lines = lines.filter(invoice__customer_id__in=array_of(customer_ids))
     return lines
 
 
-def _fee_line_rows(*, customer_ids: list[int] | None):
-    return (_fee_lines(customer_ids=customer_ids)
+def _fee_line_rows(*, customer_ids: list[int] | None, issuing_invoice_ids: list[int]):
+    return (_fee_lines(customer_ids=customer_ids, issuing_invoice_ids=issuing_invoice_ids)
             .values_list("invoice__subscription_id", "invoice__customer_id", "invoice__currency", "unit_amount",
                          "period_start", "period_end", "id", "invoice__subscription__ended_at")
             .iterator(chunk_size=5000))
@@ -50,13 +54,16 @@ class CustomersFees:
                 for f in self.fee_months]
 
 
-def customers_fees_compute(*, customer_ids: list[int] | None) -> CustomersFees:
+def customers_fees_compute(*, customer_ids: list[int] | None,
+                           issuing_invoice_ids: list[int] = ()) -> CustomersFees:
     """Per subscription and month start, the newest plan fee line covering it (latest period start, then
     highest line id), and each customer's first paid fee period, from one read of the customers' lines
-    (None: every customer's)."""
+    (None: every customer's). `issuing_invoice_ids`: invoices this transaction issues that are still drafts
+    (the billing run opens them in its last statement, payments.billing.invoicing) and count as billed."""
     newest: dict[tuple[int, datetime], tuple] = {}
     fees = CustomersFees()
-    for sub, customer, currency, unit_amount, start, end, pk, ended_at in _fee_line_rows(customer_ids=customer_ids):
+    rows = _fee_line_rows(customer_ids=customer_ids, issuing_invoice_ids=list(issuing_invoice_ids))
+    for sub, customer, currency, unit_amount, start, end, pk, ended_at in rows:
         fees.ended[sub] = ended_at
         if unit_amount > 0 and (customer not in fees.first_paid or start < fees.first_paid[customer]):
             fees.first_paid[customer] = start
@@ -95,15 +102,16 @@ def fee_months_copy(*, fee_months: list[SubscriptionFeeMonth]) -> None:
                     for f in fee_months))
 
 
-def mrr_rollups_refresh(*, customer_ids: Iterable[int]) -> None:
+def mrr_rollups_refresh(*, customer_ids: Iterable[int], issuing_invoice_ids: Iterable[int] = ()) -> None:
     """After the issued plan fee lines of these customers changed (an invoice issued or voided): rewrite
     their fee months and bring their MRR rollups up to date. A constant number of statements per call,
-    however many customers, so the billing run makes one call per batch."""
+    however many customers, so the billing run makes one call per batch (passing its invoices, still drafts
+    until the batch's last statement, as `issuing_invoice_ids`)."""
     ids = sorted(set(customer_ids))
     if not ids:
         return
     mrr_customers_lock(customer_ids=ids)
-    fees = customers_fees_compute(customer_ids=ids)
+    fees = customers_fees_compute(customer_ids=ids, issuing_invoice_ids=list(issuing_invoice_ids))
     _fee_months_replace(customer_ids=ids, fee_months=fees.fee_months)
     customer_mrr_refresh(customer_ids=ids, fee_rows=fees.fee_rows,
                          first_paid={c: fees.first_paid.get(c) for c in ids}, locked=True)
