@@ -24,7 +24,10 @@ Everything it starts is stopped on exit; the whole run is bounded by --deadline 
 
 import argparse
 import asyncio
+import base64
+import gc
 import json
+import multiprocessing
 import os
 import resource
 import signal
@@ -169,43 +172,193 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.kill()
 
 
-PAYMENT_EVENT = '{"type": "payment.updated"'
-EVENT_ID_PREFIX = '"data": {"id": '
+PAYMENT_EVENT = b'{"type": "payment.updated"'
+SNAPSHOT = b'{"type": "snapshot"'
+EVENT_ID_PREFIX = b'"data": {"id": '
 TOPICS = ("payments", "credits")
+OPCODE_TEXT, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG = 0x1, 0x8, 0x9, 0xA
 
 
-class Client:
-    def __init__(self, port: int, token: str):
-        self.port, self.token = port, token
-        self.received: dict[str, float] = {}
-        self.ws = None
-
-    async def open(self) -> None:
-        from websockets.asyncio.client import connect
-
-        self.ws = await connect(f"ws://127.0.0.1:{self.port}/ws/", origin=f"http://127.0.0.1:{self.port}",
-                                subprotocols=["token", self.token], proxy=None, compression=None,
-                                open_timeout=60, ping_interval=None, max_queue=None)
-        for topic in TOPICS:
-            # limit 0: the bench wants events, not a page of history.
-            await self.ws.send(json.dumps({"action": "subscribe", "topic": topic, "params": {"limit": 0}}))
-            snapshot = json.loads(await self.ws.recv())
-            assert snapshot["type"] == "snapshot", snapshot
-
-    async def listen(self) -> None:
-        # Only events arrive after the snapshot. The id is sliced out of the server's fixed key order
-        # rather than parsed, so the clients' own CPU does not inflate the latency they measure.
-        async for text in self.ws:
-            now = time.time()
-            start = text.index(EVENT_ID_PREFIX) + len(EVENT_ID_PREFIX)
-            topic = "p" if text.startswith(PAYMENT_EVENT) else "c"
-            self.received[topic + text[start:text.index(",", start)]] = now
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """A final frame as a client must send it: masked (RFC 6455 section 5.3)."""
+    mask = os.urandom(4)
+    size = len(payload)
+    head = bytes([0x80 | opcode, 0x80 | min(size, 126)]) + (size.to_bytes(2, "big") if size >= 126 else b"")
+    return head + mask + bytes(byte ^ mask[n % 4] for n, byte in enumerate(payload))
 
 
-async def run_phase(clients: list[Client], payment_ids: list[int], rate: float, grace: float,
-                    server_pids: list[int]) -> dict:
-    cpu_before = [cpu_seconds(pid) for pid in server_pids] + [cpu_seconds()]
-    listeners = [asyncio.create_task(c.listen()) for c in clients]
+class FrameClient(asyncio.Protocol):
+    """One WebSocket connection of the load generator, on a bare asyncio protocol: it checks the handshake
+    and its subscriptions' snapshots, answers pings, and records each event's arrival as the time its frame's
+    last byte was read, keyed by topic initial and object id (sliced out of the server's fixed key order).
+    No JSON parsing, no future and no task per message, so the client's own CPU, which shares the 2 cores
+    with the servers, inflates the latencies it measures as little as possible."""
+
+    def __init__(self, port: int, token: str, opened: asyncio.Future):
+        self.port, self.token, self.opened = port, token, opened
+        self.transport = None
+        self.buffer = b""
+        self.upgraded = False
+        self.snapshots_due = len(TOPICS)
+        self.received: dict[bytes, float] = {}
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write((f"GET /ws/ HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
+                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                         f"Origin: http://127.0.0.1:{self.port}\r\nSec-WebSocket-Protocol: token, {self.token}\r\n"
+                         "\r\n").encode())
+
+    def connection_lost(self, exc) -> None:
+        self.fail(f"connection lost: {exc}")
+
+    def fail(self, reason: str) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError(reason))
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        buffer = self.buffer + data if self.buffer else data
+        if not self.upgraded:
+            head_end = buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                self.buffer = buffer
+                return
+            if b" 101 " not in buffer[:buffer.find(b"\r\n")]:
+                self.fail(buffer[:head_end].decode(errors="replace"))
+                return
+            self.upgraded, buffer = True, buffer[head_end + 4:]
+            for topic in TOPICS:
+                # limit 0: the bench wants events, not a page of history.
+                message = {"action": "subscribe", "topic": topic, "params": {"limit": 0}}
+                self.transport.write(client_frame(OPCODE_TEXT, json.dumps(message).encode()))
+        self.buffer = buffer[self.frames(buffer, now):]
+
+    def frames(self, buffer: bytes, now: float) -> int:
+        """Handles every complete (unmasked, unfragmented: a server's) frame; returns where the rest starts."""
+        position, size = 0, len(buffer)
+        while size - position >= 2:
+            length, start = buffer[position + 1] & 0x7F, position + 2
+            if length >= 126:
+                start += 2 if length == 126 else 8
+                if start > size:
+                    break
+                length = int.from_bytes(buffer[position + 2:start], "big")
+            if start + length > size:
+                break
+            self.frame(buffer[position] & 0x0F, buffer[start:start + length], now)
+            position = start + length
+        return position
+
+    def frame(self, opcode: int, payload: bytes, now: float) -> None:
+        if opcode == OPCODE_PING:
+            self.transport.write(client_frame(OPCODE_PONG, payload))
+        elif opcode == OPCODE_CLOSE:
+            self.fail(f"closed by the server: {payload!r}")
+        elif opcode != OPCODE_TEXT:
+            return
+        elif payload.startswith(SNAPSHOT):
+            self.snapshots_due -= 1
+            if self.snapshots_due == 0 and not self.opened.done():
+                self.opened.set_result(None)
+        elif not self.opened.done():
+            self.fail(f"expected a snapshot, got {payload[:200]!r}")
+        else:
+            at = payload.find(EVENT_ID_PREFIX) + len(EVENT_ID_PREFIX)
+            topic = b"p" if payload.startswith(PAYMENT_EVENT) else b"c"
+            self.received[topic + payload[at:payload.find(b",", at)]] = now
+
+
+# ------------------------------------------------------------------------- client processes (workers)
+
+
+def client_worker(pipe) -> None:
+    """A process of the load generator: opens the connections it is told to, and reports what they received."""
+    import uvloop
+
+    uvloop.run(serve_commands(pipe))
+
+
+async def client_open(port: int, token: str) -> FrameClient:
+    loop = asyncio.get_running_loop()
+    opened = loop.create_future()
+    _, client = await loop.create_connection(lambda: FrameClient(port, token, opened), "127.0.0.1", port)
+    await asyncio.wait_for(opened, timeout=120)
+    return client
+
+
+async def serve_commands(pipe) -> None:
+    loop = asyncio.get_running_loop()
+    clients: list[FrameClient] = []
+    opening = asyncio.Semaphore(50)
+
+    async def open_one(port: int, token: str) -> FrameClient:
+        async with opening:
+            return await client_open(port, token)
+
+    while True:
+        # A thread waits for the next command: the loop's own reader would make the pipe non-blocking,
+        # and a large reply would then fail half-sent.
+        command, argument = await loop.run_in_executor(None, pipe.recv)
+        if command == "open":
+            clients.extend(await asyncio.gather(*(open_one(port, token) for port, token in argument)))
+            gc.collect()
+            gc.freeze()
+            pipe.send(len(clients))
+        elif command == "listen":
+            for client in clients:
+                client.received.clear()
+            # No cycles are made while listening; a full collection over thousands of connections would
+            # pause every one of this process's clients at once.
+            gc.disable()
+            pipe.send(cpu_seconds())
+        elif command == "count":
+            pipe.send(sum(len(client.received) for client in clients))
+        elif command == "collect":
+            gc.enable()
+            pipe.send(([{key.decode(): at for key, at in client.received.items()} for client in clients],
+                       cpu_seconds()))
+        elif command == "close":
+            for client in clients:
+                client.transport.close()
+            pipe.send(None)
+            return
+
+
+class ClientPool:
+    """`processes` load-generator processes, driven over pipes by the bench's event loop."""
+
+    def __init__(self, processes: int):
+        context = multiprocessing.get_context("spawn")
+        self.pipes, self.processes = [], []
+        for _ in range(processes):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=client_worker, args=(theirs,), daemon=True)
+            process.start()
+            self.pipes.append(ours)
+            self.processes.append(process)
+
+    async def ask(self, pipe, command: str, argument=None):
+        pipe.send((command, argument))
+        return await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+
+    async def ask_all(self, command: str, arguments: list | None = None) -> list:
+        arguments = arguments or [None] * len(self.pipes)
+        return await asyncio.gather(*(self.ask(pipe, command, argument)
+                                      for pipe, argument in zip(self.pipes, arguments, strict=True)))
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+
+
+async def run_phase(pool: ClientPool, payment_ids: list[int], rate: float, grace: float,
+                    server_pids: list[int], clients: int) -> dict:
+    server_before = [cpu_seconds(pid) for pid in server_pids]
+    client_before = await pool.ask_all("listen")
     publisher = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--publish", "--rate", str(rate), *map(str, payment_ids),
         cwd=BASE_DIR, stdout=asyncio.subprocess.PIPE)
@@ -214,23 +367,28 @@ async def run_phase(clients: list[Client], payment_ids: list[int], rate: float, 
         sys.exit("the publisher failed")
     published = [json.loads(line) for line in out.decode().splitlines()]
     t0 = {p["key"]: p["t0"] for p in published}
-    expected = len(clients) * len(payment_ids)
+    expected = clients * len(payment_ids)
     # Wait for stragglers, at most `grace` seconds after the last change.
     deadline = time.monotonic() + grace
-    while sum(len(c.received) for c in clients) < expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    for task in listeners:
-        task.cancel()
-    cpu_after = [cpu_seconds(pid) for pid in server_pids] + [cpu_seconds()]
-    cpu = [after[0] - before[0] for after, before in zip(cpu_after, cpu_before, strict=True)]
-    waited = [after[1] - before[1] for after, before in zip(cpu_after, cpu_before, strict=True)]
-    latencies = sorted((at - t0[pid]) * 1000 for c in clients for pid, at in c.received.items() if pid in t0)
-    for c in clients:
-        c.received.clear()
+    while sum(await pool.ask_all("count")) < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    server_after = [cpu_seconds(pid) for pid in server_pids]
+    collected = await pool.ask_all("collect")
+    # Every (connection, change) pair is checked: an event counts once, for the connection that read it.
+    latencies = sorted((at - t0[key]) * 1000 for received, _ in collected for per_client in received
+                       for key, at in per_client.items() if key in t0)
+    client_after = [cpu for _, cpu in collected]
+
+    def spent(after, before) -> tuple[float, float]:
+        pairs = list(zip(after, before, strict=True))
+        return sum(a[0] - b[0] for a, b in pairs), sum(a[1] - b[1] for a, b in pairs)
+
+    server_cpu, server_wait = spent(server_after, server_before)
+    client_cpu, client_wait = spent(client_after, client_before)
     return {"expected": expected, "delivered": len(latencies), "latencies": latencies,
             "broadcast_ms": statistics.median(p["broadcast_ms"] for p in published),
-            "server_cpu": sum(cpu[:-1]), "client_cpu": cpu[-1], "server_wait": sum(waited[:-1]),
-            "client_wait": waited[-1]}
+            "server_cpu": server_cpu, "client_cpu": client_cpu, "server_wait": server_wait,
+            "client_wait": client_wait}
 
 
 def cpu_seconds(pid: int | str = "self") -> tuple[float, float]:
@@ -264,25 +422,22 @@ def describe(result: dict, per_message_cpu: bool = True) -> str:
 async def bench(args, data: dict, server_pids: list[int]) -> tuple[dict, dict]:
     ports = args.ports
     tokens = [data["staff_token"], data["customer_token"]]
-    clients = [Client(ports[n % len(ports)], tokens[(n // len(ports)) % 2]) for n in range(args.clients)]
+    specs = [(ports[n % len(ports)], tokens[(n // len(ports)) % 2]) for n in range(args.clients)]
     ids = data["payment_ids"]
-
-    reference_client = clients[0]
-    await reference_client.open()
-    reference = await run_phase([reference_client], ids[:args.changes], args.rate, args.grace, server_pids)
-
-    opening = asyncio.Semaphore(100)
-
-    async def open_one(client: Client):
-        async with opening:
-            if client.ws is None:
-                await client.open()
-
-    started = time.monotonic()
-    await asyncio.gather(*(open_one(c) for c in clients))
-    print(f"{len(clients)} clients connected and subscribed in {time.monotonic() - started:.1f} s", flush=True)
-    fanout = await run_phase(clients, ids[args.changes:], args.rate, args.grace, server_pids)
-    await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
+    pool = ClientPool(args.client_processes)
+    try:
+        # The reference: the first connection alone, in the first client process.
+        await pool.ask_all("open", [[specs[0]]] + [[] for _ in pool.pipes[1:]])
+        reference = await run_phase(pool, ids[:args.changes], args.rate, args.grace, server_pids, clients=1)
+        started = time.monotonic()
+        rest = specs[1:]
+        await pool.ask_all("open", [rest[n::len(pool.pipes)] for n in range(len(pool.pipes))])
+        print(f"{args.clients} clients in {len(pool.pipes)} processes connected and subscribed in "
+              f"{time.monotonic() - started:.1f} s", flush=True)
+        fanout = await run_phase(pool, ids[args.changes:], args.rate, args.grace, server_pids, clients=args.clients)
+        await pool.ask_all("close")
+    finally:
+        pool.stop()
     return fanout, reference
 
 
@@ -294,6 +449,8 @@ def main() -> None:
     parser.add_argument("--ports", type=lambda s: [int(p) for p in s.split(",")], default=[8212, 8213])
     parser.add_argument("--grace", type=float, default=30.0, help="seconds to wait for late events")
     parser.add_argument("--server", choices=sorted(SERVERS), default="daphne", help="the ASGI server to run")
+    parser.add_argument("--client-processes", type=int, default=4,
+                        help="load-generator processes the clients are spread over")
     parser.add_argument("--deadline", type=int, default=300, help="the whole run is stopped after this")
     parser.add_argument("--publish", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("payment_ids", nargs="*", type=int, help=argparse.SUPPRESS)
