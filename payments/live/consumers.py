@@ -28,6 +28,9 @@ class CloseCode:
     UNAUTHENTICATED = 4401
     # A valid user who is neither staff (allowed in) nor a customer's user.
     FORBIDDEN = 4403
+    # The client stopped reading: payments.live.hub.LIVE_BACKLOG_LIMIT events waited for it. Reconnect
+    # and subscribe again (the snapshots catch up).
+    TOO_SLOW = 4408
 
 
 class BadRequest(Exception):
@@ -175,12 +178,24 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self.subscriptions.pop(topic, None) is not None:
             await live_hub(self.channel_layer).leave(self._group(topic), self)
 
-    async def live_event(self, event: dict):
-        """A committed change on a topic, handed over by this process's hub (payments.live.hub) or sent
-        to this connection's own channel: the hot path, so no query and no encoding here."""
+    def live_message(self, event: dict) -> dict | None:
+        """The ASGI message that writes a committed change to this connection, or None when the
+        connection's filters for the event's topic do not take it: the hot path of the hub
+        (payments.live.hub), so no query and no encoding here, only the pre-encoded text."""
         filters = self.subscriptions.get(event.get("topic", "payments"))
         if filters is not None and filters.matches(event["match"]):
-            await self.send(text_data=event["text"])
+            return {"type": "websocket.send", "text": event["text"]}
+        return None
+
+    async def live_event(self, event: dict):
+        """A committed change sent to this connection's own channel rather than through the hub."""
+        message = self.live_message(event)
+        if message is not None:
+            await self.base_send(message)
+
+    async def close_too_slow(self):
+        """Called by the hub when the client has stopped reading its events (docs/websocket.md)."""
+        await self.close(code=CloseCode.TOO_SLOW)
 
 
 class PaymentsConsumer(LiveConsumer):
