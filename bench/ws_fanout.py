@@ -1,19 +1,26 @@
 """WebSocket fan-out: how fast committed changes on mixed topics reach 1,000 (or 5,000) live clients.
 
-Two daphne processes on loopback share the Redis channel layer. Half the clients authenticate as staff,
-half as the customer owning the objects, split evenly over both servers; each connection subscribes to
-the `payments` and `credits` topics on the multiplexing `/ws/` endpoint, so every change is expected by
-every client. A separate publisher process alternates a payment status change (`payment_transition`)
-and a credit grant (`credit_grant`, a `credits` ledger event), each inside a transaction with the
-broadcast from `transaction.on_commit`, as in production. Latency is measured from just before the
-commit to the client's receipt of the event.
+Two server processes (uvicorn as the Procfile runs it, or daphne: --server) on loopback share the Redis
+channel layer. Half the clients authenticate as staff, half as the customer owning the objects, split
+evenly over the servers; each connection subscribes to the `payments` and `credits` topics on the
+multiplexing `/ws/` endpoint, so every change is expected by every client. A separate publisher process
+alternates a payment status change (`payment_transition`) and a credit grant (`credit_grant`, a `credits`
+ledger event), each inside a transaction with the broadcast from `transaction.on_commit`, as in
+production. Latency is measured from just before the commit to the client's receipt of the event.
+
+The clients are the load generator, and they share the 2 cores with the servers: they run in
+--client-processes processes (4 by default) as bare asyncio protocols that check the handshake and the
+snapshots, answer pings, and only timestamp each event frame as its last byte is read (no JSON parsing,
+no future per message). Every (connection, change) pair is checked afterwards: "delivered" counts the
+pairs that arrived, each event's key (topic and object id) read out of the frame.
 
 The reference, measured in the same run with the same servers and publisher: the same number of changes
 delivered to a single client (fan-out 1), i.e. the floor of this path on this machine.
 
     CHANNEL_LAYER_PREFIX=bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/billing_live \\
-        REDIS_URL=redis://127.0.0.1:6379/1 .venv/bin/python bench/ws_fanout.py [--server daphne|uvicorn] \\
-        [--clients 1000] [--changes 100] [--rate 5] [--ports 8212,8213]
+        REDIS_URL=redis://127.0.0.1:6379/1 .venv/bin/python bench/ws_fanout.py [--server uvicorn|daphne] \\
+        [--ws websockets-sansio|websockets|wsproto] [--clients 1000] [--changes 100] [--rate 5] \\
+        [--ports 8212,8213] [--client-processes 4]
 
 The database must exist (`createdb -h 127.0.0.1 -U postgres billing_live`). Redis pub/sub ignores the
 database number, so give the run a CHANNEL_LAYER_PREFIX of its own when others share the Redis.
@@ -132,23 +139,24 @@ def port_open(port: int) -> bool:
 
 
 SERVERS = {
-    "daphne": lambda port: [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port),
-                            "billing_project.asgi:application"],
-    # uvicorn on uvloop with the websockets library's sans-I/O protocol.
-    "uvicorn": lambda port: [sys.executable, "-m", "uvicorn", "billing_project.asgi:application", "--host",
-                             "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "h11",
-                             "--ws", "websockets-sansio", "--lifespan", "off", "--no-access-log",
-                             "--log-level", "warning"],
+    "daphne": lambda port, ws: [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port),
+                                "billing_project.asgi:application"],
+    # As the Procfile runs it: uvicorn on uvloop, the websockets library's sans-I/O protocol by default
+    # (--ws), per-message compression refused.
+    "uvicorn": lambda port, ws: [sys.executable, "-m", "uvicorn", "billing_project.asgi:application", "--host",
+                                 "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "h11",
+                                 "--ws", ws, "--ws-per-message-deflate", "false", "--lifespan", "off",
+                                 "--no-access-log", "--log-level", "warning"],
 }
 
 
-def start_servers(ports: list[int], log_dir: Path, server: str) -> list[subprocess.Popen]:
+def start_servers(ports: list[int], log_dir: Path, server: str, ws: str) -> list[subprocess.Popen]:
     for port in ports:
         if port_open(port):
             sys.exit(f"port {port} is already in use")
     env = {**os.environ, "LOG_LEVEL": "WARNING"}
     servers = [
-        subprocess.Popen(SERVERS[server](port), cwd=BASE_DIR, env=env,
+        subprocess.Popen(SERVERS[server](port, ws), cwd=BASE_DIR, env=env,
                          stdout=(log_dir / f"{server}-{port}.log").open("w"), stderr=subprocess.STDOUT)
         for port in ports
     ]
@@ -448,7 +456,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5.0, help="payment changes per second")
     parser.add_argument("--ports", type=lambda s: [int(p) for p in s.split(",")], default=[8212, 8213])
     parser.add_argument("--grace", type=float, default=30.0, help="seconds to wait for late events")
-    parser.add_argument("--server", choices=sorted(SERVERS), default="daphne", help="the ASGI server to run")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="uvicorn", help="the ASGI server to run")
+    parser.add_argument("--ws", choices=("websockets-sansio", "websockets", "wsproto"), default="websockets-sansio",
+                        help="uvicorn's WebSocket implementation")
     parser.add_argument("--client-processes", type=int, default=4,
                         help="load-generator processes the clients are spread over")
     parser.add_argument("--deadline", type=int, default=300, help="the whole run is stopped after this")
@@ -473,16 +483,18 @@ def main() -> None:
     django_setup()
     data = setup_data(args.changes)
     log_dir = Path(tempfile.mkdtemp(prefix="ws-fanout-"))
-    servers = start_servers(args.ports, log_dir, args.server)
+    servers = start_servers(args.ports, log_dir, args.server, args.ws)
     try:
         fanout, reference = asyncio.run(bench(args, data, [s.pid for s in servers]))
     finally:
         stop(servers)
     per_port = args.clients // len(args.ports)
-    print(f"ws_fanout: {args.clients} clients ({per_port} per {args.server} on ports {args.ports}, half staff, half "
+    server = f"uvicorn ({args.ws})" if args.server == "uvicorn" else args.server
+    print(f"ws_fanout: {args.clients} clients ({per_port} per {server} on ports {args.ports}, half staff, half "
           f"customer, each on topics {', '.join(TOPICS)}), {args.changes} changes (payments and credits "
           f"alternating) at {args.rate:g}/s, Redis {os.environ['REDIS_URL']}, "
-          f"{os.cpu_count()} CPUs; 1-minute load average {load_before:.1f} before the run, "
+          f"{args.client_processes} client processes, {os.cpu_count()} CPUs; 1-minute load average "
+          f"{load_before:.1f} before the run, "
           f"{os.getloadavg()[0]:.1f} after")
     print(f"  {args.clients} clients: {describe(fanout)}")
     print(f"  reference, same run, 1 client: {describe(reference)}")
