@@ -160,7 +160,7 @@ def start_servers(ports: list[int], log_dir: Path, server: str, ws: str) -> list
                          stdout=(log_dir / f"{server}-{port}.log").open("w"), stderr=subprocess.STDOUT)
         for port in ports
     ]
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # Django starts slowly on a loaded machine
     while not all(port_open(port) for port in ports):
         if any(s.poll() is not None for s in servers) or time.monotonic() > deadline:
             stop(servers)
