@@ -123,6 +123,8 @@ class LiveHub:
                 await direct_send(consumer)(backlog.popleft())
         except OSError:
             pass  # the client went away while its events waited
+        except Exception:
+            logger.exception("Delivering a live event to a connection failed")
         finally:
             del self.backlogs[consumer]
 

@@ -1,15 +1,13 @@
-"""payments.live.hub and payments.live.delivery: how an event is written to a process's connections,
-with connections that stand in for the ASGI server's `send` (the consumer's own filter code runs)."""
+"""payments.live.hub: how an event is written to a process's connections, with connections that stand in
+for the ASGI server's `send` (the consumer's own filter code runs)."""
 
 import asyncio
 import logging
 
-import pytest
-
 from modules.topics import TopicFilters
 from payments.live import hub as hub_module
 from payments.live.consumers import CloseCode, LiveConsumer
-from payments.live.delivery import DIRECT_SEND, DirectSendMiddleware, resumed
+from payments.live.delivery import DIRECT_SEND
 from payments.live.hub import LiveHub
 
 GROUP = "payments.staff"
@@ -162,54 +160,20 @@ async def test_a_fan_out_to_thousands_lets_the_loop_run_other_work_meanwhile(mon
     assert 0 < written_when_other_work_ran[0] < 50
 
 
-async def test_resumed_finishes_a_coroutine_started_by_hand_and_passes_cancellation_in():
-    gate = asyncio.Event()
-    steps = []
+async def test_a_waiting_write_that_fails_is_logged_and_ends_its_backlog(caplog):
+    failing, present = Connection(), Connection()
+    failing.gate = asyncio.Event()
+    hub = hub_with(failing, present)
+    await hub.deliver(event("one"))
+    await hub.deliver(event("two"))
 
-    async def write():
-        steps.append("started")
-        try:
-            await gate.wait()
-        except asyncio.CancelledError:
-            steps.append("cancelled")
-            raise
-        steps.append("finished")
-        return "done"
+    async def refused(message):
+        raise RuntimeError("sent after close")
 
-    finished = write()
-    blocked_on = finished.send(None)
-    task = asyncio.ensure_future(_await(resumed(finished, blocked_on)))
-    gate.set()
-    assert await task == "done"
-    assert steps == ["started", "finished"]
+    failing.scope[DIRECT_SEND] = refused
+    failing.gate.set()
+    await asyncio.gather(*hub.drains)
 
-    steps.clear()
-    gate.clear()
-    cancelled = write()
-    task = asyncio.ensure_future(_await(resumed(cancelled, cancelled.send(None))))
-    await asyncio.sleep(0)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert steps == ["started", "cancelled"]
-
-
-async def _await(awaitable):
-    return await awaitable
-
-
-async def test_the_middleware_hands_the_servers_own_send_to_the_stack():
-    seen = {}
-
-    async def inner(scope, receive, send):
-        seen.update(scope=scope, send=send)
-
-    async def server_send(message):
-        pass
-
-    scope = {"type": "websocket", "path": "/ws/"}
-    await DirectSendMiddleware(inner)(scope, None, server_send)
-
-    assert seen["scope"][DIRECT_SEND] is server_send
-    assert seen["send"] is server_send
-    assert DIRECT_SEND not in scope, "the server's scope is left as it was"
+    assert failing.written == ["one"], "the write under way completes; the refused one is not retried"
+    assert hub.backlogs == {}
+    assert "Delivering a live event to a connection failed" in caplog.text
