@@ -357,8 +357,9 @@ class ClientPool:
                                       for pipe, argument in zip(self.pipes, arguments, strict=True)))
 
     def stop(self) -> None:
+        """After "close" the processes have returned; after an interrupt they are stopped here."""
         for process in self.processes:
-            process.join(timeout=5)
+            process.join(timeout=1)
             if process.is_alive():
                 process.kill()
 
