@@ -21,6 +21,7 @@ class Connection:
 
     def __init__(self, filters: TopicFilters | None = None):
         self.subscriptions = {"payments": filters or TopicFilters()}
+        self.held: dict[str, list] = {}
         self.scope = {DIRECT_SEND: self.server_send}
         self.written: list[str] = []
         self.gate: asyncio.Event | None = None
