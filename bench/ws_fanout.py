@@ -1,19 +1,26 @@
 """WebSocket fan-out: how fast committed changes on mixed topics reach 1,000 (or 5,000) live clients.
 
-Two daphne processes on loopback share the Redis channel layer. Half the clients authenticate as staff,
-half as the customer owning the objects, split evenly over both servers; each connection subscribes to
-the `payments` and `credits` topics on the multiplexing `/ws/` endpoint, so every change is expected by
-every client. A separate publisher process alternates a payment status change (`payment_transition`)
-and a credit grant (`credit_grant`, a `credits` ledger event), each inside a transaction with the
-broadcast from `transaction.on_commit`, as in production. Latency is measured from just before the
-commit to the client's receipt of the event.
+Two server processes (uvicorn as the Procfile runs it, or daphne: --server) on loopback share the Redis
+channel layer. Half the clients authenticate as staff, half as the customer owning the objects, split
+evenly over the servers; each connection subscribes to the `payments` and `credits` topics on the
+multiplexing `/ws/` endpoint, so every change is expected by every client. A separate publisher process
+alternates a payment status change (`payment_transition`) and a credit grant (`credit_grant`, a `credits`
+ledger event), each inside a transaction with the broadcast from `transaction.on_commit`, as in
+production. Latency is measured from just before the commit to the client's receipt of the event.
+
+The clients are the load generator, and they share the 2 cores with the servers: they run in
+--client-processes processes (4 by default) as bare asyncio protocols that check the handshake and the
+snapshots, answer pings, and only timestamp each event frame as its last byte is read (no JSON parsing,
+no future per message). Every (connection, change) pair is checked afterwards: "delivered" counts the
+pairs that arrived, each event's key (topic and object id) read out of the frame.
 
 The reference, measured in the same run with the same servers and publisher: the same number of changes
 delivered to a single client (fan-out 1), i.e. the floor of this path on this machine.
 
     CHANNEL_LAYER_PREFIX=bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/billing_live \\
-        REDIS_URL=redis://127.0.0.1:6379/1 .venv/bin/python bench/ws_fanout.py [--server daphne|uvicorn] \\
-        [--clients 1000] [--changes 100] [--rate 5] [--ports 8212,8213]
+        REDIS_URL=redis://127.0.0.1:6379/1 .venv/bin/python bench/ws_fanout.py [--server uvicorn|daphne] \\
+        [--ws websockets-sansio|websockets|wsproto] [--clients 1000] [--changes 100] [--rate 5] \\
+        [--ports 8212,8213] [--client-processes 4]
 
 The database must exist (`createdb -h 127.0.0.1 -U postgres billing_live`). Redis pub/sub ignores the
 database number, so give the run a CHANNEL_LAYER_PREFIX of its own when others share the Redis.
@@ -24,7 +31,10 @@ Everything it starts is stopped on exit; the whole run is bounded by --deadline 
 
 import argparse
 import asyncio
+import base64
+import gc
 import json
+import multiprocessing
 import os
 import resource
 import signal
@@ -129,27 +139,28 @@ def port_open(port: int) -> bool:
 
 
 SERVERS = {
-    "daphne": lambda port: [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port),
-                            "billing_project.asgi:application"],
-    # uvicorn on uvloop with the websockets library's sans-I/O protocol.
-    "uvicorn": lambda port: [sys.executable, "-m", "uvicorn", "billing_project.asgi:application", "--host",
-                             "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "h11",
-                             "--ws", "websockets-sansio", "--lifespan", "off", "--no-access-log",
-                             "--log-level", "warning"],
+    "daphne": lambda port, ws: [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port),
+                                "billing_project.asgi:application"],
+    # As the Procfile runs it: uvicorn on uvloop, the websockets library's sans-I/O protocol by default
+    # (--ws), per-message compression refused.
+    "uvicorn": lambda port, ws: [sys.executable, "-m", "uvicorn", "billing_project.asgi:application", "--host",
+                                 "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "h11",
+                                 "--ws", ws, "--ws-per-message-deflate", "false", "--lifespan", "off",
+                                 "--no-access-log", "--log-level", "warning"],
 }
 
 
-def start_servers(ports: list[int], log_dir: Path, server: str) -> list[subprocess.Popen]:
+def start_servers(ports: list[int], log_dir: Path, server: str, ws: str) -> list[subprocess.Popen]:
     for port in ports:
         if port_open(port):
             sys.exit(f"port {port} is already in use")
     env = {**os.environ, "LOG_LEVEL": "WARNING"}
     servers = [
-        subprocess.Popen(SERVERS[server](port), cwd=BASE_DIR, env=env,
+        subprocess.Popen(SERVERS[server](port, ws), cwd=BASE_DIR, env=env,
                          stdout=(log_dir / f"{server}-{port}.log").open("w"), stderr=subprocess.STDOUT)
         for port in ports
     ]
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # Django starts slowly on a loaded machine
     while not all(port_open(port) for port in ports):
         if any(s.poll() is not None for s in servers) or time.monotonic() > deadline:
             stop(servers)
@@ -169,43 +180,194 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.kill()
 
 
-PAYMENT_EVENT = '{"type": "payment.updated"'
-EVENT_ID_PREFIX = '"data": {"id": '
+PAYMENT_EVENT = b'{"type": "payment.updated"'
+SNAPSHOT = b'{"type": "snapshot"'
+EVENT_ID_PREFIX = b'"data": {"id": '
 TOPICS = ("payments", "credits")
+OPCODE_TEXT, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG = 0x1, 0x8, 0x9, 0xA
 
 
-class Client:
-    def __init__(self, port: int, token: str):
-        self.port, self.token = port, token
-        self.received: dict[str, float] = {}
-        self.ws = None
-
-    async def open(self) -> None:
-        from websockets.asyncio.client import connect
-
-        self.ws = await connect(f"ws://127.0.0.1:{self.port}/ws/", origin=f"http://127.0.0.1:{self.port}",
-                                subprotocols=["token", self.token], proxy=None, compression=None,
-                                open_timeout=60, ping_interval=None, max_queue=None)
-        for topic in TOPICS:
-            # limit 0: the bench wants events, not a page of history.
-            await self.ws.send(json.dumps({"action": "subscribe", "topic": topic, "params": {"limit": 0}}))
-            snapshot = json.loads(await self.ws.recv())
-            assert snapshot["type"] == "snapshot", snapshot
-
-    async def listen(self) -> None:
-        # Only events arrive after the snapshot. The id is sliced out of the server's fixed key order
-        # rather than parsed, so the clients' own CPU does not inflate the latency they measure.
-        async for text in self.ws:
-            now = time.time()
-            start = text.index(EVENT_ID_PREFIX) + len(EVENT_ID_PREFIX)
-            topic = "p" if text.startswith(PAYMENT_EVENT) else "c"
-            self.received[topic + text[start:text.index(",", start)]] = now
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """A final frame as a client must send it: masked (RFC 6455 section 5.3)."""
+    mask = os.urandom(4)
+    size = len(payload)
+    head = bytes([0x80 | opcode, 0x80 | min(size, 126)]) + (size.to_bytes(2, "big") if size >= 126 else b"")
+    return head + mask + bytes(byte ^ mask[n % 4] for n, byte in enumerate(payload))
 
 
-async def run_phase(clients: list[Client], payment_ids: list[int], rate: float, grace: float,
-                    server_pids: list[int]) -> dict:
-    cpu_before = [cpu_seconds(pid) for pid in server_pids] + [cpu_seconds()]
-    listeners = [asyncio.create_task(c.listen()) for c in clients]
+class FrameClient(asyncio.Protocol):
+    """One WebSocket connection of the load generator, on a bare asyncio protocol: it checks the handshake
+    and its subscriptions' snapshots, answers pings, and records each event's arrival as the time its frame's
+    last byte was read, keyed by topic initial and object id (sliced out of the server's fixed key order).
+    No JSON parsing, no future and no task per message, so the client's own CPU, which shares the 2 cores
+    with the servers, inflates the latencies it measures as little as possible."""
+
+    def __init__(self, port: int, token: str, opened: asyncio.Future):
+        self.port, self.token, self.opened = port, token, opened
+        self.transport = None
+        self.buffer = b""
+        self.upgraded = False
+        self.snapshots_due = len(TOPICS)
+        self.received: dict[bytes, float] = {}
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write((f"GET /ws/ HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
+                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                         f"Origin: http://127.0.0.1:{self.port}\r\nSec-WebSocket-Protocol: token, {self.token}\r\n"
+                         "\r\n").encode())
+
+    def connection_lost(self, exc) -> None:
+        self.fail(f"connection lost: {exc}")
+
+    def fail(self, reason: str) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError(reason))
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        buffer = self.buffer + data if self.buffer else data
+        if not self.upgraded:
+            head_end = buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                self.buffer = buffer
+                return
+            if b" 101 " not in buffer[:buffer.find(b"\r\n")]:
+                self.fail(buffer[:head_end].decode(errors="replace"))
+                return
+            self.upgraded, buffer = True, buffer[head_end + 4:]
+            for topic in TOPICS:
+                # limit 0: the bench wants events, not a page of history.
+                message = {"action": "subscribe", "topic": topic, "params": {"limit": 0}}
+                self.transport.write(client_frame(OPCODE_TEXT, json.dumps(message).encode()))
+        self.buffer = buffer[self.frames(buffer, now):]
+
+    def frames(self, buffer: bytes, now: float) -> int:
+        """Handles every complete (unmasked, unfragmented: a server's) frame; returns where the rest starts."""
+        position, size = 0, len(buffer)
+        while size - position >= 2:
+            length, start = buffer[position + 1] & 0x7F, position + 2
+            if length >= 126:
+                start += 2 if length == 126 else 8
+                if start > size:
+                    break
+                length = int.from_bytes(buffer[position + 2:start], "big")
+            if start + length > size:
+                break
+            self.frame(buffer[position] & 0x0F, buffer[start:start + length], now)
+            position = start + length
+        return position
+
+    def frame(self, opcode: int, payload: bytes, now: float) -> None:
+        if opcode == OPCODE_PING:
+            self.transport.write(client_frame(OPCODE_PONG, payload))
+        elif opcode == OPCODE_CLOSE:
+            self.fail(f"closed by the server: {payload!r}")
+        elif opcode != OPCODE_TEXT:
+            return
+        elif payload.startswith(SNAPSHOT):
+            self.snapshots_due -= 1
+            if self.snapshots_due == 0 and not self.opened.done():
+                self.opened.set_result(None)
+        elif not self.opened.done():
+            self.fail(f"expected a snapshot, got {payload[:200]!r}")
+        else:
+            at = payload.find(EVENT_ID_PREFIX) + len(EVENT_ID_PREFIX)
+            topic = b"p" if payload.startswith(PAYMENT_EVENT) else b"c"
+            self.received[topic + payload[at:payload.find(b",", at)]] = now
+
+
+# ------------------------------------------------------------------------- client processes (workers)
+
+
+def client_worker(pipe) -> None:
+    """A process of the load generator: opens the connections it is told to, and reports what they received."""
+    import uvloop
+
+    uvloop.run(serve_commands(pipe))
+
+
+async def client_open(port: int, token: str) -> FrameClient:
+    loop = asyncio.get_running_loop()
+    opened = loop.create_future()
+    _, client = await loop.create_connection(lambda: FrameClient(port, token, opened), "127.0.0.1", port)
+    await asyncio.wait_for(opened, timeout=120)
+    return client
+
+
+async def serve_commands(pipe) -> None:
+    loop = asyncio.get_running_loop()
+    clients: list[FrameClient] = []
+    opening = asyncio.Semaphore(50)
+
+    async def open_one(port: int, token: str) -> FrameClient:
+        async with opening:
+            return await client_open(port, token)
+
+    while True:
+        # A thread waits for the next command: the loop's own reader would make the pipe non-blocking,
+        # and a large reply would then fail half-sent.
+        command, argument = await loop.run_in_executor(None, pipe.recv)
+        if command == "open":
+            clients.extend(await asyncio.gather(*(open_one(port, token) for port, token in argument)))
+            gc.collect()
+            gc.freeze()
+            pipe.send(len(clients))
+        elif command == "listen":
+            for client in clients:
+                client.received.clear()
+            # No cycles are made while listening; a full collection over thousands of connections would
+            # pause every one of this process's clients at once.
+            gc.disable()
+            pipe.send(cpu_seconds())
+        elif command == "count":
+            pipe.send(sum(len(client.received) for client in clients))
+        elif command == "collect":
+            gc.enable()
+            pipe.send(([{key.decode(): at for key, at in client.received.items()} for client in clients],
+                       cpu_seconds()))
+        elif command == "close":
+            for client in clients:
+                client.transport.close()
+            pipe.send(None)
+            return
+
+
+class ClientPool:
+    """`processes` load-generator processes, driven over pipes by the bench's event loop."""
+
+    def __init__(self, processes: int):
+        context = multiprocessing.get_context("spawn")
+        self.pipes, self.processes = [], []
+        for _ in range(processes):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=client_worker, args=(theirs,), daemon=True)
+            process.start()
+            self.pipes.append(ours)
+            self.processes.append(process)
+
+    async def ask(self, pipe, command: str, argument=None):
+        pipe.send((command, argument))
+        return await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+
+    async def ask_all(self, command: str, arguments: list | None = None) -> list:
+        arguments = arguments or [None] * len(self.pipes)
+        return await asyncio.gather(*(self.ask(pipe, command, argument)
+                                      for pipe, argument in zip(self.pipes, arguments, strict=True)))
+
+    def stop(self) -> None:
+        """After "close" the processes have returned; after an interrupt they are stopped here."""
+        for process in self.processes:
+            process.join(timeout=1)
+            if process.is_alive():
+                process.kill()
+
+
+async def run_phase(pool: ClientPool, payment_ids: list[int], rate: float, grace: float,
+                    server_pids: list[int], clients: int) -> dict:
+    server_before = [cpu_seconds(pid) for pid in server_pids]
+    client_before = await pool.ask_all("listen")
     publisher = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--publish", "--rate", str(rate), *map(str, payment_ids),
         cwd=BASE_DIR, stdout=asyncio.subprocess.PIPE)
@@ -214,23 +376,28 @@ async def run_phase(clients: list[Client], payment_ids: list[int], rate: float, 
         sys.exit("the publisher failed")
     published = [json.loads(line) for line in out.decode().splitlines()]
     t0 = {p["key"]: p["t0"] for p in published}
-    expected = len(clients) * len(payment_ids)
+    expected = clients * len(payment_ids)
     # Wait for stragglers, at most `grace` seconds after the last change.
     deadline = time.monotonic() + grace
-    while sum(len(c.received) for c in clients) < expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    for task in listeners:
-        task.cancel()
-    cpu_after = [cpu_seconds(pid) for pid in server_pids] + [cpu_seconds()]
-    cpu = [after[0] - before[0] for after, before in zip(cpu_after, cpu_before, strict=True)]
-    waited = [after[1] - before[1] for after, before in zip(cpu_after, cpu_before, strict=True)]
-    latencies = sorted((at - t0[pid]) * 1000 for c in clients for pid, at in c.received.items() if pid in t0)
-    for c in clients:
-        c.received.clear()
+    while sum(await pool.ask_all("count")) < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    server_after = [cpu_seconds(pid) for pid in server_pids]
+    collected = await pool.ask_all("collect")
+    # Every (connection, change) pair is checked: an event counts once, for the connection that read it.
+    latencies = sorted((at - t0[key]) * 1000 for received, _ in collected for per_client in received
+                       for key, at in per_client.items() if key in t0)
+    client_after = [cpu for _, cpu in collected]
+
+    def spent(after, before) -> tuple[float, float]:
+        pairs = list(zip(after, before, strict=True))
+        return sum(a[0] - b[0] for a, b in pairs), sum(a[1] - b[1] for a, b in pairs)
+
+    server_cpu, server_wait = spent(server_after, server_before)
+    client_cpu, client_wait = spent(client_after, client_before)
     return {"expected": expected, "delivered": len(latencies), "latencies": latencies,
             "broadcast_ms": statistics.median(p["broadcast_ms"] for p in published),
-            "server_cpu": sum(cpu[:-1]), "client_cpu": cpu[-1], "server_wait": sum(waited[:-1]),
-            "client_wait": waited[-1]}
+            "server_cpu": server_cpu, "client_cpu": client_cpu, "server_wait": server_wait,
+            "client_wait": client_wait}
 
 
 def cpu_seconds(pid: int | str = "self") -> tuple[float, float]:
@@ -264,25 +431,22 @@ def describe(result: dict, per_message_cpu: bool = True) -> str:
 async def bench(args, data: dict, server_pids: list[int]) -> tuple[dict, dict]:
     ports = args.ports
     tokens = [data["staff_token"], data["customer_token"]]
-    clients = [Client(ports[n % len(ports)], tokens[(n // len(ports)) % 2]) for n in range(args.clients)]
+    specs = [(ports[n % len(ports)], tokens[(n // len(ports)) % 2]) for n in range(args.clients)]
     ids = data["payment_ids"]
-
-    reference_client = clients[0]
-    await reference_client.open()
-    reference = await run_phase([reference_client], ids[:args.changes], args.rate, args.grace, server_pids)
-
-    opening = asyncio.Semaphore(100)
-
-    async def open_one(client: Client):
-        async with opening:
-            if client.ws is None:
-                await client.open()
-
-    started = time.monotonic()
-    await asyncio.gather(*(open_one(c) for c in clients))
-    print(f"{len(clients)} clients connected and subscribed in {time.monotonic() - started:.1f} s", flush=True)
-    fanout = await run_phase(clients, ids[args.changes:], args.rate, args.grace, server_pids)
-    await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
+    pool = ClientPool(args.client_processes)
+    try:
+        # The reference: the first connection alone, in the first client process.
+        await pool.ask_all("open", [[specs[0]]] + [[] for _ in pool.pipes[1:]])
+        reference = await run_phase(pool, ids[:args.changes], args.rate, args.grace, server_pids, clients=1)
+        started = time.monotonic()
+        rest = specs[1:]
+        await pool.ask_all("open", [rest[n::len(pool.pipes)] for n in range(len(pool.pipes))])
+        print(f"{args.clients} clients in {len(pool.pipes)} processes connected and subscribed in "
+              f"{time.monotonic() - started:.1f} s", flush=True)
+        fanout = await run_phase(pool, ids[args.changes:], args.rate, args.grace, server_pids, clients=args.clients)
+        await pool.ask_all("close")
+    finally:
+        pool.stop()
     return fanout, reference
 
 
@@ -293,7 +457,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5.0, help="payment changes per second")
     parser.add_argument("--ports", type=lambda s: [int(p) for p in s.split(",")], default=[8212, 8213])
     parser.add_argument("--grace", type=float, default=30.0, help="seconds to wait for late events")
-    parser.add_argument("--server", choices=sorted(SERVERS), default="daphne", help="the ASGI server to run")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="uvicorn", help="the ASGI server to run")
+    parser.add_argument("--ws", choices=("websockets-sansio", "websockets", "wsproto"), default="websockets-sansio",
+                        help="uvicorn's WebSocket implementation")
+    parser.add_argument("--client-processes", type=int, default=4,
+                        help="load-generator processes the clients are spread over")
     parser.add_argument("--deadline", type=int, default=300, help="the whole run is stopped after this")
     parser.add_argument("--publish", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("payment_ids", nargs="*", type=int, help=argparse.SUPPRESS)
@@ -316,16 +484,18 @@ def main() -> None:
     django_setup()
     data = setup_data(args.changes)
     log_dir = Path(tempfile.mkdtemp(prefix="ws-fanout-"))
-    servers = start_servers(args.ports, log_dir, args.server)
+    servers = start_servers(args.ports, log_dir, args.server, args.ws)
     try:
         fanout, reference = asyncio.run(bench(args, data, [s.pid for s in servers]))
     finally:
         stop(servers)
     per_port = args.clients // len(args.ports)
-    print(f"ws_fanout: {args.clients} clients ({per_port} per {args.server} on ports {args.ports}, half staff, half "
+    server = f"uvicorn ({args.ws})" if args.server == "uvicorn" else args.server
+    print(f"ws_fanout: {args.clients} clients ({per_port} per {server} on ports {args.ports}, half staff, half "
           f"customer, each on topics {', '.join(TOPICS)}), {args.changes} changes (payments and credits "
           f"alternating) at {args.rate:g}/s, Redis {os.environ['REDIS_URL']}, "
-          f"{os.cpu_count()} CPUs; 1-minute load average {load_before:.1f} before the run, "
+          f"{args.client_processes} client processes, {os.cpu_count()} CPUs; 1-minute load average "
+          f"{load_before:.1f} before the run, "
           f"{os.getloadavg()[0]:.1f} after")
     print(f"  {args.clients} clients: {describe(fanout)}")
     print(f"  reference, same run, 1 client: {describe(reference)}")

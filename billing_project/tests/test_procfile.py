@@ -1,4 +1,4 @@
-"""The Procfile as deployed: honcho starts web (gunicorn), websocket (daphne), worker and scheduler on
+"""The Procfile as deployed: honcho starts web (gunicorn), websocket (uvicorn, two workers), worker and scheduler on
 PostgreSQL and Redis with DEBUG off; the admin loads with its CSS, a client receives a live event, and
 the job that event's change queued is run by the worker."""
 

@@ -28,6 +28,9 @@ class CloseCode:
     UNAUTHENTICATED = 4401
     # A valid user who is neither staff (allowed in) nor a customer's user.
     FORBIDDEN = 4403
+    # The client stopped reading: payments.live.hub.LIVE_BACKLOG_LIMIT events waited for it. Reconnect
+    # and subscribe again (the snapshots catch up).
+    TOO_SLOW = 4408
 
 
 class BadRequest(Exception):
@@ -44,6 +47,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
     user = None
     # topic name -> the connection's filters for it; events are matched against them in memory.
     subscriptions: dict[str, TopicFilters]
+    # topic name -> its events that arrived while its snapshot was being read and sent: written after it.
+    held: dict[str, list[dict]]
     auth_timer: asyncio.Task | None = None
 
     async def dispatch(self, message):
@@ -56,7 +61,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await super().dispatch(message)
 
     async def connect(self):
-        self.subscriptions = {}
+        self.subscriptions, self.held = {}, {}
         offered = list(self.scope.get("subprotocols") or [])
         await self.accept(subprotocol=TOKEN_SUBPROTOCOL if TOKEN_SUBPROTOCOL in offered else None)
         if self.scope.get("token_auth") == TOKEN_INVALID:
@@ -152,13 +157,25 @@ class LiveConsumer(AsyncWebsocketConsumer):
             raise BadRequest(error.code, error.message) from error
         except TopicParamsInvalid as error:
             raise BadRequest("bad_params", error.message) from error
-        if topic.name not in self.subscriptions:
-            await live_hub(self.channel_layer).join(self._group(topic.name), self)
-        # Joined before the snapshot is read, so no change falls between the two; events queued
-        # meanwhile are delivered after the snapshot and may repeat what it shows.
-        self.subscriptions[topic.name] = query.filters
-        items, total = await database_sync_to_async(topic_snapshot)(topic=topic, query=query)
-        await self.send_json({"type": "snapshot", "topic": topic.name, "items": items, "total": total})
+        # Joined before the snapshot is read, so no change falls between the two; events arriving
+        # meanwhile are held and written after the snapshot (they may repeat what it shows).
+        held = self.held.setdefault(topic.name, [])
+        try:
+            if topic.name not in self.subscriptions:
+                await live_hub(self.channel_layer).join(self._group(topic.name), self)
+            self.subscriptions[topic.name] = query.filters
+            items, total = await database_sync_to_async(topic_snapshot)(topic=topic, query=query)
+            await self.send_json({"type": "snapshot", "topic": topic.name, "items": items, "total": total})
+        finally:
+            await self.release_held(topic.name, held)
+
+    async def release_held(self, topic: str, held: list[dict]):
+        # Events that arrive while the held ones are written join the end of the list, so order holds;
+        # the hub writes directly again only once the list is empty.
+        while held:
+            await self.base_send(held.pop(0))
+        if self.held.get(topic) is held:
+            del self.held[topic]
 
     async def action_unsubscribe(self, message: dict):
         name = message.get("topic")
@@ -175,12 +192,30 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self.subscriptions.pop(topic, None) is not None:
             await live_hub(self.channel_layer).leave(self._group(topic), self)
 
+    def live_message(self, event: dict) -> dict | None:
+        """The ASGI message that writes a committed change to this connection, or None when the
+        connection's filters for the event's topic do not take it: the hot path of the hub
+        (payments.live.hub), so no query and no encoding here, only the pre-encoded text."""
+        topic = event.get("topic", "payments")
+        filters = self.subscriptions.get(topic)
+        if filters is None or not filters.matches(event["match"]):
+            return None
+        message = {"type": "websocket.send", "text": event["text"]}
+        held = self.held.get(topic)
+        if held is not None:  # its snapshot is on its way: written after it (action_subscribe)
+            held.append(message)
+            return None
+        return message
+
     async def live_event(self, event: dict):
-        """A committed change on a topic, handed over by this process's hub (payments.live.hub) or sent
-        to this connection's own channel: the hot path, so no query and no encoding here."""
-        filters = self.subscriptions.get(event.get("topic", "payments"))
-        if filters is not None and filters.matches(event["match"]):
-            await self.send(text_data=event["text"])
+        """A committed change sent to this connection's own channel rather than through the hub."""
+        message = self.live_message(event)
+        if message is not None:
+            await self.base_send(message)
+
+    async def close_too_slow(self):
+        """Called by the hub when the client has stopped reading its events (docs/websocket.md)."""
+        await self.close(code=CloseCode.TOO_SLOW)
 
 
 class PaymentsConsumer(LiveConsumer):

@@ -1,6 +1,6 @@
-"""Two daphne processes sharing the Redis channel layer: a payment (and a change on every other topic)
-committed in a third process (this test, through the real services) reaches clients connected to either
-server."""
+"""Two server processes sharing the Redis channel layer, under uvicorn as the Procfile runs it and under
+daphne: a payment (and a change on every other topic) committed in a third process (this test, through the
+real services) reaches clients connected to either server."""
 
 import asyncio
 import json
@@ -48,24 +48,33 @@ def redis_layer(settings):
                                            "CONFIG": {"hosts": [{"address": REDIS_URL}]}}}
 
 
-@pytest.fixture
-def two_daphnes(tmp_path: Path):
+SERVERS = {
+    # The Procfile's websocket command, one process per port.
+    "uvicorn": lambda port: [sys.executable, "-m", "uvicorn", "billing_project.asgi:application", "--host", "127.0.0.1",
+                             "--port", str(port), "--loop", "uvloop", "--ws", "websockets-sansio",
+                             "--ws-per-message-deflate", "false", "--lifespan", "off"],
+    "daphne": lambda port: [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                            "billing_project.asgi:application"],
+}
+
+
+@pytest.fixture(params=sorted(SERVERS))
+def two_servers(request, tmp_path: Path):
     for port in PORTS:
         assert not port_listening(port), f"port {port} is taken"
     env = {**os.environ, "DATABASE_URL": database_url_of_the_tests(), "REDIS_URL": REDIS_URL, "LOG_LEVEL": "WARNING",
            "DJANGO_SETTINGS_MODULE": "billing_project.settings"}
-    logs = [tmp_path / f"daphne-{port}.log" for port in PORTS]
+    logs = [tmp_path / f"{request.param}-{port}.log" for port in PORTS]
     processes = [
-        subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                          "billing_project.asgi:application"],
-                         cwd=django_settings.BASE_DIR, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        subprocess.Popen(SERVERS[request.param](port), cwd=django_settings.BASE_DIR, env=env, stdout=log.open("w"),
+                         stderr=subprocess.STDOUT)
         for port, log in zip(PORTS, logs, strict=True)
     ]
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90  # starting Django takes tens of seconds on a loaded machine
         while not all(port_listening(port) for port in PORTS):
             assert all(p.poll() is None for p in processes), "\n".join(log.read_text() for log in logs)
-            assert time.monotonic() < deadline, "daphne did not start"
+            assert time.monotonic() < deadline, f"{request.param} did not start"
             time.sleep(0.1)
         yield PORTS
     finally:
@@ -94,7 +103,7 @@ def _move(payment_id: int, to_status: str) -> None:
         payment_transition(payment=payment, to_status=to_status, actor=Actor.system("cross-process-test"))
 
 
-async def test_change_committed_in_one_process_reaches_clients_of_two_daphne_servers(two_daphnes, redis_layer):
+async def test_change_committed_in_one_process_reaches_clients_of_two_servers(two_servers, redis_layer):
     def world():
         customer = CustomerFactory()
         payment = PaymentFactory(customer=customer)
@@ -102,8 +111,8 @@ async def test_change_committed_in_one_process_reaches_clients_of_two_daphne_ser
                 Token.objects.create(user=StaffUserFactory()).key)
 
     payment_id, customer_token, staff_token = await database_sync_to_async(world)()
-    customer_ws, customer_snapshot = await _client(two_daphnes[0], customer_token)
-    staff_ws, staff_snapshot = await _client(two_daphnes[1], staff_token)
+    customer_ws, customer_snapshot = await _client(two_servers[0], customer_token)
+    staff_ws, staff_snapshot = await _client(two_servers[1], staff_token)
     assert [item["id"] for item in customer_snapshot["items"]] == [payment_id]
     assert staff_snapshot["total"] == 1
     try:
@@ -139,7 +148,7 @@ def _every_topic_changes(customer_id: int, meter_id: int) -> None:
                         at_period_end=True)
 
 
-async def test_every_topic_reaches_its_subscribers_on_both_servers_after_commit(two_daphnes, redis_layer):
+async def test_every_topic_reaches_its_subscribers_on_both_servers_after_commit(two_servers, redis_layer):
     def world():
         subscription = SubscriptionFactory()
         return (subscription.customer_id, MeterFactory(code="calls").pk,
@@ -148,8 +157,8 @@ async def test_every_topic_reaches_its_subscribers_on_both_servers_after_commit(
 
     customer_id, meter_id, customer_token, staff_token = await database_sync_to_async(world)()
     topics = ["invoices", "credits", "usage", "subscriptions"]
-    customer_ws = await _topics_client(two_daphnes[0], customer_token, topics)
-    staff_ws = await _topics_client(two_daphnes[1], staff_token, topics)
+    customer_ws = await _topics_client(two_servers[0], customer_token, topics)
+    staff_ws = await _topics_client(two_servers[1], staff_token, topics)
     try:
         await database_sync_to_async(_every_topic_changes)(customer_id, meter_id)
         for ws in (customer_ws, staff_ws):

@@ -228,3 +228,36 @@ async def test_a_process_joins_each_group_once_whatever_the_number_of_its_connec
     for ws in connections_:
         await ws.disconnect()
     assert "payments.staff" not in get_channel_layer().groups
+
+
+async def test_an_event_published_while_the_snapshot_is_read_arrives_after_the_snapshot(monkeypatch):
+    """The hub writes events as they come; one that arrives between joining the group and sending the
+    snapshot is held by the consumer and written right after its topic's snapshot."""
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from payments.live import consumers
+    from payments.live.broadcast import STAFF_GROUP
+
+    read_snapshot = consumers.topic_snapshot
+
+    async def hub_has_run():
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+    def snapshot_with_a_change_meanwhile(*, topic, query):
+        async_to_sync(get_channel_layer().group_send)(STAFF_GROUP, {
+            "type": "live.event", "topic": "payments", "group": STAFF_GROUP, "text": '{"type": "payment.updated"}',
+            "match": {"customer": 1, "invoice": None, "status": "failed", "method": "cash"}})
+        async_to_sync(hub_has_run)()
+        return read_snapshot(topic=topic, query=query)
+
+    monkeypatch.setattr(consumers, "topic_snapshot", snapshot_with_a_change_meanwhile)
+    staff = await database_sync_to_async(StaffUserFactory)()
+    ws = await connect(staff)
+
+    assert (await ask(ws, "payments"))["type"] == "snapshot"
+    assert await ws.receive_json_from(timeout=WAIT) == {"type": "payment.updated"}
+    await ws.disconnect()
