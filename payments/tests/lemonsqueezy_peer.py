@@ -21,6 +21,8 @@ import threading
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 
+from subscriptions.periods import add_months
+
 API_KEY = "peer-api-key"
 STORE_ID = "4242"
 SIGNING_SECRET = "peer-signing-secret"
@@ -107,7 +109,7 @@ class LemonSqueezyPeer:
                 "store_id": int(STORE_ID), "customer_id": int(customer_id), "order_id": int(order_id),
                 "product_id": 1, "variant_id": int(variant_id), "status": "on_trial" if trial_days else "active",
                 "cancelled": False, "pause": None, "trial_ends_at": trial_end,
-                "renews_at": trial_end or stamp(self.clock + timedelta(days=31)), "ends_at": None,
+                "renews_at": trial_end or stamp(add_months(self.clock, 1)), "ends_at": None,
                 "created_at": created, "updated_at": created, "user_email": "buyer@example.com",
                 "first_subscription_item": {"id": int(self.new_id()), "subscription_id": int(sub_id),
                                             "is_usage_based": usage_based}, "test_mode": True}}
@@ -141,7 +143,7 @@ class LemonSqueezyPeer:
             created = self.tick()
             invoice = self._invoice(sub_id, created, total, "USD", "renewal", "paid" if paid else "failed")
             attributes.update(status="active" if paid else "past_due", updated_at=self.tick(),
-                              renews_at=stamp(renewed_at + timedelta(days=30)))
+                              renews_at=stamp(add_months(renewed_at, 1)))
             return [invoice, self._send("subscription_updated", self.subscriptions[sub_id],
                                         self.custom.get(sub_id))]
 
