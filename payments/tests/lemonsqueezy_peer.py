@@ -18,6 +18,7 @@ import http.server
 import itertools
 import json
 import threading
+import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 
@@ -56,13 +57,15 @@ class LemonSqueezyPeer:
         # The custom data each subscription's checkout carried (Lemon Squeezy repeats it in every webhook).
         self.custom: dict[str, dict] = {}
         self.clock = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+        self.hang_seconds = 2.5
 
     def close(self):
         self.server.shutdown()
         self.server.server_close()
 
-    def fail_next(self, status: int = 500):
-        self.failures.append(status)
+    def fail_next(self, mode: str = "server_error"):
+        """The next API call answers 500 ("server_error") or hangs past the client's timeout ("timeout")."""
+        self.failures.append(mode)
 
     def tick(self, **delta) -> str:
         """Move the peer's clock (every change gets a newer updated_at) and answer it."""
@@ -147,14 +150,16 @@ class LemonSqueezyPeer:
             return [invoice, self._send("subscription_updated", self.subscriptions[sub_id],
                                         self.custom.get(sub_id))]
 
-    def refund(self, invoice_id: str, amount: int) -> dict:
+    def refund(self, invoice_id: str, amount: int, *, kind: str = "subscription-invoices") -> dict:
+        """Refund an invoice (or an order) up to `amount` in total, as its dashboard does; answers its webhook."""
         with self.lock:
-            attributes = self.invoices[invoice_id]["attributes"]
+            resource = (self.invoices if kind == "subscription-invoices" else self.orders)[invoice_id]
+            attributes = resource["attributes"]
             attributes.update(refunded=amount >= attributes["total"], refunded_amount=amount,
                               status="refunded" if amount >= attributes["total"] else "partial_refund",
                               updated_at=self.tick())
-            return self._send("subscription_payment_refunded", self.invoices[invoice_id],
-                              self.custom.get(str(attributes["subscription_id"])))
+            name = "subscription_payment_refunded" if kind == "subscription-invoices" else "order_refunded"
+            return self._send(name, resource, self.custom.get(str(attributes.get("subscription_id"))))
 
     def expire(self, sub_id: str) -> dict:
         with self.lock:
@@ -220,7 +225,9 @@ def _handler(peer: LemonSqueezyPeer):
             if method != "GET" and self.headers.get("Content-Type") != "application/vnd.api+json":
                 return self._answer(415, {"errors": [{"detail": "Unsupported media type."}]})
             if peer.failures:
-                return self._answer(peer.failures.pop(0), {"errors": [{"detail": "Server error."}]})
+                if peer.failures.pop(0) == "timeout":
+                    time.sleep(peer.hang_seconds)
+                return self._answer(500, {"errors": [{"detail": "Server error."}]})
             return self._answer(*_dispatch(peer, method, path, body, query))
 
         def do_GET(self):
@@ -257,6 +264,17 @@ def _dispatch(peer: LemonSqueezyPeer, method: str, path: str, body: dict, query:
             **body["data"]["attributes"]}}
         peer.usage_records.append(record)
         return 201, {"data": record}
+    if method == "POST" and len(segments) == 3 and segments[0] in ("orders", "subscription-invoices") \
+            and segments[2] == "refund":
+        found = (peer.orders if segments[0] == "orders" else peer.invoices).get(segments[1])
+        if found is None:
+            return 404, {"errors": [{"detail": "Not found"}]}
+        already = found["attributes"].get("refunded_amount") or 0
+        amount = int(body["data"]["attributes"]["amount"])
+        if already + amount > found["attributes"]["total"]:
+            return 422, {"errors": [{"detail": "The amount is more than what is left to refund."}]}
+        peer.refund(segments[1], already + amount, kind=segments[0])
+        return 200, {"data": found}
     if method == "GET" and segments == ["orders"]:
         return 200, peer.listing(list(peer.orders.values()), "/orders", query)
     if method == "GET" and segments == ["subscription-invoices"]:

@@ -126,7 +126,20 @@ def usage_record_set(*, subscription_item_id: str, quantity: int) -> LSUsageReco
     return LSUsageRecord.from_resource(_data(_request("POST", "/usage-records", body=body)))
 
 
-# ------------------------------------------------------------------------------ money, for reconciliation
+# ------------------------------------------------------------------------------ money: refunds, reconciliation
+
+
+def money_refund(*, reference: str, amount: int) -> LSMoney:
+    """Refund `amount` minor units of an order or a subscription invoice ("order-12", "subscription-invoice-7",
+    as LSMoney.reference names them); answers the object with its new refunded amount."""
+    kind, _, object_id = reference.rpartition("-")
+    resource = {"order": "orders", "subscription-invoice": "subscription-invoices"}.get(kind)
+    if resource is None or not object_id.isdigit():
+        raise PaymentProviderError(f"{reference!r} names no Lemon Squeezy order or subscription invoice.",
+                                   extra={"provider": "lemonsqueezy"})
+    body = {"data": {"type": resource, "id": object_id, "attributes": {"amount": amount}}}
+    return LSMoney.from_resource(_data(_request("POST", f"/{resource}/{object_id}/refund", body=body)))
+
 
 
 def orders_list() -> list[LSMoney]:

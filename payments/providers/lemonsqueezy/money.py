@@ -38,7 +38,7 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
-from payments.providers.base import external_refund_key
+from payments.providers.base import RefundResult, external_refund_key
 from payments.providers.lemonsqueezy.models import LEMONSQUEEZY
 from payments.providers.lemonsqueezy.payloads import TYPE_ORDER, LSMoney
 from payments.services import (
@@ -49,6 +49,7 @@ from payments.services import (
     payment_lock,
     payment_refund_apply,
     payment_transition,
+    refund_transition,
 )
 from payments.services.paid_invoice_effects import payment_credit_entries_record
 from subscriptions.models import Subscription
@@ -134,7 +135,9 @@ def _credits_award(*, subscription: Subscription, invoice: Invoice, payment: Pay
 
 def _refunds_follow(*, payment: Payment, money: LSMoney, actor: Actor, reason: str) -> bool:
     """Bring our refunds of the payment up to the total Lemon Squeezy reports refunded."""
-    recorded = Refund.objects.filter(payment=payment, provider=LEMONSQUEEZY, status=RefundStatus.SUCCEEDED) \
+    # Refunds staff asked for through us count as soon as they are asked: their answer settles them.
+    counted = [RefundStatus.REQUESTED, RefundStatus.PENDING, RefundStatus.SUCCEEDED]
+    recorded = Refund.objects.filter(payment=payment, provider=LEMONSQUEEZY, status__in=counted) \
         .aggregate(total=Sum("amount"))["total"] or 0
     target = min(money.refunded_amount, payment.amount)
     if target <= recorded:
@@ -166,3 +169,17 @@ def money_record(*, mirror: ProviderSubscription, money: LSMoney, actor: Actor, 
     applied = paid_now or credited or refunded
     return MoneyResult(applied, "" if applied else f"{money.reference} already recorded on payment #{payment.pk}")
 
+
+
+def refund_settle(*, payment: Payment, refund: Refund, result: RefundResult, actor: Actor, reason: str,
+                  now: datetime | None = None) -> bool:
+    """Record Lemon Squeezy's answer to a refund we asked for, on it and its locked payment, once."""
+    if refund.status == RefundStatus.SUCCEEDED:
+        return False
+    refund.provider_refund_id = refund.provider_refund_id or result.reference
+    refund.save(update_fields=["provider_refund_id"])
+    refund_transition(refund=refund, to_status=RefundStatus.SUCCEEDED, actor=actor, reason=reason,
+                      provider_data={"provider": LEMONSQUEEZY, "reference": result.reference})
+    payment_refund_apply(payment=payment, amount=refund.amount, actor=actor, reason=reason, now=now,
+                         provider_data={"provider": LEMONSQUEEZY, "reference": result.reference})
+    return True

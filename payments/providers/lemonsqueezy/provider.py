@@ -1,11 +1,12 @@
 """`LemonSqueezyProvider`: the provider contract for a merchant of record, over this package's client.
 
-Lemon Squeezy bills the customer (and handles their sales tax) itself, so this rail never charges, refunds
-or saves payment methods for us (those calls answer 503 `capability_unavailable`); it offers:
+Lemon Squeezy bills the customer (and handles their sales tax) itself, so this rail never charges or saves
+payment methods for us (those calls answer 503 `capability_unavailable`); it offers:
 - a checkout for a plan's variant (`checkout_session_create` with `plan_id` in the metadata), carrying our
   customer and plan in its custom data;
 - changes asked of a subscription it bills (`subscription_change_request`): cancel, pause, resume, plan;
 - usage reports for usage-priced variants (`usage_reports_send`);
+- refunds staff ask for (`refund_create`): Lemon Squeezy refunds the order or subscription invoice;
 - webhooks at /webhooks/lemonsqueezy/ (webhooks/) that mirror its subscriptions and money;
 - its orders and subscription invoices for `payments reconcile` (`transactions_list`).
 Client functions are looked up at call time (`client.<name>`), so a test's replacement applies.
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from core.audit import Actor
 from core.exceptions import IllegalTransition, InvalidOperation
-from payments.models import Payment, ProviderPlanPrice, ProviderSubscription
+from payments.models import Payment, ProviderPlanPrice, ProviderSubscription, Refund
 from payments.providers.base import (
     CHANGE_CANCEL,
     CHANGE_PAUSE,
@@ -30,12 +32,15 @@ from payments.providers.base import (
     ProviderBase,
     ProviderHealth,
     ProviderTransaction,
+    RefundRequest,
+    RefundResult,
     SubscriptionChange,
     UsageReport,
 )
 from payments.providers.lemonsqueezy import client
 from payments.providers.lemonsqueezy.health import lemonsqueezy_health
 from payments.providers.lemonsqueezy.models import LEMONSQUEEZY
+from payments.providers.lemonsqueezy.money import refund_settle
 from payments.providers.lemonsqueezy.payloads import LSMoney
 from payments.providers.lemonsqueezy.usage import usage_reports_send
 from subscriptions.models import Customer
@@ -44,7 +49,8 @@ from subscriptions.models import Customer
 class LemonSqueezyProvider(ProviderBase):
     code = LEMONSQUEEZY
     codes = frozenset({LEMONSQUEEZY})
-    capabilities = frozenset({Capability.MERCHANT_OF_RECORD, Capability.WEBHOOKS, Capability.RECONCILIATION})
+    capabilities = frozenset({Capability.MERCHANT_OF_RECORD, Capability.REFUNDS, Capability.WEBHOOKS,
+                              Capability.RECONCILIATION})
     unavailable_message = client.NOT_CONFIGURED
     webhook_view = "payments.providers.lemonsqueezy.webhooks.views.lemonsqueezy_webhook"
     webhook_event_apply = "payments.providers.lemonsqueezy.webhooks.services.lemonsqueezy_event_apply"
@@ -79,7 +85,21 @@ class LemonSqueezyProvider(ProviderBase):
         return usage_reports_send(reports=reports)
 
     def payment_reference(self, *, payment: Payment) -> str:
-        return payment.provider_payment_id or payment.provider_charge_id or ""
+        # The subscription invoice when known (renewals have only that), else the initial order.
+        return payment.provider_charge_id or payment.provider_payment_id or ""
+
+    def refund_create(self, request: RefundRequest) -> RefundResult:
+        """Refund through Lemon Squeezy (staff refunding from our admin or API): it sends the money back as
+        the seller; its `subscription_payment_refunded` / `order_refunded` webhook then finds this refund
+        already counted."""
+        money = client.money_refund(reference=request.payment_reference, amount=request.amount)
+        return RefundResult(provider=self.code, reference=f"{money.reference}-refund-{money.refunded_amount}",
+                            status="succeeded", provider_status=money.status, amount=request.amount,
+                            currency=request.currency, raw=money)
+
+    def refund_apply(self, *, payment: Payment, refund: Refund, result: RefundResult, actor: Actor, reason: str,
+                     now: datetime | None = None) -> bool:
+        return refund_settle(payment=payment, refund=refund, result=result, actor=actor, reason=reason, now=now)
 
     def transactions_list(self, *, since: datetime, until: datetime) -> list[ProviderTransaction]:
         """Orders and subscription invoices created in [since, until), each a payment, and their refunds.
