@@ -133,6 +133,14 @@ def _credits_award(*, subscription: Subscription, invoice: Invoice, payment: Pay
     return not write.replayed
 
 
+def refund_reference(*, payment: Payment) -> str | None:
+    """Lemon Squeezy keeps one refunded total per order or invoice, listed for reconciliation as
+    "<reference>-refund": the payment's first refund carries that id (a further partial one has none)."""
+    reference = f"{payment.provider_charge_id or payment.provider_payment_id}-refund"
+    taken = Refund.objects.filter(provider=LEMONSQUEEZY, provider_refund_id=reference).exists()
+    return None if taken else reference
+
+
 def _refunds_follow(*, payment: Payment, money: LSMoney, actor: Actor, reason: str) -> bool:
     """Bring our refunds of the payment up to the total Lemon Squeezy reports refunded."""
     # Refunds staff asked for through us count as soon as they are asked: their answer settles them.
@@ -143,7 +151,8 @@ def _refunds_follow(*, payment: Payment, money: LSMoney, actor: Actor, reason: s
     if target <= recorded:
         return False
     refund = Refund(payment=payment, amount=target - recorded, currency=payment.currency, provider=LEMONSQUEEZY,
-                    status=RefundStatus.SUCCEEDED, reason=f"refunded in Lemon Squeezy ({money.reference})",
+                    provider_refund_id=refund_reference(payment=payment), status=RefundStatus.SUCCEEDED,
+                    reason=f"refunded in Lemon Squeezy ({money.reference})",
                     idempotency_key=external_refund_key(provider=LEMONSQUEEZY,
                                                         reference=f"payment-{payment.pk}-to-{target}"))
     refund.stamp(actor)
@@ -176,7 +185,7 @@ def refund_settle(*, payment: Payment, refund: Refund, result: RefundResult, act
     """Record Lemon Squeezy's answer to a refund we asked for, on it and its locked payment, once."""
     if refund.status == RefundStatus.SUCCEEDED:
         return False
-    refund.provider_refund_id = refund.provider_refund_id or result.reference
+    refund.provider_refund_id = refund.provider_refund_id or refund_reference(payment=payment)
     refund.save(update_fields=["provider_refund_id"])
     refund_transition(refund=refund, to_status=RefundStatus.SUCCEEDED, actor=actor, reason=reason,
                       provider_data={"provider": LEMONSQUEEZY, "reference": result.reference})
