@@ -25,7 +25,7 @@ from core.exceptions import InvalidOperation, PaymentProviderUnavailable
 if TYPE_CHECKING:
     from core.audit import Actor
     from payments.models import Payment, ProviderAccount, Refund
-    from subscriptions.models import Customer
+    from subscriptions.models import Customer, Plan
 
 
 class Capability(StrEnum):
@@ -367,6 +367,12 @@ class ProviderBase:
 
     def subscription_change_request(self, change: SubscriptionChange) -> None:
         """Ask the provider to change a subscription it bills (call: no transaction open)."""
+        raise self._lacks(Capability.MERCHANT_OF_RECORD)
+
+    def mirrored_subscription_seed(self, *, customer: Customer, plan: Plan, started_at: datetime, as_of: datetime,
+                                   actor: Actor) -> None:
+        """`seed --demo`: a subscription this rail billed from `started_at` to `as_of`, mirrored exactly as
+        its webhooks would have left it (its paid periods, credits), without calling the provider."""
         raise self._lacks(Capability.MERCHANT_OF_RECORD)
 
     def usage_reports_send(self, reports: list[UsageReport]) -> int:

@@ -38,12 +38,13 @@ from payments.providers.base import (
     UsageReport,
 )
 from payments.providers.lemonsqueezy import client
+from payments.providers.lemonsqueezy.demo import demo_mirror_build
 from payments.providers.lemonsqueezy.health import lemonsqueezy_health
 from payments.providers.lemonsqueezy.models import LEMONSQUEEZY
 from payments.providers.lemonsqueezy.money import refund_settle
 from payments.providers.lemonsqueezy.payloads import LSMoney
 from payments.providers.lemonsqueezy.usage import usage_reports_send
-from subscriptions.models import Customer
+from subscriptions.models import Customer, Plan
 
 
 class LemonSqueezyProvider(ProviderBase):
@@ -80,6 +81,10 @@ class LemonSqueezyProvider(ProviderBase):
 
     def subscription_change_request(self, change: SubscriptionChange) -> None:
         client.subscription_update(subscription_id=change.reference, attributes=_change_attributes(change))
+
+    def mirrored_subscription_seed(self, *, customer: Customer, plan: Plan, started_at: datetime, as_of: datetime,
+                                   actor: Actor) -> None:
+        demo_mirror_build(customer=customer, plan=plan, started_at=started_at, as_of=as_of, actor=actor)
 
     def usage_reports_send(self, reports: list[UsageReport]) -> int:
         return usage_reports_send(reports=reports)
