@@ -179,13 +179,14 @@ def subscription_transition_many(*, moves: list[StatusMove], actor: Actor, now: 
     return moved
 
 
-def subscription_refuse_mirrored(subscription: Subscription) -> None:
+def subscription_refuse_mirrored(subscription: Subscription) -> Subscription:
     """Our own cancel, pause, resume and plan change are refused for a subscription a merchant-of-record
     rail bills: that rail makes the change and its webhook moves the mirror (payments routes them there)."""
     if subscription.is_mirrored:
         raise IllegalTransition(f"This subscription is billed by {subscription.billed_by}; the change is made "
                                 "there and mirrored here.", code="billed_elsewhere",
                                 extra={"billed_by": subscription.billed_by})
+    return subscription
 
 
 def subscription_lock(*, subscription_id: int) -> Subscription:

@@ -91,8 +91,7 @@ def subscription_change_plan(*, subscription: Subscription, new_plan: Plan, acto
     """Upgrades take effect now with a charge prorated to the second for the rest of the period, less
     the unused time of the old plan; downgrades wait for the period end."""
     now = now or timezone.now()
-    subscription = subscription_lock(subscription_id=subscription.pk)
-    subscription_refuse_mirrored(subscription)
+    subscription = subscription_refuse_mirrored(subscription_lock(subscription_id=subscription.pk))
     old_plan = subscription.plan
     if not subscription.is_live:
         raise IllegalTransition("A canceled subscription cannot change plan.", code="subscription_canceled")

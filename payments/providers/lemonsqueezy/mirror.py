@@ -18,9 +18,8 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 
 from core.audit import Actor
-from core.jobs import job_defer
 from payments.models import ProviderEventStatus, ProviderPlanPrice, ProviderSubscription
-from payments.providers.inbox import PROVIDER_EVENT_APPLY_TASK
+from payments.providers.inbox import provider_events_requeue
 from payments.providers.lemonsqueezy.models import LEMONSQUEEZY, LemonSqueezyEvent
 from payments.providers.lemonsqueezy.payloads import LSSubscription
 from payments.services import provider_account_reference_set
@@ -181,9 +180,10 @@ def _state_follow(*, mirror: ProviderSubscription, ls: LSSubscription, plan: Pla
     if period is not None and subscription.status != S.CANCELED:
         subscription.current_period_start, subscription.current_period_end = period
         subscription.save(update_fields=["current_period_start", "current_period_end", "updated_at"])
-    # The flag first: a subscription that expires ends its scheduled cancellation by becoming canceled.
-    _cancel_flag_follow(subscription=subscription, scheduled=ls.cancel_scheduled, at=ls.updated_at, actor=actor,
-                        reason=reason)
+    # An expiry ends a scheduled cancellation by canceling (the transition clears the flag): no "withdrawn".
+    if ls.our_status != S.CANCELED:
+        _cancel_flag_follow(subscription=subscription, scheduled=ls.cancel_scheduled, at=ls.updated_at,
+                            actor=actor, reason=reason)
     for step in _status_path(subscription.status, ls.our_status):
         subscription_transition(subscription=subscription, to_status=step, actor=actor, reason=reason,
                                 now=ls.updated_at, data={"provider": LEMONSQUEEZY, "provider_status": ls.status})
@@ -229,9 +229,5 @@ def parked_events_requeue(*, mirror: ProviderSubscription) -> int:
                                         and len(ls_id) < 19 else ls_id))
     by_order = failed.filter(payload__data__type="orders", payload__data__id=mirror.provider_order_id) \
         if mirror.provider_order_id else failed.none()
-    pks = sorted(set(by_subscription.values_list("pk", flat=True)) | set(by_order.values_list("pk", flat=True)))
-    LemonSqueezyEvent.objects.filter(pk__in=pks).update(status=ProviderEventStatus.PENDING)
-    for pk in pks:
-        job_defer(name=PROVIDER_EVENT_APPLY_TASK, provider_event_id=pk)
-    return len(pks)
-
+    pks = set(by_subscription.values_list("pk", flat=True)) | set(by_order.values_list("pk", flat=True))
+    return provider_events_requeue(model=LemonSqueezyEvent, event_pks=list(pks))

@@ -163,8 +163,23 @@ def test_cancel_resume_pause_unpause_and_expire_move_the_mirror_through_its_tran
     deliver(client, lemonsqueezy_api, lemonsqueezy_api.expire(sub_id))
     subscription = Subscription.objects.get(customer=customer)
     assert subscription.status == S.CANCELED and subscription.ended_at is not None
+    kinds = list(subscription.events.order_by("pk").values_list("kind", flat=True))
+    scheduled, withdrawn = SubscriptionEventKind.CANCEL_SCHEDULED, SubscriptionEventKind.CANCEL_UNSCHEDULED
+    assert kinds.count(scheduled) == kinds.count(withdrawn) == 1
+    assert subscription.events.order_by("pk").last().to_status == S.CANCELED
+
+
+def test_a_cancelled_subscription_that_expires_is_canceled_without_a_withdrawn_cancellation(client, lemonsqueezy_api):
+    plan = plan_on_rail()
+    customer, custom = buyer(plan)
+    sub_id = lemonsqueezy_api.subscribe(variant_id="501", custom_data=custom)[1]["data"]["id"]
+    lemonsqueezy_api.patch_subscription(sub_id, {"cancelled": True})
+    lemonsqueezy_api.expire(sub_id)
+    deliver(client, lemonsqueezy_api, *lemonsqueezy_api.sent)
+    subscription = mirrored(customer)
     kinds = list(subscription.events.values_list("kind", flat=True))
-    assert SubscriptionEventKind.CANCEL_SCHEDULED in kinds and SubscriptionEventKind.CANCEL_UNSCHEDULED in kinds
+    assert subscription.status == S.CANCELED and not subscription.cancel_at_period_end
+    assert SubscriptionEventKind.CANCEL_UNSCHEDULED not in kinds
 
 
 def test_a_plan_change_at_lemon_squeezy_moves_the_mirror_to_the_mapped_plan(client, lemonsqueezy_api):
