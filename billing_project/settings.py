@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "payments.providers.stripe.apps.StripeRailConfig",
     # The PayPal rail's own app, likewise: its webhook inbox in the admin and the `paypal_events` command.
     "payments.providers.paypal.apps.PayPalRailConfig",
+    # The Lemon Squeezy rail's own app (merchant of record): its webhook inbox and `lemonsqueezy_events`.
+    "payments.providers.lemonsqueezy.apps.LemonSqueezyRailConfig",
     # Finance reports (reads only), layered above payments: reports/.
     "reports",
 ]
@@ -208,11 +210,23 @@ PAYPAL_API_BASE = env.str("PAYPAL_API_BASE", default="https://api-m.paypal.com")
 # hang on it).
 PAYPAL_TIMEOUT = env.float("PAYPAL_TIMEOUT", default=30.0)
 
+# Lemon Squeezy, the merchant of record (docs/lemonsqueezy.md): an API key of the store's owner, the store
+# its checkouts are opened in, and the signing secret of the /webhooks/lemonsqueezy/ webhook (every
+# delivery's X-Signature is its HMAC-SHA256 of the raw body, so deliveries are refused without it).
+LEMONSQUEEZY_API_KEY = env.str("LEMONSQUEEZY_API_KEY", default="")
+LEMONSQUEEZY_STORE_ID = env.str("LEMONSQUEEZY_STORE_ID", default="")
+LEMONSQUEEZY_SIGNING_SECRET = env.str("LEMONSQUEEZY_SIGNING_SECRET", default="")
+# The JSON:API's base; a loopback peer in tests.
+LEMONSQUEEZY_API_BASE = env.str("LEMONSQUEEZY_API_BASE", default="https://api.lemonsqueezy.com/v1")
+# Seconds one Lemon Squeezy call may take before it counts as a provider error.
+LEMONSQUEEZY_TIMEOUT = env.float("LEMONSQUEEZY_TIMEOUT", default=30.0)
+
 # The installed payment rails (docs/providers.md), in order of preference for hosted checkout and
 # off-session charges. Stripe answers 503 until STRIPE_SECRET_KEY is set, PayPal until PAYPAL_CLIENT_ID and
 # PAYPAL_CLIENT_SECRET are; manual methods always work.
 PAYMENT_PROVIDERS = env.list("PAYMENT_PROVIDERS", default=["payments.providers.stripe.provider.StripeProvider",
                                                            "payments.providers.paypal.provider.PayPalProvider",
+                                                           "payments.providers.lemonsqueezy.provider.LemonSqueezyProvider",
                                                            "payments.providers.manual.ManualProvider"])
 
 # Stripe Checkout sends the customer's browser back to these after paying or giving up. A client may name

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.audit import Actor
-from core.exceptions import InvalidOperation
+from core.exceptions import IllegalTransition, InvalidOperation
 from payments.models import BillingReason, Invoice, InvoiceLineKind, InvoiceStatus
 from payments.providers import (
     Capability,
@@ -93,7 +93,8 @@ def payment_method_setup_complete(*, customer: Customer, provider: str, referenc
 
 @dataclass(frozen=True)
 class CheckoutStart:
-    invoice: Invoice
+    # None for a merchant of record's checkout: it bills the customer itself, we issue nothing.
+    invoice: Invoice | None
     session: CheckoutSession
     subscription: Subscription | None = None
 
@@ -158,6 +159,9 @@ def checkout_subscription_start(*, customer: Customer, plan: Plan, actor: Actor,
     any transaction, then the session is recorded (or, when the rail fails, both are withdrawn)."""
     if plan.is_free:
         raise InvalidOperation("A free plan needs no checkout; subscribe directly.", code="nothing_to_pay")
+    if _merchant_of_record(provider):
+        return _checkout_merchant_of_record(customer=customer, plan=plan, provider=provider, success_url=success_url,
+                                            cancel_url=cancel_url)
     rail = checkout_rail(provider=provider, capability=Capability.HOSTED_CHECKOUT)
     account = rail.customer_account_ensure(customer=customer)
     with transaction.atomic():
@@ -168,6 +172,32 @@ def checkout_subscription_start(*, customer: Customer, plan: Plan, actor: Actor,
                                      success_url=success_url, cancel_url=cancel_url, save_payment_method=True)
     invoice.refresh_from_db()
     return CheckoutStart(invoice=invoice, session=session, subscription=subscription)
+
+
+def _merchant_of_record(provider: str) -> bool:
+    rail = provider_installed_for(provider) if provider else None
+    return rail is not None and rail.code == provider and Capability.MERCHANT_OF_RECORD in rail.capabilities
+
+
+def _checkout_merchant_of_record(*, customer: Customer, plan: Plan, provider: str, success_url: str,
+                                 cancel_url: str) -> CheckoutStart:
+    """Subscribe through a merchant of record (Lemon Squeezy): it sells the plan and bills the customer
+    itself, so nothing of ours is created here; its checkout carries our customer and plan, and its
+    webhooks create and move the mirrored subscription once the customer paid."""
+    if not plan.is_active:
+        raise InvalidOperation(f"Plan {plan.code} takes no new subscriptions.", code="plan_inactive")
+    if customer.subscriptions.filter(status__in=[s for s in SubscriptionStatus.values
+                                                 if s != SubscriptionStatus.CANCELED]).exists():
+        raise IllegalTransition("The customer already has a live subscription; change its plan instead.",
+                                code="subscription_exists")
+    rail = provider_for(provider)
+    session = rail.checkout_session_create(CheckoutRequest(
+        account=CustomerAccount(provider=rail.code, customer_id=customer.pk, reference=""),
+        lines=(CheckoutLine(name=plan.name, unit_amount=plan.amount),), currency=plan.currency,
+        success_url=success_url, cancel_url=cancel_url, save_payment_method=False,
+        metadata={"kind": "subscription", "plan_id": str(plan.pk), "customer_id": str(customer.pk)},
+        idempotency_key=f"checkout-plan-{customer.pk}-{plan.pk}-{uuid.uuid4().hex}"))
+    return CheckoutStart(invoice=None, session=session, subscription=None)
 
 
 def checkout_credit_pack_start(*, customer: Customer, credits: int, amount: int, actor: Actor, success_url: str,

@@ -176,6 +176,8 @@ class PaymentMethod(models.TextChoices):
     CHECK = "check", "Check"
     BANK_TRANSFER = "bank_transfer", "Bank transfer"
     PAYPAL = "paypal", "PayPal"
+    # Paid to Lemon Squeezy, the merchant of record, which bills the customer itself; we mirror it.
+    LEMONSQUEEZY = "lemonsqueezy", "Lemon Squeezy"
 
 
 MANUAL_PAYMENT_METHODS = [PaymentMethod.CASH, PaymentMethod.CHECK, PaymentMethod.BANK_TRANSFER]
@@ -417,4 +419,5 @@ from payments.providers.models import (  # noqa: E402, F401  (re-exported: Djang
     ProviderEvent,
     ProviderEventStatus,
     ProviderPlanPrice,
+    ProviderSubscription,
 )

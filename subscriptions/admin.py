@@ -112,7 +112,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("customer", "plan")
     fieldsets = (
-        (None, {"fields": ("customer", "plan", "status_badge", "scheduled_plan")}),
+        (None, {"fields": ("customer", "plan", "status_badge", "scheduled_plan", "billed_by")}),
         ("Period", {"fields": ("billing_cycle_anchor", "current_period_start", "current_period_end",
                                "trial_start", "trial_end")}),
         ("Cancellation", {"fields": ("cancel_at_period_end", "canceled_at", "ended_at", "paused_at")}),
@@ -121,7 +121,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     )
     # Everything but metadata moves only through the services (status, plan, periods, cancellation),
     # each of which writes the audit event; a form edit would skip it.
-    readonly_fields = ("customer", "plan", "status_badge", "scheduled_plan", "billing_cycle_anchor",
+    readonly_fields = ("customer", "plan", "status_badge", "scheduled_plan", "billed_by", "billing_cycle_anchor",
                        "current_period_start", "current_period_end", "trial_start", "trial_end",
                        "cancel_at_period_end", "canceled_at", "ended_at", "paused_at", "created_at", "updated_at")
     inlines = [SubscriptionEventInline]

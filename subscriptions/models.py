@@ -151,6 +151,11 @@ class Subscription(models.Model):
     canceled_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
+    # Who bills this subscription: "" is our own engine (the billing run invoices, charges and duns it);
+    # otherwise the code of a merchant-of-record rail (Lemon Squeezy) that bills the customer itself while
+    # we only mirror its state. The run's, dunning's and the forecast's selectors skip every row with a
+    # value here; only that rail's webhook services write it (never the API or the admin).
+    billed_by = models.CharField(max_length=32, blank=True, default="", db_default="")
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -162,7 +167,9 @@ class Subscription(models.Model):
                        ("resume_subscription", "Can resume subscriptions")]
         indexes = [models.Index(fields=["status", "current_period_end"], name="sub_status_period_end"),
                    models.Index(fields=["scheduled_plan"], name="sub_scheduled_plan",
-                                condition=Q(scheduled_plan__isnull=False))]
+                                condition=Q(scheduled_plan__isnull=False)),
+                   # The few mirrored rows, found by dunning's exclusion without scanning the rest.
+                   models.Index(fields=["billed_by"], name="sub_billed_elsewhere", condition=~Q(billed_by=""))]
         constraints = [
             models.CheckConstraint(
                 condition=Q(current_period_end__gt=models.F("current_period_start")), name="sub_period_ordered",
@@ -180,6 +187,11 @@ class Subscription(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in LIVE_SUBSCRIPTION_STATUSES
+
+    @property
+    def is_mirrored(self) -> bool:
+        """Billed by a merchant-of-record rail: never invoiced, charged or dunned by us."""
+        return bool(self.billed_by)
 
 
 class SubscriptionEventKind(models.TextChoices):

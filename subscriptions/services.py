@@ -183,6 +183,16 @@ def subscription_transition_many(*, moves: list[StatusMove], actor: Actor, now: 
     return moved
 
 
+def subscription_refuse_mirrored(subscription: Subscription) -> Subscription:
+    """Our own cancel, pause, resume and plan change are refused for a subscription a merchant-of-record
+    rail bills: that rail makes the change and its webhook moves the mirror (payments routes them there)."""
+    if subscription.is_mirrored:
+        raise IllegalTransition(f"This subscription is billed by {subscription.billed_by}; the change is made "
+                                "there and mirrored here.", code="billed_elsewhere",
+                                extra={"billed_by": subscription.billed_by})
+    return subscription
+
+
 def subscription_lock(*, subscription_id: int) -> Subscription:
     """Lock the subscription row alone, then read it with its plan and customer.
 
@@ -231,6 +241,7 @@ def subscription_create(*, customer: Customer, plan: Plan, actor: Actor, now: da
 def subscription_cancel(*, subscription: Subscription, actor: Actor, at_period_end: bool = False,
                         reason: str = "", now: datetime | None = None) -> Subscription:
     subscription = subscription_lock(subscription_id=subscription.pk)
+    subscription_refuse_mirrored(subscription)
     if subscription.status == S.CANCELED:
         raise IllegalTransition("The subscription is already canceled.", code="already_canceled")
     if at_period_end:
@@ -251,6 +262,7 @@ def subscription_cancel(*, subscription: Subscription, actor: Actor, at_period_e
 def subscription_pause(*, subscription: Subscription, actor: Actor, reason: str = "",
                        now: datetime | None = None) -> Subscription:
     subscription = subscription_lock(subscription_id=subscription.pk)
+    subscription_refuse_mirrored(subscription)
     return subscription_transition(subscription=subscription, to_status=S.PAUSED, actor=actor, reason=reason, now=now)
 
 
@@ -264,6 +276,7 @@ def subscription_resume(*, subscription: Subscription, actor: Actor, reason: str
     rather than leave the run to bill the paused periods."""
     now = now or timezone.now()
     subscription = subscription_lock(subscription_id=subscription.pk)
+    subscription_refuse_mirrored(subscription)
     if subscription.status == S.PAUSED:
         if subscription.current_period_end <= now:
             raise IllegalTransition("The period ended while paused: resuming restarts the billing cycle "

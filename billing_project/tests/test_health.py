@@ -39,7 +39,8 @@ def test_healthz_names_every_enabled_module_with_its_status_and_message(client, 
     assert response.status_code == 200 and body["status"] == "ok"
     assert set(body["modules"]) == {"platform", "catalog", "subscriptions", "credits", "usage", "invoicing",
                                     "reports", "notifications",
-                                    "dunning", "stripe", "paypal", "manual", "live", "outbound_webhooks"}
+                                    "dunning", "stripe", "paypal", "lemonsqueezy", "manual", "live",
+                                    "outbound_webhooks"}
     assert body["modules"]["platform"] == {"status": "ok", "core": True, "message": "",
                                            "details": {"database": "postgresql", "cache": "local"}}
     assert body["modules"]["stripe"]["details"] == {"configured": False, "webhook_secret_missing": True,

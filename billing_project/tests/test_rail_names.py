@@ -18,6 +18,7 @@ SKIPPED_FILES = {"conftest.py", "settings.py"}
 # "payments.providers.stripe", "change_stripeevent", "/webhooks/stripe/".
 _STRING_WORD = re.compile(r"[a-z0-9_./-]*stripe[a-z0-9_./-]*")
 _PAYPAL_WORD = re.compile(r"[a-z0-9_./-]*paypal[a-z0-9_./-]*")
+_LEMONSQUEEZY_WORD = re.compile(r"[a-z0-9_./-]*lemonsqueezy[a-z0-9_./-]*")
 
 # "path:word" that must stay, with the reason beside it. Keep it short.
 ALLOWED: dict[str, str] = {
@@ -38,6 +39,13 @@ PAYPAL_ALLOWED: dict[str, str] = {
     "payments/models.py:paypal": "its stored value",
     # The OpenAPI example and help text of the approval endpoints show a rail that has approve links.
     "payments/api/provider_views.py:paypal": "an example value in the API schema",
+}
+
+# The same scan for the Lemon Squeezy rail (issue 13), outside `payments/providers/lemonsqueezy/`.
+LEMONSQUEEZY_PACKAGE = Path("payments/providers/lemonsqueezy")
+LEMONSQUEEZY_ALLOWED: dict[str, str] = {
+    "payments/models.py:LEMONSQUEEZY": "the `lemonsqueezy` payment method (PaymentMethod.LEMONSQUEEZY)",
+    "payments/models.py:lemonsqueezy": "its stored value",
 }
 
 
@@ -81,7 +89,8 @@ def _words(node: ast.AST, docstrings: set[int]) -> list[str]:
     if isinstance(node, ast.ImportFrom):
         return [node.module or ""]
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
-        return _STRING_WORD.findall(node.value) + _PAYPAL_WORD.findall(node.value)
+        return (_STRING_WORD.findall(node.value) + _PAYPAL_WORD.findall(node.value)
+                + _LEMONSQUEEZY_WORD.findall(node.value))
     return []
 
 
@@ -118,6 +127,16 @@ def test_no_production_module_outside_the_paypal_rail_names_it():
     assert named == []
 
 
+def test_no_production_module_outside_the_lemonsqueezy_rail_names_it():
+    files = _project_files(LEMONSQUEEZY_PACKAGE)
+
+    named = [found for path in files
+             for found in _rail_names(path, rail="lemonsqueezy", allowed=LEMONSQUEEZY_ALLOWED)]
+
+    assert len(files) > 100
+    assert named == []
+
+
 def test_the_scan_finds_names_attributes_imports_keywords_and_string_words_but_not_prose(tmp_path):
     module = tmp_path / "module.py"
     module.write_text(
@@ -141,4 +160,4 @@ def test_the_scan_finds_names_attributes_imports_keywords_and_string_words_but_n
 
 
 def test_every_allowed_entry_still_matches_a_file():
-    assert all((ROOT / entry.rsplit(":", 1)[0]).is_file() for entry in ALLOWED | PAYPAL_ALLOWED)
+    assert all((ROOT / entry.rsplit(":", 1)[0]).is_file() for entry in ALLOWED | PAYPAL_ALLOWED | LEMONSQUEEZY_ALLOWED)

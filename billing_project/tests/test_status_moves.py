@@ -23,6 +23,7 @@ ALLOWED = {
     ("payments/services/refunds.py", "refund_transition"): "the transition function",
     # Not a domain status with a transition table: the webhook inbox's processing state.
     ("payments/providers/inbox.py", "_event_handle"): "webhook inbox state",
+    ("payments/providers/inbox.py", "provider_events_requeue"): "webhook inbox state (failed back to pending)",
 }
 
 

@@ -29,7 +29,7 @@ def test_disabling_asks_for_a_confirmation_naming_every_module_it_cascades_to(ad
     response = admin_client.post(f"{PAGE}invoicing/switch/disable/", follow=True)
 
     assert not module_enabled(code="stripe") and not module_enabled(code="invoicing")
-    assert "Disabled: stripe, reports, paypal, manual, dunning, invoicing." in response.content.decode()
+    assert "Disabled: stripe, reports, paypal, manual, lemonsqueezy, dunning, invoicing." in response.content.decode()
 
 
 def test_enabling_names_the_requirements_it_enables_too(admin_client):

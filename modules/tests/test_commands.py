@@ -26,7 +26,8 @@ def test_list_shows_code_version_enabled_requires_and_health():
 
 @pytest.mark.django_db(transaction=True)  # health is read in threads of its own, which see committed rows
 def test_disable_names_the_cascade_and_list_shows_it_without_health():
-    assert _call("disable", "invoicing") == "disabled: stripe, reports, paypal, manual, dunning, invoicing\n"
+    assert _call("disable", "invoicing") == \
+        "disabled: stripe, reports, paypal, manual, lemonsqueezy, dunning, invoicing\n"
     line = next(line for line in _call("list").splitlines() if line.startswith("dunning"))
 
     assert line.split() == ["dunning", "1.0.0", "no", "invoicing", "-"]

@@ -27,7 +27,7 @@ def test_every_module_starts_enabled_and_disabling_one_disables_what_requires_it
     switched = module_disable(code="invoicing", actor=ACTOR, reason="audit")
 
     assert switched[-1] == "invoicing"
-    assert set(switched) == {"invoicing", "dunning", "stripe", "paypal", "manual", "reports"}
+    assert set(switched) == {"invoicing", "dunning", "stripe", "paypal", "lemonsqueezy", "manual", "reports"}
     assert not module_enabled(code="stripe") and module_enabled(code="credits")
     change = ModuleChange.objects.get(code="stripe")
     assert (change.kind, change.requested_code, change.actor_label, change.reason) == (

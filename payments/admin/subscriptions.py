@@ -6,13 +6,32 @@ from django.contrib import admin
 
 from core.admin_tools import run_for_each
 from core.audit import Actor
-from payments.billing.resume import subscription_resume_billed
+from payments.services.rail_subscriptions import subscription_cancel_requested, subscription_resume_requested
 from subscriptions.admin import SubscriptionAdmin
 from subscriptions.models import Subscription
 
 
 class BackOfficeSubscriptionAdmin(SubscriptionAdmin):
     actions = [*SubscriptionAdmin.actions, "resume"]
+    list_display = (*SubscriptionAdmin.list_display, "billed_by")
+    list_filter = (*SubscriptionAdmin.list_filter, "billed_by")
+
+    # Staff cancel and resume every subscription alike: one a merchant of record bills is changed there and
+    # its webhook moves it here (payments.services.rail_subscriptions).
+    @admin.action(description="Cancel now", permissions=["cancel_subscription"])
+    def cancel_now(self, request, queryset):
+        actor = Actor.of_user(request.user)
+        run_for_each(self, request, queryset, lambda subscription: subscription_cancel_requested(
+            subscription=subscription, actor=actor, reason="canceled by staff in the back office",
+        ), done="Canceled {count} subscription(s).")
+
+    @admin.action(description="Cancel at period end", permissions=["cancel_subscription"])
+    def cancel_at_period_end(self, request, queryset):
+        actor = Actor.of_user(request.user)
+        run_for_each(self, request, queryset, lambda subscription: subscription_cancel_requested(
+            subscription=subscription, actor=actor, at_period_end=True,
+            reason="cancellation at period end scheduled by staff in the back office",
+        ), done="Scheduled {count} subscription(s) to cancel at period end.")
 
     def has_resume_subscription_permission(self, request) -> bool:
         return request.user.has_perm("subscriptions.resume_subscription")
@@ -20,7 +39,7 @@ class BackOfficeSubscriptionAdmin(SubscriptionAdmin):
     @admin.action(description="Resume (or withdraw a scheduled cancellation)", permissions=["resume_subscription"])
     def resume(self, request, queryset):
         actor = Actor.of_user(request.user)
-        run_for_each(self, request, queryset, lambda subscription: subscription_resume_billed(
+        run_for_each(self, request, queryset, lambda subscription: subscription_resume_requested(
             subscription=subscription, actor=actor, reason="resumed by staff in the back office",
         ), done="Resumed {count} subscription(s).")
 

@@ -100,7 +100,10 @@ class CheckoutViewSet(ApiViewMixin, viewsets.GenericViewSet):
                     "for that invoice; send the browser to `url`. Paying activates the subscription and saves "
                     "the card for renewals; an expired session cancels it. 409 `subscription_exists` when the "
                     "customer already has a live subscription (change its plan instead); 400 `nothing_to_pay` "
-                    "for a free plan (`POST subscriptions/`).",
+                    "for a free plan (`POST subscriptions/`). With `provider` naming a merchant of record (Lemon "
+                    "Squeezy) nothing is created here: `url` is its checkout, carrying the customer and plan in "
+                    "its custom data, `invoice` and `subscription` are null, and its webhooks create the "
+                    "mirrored subscription once paid (400 `plan_not_on_rail` for a plan it does not sell).",
         examples=[OpenApiExample("Pro plan", value={"plan": 3, **_URLS}, request_only=True)],
         responses={201: CheckoutSessionSerializer, **error_responses(*PROVIDER_WRITE_ERRORS)},
     )

@@ -195,7 +195,8 @@ class CreditPackSerializer(serializers.Serializer):
 class CheckoutSessionSerializer(serializers.Serializer):
     id = serializers.CharField(help_text="The Checkout Session's Stripe id (cs_...).")
     url = serializers.URLField(help_text="Send the customer's browser here to pay.")
-    invoice = InvoiceSerializer(help_text="The open invoice the session collects.")
+    invoice = InvoiceSerializer(allow_null=True, help_text="The open invoice the session collects; null for a "
+                                                        "merchant of record (Lemon Squeezy), which bills by itself.")
     subscription = SubscriptionSerializer(allow_null=True,
                                           help_text="The incomplete subscription the payment activates, if any.")
     credit_pack = CreditPackSerializer(allow_null=True, help_text="The pack bought, for a credit-pack checkout.")

@@ -24,7 +24,6 @@ from payments.api.serializers import (
     RefundSerializer,
     SubscriptionStartSerializer,
 )
-from payments.billing.resume import subscription_resume_billed
 from payments.invoice_html import invoice_render_html
 from payments.providers.manual.services import payment_record_manual
 from payments.selectors import (
@@ -43,8 +42,13 @@ from payments.services import (
     invoice_one_off_create,
     invoice_void,
     payment_refund,
-    subscription_change_plan,
     subscription_start,
+)
+from payments.services.rail_subscriptions import (
+    subscription_cancel_requested,
+    subscription_change_plan_requested,
+    subscription_pause_requested,
+    subscription_resume_requested,
 )
 from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
 from subscriptions.api.client import api_client_forget
@@ -59,7 +63,6 @@ from subscriptions.api.serializers import (
 )
 from subscriptions.models import Customer
 from subscriptions.selectors import subscription_list
-from subscriptions.services import subscription_cancel, subscription_pause
 
 API_ACCESS = HasPlanFeature("api_access")
 
@@ -139,26 +142,23 @@ class SubscriptionViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMo
         subscription = self.get_object()
         serializer = SubscriptionCancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        subscription = subscription_cancel(subscription=subscription, actor=Actor.of_user(request.user),
-                                           **serializer.validated_data)
+        subscription = subscription_cancel_requested(subscription=subscription, actor=Actor.of_user(request.user),
+                                                     **serializer.validated_data)
         self._changed(subscription)
         return Response(SubscriptionSerializer(subscription).data)
 
     @_action_schema("Pause", ReasonSerializer, SubscriptionSerializer)
     @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)
     def pause(self, request, pk=None):
-        return self._status_action(request, subscription_pause)
+        return self._status_action(request, subscription_pause_requested)
 
     @_action_schema("Resume a paused subscription, or withdraw a scheduled cancellation", ReasonSerializer,
                     SubscriptionSerializer)
     @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)
     def resume(self, request, pk=None):
-        # The billed resume: after the period ended it restarts the cycle instead of billing the paused months.
-        def resume_billed(*, subscription, actor, reason):
-            subscription_resume_billed(subscription=subscription, actor=actor, reason=reason)
-            subscription.refresh_from_db()
-            return subscription
-        return self._status_action(request, resume_billed)
+        # The billed resume: after the period ended it restarts the cycle instead of billing the paused months
+        # (a subscription a merchant of record bills is resumed there).
+        return self._status_action(request, subscription_resume_requested)
 
     def _status_action(self, request, service):
         """Pause and resume: a reason in, the service applied to this subscription, the subscription out."""
@@ -178,9 +178,9 @@ class SubscriptionViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMo
         subscription = self.get_object()
         serializer = SubscriptionChangePlanSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        change = subscription_change_plan(subscription=subscription, new_plan=serializer.validated_data["plan"],
-                                          actor=Actor.of_user(request.user),
-                                          reason=serializer.validated_data["reason"])
+        change = subscription_change_plan_requested(
+            subscription=subscription, new_plan=serializer.validated_data["plan"], actor=Actor.of_user(request.user),
+            reason=serializer.validated_data["reason"])
         self._changed(change.subscription)
         return Response(PlanChangeSerializer(change).data)
 

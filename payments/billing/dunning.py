@@ -41,7 +41,11 @@ S = SubscriptionStatus
 
 
 def invoices_due_for_collection(*, as_of: datetime):
-    return Invoice.objects.filter(status=InvoiceStatus.OPEN, next_attempt_at__lte=as_of)
+    # An invoice of a subscription a merchant of record bills is its to collect, never ours to charge or
+    # dun (its rail issues it with no attempt scheduled as well; this holds if staff set one).
+    billed_elsewhere = Subscription.objects.exclude(billed_by="").values("pk")
+    return (Invoice.objects.filter(status=InvoiceStatus.OPEN, next_attempt_at__lte=as_of)
+            .exclude(subscription_id__in=billed_elsewhere))
 
 
 def retry_gap(*, failures: int) -> timedelta | None:

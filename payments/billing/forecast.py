@@ -48,7 +48,9 @@ class ForecastDay:
 def billing_forecast(*, now: datetime, days: int, currency: str | None = None) -> list[ForecastInvoice]:
     """The invoices the run will issue in [now, now + days), ordered by when, then subscription."""
     horizon = now + timedelta(days=days)
+    # Mirrored subscriptions (billed by a merchant of record) are never invoiced by the run.
     subscriptions = list(Subscription.objects.filter(status__in=FORECAST_STATUSES, current_period_end__lt=horizon,
+                                                     billed_by="",
                                                      **({"customer__currency": currency} if currency else {}))
                          .select_related("customer", "plan", "scheduled_plan").order_by("pk"))
     catalog = catalog_load()

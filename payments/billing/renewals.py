@@ -35,7 +35,9 @@ TRIALS = "trials"
 RENEWALS = "renewals"
 
 def subscriptions_due(*, step: str, as_of: datetime):
-    due = Subscription.objects.filter(current_period_end__lte=as_of)
+    # Subscriptions a merchant of record bills (`billed_by`) are only mirrored: never renewed, invoiced or
+    # ended by the run; their rail's webhooks move them.
+    due = Subscription.objects.filter(current_period_end__lte=as_of, billed_by="")
     if step == TRIALS:
         return due.filter(status=S.TRIALING)
     # Paused subscriptions are skipped (nothing is billed while paused); incomplete ones wait for their

@@ -24,6 +24,7 @@ from subscriptions.models import Subscription, SubscriptionEventKind, Subscripti
 from subscriptions.services import (
     subscription_event_write,
     subscription_lock,
+    subscription_refuse_mirrored,
     subscription_resume,
     subscription_transition,
 )
@@ -38,6 +39,7 @@ def subscription_resume_billed(*, subscription: Subscription, actor: Actor, reas
     issued, if any."""
     now = now or timezone.now()
     sub = subscription_lock(subscription_id=subscription.pk)
+    subscription_refuse_mirrored(sub)
     if sub.status != SubscriptionStatus.PAUSED:
         subscription_resume(subscription=sub, actor=actor, reason=reason, now=now)
         return None

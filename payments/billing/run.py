@@ -17,12 +17,13 @@ from payments.billing.common import RUN_ACTOR, ProgressCallback, StepCounts, bat
 from payments.billing.dunning import dunning_batch, invoice_ids_due_for_collection, invoices_due_for_collection
 from payments.billing.expiry import expiry_batch
 from payments.billing.lines import catalog_load
+from payments.billing.provider_usage import PROVIDER_USAGE, provider_usage_report
 from payments.billing.renewals import RENEWALS, TRIALS, renewal_batch, subscriptions_due
 
-STEPS = (TRIALS, RENEWALS, "expiry", "collection")
+STEPS = (TRIALS, RENEWALS, "expiry", "collection", PROVIDER_USAGE)
 SUMMARY_KEYS = ("trials_converted", "trials_canceled", "renewed", "canceled", "invoiced", "refilled", "expired",
                 "collected", "processing", "failed", "uncollectible", "canceled_unpaid", "collection_skipped",
-                "to_charge")
+                "to_charge", "usage_reported", "usage_report_failed")
 
 
 @dataclass
@@ -133,6 +134,10 @@ def _steps(*, summary: BillingRunSummary, limit: int | None, batch_size: int, ac
             position += len(chunk)
             done += record(step, batch(chunk))
 
+    # Usage a merchant of record bills is reported to it: network calls, so never in a dry run.
+    if not summary.dry_run and PROVIDER_USAGE not in summary.skipped:
+        record(PROVIDER_USAGE, provider_usage_report(as_of=as_of, batch_size=batch_size))
+
 
 # What one item of each step is (the unit of --limit and of the progress bar).
 _HANDLED = {
@@ -140,4 +145,5 @@ _HANDLED = {
     RENEWALS: ("renewed", "canceled"),
     "expiry": ("expired",),
     "collection": ("collected", "processing", "failed", "collection_skipped", "to_charge"),
+    PROVIDER_USAGE: ("usage_reported",),
 }

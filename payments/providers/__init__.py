@@ -1,7 +1,11 @@
 """Payment rails behind one contract (base.py), chosen through the registry (registry.py); one package
-per rail: stripe/ and manual/. docs/providers.md describes the layout and how to add a rail."""
+per rail: stripe/, paypal/, lemonsqueezy/ and manual/. docs/providers.md describes the layout and how to add a rail."""
 
 from payments.providers.base import (
+    CHANGE_CANCEL,
+    CHANGE_PAUSE,
+    CHANGE_PLAN,
+    CHANGE_RESUME,
     TRANSACTION_PAYMENT,
     TRANSACTION_REFUND,
     Capability,
@@ -19,6 +23,8 @@ from payments.providers.base import (
     RefundResult,
     SetupRequest,
     SetupSession,
+    SubscriptionChange,
+    UsageReport,
     external_refund_key,
 )
 from payments.providers.registry import (
@@ -30,6 +36,10 @@ from payments.providers.registry import (
 )
 
 __all__ = [
+    "CHANGE_CANCEL",
+    "CHANGE_PAUSE",
+    "CHANGE_PLAN",
+    "CHANGE_RESUME",
     "TRANSACTION_PAYMENT",
     "TRANSACTION_REFUND",
     "Capability",
@@ -47,6 +57,8 @@ __all__ = [
     "RefundResult",
     "SetupRequest",
     "SetupSession",
+    "SubscriptionChange",
+    "UsageReport",
     "external_refund_key",
     "provider_for",
     "provider_installed_for",

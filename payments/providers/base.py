@@ -25,7 +25,7 @@ from core.exceptions import InvalidOperation, PaymentProviderUnavailable
 if TYPE_CHECKING:
     from core.audit import Actor
     from payments.models import Payment, ProviderAccount, Refund
-    from subscriptions.models import Customer
+    from subscriptions.models import Customer, Plan
 
 
 class Capability(StrEnum):
@@ -222,6 +222,35 @@ class ApiProbe:
 
     def details(self) -> dict:
         return {"status": self.status, "latency_ms": self.latency_ms}
+# SubscriptionChange.action
+CHANGE_CANCEL = "cancel"
+CHANGE_PAUSE = "pause"
+CHANGE_RESUME = "resume"
+CHANGE_PLAN = "plan"
+
+
+@dataclass(frozen=True)
+class SubscriptionChange:
+    """A change asked of a subscription a merchant-of-record rail bills (`Subscription.billed_by`): the rail
+    asks the provider to make it, and the provider's webhook then moves our mirror, as for every change the
+    provider makes by itself. Nothing of ours is written by the request."""
+    # The provider's id of the subscription.
+    reference: str
+    # CHANGE_CANCEL, CHANGE_PAUSE, CHANGE_RESUME or CHANGE_PLAN.
+    action: str
+    at_period_end: bool = True
+    # For CHANGE_PLAN: the provider's price id of the new plan (ProviderPlanPrice).
+    price_reference: str = ""
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """The usage of one mirrored subscription's current period, for a rail that bills usage itself."""
+    subscription_id: int
+    # The provider's id of the subscription.
+    reference: str
+    # The whole period's quantity so far (a rail sets it, so reporting it again changes nothing).
+    quantity: int
 
 
 @dataclass(frozen=True)
@@ -362,6 +391,20 @@ class ProviderBase:
 
     def transactions_list(self, *, since: datetime, until: datetime) -> list[ProviderTransaction]:
         raise self._lacks(Capability.RECONCILIATION)
+
+    def subscription_change_request(self, change: SubscriptionChange) -> None:
+        """Ask the provider to change a subscription it bills (call: no transaction open)."""
+        raise self._lacks(Capability.MERCHANT_OF_RECORD)
+
+    def mirrored_subscription_seed(self, *, customer: Customer, plan: Plan, started_at: datetime, as_of: datetime,
+                                   actor: Actor) -> None:
+        """`seed --demo`: a subscription this rail billed from `started_at` to `as_of`, mirrored exactly as
+        its webhooks would have left it (its paid periods, credits), without calling the provider."""
+        raise self._lacks(Capability.MERCHANT_OF_RECORD)
+
+    def usage_reports_send(self, reports: list[UsageReport]) -> int:
+        """Report usage of subscriptions the provider bills; returns how many it accepted (call)."""
+        raise self._lacks(Capability.MERCHANT_OF_RECORD)
 
     def setup_session_complete(self, *, customer: Customer, reference: str, actor: Actor) -> CustomerAccount:
         # Rails whose front-end library saves the method report it by webhook: nothing to complete.

@@ -143,6 +143,17 @@ def _event_handle(*, rail: InboxRail, event: ProviderEvent, handler: Callable, a
         event.error = outcome.note
 
 
+def provider_events_requeue(*, model: type[ProviderEvent], event_pks: list[int]) -> int:
+    """Put a rail's failed events back to pending with a new apply job each (in the caller's transaction, so
+    the jobs exist only if it commits): for events that failed only because something they name did not
+    exist yet, once the rail knows it does. Returns how many were put back."""
+    pks = sorted(model.objects.filter(pk__in=event_pks, status=ProviderEventStatus.FAILED).values_list("pk", flat=True))
+    model.objects.filter(pk__in=pks).update(status=ProviderEventStatus.PENDING)
+    for pk in pks:
+        job_defer(name=PROVIDER_EVENT_APPLY_TASK, provider_event_id=pk)
+    return len(pks)
+
+
 def provider_events_replay(*, rail: InboxRail, actor: Actor, failed_only: bool = False,
                            since: datetime | None = None, event_id: str | None = None) -> list[ProviderEvent]:
     """Reprocess a rail's stored events in the provider's order (oldest first), one transaction each, so

@@ -8,7 +8,7 @@ Rail codes are not TextChoices: rails are installed by settings, so the set of c
 from django.db import models
 from django.db.models import Q
 
-from subscriptions.models import Customer, Plan
+from subscriptions.models import Customer, Plan, Subscription
 
 
 class ProviderAccount(models.Model):
@@ -72,6 +72,47 @@ class ProviderPlanPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.provider_price_id}"
+
+
+class ProviderSubscription(models.Model):
+    """A subscription a merchant-of-record rail bills (Lemon Squeezy), mirrored by one of ours: the rail's ids
+    for it, and the rail's own time of the newest state we applied, so that a late or repeated message never
+    moves it backwards. Written only by the rail's webhook services."""
+
+    subscription = models.OneToOneField(Subscription, on_delete=models.CASCADE, related_name="provider_mirror")
+    provider = models.CharField(max_length=32)
+    provider_subscription_id = models.CharField(max_length=255)
+    # The rail's id of the customer and of the first order (its initial payment names the order, not the
+    # subscription: this is how an order event finds the subscription it paid for).
+    provider_customer_id = models.CharField(max_length=255, blank=True)
+    provider_order_id = models.CharField(max_length=255, blank=True)
+    # The rail's own word for the state (e.g. "cancelled" is still active until the period ends with us).
+    provider_status = models.CharField(max_length=32, blank=True)
+    provider_price_id = models.CharField(max_length=255, blank=True)
+    # The rail's id of the subscription's usage-priced item, which usage records are reported against; ""
+    # when its price is not usage-based (nothing is reported).
+    provider_usage_item_id = models.CharField(max_length=255, blank=True)
+    # The rail's updated_at of the newest state applied: a message older than this is stale.
+    state_at = models.DateTimeField()
+    # Where the rail counts periods from (its creation, or its trial end): the period a payment pays for
+    # is counted from here, so a payment mirrored late or twice lands on the same period.
+    anchor = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(provider=""), name="provider_subscription_provider_set"),
+            # A rail's subscription is mirrored by exactly one of ours, however many messages create it.
+            models.UniqueConstraint(fields=["provider", "provider_subscription_id"],
+                                    name="provider_subscription_id_unique"),
+        ]
+        indexes = [models.Index(fields=["provider", "provider_order_id"], name="provider_subscription_order",
+                                condition=~Q(provider_order_id=""))]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.provider_subscription_id} (subscription #{self.subscription_id})"
 
 
 class ProviderEventStatus(models.TextChoices):

@@ -16,6 +16,7 @@ from credits.models import CreditGrant, CreditLedgerEntry
 from payments.models import Invoice, InvoiceLine, Payment, Refund
 from payments.seeding.catalog import StaffAccount, seed_catalog, seed_staff_user
 from payments.seeding.demo import demo_customer_build, demo_username
+from payments.seeding.merchant_of_record import demo_mirrored_customers_build
 from payments.seeding.roles import RolesSeeded, seed_role_groups
 from subscriptions.models import Customer, Plan, Subscription, SubscriptionEvent
 from usage.models import Meter, MeterPrice, UsageEvent
@@ -76,6 +77,9 @@ def seed_run(*, demo: int, staff_username: str, staff_password: str | None,
         for index in range(1, demo + 1):
             if demo_customer_build(index=index, as_of=as_of, catalog=catalog, staff=Actor.of_user(staff.user)):
                 created += 1
+        # A few more on each merchant-of-record rail (one per eight demo customers, at most three).
+        demo_mirrored_customers_build(count=min(3, demo // 8), as_of=as_of, catalog=catalog,
+                                      staff=Actor.of_user(staff.user))
     after = _row_counts()
     example = None
     if demo:

@@ -12,5 +12,6 @@ _BILLED_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, Subs
 
 def billing_oldest_due(*, as_of: datetime) -> datetime | None:
     """The end of the oldest period that is over but not yet renewed, or None when nothing waits."""
-    return (Subscription.objects.filter(status__in=_BILLED_STATUSES, current_period_end__lte=as_of)
+    # Mirrored subscriptions are not the run's to renew, so never make it look late.
+    return (Subscription.objects.filter(status__in=_BILLED_STATUSES, current_period_end__lte=as_of, billed_by="")
             .aggregate(oldest=Min("current_period_end"))["oldest"])

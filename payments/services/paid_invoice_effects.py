@@ -26,7 +26,10 @@ def subscription_activate_after_payment(*, subscription_id: int, actor: Actor,
                                         now: datetime | None = None) -> CreditWrite | None:
     """Activate an incomplete or past-due subscription; returns the plan refill it granted, if any."""
     subscription = subscription_lock(subscription_id=subscription_id)
-    if subscription.status not in (SubscriptionStatus.INCOMPLETE, SubscriptionStatus.PAST_DUE):
+    # A mirrored subscription's status and credits follow its merchant of record's messages, not our
+    # invoices: its rail records the period's credits itself.
+    if subscription.is_mirrored or subscription.status not in (SubscriptionStatus.INCOMPLETE,
+                                                               SubscriptionStatus.PAST_DUE):
         return None
     subscription_transition(subscription=subscription, to_status=SubscriptionStatus.ACTIVE, actor=actor,
                             reason="invoice paid", now=now)

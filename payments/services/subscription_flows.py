@@ -15,7 +15,12 @@ from payments.models import BillingReason, Invoice, InvoiceLineKind
 from payments.services.invoices import LineSpec, invoice_create, invoice_finalize
 from subscriptions.models import Customer, Plan, Subscription, SubscriptionEventKind, SubscriptionStatus
 from subscriptions.periods import months_per_period
-from subscriptions.services import subscription_create, subscription_event_write, subscription_lock
+from subscriptions.services import (
+    subscription_create,
+    subscription_event_write,
+    subscription_lock,
+    subscription_refuse_mirrored,
+)
 
 
 def plan_period_line(*, plan: Plan, start: datetime, end: datetime) -> LineSpec:
@@ -86,7 +91,7 @@ def subscription_change_plan(*, subscription: Subscription, new_plan: Plan, acto
     """Upgrades take effect now with a charge prorated to the second for the rest of the period, less
     the unused time of the old plan; downgrades wait for the period end."""
     now = now or timezone.now()
-    subscription = subscription_lock(subscription_id=subscription.pk)
+    subscription = subscription_refuse_mirrored(subscription_lock(subscription_id=subscription.pk))
     old_plan = subscription.plan
     if not subscription.is_live:
         raise IllegalTransition("A canceled subscription cannot change plan.", code="subscription_canceled")

@@ -184,3 +184,28 @@ def paypal_api(settings, paypal_peer_session):
     settings.PAYPAL_API_BASE = paypal_peer_session.url
     settings.PAYPAL_TIMEOUT = 1.0
     return paypal_peer_session
+
+
+@pytest.fixture(scope="session")
+def lemonsqueezy_peer_session():
+    """One loopback Lemon Squeezy (payments/tests/lemonsqueezy_peer.py) for the whole session."""
+    from payments.tests.lemonsqueezy_peer import LemonSqueezyPeer
+
+    peer = LemonSqueezyPeer()
+    yield peer
+    peer.close()
+
+
+@pytest.fixture
+def lemonsqueezy_api(settings, lemonsqueezy_peer_session):
+    """Point the Lemon Squeezy rail at the loopback peer, with its key, store, signing secret and a short
+    timeout."""
+    from payments.tests.lemonsqueezy_peer import API_KEY, SIGNING_SECRET, STORE_ID
+
+    lemonsqueezy_peer_session.reset()
+    settings.LEMONSQUEEZY_API_KEY = API_KEY
+    settings.LEMONSQUEEZY_STORE_ID = STORE_ID
+    settings.LEMONSQUEEZY_SIGNING_SECRET = SIGNING_SECRET
+    settings.LEMONSQUEEZY_API_BASE = lemonsqueezy_peer_session.url
+    settings.LEMONSQUEEZY_TIMEOUT = 2.0
+    return lemonsqueezy_peer_session

@@ -48,7 +48,7 @@ def test_payment_summary_matches_sql(history):
     got = {(r.currency, r.method, r.status): (r.count, r.amount, r.amount_refunded) for r in rows if r.count}
     assert got == expected and expected
     currencies = {c for c, _, _ in expected}
-    assert len(rows) == len(currencies) * 5 * 7  # every method x status, zeros included
+    assert len(rows) == len(currencies) * 6 * 7  # every method x status, zeros included
 
 
 _MONTH = "to_char(date_trunc('month', {0} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"

@@ -5,7 +5,7 @@ import pytest
 
 from payments.tests.providers.contract.rails import HARNESSES
 
-RAILS = ("stripe", "paypal", "manual")
+RAILS = ("stripe", "paypal", "lemonsqueezy", "manual")
 
 
 @pytest.fixture(params=RAILS)

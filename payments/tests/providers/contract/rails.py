@@ -6,6 +6,8 @@ its name to RAILS in conftest.py); the tests themselves never name a rail.
   signed as Stripe signs them;
 - paypal: the SDK against payments/tests/paypal_peer.py, which also fails on demand and signs webhooks as
   PayPal does;
+- lemonsqueezy: a merchant of record against payments/tests/lemonsqueezy_peer.py (JSON:API, webhooks signed
+  with X-Signature): mirrored, never charged, so the charge tests skip and the mirror tests run;
 - manual: in process; it charges nothing off-session and has no webhooks, so those tests skip.
 """
 
@@ -25,6 +27,7 @@ from payments.services.payment_sync import observed_now
 
 PATHS = {"stripe": "payments.providers.stripe.provider.StripeProvider",
          "paypal": "payments.providers.paypal.provider.PayPalProvider",
+         "lemonsqueezy": "payments.providers.lemonsqueezy.provider.LemonSqueezyProvider",
          "manual": "payments.providers.manual.ManualProvider"}
 MANUAL = PATHS["manual"]
 
@@ -344,10 +347,67 @@ class PayPalHarness(Harness):
         return PayPalEvent.objects.count()
 
 
+class LemonSqueezyHarness(Harness):
+    """A merchant of record: it charges the customer itself, so a "paid payment" is what its webhooks
+    mirror after a checkout at payments/tests/lemonsqueezy_peer.py (which signs them as Lemon Squeezy
+    does); the suite's charge and processing-payment tests skip, its mirror tests run."""
+
+    code = "lemonsqueezy"
+    method = PaymentMethod.LEMONSQUEEZY
+    capabilities = frozenset({Capability.REFUNDS, Capability.MERCHANT_OF_RECORD})
+
+    def __init__(self, *, settings, request):
+        super().__init__(settings=settings, request=request)
+        self.peer = request.getfixturevalue("lemonsqueezy_api")
+        settings.LEMONSQUEEZY_TIMEOUT = 1.0
+        self.variant = 0
+
+    def fail_next(self, mode: str) -> None:
+        self.peer.fail_next(mode)
+
+    def mirror_events(self, customer, amount: int) -> list[dict]:
+        """What the provider sends when `customer` pays a checkout for a plan sold through it."""
+        from payments.models import ProviderPlanPrice
+        from subscriptions.tests.factories import PlanFactory
+
+        self.variant += 1
+        plan = PlanFactory(amount=amount, trial_days=0, currency=customer.currency)
+        ProviderPlanPrice.objects.create(plan=plan, provider=self.code, provider_price_id=str(700 + self.variant))
+        return self.peer.subscribe(variant_id=str(700 + self.variant), total=amount, currency=customer.currency,
+                                   custom_data={"customer_id": str(customer.pk), "plan_id": str(plan.pk)})
+
+    def paid_payment(self, customer, amount: int, actor) -> Payment:
+        for event in self.mirror_events(customer, amount):
+            self.deliver(None, event)
+        return Payment.objects.get(customer=customer, provider=self.code)
+
+    def deliver(self, client, event: dict, *, tamper: bool = False):
+        from payments.providers.lemonsqueezy.webhooks.services import lemonsqueezy_event_receive
+        from payments.tests.providers.lemonsqueezy.support import jobs_drain
+
+        body, headers = self.peer.signed(event)
+        if tamper:
+            body = body.replace(b"}", b" }", 1)
+        if client is None:
+            lemonsqueezy_event_receive(body=body, headers=headers)
+            jobs_drain()
+            return None
+        response = client.post("/webhooks/lemonsqueezy/", data=body, content_type="application/json",
+                               headers=headers)
+        jobs_drain()  # as a worker would
+        return response
+
+    def events_stored(self) -> int:
+        from payments.providers.lemonsqueezy.models import LemonSqueezyEvent
+
+        return LemonSqueezyEvent.objects.count()
+
+
 def requires(rail: Harness, capability: Capability) -> None:
     """Skip the calling test, saying why, when the rail does not offer `capability`."""
     if capability not in rail.capabilities:
         pytest.skip(f"the {rail.code} rail does not offer {capability.value}")
 
 
-HARNESSES = {"stripe": StripeHarness, "paypal": PayPalHarness, "manual": ManualHarness}
+HARNESSES = {"stripe": StripeHarness, "paypal": PayPalHarness, "lemonsqueezy": LemonSqueezyHarness,
+             "manual": ManualHarness}

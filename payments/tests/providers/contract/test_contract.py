@@ -127,3 +127,56 @@ def test_reconciliation_finds_a_lost_status_and_fix_applies_it(rail, actor):
     payment.refresh_from_db()
     assert payment.status == P.SUCCEEDED
     assert not [d for d in reconcile_compare(rail=rail.rail, **window) if d.payment_id == payment.pk]
+
+
+# A merchant of record bills by itself: we mirror instead of charging.
+
+
+def test_a_merchant_of_record_subscription_is_mirrored_and_never_charged_by_our_run(rail, actor):
+    from payments.billing.run import billing_run
+    from payments.models import Invoice, Payment
+    from subscriptions.models import Subscription
+
+    requires(rail, Capability.MERCHANT_OF_RECORD)
+    customer = CustomerFactory(user=None)
+    for event in rail.mirror_events(customer, 2200):
+        rail.deliver(None, event)
+    subscription = Subscription.objects.get(customer=customer)
+    assert subscription.billed_by == rail.code and subscription.status == "active"
+    before = (Invoice.objects.filter(customer=customer).count(), Payment.objects.filter(customer=customer).count())
+    billing_run(as_of=timezone.now() + timedelta(days=800), actor=actor)
+    subscription.refresh_from_db()
+    assert subscription.status == "active"
+    assert (Invoice.objects.filter(customer=customer).count(), Payment.objects.filter(customer=customer).count()) \
+        == before == (1, 1)
+
+
+def test_merchant_of_record_events_duplicated_and_reversed_apply_once(rail, actor, client):
+    from payments.models import Invoice, Payment
+
+    requires(rail, Capability.MERCHANT_OF_RECORD)
+    customer = CustomerFactory(user=None)
+    events = rail.mirror_events(customer, 1900)
+    responses = [rail.deliver(client, event) for event in [*reversed(events), *events]]
+    assert [r.status_code for r in responses] == [200] * len(responses)
+    assert [r.json()["duplicate"] for r in responses] == [False] * len(events) + [True] * len(events)
+    assert rail.events_stored() == len(events)
+    assert Invoice.objects.filter(customer=customer).count() == 1
+    assert Payment.objects.get(customer=customer).amount == 1900
+
+
+def test_a_merchant_of_record_bad_signature_is_refused_with_400_and_nothing_stored(rail, client):
+    requires(rail, Capability.MERCHANT_OF_RECORD)
+    event = rail.mirror_events(CustomerFactory(user=None), 1500)[1]
+    response = rail.deliver(client, event, tamper=True)
+    assert response.status_code == 400 and rail.events_stored() == 0
+
+
+def test_a_merchant_of_record_refund_reported_after_ours_is_not_counted_twice(rail, actor):
+    requires(rail, Capability.MERCHANT_OF_RECORD)
+    payment = rail.paid_payment(CustomerFactory(user=None), 2000, actor)
+    payment_refund(payment=payment, actor=actor, amount=800, idempotency_key=f"contract-mor-{payment.pk}")
+    for event in list(rail.peer.sent):
+        rail.deliver(None, event)
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == (P.PARTIALLY_REFUNDED, 800)
