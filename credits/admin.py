@@ -51,7 +51,7 @@ class HasCreditsFilter(admin.SimpleListFilter):
 class CreditBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("customer", "balance", "updated_at")
     list_filter = (HasCreditsFilter,)
-    search_fields = ("customer__name", "customer__email", "customer__external_id")
+    search_fields = ("customer__name", "customer__name_ar", "customer__email", "customer__external_id")
     date_hierarchy = "updated_at"
     list_select_related = ("customer",)
 
@@ -88,7 +88,7 @@ class CreditGrantAdmin(admin.ModelAdmin):
     list_display = ("id", "customer", "source", "amount", "remaining", "priority", "effective_at", "expires_at",
                     "expired_at", "description")
     list_filter = ("source", GrantExpiryFilter, "priority")
-    search_fields = ("customer__name", "customer__email", "description")
+    search_fields = ("customer__name", "customer__name_ar", "customer__email", "description")
     date_hierarchy = "created_at"
     list_select_related = ("customer",)
     fieldsets = (
@@ -122,7 +122,8 @@ class EntryAllocationInline(ReadOnlyTabularInline):
 class CreditLedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "customer", "kind", "amount", "balance_after", "grant", "actor_label", "reason")
     list_filter = ("kind",)
-    search_fields = ("customer__name", "customer__email", "reason", "idempotency_key", "actor_label")
+    search_fields = ("customer__name", "customer__name_ar",
+                     "customer__email", "reason", "idempotency_key", "actor_label")
     date_hierarchy = "created_at"
     list_select_related = ("customer", "grant")
     show_full_result_count = False
@@ -137,7 +138,7 @@ class CreditLedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class CreditAllocationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "entry", "grant", "amount", "customer")
     list_filter = ("entry__kind", "grant__source")
-    search_fields = ("entry__customer__name", "entry__customer__email", "entry__reason")
+    search_fields = ("entry__customer__name", "entry__customer__name_ar", "entry__customer__email", "entry__reason")
     date_hierarchy = "entry__created_at"
     list_select_related = ("entry__customer", "grant")
     show_full_result_count = False

@@ -34,14 +34,14 @@ class CustomerSubscriptionInline(RecentRowsInline):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ("name", "email", "currency", "external_id", "created_at")
-    list_filter = ("currency", "created_at")
+    list_display = ("name", "name_ar", "email", "currency", "preferred_language", "external_id", "created_at")
+    list_filter = ("currency", "preferred_language", "created_at")
     # Provider ids are searched from payments' customer admin, which knows the provider accounts.
-    search_fields = ("name", "email", "external_id")
+    search_fields = ("name", "name_ar", "email", "external_id")
     date_hierarchy = "created_at"
     raw_id_fields = ("user",)
     fieldsets = (
-        (None, {"fields": ("name", "email", "currency", "user", "external_id")}),
+        (None, {"fields": ("name", "name_ar", "email", "currency", "preferred_language", "user", "external_id")}),
         ("Metadata", {"fields": ("metadata",), "classes": ("collapse",)}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
@@ -55,15 +55,15 @@ class CustomerAdmin(admin.ModelAdmin):
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "price", "billing_interval", "trial_days", "credits_per_period",
+    list_display = ("code", "name", "name_ar", "price", "billing_interval", "trial_days", "credits_per_period",
                     "rate_limit_per_minute", "rate_limit_per_hour", "api_calls_per_day", "live_subscriptions",
                     "is_active", "sort_order")
     list_filter = ("is_active", "interval", "currency", "credits_rollover")
-    search_fields = ("code", "name")
+    search_fields = ("code", "name", "name_ar")
     date_hierarchy = "created_at"
     readonly_fields = ("created_at",)
     fieldsets = (
-        (None, {"fields": ("code", "name", "description", "is_active", "sort_order")}),
+        (None, {"fields": ("code", "name", "name_ar", "description", "is_active", "sort_order")}),
         ("Price", {"fields": ("amount", "currency", "interval", "interval_count", "trial_days")}),
         ("Credits", {"fields": ("credits_per_period", "credits_rollover")}),
         ("Limits and features", {"fields": ("rate_limit_per_minute", "rate_limit_per_hour", "api_calls_per_day",
@@ -108,7 +108,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_display = ("id", "customer", "plan", "status_badge", "current_period_start", "current_period_end",
                     "cancel_at_period_end", "created_at")
     list_filter = ("status", "cancel_at_period_end", "plan")
-    search_fields = ("customer__name", "customer__email", "customer__external_id", "plan__code")
+    search_fields = ("customer__name", "customer__name_ar", "customer__email", "customer__external_id", "plan__code")
     date_hierarchy = "created_at"
     list_select_related = ("customer", "plan")
     fieldsets = (
@@ -166,7 +166,8 @@ class SubscriptionEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "subscription", "kind", "from_status", "to_status", "from_plan", "to_plan",
                     "actor_label", "reason")
     list_filter = ("kind", "to_status")
-    search_fields = ("subscription__customer__name", "subscription__customer__email", "actor_label", "reason")
+    search_fields = ("subscription__customer__name", "subscription__customer__name_ar",
+                     "subscription__customer__email", "actor_label", "reason")
     date_hierarchy = "created_at"
     list_select_related = ("subscription__customer", "subscription__plan", "from_plan", "to_plan")
     show_full_result_count = False

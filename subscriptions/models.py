@@ -19,7 +19,13 @@ class Customer(models.Model):
         related_name="billing_customer",
     )
     name = models.CharField(max_length=200)
+    # The name in Arabic script beside the Latin one: Arabic documents show it, falling back to `name`
+    # when empty (and English ones fall back to it when `name` is empty), and search finds either.
+    name_ar = models.CharField(max_length=200, blank=True, default="")
     email = models.EmailField(db_index=True)
+    # The language of the customer's invoices, emails and API error messages (an Accept-Language header
+    # still wins for one request); one of settings.LANGUAGES.
+    preferred_language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
     # Every invoice and payment of a customer is in this currency; mixing currencies on one
     # account makes balances meaningless.
     currency = models.CharField(max_length=3, default=_default_currency)
@@ -49,6 +55,8 @@ class BillingInterval(models.TextChoices):
 class Plan(models.Model):
     code = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
+    # The plan's name in Arabic script for Arabic invoices and emails; empty falls back to `name`.
+    name_ar = models.CharField(max_length=200, blank=True, default="")
     description = models.TextField(blank=True)
     # Integer minor units: exact arithmetic and no float drift across thousands of invoices.
     amount = models.BigIntegerField(help_text="Price per interval in minor units (999 = $9.99).")

@@ -23,7 +23,8 @@ class CreditPackOrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "customer", "pack_code", "credits", "order_amount", "status", "invoice", "created_at",
                     "actor_label")
     list_filter = ("status", "currency", "pack_code")
-    search_fields = ("customer__name", "customer__email", "customer__external_id", "invoice__number", "pack_code")
+    search_fields = ("customer__name", "customer__name_ar",
+                     "customer__email", "customer__external_id", "invoice__number", "pack_code")
     date_hierarchy = "created_at"
     list_select_related = ("customer", "invoice")
     fieldsets = (

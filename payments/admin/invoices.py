@@ -105,7 +105,7 @@ class InvoiceAdmin(admin.ModelAdmin):
                     "invoice_amount_due",
                     "due_date", "issued_at", "print_link")
     list_filter = ("status", PastDueFilter, "billing_reason", "currency")
-    search_fields = ("number", "customer__name", "customer__email", "customer__external_id")
+    search_fields = ("number", "customer__name", "customer__name_ar", "customer__email", "customer__external_id")
     date_hierarchy = "created_at"
     list_select_related = ("customer",)
     fieldsets = (

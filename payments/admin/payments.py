@@ -75,7 +75,8 @@ class PaymentAdmin(admin.ModelAdmin):
     list_display = ("id", "customer", "invoice", "payment_amount", "refunded", "method", "status_badge",
                     "reference", "created_at", "succeeded_at")
     list_filter = ("status", "method", "provider", "currency")
-    search_fields = ("customer__name", "customer__email", "customer__external_id", "invoice__number", "reference",
+    search_fields = ("customer__name", "customer__name_ar",
+                     "customer__email", "customer__external_id", "invoice__number", "reference",
                      "provider_payment_id", "provider_charge_id")
     date_hierarchy = "created_at"
     list_select_related = ("customer", "invoice")
@@ -173,7 +174,8 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "payment", "refund_amount", "status", "provider", "provider_refund_id", "actor_label",
                     "reason", "created_at")
     list_filter = ("status", "provider", "currency")
-    search_fields = ("payment__customer__name", "payment__customer__email", "provider_refund_id", "reason",
+    search_fields = ("payment__customer__name", "payment__customer__name_ar",
+                     "payment__customer__email", "provider_refund_id", "reason",
                      "idempotency_key")
     date_hierarchy = "created_at"
     list_select_related = ("payment",)
@@ -197,7 +199,8 @@ class RefundStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class PaymentStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "payment", "from_status", "to_status", "actor_label", "reason")
     list_filter = ("to_status", "from_status")
-    search_fields = ("payment__customer__name", "payment__customer__email", "payment__provider_payment_id",
+    search_fields = ("payment__customer__name", "payment__customer__name_ar",
+                     "payment__customer__email", "payment__provider_payment_id",
                      "reason", "actor_label")
     date_hierarchy = "created_at"
     list_select_related = ("payment",)
@@ -209,6 +212,7 @@ class PaymentCreditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Which payment caused which credit ledger entry; read on the payment's page ("Credits awarded")."""
 
     list_display = ("id", "payment", "entry")
-    search_fields = ("payment__customer__name", "payment__customer__email", "payment__reference")
+    search_fields = ("payment__customer__name", "payment__customer__name_ar",
+                     "payment__customer__email", "payment__reference")
     list_select_related = ("payment", "entry")
     show_full_result_count = False
