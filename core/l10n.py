@@ -7,10 +7,12 @@ in core.money on top of this module.
 """
 
 from datetime import date, datetime
+from decimal import Decimal
 
 from babel import Locale
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
+from babel.numbers import format_decimal as babel_format_decimal
 from django.conf import settings
 from django.utils import timezone, translation
 
@@ -80,3 +82,9 @@ def localized_name(obj, *, language: str | None = None) -> str:
     if code == "ar":
         return arabic or latin
     return latin or arabic
+
+
+def format_number(value: int | float | Decimal, *, language: str | None = None) -> str:
+    """A count or quantity with the reader's grouping, decimal sign and digits ("12,345", "١٢٬٣٤٥")."""
+    locale = babel_locale(language=language)
+    return localize_digits(babel_format_decimal(value, locale=locale, numbering_system="default"), locale=locale)

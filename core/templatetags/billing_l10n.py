@@ -4,7 +4,7 @@ amounts and dates with the same function in the reader's language."""
 from django import template
 from django.utils.html import format_html
 
-from core.l10n import format_date, format_datetime, isolate_ltr, localized_name
+from core.l10n import format_date, format_datetime, format_number, isolate_ltr, localized_name
 from core.money import format_money
 
 register = template.Library()
@@ -52,3 +52,11 @@ def l10n_datetime(value, style="medium"):
 def l10n_name(obj):
     """`{{ customer|l10n_name }}`: the Arabic or Latin name for the reader's language, the other if empty."""
     return localized_name(obj)
+
+
+@register.filter
+def l10n_number(value):
+    """A count or quantity in the reader's locale (replaces humanize's intcomma, which knows no CLDR)."""
+    if value is None or value == "":
+        return ""
+    return format_number(value)

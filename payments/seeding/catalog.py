@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.exceptions import InvalidOperation
 from core.money import currency_exponent, round_minor
@@ -94,7 +95,7 @@ def seed_staff_user(*, username: str, password: str | None) -> StaffAccount:
     same-named account without full staff rights is refused rather than promoted. Without a password
     an existing account is accepted but none is created (production gives no default password)."""
     if not username or password == "":
-        raise InvalidOperation("The staff username and password must not be empty.", code="invalid_staff_account")
+        raise InvalidOperation(_("The staff username and password must not be empty."), code="invalid_staff_account")
     user_model = get_user_model()
     user = user_model.objects.filter(username=username).first()
     if user is None:

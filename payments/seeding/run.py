@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db.models import Count, Model
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework.authtoken.models import Token
 
 from core.audit import Actor
@@ -65,7 +66,7 @@ def seed_run(*, demo: int, staff_username: str, staff_password: str | None,
     now = timezone.now()
     as_of = as_of or now.replace(microsecond=0)
     if as_of > now:
-        raise InvalidOperation("--as-of cannot be in the future: demo history is what already happened.",
+        raise InvalidOperation(_("--as-of cannot be in the future: demo history is what already happened."),
                                code="invalid_as_of")
     before = _row_counts()
     staff = seed_staff_user(username=staff_username, password=staff_password)
