@@ -8,6 +8,7 @@ through `round_minor`, the single place where rounding happens.
 from decimal import ROUND_HALF_UP, Decimal
 
 from babel.numbers import format_currency, get_currency_precision
+from django.utils.functional import lazy
 
 from core.l10n import babel_locale, localize_digits
 
@@ -54,3 +55,8 @@ def to_minor(amount: Decimal, currency: str) -> int:
     if minor != minor.to_integral_value():
         raise ValueError(f"{amount} has more decimals than {currency.upper()} allows.")
     return int(minor)
+
+
+# `format_money` evaluated when the text is rendered, in the language active then: email contexts are
+# built before notifications renders them in the customer's language.
+format_money_lazy = lazy(format_money, str)

@@ -1,8 +1,11 @@
 """Template filters over core.money and core.l10n, so every page, email and admin screen formats
 amounts and dates with the same function in the reader's language."""
 
+from decimal import Decimal, InvalidOperation
+
 from django import template
 from django.utils.html import format_html
+from django.utils.translation import get_language_bidi
 
 from core.l10n import format_date, format_datetime, format_number, isolate_ltr, localized_name
 from core.money import format_money
@@ -23,19 +26,23 @@ def money_text(amount, currency):
     """Plain text (emails' text parts): the amount between Unicode isolates, readable in Arabic lines."""
     if amount is None or amount == "":
         return ""
-    return isolate_ltr(format_money(int(amount), str(currency)))
+    text = format_money(int(amount), str(currency))
+    return isolate_ltr(text) if get_language_bidi() else text
 
 
 @register.filter
 def ltr(value):
-    """HTML: a code or number (invoice number, currency, id) kept left to right inside Arabic text."""
+    """HTML: a code or number (invoice number, currency, amount) kept left to right inside right-to-left
+    text; left-to-right pages need no isolation, so they get the value as it is."""
+    if not get_language_bidi():
+        return value
     return format_html('<bdi dir="ltr">{}</bdi>', value)
 
 
 @register.filter
 def ltr_text(value):
-    """Plain text: likewise, with Unicode isolates."""
-    return isolate_ltr(str(value))
+    """Plain text: likewise, with Unicode isolates (right-to-left languages only)."""
+    return isolate_ltr(str(value)) if get_language_bidi() else value
 
 
 @register.filter
@@ -59,4 +66,8 @@ def l10n_number(value):
     """A count or quantity in the reader's locale (replaces humanize's intcomma, which knows no CLDR)."""
     if value is None or value == "":
         return ""
-    return format_number(value)
+    try:
+        number = value if isinstance(value, int | float | Decimal) else Decimal(str(value))
+    except InvalidOperation:
+        return value  # not a number: shown as it is
+    return format_number(number)
