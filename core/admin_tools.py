@@ -18,6 +18,7 @@ from django.db.models.functions import RowNumber
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from core.exceptions import BillingError, InvalidOperation
 from core.exports import csv_export_response
@@ -168,7 +169,7 @@ def live_status_badge(*, topic: str, obj) -> str:
 def csv_export_action(spec):
     """An admin action that streams the selected rows (or every row the filters select) as CSV; it needs
     only the view permission, like the list itself."""
-    @admin.action(description="Export selected rows to CSV", permissions=["view"])
+    @admin.action(description=_("Export selected rows to CSV"), permissions=["view"])
     def export_csv(modeladmin, request, queryset):
         return csv_export_response(queryset=queryset.order_by("pk"), spec=spec,
                                    stamp=timezone.now().strftime("%Y%m%dT%H%M%SZ"))

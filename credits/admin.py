@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import (
     ActionForm,
@@ -93,8 +94,8 @@ class CreditGrantAdmin(admin.ModelAdmin):
     list_select_related = ("customer",)
     fieldsets = (
         (None, {"fields": ("customer", "source", "description")}),
-        ("Credits", {"fields": ("amount", "remaining", "priority")}),
-        ("Validity", {"fields": ("effective_at", "expires_at", "expired_at", "created_at")}),
+        (_("Credits"), {"fields": ("amount", "remaining", "priority")}),
+        (_("Validity"), {"fields": ("effective_at", "expires_at", "expired_at", "created_at")}),
     )
     # `remaining` is derived from the ledger's allocations and `billing verify` checks it: only the
     # description, a note for people, may be edited. Grants are made with the customer action.
@@ -143,7 +144,7 @@ class CreditAllocationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("entry__customer", "grant")
     show_full_result_count = False
 
-    @admin.display(description="Customer", ordering="entry__customer__name")
+    @admin.display(description=_("Customer"), ordering="entry__customer__name")
     def customer(self, obj: CreditAllocation) -> Customer:
         return obj.entry.customer
 
@@ -153,7 +154,7 @@ class CustomerCreditBalanceInline(ReadOnlyTabularInline):
     fields = ("balance", "updated_at")
     readonly_fields = fields
     show_change_link = False
-    verbose_name_plural = "Credit balance"
+    verbose_name_plural = _("Credit balance")
 
 
 class GrantCreditsForm(ActionForm):
@@ -177,12 +178,12 @@ class CreditsCustomerAdmin(CustomerAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))
-        return [*fieldsets, ("Credit account", {"fields": ("credit_account",)})] if obj is not None else fieldsets
+        return [*fieldsets, (_("Credit account"), {"fields": ("credit_account",)})] if obj is not None else fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), "credit_account"]
 
-    @admin.display(description="Totals")
+    @admin.display(description=_("Totals"))
     def credit_account(self, obj: Customer) -> str:
         totals = credit_account_totals(customer=obj)
         refill = totals.next_refill
@@ -193,7 +194,7 @@ class CreditsCustomerAdmin(CustomerAdmin):
         return format_html('<table class="credit-account">{}</table>',
                            format_html_join("", "<tr><th scope=\"row\">{}</th><td>{}</td></tr>", rows))
 
-    @admin.display(description="Credits", ordering="credit_balance__balance")
+    @admin.display(description=_("Credits"), ordering="credit_balance__balance")
     def credits(self, obj: Customer) -> int:
         balance = getattr(obj, "credit_balance", None)
         return balance.balance if balance is not None else 0
@@ -201,7 +202,7 @@ class CreditsCustomerAdmin(CustomerAdmin):
     def has_grant_credits_permission(self, request) -> bool:
         return request.user.has_perm("credits.grant_credits")
 
-    @admin.action(description="Grant credits", permissions=["grant_credits"])
+    @admin.action(description=_("Grant credits"), permissions=["grant_credits"])
     def grant_credits(self, request, queryset):
         form = action_form_bind(request, GrantCreditsForm)
         if not form.is_bound or not form.is_valid():

@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from core.audit import AuditRow
 from subscriptions.models import Customer
@@ -25,10 +26,10 @@ class CreditBalance(models.Model):
 
 
 class CreditSource(models.TextChoices):
-    PLAN_REFILL = "plan_refill", "Plan refill"
-    PURCHASE = "purchase", "Purchase"
-    PROMOTION = "promotion", "Promotion"
-    ADJUSTMENT = "adjustment", "Adjustment"
+    PLAN_REFILL = "plan_refill", _("Plan refill")
+    PURCHASE = "purchase", _("Purchase")
+    PROMOTION = "promotion", _("Promotion")
+    ADJUSTMENT = "adjustment", _("Adjustment")
 
 
 # Lower numbers are spent first. Purchased and granted credits default to 100; a plan's periodic refill
@@ -76,11 +77,11 @@ class CreditGrant(models.Model):
 
 
 class LedgerKind(models.TextChoices):
-    GRANT = "grant", "Grant"
-    DEBIT = "debit", "Debit"
-    EXPIRY = "expiry", "Expiry"
-    REFUND = "refund", "Refund"
-    ADJUSTMENT = "adjustment", "Adjustment"
+    GRANT = "grant", _("Grant")
+    DEBIT = "debit", _("Debit")
+    EXPIRY = "expiry", _("Expiry")
+    REFUND = "refund", _("Refund")
+    ADJUSTMENT = "adjustment", _("Adjustment")
 
 
 class CreditLedgerEntry(AuditRow):
@@ -102,7 +103,7 @@ class CreditLedgerEntry(AuditRow):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "credit ledger entries"
+        verbose_name_plural = _("credit ledger entries")
         indexes = [models.Index(fields=["customer", "-id"], name="ledger_customer_recent")]
         constraints = [
             models.CheckConstraint(condition=Q(balance_after__gte=0), name="ledger_balance_non_negative"),

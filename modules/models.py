@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from core.audit import AuditRow
 
@@ -31,9 +32,9 @@ class ModuleState(models.Model):
 
 
 class ModuleChangeKind(models.TextChoices):
-    ENABLED = "enabled", "Enabled"
-    DISABLED = "disabled", "Disabled"
-    CONFIGURED = "configured", "Configured"
+    ENABLED = "enabled", _("Enabled")
+    DISABLED = "disabled", _("Disabled")
+    CONFIGURED = "configured", _("Configured")
 
 
 class ModuleChange(AuditRow):

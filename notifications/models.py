@@ -1,16 +1,17 @@
 """The email log: one row per (event, recipient), the guard that makes every email go out at most once."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class EmailStatus(models.TextChoices):
     # Written with the rendered message, before any attempt.
-    PENDING = "pending", "Pending"
+    PENDING = "pending", _("Pending")
     # Committed before the backend is called: a retry that finds it does not send again (at most once).
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
     # The backend refused the last attempt: the job retries with backoff, and staff may resend.
-    FAILED = "failed", "Failed"
+    FAILED = "failed", _("Failed")
 
 
 class EmailLog(models.Model):

@@ -3,6 +3,7 @@ with a redeliver action)."""
 
 from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyTabularInline, run_for_each
 from outbound_webhooks.models import EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -51,7 +52,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             fields = [f for f in fields if f not in ("signing_secret", "secret")]
         return fields
 
-    @admin.display(description="Signing secret (give it to the receiver)")
+    @admin.display(description=_("Signing secret (give it to the receiver)"))
     def signing_secret(self, obj: WebhookEndpoint) -> str:
         return obj.secret
 
@@ -89,7 +90,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     inlines = [WebhookAttemptInline]
     actions = ["redeliver"]
 
-    @admin.action(description="Redeliver", permissions=["redeliver"])
+    @admin.action(description=_("Redeliver"), permissions=["redeliver"])
     def redeliver(self, request, queryset):
         run_for_each(self, request, queryset, lambda delivery: webhook_delivery_redeliver(delivery=delivery),
                      done="{count} deliveries will be sent again.")

@@ -4,23 +4,24 @@ import uuid
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class EventType(models.TextChoices):
     """Every event an endpoint may subscribe to (docs/webhooks-outbound.md lists their payloads)."""
 
-    INVOICE_FINALIZED = "invoice.finalized", "Invoice finalized"
-    INVOICE_PAID = "invoice.paid", "Invoice paid"
-    INVOICE_VOIDED = "invoice.voided", "Invoice voided"
-    PAYMENT_SUCCEEDED = "payment.succeeded", "Payment succeeded"
-    PAYMENT_FAILED = "payment.failed", "Payment failed"
-    PAYMENT_REFUNDED = "payment.refunded", "Payment refunded"
-    SUBSCRIPTION_CREATED = "subscription.created", "Subscription created"
-    SUBSCRIPTION_UPDATED = "subscription.updated", "Subscription updated"
-    SUBSCRIPTION_CANCELED = "subscription.canceled", "Subscription canceled"
-    CREDITS_GRANTED = "credits.granted", "Credits granted"
-    CREDITS_LOW = "credits.low", "Credits low"
-    USAGE_THRESHOLD_REACHED = "usage.threshold_reached", "Usage threshold reached"
+    INVOICE_FINALIZED = "invoice.finalized", _("Invoice finalized")
+    INVOICE_PAID = "invoice.paid", _("Invoice paid")
+    INVOICE_VOIDED = "invoice.voided", _("Invoice voided")
+    PAYMENT_SUCCEEDED = "payment.succeeded", _("Payment succeeded")
+    PAYMENT_FAILED = "payment.failed", _("Payment failed")
+    PAYMENT_REFUNDED = "payment.refunded", _("Payment refunded")
+    SUBSCRIPTION_CREATED = "subscription.created", _("Subscription created")
+    SUBSCRIPTION_UPDATED = "subscription.updated", _("Subscription updated")
+    SUBSCRIPTION_CANCELED = "subscription.canceled", _("Subscription canceled")
+    CREDITS_GRANTED = "credits.granted", _("Credits granted")
+    CREDITS_LOW = "credits.low", _("Credits low")
+    USAGE_THRESHOLD_REACHED = "usage.threshold_reached", _("Usage threshold reached")
 
 
 class WebhookEndpoint(models.Model):
@@ -99,10 +100,10 @@ class WebhookObjectSequence(models.Model):
 
 class DeliveryStatus(models.TextChoices):
     # Written with the event; a job delivers it (again after each failure until the retry window ends).
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Succeeded"
+    PENDING = "pending", _("Pending")
+    SUCCEEDED = "succeeded", _("Succeeded")
     # Retries are over (OUTBOUND_WEBHOOKS_RETRY_HOURS passed, or the endpoint was disabled); staff may redeliver.
-    FAILED = "failed", "Failed"
+    FAILED = "failed", _("Failed")
 
 
 class WebhookDelivery(models.Model):
@@ -125,7 +126,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name_plural = "webhook deliveries"
+        verbose_name_plural = _("webhook deliveries")
         permissions = [("redeliver_webhookdelivery", "Can redeliver a webhook")]
         constraints = [
             models.UniqueConstraint(fields=["event", "endpoint"], name="webhook_delivery_once_per_endpoint"),

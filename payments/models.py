@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.fields.json import KeyTextTransform
+from django.utils.translation import gettext_lazy as _
 
 from core.audit import AuditRow
 from credits.models import CreditLedgerEntry
@@ -10,19 +11,19 @@ from usage.models import Meter
 
 
 class InvoiceStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    OPEN = "open", "Open"
-    PAID = "paid", "Paid"
-    VOID = "void", "Void"
-    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+    DRAFT = "draft", _("Draft")
+    OPEN = "open", _("Open")
+    PAID = "paid", _("Paid")
+    VOID = "void", _("Void")
+    UNCOLLECTIBLE = "uncollectible", _("Uncollectible")
 
 
 class BillingReason(models.TextChoices):
-    SUBSCRIPTION_CREATE = "subscription_create", "First period of a subscription"
-    SUBSCRIPTION_CYCLE = "subscription_cycle", "Renewal"
-    SUBSCRIPTION_UPDATE = "subscription_update", "Plan change (proration)"
-    MANUAL = "manual", "Manual"
-    CREDIT_PACK = "credit_pack", "Credit pack purchase"
+    SUBSCRIPTION_CREATE = "subscription_create", _("First period of a subscription")
+    SUBSCRIPTION_CYCLE = "subscription_cycle", _("Renewal")
+    SUBSCRIPTION_UPDATE = "subscription_update", _("Plan change (proration)")
+    MANUAL = "manual", _("Manual")
+    CREDIT_PACK = "credit_pack", _("Credit pack purchase")
 
 
 # Reasons that bill a whole subscription period; each period is billed at most once.
@@ -112,11 +113,11 @@ class Invoice(models.Model):
 
 
 class InvoiceLineKind(models.TextChoices):
-    SUBSCRIPTION = "subscription", "Subscription"
-    USAGE = "usage", "Usage"
-    PRORATION = "proration", "Proration"
-    CREDIT_PACK = "credit_pack", "Credit pack"
-    ADJUSTMENT = "adjustment", "Adjustment"
+    SUBSCRIPTION = "subscription", _("Subscription")
+    USAGE = "usage", _("Usage")
+    PRORATION = "proration", _("Proration")
+    CREDIT_PACK = "credit_pack", _("Credit pack")
+    ADJUSTMENT = "adjustment", _("Adjustment")
 
 
 class InvoiceLine(models.Model):
@@ -171,11 +172,11 @@ class InvoiceStatusChange(AuditRow):
 
 
 class PaymentMethod(models.TextChoices):
-    STRIPE = "stripe", "Stripe"
-    CASH = "cash", "Cash"
-    CHECK = "check", "Check"
-    BANK_TRANSFER = "bank_transfer", "Bank transfer"
-    PAYPAL = "paypal", "PayPal"
+    STRIPE = "stripe", _("Stripe")
+    CASH = "cash", _("Cash")
+    CHECK = "check", _("Check")
+    BANK_TRANSFER = "bank_transfer", _("Bank transfer")
+    PAYPAL = "paypal", _("PayPal")
 
 
 MANUAL_PAYMENT_METHODS = [PaymentMethod.CASH, PaymentMethod.CHECK, PaymentMethod.BANK_TRANSFER]
@@ -184,13 +185,13 @@ MANUAL_PROVIDER = "manual"
 
 
 class PaymentStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    PROCESSING = "processing", "Processing"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Canceled"
-    REFUNDED = "refunded", "Refunded"
-    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+    PENDING = "pending", _("Pending")
+    PROCESSING = "processing", _("Processing")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELED = "canceled", _("Canceled")
+    REFUNDED = "refunded", _("Refunded")
+    PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
 
 
 class Payment(models.Model):
@@ -268,7 +269,7 @@ class PaymentCreditEntry(models.Model):
 
     class Meta:
         ordering = ["id"]
-        verbose_name_plural = "payment credit entries"
+        verbose_name_plural = _("payment credit entries")
 
     def __str__(self) -> str:
         return f"payment {self.payment_id} -> ledger entry {self.entry_id}"
@@ -276,11 +277,11 @@ class PaymentCreditEntry(models.Model):
 
 class RefundStatus(models.TextChoices):
     # Committed before the provider is asked; holds its amount until Stripe settles it.
-    REQUESTED = "requested", "Requested"
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Canceled"
+    REQUESTED = "requested", _("Requested")
+    PENDING = "pending", _("Pending")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELED = "canceled", _("Canceled")
 
 
 class Refund(AuditRow):
@@ -341,10 +342,10 @@ class PaymentStatusChange(AuditRow):
 
 
 class CreditPackOrderStatus(models.TextChoices):
-    PENDING = "pending", "Pending (billed on the next renewal)"
-    INVOICED = "invoiced", "Invoiced"
-    FULFILLED = "fulfilled", "Fulfilled (credits granted)"
-    CANCELED = "canceled", "Canceled"
+    PENDING = "pending", _("Pending (billed on the next renewal)")
+    INVOICED = "invoiced", _("Invoiced")
+    FULFILLED = "fulfilled", _("Fulfilled (credits granted)")
+    CANCELED = "canceled", _("Canceled")
 
 
 class CreditPackOrder(models.Model):

@@ -7,6 +7,7 @@ this module importing them, to keep the layering.
 
 from django.contrib import admin
 from django.db.models import Count, Q
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import ReadOnlyAdminMixin, RecentRowsInline, live_status_badge, money_column, run_for_each
 from core.audit import Actor
@@ -26,7 +27,7 @@ class CustomerSubscriptionInline(RecentRowsInline):
     recent_order_by = ("-created_at", "-id")
     fields = ("plan", "status", "current_period_start", "current_period_end", "cancel_at_period_end", "created_at")
     readonly_fields = fields
-    verbose_name_plural = "Subscriptions (most recent)"
+    verbose_name_plural = _("Subscriptions (most recent)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("customer", "plan")
@@ -42,8 +43,8 @@ class CustomerAdmin(admin.ModelAdmin):
     raw_id_fields = ("user",)
     fieldsets = (
         (None, {"fields": ("name", "name_ar", "email", "currency", "preferred_language", "user", "external_id")}),
-        ("Metadata", {"fields": ("metadata",), "classes": ("collapse",)}),
-        ("History", {"fields": ("created_at", "updated_at")}),
+        (_("Metadata"), {"fields": ("metadata",), "classes": ("collapse",)}),
+        (_("History"), {"fields": ("created_at", "updated_at")}),
     )
     inlines = [CustomerSubscriptionInline]
 
@@ -64,11 +65,11 @@ class PlanAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at",)
     fieldsets = (
         (None, {"fields": ("code", "name", "name_ar", "description", "is_active", "sort_order")}),
-        ("Price", {"fields": ("amount", "currency", "interval", "interval_count", "trial_days")}),
-        ("Credits", {"fields": ("credits_per_period", "credits_rollover")}),
-        ("Limits and features", {"fields": ("rate_limit_per_minute", "rate_limit_per_hour", "api_calls_per_day",
+        (_("Price"), {"fields": ("amount", "currency", "interval", "interval_count", "trial_days")}),
+        (_("Credits"), {"fields": ("credits_per_period", "credits_rollover")}),
+        (_("Limits and features"), {"fields": ("rate_limit_per_minute", "rate_limit_per_hour", "api_calls_per_day",
                                             "features")}),
-        ("History", {"fields": ("created_at",)}),
+        (_("History"), {"fields": ("created_at",)}),
     )
 
     def get_queryset(self, request):
@@ -77,15 +78,15 @@ class PlanAdmin(admin.ModelAdmin):
             live_count=Count("subscriptions", filter=Q(subscriptions__status__in=LIVE_SUBSCRIPTION_STATUSES)),
         )
 
-    price = money_column("amount", description="Price", ordering="amount")
+    price = money_column("amount", description=_("Price"), ordering="amount")
 
-    @admin.display(description="Billed every")
+    @admin.display(description=_("Billed every"))
     def billing_interval(self, obj: Plan) -> str:
         if obj.interval_count == 1:
             return obj.get_interval_display().lower()
         return f"{obj.interval_count} {obj.interval}s"
 
-    @admin.display(description="Live subscriptions", ordering="live_count")
+    @admin.display(description=_("Live subscriptions"), ordering="live_count")
     def live_subscriptions(self, obj: Plan) -> int:
         return obj.live_count
 
@@ -97,7 +98,7 @@ class SubscriptionEventInline(RecentRowsInline):
     fields = ("created_at", "kind", "from_status", "to_status", "from_plan", "to_plan", "actor_label", "reason")
     readonly_fields = fields
     show_change_link = False
-    verbose_name_plural = "Events (most recent)"
+    verbose_name_plural = _("Events (most recent)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("from_plan", "to_plan")
@@ -113,11 +114,11 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_select_related = ("customer", "plan")
     fieldsets = (
         (None, {"fields": ("customer", "plan", "status_badge", "scheduled_plan")}),
-        ("Period", {"fields": ("billing_cycle_anchor", "current_period_start", "current_period_end",
+        (_("Period"), {"fields": ("billing_cycle_anchor", "current_period_start", "current_period_end",
                                "trial_start", "trial_end")}),
-        ("Cancellation", {"fields": ("cancel_at_period_end", "canceled_at", "ended_at", "paused_at")}),
-        ("Metadata", {"fields": ("metadata",), "classes": ("collapse",)}),
-        ("History", {"fields": ("created_at", "updated_at")}),
+        (_("Cancellation"), {"fields": ("cancel_at_period_end", "canceled_at", "ended_at", "paused_at")}),
+        (_("Metadata"), {"fields": ("metadata",), "classes": ("collapse",)}),
+        (_("History"), {"fields": ("created_at", "updated_at")}),
     )
     # Everything but metadata moves only through the services (status, plan, periods, cancellation),
     # each of which writes the audit event; a form edit would skip it.
@@ -130,7 +131,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("customer", "plan", "scheduled_plan")
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj: Subscription) -> str:
         # Kept current by the live `subscriptions` topic (templates/admin/live/badges.js.html).
         return live_status_badge(topic="subscriptions", obj=obj)
@@ -145,14 +146,14 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def has_cancel_subscription_permission(self, request) -> bool:
         return request.user.has_perm("subscriptions.cancel_subscription")
 
-    @admin.action(description="Cancel now", permissions=["cancel_subscription"])
+    @admin.action(description=_("Cancel now"), permissions=["cancel_subscription"])
     def cancel_now(self, request, queryset):
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda subscription: subscription_cancel(
             subscription=subscription, actor=actor, reason="canceled by staff in the back office",
         ), done="Canceled {count} subscription(s).")
 
-    @admin.action(description="Cancel at period end", permissions=["cancel_subscription"])
+    @admin.action(description=_("Cancel at period end"), permissions=["cancel_subscription"])
     def cancel_at_period_end(self, request, queryset):
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda subscription: subscription_cancel(

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from core.audit import AuditRow
 from modules.selectors import features_refused
@@ -48,8 +49,8 @@ class Customer(models.Model):
 
 
 class BillingInterval(models.TextChoices):
-    MONTH = "month", "Month"
-    YEAR = "year", "Year"
+    MONTH = "month", _("Month")
+    YEAR = "year", _("Year")
 
 
 class Plan(models.Model):
@@ -120,12 +121,12 @@ class Plan(models.Model):
 
 
 class SubscriptionStatus(models.TextChoices):
-    INCOMPLETE = "incomplete", "Incomplete"
-    TRIALING = "trialing", "Trialing"
-    ACTIVE = "active", "Active"
-    PAST_DUE = "past_due", "Past due"
-    PAUSED = "paused", "Paused"
-    CANCELED = "canceled", "Canceled"
+    INCOMPLETE = "incomplete", _("Incomplete")
+    TRIALING = "trialing", _("Trialing")
+    ACTIVE = "active", _("Active")
+    PAST_DUE = "past_due", _("Past due")
+    PAUSED = "paused", _("Paused")
+    CANCELED = "canceled", _("Canceled")
 
 
 # Statuses in which a subscription still belongs to its customer; a customer has at most one.
@@ -191,13 +192,13 @@ class Subscription(models.Model):
 
 
 class SubscriptionEventKind(models.TextChoices):
-    CREATED = "created", "Created"
-    STATUS_CHANGED = "status_changed", "Status changed"
-    PLAN_CHANGED = "plan_changed", "Plan changed"
-    PLAN_CHANGE_SCHEDULED = "plan_change_scheduled", "Plan change scheduled"
-    CANCEL_SCHEDULED = "cancel_scheduled", "Cancel at period end scheduled"
-    CANCEL_UNSCHEDULED = "cancel_unscheduled", "Cancel at period end withdrawn"
-    RENEWED = "renewed", "Renewed"
+    CREATED = "created", _("Created")
+    STATUS_CHANGED = "status_changed", _("Status changed")
+    PLAN_CHANGED = "plan_changed", _("Plan changed")
+    PLAN_CHANGE_SCHEDULED = "plan_change_scheduled", _("Plan change scheduled")
+    CANCEL_SCHEDULED = "cancel_scheduled", _("Cancel at period end scheduled")
+    CANCEL_UNSCHEDULED = "cancel_unscheduled", _("Cancel at period end withdrawn")
+    RENEWED = "renewed", _("Renewed")
 
 
 class SubscriptionEvent(AuditRow):

@@ -2,6 +2,7 @@
 immutable once recorded, because invoices and credit debits were computed from them."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import ReadOnlyAdminMixin, csv_export_action
 from usage.models import Meter, MeterPrice, UsageAlert, UsageEvent, UsageThreshold
@@ -27,9 +28,9 @@ class MeterAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at",)
     fieldsets = (
         (None, {"fields": ("code", "name", "unit", "is_active")}),
-        ("Aggregation", {"fields": ("aggregation", "unique_property")}),
-        ("Credits", {"fields": ("credits_per_unit",)}),
-        ("History", {"fields": ("created_at",)}),
+        (_("Aggregation"), {"fields": ("aggregation", "unique_property")}),
+        (_("Credits"), {"fields": ("credits_per_unit",)}),
+        (_("History"), {"fields": ("created_at",)}),
     )
     inlines = [MeterPriceInline]
 

@@ -1,14 +1,15 @@
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from subscriptions.models import Customer, Plan
 
 
 class Aggregation(models.TextChoices):
-    SUM = "sum", "Sum of quantity"
-    COUNT = "count", "Count of events"
-    MAX = "max", "Maximum quantity"
-    UNIQUE_COUNT = "unique_count", "Count of unique property values"
+    SUM = "sum", _("Sum of quantity")
+    COUNT = "count", _("Count of events")
+    MAX = "max", _("Maximum quantity")
+    UNIQUE_COUNT = "unique_count", _("Count of unique property values")
 
 
 class Meter(models.Model):
@@ -118,13 +119,13 @@ class UsageEvent(models.Model):
 
 class ThresholdKind(models.TextChoices):
     # The meter's aggregated usage in the period reaches `value` units.
-    UNITS = "units", "Units of the meter"
+    UNITS = "units", _("Units of the meter")
     # The usage reaches `value` percent of the units the plan includes for the meter (MeterPrice).
-    INCLUDED_PERCENT = "included_percent", "Percent of the included units"
+    INCLUDED_PERCENT = "included_percent", _("Percent of the included units")
     # The period's usage charge for the meter reaches `value` minor units of the plan's currency.
-    CHARGE = "charge", "Usage charge (minor units)"
+    CHARGE = "charge", _("Usage charge (minor units)")
     # The customer's credit balance falls to `value` credits or below (no meter).
-    CREDIT_BALANCE = "credit_balance", "Credit balance at or below"
+    CREDIT_BALANCE = "credit_balance", _("Credit balance at or below")
 
 
 class UsageThreshold(models.Model):

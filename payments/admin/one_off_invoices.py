@@ -6,6 +6,7 @@ also asks first (`invoice_one_off_check`), so the admin refuses exactly what the
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from core.exceptions import BillingError
 from core.money import to_minor
@@ -54,8 +55,8 @@ class OneOffLineInline(admin.TabularInline):
     min_num = 1
     validate_min = True
     can_delete = False
-    verbose_name = "line"
-    verbose_name_plural = "Lines (amount = quantity x unit price, rounded once)"
+    verbose_name = _("line")
+    verbose_name_plural = _("Lines (amount = quantity x unit price, rounded once)")
 
     # The lines are part of the invoice being added: whoever may add invoices writes them.
     def has_add_permission(self, request, obj=None) -> bool:

@@ -7,6 +7,7 @@ Rail codes are not TextChoices: rails are installed by settings, so the set of c
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from subscriptions.models import Customer, Plan
 
@@ -75,10 +76,10 @@ class ProviderPlanPrice(models.Model):
 
 
 class ProviderEventStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    PROCESSED = "processed", "Processed"
-    FAILED = "failed", "Failed"
-    IGNORED = "ignored", "Ignored"
+    PENDING = "pending", _("Pending")
+    PROCESSED = "processed", _("Processed")
+    FAILED = "failed", _("Failed")
+    IGNORED = "ignored", _("Ignored")
 
 
 class ProviderEvent(models.Model):
