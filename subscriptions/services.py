@@ -42,10 +42,12 @@ ALLOWED_SUBSCRIPTION_TRANSITIONS: dict[str, set[str]] = {
 
 
 def customer_create(*, name: str, email: str, user=None, currency: str | None = None,
-                    external_id: str | None = None, metadata: dict | None = None) -> Customer:
+                    external_id: str | None = None, metadata: dict | None = None, name_ar: str = "",
+                    preferred_language: str = "") -> Customer:
     customer = Customer(
         name=name, email=email, user=user, currency=(currency or settings.DEFAULT_CURRENCY).upper(),
-        external_id=external_id, metadata=metadata or {},
+        external_id=external_id, metadata=metadata or {}, name_ar=name_ar,
+        preferred_language=preferred_language or settings.LANGUAGE_CODE,
     )
     customer.full_clean(exclude=["user"])
     customer.save()

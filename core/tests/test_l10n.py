@@ -58,7 +58,8 @@ def test_a_name_in_two_scripts_shows_the_one_for_the_language_and_falls_back_to_
 
 
 def test_template_filters_isolate_amounts_and_codes_only_in_right_to_left_text():
-    template = Template("{% load billing_l10n %}{{ amount|money:'USD' }}|{{ number|ltr }}|{{ amount|money_text:'USD' }}")
+    template = Template("{% load billing_l10n %}"
+                        "{{ amount|money:'USD' }}|{{ number|ltr }}|{{ amount|money_text:'USD' }}")
     with translation.override("ar"):
         html = template.render(Context({"amount": 999, "number": "INV-2026-000001"}))
     assert html == ('<bdi class="money" dir="ltr">٩٫٩٩ USD</bdi>|<bdi dir="ltr">INV-2026-000001</bdi>|'

@@ -48,11 +48,12 @@ def _plan_variants(spec: PlanSpec, currency: str) -> list[tuple[dict, int]]:
         rate_limit_per_hour=spec.rate_limit_per_hour, api_calls_per_day=spec.api_calls_per_day,
         features=list(spec.features), trial_days=TRIAL_DAYS if monthly_price else 0, interval_count=1,
     )
-    variants = [(dict(common, code=spec.code, name=spec.name, description=spec.description,
+    variants = [(dict(common, code=spec.code, name=spec.name, name_ar=spec.name_ar, description=spec.description,
                       amount=monthly_price, interval=BillingInterval.MONTH,
                       credits_per_period=spec.credits_per_month, sort_order=spec.sort_order), 1)]
     if spec.has_yearly:
         variants.append((dict(common, code=f"{spec.code}-yearly", name=f"{spec.name} (yearly)",
+                              name_ar=f"{spec.name_ar} (سنوي)" if spec.name_ar else "",
                               description=f"{spec.description} Billed yearly: two months free.",
                               amount=monthly_price * YEARLY_PRICE_MONTHS, interval=BillingInterval.YEAR,
                               credits_per_period=spec.credits_per_month * 12, sort_order=spec.sort_order + 1), 12))

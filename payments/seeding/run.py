@@ -15,6 +15,7 @@ from core.exceptions import InvalidOperation
 from core.jobs import jobs_suppressed
 from credits.models import CreditGrant, CreditLedgerEntry
 from payments.models import Invoice, InvoiceLine, Payment, Refund
+from payments.seeding.arabic import arabic_demo_customers_build
 from payments.seeding.catalog import StaffAccount, seed_catalog, seed_staff_user
 from payments.seeding.demo import demo_customer_build, demo_username
 from payments.seeding.roles import RolesSeeded, seed_role_groups
@@ -38,6 +39,8 @@ class SeedReport:
     created: dict[str, int]
     demo_customers_created: int
     demo_customers_existing: int
+    # Arabic-speaking demo customers (YER, SAR) this run created; they come with any --demo.
+    arabic_demo_customers_created: int
     subscriptions_by_status: dict[str, int]
     invoices_by_status: dict[str, int]
     payments_by_status: dict[str, int]
@@ -77,6 +80,9 @@ def seed_run(*, demo: int, staff_username: str, staff_password: str | None,
         for index in range(1, demo + 1):
             if demo_customer_build(index=index, as_of=as_of, catalog=catalog, staff=Actor.of_user(staff.user)):
                 created += 1
+        # A few Arabic-speaking customers billed in YER and SAR beside any demo (payments/seeding/arabic.py).
+        arabic = arabic_demo_customers_build(as_of=as_of, catalog=catalog, staff=Actor.of_user(staff.user)) \
+            if demo else 0
     after = _row_counts()
     example = None
     if demo:
@@ -84,7 +90,7 @@ def seed_run(*, demo: int, staff_username: str, staff_password: str | None,
         example = Token.objects.get_or_create(user=user)[0].key
     return SeedReport(
         created={label: after[label] - before[label] for label in after},
-        demo_customers_created=created, demo_customers_existing=demo - created,
+        demo_customers_created=created, demo_customers_existing=demo - created, arabic_demo_customers_created=arabic,
         subscriptions_by_status=_by_status(Subscription), invoices_by_status=_by_status(Invoice),
         payments_by_status=_by_status(Payment), staff=staff, roles=roles, example_token=example,
     )

@@ -53,6 +53,9 @@ class Command(BaseCommand):
         if report.demo_customers_created or report.demo_customers_existing:
             self.stdout.write(f"Demo customers: {report.demo_customers_created} created, "
                               f"{report.demo_customers_existing} already there.")
+        if report.arabic_demo_customers_created:
+            self.stdout.write(f"Arabic-speaking demo customers (YER, SAR): {report.arabic_demo_customers_created} "
+                              "created.")
         for title, counts in (("Subscriptions", report.subscriptions_by_status),
                               ("Invoices", report.invoices_by_status), ("Payments", report.payments_by_status)):
             if counts:
