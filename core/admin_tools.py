@@ -107,7 +107,8 @@ def run_for_each(modeladmin: admin.ModelAdmin, request, queryset: QuerySet, oper
         try:
             operation(obj)
         except BillingError as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+            modeladmin.message_user(request, _("%(object)s: %(error)s") % {"object": obj, "error": exc.message},
+                                    messages.ERROR)
         else:
             succeeded += 1
     if succeeded:

@@ -159,13 +159,13 @@ class CustomerCreditBalanceInline(ReadOnlyTabularInline):
 
 class GrantCreditsForm(ActionForm):
     amount = forms.IntegerField(min_value=1, max_value=BIGINT_MAX,
-                                help_text="Credits to add to each selected customer.")
+                                help_text=_("Credits to add to each selected customer."))
     source = forms.ChoiceField(choices=CreditSource.choices, initial=CreditSource.ADJUSTMENT)
     priority = forms.IntegerField(min_value=0, max_value=32767, initial=DEFAULT_GRANT_PRIORITY,
                                   help_text=f"Lower numbers are spent first (plan refills use {PLAN_REFILL_PRIORITY}).")
     expires_at = forms.SplitDateTimeField(required=False, widget=AdminSplitDateTime,
-                                          help_text="Leave empty for credits that never expire.")
-    reason = forms.CharField(max_length=500, help_text="Written to the ledger with your name.")
+                                          help_text=_("Leave empty for credits that never expire."))
+    reason = forms.CharField(max_length=500, help_text=_("Written to the ledger with your name."))
 
 
 class CreditsCustomerAdmin(CustomerAdmin):
@@ -207,7 +207,7 @@ class CreditsCustomerAdmin(CustomerAdmin):
         form = action_form_bind(request, GrantCreditsForm)
         if not form.is_bound or not form.is_valid():
             return action_form_response(self, request, queryset, form=form, action="grant_credits",
-                                        title="Grant credits", submit_label="Grant credits")
+                                        title=_("Grant credits"), submit_label=_("Grant credits"))
         data = form.cleaned_data
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda customer: credit_grant(

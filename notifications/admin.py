@@ -21,7 +21,7 @@ class EmailLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description=_("Resend"), permissions=["resend"])
     def resend(self, request, queryset):
         run_for_each(self, request, queryset, lambda log: email_resend_request(email_log=log),
-                     done="{count} email(s) will be sent again.")
+                     done=_("{count} email(s) will be sent again."))
 
     def has_resend_permission(self, request) -> bool:
         return request.user.has_perm("notifications.resend_emaillog")

@@ -15,7 +15,7 @@ class WebhookEndpointForm(forms.ModelForm):
     url = forms.URLField(max_length=500, assume_scheme="https")
     event_types = forms.MultipleChoiceField(choices=EventType.choices, widget=forms.CheckboxSelectMultiple)
     secret = forms.CharField(required=False, max_length=100,
-                             help_text="Leave empty to generate one (new endpoints) or keep the current one.")
+                             help_text=_("Leave empty to generate one (new endpoints) or keep the current one."))
 
     class Meta:
         model = WebhookEndpoint
@@ -93,7 +93,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description=_("Redeliver"), permissions=["redeliver"])
     def redeliver(self, request, queryset):
         run_for_each(self, request, queryset, lambda delivery: webhook_delivery_redeliver(delivery=delivery),
-                     done="{count} deliveries will be sent again.")
+                     done=_("{count} deliveries will be sent again."))
 
     def has_redeliver_permission(self, request) -> bool:
         return request.user.has_perm("outbound_webhooks.redeliver_webhookdelivery")

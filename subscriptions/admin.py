@@ -151,7 +151,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda subscription: subscription_cancel(
             subscription=subscription, actor=actor, reason="canceled by staff in the back office",
-        ), done="Canceled {count} subscription(s).")
+        ), done=_("Canceled {count} subscription(s)."))
 
     @admin.action(description=_("Cancel at period end"), permissions=["cancel_subscription"])
     def cancel_at_period_end(self, request, queryset):
@@ -159,7 +159,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
         run_for_each(self, request, queryset, lambda subscription: subscription_cancel(
             subscription=subscription, actor=actor, at_period_end=True,
             reason="cancellation at period end scheduled by staff in the back office",
-        ), done="Scheduled {count} subscription(s) to cancel at period end.")
+        ), done=_("Scheduled {count} subscription(s) to cancel at period end."))
 
 
 @admin.register(SubscriptionEvent)

@@ -95,9 +95,9 @@ class ManualPaymentForm(ActionForm):
                                initial=PaymentMethod.BANK_TRANSFER)
     amount = forms.DecimalField(
         required=False, min_value=0, decimal_places=3, max_digits=18,
-        help_text="In the invoice's currency, e.g. 9.99. Leave empty to pay each invoice's amount due.",
+        help_text=_("In the invoice's currency, e.g. 9.99. Leave empty to pay each invoice's amount due."),
     )
-    reference = forms.CharField(max_length=255, required=False, help_text="Check number, bank reference.")
+    reference = forms.CharField(max_length=255, required=False, help_text=_("Check number, bank reference."))
 
 
 @admin.register(Invoice)
@@ -206,7 +206,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         if not form.is_bound or not form.is_valid():
             return action_form_response(
                 self, request, queryset, form=form, action="record_manual_payment",
-                title="Record manual payment", submit_label="Record payment",
+                title=_("Record manual payment"), submit_label=_("Record payment"),
                 help_text="Money received outside any payment provider, recorded as succeeded against each open "
                           "invoice.",
             )
@@ -219,28 +219,28 @@ class InvoiceAdmin(admin.ModelAdmin):
                                          method=data["method"], reference=data["reference"], actor=actor,
                                          reason=f"{data['method']} recorded by staff in the back office")
 
-        run_for_each(self, request, queryset, record, done="Recorded a payment on {count} invoice(s).")
+        run_for_each(self, request, queryset, record, done=_("Recorded a payment on {count} invoice(s)."))
         return None
 
     @admin.action(description=_("Finalize (issue) drafts"), permissions=["finalize_invoice"])
     def finalize(self, request, queryset):
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda invoice: invoice_finalize(invoice=invoice, actor=actor),
-                     done="Finalized {count} invoice(s).")
+                     done=_("Finalized {count} invoice(s)."))
 
     @admin.action(description=_("Void"), permissions=["void_invoice"])
     def void(self, request, queryset):
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda invoice: invoice_void(
             invoice=invoice, actor=actor, reason="voided by staff in the back office",
-        ), done="Voided {count} invoice(s).")
+        ), done=_("Voided {count} invoice(s)."))
 
     @admin.action(description=_("Mark paid"), permissions=["mark_invoice_paid"])
     def mark_paid(self, request, queryset):
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda invoice: invoice_mark_paid(
             invoice=invoice, actor=actor, reason="marked paid by staff in the back office",
-        ), done="Marked {count} invoice(s) paid.")
+        ), done=_("Marked {count} invoice(s) paid."))
 
 
 @admin.register(InvoiceLine)

@@ -17,7 +17,7 @@ from payments.services import OneOffLine, invoice_one_off_check, invoice_one_off
 class OneOffLineForm(forms.ModelForm):
     # Typed in the currency's major unit like every amount in the back office (12.50), kept in minor units.
     unit_price = forms.DecimalField(min_value=0, max_digits=21, decimal_places=3,
-                                    help_text="Per unit, in the customer's currency, e.g. 120.00.")
+                                    help_text=_("Per unit, in the customer's currency, e.g. 120.00."))
 
     class Meta:
         model = InvoiceLine

@@ -66,9 +66,9 @@ class RefundInline(RecentRowsInline):
 class RefundForm(ActionForm):
     amount = forms.DecimalField(
         required=False, min_value=0, decimal_places=3, max_digits=18,
-        help_text="In the payment's currency, e.g. 4.50. Leave empty to refund everything not yet refunded.",
+        help_text=_("In the payment's currency, e.g. 4.50. Leave empty to refund everything not yet refunded."),
     )
-    reason = forms.CharField(max_length=500, help_text="Written to the refund and the payment's history.")
+    reason = forms.CharField(max_length=500, help_text=_("Written to the refund and the payment's history."))
 
 
 @admin.register(Payment)
@@ -144,9 +144,10 @@ class PaymentAdmin(admin.ModelAdmin):
     def refund(self, request, queryset):
         form = action_form_bind(request, RefundForm)
         if not form.is_bound or not form.is_valid():
-            return action_form_response(self, request, queryset, form=form, action="refund", title="Refund payments",
-                                        submit_label="Refund",
-                                        help_text="Manual payments are refunded at once; the money goes back by hand.")
+            return action_form_response(self, request, queryset, form=form, action="refund", title=_("Refund payments"),
+                                        submit_label=_("Refund"),
+                                        help_text=_("Manual payments are refunded at once; the money goes "
+                                                    "back by hand."))
         amount, reason = form.cleaned_data["amount"], form.cleaned_data["reason"]
         actor = Actor.of_user(request.user)
 
@@ -157,7 +158,7 @@ class PaymentAdmin(admin.ModelAdmin):
                 idempotency_key=form.idempotency_key("refund", payment),
             )
 
-        run_for_each(self, request, queryset, refund_one, done="Refunded {count} payment(s).")
+        run_for_each(self, request, queryset, refund_one, done=_("Refunded {count} payment(s)."))
         return None
 
 

@@ -23,7 +23,7 @@ class BackOfficeSubscriptionAdmin(SubscriptionAdmin):
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda subscription: subscription_resume_billed(
             subscription=subscription, actor=actor, reason="resumed by staff in the back office",
-        ), done="Resumed {count} subscription(s).")
+        ), done=_("Resumed {count} subscription(s)."))
 
 
 admin.site.unregister(Subscription)

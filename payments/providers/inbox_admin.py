@@ -48,6 +48,7 @@ class ProviderEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         results = [self.event_reprocess(event=event, actor=actor)
                    for event in queryset.order_by("provider_created_at", "id")]
         failed = [e.event_id for e in results if e.status == ProviderEventStatus.FAILED]
-        self.message_user(request, f"Reprocessed {len(results) - len(failed)} event(s).", messages.SUCCESS)
+        self.message_user(request, _("Reprocessed %(count)s event(s).") % {"count": len(results) - len(failed)},
+                          messages.SUCCESS)
         if failed:
-            self.message_user(request, f"Still failing: {', '.join(failed)}", messages.ERROR)
+            self.message_user(request, _("Still failing: %(events)s") % {"events": ", ".join(failed)}, messages.ERROR)
