@@ -85,6 +85,8 @@ def localized_name(obj, *, language: str | None = None) -> str:
 
 
 def format_number(value: int | float | Decimal, *, language: str | None = None) -> str:
-    """A count or quantity with the reader's grouping, decimal sign and digits ("12,345", "١٢٬٣٤٥")."""
+    """A count or quantity with the reader's grouping, decimal sign and digits ("12,345", "١٢٬٣٤٥"), every
+    decimal kept (a usage price of 0.0005 minor units stays 0.0005)."""
     locale = babel_locale(language=language)
-    return localize_digits(babel_format_decimal(value, locale=locale, numbering_system="default"), locale=locale)
+    text = babel_format_decimal(value, locale=locale, numbering_system="default", decimal_quantization=False)
+    return localize_digits(text, locale=locale)

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from core.l10n import format_date, localized_name
+from core.l10n import format_date, format_number, localized_name
 from core.money import format_money
 from payments.models import Invoice
 
@@ -31,8 +31,8 @@ def invoice_render_html(*, invoice: Invoice, language: str | None = None) -> str
 def _invoice_render(*, invoice: Invoice) -> str:
     currency = invoice.currency
     lines = [
-        {"line": line, "quantity": f"{line.quantity.normalize():f}",
-         "unit_amount": f"{line.unit_amount.normalize():f}", "amount": format_money(line.amount, currency),
+        {"line": line, "quantity": format_number(line.quantity.normalize()),
+         "unit_amount": format_number(line.unit_amount.normalize()), "amount": format_money(line.amount, currency),
          "period": _period(line.period_start, line.period_end)}
         for line in invoice.lines.select_related("meter").order_by("id")
     ]

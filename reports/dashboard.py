@@ -34,7 +34,7 @@ class ReportFilterForm(forms.Form):
                             help_text=_("First day included (UTC)."))
     end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
                           help_text=_("First day not included (UTC)."))
-    currency = forms.RegexField(regex=r"^[A-Z]{3}\Z", required=False, max_length=3,
+    currency = forms.RegexField(label=_("Currency"), regex=r"^[A-Z]{3}\Z", required=False, max_length=3,
                                 help_text=_("Amounts are never converted: one currency at a time."))
 
     def clean(self):
