@@ -47,7 +47,7 @@ def usage_event_record(*, customer: Customer, meter: Meter, idempotency_key: str
     if Decimal(quantity) < 0:
         raise InvalidOperation(_("Usage quantity cannot be negative."), code="invalid_quantity")
     if not meter.is_active:
-        raise InvalidOperation(f"Meter {meter.code} is not active.", code="meter_inactive")
+        raise InvalidOperation(_("Meter %(meter)s is not active.") % {"meter": meter.code}, code="meter_inactive")
     event = UsageEvent(customer=customer, meter=meter, quantity=quantity, idempotency_key=idempotency_key,
                        occurred_at=occurred_at or timezone.now(), properties=properties or {})
     thresholds = usage_thresholds_prepare(customer=customer, meters=[meter], now=timezone.now())
@@ -195,7 +195,8 @@ def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEvent
     if not events:
         raise InvalidOperation(_("A batch needs at least one event."), code="empty_batch")
     if len(events) > USAGE_BATCH_MAX_EVENTS:
-        raise InvalidOperation(f"A batch holds at most {USAGE_BATCH_MAX_EVENTS} events.", code="batch_too_large")
+        raise InvalidOperation(_("A batch holds at most %(limit)s events.") % {"limit": USAGE_BATCH_MAX_EVENTS},
+                               code="batch_too_large")
     now = now or timezone.now()
     meters = {m.code: m for m in Meter.objects.filter(code__in={e.meter_code for e in events}, is_active=True)}
     errors = _usage_batch_errors(events=events, meters=meters, now=now)
