@@ -18,6 +18,7 @@ from django.db.models.functions import RowNumber
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import get_language_bidi
 from django.utils.translation import gettext_lazy as _
 
 from core.exceptions import BillingError, InvalidOperation
@@ -70,7 +71,11 @@ class RecentRowsInline(ReadOnlyTabularInline):
 
 
 def money(amount: int | None, currency: str) -> str:
-    return "" if amount is None else format_money(amount, currency)
+    """An amount for an admin page; in a right-to-left language kept one left-to-right unit (<bdi>)."""
+    if amount is None:
+        return ""
+    text = format_money(amount, currency)
+    return format_html('<bdi class="money" dir="ltr">{}</bdi>', text) if get_language_bidi() else text
 
 
 def money_column(field: str, *, description: str, ordering: str | None = None,

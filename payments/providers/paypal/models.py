@@ -22,6 +22,7 @@ class PayPalEvent(ProviderEvent):
     class Meta:
         proxy = True
         verbose_name = _("PayPal event")
+        verbose_name_plural = _("PayPal events")
         ordering = ["-received_at", "-id"]
         # Seeing and reprocessing events is the inbox's own permission (payments.*_providerevent), the same
         # for every rail; permissions of this proxy would only be granted by mistake.
