@@ -76,13 +76,18 @@ def _mrr_chart(period: ReportRange) -> dict:
     points = [p for p in report_mrr(period=period) if p.currency == currency]
     return {
         "id": "mrr", "title": _("MRR at each month end"), "type": "line",
-        "labels": [p.start.strftime("%Y-%m") for p in points],
+        "labels": [_month_label(p.start) for p in points],
         "datasets": [{"label": _("MRR (%(currency)s)") % {"currency": currency},
                       "data": [_major(p.mrr_end, currency) for p in points]}],
         "headers": [_("Month"), _("MRR at end"), *[m.capitalize() for m in MOVEMENTS]],
         "rows": [[p.start.strftime("%Y-%m"), format_money(p.mrr_end, currency),
                   *[format_money(p.movements[m], currency) for m in MOVEMENTS]] for p in points],
     }
+
+
+def _month_label(start: datetime) -> str:
+    """A chart's month in the reader's language and digits ("Jan 2026", "يناير ٢٠٢٦"); tables keep YYYY-MM."""
+    return format_date(start.date(), style="MMM y")
 
 
 def _revenue_chart(period: ReportRange) -> dict:
@@ -94,7 +99,7 @@ def _revenue_chart(period: ReportRange) -> dict:
     labels = dict(PaymentMethod.choices)
     return {
         "id": "revenue", "title": _("Collected by month, stacked by payment method"), "type": "bar", "stacked": True,
-        "labels": months,
+        "labels": [_month_label(datetime.strptime(month, "%Y-%m")) for month in months],
         "datasets": [{"label": labels[m], "data": [_major(amounts.get((month, m), 0), currency) for month in months]}
                      for m in methods],
         "headers": [_("Month"), *[labels[m] for m in methods], _("Total")],
@@ -118,7 +123,7 @@ def _churn_chart(period: ReportRange) -> dict:
     rows = [r for r in report_churn(period=period) if r.currency == period.currency]
     return {
         "id": "churn", "title": _("Churn rate per month"), "type": "line", "percent": True,
-        "labels": [r.start.strftime("%Y-%m") for r in rows],
+        "labels": [_month_label(r.start) for r in rows],
         "datasets": [
             {"label": _("Logo churn %"), "data": [float(r.logo_churn_rate or 0) * 100 for r in rows]},
             {"label": _("Revenue churn %"), "data": [float(r.revenue_churn_rate or 0) * 100 for r in rows]},
