@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/billing
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run serve test lint venv bench
+.PHONY: run serve test lint venv bench messages
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,8 @@ venv: $(BIN)/activate
 
 # Embedded default: SQLite, in-memory channel layer, local-memory cache, no Stripe keys.
 run: venv
+	scripts/ensure-gettext.sh
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py compilemessages --ignore '.venv*' --verbosity 0
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py migrate --noinput
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py seed --demo 25
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py runserver 127.0.0.1:8000
@@ -39,10 +41,19 @@ serve: venv
 test: venv
 	scripts/ensure-services.sh
 	scripts/ensure-browser.sh
+	scripts/ensure-gettext.sh
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} TEST_REDIS_URL=$${TEST_REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(BIN)/pytest
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+# The English and Arabic catalogs from the code and templates, then compiled (docs/i18n.md): translate
+# every new msgid in locale/ar/LC_MESSAGES/django.po before committing (a test fails on an empty one).
+messages: venv
+	scripts/ensure-gettext.sh
+	env -u DATABASE_URL $(BIN)/python manage.py makemessages -l ar -l en --no-obsolete \
+		--ignore '.venv*' --ignore 'bench/*' --ignore 'staticfiles/*'
+	env -u DATABASE_URL $(BIN)/python manage.py compilemessages --ignore '.venv*'
 
 lint: venv
 	$(BIN)/ruff check .

@@ -9,6 +9,7 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
 from core.api.throttling import login_attempt_wait
@@ -20,9 +21,9 @@ from subscriptions.models import SubscriptionStatus
 
 
 class BillingAdminSite(admin.AdminSite):
-    site_header = "Billing back office"
-    site_title = "Billing back office"
-    index_title = "Back office"
+    site_header = _("Billing back office")
+    site_title = _("Billing back office")
+    index_title = _("Back office")
 
     @method_decorator(never_cache)
     @login_not_required
@@ -30,7 +31,7 @@ class BillingAdminSite(admin.AdminSite):
         """Django's admin login, with password guesses limited like the API token endpoint's (per
         username and per client address; the same counters, so switching doors buys nothing)."""
         if request.method == "POST" and (wait := login_attempt_wait(request=request)) is not None:
-            context = {**self.each_context(request), "title": "Too many sign-in attempts", "retry_after": wait,
+            context = {**self.each_context(request), "title": _("Too many sign-in attempts"), "retry_after": wait,
                        "login_url": request.get_full_path()}
             response = TemplateResponse(request, "admin/billing/login_throttled.html", context, status=429)
             response["Retry-After"] = str(wait)
@@ -57,7 +58,7 @@ class BillingAdminSite(admin.AdminSite):
 
     def reports_view(self, request):
         if "finance_reports" in dashboard_panels_hidden():
-            raise Http404("The finance reports module is disabled.")
+            raise Http404(_("The finance reports module is disabled."))
         return reports_dashboard_view(request, admin_context=self.each_context(request))
 
     def dashboard_view(self, request):
@@ -65,7 +66,7 @@ class BillingAdminSite(admin.AdminSite):
         labels = dict(SubscriptionStatus.choices)
         context = {
             **self.each_context(request),
-            "title": "Billing dashboard",
+            "title": _("Billing dashboard"),
             # Panels of disabled modules are left out (docs/modules.md).
             "panels_hidden": dashboard_panels_hidden(),
             "figures": figures,

@@ -71,6 +71,9 @@ MIDDLEWARE = [
     # A disabled module's API routes answer 404 `module_disabled`, its admin pages 404 (docs/modules.md).
     "modules.middleware.ModuleDoorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The reader's language: the language cookie staff set with the admin's switcher, else Accept-Language,
+    # else LANGUAGE_CODE. API callers' preferred language is applied after authentication (docs/i18n.md).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -93,7 +96,11 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # LANGUAGE_CODE and LANGUAGE_BIDI for <html lang dir> in every page we render.
+                "django.template.context_processors.i18n",
             ],
+            # {% load billing_l10n %}: the money and date filters every template formats figures with.
+            "libraries": {"billing_l10n": "core.templatetags.billing_l10n"},
         },
     },
 ]
@@ -172,7 +179,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# English and Arabic (docs/i18n.md): the catalogs live in locale/, Django's and DRF's own ship with them.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ar", "العربية")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The admin's language switcher remembers a staff member's choice in this cookie for a year.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+# The CLDR locale (region) that formats amounts and dates for each language (core/l10n.py): Yemen's
+# Arabic writes Arabic-Indic digits, as CLDR says; `ar_AE` or `ar` would write Latin digits.
+FORMAT_LOCALES = {"en": env.str("FORMAT_LOCALE_EN", default="en_US"),
+                  "ar": env.str("FORMAT_LOCALE_AR", default="ar_YE")}
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

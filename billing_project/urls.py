@@ -6,6 +6,8 @@ from payments.views import invoice_print
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Django's set_language view: the admin header's language switcher posts here (docs/i18n.md).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
     # Each installed rail's webhook endpoint at /webhooks/<rail code>/ (payments/providers/urls.py).
     path("webhooks/", include("payments.providers.urls")),

@@ -18,6 +18,8 @@ from django.db.models.functions import RowNumber
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import get_language_bidi
+from django.utils.translation import gettext_lazy as _
 
 from core.exceptions import BillingError, InvalidOperation
 from core.exports import csv_export_response
@@ -69,7 +71,11 @@ class RecentRowsInline(ReadOnlyTabularInline):
 
 
 def money(amount: int | None, currency: str) -> str:
-    return "" if amount is None else format_money(amount, currency)
+    """An amount for an admin page; in a right-to-left language kept one left-to-right unit (<bdi>)."""
+    if amount is None:
+        return ""
+    text = format_money(amount, currency)
+    return format_html('<bdi class="money" dir="ltr">{}</bdi>', text) if get_language_bidi() else text
 
 
 def money_column(field: str, *, description: str, ordering: str | None = None,
@@ -106,7 +112,8 @@ def run_for_each(modeladmin: admin.ModelAdmin, request, queryset: QuerySet, oper
         try:
             operation(obj)
         except BillingError as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+            modeladmin.message_user(request, _("%(object)s: %(error)s") % {"object": obj, "error": exc.message},
+                                    messages.ERROR)
         else:
             succeeded += 1
     if succeeded:
@@ -168,7 +175,7 @@ def live_status_badge(*, topic: str, obj) -> str:
 def csv_export_action(spec):
     """An admin action that streams the selected rows (or every row the filters select) as CSV; it needs
     only the view permission, like the list itself."""
-    @admin.action(description="Export selected rows to CSV", permissions=["view"])
+    @admin.action(description=_("Export selected rows to CSV"), permissions=["view"])
     def export_csv(modeladmin, request, queryset):
         return csv_export_response(queryset=queryset.order_by("pk"), spec=spec,
                                    stamp=timezone.now().strftime("%Y%m%dT%H%M%SZ"))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,14 @@ SYSTEM = Actor.system("app")
 class AuditRow(models.Model):
     """Fields shared by every append-only row: when, who and why."""
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     # Kept nullable with SET_NULL so deleting a user never deletes history; actor_label still says who.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, verbose_name=_("actor"),
+            null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    actor_label = models.CharField(max_length=150, default="system")
-    reason = models.CharField(max_length=500, blank=True)
+    actor_label = models.CharField(_("actor label"), max_length=150, default="system")
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
 
     class Meta:
         abstract = True

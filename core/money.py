@@ -7,19 +7,21 @@ through `round_minor`, the single place where rounding happens.
 
 from decimal import ROUND_HALF_UP, Decimal
 
-# ISO 4217 minor-unit exponents that differ from the usual 2.
-_ZERO_DECIMAL = {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
-                 "VND", "VUV", "XAF", "XOF", "XPF"}
-_THREE_DECIMAL = {"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"}
+from babel.numbers import format_currency, get_currency_precision
+from django.utils.functional import lazy
+
+from core.l10n import babel_locale, localize_digits
+
+# Every locale writes an amount as its number, then the ISO code: codes are unambiguous where symbols are
+# not ("$", "US$", "ر.س.‏"), and the one order keeps columns of figures aligned in both languages. The
+# pattern's fraction digits are replaced by the currency's own (currency_digits).
+_MONEY_PATTERN = "#,##0.00 ¤¤"
 
 
 def currency_exponent(currency: str) -> int:
-    code = currency.upper()
-    if code in _ZERO_DECIMAL:
-        return 0
-    if code in _THREE_DECIMAL:
-        return 3
-    return 2
+    """Digits of the currency's minor unit from CLDR (USD 2, JPY 0, KWD and BHD 3, YER 0). Stored amounts
+    are counted in this unit, so it must never change for a currency that already has amounts."""
+    return get_currency_precision(currency.upper())
 
 
 def round_minor(value: Decimal | int) -> int:
@@ -27,10 +29,15 @@ def round_minor(value: Decimal | int) -> int:
     return int(Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def format_money(amount: int, currency: str) -> str:
-    exponent = currency_exponent(currency)
-    major = Decimal(amount).scaleb(-exponent)
-    return f"{major:,.{exponent}f} {currency.upper()}"
+def format_money(amount: int, currency: str, *, language: str | None = None) -> str:
+    """The one formatter of amounts people read: minor units shown with the currency's CLDR digits, in the
+    reader's locale (grouping, decimal sign and digits: "1,234.50 USD", "١٬٢٣٤٫٥٠ USD" for ar_YE).
+    `language` defaults to the active one. Templates use the `money` filters (core.templatetags)."""
+    major = to_major(amount, currency)
+    locale = babel_locale(language=language)
+    text = format_currency(major, currency.upper(), format=_MONEY_PATTERN, locale=locale,
+                           currency_digits=True, numbering_system="default")
+    return localize_digits(text, locale=locale)
 
 
 def to_major(amount: int, currency: str) -> Decimal:
@@ -48,3 +55,8 @@ def to_minor(amount: Decimal, currency: str) -> int:
     if minor != minor.to_integral_value():
         raise ValueError(f"{amount} has more decimals than {currency.upper()} allows.")
     return int(minor)
+
+
+# `format_money` evaluated when the text is rendered, in the language active then: email contexts are
+# built before notifications renders them in the customer's language.
+format_money_lazy = lazy(format_money, str)

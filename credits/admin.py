@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import (
     ActionForm,
@@ -51,7 +52,7 @@ class HasCreditsFilter(admin.SimpleListFilter):
 class CreditBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("customer", "balance", "updated_at")
     list_filter = (HasCreditsFilter,)
-    search_fields = ("customer__name", "customer__email", "customer__external_id")
+    search_fields = ("customer__name", "customer__name_ar", "customer__email", "customer__external_id")
     date_hierarchy = "updated_at"
     list_select_related = ("customer",)
 
@@ -88,13 +89,13 @@ class CreditGrantAdmin(admin.ModelAdmin):
     list_display = ("id", "customer", "source", "amount", "remaining", "priority", "effective_at", "expires_at",
                     "expired_at", "description")
     list_filter = ("source", GrantExpiryFilter, "priority")
-    search_fields = ("customer__name", "customer__email", "description")
+    search_fields = ("customer__name", "customer__name_ar", "customer__email", "description")
     date_hierarchy = "created_at"
     list_select_related = ("customer",)
     fieldsets = (
         (None, {"fields": ("customer", "source", "description")}),
-        ("Credits", {"fields": ("amount", "remaining", "priority")}),
-        ("Validity", {"fields": ("effective_at", "expires_at", "expired_at", "created_at")}),
+        (_("Credits"), {"fields": ("amount", "remaining", "priority")}),
+        (_("Validity"), {"fields": ("effective_at", "expires_at", "expired_at", "created_at")}),
     )
     # `remaining` is derived from the ledger's allocations and `billing verify` checks it: only the
     # description, a note for people, may be edited. Grants are made with the customer action.
@@ -122,7 +123,8 @@ class EntryAllocationInline(ReadOnlyTabularInline):
 class CreditLedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "customer", "kind", "amount", "balance_after", "grant", "actor_label", "reason")
     list_filter = ("kind",)
-    search_fields = ("customer__name", "customer__email", "reason", "idempotency_key", "actor_label")
+    search_fields = ("customer__name", "customer__name_ar",
+                     "customer__email", "reason", "idempotency_key", "actor_label")
     date_hierarchy = "created_at"
     list_select_related = ("customer", "grant")
     show_full_result_count = False
@@ -137,12 +139,12 @@ class CreditLedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class CreditAllocationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "entry", "grant", "amount", "customer")
     list_filter = ("entry__kind", "grant__source")
-    search_fields = ("entry__customer__name", "entry__customer__email", "entry__reason")
+    search_fields = ("entry__customer__name", "entry__customer__name_ar", "entry__customer__email", "entry__reason")
     date_hierarchy = "entry__created_at"
     list_select_related = ("entry__customer", "grant")
     show_full_result_count = False
 
-    @admin.display(description="Customer", ordering="entry__customer__name")
+    @admin.display(description=_("Customer"), ordering="entry__customer__name")
     def customer(self, obj: CreditAllocation) -> Customer:
         return obj.entry.customer
 
@@ -152,18 +154,18 @@ class CustomerCreditBalanceInline(ReadOnlyTabularInline):
     fields = ("balance", "updated_at")
     readonly_fields = fields
     show_change_link = False
-    verbose_name_plural = "Credit balance"
+    verbose_name_plural = _("Credit balance")
 
 
 class GrantCreditsForm(ActionForm):
     amount = forms.IntegerField(min_value=1, max_value=BIGINT_MAX,
-                                help_text="Credits to add to each selected customer.")
+                                help_text=_("Credits to add to each selected customer."))
     source = forms.ChoiceField(choices=CreditSource.choices, initial=CreditSource.ADJUSTMENT)
     priority = forms.IntegerField(min_value=0, max_value=32767, initial=DEFAULT_GRANT_PRIORITY,
                                   help_text=f"Lower numbers are spent first (plan refills use {PLAN_REFILL_PRIORITY}).")
     expires_at = forms.SplitDateTimeField(required=False, widget=AdminSplitDateTime,
-                                          help_text="Leave empty for credits that never expire.")
-    reason = forms.CharField(max_length=500, help_text="Written to the ledger with your name.")
+                                          help_text=_("Leave empty for credits that never expire."))
+    reason = forms.CharField(max_length=500, help_text=_("Written to the ledger with your name."))
 
 
 class CreditsCustomerAdmin(CustomerAdmin):
@@ -176,12 +178,12 @@ class CreditsCustomerAdmin(CustomerAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))
-        return [*fieldsets, ("Credit account", {"fields": ("credit_account",)})] if obj is not None else fieldsets
+        return [*fieldsets, (_("Credit account"), {"fields": ("credit_account",)})] if obj is not None else fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), "credit_account"]
 
-    @admin.display(description="Totals")
+    @admin.display(description=_("Totals"))
     def credit_account(self, obj: Customer) -> str:
         totals = credit_account_totals(customer=obj)
         refill = totals.next_refill
@@ -192,7 +194,7 @@ class CreditsCustomerAdmin(CustomerAdmin):
         return format_html('<table class="credit-account">{}</table>',
                            format_html_join("", "<tr><th scope=\"row\">{}</th><td>{}</td></tr>", rows))
 
-    @admin.display(description="Credits", ordering="credit_balance__balance")
+    @admin.display(description=_("Credits"), ordering="credit_balance__balance")
     def credits(self, obj: Customer) -> int:
         balance = getattr(obj, "credit_balance", None)
         return balance.balance if balance is not None else 0
@@ -200,12 +202,12 @@ class CreditsCustomerAdmin(CustomerAdmin):
     def has_grant_credits_permission(self, request) -> bool:
         return request.user.has_perm("credits.grant_credits")
 
-    @admin.action(description="Grant credits", permissions=["grant_credits"])
+    @admin.action(description=_("Grant credits"), permissions=["grant_credits"])
     def grant_credits(self, request, queryset):
         form = action_form_bind(request, GrantCreditsForm)
         if not form.is_bound or not form.is_valid():
             return action_form_response(self, request, queryset, form=form, action="grant_credits",
-                                        title="Grant credits", submit_label="Grant credits")
+                                        title=_("Grant credits"), submit_label=_("Grant credits"))
         data = form.cleaned_data
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda customer: credit_grant(

@@ -24,6 +24,7 @@ def credits_low_check(*, balance_before: int, entry: CreditLedgerEntry) -> None:
 def credits_low_email_send(*, ledger_entry_id: int) -> EmailLog:
     entry = CreditLedgerEntry.objects.select_related("customer").get(pk=ledger_entry_id)
     return email_send_once(spec=EmailSpec(
+        language=entry.customer.preferred_language,
         event_key=f"credits_low:{entry.pk}", recipient=entry.customer.email, kind="credits_low",
         context={"customer": entry.customer, "balance": entry.balance_after,
                  "threshold": settings.CREDITS_LOW_THRESHOLD}))

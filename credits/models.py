@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from core.audit import AuditRow
 from subscriptions.models import Customer
@@ -13,11 +14,14 @@ class CreditBalance(models.Model):
     `manage.py billing verify`.
     """
 
-    customer = models.OneToOneField(Customer, primary_key=True, on_delete=models.PROTECT, related_name="credit_balance")
-    balance = models.BigIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
+    customer = models.OneToOneField(Customer, verbose_name=_("customer"),
+        primary_key=True, on_delete=models.PROTECT, related_name="credit_balance")
+    balance = models.BigIntegerField(_("balance"), default=0)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("credit balance")
+        verbose_name_plural = _("credit balances")
         constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="credit_balance_non_negative")]
 
     def __str__(self) -> str:
@@ -25,10 +29,10 @@ class CreditBalance(models.Model):
 
 
 class CreditSource(models.TextChoices):
-    PLAN_REFILL = "plan_refill", "Plan refill"
-    PURCHASE = "purchase", "Purchase"
-    PROMOTION = "promotion", "Promotion"
-    ADJUSTMENT = "adjustment", "Adjustment"
+    PLAN_REFILL = "plan_refill", _("Plan refill")
+    PURCHASE = "purchase", _("Purchase")
+    PROMOTION = "promotion", _("Promotion")
+    ADJUSTMENT = "adjustment", _("Adjustment")
 
 
 # Lower numbers are spent first. Purchased and granted credits default to 100; a plan's periodic refill
@@ -41,19 +45,22 @@ PLAN_REFILL_PRIORITY = 50
 class CreditGrant(models.Model):
     """A bucket of credits. `remaining` is what debits have not yet taken from it."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_grants")
-    amount = models.BigIntegerField()
-    remaining = models.BigIntegerField()
-    priority = models.PositiveSmallIntegerField(default=DEFAULT_GRANT_PRIORITY)
-    source = models.CharField(max_length=16, choices=CreditSource.choices)
-    effective_at = models.DateTimeField()
-    expires_at = models.DateTimeField(null=True, blank=True)
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"),
+        on_delete=models.PROTECT, related_name="credit_grants")
+    amount = models.BigIntegerField(_("amount"))
+    remaining = models.BigIntegerField(_("remaining"))
+    priority = models.PositiveSmallIntegerField(_("priority"), default=DEFAULT_GRANT_PRIORITY)
+    source = models.CharField(_("source"), max_length=16, choices=CreditSource.choices)
+    effective_at = models.DateTimeField(_("effective at"))
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     # Set when the expiry ledger row is written, so expiry runs once per grant.
-    expired_at = models.DateTimeField(null=True, blank=True)
-    description = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    expired_at = models.DateTimeField(_("expired at"), null=True, blank=True)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("credit grant")
+        verbose_name_plural = _("credit grants")
         ordering = ["priority", models.F("expires_at").asc(nulls_last=True), "created_at", "id"]
         # Staff actions in the admin beyond add/change/delete, granted per person.
         permissions = [("grant_credits", "Can grant credits to customers")]
@@ -76,11 +83,11 @@ class CreditGrant(models.Model):
 
 
 class LedgerKind(models.TextChoices):
-    GRANT = "grant", "Grant"
-    DEBIT = "debit", "Debit"
-    EXPIRY = "expiry", "Expiry"
-    REFUND = "refund", "Refund"
-    ADJUSTMENT = "adjustment", "Adjustment"
+    GRANT = "grant", _("Grant")
+    DEBIT = "debit", _("Debit")
+    EXPIRY = "expiry", _("Expiry")
+    REFUND = "refund", _("Refund")
+    ADJUSTMENT = "adjustment", _("Adjustment")
 
 
 class CreditLedgerEntry(AuditRow):
@@ -88,21 +95,24 @@ class CreditLedgerEntry(AuditRow):
 
     # No index of its own: ledger_customer_recent (customer, -id) serves every lookup by customer, and
     # each index is one more entry to write per ledger row (the billing run writes one per refill).
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_ledger", db_index=False)
-    kind = models.CharField(max_length=16, choices=LedgerKind.choices)
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"),
+        on_delete=models.PROTECT, related_name="credit_ledger", db_index=False)
+    kind = models.CharField(_("kind"), max_length=16, choices=LedgerKind.choices)
     # Signed: grants and refunds add, debits and expiries subtract, so SUM(amount) is the balance.
-    amount = models.BigIntegerField()
-    balance_after = models.BigIntegerField()
+    amount = models.BigIntegerField(_("amount"))
+    balance_after = models.BigIntegerField(_("balance after"))
     # The grant a grant or expiry row concerns; debits spread over grants are in the allocations.
     grant = models.ForeignKey(
-        CreditGrant, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries",
+        CreditGrant, verbose_name=_("grant"),
+            null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries",
     )
     # Lets an API client or the billing run repeat a write without doing it twice.
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=255, null=True, blank=True)
 
     class Meta:
+        verbose_name = _("credit ledger entry")
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "credit ledger entries"
+        verbose_name_plural = _("credit ledger entries")
         indexes = [models.Index(fields=["customer", "-id"], name="ledger_customer_recent")]
         constraints = [
             models.CheckConstraint(condition=Q(balance_after__gte=0), name="ledger_balance_non_negative"),
@@ -127,12 +137,16 @@ class CreditAllocation(models.Model):
     A debit can span several grants; these rows let `verify` recompute every grant's remaining.
     """
 
-    entry = models.ForeignKey(CreditLedgerEntry, on_delete=models.PROTECT, related_name="allocations")
-    grant = models.ForeignKey(CreditGrant, on_delete=models.PROTECT, related_name="allocations")
+    entry = models.ForeignKey(CreditLedgerEntry, verbose_name=_("entry"),
+        on_delete=models.PROTECT, related_name="allocations")
+    grant = models.ForeignKey(CreditGrant, verbose_name=_("grant"),
+        on_delete=models.PROTECT, related_name="allocations")
     # Signed like the entry: negative when credits left the grant.
-    amount = models.BigIntegerField()
+    amount = models.BigIntegerField(_("amount"))
 
     class Meta:
+        verbose_name = _("credit allocation")
+        verbose_name_plural = _("credit allocations")
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="allocation_non_zero")]
 
     def __str__(self) -> str:

@@ -1,11 +1,12 @@
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
 
 
 class ModulesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "modules"
-    verbose_name = "Modules"
+    verbose_name = _("Modules")
 
     def ready(self):
         from modules.graph import ModuleGraphError

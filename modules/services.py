@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import InvalidOperation
@@ -84,7 +85,8 @@ def _switch(*, code: str, enable: bool, actor: Actor, reason: str) -> list[str]:
     definitions = module_definitions()
     definition = _definition_or_refuse(code)
     if not enable and definition.is_core:
-        raise InvalidOperation(f"{definition.name} is a core module and cannot be disabled.", code="module_core")
+        raise InvalidOperation(_("%(module)s is a core module and cannot be disabled.") % {"module": definition.name},
+                               code="module_core")
     affected = (requirements_closure if enable else dependents_closure)(definitions=definitions, code=code)
     order = graph_order(definitions=definitions, codes=affected)
     kind = ModuleChangeKind.ENABLED if enable else ModuleChangeKind.DISABLED

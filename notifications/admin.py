@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import ReadOnlyAdminMixin, run_for_each
 from notifications.models import EmailLog
@@ -17,10 +18,10 @@ class EmailLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                        "last_error", "created_at", "sent_at", "updated_at", "body_text", "body_html")
     actions = ["resend"]
 
-    @admin.action(description="Resend", permissions=["resend"])
+    @admin.action(description=_("Resend"), permissions=["resend"])
     def resend(self, request, queryset):
         run_for_each(self, request, queryset, lambda log: email_resend_request(email_log=log),
-                     done="{count} email(s) will be sent again.")
+                     done=_("{count} email(s) will be sent again."))
 
     def has_resend_permission(self, request) -> bool:
         return request.user.has_perm("notifications.resend_emaillog")

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from core.jobs import job_defer
 from modules.selectors import module_enabled
@@ -24,6 +24,8 @@ class EmailSpec:
     recipient: str
     kind: str
     context: dict = field(default_factory=dict)
+    # The reader's language (the customer's preferred one); empty: LANGUAGE_CODE, as for staff emails.
+    language: str = ""
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,14 @@ class RenderedEmail:
     body_html: str
 
 
-def email_render(*, kind: str, context: dict) -> RenderedEmail:
-    """templates/emails/<kind>_subject.txt, <kind>.txt and <kind>.html with `context` (and SITE_URL)."""
-    context = {"site_url": settings.SITE_URL, **context}
+def email_render(*, kind: str, context: dict, language: str = "") -> RenderedEmail:
+    """templates/emails/<kind>_subject.txt, <kind>.txt and <kind>.html with `context` (and SITE_URL), in
+    `language`: its words, its direction and its way of writing amounts and dates."""
+    with translation.override(language or settings.LANGUAGE_CODE):
+        return _email_render(kind=kind, context={"site_url": settings.SITE_URL, **context})
+
+
+def _email_render(*, kind: str, context: dict) -> RenderedEmail:
     subject = " ".join(render_to_string(f"emails/{kind}_subject.txt", context).split())
     return RenderedEmail(subject=subject[:300], body_text=render_to_string(f"emails/{kind}.txt", context),
                          body_html=render_to_string(f"emails/{kind}.html", context))
@@ -62,7 +69,7 @@ def _email_claim(*, spec: EmailSpec) -> tuple[EmailLog, bool]:
     with transaction.atomic():
         log = _email_log_lock(event_key=spec.event_key, recipient=spec.recipient)
         if log is None:
-            rendered = email_render(kind=spec.kind, context=spec.context)
+            rendered = email_render(kind=spec.kind, context=spec.context, language=spec.language)
             # A concurrent job inserting the same row makes this one wait, then skip: the row is the guard.
             EmailLog.objects.bulk_create([EmailLog(
                 event_key=spec.event_key, recipient=spec.recipient, kind=spec.kind, subject=rendered.subject,

@@ -3,6 +3,7 @@ with a redeliver action)."""
 
 from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyTabularInline, run_for_each
 from outbound_webhooks.models import EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -14,7 +15,7 @@ class WebhookEndpointForm(forms.ModelForm):
     url = forms.URLField(max_length=500, assume_scheme="https")
     event_types = forms.MultipleChoiceField(choices=EventType.choices, widget=forms.CheckboxSelectMultiple)
     secret = forms.CharField(required=False, max_length=100,
-                             help_text="Leave empty to generate one (new endpoints) or keep the current one.")
+                             help_text=_("Leave empty to generate one (new endpoints) or keep the current one."))
 
     class Meta:
         model = WebhookEndpoint
@@ -51,7 +52,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             fields = [f for f in fields if f not in ("signing_secret", "secret")]
         return fields
 
-    @admin.display(description="Signing secret (give it to the receiver)")
+    @admin.display(description=_("Signing secret (give it to the receiver)"))
     def signing_secret(self, obj: WebhookEndpoint) -> str:
         return obj.secret
 
@@ -89,10 +90,10 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     inlines = [WebhookAttemptInline]
     actions = ["redeliver"]
 
-    @admin.action(description="Redeliver", permissions=["redeliver"])
+    @admin.action(description=_("Redeliver"), permissions=["redeliver"])
     def redeliver(self, request, queryset):
         run_for_each(self, request, queryset, lambda delivery: webhook_delivery_redeliver(delivery=delivery),
-                     done="{count} deliveries will be sent again.")
+                     done=_("{count} deliveries will be sent again."))
 
     def has_redeliver_permission(self, request) -> bool:
         return request.user.has_perm("outbound_webhooks.redeliver_webhookdelivery")

@@ -4,6 +4,7 @@ import uuid
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from core.memo import VersionedMemo
 
@@ -13,18 +14,18 @@ MODULE_CODE = "outbound_webhooks"
 class EventType(models.TextChoices):
     """Every event an endpoint may subscribe to (docs/webhooks-outbound.md lists their payloads)."""
 
-    INVOICE_FINALIZED = "invoice.finalized", "Invoice finalized"
-    INVOICE_PAID = "invoice.paid", "Invoice paid"
-    INVOICE_VOIDED = "invoice.voided", "Invoice voided"
-    PAYMENT_SUCCEEDED = "payment.succeeded", "Payment succeeded"
-    PAYMENT_FAILED = "payment.failed", "Payment failed"
-    PAYMENT_REFUNDED = "payment.refunded", "Payment refunded"
-    SUBSCRIPTION_CREATED = "subscription.created", "Subscription created"
-    SUBSCRIPTION_UPDATED = "subscription.updated", "Subscription updated"
-    SUBSCRIPTION_CANCELED = "subscription.canceled", "Subscription canceled"
-    CREDITS_GRANTED = "credits.granted", "Credits granted"
-    CREDITS_LOW = "credits.low", "Credits low"
-    USAGE_THRESHOLD_REACHED = "usage.threshold_reached", "Usage threshold reached"
+    INVOICE_FINALIZED = "invoice.finalized", _("Invoice finalized")
+    INVOICE_PAID = "invoice.paid", _("Invoice paid")
+    INVOICE_VOIDED = "invoice.voided", _("Invoice voided")
+    PAYMENT_SUCCEEDED = "payment.succeeded", _("Payment succeeded")
+    PAYMENT_FAILED = "payment.failed", _("Payment failed")
+    PAYMENT_REFUNDED = "payment.refunded", _("Payment refunded")
+    SUBSCRIPTION_CREATED = "subscription.created", _("Subscription created")
+    SUBSCRIPTION_UPDATED = "subscription.updated", _("Subscription updated")
+    SUBSCRIPTION_CANCELED = "subscription.canceled", _("Subscription canceled")
+    CREDITS_GRANTED = "credits.granted", _("Credits granted")
+    CREDITS_LOW = "credits.low", _("Credits low")
+    USAGE_THRESHOLD_REACHED = "usage.threshold_reached", _("Usage threshold reached")
 
 
 class WebhookEndpointQuerySet(models.QuerySet):
@@ -45,27 +46,29 @@ class WebhookEndpointQuerySet(models.QuerySet):
 class WebhookEndpoint(models.Model):
     """A URL of the merchant's systems that receives the events it subscribed to, signed with its secret."""
 
-    url = models.URLField(max_length=500)
+    url = models.URLField(_("URL"), max_length=500)
     # Shared with the receiver, which recomputes the HMAC-SHA256 signature with it; generated when staff
     # give none. Stored in clear because signing needs it.
-    secret = models.CharField(max_length=100)
+    secret = models.CharField(_("secret"), max_length=100)
     # The event types delivered here; staff choose them from EventType (checked by the services and a
     # constraint-free list because the set of types grows with the code, not with migrations).
-    event_types = models.JSONField(default=list)
-    description = models.CharField(max_length=200, blank=True)
-    enabled = models.BooleanField(default=True)
+    event_types = models.JSONField(_("event types"), default=list)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
     # Start of the current run of failed attempts (cleared by any success): an endpoint failing for
     # OUTBOUND_WEBHOOKS_DISABLE_AFTER_HOURS is disabled and staff are emailed.
-    failing_since = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(_("failing since"), null=True, blank=True)
     # Why and when the system (not staff) disabled it, shown in the admin and the API until re-enabled.
-    disabled_at = models.DateTimeField(null=True, blank=True)
-    disabled_reason = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    disabled_at = models.DateTimeField(_("disabled at"), null=True, blank=True)
+    disabled_reason = models.CharField(_("disabled reason"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = WebhookEndpointQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
         ordering = ["id"]
 
     def __str__(self) -> str:
@@ -106,19 +109,21 @@ class WebhookEvent(models.Model):
     work, never lost for committed work); immutable once written."""
 
     # The id receivers dedupe on: unique across every event, stable across retries and redeliveries.
-    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    event_type = models.CharField(max_length=64, choices=EventType.choices)
+    event_id = models.UUIDField(_("event id"), default=uuid.uuid4, unique=True, editable=False)
+    event_type = models.CharField(_("event type"), max_length=64, choices=EventType.choices)
     # The object the event is about ("invoice", 42): receivers order its events by `sequence`.
-    object_type = models.CharField(max_length=32)
-    object_id = models.BigIntegerField()
+    object_type = models.CharField(_("object type"), max_length=32)
+    object_id = models.BigIntegerField(_("object id"))
     # 1, 2, 3 ... per (object_type, object_id), from WebhookObjectSequence in the emitting transaction.
-    sequence = models.PositiveIntegerField()
+    sequence = models.PositiveIntegerField(_("sequence"))
     # The object as it was when the event happened, built by the emitting app; written by the system only.
     # Django's encoder, so emitters may hand over datetimes and Decimals as they are.
-    data = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    data = models.JSONField(_("data"), default=dict, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(fields=["object_type", "object_id", "sequence"],
@@ -135,11 +140,13 @@ class WebhookObjectSequence(models.Model):
     """The last sequence number given to an object's events; bumped by an upsert in the emitting
     transaction, so two transactions emitting for one object get 1 and 2, never the same number."""
 
-    object_type = models.CharField(max_length=32)
-    object_id = models.BigIntegerField()
-    last_sequence = models.PositiveIntegerField()
+    object_type = models.CharField(_("object type"), max_length=32)
+    object_id = models.BigIntegerField(_("object id"))
+    last_sequence = models.PositiveIntegerField(_("last sequence"))
 
     class Meta:
+        verbose_name = _("webhook object sequence")
+        verbose_name_plural = _("webhook object sequences")
         constraints = [models.UniqueConstraint(fields=["object_type", "object_id"],
                                                name="webhook_sequence_object_unique")]
 
@@ -149,36 +156,40 @@ class WebhookObjectSequence(models.Model):
 
 class DeliveryStatus(models.TextChoices):
     # Written with the event; a job delivers it (again after each failure until the retry window ends).
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Succeeded"
+    PENDING = "pending", _("Pending")
+    SUCCEEDED = "succeeded", _("Succeeded")
     # Retries are over (OUTBOUND_WEBHOOKS_RETRY_HOURS passed, or the endpoint was disabled); staff may redeliver.
-    FAILED = "failed", "Failed"
+    FAILED = "failed", _("Failed")
 
 
 class WebhookDelivery(models.Model):
     """One event for one endpoint: its status and the outcome of the last attempt (WebhookAttempt has all)."""
 
-    event = models.ForeignKey(WebhookEvent, on_delete=models.PROTECT, related_name="deliveries")
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries")
-    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
+    event = models.ForeignKey(WebhookEvent, verbose_name=_("event"),
+        on_delete=models.PROTECT, related_name="deliveries")
+    endpoint = models.ForeignKey(WebhookEndpoint, verbose_name=_("endpoint"),
+        on_delete=models.PROTECT, related_name="deliveries")
+    status = models.CharField(_("status"),
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
     # The last attempt's HTTP status (null: no answer, e.g. refused address or timeout) and what it said.
-    last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
+    last_response_code = models.PositiveSmallIntegerField(_("last response code"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
     # When the next automatic attempt is due (null when none is scheduled), for staff reading the log.
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     # Retries stop this long after the delivery was first due; a manual redelivery restarts the window.
-    retry_until = models.DateTimeField()
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+    retry_until = models.DateTimeField(_("retry until"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     # Set when its job found the outbound_webhooks module switched off: the delivery stays pending with no
     # job until the module is switched on again, which schedules every paused delivery at once.
-    paused_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    paused_at = models.DateTimeField(_("paused at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("webhook delivery")
         ordering = ["-id"]
-        verbose_name_plural = "webhook deliveries"
+        verbose_name_plural = _("webhook deliveries")
         permissions = [("redeliver_webhookdelivery", "Can redeliver a webhook")]
         constraints = [
             models.UniqueConstraint(fields=["event", "endpoint"], name="webhook_delivery_once_per_endpoint"),
@@ -193,19 +204,22 @@ class WebhookDelivery(models.Model):
 class WebhookAttempt(models.Model):
     """The delivery log: one row per HTTP attempt, append-only."""
 
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.PROTECT, related_name="attempt_log")
+    delivery = models.ForeignKey(WebhookDelivery, verbose_name=_("delivery"),
+        on_delete=models.PROTECT, related_name="attempt_log")
     # Null when no HTTP answer came (refused address, DNS failure, timeout, connection error).
-    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_code = models.PositiveSmallIntegerField(_("response code"), null=True, blank=True)
     # The first characters of the receiver's answer body, enough to see why it refused.
-    response_excerpt = models.CharField(max_length=500, blank=True)
-    error = models.CharField(max_length=500, blank=True)
-    succeeded = models.BooleanField()
+    response_excerpt = models.CharField(_("response excerpt"), max_length=500, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    succeeded = models.BooleanField(_("succeeded"))
     # Whether staff asked for this attempt (redeliver) rather than the retry schedule.
-    manual = models.BooleanField(default=False)
-    duration_ms = models.PositiveIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    manual = models.BooleanField(_("manual"), default=False)
+    duration_ms = models.PositiveIntegerField(_("duration ms"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("webhook attempt")
+        verbose_name_plural = _("webhook attempts")
         ordering = ["-id"]
 
     def __str__(self) -> str:

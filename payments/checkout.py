@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import IllegalTransition, InvalidOperation
@@ -158,7 +159,7 @@ def checkout_subscription_start(*, customer: Customer, plan: Plan, actor: Actor,
     The subscription and its numbered invoice commit first (the intent), then the rail is called outside
     any transaction, then the session is recorded (or, when the rail fails, both are withdrawn)."""
     if plan.is_free:
-        raise InvalidOperation("A free plan needs no checkout; subscribe directly.", code="nothing_to_pay")
+        raise InvalidOperation(_("A free plan needs no checkout; subscribe directly."), code="nothing_to_pay")
     if _merchant_of_record(provider):
         return _checkout_merchant_of_record(customer=customer, plan=plan, provider=provider, success_url=success_url,
                                             cancel_url=cancel_url)
@@ -206,7 +207,7 @@ def checkout_credit_pack_start(*, customer: Customer, credits: int, amount: int,
     granted when the invoice is paid (payments.services.credit_pack_fulfill). The numbered invoice
     commits before the rail is called, as for a subscription."""
     if credits <= 0 or amount <= 0:
-        raise InvalidOperation("A credit pack has a positive number of credits and a positive price.",
+        raise InvalidOperation(_("A credit pack has a positive number of credits and a positive price."),
                                code="invalid_amount")
     rail = checkout_rail(provider=provider, capability=Capability.HOSTED_CHECKOUT)
     account = rail.customer_account_ensure(customer=customer)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.urls import reverse
 
-from core.money import format_money
+from core.money import format_money_lazy as format_money
 from notifications.models import EmailLog
 from notifications.services import EmailSpec, email_send_once
 from payments.models import Invoice, Payment, PaymentStatus
@@ -47,6 +47,7 @@ def invoice_finalized_email_send(*, invoice_id: int) -> EmailLog:
     lines = [{"line": line, "amount": format_money(line.amount, invoice.currency)}
              for line in invoice.lines.order_by("id")]
     return email_send_once(spec=EmailSpec(
+        language=invoice.customer.preferred_language,
         event_key=f"invoice_finalized:{invoice.pk}", recipient=invoice.customer.email, kind="invoice_finalized",
         context={**_invoice_context(invoice), "lines": lines}))
 
@@ -80,6 +81,7 @@ def payment_succeeded_email_send(*, payment_id: int) -> EmailLog:
     payment = Payment.objects.select_related("customer", "invoice").get(pk=payment_id)
     invoice = payment.invoice
     return email_send_once(spec=EmailSpec(
+        language=payment.customer.preferred_language,
         event_key=f"payment_succeeded:{payment.pk}", recipient=payment.customer.email, kind="payment_succeeded",
         context={"payment": payment, "customer": payment.customer, "invoice": invoice,
                  "amount": format_money(payment.amount, payment.currency),
@@ -91,6 +93,7 @@ def payment_failed_email_send(*, invoice_id: int, attempt: int) -> EmailLog:
     invoice = _invoice(invoice_id)
     failed = invoice.payments.filter(status=PaymentStatus.FAILED).order_by("-created_at", "-id").first()
     return email_send_once(spec=EmailSpec(
+        language=invoice.customer.preferred_language,
         event_key=f"payment_failed:{invoice.pk}:{attempt}", recipient=invoice.customer.email, kind="payment_failed",
         context={**_invoice_context(invoice), "reason": failed.failure_reason if failed else ""}))
 
@@ -99,5 +102,6 @@ def dunning_final_notice_email_send(*, invoice_id: int) -> EmailLog:
     """The last collection attempt failed: the invoice is written off and its subscription canceled."""
     invoice = _invoice(invoice_id)
     return email_send_once(spec=EmailSpec(
+        language=invoice.customer.preferred_language,
         event_key=f"dunning_final:{invoice.pk}", recipient=invoice.customer.email, kind="dunning_final_notice",
         context=_invoice_context(invoice)))

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.fields.json import KeyTextTransform
+from django.utils.translation import gettext_lazy as _
 
 from core.audit import AuditRow
 from credits.models import CreditLedgerEntry
@@ -10,19 +11,19 @@ from usage.models import Meter
 
 
 class InvoiceStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    OPEN = "open", "Open"
-    PAID = "paid", "Paid"
-    VOID = "void", "Void"
-    UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+    DRAFT = "draft", _("Draft")
+    OPEN = "open", _("Open")
+    PAID = "paid", _("Paid")
+    VOID = "void", _("Void")
+    UNCOLLECTIBLE = "uncollectible", _("Uncollectible")
 
 
 class BillingReason(models.TextChoices):
-    SUBSCRIPTION_CREATE = "subscription_create", "First period of a subscription"
-    SUBSCRIPTION_CYCLE = "subscription_cycle", "Renewal"
-    SUBSCRIPTION_UPDATE = "subscription_update", "Plan change (proration)"
-    MANUAL = "manual", "Manual"
-    CREDIT_PACK = "credit_pack", "Credit pack purchase"
+    SUBSCRIPTION_CREATE = "subscription_create", _("First period of a subscription")
+    SUBSCRIPTION_CYCLE = "subscription_cycle", _("Renewal")
+    SUBSCRIPTION_UPDATE = "subscription_update", _("Plan change (proration)")
+    MANUAL = "manual", _("Manual")
+    CREDIT_PACK = "credit_pack", _("Credit pack purchase")
 
 
 # Reasons that bill a whole subscription period; each period is billed at most once.
@@ -36,8 +37,12 @@ class InvoiceNumberSequence(models.Model):
     (rolled-back transactions burn values); a locked counter row in the same transaction can.
     """
 
-    year = models.PositiveSmallIntegerField(primary_key=True)
-    last_number = models.PositiveIntegerField(default=0)
+    year = models.PositiveSmallIntegerField(_("year"), primary_key=True)
+    last_number = models.PositiveIntegerField(_("last number"), default=0)
+
+    class Meta:
+        verbose_name = _("invoice number sequence")
+        verbose_name_plural = _("invoice number sequences")
 
     def __str__(self) -> str:
         return f"{self.year}: {self.last_number}"
@@ -45,39 +50,44 @@ class InvoiceNumberSequence(models.Model):
 
 class Invoice(models.Model):
     # Assigned at finalization (draft -> open), never before, so drafts that are thrown away leave no gap.
-    number = models.CharField(max_length=32, null=True, blank=True, unique=True)
+    number = models.CharField(_("number"), max_length=32, null=True, blank=True, unique=True)
     # No index of its own: invoice_customer_recent (customer, -created_at) serves every lookup by customer,
     # and each index is one more entry to write per invoice (the billing run writes 100,000 at a time).
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices", db_index=False)
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"),
+        on_delete=models.PROTECT, related_name="invoices", db_index=False)
     subscription = models.ForeignKey(
-        Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices",
+        Subscription, verbose_name=_("subscription"),
+            null=True, blank=True, on_delete=models.PROTECT, related_name="invoices",
     )
-    billing_reason = models.CharField(max_length=24, choices=BillingReason.choices, default=BillingReason.MANUAL)
-    period_start = models.DateTimeField(null=True, blank=True)
-    period_end = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
-    currency = models.CharField(max_length=3)
+    billing_reason = models.CharField(_("billing reason"),
+        max_length=24, choices=BillingReason.choices, default=BillingReason.MANUAL)
+    period_start = models.DateTimeField(_("period start"), null=True, blank=True)
+    period_end = models.DateTimeField(_("period end"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
+    currency = models.CharField(_("currency"), max_length=3)
     # All amounts in integer minor units: sums of lines stay exact.
-    subtotal = models.BigIntegerField(default=0)
-    total = models.BigIntegerField(default=0)
-    amount_paid = models.BigIntegerField(default=0)
-    amount_due = models.BigIntegerField(default=0)
-    due_date = models.DateTimeField(null=True, blank=True)
-    issued_at = models.DateTimeField(null=True, blank=True)
-    paid_at = models.DateTimeField(null=True, blank=True)
-    voided_at = models.DateTimeField(null=True, blank=True)
+    subtotal = models.BigIntegerField(_("subtotal"), default=0)
+    total = models.BigIntegerField(_("total"), default=0)
+    amount_paid = models.BigIntegerField(_("amount paid"), default=0)
+    amount_due = models.BigIntegerField(_("amount due"), default=0)
+    due_date = models.DateTimeField(_("due date"), null=True, blank=True)
+    issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    voided_at = models.DateTimeField(_("voided at"), null=True, blank=True)
     # Dunning: how many collection attempts failed, and when the next one is due.
-    attempt_count = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempt_count = models.PositiveSmallIntegerField(_("attempt count"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     # A message to the customer printed on the invoice (one-off invoices: what the charge is for). A column
     # apart from metadata, which is staff's internal note and never shown to the customer. The database
     # default too: the billing run COPYs invoices without naming this column.
-    note = models.CharField(max_length=2000, blank=True, default="", db_default="")
-    metadata = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    note = models.CharField(_("note"), max_length=2000, blank=True, default="", db_default="")
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("invoice")
+        verbose_name_plural = _("invoices")
         ordering = ["-created_at", "-id"]
         # Staff actions in the admin beyond add/change/delete, granted per person.
         permissions = [
@@ -112,34 +122,37 @@ class Invoice(models.Model):
 
 
 class InvoiceLineKind(models.TextChoices):
-    SUBSCRIPTION = "subscription", "Subscription"
-    USAGE = "usage", "Usage"
-    PRORATION = "proration", "Proration"
-    CREDIT_PACK = "credit_pack", "Credit pack"
-    ADJUSTMENT = "adjustment", "Adjustment"
+    SUBSCRIPTION = "subscription", _("Subscription")
+    USAGE = "usage", _("Usage")
+    PRORATION = "proration", _("Proration")
+    CREDIT_PACK = "credit_pack", _("Credit pack")
+    ADJUSTMENT = "adjustment", _("Adjustment")
 
 
 class InvoiceLine(models.Model):
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
-    kind = models.CharField(max_length=16, choices=InvoiceLineKind.choices)
-    description = models.CharField(max_length=300)
-    quantity = models.DecimalField(max_digits=20, decimal_places=6, default=1)
+    invoice = models.ForeignKey(Invoice, verbose_name=_("invoice"), on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(_("kind"), max_length=16, choices=InvoiceLineKind.choices)
+    description = models.CharField(_("description"), max_length=300)
+    quantity = models.DecimalField(_("quantity"), max_digits=20, decimal_places=6, default=1)
     # Decimal minor units: usage prices are fractional; the line amount is rounded once from it.
-    unit_amount = models.DecimalField(max_digits=20, decimal_places=6)
+    unit_amount = models.DecimalField(_("unit amount"), max_digits=20, decimal_places=6)
     # Minor units; negative for credits such as unused time on a plan change.
-    amount = models.BigIntegerField()
-    period_start = models.DateTimeField(null=True, blank=True)
-    period_end = models.DateTimeField(null=True, blank=True)
+    amount = models.BigIntegerField(_("amount"))
+    period_start = models.DateTimeField(_("period start"), null=True, blank=True)
+    period_end = models.DateTimeField(_("period end"), null=True, blank=True)
     # Usage lines only: indexed where set (invoice_line_meter), the plan fee line of every renewal has none.
-    meter = models.ForeignKey(Meter, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+    meter = models.ForeignKey(Meter, verbose_name=_("meter"),
+        null=True, blank=True, on_delete=models.PROTECT, related_name="+",
                               db_index=False)
     # The prepaid credits this line sells (credit pack lines only), decided by the service that bills the
     # pack and read when the invoice is paid. A column, not metadata: invoice metadata is a free note staff
     # edit in the back office, and a note must never change what a payment grants.
-    credits = models.BigIntegerField(null=True, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
+    credits = models.BigIntegerField(_("credits"), null=True, blank=True)
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("invoice line")
+        verbose_name_plural = _("invoice lines")
         ordering = ["id"]
         indexes = [models.Index(fields=["meter"], name="invoice_line_meter", condition=Q(meter__isnull=False))]
         constraints = [
@@ -159,11 +172,14 @@ class InvoiceLine(models.Model):
 class InvoiceStatusChange(AuditRow):
     """Append-only audit of every invoice status move."""
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="status_changes")
-    from_status = models.CharField(max_length=16)
-    to_status = models.CharField(max_length=16)
+    invoice = models.ForeignKey(Invoice, verbose_name=_("invoice"),
+        on_delete=models.PROTECT, related_name="status_changes")
+    from_status = models.CharField(_("from status"), max_length=16)
+    to_status = models.CharField(_("to status"), max_length=16)
 
     class Meta:
+        verbose_name = _("invoice status change")
+        verbose_name_plural = _("invoice status changes")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -171,13 +187,13 @@ class InvoiceStatusChange(AuditRow):
 
 
 class PaymentMethod(models.TextChoices):
-    STRIPE = "stripe", "Stripe"
-    CASH = "cash", "Cash"
-    CHECK = "check", "Check"
-    BANK_TRANSFER = "bank_transfer", "Bank transfer"
-    PAYPAL = "paypal", "PayPal"
+    STRIPE = "stripe", _("Stripe")
+    CASH = "cash", _("Cash")
+    CHECK = "check", _("Check")
+    BANK_TRANSFER = "bank_transfer", _("Bank transfer")
+    PAYPAL = "paypal", _("PayPal")
     # Paid to Lemon Squeezy, the merchant of record, which bills the customer itself; we mirror it.
-    LEMONSQUEEZY = "lemonsqueezy", "Lemon Squeezy"
+    LEMONSQUEEZY = "lemonsqueezy", _("Lemon Squeezy")
 
 
 MANUAL_PAYMENT_METHODS = [PaymentMethod.CASH, PaymentMethod.CHECK, PaymentMethod.BANK_TRANSFER]
@@ -186,48 +202,52 @@ MANUAL_PROVIDER = "manual"
 
 
 class PaymentStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    PROCESSING = "processing", "Processing"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Canceled"
-    REFUNDED = "refunded", "Refunded"
-    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+    PENDING = "pending", _("Pending")
+    PROCESSING = "processing", _("Processing")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELED = "canceled", _("Canceled")
+    REFUNDED = "refunded", _("Refunded")
+    PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
 
 
 class Payment(models.Model):
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
-    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
-    amount = models.BigIntegerField()
-    currency = models.CharField(max_length=3)
-    method = models.CharField(max_length=16, choices=PaymentMethod.choices)
-    status = models.CharField(max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
-    amount_refunded = models.BigIntegerField(default=0)
-    failure_code = models.CharField(max_length=100, blank=True)
-    failure_reason = models.CharField(max_length=500, blank=True)
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"),
+        on_delete=models.PROTECT, related_name="payments")
+    invoice = models.ForeignKey(Invoice, verbose_name=_("invoice"),
+        null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
+    amount = models.BigIntegerField(_("amount"))
+    currency = models.CharField(_("currency"), max_length=3)
+    method = models.CharField(_("method"), max_length=16, choices=PaymentMethod.choices)
+    status = models.CharField(_("status"), max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+    amount_refunded = models.BigIntegerField(_("amount refunded"), default=0)
+    failure_code = models.CharField(_("failure code"), max_length=100, blank=True)
+    failure_reason = models.CharField(_("failure reason"), max_length=500, blank=True)
     # The rail (a PAYMENT_PROVIDERS code: "manual" for cash, check and bank transfer) that holds this
     # payment's ids and answers for it; `method` says how the customer paid, this says where to ask.
-    provider = models.CharField(max_length=32)
+    provider = models.CharField(_("provider"), max_length=32)
     # The provider's ids for the payment (a payment intent, an order) and for the charge that moved the
     # money, when it has one. Unique per provider, so a webhook or a retry maps to exactly one payment row.
-    provider_payment_id = models.CharField(max_length=255, null=True, blank=True)
-    provider_charge_id = models.CharField(max_length=255, null=True, blank=True)
+    provider_payment_id = models.CharField(_("provider payment id"), max_length=255, null=True, blank=True)
+    provider_charge_id = models.CharField(_("provider charge id"), max_length=255, null=True, blank=True)
     # Check number, bank reference: what finance reconciles a manual payment against.
-    reference = models.CharField(max_length=255, blank=True)
+    reference = models.CharField(_("reference"), max_length=255, blank=True)
     # What staff say the money was for when they record it by hand ("consulting day, paid in cash");
     # shown to the customer, unlike metadata. The database default too, for writers that do not name it.
-    description = models.CharField(max_length=500, blank=True, default="", db_default="")
+    description = models.CharField(_("description"), max_length=500, blank=True, default="", db_default="")
     # `created` of the newest provider event applied; an older event arriving late is not applied.
-    provider_updated_at = models.DateTimeField(null=True, blank=True)
+    provider_updated_at = models.DateTimeField(_("provider updated at"), null=True, blank=True)
     # The idempotency key of the collection attempt this payment records (invoice-<id>-attempt-<n>), also
     # sent to Stripe. Unique, so two collectors racing on one attempt insert one payment, not two.
-    collection_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
-    succeeded_at = models.DateTimeField(null=True, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    collection_key = models.CharField(_("collection key"), max_length=64, null=True, blank=True, unique=True)
+    succeeded_at = models.DateTimeField(_("succeeded at"), null=True, blank=True)
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
         ordering = ["-created_at", "-id"]
         # Staff actions in the admin beyond add/change/delete, granted per person.
         permissions = [("refund_payment", "Can refund payments")]
@@ -264,13 +284,15 @@ class PaymentCreditEntry(models.Model):
     the transaction that settles the invoice, so "what did this payment award" is a join, never a guess
     from idempotency keys."""
 
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="credit_entries")
+    payment = models.ForeignKey(Payment, verbose_name=_("payment"),
+        on_delete=models.PROTECT, related_name="credit_entries")
     # One cause per ledger row: a grant is caused by at most one payment.
-    entry = models.OneToOneField(CreditLedgerEntry, on_delete=models.PROTECT, related_name="+")
+    entry = models.OneToOneField(CreditLedgerEntry, verbose_name=_("entry"), on_delete=models.PROTECT, related_name="+")
 
     class Meta:
+        verbose_name = _("payment credit entry")
         ordering = ["id"]
-        verbose_name_plural = "payment credit entries"
+        verbose_name_plural = _("payment credit entries")
 
     def __str__(self) -> str:
         return f"payment {self.payment_id} -> ledger entry {self.entry_id}"
@@ -278,26 +300,28 @@ class PaymentCreditEntry(models.Model):
 
 class RefundStatus(models.TextChoices):
     # Committed before the provider is asked; holds its amount until Stripe settles it.
-    REQUESTED = "requested", "Requested"
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Canceled"
+    REQUESTED = "requested", _("Requested")
+    PENDING = "pending", _("Pending")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELED = "canceled", _("Canceled")
 
 
 class Refund(AuditRow):
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
-    amount = models.BigIntegerField()
-    currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING)
+    payment = models.ForeignKey(Payment, verbose_name=_("payment"), on_delete=models.PROTECT, related_name="refunds")
+    amount = models.BigIntegerField(_("amount"))
+    currency = models.CharField(_("currency"), max_length=3)
+    status = models.CharField(_("status"), max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING)
     # The rail that made the refund (the payment's, or "manual" when the money goes back by hand) and its
     # id for it; unique per provider, so its messages about the refund find exactly this row.
-    provider = models.CharField(max_length=32)
-    provider_refund_id = models.CharField(max_length=255, null=True, blank=True)
+    provider = models.CharField(_("provider"), max_length=32)
+    provider_refund_id = models.CharField(_("provider refund id"), max_length=255, null=True, blank=True)
     # Same key, same refund: a double-clicked admin action or a retried API call refunds once.
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=255, null=True, blank=True, unique=True)
 
     class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
@@ -315,12 +339,15 @@ class Refund(AuditRow):
 class RefundStatusChange(AuditRow):
     """Append-only audit of every refund status move, with what the provider said."""
 
-    refund = models.ForeignKey(Refund, on_delete=models.PROTECT, related_name="status_changes")
-    from_status = models.CharField(max_length=16)
-    to_status = models.CharField(max_length=16)
-    provider_data = models.JSONField(default=dict, blank=True)
+    refund = models.ForeignKey(Refund, verbose_name=_("refund"),
+        on_delete=models.PROTECT, related_name="status_changes")
+    from_status = models.CharField(_("from status"), max_length=16)
+    to_status = models.CharField(_("to status"), max_length=16)
+    provider_data = models.JSONField(_("provider data"), default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("refund status change")
+        verbose_name_plural = _("refund status changes")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -330,12 +357,15 @@ class RefundStatusChange(AuditRow):
 class PaymentStatusChange(AuditRow):
     """Append-only audit of every payment status move, with what the provider said."""
 
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="status_changes")
-    from_status = models.CharField(max_length=20)
-    to_status = models.CharField(max_length=20)
-    provider_data = models.JSONField(default=dict, blank=True)
+    payment = models.ForeignKey(Payment, verbose_name=_("payment"),
+        on_delete=models.PROTECT, related_name="status_changes")
+    from_status = models.CharField(_("from status"), max_length=20)
+    to_status = models.CharField(_("to status"), max_length=20)
+    provider_data = models.JSONField(_("provider data"), default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("payment status change")
+        verbose_name_plural = _("payment status changes")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -343,39 +373,43 @@ class PaymentStatusChange(AuditRow):
 
 
 class CreditPackOrderStatus(models.TextChoices):
-    PENDING = "pending", "Pending (billed on the next renewal)"
-    INVOICED = "invoiced", "Invoiced"
-    FULFILLED = "fulfilled", "Fulfilled (credits granted)"
-    CANCELED = "canceled", "Canceled"
+    PENDING = "pending", _("Pending (billed on the next renewal)")
+    INVOICED = "invoiced", _("Invoiced")
+    FULFILLED = "fulfilled", _("Fulfilled (credits granted)")
+    CANCELED = "canceled", _("Canceled")
 
 
 class CreditPackOrder(models.Model):
     """A credit pack bought on account: billed as a line of the subscription's next renewal invoice and
     granted when that invoice is paid (a Checkout purchase has its own invoice instead)."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_pack_orders")
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"),
+        on_delete=models.PROTECT, related_name="credit_pack_orders")
     # The CREDIT_PACKS catalog code at the time of the order; the catalog may change later, the order not.
-    pack_code = models.CharField(max_length=64)
+    pack_code = models.CharField(_("pack code"), max_length=64)
     # Copied from the catalog when placed, so a later catalog change never alters what was bought.
-    credits = models.BigIntegerField()
+    credits = models.BigIntegerField(_("credits"))
     # Integer minor units of `currency` (never floats), copied from the catalog when placed: the price the
     # customer accepted, even if the catalog price changes before the renewal bills it.
-    amount = models.BigIntegerField()
+    amount = models.BigIntegerField(_("amount"))
     # The customer's currency when placed; the renewal bills only orders in its invoice's currency.
-    currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=16, choices=CreditPackOrderStatus.choices,
+    currency = models.CharField(_("currency"), max_length=3)
+    status = models.CharField(_("status"), max_length=16, choices=CreditPackOrderStatus.choices,
                               default=CreditPackOrderStatus.PENDING)
     # The renewal invoice that bills the order; set once, when the order leaves pending.
-    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT,
+    invoice = models.ForeignKey(Invoice, verbose_name=_("invoice"), null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="credit_pack_orders")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     # SET_NULL so deleting a user never deletes an order; actor_label still says who placed it.
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("actor"),
+        null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="+")
-    actor_label = models.CharField(max_length=150, default="system")
+    actor_label = models.CharField(_("actor label"), max_length=150, default="system")
 
     class Meta:
+        verbose_name = _("credit pack order")
+        verbose_name_plural = _("credit pack orders")
         ordering = ["-created_at", "-id"]
         indexes = [
             # The renewal batch reads the pending orders of its customers in one query.
@@ -402,11 +436,14 @@ class CreditPackOrder(models.Model):
 class CreditPackOrderStatusChange(AuditRow):
     """Append-only audit of every credit pack order status move."""
 
-    order = models.ForeignKey(CreditPackOrder, on_delete=models.PROTECT, related_name="status_changes")
-    from_status = models.CharField(max_length=16)
-    to_status = models.CharField(max_length=16)
+    order = models.ForeignKey(CreditPackOrder, verbose_name=_("order"),
+        on_delete=models.PROTECT, related_name="status_changes")
+    from_status = models.CharField(_("from status"), max_length=16)
+    to_status = models.CharField(_("to status"), max_length=16)
 
     class Meta:
+        verbose_name = _("credit pack order status change")
+        verbose_name_plural = _("credit pack order status changes")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:

@@ -3,7 +3,9 @@
 
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
 
+from core.l10n import babel_locale
 from reports.dashboard import ReportFilterForm, dashboard_charts, dashboard_currencies
 
 
@@ -13,7 +15,9 @@ def reports_dashboard_view(request, *, admin_context: dict):
     form = ReportFilterForm(request.GET)  # no parameters: the defaults (the last twelve months)
     valid = form.is_valid()
     period = form.cleaned_data["range"] if valid else None
-    context = {**admin_context, "title": "Finance reports", "form": form, "period": period,
+    context = {**admin_context, "title": _("Finance reports"), "form": form, "period": period,
+               # Chart.js formats its axis numbers with this BCP 47 locale, the one amounts are written in.
+               "chart_locale": str(babel_locale()).replace("_", "-"),
                "currencies": dashboard_currencies(),
                "charts": dashboard_charts(period=period) if valid else []}
     return TemplateResponse(request, "admin/reports/dashboard.html", context, status=200 if valid else 400)

@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ReportAccess(models.Model):
@@ -10,6 +11,8 @@ class ReportAccess(models.Model):
     """
 
     class Meta:
+        verbose_name = _("report access")
+        verbose_name_plural = _("report accesses")
         managed = False
         default_permissions = ()
         permissions = [("view_reports", "Can view finance reports")]

@@ -7,6 +7,7 @@ this module importing them, to keep the layering.
 
 from django.contrib import admin
 from django.db.models import Count, Q
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import ReadOnlyAdminMixin, RecentRowsInline, live_status_badge, money_column, run_for_each
 from core.audit import Actor
@@ -26,7 +27,7 @@ class CustomerSubscriptionInline(RecentRowsInline):
     recent_order_by = ("-created_at", "-id")
     fields = ("plan", "status", "current_period_start", "current_period_end", "cancel_at_period_end", "created_at")
     readonly_fields = fields
-    verbose_name_plural = "Subscriptions (most recent)"
+    verbose_name_plural = _("Subscriptions (most recent)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("customer", "plan")
@@ -34,16 +35,16 @@ class CustomerSubscriptionInline(RecentRowsInline):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ("name", "email", "currency", "external_id", "created_at")
-    list_filter = ("currency", "created_at")
+    list_display = ("name", "name_ar", "email", "currency", "preferred_language", "external_id", "created_at")
+    list_filter = ("currency", "preferred_language", "created_at")
     # Provider ids are searched from payments' customer admin, which knows the provider accounts.
-    search_fields = ("name", "email", "external_id")
+    search_fields = ("name", "name_ar", "email", "external_id")
     date_hierarchy = "created_at"
     raw_id_fields = ("user",)
     fieldsets = (
-        (None, {"fields": ("name", "email", "currency", "user", "external_id")}),
-        ("Metadata", {"fields": ("metadata",), "classes": ("collapse",)}),
-        ("History", {"fields": ("created_at", "updated_at")}),
+        (None, {"fields": ("name", "name_ar", "email", "currency", "preferred_language", "user", "external_id")}),
+        (_("Metadata"), {"fields": ("metadata",), "classes": ("collapse",)}),
+        (_("History"), {"fields": ("created_at", "updated_at")}),
     )
     inlines = [CustomerSubscriptionInline]
 
@@ -55,20 +56,20 @@ class CustomerAdmin(admin.ModelAdmin):
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "price", "billing_interval", "trial_days", "credits_per_period",
+    list_display = ("code", "name", "name_ar", "price", "billing_interval", "trial_days", "credits_per_period",
                     "rate_limit_per_minute", "rate_limit_per_hour", "api_calls_per_day", "live_subscriptions",
                     "is_active", "sort_order")
     list_filter = ("is_active", "interval", "currency", "credits_rollover")
-    search_fields = ("code", "name")
+    search_fields = ("code", "name", "name_ar")
     date_hierarchy = "created_at"
     readonly_fields = ("created_at",)
     fieldsets = (
-        (None, {"fields": ("code", "name", "description", "is_active", "sort_order")}),
-        ("Price", {"fields": ("amount", "currency", "interval", "interval_count", "trial_days")}),
-        ("Credits", {"fields": ("credits_per_period", "credits_rollover")}),
-        ("Limits and features", {"fields": ("rate_limit_per_minute", "rate_limit_per_hour", "api_calls_per_day",
+        (None, {"fields": ("code", "name", "name_ar", "description", "is_active", "sort_order")}),
+        (_("Price"), {"fields": ("amount", "currency", "interval", "interval_count", "trial_days")}),
+        (_("Credits"), {"fields": ("credits_per_period", "credits_rollover")}),
+        (_("Limits and features"), {"fields": ("rate_limit_per_minute", "rate_limit_per_hour", "api_calls_per_day",
                                             "features")}),
-        ("History", {"fields": ("created_at",)}),
+        (_("History"), {"fields": ("created_at",)}),
     )
 
     def get_queryset(self, request):
@@ -77,15 +78,15 @@ class PlanAdmin(admin.ModelAdmin):
             live_count=Count("subscriptions", filter=Q(subscriptions__status__in=LIVE_SUBSCRIPTION_STATUSES)),
         )
 
-    price = money_column("amount", description="Price", ordering="amount")
+    price = money_column("amount", description=_("Price"), ordering="amount")
 
-    @admin.display(description="Billed every")
+    @admin.display(description=_("Billed every"))
     def billing_interval(self, obj: Plan) -> str:
         if obj.interval_count == 1:
             return obj.get_interval_display().lower()
         return f"{obj.interval_count} {obj.interval}s"
 
-    @admin.display(description="Live subscriptions", ordering="live_count")
+    @admin.display(description=_("Live subscriptions"), ordering="live_count")
     def live_subscriptions(self, obj: Plan) -> int:
         return obj.live_count
 
@@ -97,7 +98,7 @@ class SubscriptionEventInline(RecentRowsInline):
     fields = ("created_at", "kind", "from_status", "to_status", "from_plan", "to_plan", "actor_label", "reason")
     readonly_fields = fields
     show_change_link = False
-    verbose_name_plural = "Events (most recent)"
+    verbose_name_plural = _("Events (most recent)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("from_plan", "to_plan")
@@ -108,16 +109,16 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_display = ("id", "customer", "plan", "status_badge", "current_period_start", "current_period_end",
                     "cancel_at_period_end", "created_at")
     list_filter = ("status", "cancel_at_period_end", "plan")
-    search_fields = ("customer__name", "customer__email", "customer__external_id", "plan__code")
+    search_fields = ("customer__name", "customer__name_ar", "customer__email", "customer__external_id", "plan__code")
     date_hierarchy = "created_at"
     list_select_related = ("customer", "plan")
     fieldsets = (
         (None, {"fields": ("customer", "plan", "status_badge", "scheduled_plan", "billed_by")}),
-        ("Period", {"fields": ("billing_cycle_anchor", "current_period_start", "current_period_end",
+        (_("Period"), {"fields": ("billing_cycle_anchor", "current_period_start", "current_period_end",
                                "trial_start", "trial_end")}),
-        ("Cancellation", {"fields": ("cancel_at_period_end", "canceled_at", "ended_at", "paused_at")}),
-        ("Metadata", {"fields": ("metadata",), "classes": ("collapse",)}),
-        ("History", {"fields": ("created_at", "updated_at")}),
+        (_("Cancellation"), {"fields": ("cancel_at_period_end", "canceled_at", "ended_at", "paused_at")}),
+        (_("Metadata"), {"fields": ("metadata",), "classes": ("collapse",)}),
+        (_("History"), {"fields": ("created_at", "updated_at")}),
     )
     # Everything but metadata moves only through the services (status, plan, periods, cancellation),
     # each of which writes the audit event; a form edit would skip it.
@@ -130,7 +131,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("customer", "plan", "scheduled_plan")
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj: Subscription) -> str:
         # Kept current by the live `subscriptions` topic (templates/admin/live/badges.js.html).
         return live_status_badge(topic="subscriptions", obj=obj)
@@ -145,20 +146,20 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def has_cancel_subscription_permission(self, request) -> bool:
         return request.user.has_perm("subscriptions.cancel_subscription")
 
-    @admin.action(description="Cancel now", permissions=["cancel_subscription"])
+    @admin.action(description=_("Cancel now"), permissions=["cancel_subscription"])
     def cancel_now(self, request, queryset):
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda subscription: subscription_cancel(
             subscription=subscription, actor=actor, reason="canceled by staff in the back office",
-        ), done="Canceled {count} subscription(s).")
+        ), done=_("Canceled {count} subscription(s)."))
 
-    @admin.action(description="Cancel at period end", permissions=["cancel_subscription"])
+    @admin.action(description=_("Cancel at period end"), permissions=["cancel_subscription"])
     def cancel_at_period_end(self, request, queryset):
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda subscription: subscription_cancel(
             subscription=subscription, actor=actor, at_period_end=True,
             reason="cancellation at period end scheduled by staff in the back office",
-        ), done="Scheduled {count} subscription(s) to cancel at period end.")
+        ), done=_("Scheduled {count} subscription(s) to cancel at period end."))
 
 
 @admin.register(SubscriptionEvent)
@@ -166,7 +167,8 @@ class SubscriptionEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "subscription", "kind", "from_status", "to_status", "from_plan", "to_plan",
                     "actor_label", "reason")
     list_filter = ("kind", "to_status")
-    search_fields = ("subscription__customer__name", "subscription__customer__email", "actor_label", "reason")
+    search_fields = ("subscription__customer__name", "subscription__customer__name_ar",
+                     "subscription__customer__email", "actor_label", "reason")
     date_hierarchy = "created_at"
     list_select_related = ("subscription__customer", "subscription__plan", "from_plan", "to_plan")
     show_full_result_count = False

@@ -24,6 +24,7 @@ def _subscription(subscription_id: int) -> Subscription:
 def subscription_canceled_email_send(*, subscription_id: int) -> EmailLog:
     subscription = _subscription(subscription_id)
     return email_send_once(spec=EmailSpec(
+        language=subscription.customer.preferred_language,
         event_key=f"subscription_canceled:{subscription.pk}", recipient=subscription.customer.email,
         kind="subscription_canceled", context={"subscription": subscription, "customer": subscription.customer}))
 
@@ -36,6 +37,7 @@ def trial_ending_email_send(*, subscription_id: int, now: datetime | None = None
     days_left = max(0, round((subscription.trial_end - (now or timezone.now())) / timedelta(days=1)))
     # Keyed by the trial's end: a trial extended to a new end gets a reminder for it too.
     return email_send_once(spec=EmailSpec(
+        language=subscription.customer.preferred_language,
         event_key=f"trial_ending:{subscription.pk}:{subscription.trial_end.isoformat()}",
         recipient=subscription.customer.email, kind="trial_ending",
         context={"subscription": subscription, "customer": subscription.customer, "days_left": days_left}))

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.audit import Actor
 from core.bulk import AUDIT_FIELDS, array_of, audit_values, json_text, rows_copy
@@ -42,10 +43,12 @@ ALLOWED_SUBSCRIPTION_TRANSITIONS: dict[str, set[str]] = {
 
 
 def customer_create(*, name: str, email: str, user=None, currency: str | None = None,
-                    external_id: str | None = None, metadata: dict | None = None) -> Customer:
+                    external_id: str | None = None, metadata: dict | None = None, name_ar: str = "",
+                    preferred_language: str = "") -> Customer:
     customer = Customer(
         name=name, email=email, user=user, currency=(currency or settings.DEFAULT_CURRENCY).upper(),
-        external_id=external_id, metadata=metadata or {},
+        external_id=external_id, metadata=metadata or {}, name_ar=name_ar,
+        preferred_language=preferred_language or settings.LANGUAGE_CODE,
     )
     customer.full_clean(exclude=["user"])
     customer.save()
@@ -216,7 +219,7 @@ def subscription_create(*, customer: Customer, plan: Plan, actor: Actor, now: da
                                code="currency_mismatch")
     Customer.objects.select_for_update().get(pk=customer.pk)
     if customer.subscriptions.filter(status__in=[s for s in S.values if s != S.CANCELED]).exists():
-        raise IllegalTransition("The customer already has a live subscription; change its plan instead.",
+        raise IllegalTransition(gettext("The customer already has a live subscription; change its plan instead."),
                                 code="subscription_exists")
     subscription = Subscription(customer=customer, plan=plan, billing_cycle_anchor=now, current_period_start=now,
                                 metadata=metadata or {})
@@ -243,7 +246,7 @@ def subscription_cancel(*, subscription: Subscription, actor: Actor, at_period_e
     subscription = subscription_lock(subscription_id=subscription.pk)
     subscription_refuse_mirrored(subscription)
     if subscription.status == S.CANCELED:
-        raise IllegalTransition("The subscription is already canceled.", code="already_canceled")
+        raise IllegalTransition(gettext("The subscription is already canceled."), code="already_canceled")
     if at_period_end:
         if subscription.cancel_at_period_end:
             return subscription
@@ -279,8 +282,8 @@ def subscription_resume(*, subscription: Subscription, actor: Actor, reason: str
     subscription_refuse_mirrored(subscription)
     if subscription.status == S.PAUSED:
         if subscription.current_period_end <= now:
-            raise IllegalTransition("The period ended while paused: resuming restarts the billing cycle "
-                                    "(payments.billing.resume).", code="resume_restarts_cycle")
+            raise IllegalTransition(gettext("The period ended while paused: resuming restarts the billing cycle "
+                                    "(payments.billing.resume)."), code="resume_restarts_cycle")
         return subscription_transition(subscription=subscription, to_status=S.ACTIVE, actor=actor, reason=reason,
                                        now=now)
     if subscription.cancel_at_period_end and subscription.status != S.CANCELED:
@@ -327,7 +330,7 @@ def plan_update(*, plan: Plan, actor: Actor, **fields) -> Plan:
 def customer_update(*, customer: Customer, actor: Actor, **fields) -> Customer:
     """Change a customer's contact details or metadata."""
     if "currency" in fields and fields["currency"] != customer.currency and customer.subscriptions.exists():
-        raise InvalidOperation("A customer with subscriptions keeps its currency.", code="currency_locked")
+        raise InvalidOperation(gettext("A customer with subscriptions keeps its currency."), code="currency_locked")
     for name, value in fields.items():
         setattr(customer, name, value)
     customer.full_clean(exclude=["user"])
@@ -356,10 +359,10 @@ def idempotency_key_claim(*, key: str, method: str, path: str, request_hash: str
     reused for another request is a 409.
     """
     if not key or len(key) > 255:
-        raise InvalidOperation("The Idempotency-Key header must be 1 to 255 characters.",
+        raise InvalidOperation(gettext("The Idempotency-Key header must be 1 to 255 characters."),
                                code="invalid_idempotency_key")
     if customer_id is None and user_id is None:
-        raise InvalidOperation("An idempotency key needs an owner.", code="idempotency_key_owner_missing")
+        raise InvalidOperation(gettext("An idempotency key needs an owner."), code="idempotency_key_owner_missing")
     now = now or timezone.now()
     lease = now + timedelta(seconds=settings.API_IDEMPOTENCY_LEASE_SECONDS)
     owner = {"customer_id": customer_id} if customer_id is not None else {"customer_id": None, "user_id": user_id}
@@ -376,14 +379,14 @@ def idempotency_key_claim(*, key: str, method: str, path: str, request_hash: str
         if (existing.request_method, existing.request_path, existing.request_hash) != (method, path[:500],
                                                                                         request_hash):
             raise IdempotencyConflict(
-                "This Idempotency-Key was already used for a different request; send a new key.",
+                gettext("This Idempotency-Key was already used for a different request; send a new key."),
                 extra={"idempotency_key": key, "first_request": f"{existing.request_method} {existing.request_path}"},
             )
         if existing.response_status is not None:
             return IdempotencyClaim(record=existing, fresh=False)
         if existing.locked_until is not None and existing.locked_until > now:
             raise IdempotencyConflict(
-                "A request with this Idempotency-Key is still in progress; retry after it has answered.",
+                gettext("A request with this Idempotency-Key is still in progress; retry after it has answered."),
                 code="idempotency_request_in_progress",
                 extra={"idempotency_key": key, "retry_after": max(int((existing.locked_until - now).total_seconds()),
                                                                   1)},
@@ -414,7 +417,7 @@ def idempotency_key_release(*, record: ApiIdempotencyKey) -> None:
 def idempotency_keys_purge(*, older_than: timedelta = timedelta(hours=24), now: datetime | None = None) -> int:
     """Forget keys older than `older_than` (never less than the 24 hours clients are promised)."""
     if older_than < timedelta(hours=24):
-        raise InvalidOperation("Idempotency keys are kept at least 24 hours.", code="retention_too_short")
+        raise InvalidOperation(gettext("Idempotency keys are kept at least 24 hours."), code="retention_too_short")
     cutoff = (now or timezone.now()) - older_than
     deleted, _ = ApiIdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
     return deleted

@@ -2,6 +2,7 @@
 immutable once recorded, because invoices and credit debits were computed from them."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import ReadOnlyAdminMixin, csv_export_action
 from usage.models import Meter, MeterPrice, UsageAlert, UsageEvent, UsageThreshold
@@ -27,9 +28,9 @@ class MeterAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at",)
     fieldsets = (
         (None, {"fields": ("code", "name", "unit", "is_active")}),
-        ("Aggregation", {"fields": ("aggregation", "unique_property")}),
-        ("Credits", {"fields": ("credits_per_unit",)}),
-        ("History", {"fields": ("created_at",)}),
+        (_("Aggregation"), {"fields": ("aggregation", "unique_property")}),
+        (_("Credits"), {"fields": ("credits_per_unit",)}),
+        (_("History"), {"fields": ("created_at",)}),
     )
     inlines = [MeterPriceInline]
 
@@ -50,7 +51,8 @@ class MeterPriceAdmin(admin.ModelAdmin):
 class UsageEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("occurred_at", "customer", "meter", "quantity", "idempotency_key", "received_at")
     list_filter = ("meter",)
-    search_fields = ("customer__name", "customer__email", "customer__external_id", "idempotency_key")
+    search_fields = ("customer__name", "customer__name_ar",
+                     "customer__email", "customer__external_id", "idempotency_key")
     date_hierarchy = "occurred_at"
     list_select_related = ("customer", "meter")
     # Usage tables grow fastest; counting every row on each page load is not worth its cost.
@@ -67,7 +69,7 @@ class UsageThresholdAdmin(admin.ModelAdmin):
 
     list_display = ("__str__", "plan", "customer", "meter", "kind", "value", "hard_cap", "created_at")
     list_filter = ("kind", "hard_cap", "meter")
-    search_fields = ("name", "plan__code", "customer__name", "customer__email")
+    search_fields = ("name", "plan__code", "customer__name", "customer__name_ar", "customer__email")
     date_hierarchy = "created_at"
     raw_id_fields = ("customer",)
     readonly_fields = ("created_at",)
@@ -79,6 +81,6 @@ class UsageAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     list_display = ("created_at", "threshold", "customer", "period_start", "observed")
     list_filter = ("threshold__kind",)
-    search_fields = ("customer__name", "customer__email")
+    search_fields = ("customer__name", "customer__name_ar", "customer__email")
     date_hierarchy = "created_at"
     readonly_fields = ("threshold", "customer", "period_start", "observed", "created_at")

@@ -1,9 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class UsageConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "usage"
+    verbose_name = _("Usage")
 
     def ready(self) -> None:
         # Credits sits below usage and cannot call it: every credit debit calls the watchers registered

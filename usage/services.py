@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import InvalidOperation
@@ -42,11 +43,11 @@ def usage_event_record(*, customer: Customer, meter: Meter, idempotency_key: str
                        occurred_at: datetime | None = None, properties: dict | None = None,
                        actor: Actor | None = None) -> UsageRecord:
     if not idempotency_key:
-        raise InvalidOperation("A usage event needs an idempotency key.", code="idempotency_key_required")
+        raise InvalidOperation(_("A usage event needs an idempotency key."), code="idempotency_key_required")
     if Decimal(quantity) < 0:
-        raise InvalidOperation("Usage quantity cannot be negative.", code="invalid_quantity")
+        raise InvalidOperation(_("Usage quantity cannot be negative."), code="invalid_quantity")
     if not meter.is_active:
-        raise InvalidOperation(f"Meter {meter.code} is not active.", code="meter_inactive")
+        raise InvalidOperation(_("Meter %(meter)s is not active.") % {"meter": meter.code}, code="meter_inactive")
     event = UsageEvent(customer=customer, meter=meter, quantity=quantity, idempotency_key=idempotency_key,
                        occurred_at=occurred_at or timezone.now(), properties=properties or {})
     thresholds = usage_thresholds_prepare(customer=customer, meters=[meter], now=timezone.now())
@@ -191,14 +192,15 @@ def usage_events_record_batch(*, customer: Customer, events: Sequence[UsageEvent
     batch that would pass a hard cap is rejected with SpendCapReached (usage/thresholds.py).
     """
     if not events:
-        raise InvalidOperation("A batch needs at least one event.", code="empty_batch")
+        raise InvalidOperation(_("A batch needs at least one event."), code="empty_batch")
     if len(events) > USAGE_BATCH_MAX_EVENTS:
-        raise InvalidOperation(f"A batch holds at most {USAGE_BATCH_MAX_EVENTS} events.", code="batch_too_large")
+        raise InvalidOperation(_("A batch holds at most %(limit)s events.") % {"limit": USAGE_BATCH_MAX_EVENTS},
+                               code="batch_too_large")
     now = now or timezone.now()
     meters = {m.code: m for m in Meter.objects.filter(code__in={e.meter_code for e in events}, is_active=True)}
     errors = _usage_batch_errors(events=events, meters=meters, now=now)
     if errors:
-        raise InvalidOperation("Some events are invalid; nothing was stored.", code="invalid_events",
+        raise InvalidOperation(_("Some events are invalid; nothing was stored."), code="invalid_events",
                                extra={"fields": {"events": errors}})
 
     # The first event with a key is the one stored; a repeat later in the same batch is a duplicate.

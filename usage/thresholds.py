@@ -23,6 +23,7 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.exceptions import SpendCapReached
 from core.jobs import jobs_defer_many
@@ -112,8 +113,10 @@ def usage_thresholds_apply(*, check: ThresholdCheck) -> None:
         before, now_at = check.usage_before[threshold.meter_id], after[threshold.meter_id]
         if threshold.hard_cap and now_at > limit:
             raise SpendCapReached(
-                f"The hard cap {threshold} allows {limit:g} {threshold.meter.unit} of {threshold.meter.code} this "
-                f"period; {before:g} are used and this batch would take it to {now_at:g}. Nothing was stored.",
+                _("The hard cap %(cap)s allows %(limit)s %(unit)s of %(meter)s this period; %(used)s are used and "
+                  "this batch would take it to %(after)s. Nothing was stored.")
+                % {"cap": threshold, "limit": f"{limit:g}", "unit": threshold.meter.unit, "meter": threshold.meter.code,
+                   "used": f"{before:g}", "after": f"{now_at:g}"},
                 extra={"cap": {"id": threshold.pk, "name": str(threshold), "meter": threshold.meter.code,
                                "limit": str(limit), "used": str(before), "period_end": check.period_end.isoformat()}})
         if before < limit <= now_at:

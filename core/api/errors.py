@@ -12,6 +12,7 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, OperationalError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
@@ -25,8 +26,8 @@ class RequestTooLarge(exceptions.APIException):
     default_code = "request_too_large"
 
     def __init__(self):
-        super().__init__(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
-                         "(DATA_UPLOAD_MAX_MEMORY_SIZE).")
+        super().__init__(_("The request body is larger than %(limit)s bytes (DATA_UPLOAD_MAX_MEMORY_SIZE).")
+                         % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE})
 
 
 _TYPES: list[tuple[type, str]] = [
@@ -93,10 +94,10 @@ def api_exception_handler(exc, context):
     if _database_conflict(exc):
         # The request lost a race with another one; retrying it is safe (its transaction rolled back).
         return _error(status=409, type_="billing_error", code="conflict",
-                      message="Another request changed the same data at the same time; retry.")
+                      message=_("Another request changed the same data at the same time; retry."))
     if _out_of_range(exc):
         return _error(status=400, type_="invalid_request", code="out_of_range",
-                      message="A number or date in this request, or a total it adds up to, is too large to store.")
+                      message=_("A number or date in this request, or a total it adds up to, is too large to store."))
     if isinstance(exc, BillingError):
         details = {k: v for k, v in exc.extra.items() if k != "fields"}
         return _error(status=exc.http_status, type_="billing_error", code=exc.code, message=exc.message,
@@ -121,7 +122,8 @@ def api_exception_handler(exc, context):
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         fields = serializers.as_serializer_error(exceptions.ValidationError(detail))
         return _error(status=response.status_code, type_=type_, code="invalid",
-                      message=f"Invalid input: {_first_message(fields)}", fields=fields, headers=response.headers)
+                      message=_("Invalid input: %(reason)s") % {"reason": _first_message(fields)}, fields=fields,
+                      headers=response.headers)
     codes = exc.get_codes()
     code = codes if isinstance(codes, str) else "error"
     details = {"retry_after": int(exc.wait)} if isinstance(exc, exceptions.Throttled) and exc.wait else None

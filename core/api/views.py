@@ -2,6 +2,7 @@
 
 from django.http import HttpResponsePermanentRedirect
 from django.urls import Resolver404, resolve
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import NotFound
 from rest_framework.views import APIView
 
@@ -21,7 +22,7 @@ class ApiNotFoundView(APIView):
             if request.method in ("GET", "HEAD"):
                 return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
             raise NotFound(f"No such API endpoint. Paths end with a slash: {with_slash}")
-        raise NotFound("No such API endpoint.")
+        raise NotFound(_("No such API endpoint."))
 
     get = post = put = patch = delete = head = options = _answer
 

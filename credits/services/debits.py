@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.audit import Actor
 from core.bulk import audit_values
@@ -57,7 +58,7 @@ def credit_debit(*, customer: Customer, amount: int, actor: Actor, reason: str =
     Inside a caller's transaction no savepoint is made: the one statement writes everything or nothing,
     and a refusal is raised after it, so the caller's transaction stays usable."""
     if amount <= 0:
-        raise InvalidOperation("A debit must take a positive number of credits.", code="invalid_amount")
+        raise InvalidOperation(gettext("A debit must take a positive number of credits."), code="invalid_amount")
     now = now or timezone.now()
     if connection.vendor != "postgresql":
         return _credit_debit_general(customer=customer, amount=amount, actor=actor, reason=reason,
@@ -95,7 +96,8 @@ def _answer(*, attempt: _Attempt, customer: Customer, amount: int, actor: Actor,
     if attempt.expiry_due:
         return _credit_debit_general(customer=customer, amount=amount, actor=actor, reason=reason,
                                      idempotency_key=idempotency_key, now=now)
-    raise InsufficientCredits(f"{amount} credits needed but only {attempt.available} available.",
+    raise InsufficientCredits(gettext("%(required)s credits needed but only %(available)s available.")
+                              % {"required": amount, "available": attempt.available},
                               extra={"balance": attempt.available, "required": amount})
 
 
@@ -129,13 +131,15 @@ def _credit_debit_general(*, customer: Customer, amount: int, actor: Actor, reas
     if replay:
         return replay
     if balance is None:
-        raise InsufficientCredits(f"{amount} credits needed but only 0 available.",
+        raise InsufficientCredits(gettext("%(required)s credits needed but only %(available)s available.")
+                                  % {"required": amount, "available": 0},
                                   extra={"balance": 0, "required": amount})
     credit_grants_expire_due(balance=balance, now=now, actor=Actor.system("credit-expiry"))
     grants = list(credit_grants_spendable(customer_id=customer.pk, now=now))
     available = sum(g.remaining for g in grants)
     if available < amount:
-        raise InsufficientCredits(f"{amount} credits needed but only {available} available.",
+        raise InsufficientCredits(gettext("%(required)s credits needed but only %(available)s available.")
+                                  % {"required": amount, "available": available},
                                   extra={"balance": available, "required": amount})
     allocations: list[tuple[CreditGrant, int]] = []
     left = amount

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.audit import Actor
 from core.exceptions import IdempotencyConflict, InvalidOperation
@@ -60,7 +61,7 @@ def credit_replay(*, customer: Customer, idempotency_key: str | None, kind: str,
     if entry is None:
         return None
     if entry.kind != kind or abs(entry.amount) != abs(amount):
-        raise IdempotencyConflict("This idempotency key was already used for a different credit operation.",
+        raise IdempotencyConflict(gettext("This idempotency key was already used for a different credit operation."),
                                   extra={"idempotency_key": idempotency_key})
     return CreditWrite(entry=entry, replayed=True)
 
@@ -79,7 +80,7 @@ def credit_entry_append(*, balance: CreditBalance, kind: str, amount: int, actor
         with transaction.atomic():
             entry.save()
     except IntegrityError as exc:  # the unique key raced past credit_replay: same answer as a replay
-        raise IdempotencyConflict("This idempotency key is already in use.") from exc
+        raise IdempotencyConflict(gettext("This idempotency key is already in use.")) from exc
     CreditAllocation.objects.bulk_create(
         [CreditAllocation(entry=entry, grant=g, amount=a) for g, a in allocations if a]
     )
@@ -109,19 +110,19 @@ def credit_grant(*, customer: Customer, amount: int, source: str, actor: Actor, 
                  expires_at: datetime | None = None, idempotency_key: str | None = None,
                  description: str = "") -> CreditWrite:
     if amount <= 0:
-        raise InvalidOperation("A grant must add a positive number of credits.", code="invalid_amount")
+        raise InvalidOperation(gettext("A grant must add a positive number of credits."), code="invalid_amount")
     if source not in CreditSource.values:
         raise InvalidOperation(f"Unknown credit source {source!r}.", code="invalid_source")
     effective_at = effective_at or timezone.now()
     if expires_at is not None and expires_at <= effective_at:
-        raise InvalidOperation("A grant must expire after it takes effect.", code="invalid_expiry")
+        raise InvalidOperation(gettext("A grant must expire after it takes effect."), code="invalid_expiry")
     balance = credit_balance_lock(customer=customer)
     replay = credit_replay(customer=customer, idempotency_key=idempotency_key, kind=LedgerKind.GRANT, amount=amount)
     if replay:
         return replay
     if balance.balance + amount > BIGINT_MAX:
-        raise InvalidOperation("This grant would take the balance past the largest number of credits a balance "
-                               "can hold.", code="balance_limit")
+        raise InvalidOperation(gettext("This grant would take the balance past the largest number of credits a balance "
+                               "can hold."), code="balance_limit")
     grant = CreditGrant.objects.create(customer=customer, amount=amount, remaining=amount, priority=priority,
                                        source=source, effective_at=effective_at, expires_at=expires_at,
                                        description=description or reason[:200])
@@ -145,7 +146,7 @@ def credit_debit_reverse(*, entry: CreditLedgerEntry, actor: Actor, reason: str 
                          now: datetime | None = None) -> CreditWrite:
     """Give back the credits of a debit to the grants they came from (those not expired since)."""
     if entry.kind != LedgerKind.DEBIT:
-        raise InvalidOperation("Only a debit can be reversed.", code="not_a_debit")
+        raise InvalidOperation(gettext("Only a debit can be reversed."), code="not_a_debit")
     now = now or timezone.now()
     customer = entry.customer
     balance = credit_balance_lock(customer=customer)
@@ -166,7 +167,7 @@ def credit_debit_reverse(*, entry: CreditLedgerEntry, actor: Actor, reason: str 
         allocations.append((grant, -allocation.amount))
     returned = sum(a for _, a in allocations)
     if returned == 0:
-        raise InvalidOperation("Every grant this debit used has expired; nothing can be returned.",
+        raise InvalidOperation(gettext("Every grant this debit used has expired; nothing can be returned."),
                                code="nothing_to_return")
     new_entry = credit_entry_append(balance=balance, kind=LedgerKind.REFUND, amount=returned, actor=actor,
                                     reason=reason or f"reversal of ledger entry #{entry.pk}", idempotency_key=key,

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.exceptions import InvalidOperation
 from core.jobs import job_defer, jobs_defer_many
@@ -166,7 +167,7 @@ def webhook_delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
         delivery = (WebhookDelivery.objects.select_for_update(of=("self",)).select_related("endpoint")
                     .get(pk=delivery.pk))
         if not delivery.endpoint.enabled:
-            raise InvalidOperation("The endpoint is disabled; enable it before redelivering.",
+            raise InvalidOperation(_("The endpoint is disabled; enable it before redelivering."),
                                    code="webhook_endpoint_disabled")
         now = timezone.now()
         delivery.status, delivery.next_attempt_at = DeliveryStatus.PENDING, now

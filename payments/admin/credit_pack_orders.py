@@ -3,6 +3,7 @@
 order disagree with the invoice line that bills it."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import ReadOnlyAdminMixin, RecentRowsInline, money_column
 from payments.models import CreditPackOrder, CreditPackOrderStatusChange
@@ -15,7 +16,7 @@ class CreditPackOrderStatusChangeInline(RecentRowsInline):
     fields = ("created_at", "from_status", "to_status", "actor_label", "reason")
     readonly_fields = fields
     show_change_link = False
-    verbose_name_plural = "Status changes (most recent)"
+    verbose_name_plural = _("Status changes (most recent)")
 
 
 @admin.register(CreditPackOrder)
@@ -23,19 +24,20 @@ class CreditPackOrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "customer", "pack_code", "credits", "order_amount", "status", "invoice", "created_at",
                     "actor_label")
     list_filter = ("status", "currency", "pack_code")
-    search_fields = ("customer__name", "customer__email", "customer__external_id", "invoice__number", "pack_code")
+    search_fields = ("customer__name", "customer__name_ar",
+                     "customer__email", "customer__external_id", "invoice__number", "pack_code")
     date_hierarchy = "created_at"
     list_select_related = ("customer", "invoice")
     fieldsets = (
         (None, {"fields": ("customer", "pack_code", "credits", "order_amount", "status")}),
-        ("Billing", {"fields": ("invoice",)}),
-        ("History", {"fields": ("created_at", "updated_at", "actor_label")}),
+        (_("Billing"), {"fields": ("invoice",)}),
+        (_("History"), {"fields": ("created_at", "updated_at", "actor_label")}),
     )
     readonly_fields = ("customer", "pack_code", "credits", "order_amount", "status", "invoice", "created_at",
                        "updated_at", "actor_label")
     inlines = [CreditPackOrderStatusChangeInline]
 
-    order_amount = money_column("amount", description="Price", ordering="amount")
+    order_amount = money_column("amount", description=_("Price"), ordering="amount")
 
 
 @admin.register(CreditPackOrderStatusChange)

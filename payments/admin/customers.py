@@ -2,6 +2,7 @@
 customer's provider accounts and most recent payments; the plan page with its provider prices."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import ReadOnlyTabularInline
 from credits.admin import CreditsCustomerAdmin
@@ -16,7 +17,7 @@ class CustomerRecentPaymentInline(RecentPaymentsInline):
     recent_limit = 10
     fields = ("created_at", "invoice", "payment_amount", "method", "status_badge", "reference")
     readonly_fields = fields
-    verbose_name_plural = "Payments (most recent)"
+    verbose_name_plural = _("Payments (most recent)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("invoice")
@@ -29,7 +30,7 @@ class ProviderAccountInline(ReadOnlyTabularInline):
     fields = ("provider", "provider_customer_id", "default_payment_method_id", "default_payment_method_set_at",
               "created_at")
     readonly_fields = fields
-    verbose_name_plural = "Provider accounts"
+    verbose_name_plural = _("Provider accounts")
 
 
 class BackOfficeCustomerAdmin(CreditsCustomerAdmin):
@@ -43,7 +44,7 @@ class ProviderPlanPriceInline(admin.TabularInline):
     model = ProviderPlanPrice
     fields = ("provider", "provider_price_id", "provider_product_id")
     extra = 0
-    verbose_name_plural = "Provider prices"
+    verbose_name_plural = _("Provider prices")
 
 
 class BackOfficePlanAdmin(PlanAdmin):

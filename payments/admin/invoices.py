@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import (
     ActionForm,
@@ -53,7 +54,7 @@ class InvoiceLineInline(ReadOnlyTabularInline):
     readonly_fields = fields
     show_change_link = False
 
-    line_amount = money_column("amount", description="Amount", currency="invoice.currency")
+    line_amount = money_column("amount", description=_("Amount"), currency="invoice.currency")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("invoice")
@@ -73,7 +74,7 @@ class InvoiceStatusChangeInline(RecentRowsInline):
     fields = ("created_at", "from_status", "to_status", "actor_label", "reason")
     readonly_fields = fields
     show_change_link = False
-    verbose_name_plural = "Status changes (most recent)"
+    verbose_name_plural = _("Status changes (most recent)")
 
 
 class PastDueFilter(admin.SimpleListFilter):
@@ -94,9 +95,9 @@ class ManualPaymentForm(ActionForm):
                                initial=PaymentMethod.BANK_TRANSFER)
     amount = forms.DecimalField(
         required=False, min_value=0, decimal_places=3, max_digits=18,
-        help_text="In the invoice's currency, e.g. 9.99. Leave empty to pay each invoice's amount due.",
+        help_text=_("In the invoice's currency, e.g. 9.99. Leave empty to pay each invoice's amount due."),
     )
-    reference = forms.CharField(max_length=255, required=False, help_text="Check number, bank reference.")
+    reference = forms.CharField(max_length=255, required=False, help_text=_("Check number, bank reference."))
 
 
 @admin.register(Invoice)
@@ -105,18 +106,18 @@ class InvoiceAdmin(admin.ModelAdmin):
                     "invoice_amount_due",
                     "due_date", "issued_at", "print_link")
     list_filter = ("status", PastDueFilter, "billing_reason", "currency")
-    search_fields = ("number", "customer__name", "customer__email", "customer__external_id")
+    search_fields = ("number", "customer__name", "customer__name_ar", "customer__email", "customer__external_id")
     date_hierarchy = "created_at"
     list_select_related = ("customer",)
     fieldsets = (
         (None, {"fields": ("number", "customer", "subscription", "status_badge", "billing_reason", "print_link",
                            "note")}),
-        ("Amounts", {"fields": ("invoice_subtotal", "invoice_total", "invoice_amount_paid", "invoice_amount_due")}),
-        ("Period", {"fields": ("period_start", "period_end")}),
-        ("Dates", {"fields": ("issued_at", "due_date", "paid_at", "voided_at")}),
-        ("Collection", {"fields": ("attempt_count", "next_attempt_at")}),
-        ("Metadata", {"fields": ("metadata",), "classes": ("collapse",)}),
-        ("History", {"fields": ("created_at", "updated_at")}),
+        (_("Amounts"), {"fields": ("invoice_subtotal", "invoice_total", "invoice_amount_paid", "invoice_amount_due")}),
+        (_("Period"), {"fields": ("period_start", "period_end")}),
+        (_("Dates"), {"fields": ("issued_at", "due_date", "paid_at", "voided_at")}),
+        (_("Collection"), {"fields": ("attempt_count", "next_attempt_at")}),
+        (_("Metadata"), {"fields": ("metadata",), "classes": ("collapse",)}),
+        (_("History"), {"fields": ("created_at", "updated_at")}),
     )
     # Amounts follow from the lines and payments and the status moves only through the services
     # (which write the audit rows); only metadata is a free note.
@@ -131,7 +132,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     add_fieldsets = ((None, {"fields": ("customer", "note")}),)
     autocomplete_fields = ("customer",)
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj: Invoice) -> str:
         # Kept current by the live `invoices` topic (templates/admin/live/badges.js.html).
         return live_status_badge(topic="invoices", obj=obj)
@@ -184,20 +185,20 @@ class InvoiceAdmin(admin.ModelAdmin):
     def has_mark_invoice_paid_permission(self, request) -> bool:
         return request.user.has_perm("payments.mark_invoice_paid")
 
-    @admin.display(description="Invoice", ordering="number")
+    @admin.display(description=_("Invoice"), ordering="number")
     def invoice_label(self, obj: Invoice) -> str:
         return str(obj)
 
-    @admin.display(description="Print")
+    @admin.display(description=_("Print"))
     def print_link(self, obj: Invoice) -> str:
         return format_html('<a href="{}" target="_blank" rel="noopener">Print</a>', invoice_print_path(obj))
 
-    invoice_subtotal = money_column("subtotal", description="Subtotal", ordering="subtotal")
-    invoice_total = money_column("total", description="Total", ordering="total")
-    invoice_amount_paid = money_column("amount_paid", description="Amount paid", ordering="amount_paid")
-    invoice_amount_due = money_column("amount_due", description="Amount due", ordering="amount_due")
+    invoice_subtotal = money_column("subtotal", description=_("Subtotal"), ordering="subtotal")
+    invoice_total = money_column("total", description=_("Total"), ordering="total")
+    invoice_amount_paid = money_column("amount_paid", description=_("Amount paid"), ordering="amount_paid")
+    invoice_amount_due = money_column("amount_due", description=_("Amount due"), ordering="amount_due")
 
-    @admin.action(description="Record manual payment", permissions=["record_manual_payment"])
+    @admin.action(description=_("Record manual payment"), permissions=["record_manual_payment"])
     def record_manual_payment(self, request, queryset):
         only = queryset.first() if queryset.count() == 1 else None
         initial = {"amount": to_major(only.amount_due, only.currency)} if only is not None else {}
@@ -205,7 +206,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         if not form.is_bound or not form.is_valid():
             return action_form_response(
                 self, request, queryset, form=form, action="record_manual_payment",
-                title="Record manual payment", submit_label="Record payment",
+                title=_("Record manual payment"), submit_label=_("Record payment"),
                 help_text="Money received outside any payment provider, recorded as succeeded against each open "
                           "invoice.",
             )
@@ -218,28 +219,28 @@ class InvoiceAdmin(admin.ModelAdmin):
                                          method=data["method"], reference=data["reference"], actor=actor,
                                          reason=f"{data['method']} recorded by staff in the back office")
 
-        run_for_each(self, request, queryset, record, done="Recorded a payment on {count} invoice(s).")
+        run_for_each(self, request, queryset, record, done=_("Recorded a payment on {count} invoice(s)."))
         return None
 
-    @admin.action(description="Finalize (issue) drafts", permissions=["finalize_invoice"])
+    @admin.action(description=_("Finalize (issue) drafts"), permissions=["finalize_invoice"])
     def finalize(self, request, queryset):
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda invoice: invoice_finalize(invoice=invoice, actor=actor),
-                     done="Finalized {count} invoice(s).")
+                     done=_("Finalized {count} invoice(s)."))
 
-    @admin.action(description="Void", permissions=["void_invoice"])
+    @admin.action(description=_("Void"), permissions=["void_invoice"])
     def void(self, request, queryset):
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda invoice: invoice_void(
             invoice=invoice, actor=actor, reason="voided by staff in the back office",
-        ), done="Voided {count} invoice(s).")
+        ), done=_("Voided {count} invoice(s)."))
 
-    @admin.action(description="Mark paid", permissions=["mark_invoice_paid"])
+    @admin.action(description=_("Mark paid"), permissions=["mark_invoice_paid"])
     def mark_paid(self, request, queryset):
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda invoice: invoice_mark_paid(
             invoice=invoice, actor=actor, reason="marked paid by staff in the back office",
-        ), done="Marked {count} invoice(s) paid.")
+        ), done=_("Marked {count} invoice(s) paid."))
 
 
 @admin.register(InvoiceLine)
@@ -252,7 +253,7 @@ class InvoiceLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("invoice",)
     show_full_result_count = False
 
-    line_amount = money_column("amount", description="Amount", ordering="amount", currency="invoice.currency")
+    line_amount = money_column("amount", description=_("Amount"), ordering="amount", currency="invoice.currency")
 
 
 @admin.register(InvoiceStatusChange)

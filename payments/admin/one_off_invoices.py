@@ -6,6 +6,7 @@ also asks first (`invoice_one_off_check`), so the admin refuses exactly what the
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from core.exceptions import BillingError
 from core.money import to_minor
@@ -16,7 +17,7 @@ from payments.services import OneOffLine, invoice_one_off_check, invoice_one_off
 class OneOffLineForm(forms.ModelForm):
     # Typed in the currency's major unit like every amount in the back office (12.50), kept in minor units.
     unit_price = forms.DecimalField(min_value=0, max_digits=21, decimal_places=3,
-                                    help_text="Per unit, in the customer's currency, e.g. 120.00.")
+                                    help_text=_("Per unit, in the customer's currency, e.g. 120.00."))
 
     class Meta:
         model = InvoiceLine
@@ -54,8 +55,8 @@ class OneOffLineInline(admin.TabularInline):
     min_num = 1
     validate_min = True
     can_delete = False
-    verbose_name = "line"
-    verbose_name_plural = "Lines (amount = quantity x unit price, rounded once)"
+    verbose_name = _("line")
+    verbose_name_plural = _("Lines (amount = quantity x unit price, rounded once)")
 
     # The lines are part of the invoice being added: whoever may add invoices writes them.
     def has_add_permission(self, request, obj=None) -> bool:

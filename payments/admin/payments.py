@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import (
     ActionForm,
@@ -36,9 +37,9 @@ class RecentPaymentsInline(RecentRowsInline):
 
     model = Payment
 
-    payment_amount = money_column("amount", description="Amount")
+    payment_amount = money_column("amount", description=_("Amount"))
 
-    @admin.display(description="Status")
+    @admin.display(description=_("Status"))
     def status_badge(self, obj: Payment) -> str:
         return payment_status_badge(obj)
 
@@ -49,7 +50,7 @@ class PaymentStatusChangeInline(RecentRowsInline):
     recent_limit = 25
     fields = ("created_at", "from_status", "to_status", "actor_label", "reason", "provider_data")
     readonly_fields = fields
-    verbose_name_plural = "Status changes (most recent)"
+    verbose_name_plural = _("Status changes (most recent)")
 
 
 class RefundInline(RecentRowsInline):
@@ -59,15 +60,15 @@ class RefundInline(RecentRowsInline):
     fields = ("created_at", "refund_amount", "status", "provider", "provider_refund_id", "actor_label", "reason")
     readonly_fields = fields
 
-    refund_amount = money_column("amount", description="Amount")
+    refund_amount = money_column("amount", description=_("Amount"))
 
 
 class RefundForm(ActionForm):
     amount = forms.DecimalField(
         required=False, min_value=0, decimal_places=3, max_digits=18,
-        help_text="In the payment's currency, e.g. 4.50. Leave empty to refund everything not yet refunded.",
+        help_text=_("In the payment's currency, e.g. 4.50. Leave empty to refund everything not yet refunded."),
     )
-    reason = forms.CharField(max_length=500, help_text="Written to the refund and the payment's history.")
+    reason = forms.CharField(max_length=500, help_text=_("Written to the refund and the payment's history."))
 
 
 @admin.register(Payment)
@@ -75,18 +76,19 @@ class PaymentAdmin(admin.ModelAdmin):
     list_display = ("id", "customer", "invoice", "payment_amount", "refunded", "method", "status_badge",
                     "reference", "created_at", "succeeded_at")
     list_filter = ("status", "method", "provider", "currency")
-    search_fields = ("customer__name", "customer__email", "customer__external_id", "invoice__number", "reference",
+    search_fields = ("customer__name", "customer__name_ar",
+                     "customer__email", "customer__external_id", "invoice__number", "reference",
                      "provider_payment_id", "provider_charge_id")
     date_hierarchy = "created_at"
     list_select_related = ("customer", "invoice")
     fieldsets = (
         (None, {"fields": ("customer", "invoice", "method", "status_badge", "reference", "description")}),
-        ("Amounts", {"fields": ("payment_amount", "refunded")}),
-        ("What it paid for", {"fields": ("paid_for", "credits_awarded")}),
-        ("Failure", {"fields": ("failure_code", "failure_reason")}),
-        ("Provider", {"fields": ("provider", "provider_payment_id", "provider_charge_id", "provider_updated_at")}),
-        ("Metadata", {"fields": ("metadata",), "classes": ("collapse",)}),
-        ("History", {"fields": ("created_at", "succeeded_at", "updated_at")}),
+        (_("Amounts"), {"fields": ("payment_amount", "refunded")}),
+        (_("What it paid for"), {"fields": ("paid_for", "credits_awarded")}),
+        (_("Failure"), {"fields": ("failure_code", "failure_reason")}),
+        (_("Provider"), {"fields": ("provider", "provider_payment_id", "provider_charge_id", "provider_updated_at")}),
+        (_("Metadata"), {"fields": ("metadata",), "classes": ("collapse",)}),
+        (_("History"), {"fields": ("created_at", "succeeded_at", "updated_at")}),
     )
     # The reference (check number, bank reference) and metadata are notes for finance; everything
     # else, the status above all, moves only through the services, which write the audit rows.
@@ -102,7 +104,7 @@ class PaymentAdmin(admin.ModelAdmin):
         # others come from their provider.
         return False
 
-    @admin.display(description="Paid for")
+    @admin.display(description=_("Paid for"))
     def paid_for(self, obj: Payment) -> str:
         if obj.invoice_id is None:
             return "Nothing billed: money received on account."
@@ -117,7 +119,7 @@ class PaymentAdmin(admin.ModelAdmin):
                            reverse("admin:payments_invoice_change", args=[invoice.pk]), invoice,
                            invoice.get_status_display(), money(invoice.total, invoice.currency), lines, orders)
 
-    @admin.display(description="Credits awarded")
+    @admin.display(description=_("Credits awarded"))
     def credits_awarded(self, obj: Payment) -> str:
         rows = format_html_join("", '<li><a href="{}">{} {} credits</a>, balance after {}: {}</li>', (
             (reverse("admin:credits_creditledgerentry_change", args=[link.entry.pk]), link.entry.get_kind_display(),
@@ -131,20 +133,21 @@ class PaymentAdmin(admin.ModelAdmin):
     def has_refund_payment_permission(self, request) -> bool:
         return request.user.has_perm("payments.refund_payment")
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj: Payment) -> str:
         return payment_status_badge(obj)
 
-    payment_amount = money_column("amount", description="Amount", ordering="amount")
-    refunded = money_column("amount_refunded", description="Refunded", ordering="amount_refunded")
+    payment_amount = money_column("amount", description=_("Amount"), ordering="amount")
+    refunded = money_column("amount_refunded", description=_("Refunded"), ordering="amount_refunded")
 
-    @admin.action(description="Refund", permissions=["refund_payment"])
+    @admin.action(description=_("Refund"), permissions=["refund_payment"])
     def refund(self, request, queryset):
         form = action_form_bind(request, RefundForm)
         if not form.is_bound or not form.is_valid():
-            return action_form_response(self, request, queryset, form=form, action="refund", title="Refund payments",
-                                        submit_label="Refund",
-                                        help_text="Manual payments are refunded at once; the money goes back by hand.")
+            return action_form_response(self, request, queryset, form=form, action="refund", title=_("Refund payments"),
+                                        submit_label=_("Refund"),
+                                        help_text=_("Manual payments are refunded at once; the money goes "
+                                                    "back by hand."))
         amount, reason = form.cleaned_data["amount"], form.cleaned_data["reason"]
         actor = Actor.of_user(request.user)
 
@@ -155,7 +158,7 @@ class PaymentAdmin(admin.ModelAdmin):
                 idempotency_key=form.idempotency_key("refund", payment),
             )
 
-        run_for_each(self, request, queryset, refund_one, done="Refunded {count} payment(s).")
+        run_for_each(self, request, queryset, refund_one, done=_("Refunded {count} payment(s)."))
         return None
 
 
@@ -165,7 +168,7 @@ class RefundStatusChangeInline(RecentRowsInline):
     recent_limit = 25
     fields = ("created_at", "from_status", "to_status", "actor_label", "reason", "provider_data")
     readonly_fields = fields
-    verbose_name_plural = "Status changes (most recent)"
+    verbose_name_plural = _("Status changes (most recent)")
 
 
 @admin.register(Refund)
@@ -173,14 +176,15 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "payment", "refund_amount", "status", "provider", "provider_refund_id", "actor_label",
                     "reason", "created_at")
     list_filter = ("status", "provider", "currency")
-    search_fields = ("payment__customer__name", "payment__customer__email", "provider_refund_id", "reason",
+    search_fields = ("payment__customer__name", "payment__customer__name_ar",
+                     "payment__customer__email", "provider_refund_id", "reason",
                      "idempotency_key")
     date_hierarchy = "created_at"
     list_select_related = ("payment",)
     inlines = [RefundStatusChangeInline]
     actions = [csv_export_action(REFUND_EXPORT)]
 
-    refund_amount = money_column("amount", description="Amount", ordering="amount")
+    refund_amount = money_column("amount", description=_("Amount"), ordering="amount")
 
 
 @admin.register(RefundStatusChange)
@@ -197,7 +201,8 @@ class RefundStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class PaymentStatusChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "payment", "from_status", "to_status", "actor_label", "reason")
     list_filter = ("to_status", "from_status")
-    search_fields = ("payment__customer__name", "payment__customer__email", "payment__provider_payment_id",
+    search_fields = ("payment__customer__name", "payment__customer__name_ar",
+                     "payment__customer__email", "payment__provider_payment_id",
                      "reason", "actor_label")
     date_hierarchy = "created_at"
     list_select_related = ("payment",)
@@ -209,6 +214,7 @@ class PaymentCreditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Which payment caused which credit ledger entry; read on the payment's page ("Credits awarded")."""
 
     list_display = ("id", "payment", "entry")
-    search_fields = ("payment__customer__name", "payment__customer__email", "payment__reference")
+    search_fields = ("payment__customer__name", "payment__customer__name_ar",
+                     "payment__customer__email", "payment__reference")
     list_select_related = ("payment", "entry")
     show_full_result_count = False

@@ -3,6 +3,7 @@ payments flow. Resuming may restart the billing cycle with an invoice (payments.
 subscriptions app cannot issue, so the action lives here."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import run_for_each
 from core.audit import Actor
@@ -36,12 +37,12 @@ class BackOfficeSubscriptionAdmin(SubscriptionAdmin):
     def has_resume_subscription_permission(self, request) -> bool:
         return request.user.has_perm("subscriptions.resume_subscription")
 
-    @admin.action(description="Resume (or withdraw a scheduled cancellation)", permissions=["resume_subscription"])
+    @admin.action(description=_("Resume (or withdraw a scheduled cancellation)"), permissions=["resume_subscription"])
     def resume(self, request, queryset):
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda subscription: subscription_resume_requested(
             subscription=subscription, actor=actor, reason="resumed by staff in the back office",
-        ), done="Resumed {count} subscription(s).")
+        ), done=_("Resumed {count} subscription(s)."))
 
 
 admin.site.unregister(Subscription)

@@ -3,6 +3,7 @@ method by approval and confirm it afterwards, and pay any open invoice (a one-of
 rail's hosted checkout. Every provider call is a service of payments.checkout, through the contract;
 a rail not configured answers 503, one not installed or without the capability 400 naming `provider`."""
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -146,7 +147,7 @@ class InvoiceCheckoutViewSet(ApiViewMixin, viewsets.GenericViewSet):
         invoice = self.scoped(invoice_list()).filter(pk=data["invoice"]).first()
         if invoice is None:
             # Like a path id: another customer's invoice and a missing one are the same 404.
-            raise NotFound("No such invoice.")
+            raise NotFound(_("No such invoice."))
         success_url, cancel_url = checkout_redirect_urls(success_url=data.get("success_url"),
                                                          cancel_url=data.get("cancel_url"))
         start = checkout_invoice_start(invoice=invoice, actor=Actor.of_user(request.user), success_url=success_url,

@@ -3,6 +3,7 @@ invoices (staff create one-off invoices, finalize, void and mark paid) and payme
 payments and refund)."""
 
 from django.http import HttpResponse
+from django.utils import translation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -24,7 +25,7 @@ from payments.api.serializers import (
     RefundSerializer,
     SubscriptionStartSerializer,
 )
-from payments.invoice_html import invoice_render_html
+from payments.invoice_html import invoice_language, invoice_render_html
 from payments.providers.manual.services import payment_record_manual
 from payments.selectors import (
     INVOICE_EXPORT,
@@ -240,7 +241,12 @@ class InvoiceViewSet(ApiViewMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
     @action(detail=True, methods=["get"], filter_backends=[])
     def html(self, request, pk=None):
         invoice = self.get_object()
-        return HttpResponse(invoice_render_html(invoice=invoice), content_type="text/html; charset=utf-8")
+        # `?language=`, else an Accept-Language header, else the customer's preferred language.
+        requested = request.query_params.get("language") or (
+            translation.get_language() if "Accept-Language" in request.headers else None)
+        language = invoice_language(invoice=invoice, requested=requested)
+        return HttpResponse(invoice_render_html(invoice=invoice, language=language),
+                            content_type="text/html; charset=utf-8")
 
     def create(self, request, *args, **kwargs):
         serializer = InvoiceCreateSerializer(data=request.data)

@@ -6,6 +6,7 @@ to the rail by its proxy model; who may see or reprocess them is the inbox's per
 from collections.abc import Callable
 
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_tools import ReadOnlyAdminMixin
 from core.audit import Actor
@@ -25,9 +26,9 @@ class ProviderEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     fieldsets = (
         (None, {"fields": ("event_id", "type", "api_version")}),
-        ("Processing", {"fields": ("status", "attempts", "processed_at", "error")}),
-        ("Times", {"fields": ("provider_created_at", "received_at")}),
-        ("Payload", {"fields": ("payload",)}),
+        (_("Processing"), {"fields": ("status", "attempts", "processed_at", "error")}),
+        (_("Times"), {"fields": ("provider_created_at", "received_at")}),
+        (_("Payload"), {"fields": ("payload",)}),
     )
     actions = ("reprocess",)
 
@@ -41,12 +42,13 @@ class ProviderEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         # Editing is off for everyone; reprocessing is for staff who may change events.
         return request.user.has_perm(_CHANGE)
 
-    @admin.action(description="Reprocess the selected events", permissions=["reprocess"])
+    @admin.action(description=_("Reprocess the selected events"), permissions=["reprocess"])
     def reprocess(self, request, queryset):
         actor = Actor.of_user(request.user)
         results = [self.event_reprocess(event=event, actor=actor)
                    for event in queryset.order_by("provider_created_at", "id")]
         failed = [e.event_id for e in results if e.status == ProviderEventStatus.FAILED]
-        self.message_user(request, f"Reprocessed {len(results) - len(failed)} event(s).", messages.SUCCESS)
+        self.message_user(request, _("Reprocessed %(count)s event(s).") % {"count": len(results) - len(failed)},
+                          messages.SUCCESS)
         if failed:
-            self.message_user(request, f"Still failing: {', '.join(failed)}", messages.ERROR)
+            self.message_user(request, _("Still failing: %(events)s") % {"events": ", ".join(failed)}, messages.ERROR)

@@ -7,6 +7,7 @@ Rail codes are not TextChoices: rails are installed by settings, so the set of c
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from subscriptions.models import Customer, Plan, Subscription
 
@@ -19,22 +20,25 @@ class ProviderAccount(models.Model):
     recent choice, and no second column has to be kept in step when another rail saves a method."""
 
     # Part of the customer, as the columns it replaces on Customer were: deleted with it.
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="provider_accounts")
-    provider = models.CharField(max_length=32)
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"),
+        on_delete=models.CASCADE, related_name="provider_accounts")
+    provider = models.CharField(_("provider"), max_length=32)
     # The rail's id for the customer; null for rails that keep no customer object (they still hold a
     # saved method). Unique per provider, so a webhook naming it maps to exactly one customer.
-    provider_customer_id = models.CharField(max_length=255, null=True, blank=True)
+    provider_customer_id = models.CharField(_("provider customer id"), max_length=255, null=True, blank=True)
     # The method renewals are charged to off-session ("" when none is saved).
-    default_payment_method_id = models.CharField(max_length=255, blank=True)
+    default_payment_method_id = models.CharField(_("default payment method id"), max_length=255, blank=True)
     # The rail's own time of the message that set that method: a late message older than this never
     # replaces a newer method with an older one. A column written only by the rail's services (never the
     # API or the admin): in `Customer.metadata`, which customers write, a far-future value would switch
     # method updates off.
-    default_payment_method_set_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    default_payment_method_set_at = models.DateTimeField(_("default payment method set at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("provider account")
+        verbose_name_plural = _("provider accounts")
         ordering = ["customer_id", "provider"]
         constraints = [
             models.CheckConstraint(condition=~Q(provider=""), name="provider_account_provider_set"),
@@ -57,12 +61,14 @@ class ProviderPlanPrice(models.Model):
     variant) and, where the rail has one, the product it belongs to. Our Plan stays the source of truth
     for the amount; this only maps it."""
 
-    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="provider_prices")
-    provider = models.CharField(max_length=32)
-    provider_price_id = models.CharField(max_length=255)
-    provider_product_id = models.CharField(max_length=255, blank=True)
+    plan = models.ForeignKey(Plan, verbose_name=_("plan"), on_delete=models.CASCADE, related_name="provider_prices")
+    provider = models.CharField(_("provider"), max_length=32)
+    provider_price_id = models.CharField(_("provider price id"), max_length=255)
+    provider_product_id = models.CharField(_("provider product id"), max_length=255, blank=True)
 
     class Meta:
+        verbose_name = _("provider plan price")
+        verbose_name_plural = _("provider plan prices")
         ordering = ["plan_id", "provider"]
         constraints = [
             models.UniqueConstraint(fields=["plan", "provider"], name="provider_plan_price_one_per_rail"),
@@ -116,31 +122,34 @@ class ProviderSubscription(models.Model):
 
 
 class ProviderEventStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    PROCESSED = "processed", "Processed"
-    FAILED = "failed", "Failed"
-    IGNORED = "ignored", "Ignored"
+    PENDING = "pending", _("Pending")
+    PROCESSED = "processed", _("Processed")
+    FAILED = "failed", _("Failed")
+    IGNORED = "ignored", _("Ignored")
 
 
 class ProviderEvent(models.Model):
     """Webhook inbox of every rail: each verified delivery is stored before it is processed, once per
     event id of its provider."""
 
-    provider = models.CharField(max_length=32)
-    event_id = models.CharField(max_length=255)
-    type = models.CharField(max_length=100, db_index=True)
-    api_version = models.CharField(max_length=32, blank=True)
-    livemode = models.BooleanField(default=False)
-    payload = models.JSONField()
+    provider = models.CharField(_("provider"), max_length=32)
+    event_id = models.CharField(_("event id"), max_length=255)
+    type = models.CharField(_("type"), max_length=100, db_index=True)
+    api_version = models.CharField(_("api version"), max_length=32, blank=True)
+    livemode = models.BooleanField(_("livemode"), default=False)
+    payload = models.JSONField(_("payload"))
     # The provider's own time of the event: orders events for one object when deliveries arrive out of order.
-    provider_created_at = models.DateTimeField(null=True, blank=True)
-    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    status = models.CharField(max_length=16, choices=ProviderEventStatus.choices, default=ProviderEventStatus.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
+    provider_created_at = models.DateTimeField(_("provider created at"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
+    status = models.CharField(_("status"),
+        max_length=16, choices=ProviderEventStatus.choices, default=ProviderEventStatus.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
 
     class Meta:
+        verbose_name = _("provider event")
+        verbose_name_plural = _("provider events")
         ordering = ["-received_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=ProviderEventStatus.values),

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.exceptions import InvalidOperation
 from core.money import currency_exponent, round_minor
@@ -47,11 +48,12 @@ def _plan_variants(spec: PlanSpec, currency: str) -> list[tuple[dict, int]]:
         rate_limit_per_hour=spec.rate_limit_per_hour, api_calls_per_day=spec.api_calls_per_day,
         features=list(spec.features), trial_days=TRIAL_DAYS if monthly_price else 0, interval_count=1,
     )
-    variants = [(dict(common, code=spec.code, name=spec.name, description=spec.description,
+    variants = [(dict(common, code=spec.code, name=spec.name, name_ar=spec.name_ar, description=spec.description,
                       amount=monthly_price, interval=BillingInterval.MONTH,
                       credits_per_period=spec.credits_per_month, sort_order=spec.sort_order), 1)]
     if spec.has_yearly:
         variants.append((dict(common, code=f"{spec.code}-yearly", name=f"{spec.name} (yearly)",
+                              name_ar=f"{spec.name_ar} (سنوي)" if spec.name_ar else "",
                               description=f"{spec.description} Billed yearly: two months free.",
                               amount=monthly_price * YEARLY_PRICE_MONTHS, interval=BillingInterval.YEAR,
                               credits_per_period=spec.credits_per_month * 12, sort_order=spec.sort_order + 1), 12))
@@ -94,7 +96,7 @@ def seed_staff_user(*, username: str, password: str | None) -> StaffAccount:
     same-named account without full staff rights is refused rather than promoted. Without a password
     an existing account is accepted but none is created (production gives no default password)."""
     if not username or password == "":
-        raise InvalidOperation("The staff username and password must not be empty.", code="invalid_staff_account")
+        raise InvalidOperation(_("The staff username and password must not be empty."), code="invalid_staff_account")
     user_model = get_user_model()
     user = user_model.objects.filter(username=username).first()
     if user is None:

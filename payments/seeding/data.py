@@ -57,6 +57,8 @@ class PlanSpec:
     sort_order: int
     meter_prices: list[MeterPriceSpec] = field(default_factory=list)
     has_yearly: bool = True
+    # The plan's name on Arabic invoices and emails (Plan.name_ar).
+    name_ar: str = ""
 
 
 METERS = [
@@ -75,6 +77,7 @@ PLANS = [
         monthly_price=Decimal("0"), credits_per_month=10, rate_limit_per_minute=5, rate_limit_per_hour=50,
         api_calls_per_day=500, features=FEATURES_FREE, sort_order=0, has_yearly=False,
         # No meter prices: a free customer is never billed in arrears, the rate limits cap it instead.
+        name_ar="المجانية",
     ),
     PlanSpec(
         code="basic", name="Basic", description="For small teams getting started with the API.",
@@ -85,6 +88,7 @@ PLANS = [
             MeterPriceSpec(meter="storage_gb", unit_amount=Decimal(25), included_units=Decimal(10)),
             MeterPriceSpec(meter="active_users", unit_amount=Decimal(500), included_units=Decimal(3)),
         ],
+        name_ar="الأساسية",
     ),
     PlanSpec(
         code="pro", name="Pro", description="For growing products: webhooks, usage export, priority support.",
@@ -95,6 +99,7 @@ PLANS = [
             MeterPriceSpec(meter="storage_gb", unit_amount=Decimal(20), included_units=Decimal(100)),
             MeterPriceSpec(meter="active_users", unit_amount=Decimal(400), included_units=Decimal(10)),
         ],
+        name_ar="الاحترافية",
     ),
     PlanSpec(
         code="enterprise", name="Enterprise", description="SSO, audit log and a dedicated support contact.",
@@ -105,6 +110,7 @@ PLANS = [
             MeterPriceSpec(meter="storage_gb", unit_amount=Decimal(10), included_units=Decimal(1_000)),
             MeterPriceSpec(meter="active_users", unit_amount=Decimal(300), included_units=Decimal(50)),
         ],
+        name_ar="المؤسسات",
     ),
 ]
 
@@ -119,4 +125,43 @@ DEMO_COMPANY_NAMES = [
     "Pinecone Games", "Quarry Legal", "Redwood Realty", "Saffron Kitchens", "Tidewater Freight",
     "Umbra Design", "Vantage Insurance", "Willow Pet Care", "Xenon Networks", "Yellowfin Fisheries",
     "Zephyr Aviation",
+]
+
+
+# Arabic-speaking demo customers (payments/seeding/arabic.py): businesses in Yemen billed in Yemeni rials
+# and in Saudi Arabia billed in Saudi riyals, each on the monthly plans priced in its own currency.
+# Monthly list prices per tier in major units: YER has no minor unit in CLDR, so its prices are whole rials.
+REGIONAL_MONTHLY_PRICES = {
+    "YER": {"basic": Decimal("5000"), "pro": Decimal("25000"), "enterprise": Decimal("100000")},
+    "SAR": {"basic": Decimal("37"), "pro": Decimal("189"), "enterprise": Decimal("749")},
+}
+
+
+@dataclass(frozen=True)
+class ArabicDemoCustomer:
+    key: str
+    name: str
+    name_ar: str
+    phone: str
+    city: str
+    currency: str
+    status: str
+    plan: str
+    method: str
+
+
+ARABIC_DEMO_CUSTOMERS = [
+    ArabicDemoCustomer(key="demo-customer-ar-01", name="Saba Trading", name_ar="سبأ للتجارة", phone="+967 1 441 200",
+                       city="Sana'a", currency="YER", status="active", plan="pro", method="bank_transfer"),
+    ArabicDemoCustomer(key="demo-customer-ar-02", name="Aden Port Services", name_ar="خدمات ميناء عدن",
+                       phone="+967 2 245 310", city="Aden", currency="YER", status="past_due", plan="basic",
+                       method="bank_transfer"),
+    ArabicDemoCustomer(key="demo-customer-ar-03", name="Hadramout Honey", name_ar="عسل حضرموت", phone="+967 5 302 118",
+                       city="Mukalla", currency="YER", status="active", plan="basic", method="cash"),
+    ArabicDemoCustomer(key="demo-customer-ar-04", name="Najd Logistics", name_ar="نجد للخدمات اللوجستية",
+                       phone="+966 11 465 7000", city="Riyadh", currency="SAR", status="active", plan="enterprise",
+                       method="bank_transfer"),
+    ArabicDemoCustomer(key="demo-customer-ar-05", name="Red Sea Clinics", name_ar="عيادات البحر الأحمر",
+                       phone="+966 12 660 4400", city="Jeddah", currency="SAR", status="active", plan="pro",
+                       method="check"),
 ]

@@ -236,6 +236,11 @@ _STORIES = {S.ACTIVE: _story_active, S.TRIALING: _story_trialing, S.PAST_DUE: _s
             S.PAUSED: _story_paused, S.CANCELED: _story_canceled, S.INCOMPLETE: _story_incomplete}
 
 
+def demo_story_tell(story: Story, plan: Plan, *, status: str) -> None:
+    """One unforced demo story ending in `status`, for customers built elsewhere (seeding/arabic.py)."""
+    _STORIES[status](story, plan, False)
+
+
 # ---------------------------------------------------------------------------------------- entry point
 
 

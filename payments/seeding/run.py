@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db.models import Count, Model
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework.authtoken.models import Token
 
 from core.audit import Actor
@@ -14,6 +15,7 @@ from core.exceptions import InvalidOperation
 from core.jobs import jobs_suppressed
 from credits.models import CreditGrant, CreditLedgerEntry
 from payments.models import Invoice, InvoiceLine, Payment, Refund
+from payments.seeding.arabic import arabic_demo_customers_build
 from payments.seeding.catalog import StaffAccount, seed_catalog, seed_staff_user
 from payments.seeding.demo import demo_customer_build, demo_username
 from payments.seeding.merchant_of_record import demo_mirrored_customers_build
@@ -38,6 +40,8 @@ class SeedReport:
     created: dict[str, int]
     demo_customers_created: int
     demo_customers_existing: int
+    # Arabic-speaking demo customers (YER, SAR) this run created; they come with any --demo.
+    arabic_demo_customers_created: int
     subscriptions_by_status: dict[str, int]
     invoices_by_status: dict[str, int]
     payments_by_status: dict[str, int]
@@ -66,7 +70,7 @@ def seed_run(*, demo: int, staff_username: str, staff_password: str | None,
     now = timezone.now()
     as_of = as_of or now.replace(microsecond=0)
     if as_of > now:
-        raise InvalidOperation("--as-of cannot be in the future: demo history is what already happened.",
+        raise InvalidOperation(_("--as-of cannot be in the future: demo history is what already happened."),
                                code="invalid_as_of")
     before = _row_counts()
     staff = seed_staff_user(username=staff_username, password=staff_password)
@@ -80,6 +84,9 @@ def seed_run(*, demo: int, staff_username: str, staff_password: str | None,
         # A few more on each merchant-of-record rail (one per eight demo customers, at most three).
         demo_mirrored_customers_build(count=min(3, demo // 8), as_of=as_of, catalog=catalog,
                                       staff=Actor.of_user(staff.user))
+        # A few Arabic-speaking customers billed in YER and SAR beside any demo (payments/seeding/arabic.py).
+        arabic = arabic_demo_customers_build(as_of=as_of, catalog=catalog, staff=Actor.of_user(staff.user)) \
+            if demo else 0
     after = _row_counts()
     example = None
     if demo:
@@ -87,7 +94,7 @@ def seed_run(*, demo: int, staff_username: str, staff_password: str | None,
         example = Token.objects.get_or_create(user=user)[0].key
     return SeedReport(
         created={label: after[label] - before[label] for label in after},
-        demo_customers_created=created, demo_customers_existing=demo - created,
+        demo_customers_created=created, demo_customers_existing=demo - created, arabic_demo_customers_created=arabic,
         subscriptions_by_status=_by_status(Subscription), invoices_by_status=_by_status(Invoice),
         payments_by_status=_by_status(Payment), staff=staff, roles=roles, example_token=example,
     )

@@ -93,8 +93,8 @@ class Story:
 
 
 def plan_tier(plan: Plan) -> str:
-    """free, basic, pro or enterprise, whatever the billing interval."""
-    return plan.code.removesuffix("-yearly")
+    """free, basic, pro or enterprise, whatever the billing interval or currency (pro-yearly, pro-yer)."""
+    return plan.code.split("-", 1)[0]
 
 
 # ---------------------------------------------------------------------------------------- money in

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import IllegalTransition
@@ -241,7 +242,7 @@ def invoice_mark_paid(*, invoice: Invoice, actor: Actor, reason: str = "", now: 
 def invoice_void(*, invoice: Invoice, actor: Actor, reason: str = "", now: datetime | None = None) -> Invoice:
     invoice = invoice_lock(invoice_id=invoice.pk)
     if invoice.amount_paid:
-        raise IllegalTransition("An invoice with payments cannot be voided; refund the payments first.",
+        raise IllegalTransition(_("An invoice with payments cannot be voided; refund the payments first."),
                                 code="invoice_has_payments")
     return invoice_transition(invoice=invoice, to_status=IS.VOID, actor=actor, reason=reason or "voided", now=now)
 

@@ -26,6 +26,7 @@ from datetime import datetime
 from functools import partial
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import (
@@ -93,7 +94,7 @@ def refund_transition(*, refund: Refund, to_status: str, actor: Actor, reason: s
 def _refund_replay(*, existing: Refund, payment: Payment, amount: int | None) -> Refund:
     """The refund a repeated key already made, unless the key now asks for something else."""
     if existing.payment_id != payment.pk or (amount is not None and amount != existing.amount):
-        raise IdempotencyConflict("This idempotency key was already used for another refund.",
+        raise IdempotencyConflict(_("This idempotency key was already used for another refund."),
                                   extra={"refund_id": existing.pk})
     if existing.status == R.FAILED:
         raise PaymentProviderError(f"Refund #{existing.pk} failed at the provider; try again with a new "

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import IllegalTransition, InvalidOperation
@@ -94,22 +95,22 @@ def subscription_change_plan(*, subscription: Subscription, new_plan: Plan, acto
     subscription = subscription_refuse_mirrored(subscription_lock(subscription_id=subscription.pk))
     old_plan = subscription.plan
     if not subscription.is_live:
-        raise IllegalTransition("A canceled subscription cannot change plan.", code="subscription_canceled")
+        raise IllegalTransition(_("A canceled subscription cannot change plan."), code="subscription_canceled")
     if subscription.status == SubscriptionStatus.INCOMPLETE:
         # Its first invoice is unpaid: a zero-net proration invoice would settle and activate it unpaid.
-        raise IllegalTransition("Pay the first invoice before changing plan.", code="subscription_incomplete")
+        raise IllegalTransition(_("Pay the first invoice before changing plan."), code="subscription_incomplete")
     if subscription.status == SubscriptionStatus.PAUSED:
         # Nothing is billed while paused, so nothing can be prorated; resuming first makes the period real.
-        raise IllegalTransition("Resume the subscription before changing plan.", code="subscription_paused")
+        raise IllegalTransition(_("Resume the subscription before changing plan."), code="subscription_paused")
     if new_plan.pk == old_plan.pk:
         # A conflict with the current state (often a concurrent change that won), not bad input.
-        raise IllegalTransition("The subscription is already on this plan.", code="same_plan")
+        raise IllegalTransition(_("The subscription is already on this plan."), code="same_plan")
     if not new_plan.is_active:
         raise InvalidOperation(f"Plan {new_plan.code} takes no new subscriptions.", code="plan_inactive")
     if new_plan.currency != old_plan.currency:
-        raise InvalidOperation("Plans in another currency cannot be switched to.", code="currency_mismatch")
+        raise InvalidOperation(_("Plans in another currency cannot be switched to."), code="currency_mismatch")
     if new_plan.interval != old_plan.interval or new_plan.interval_count != old_plan.interval_count:
-        raise InvalidOperation("Switching billing interval is not supported mid-period; cancel and resubscribe.",
+        raise InvalidOperation(_("Switching billing interval is not supported mid-period; cancel and resubscribe."),
                                code="interval_mismatch")
 
     if _period_rate(new_plan) < _period_rate(old_plan) and subscription.status != SubscriptionStatus.TRIALING:

@@ -9,6 +9,7 @@ from django.core import mail
 from django.db import transaction
 
 from core.audit import Actor
+from core.l10n import format_date
 from core.tests.jobs_support import jobs_queued, jobs_run_queued
 from notifications.models import EmailLog
 from payments import emails
@@ -112,7 +113,7 @@ def test_failed_collection_tells_the_reason_and_next_retry_then_sends_the_final_
     invoice = Invoice.objects.get(subscription=sub)
     assert [j.args for j in jobs_queued(task_name=PAYMENTS_FAILED_TASK)] == [{"failures": [[invoice.pk, 1]]}]
     jobs_run_queued(task_name=PAYMENTS_FAILED_TASK)
-    retry_on = (FEB_28 + timedelta(days=1)).date().isoformat()
+    retry_on = format_date(FEB_28 + timedelta(days=1))
     assert f"We will try again on {retry_on}" in mail.outbox[-1].body
 
     billing_run(as_of=FEB_28 + timedelta(days=1))  # second failure: retried on day 3

@@ -32,7 +32,7 @@ def test_every_chart_is_also_a_table_of_the_report_figures(reader):
         assert f'<canvas id="chart-{chart}"' in page and f'id="report-{chart}"' in page
     period = ReportRange(start=datetime(2025, 7, 1, tzinfo=UTC), end=datetime(2026, 7, 1, tzinfo=UTC), currency="USD")
     last = [p for p in report_mrr(period=period) if p.currency == "USD"][-1]
-    assert f'<th scope="row">2026-06</th><td class="number">{format_money(last.mrr_end, "USD")}</td>' in page
+    assert f'<th scope="row">2026-06</th><td class="number"><bdi>{format_money(last.mrr_end, "USD")}</bdi></td>' in page
     assert 'id="report-charts" type="application/json"' in page
     assert "reports/vendor/chart.umd.min.js" in page
 

@@ -5,6 +5,7 @@ import json
 from functools import cached_property
 
 from django.shortcuts import get_object_or_404
+from django.utils import translation
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
@@ -57,6 +58,18 @@ class ApiViewMixin:
         if client.customer_id is None or (customer_id is not None and customer_id != client.customer_id):
             return get_object_or_404(Customer.objects.none())
         return get_object_or_404(Customer, pk=client.customer_id)
+
+    # -- the reader's language ---------------------------------------------------------------
+    def perform_authentication(self, request):
+        """Once the caller is known, speak the customer's preferred language unless the request asked
+        for one with Accept-Language (LocaleMiddleware already chose that); `code`s stay English."""
+        super().perform_authentication(request)
+        if "Accept-Language" in request.headers or not request.user.is_authenticated:
+            return
+        language = self.api_client.language
+        if language:
+            translation.activate(language)
+            request.LANGUAGE_CODE = translation.get_language()
 
     # -- plan limits --------------------------------------------------------------------------
     def check_permissions(self, request):

@@ -28,6 +28,8 @@ class ApiClient:
     per_day: int = 0
     # Plan.usage_batch_max_events (0: the API's maximum).
     batch_max: int = 0
+    # Customer.preferred_language: the language of error messages when a request names none.
+    language: str = ""
 
     def has_feature(self, code: str) -> bool:
         return self.is_staff or code in self.features
@@ -64,6 +66,7 @@ def api_client_for(*, user) -> ApiClient:
             per_hour=plan.rate_limit_per_hour if plan else 0,
             per_day=plan.api_calls_per_day if plan else 0,
             batch_max=plan.usage_batch_max_events if plan else 0,
+            language=customer.preferred_language,
         )
     cache.set(key, client, settings.API_CLIENT_CACHE_SECONDS)
     user._api_client = client

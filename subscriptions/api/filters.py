@@ -5,7 +5,7 @@ from subscriptions.models import BillingInterval, Customer, Plan, Subscription, 
 
 
 class PlanFilter(ApiFilterSet):
-    search = NameSearchFilter(fields=("name", "code"))
+    search = NameSearchFilter(fields=("name", "name_ar", "code"))
     amount = WholeNumberRangeFilter(help_text="amount_min / amount_max, minor units.")
     currency = django_filters.CharFilter(lookup_expr="iexact")
     interval = django_filters.ChoiceFilter(choices=BillingInterval.choices)
@@ -21,7 +21,7 @@ class PlanFilter(ApiFilterSet):
 
 
 class CustomerFilter(ApiFilterSet):
-    search = NameSearchFilter(fields=("name", "email"))
+    search = NameSearchFilter(fields=("name", "name_ar", "email"))
     email = django_filters.CharFilter(lookup_expr="iexact")
     currency = django_filters.CharFilter(lookup_expr="iexact")
     created = DateTimeRangeFilter(field_name="created_at",

@@ -1,5 +1,7 @@
 """Per-request limits a plan sets (beside the rate limits in throttling.py)."""
 
+from django.utils.translation import gettext as _
+
 from core.exceptions import BillingError
 from subscriptions.api.client import ApiClient
 
@@ -14,6 +16,7 @@ def plan_batch_check(*, client: ApiClient, size: int) -> None:
     if client.is_staff or not client.batch_max or size <= client.batch_max:
         return
     raise PlanLimitExceeded(
-        f"Your plan ({client.plan_name}) accepts at most {client.batch_max} usage events per request "
-        f"(usage_batch_max_events); this one has {size}. Send smaller batches or change plan.",
+        _("Your plan (%(plan)s) accepts at most %(allowed)s usage events per request (usage_batch_max_events); "
+          "this one has %(requested)s. Send smaller batches or change plan.")
+        % {"plan": client.plan_name, "allowed": client.batch_max, "requested": size},
         extra={"limit": "usage_batch_max_events", "allowed": client.batch_max, "requested": size})

@@ -19,6 +19,7 @@ endpoint to keep it so).
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.viewsets import ViewSetMixin
 
@@ -118,13 +119,13 @@ def HasPlanFeature(feature: str) -> type[BasePermission]:  # noqa: N802 - used l
             if client.has_feature(feature):
                 return True
             if client.customer_id is None:
-                self.message = "This user is not linked to a customer account."
+                self.message = _("This user is not linked to a customer account.")
             elif client.plan_code is None:
-                self.message = (f"You have no active subscription; subscribe to a plan that includes the "
-                                f"{feature} feature.")
+                self.message = _("You have no active subscription; subscribe to a plan that includes the "
+                                 "%(feature)s feature.") % {"feature": feature}
             else:
-                self.message = (f"Your plan ({client.plan_name}) does not include the {feature} feature; "
-                                f"change to a plan that does.")
+                self.message = _("Your plan (%(plan)s) does not include the %(feature)s feature; change to a "
+                                 "plan that does.") % {"plan": client.plan_name, "feature": feature}
             return False
 
     _HasPlanFeature.__name__ = f"HasPlanFeature_{feature}"

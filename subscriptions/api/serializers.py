@@ -33,7 +33,7 @@ class PlanSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Plan
-        fields = ["id", "code", "name", "description", "amount", "currency", "interval", "interval_count",
+        fields = ["id", "code", "name", "name_ar", "description", "amount", "currency", "interval", "interval_count",
                   "trial_days", "credits_per_period", "credits_rollover", "rate_limit_per_minute",
                   "rate_limit_per_hour", "api_calls_per_day", "usage_batch_max_events", "features",
                   "provider_prices", "is_active", "sort_order", "created_at"]
@@ -43,7 +43,7 @@ class PlanSerializer(serializers.ModelSerializer):
 class PlanSummarySerializer(serializers.ModelSerializer):
     class Meta:
         model = Plan
-        fields = ["id", "code", "name", "amount", "currency", "interval", "interval_count"]
+        fields = ["id", "code", "name", "name_ar", "amount", "currency", "interval", "interval_count"]
         read_only_fields = fields
 
 
@@ -54,7 +54,8 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = ["id", "name", "email", "currency", "external_id", "metadata", "user", "provider_accounts",
+        fields = ["id", "name", "name_ar", "email", "preferred_language", "currency", "external_id", "metadata", "user",
+                  "provider_accounts",
                   "created_at", "updated_at"]
         read_only_fields = ["id", "user", "provider_accounts", "created_at", "updated_at"]
 

@@ -3,6 +3,7 @@
 Subscriptions' endpoints live in payments.api because starting and changing a plan are payments flows.
 """
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
@@ -12,6 +13,7 @@ from rest_framework.response import Response
 from core.api.errors import DETAIL_ERRORS, DETAIL_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS, error_responses
 from core.audit import Actor
 from subscriptions.api.base import IDEMPOTENCY_KEY_HEADER, ApiViewMixin
+from subscriptions.api.client import api_client_forget
 from subscriptions.api.filters import CustomerFilter, PlanFilter
 from subscriptions.api.permissions import SIGNED_IN_AND_ALLOWED, StaffOnly
 from subscriptions.api.serializers import (
@@ -119,11 +121,13 @@ class CustomerViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
     def perform_update(self, serializer):
         serializer.instance = customer_update(customer=serializer.instance, actor=Actor.of_user(self.request.user),
                                               **serializer.validated_data)
+        # The cached client carries the preferred language: the next request speaks the new one.
+        api_client_forget(user_id=serializer.instance.user_id)
 
     @extend_schema(summary="The signed-in customer", responses={200: CustomerSerializer,
                                                                  **error_responses(*DETAIL_ERRORS)})
     @action(detail=False, methods=["get"])
     def me(self, request):
         if self.api_client.is_staff:
-            raise NotFound("Staff users have no customer account.")
+            raise NotFound(_("Staff users have no customer account."))
         return Response(CustomerSerializer(self.acting_customer()).data)

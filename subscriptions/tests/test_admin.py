@@ -112,7 +112,8 @@ def test_customer_currency_is_fixed_once_created(admin_client, business):
 
 def test_customer_can_be_added_in_admin(admin_client):
     response = admin_client.post("/admin/subscriptions/customer/add/", {
-        "name": "Walk-in", "email": "walkin@example.com", "currency": "EUR", "metadata": "{}",
+        "name": "Walk-in", "name_ar": "زبون عابر", "email": "walkin@example.com", "currency": "EUR",
+        "preferred_language": "ar", "metadata": "{}",
         "subscriptions-TOTAL_FORMS": "0", "subscriptions-INITIAL_FORMS": "0",
         "credit_balance-TOTAL_FORMS": "0", "credit_balance-INITIAL_FORMS": "0",
         "payments-TOTAL_FORMS": "0", "payments-INITIAL_FORMS": "0",
@@ -120,7 +121,8 @@ def test_customer_can_be_added_in_admin(admin_client):
     })
 
     assert response.status_code == 302
-    assert Customer.objects.get(email="walkin@example.com").currency == "EUR"
+    walk_in = Customer.objects.get(email="walkin@example.com")
+    assert (walk_in.currency, walk_in.preferred_language, walk_in.name_ar) == ("EUR", "ar", "زبون عابر")
 
 
 def test_plan_list_shows_price_and_live_subscriber_count(admin_client, business):

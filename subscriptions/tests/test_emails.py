@@ -7,6 +7,7 @@ from django.core import mail
 from django.db import transaction
 
 from core.audit import Actor
+from core.l10n import format_date
 from core.tests.jobs_support import jobs_queued, jobs_run_queued
 from subscriptions.emails import SUBSCRIPTION_CANCELED_TASK, TRIAL_ENDING_TASK, trial_reminders_schedule
 from subscriptions.models import SubscriptionStatus
@@ -58,4 +59,4 @@ def test_trials_ending_within_the_reminder_window_are_reminded_once(settings):
     assert jobs_run_queued(task_name=TRIAL_ENDING_TASK) == 2
     [message] = mail.outbox  # ...and the email log sends it once
     assert message.subject.startswith("Your Pro trial ends in")
-    assert soon.trial_end.date().isoformat() in message.body
+    assert format_date(soon.trial_end) in message.body

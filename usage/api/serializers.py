@@ -5,6 +5,7 @@ event: DRF's field machinery costs tens of microseconds per field per event, whi
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from core.api.fields import BoundedDateTimeField, ObjectIdField
@@ -150,7 +151,7 @@ def usage_batch_parse(data) -> tuple[int | None, list[UsageEventInput]]:
     items = data.get("events", [data])
     if not isinstance(items, list) or not 1 <= len(items) <= USAGE_BATCH_MAX_EVENTS:
         raise serializers.ValidationError(
-            {"events": [f"A list of 1 to {USAGE_BATCH_MAX_EVENTS} events is required."]})
+            {"events": [_("A list of 1 to %(limit)s events is required.") % {"limit": USAGE_BATCH_MAX_EVENTS}]})
     customer = data.get("customer")
     if customer is not None and (isinstance(customer, bool) or not isinstance(customer, int)
                                  or not 1 <= customer <= BIGINT_MAX):

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import BillingError
@@ -41,12 +42,12 @@ class Command(BaseCommand):
 
     def _config(self, code: str, pairs: list[str]) -> None:
         if not pairs:
-            raise CommandError("Name at least one key=value.")
+            raise CommandError(_("Name at least one key=value."))
         changes = {}
         for pair in pairs:
             key, sep, value = pair.partition("=")
             if not sep or not key:
-                raise CommandError(f"{pair!r} is not key=value.")
+                raise CommandError(_("%(pair)s is not key=value.") % {"pair": repr(pair)})
             changes[key] = value
         config = module_configure(code=code, changes=changes, actor=COMMAND_ACTOR)
         self.stdout.write(f"{code}: " + ", ".join(f"{k}={v}" for k, v in sorted(config.items())))

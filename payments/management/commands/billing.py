@@ -5,6 +5,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
+from django.utils.translation import gettext
 from tqdm import tqdm
 
 from core.command_args import INSTANT_HELP, parse_as_of, parse_text, parse_whole_number
@@ -88,27 +89,29 @@ class Command(BaseCommand):
 
     def _preview(self, *, customer, all=False, **options):  # noqa: A002 - the option is --all
         if all == (customer is not None):
-            raise CommandError("Give a customer, or --all for every customer (not both).")
+            raise CommandError(gettext("Give a customer, or --all for every customer (not both)."))
         if all:
             return self._forecast(**options)
         preview = invoice_preview(customer=customer_find(reference=parse_text(customer, option="customer")))
         who = preview.customer
-        self.stdout.write(f"Upcoming invoice for {who.name} <{who.email}> (customer {who.pk})")
+        self.stdout.write(gettext("Upcoming invoice for %(name)s <%(email)s> (customer %(id)s)")
+                          % {"name": who.name, "email": who.email, "id": who.pk})
         if preview.issue_at:
-            self.stdout.write(f"Issued at: {preview.issue_at.isoformat()}")
+            self.stdout.write(gettext("Issued at: %(issued)s") % {"issued": preview.issue_at.isoformat()})
         for line in preview.lines:
             spec = line.spec
             self.stdout.write(f"  {spec.description:<60} {quantity_text(spec.quantity):>12} x "
                               f"{quantity_text(spec.unit_amount):>10}  {format_money(line.amount, who.currency):>16}")
-        self.stdout.write(f"Subtotal: {format_money(preview.subtotal, who.currency)}")
-        self.stdout.write(f"Total: {format_money(preview.total, who.currency)}")
+        self.stdout.write(gettext("Subtotal: %(amount)s") % {"amount": format_money(preview.subtotal, who.currency)})
+        self.stdout.write(gettext("Total: %(amount)s") % {"amount": format_money(preview.total, who.currency)})
         if preview.note:
-            self.stdout.write(f"Note: {preview.note}")
+            self.stdout.write(gettext("Note: %(note)s") % {"note": preview.note})
 
     def _forecast(self, *, days=None, currency=None, as_of=None, json=False, diff=None, **_):
         days = 30 if days is None else parse_whole_number(days, option="--days", minimum=1, maximum=MAX_FORECAST_DAYS)
         if currency is not None and not re.fullmatch(r"[A-Z]{3}", currency):
-            raise CommandError(f"--currency takes an ISO 4217 code such as USD, not {currency!r}.")
+            raise CommandError(gettext("--currency takes an ISO 4217 code such as USD, not %(currency)s.")
+                               % {"currency": repr(currency)})
         earlier = forecast_document_read(path=diff) if diff else None
         now = parse_as_of(as_of) or timezone.now()
         document = forecast_document(now=now, days=days,
@@ -127,11 +130,13 @@ class Command(BaseCommand):
         for mismatch in mismatches:
             self.stdout.write(mismatch.describe())
         if mismatches:
-            raise CommandError(f"{len(mismatches)} mismatch(es) between stored figures and the ledgers.")
-        self.stdout.write("Verified: every credit balance, grant and invoice total matches its ledger, and every "
-                          "report rollup its recomputation.")
+            raise CommandError(gettext("%(count)s mismatch(es) between stored figures and the ledgers.")
+                               % {"count": len(mismatches)})
+        self.stdout.write(gettext("Verified: every credit balance, grant and invoice total matches its ledger, and "
+                                  "every report rollup its recomputation."))
 
     def _rollups_rebuild(self, **_):
         written = mrr_rollups_rebuild()
-        self.stdout.write("Rebuilt the MRR rollups: " + ", ".join(f"{n} {name}" for name, n in written.items()) + ".")
+        self.stdout.write(gettext("Rebuilt the MRR rollups: %(counts)s.")
+                          % {"counts": ", ".join(f"{n} {name}" for name, n in written.items())})
 

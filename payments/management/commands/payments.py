@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.audit import Actor
 from core.command_args import INSTANT_HELP, parse_optional_instant, parse_text
@@ -40,17 +41,19 @@ class Command(BaseCommand):
         until_at = parse_optional_instant(until, option="--until") or timezone.now()
         since_at = parse_optional_instant(since, option="--since") or until_at - DEFAULT_WINDOW
         if since_at >= until_at:
-            raise CommandError("--since must be before --until.")
+            raise CommandError(gettext("--since must be before --until."))
         rail = reconcile_rail(code=code)
         drifts = reconcile_compare(rail=rail, since=since_at, until=until_at)
         if fix and drifts:
             fixed = reconcile_fix(rail=rail, drifts=drifts, actor=Actor.system("payments-reconcile"))
             for drift in fixed:
-                self.stdout.write(f"fixed {drift.line()}")
+                self.stdout.write(gettext("fixed %(line)s") % {"line": drift.line()})
             drifts = reconcile_compare(rail=rail, since=since_at, until=until_at)
         for drift in drifts:
             self.stdout.write(drift.line())
         window = f"{since_at.isoformat()} .. {until_at.isoformat()}"
         if drifts:
-            raise CommandError(f"{len(drifts)} drift(s) remain between {rail.code} and our books for {window}.")
-        self.stdout.write(f"{rail.code} and our books agree for {window}.")
+            raise CommandError(gettext("%(count)s drift(s) remain between %(code)s and our books for %(window)s.")
+                               % {"count": len(drifts), "code": rail.code, "window": window})
+        self.stdout.write(gettext("%(code)s and our books agree for %(window)s.")
+                          % {"code": rail.code, "window": window})

@@ -12,6 +12,7 @@ import os
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from core.command_args import INSTANT_HELP, parse_as_of, parse_whole_number
 from core.exceptions import BillingError
@@ -49,10 +50,14 @@ class Command(BaseCommand):
 
     def _print(self, report: SeedReport) -> None:
         created = ", ".join(f"{n} {label}" for label, n in report.created.items() if n)
-        self.stdout.write(f"Created: {created}." if created else "Nothing to create: everything was already there.")
+        self.stdout.write(_("Created: %(rows)s.") % {"rows": created} if created
+                          else _("Nothing to create: everything was already there."))
         if report.demo_customers_created or report.demo_customers_existing:
-            self.stdout.write(f"Demo customers: {report.demo_customers_created} created, "
-                              f"{report.demo_customers_existing} already there.")
+            self.stdout.write(_("Demo customers: %(created)s created, %(existing)s already there.")
+                              % {"created": report.demo_customers_created, "existing": report.demo_customers_existing})
+        if report.arabic_demo_customers_created:
+            self.stdout.write(_("Arabic-speaking demo customers (YER, SAR): %(created)s created.")
+                              % {"created": report.arabic_demo_customers_created})
         for title, counts in (("Subscriptions", report.subscriptions_by_status),
                               ("Invoices", report.invoices_by_status), ("Payments", report.payments_by_status)):
             if counts:
@@ -63,11 +68,13 @@ class Command(BaseCommand):
         username = staff.user.get_username()
         if staff.shown_password is not None:
             self.stdout.write(self.style.SUCCESS(
-                f"Staff login: {ADMIN_URL}  user: {username}  password: {staff.shown_password}"))
+                _("Staff login: %(url)s  user: %(username)s  password: %(password)s")
+                % {"url": ADMIN_URL, "username": username, "password": staff.shown_password}))
         else:
             self.stdout.write(self.style.SUCCESS(
-                f"Staff login: {ADMIN_URL}  user: {username}  (password not shown: it is not SEED_STAFF_PASSWORD "
-                f"or its default)"))
+                _("Staff login: %(url)s  user: %(username)s  (password not shown: it is not "
+                  "SEED_STAFF_PASSWORD or its default)")
+                % {"url": ADMIN_URL, "username": username}))
         if report.example_token:
-            self.stdout.write(f"Demo API call: curl -H 'Authorization: Token {report.example_token}' "
-                              f"{ENTITLEMENTS_URL}")
+            self.stdout.write(_("Demo API call: curl -H 'Authorization: Token %(token)s' %(url)s")
+                              % {"token": report.example_token, "url": ENTITLEMENTS_URL})

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PayPalRailConfig(AppConfig):
@@ -8,4 +9,4 @@ class PayPalRailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "payments.providers.paypal"
     label = "payments_paypal"
-    verbose_name = "PayPal"
+    verbose_name = _("PayPal")

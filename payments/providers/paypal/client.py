@@ -22,6 +22,7 @@ import requests
 from apimatic_core.exceptions.auth_validation_exception import AuthValidationException
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import gettext as _
 from paypalserversdk.configuration import Configuration, Environment
 from paypalserversdk.exceptions.api_exception import ApiException
 from paypalserversdk.http.auth.o_auth_2 import ClientCredentialsAuthCredentials
@@ -133,9 +134,9 @@ def _translate(exc: ApiException) -> Exception:
              "debug_id": body.get("debug_id") or "", "issues": issues, "http_status": status}
     if status == 401 or body.get("error") == "invalid_client":
         logger.error("PayPal refused our client credentials: %s", body)
-        return PaymentProviderUnavailable("The payment provider rejected our credentials.", extra=extra)
+        return PaymentProviderUnavailable(_("The payment provider rejected our credentials."), extra=extra)
     if status == 422 and DECLINE_ISSUES.intersection(issues):
-        return CardDeclined("PayPal declined the payment.", extra=extra)
+        return CardDeclined(_("PayPal declined the payment."), extra=extra)
     message = body.get("message") or body.get("error_description") or f"HTTP {status}"
     return PaymentProviderError(f"PayPal request failed: {message}", extra=extra)
 
@@ -148,7 +149,7 @@ def _call(method, options: dict) -> dict:
         raise _translate(exc) from exc
     except AuthValidationException as exc:
         # PayPal gave a token that is expired on arrival (our clock or theirs is off).
-        raise PaymentProviderError("PayPal's access token could not be used.", extra={"provider": "paypal"}) from exc
+        raise PaymentProviderError(_("PayPal's access token could not be used."), extra={"provider": "paypal"}) from exc
     except requests.RequestException as exc:
         # A read timeout arrives as a ConnectionError once urllib3 gives up; either way the outcome of the
         # call is unknown, and the same PayPal-Request-Id on a retry answers what PayPal did.
@@ -157,7 +158,7 @@ def _call(method, options: dict) -> dict:
     try:
         body = json.loads(response.text or "{}")
     except ValueError as exc:
-        raise PaymentProviderError("PayPal answered something that is not JSON.",
+        raise PaymentProviderError(_("PayPal answered something that is not JSON."),
                                    extra={"provider": "paypal"}) from exc
     return body if isinstance(body, dict) else {}
 

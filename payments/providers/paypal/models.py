@@ -1,6 +1,7 @@
 """PayPal's view of the shared webhook inbox: the same table (payments.ProviderEvent), only PayPal's rows."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from payments.models import ProviderEvent
 
@@ -20,7 +21,8 @@ class PayPalEvent(ProviderEvent):
 
     class Meta:
         proxy = True
-        verbose_name = "PayPal event"
+        verbose_name = _("PayPal event")
+        verbose_name_plural = _("PayPal events")
         ordering = ["-received_at", "-id"]
         # Seeing and reprocessing events is the inbox's own permission (payments.*_providerevent), the same
         # for every rail; permissions of this proxy would only be granted by mistake.

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from core.audit import Actor
 from core.exceptions import InvalidOperation, PaymentProviderUnavailable
@@ -63,7 +64,8 @@ def wallet_confirm(*, customer: Customer, setup_token_id: str, actor: Actor) -> 
     account = customer_paypal_ensure(customer=customer)
     token = client.payment_token_create(setup_token_id=setup_token_id, request_id=f"wallet-{setup_token_id}")
     if token.customer_reference != account.provider_customer_id:
-        raise InvalidOperation("This PayPal approval belongs to another customer.", code="setup_token_mismatch",
+        raise InvalidOperation(gettext("This PayPal approval belongs to another customer."),
+                               code="setup_token_mismatch",
                                extra={"fields": {"setup_token": ["Not an approval of this customer."]}})
     provider_account_default_payment_method_set(customer=customer, provider=PAYPAL, payment_method_id=token.id,
                                                 observed_at=observed_now(), actor=actor)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class StripeRailConfig(AppConfig):
@@ -9,4 +10,4 @@ class StripeRailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "payments.providers.stripe"
     label = "payments_stripe"
-    verbose_name = "Stripe"
+    verbose_name = _("Stripe")

@@ -21,6 +21,7 @@ from typing import Any
 
 import stripe
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from core.exceptions import (
     CardDeclined,
@@ -85,7 +86,7 @@ def _translate(exc: stripe.StripeError) -> Exception:
         return CardDeclined(exc.user_message or "The card was declined.", extra=extra)
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
         logger.error("Stripe rejected our API key: %s", exc)
-        return PaymentProviderUnavailable("The payment provider rejected our credentials.", extra=extra)
+        return PaymentProviderUnavailable(_("The payment provider rejected our credentials."), extra=extra)
     return PaymentProviderError(f"Stripe request failed: {exc.user_message or exc}", extra=extra)
 
 
@@ -410,14 +411,14 @@ def webhook_event_verify(*, payload: bytes, signature_header: str, secret: str) 
     a JSON event; the caller stores nothing then.
     """
     if not secret:
-        raise WebhookRejected("The webhook signing secret is not configured (STRIPE_WEBHOOK_SECRET).",
+        raise WebhookRejected(_("The webhook signing secret is not configured (STRIPE_WEBHOOK_SECRET)."),
                               code="webhook_secret_missing")
     if not signature_header:
-        raise WebhookRejected("The Stripe-Signature header is missing.", code="signature_missing")
+        raise WebhookRejected(_("The Stripe-Signature header is missing."), code="signature_missing")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise WebhookRejected("The body is not UTF-8 JSON.", code="payload_invalid") from exc
+        raise WebhookRejected(_("The body is not UTF-8 JSON."), code="payload_invalid") from exc
     try:
         stripe.WebhookSignature.verify_header(text, signature_header, secret, tolerance=WEBHOOK_TOLERANCE)
     except stripe.SignatureVerificationError as exc:
@@ -432,7 +433,7 @@ def webhook_event_verify(*, payload: bytes, signature_header: str, secret: str) 
         raise WebhookRejected(f"The body is not a JSON event PostgreSQL can store: {exc}",
                               code="payload_invalid") from exc
     if not _is_event(event):
-        raise WebhookRejected("The body is not a Stripe event.", code="payload_invalid")
+        raise WebhookRejected(_("The body is not a Stripe event."), code="payload_invalid")
     return event
 
 

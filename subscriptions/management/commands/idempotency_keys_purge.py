@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from core.command_args import parse_whole_number
 from core.exceptions import BillingError
@@ -25,4 +26,5 @@ class Command(BaseCommand):
             deleted = idempotency_keys_purge(older_than=timedelta(hours=older_than_hours))
         except BillingError as exc:
             raise CommandError(exc.message) from exc
-        self.stdout.write(f"{deleted} idempotency keys older than {older_than_hours} h deleted")
+        self.stdout.write(_("%(deleted)s idempotency keys older than %(hours)s h deleted")
+                          % {"deleted": deleted, "hours": older_than_hours})

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import gettext as _
 
 from core.exceptions import WebhookRejected
 from core.safe_input import json_loads_checked
@@ -69,19 +70,19 @@ def _certificate(url: str) -> x509.Certificate:
             response = requests.get(url, timeout=CERT_TIMEOUT, allow_redirects=False, stream=True)
             raw = response.raw.read(CERT_MAX_BYTES + 1, decode_content=True)
         except requests.RequestException as exc:
-            raise WebhookRejected("The signing certificate could not be downloaded.",
+            raise WebhookRejected(_("The signing certificate could not be downloaded."),
                                   code="certificate_unavailable") from exc
         if response.status_code != 200 or len(raw) > CERT_MAX_BYTES:
-            raise WebhookRejected("The signing certificate could not be downloaded.", code="certificate_unavailable")
+            raise WebhookRejected(_("The signing certificate could not be downloaded."), code="certificate_unavailable")
         pem = raw
     try:
         certificate = x509.load_pem_x509_certificate(pem)
     except ValueError as exc:
-        raise WebhookRejected("The signing certificate is not a PEM X.509 certificate.",
+        raise WebhookRejected(_("The signing certificate is not a PEM X.509 certificate."),
                               code="certificate_invalid") from exc
     now = datetime.now(UTC)
     if not (certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc):
-        raise WebhookRejected("The signing certificate is not valid now.", code="certificate_invalid")
+        raise WebhookRejected(_("The signing certificate is not valid now."), code="certificate_invalid")
     lifetime = min(CERT_CACHE_SECONDS, int((certificate.not_valid_after_utc - now).total_seconds()))
     cache.set(cache_key, pem, timeout=max(lifetime, 1))
     return certificate
@@ -101,20 +102,20 @@ def _signature_check(found: dict[str, str], *, webhook_id: str, body: bytes) -> 
     if found["PAYPAL-AUTH-ALGO"] != AUTH_ALGO:
         raise WebhookRejected(f"Unsupported PAYPAL-AUTH-ALGO (expected {AUTH_ALGO}).", code="signature_invalid")
     if not cert_url_allowed(found["PAYPAL-CERT-URL"]):
-        raise WebhookRejected("PAYPAL-CERT-URL is not on a PayPal host.", code="certificate_untrusted")
+        raise WebhookRejected(_("PAYPAL-CERT-URL is not on a PayPal host."), code="certificate_untrusted")
     try:
         signature = base64.b64decode(found["PAYPAL-TRANSMISSION-SIG"], validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise WebhookRejected("PAYPAL-TRANSMISSION-SIG is not base64.", code="signature_invalid") from exc
+        raise WebhookRejected(_("PAYPAL-TRANSMISSION-SIG is not base64."), code="signature_invalid") from exc
     public_key = _certificate(found["PAYPAL-CERT-URL"]).public_key()
     if not isinstance(public_key, rsa.RSAPublicKey):
-        raise WebhookRejected("The signing certificate does not hold an RSA key.", code="certificate_invalid")
+        raise WebhookRejected(_("The signing certificate does not hold an RSA key."), code="certificate_invalid")
     message = signed_message(transmission_id=found["PAYPAL-TRANSMISSION-ID"],
                              transmission_time=found["PAYPAL-TRANSMISSION-TIME"], webhook_id=webhook_id, body=body)
     try:
         public_key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature as exc:
-        raise WebhookRejected("Signature verification failed.", code="signature_invalid") from exc
+        raise WebhookRejected(_("Signature verification failed."), code="signature_invalid") from exc
 
 
 def _is_event(event) -> bool:
@@ -132,13 +133,13 @@ def webhook_event_verify(*, headers: Mapping[str, str], body: bytes) -> dict:
     """
     webhook_id = settings.PAYPAL_WEBHOOK_ID
     if not webhook_id:
-        raise WebhookRejected("The PayPal webhook id is not configured (PAYPAL_WEBHOOK_ID).",
+        raise WebhookRejected(_("The PayPal webhook id is not configured (PAYPAL_WEBHOOK_ID)."),
                               code="webhook_secret_missing")
     _signature_check(_headers(headers), webhook_id=webhook_id, body=body)
     try:
         event = json_loads_checked(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise WebhookRejected("The body is not a JSON event PostgreSQL can store.", code="payload_invalid") from exc
+        raise WebhookRejected(_("The body is not a JSON event PostgreSQL can store."), code="payload_invalid") from exc
     if not _is_event(event):
-        raise WebhookRejected("The body is not a PayPal webhook event.", code="payload_invalid")
+        raise WebhookRejected(_("The body is not a PayPal webhook event."), code="payload_invalid")
     return event
