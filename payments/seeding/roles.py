@@ -41,8 +41,8 @@ ROLES: tuple[RoleSpec, ...] = (
         name="finance",
         description="Money: one-off invoices (create, finalize), void, mark paid and record manual payments "
                     "(admin and API), refund payments, grant and debit credits, credit pack orders, reprocess "
-                    "provider webhook events, outbound webhook endpoints and redeliveries; sees all billing data "
-                    "and the finance reports.",
+                    "provider webhook events, outbound webhook endpoints and redeliveries, usage alerts and spend "
+                    "caps; sees all billing data and the finance reports.",
         views_of=(*BILLING_APPS, "outbound_webhooks"),
         permissions=(
             "payments.void_invoice", "payments.mark_invoice_paid", "payments.record_manual_payment",
@@ -59,6 +59,9 @@ ROLES: tuple[RoleSpec, ...] = (
             # The merchant's integrations: register and fix endpoints, send a delivery again.
             "outbound_webhooks.add_webhookendpoint", "outbound_webhooks.change_webhookendpoint",
             "outbound_webhooks.redeliver_webhookdelivery",
+            # Usage alerts and spend caps (a cap refuses a customer's usage: a commercial decision, as credits are);
+            # deleting one stays the administrators', as every delete does.
+            "usage.add_usagethreshold", "usage.change_usagethreshold",
         ),
     ),
     RoleSpec(

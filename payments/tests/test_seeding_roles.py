@@ -74,8 +74,9 @@ def test_finance_holds_the_money_actions_and_support_the_customer_ones():
 def test_every_api_write_is_held_by_some_role_other_than_administrator():
     seed_role_groups()
     held = _labels("finance") | _labels("support")
+    # The catalog, ingestion (the customers' programs) and deletes (administrators only).
     assert _api_permissions(reads=False) - held == {"subscriptions.add_plan", "subscriptions.change_plan",
-                                                    "usage.add_usageevent"}
+                                                    "usage.add_usageevent", "usage.delete_usagethreshold"}
 
 
 def test_reseeding_creates_nothing_and_puts_edited_groups_back():
