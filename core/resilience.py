@@ -133,6 +133,22 @@ class SharedRedisCacheClient(RedisCacheClient):
         return self.get_client(write=True).register_script(INCR_EXISTING_SCRIPT)
 
 
+    def incr_window(self, key, timeout: int) -> int:
+        """Count a hit on a fixed-window counter that expires `timeout` seconds after its first hit: one
+        round trip (INCR, and EXPIRE on the first hit, in one script) instead of ADD, EXISTS and INCRBY."""
+        return self._incr_window(keys=[key], args=[timeout], client=self.get_client(key, write=True))
+
+    @cached_property
+    def _incr_window(self):
+        return self.get_client(write=True).register_script(INCR_WINDOW_SCRIPT)
+
+
+INCR_WINDOW_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
 # INCRBY only a key that exists (returns nil otherwise), in one round trip.
 INCR_EXISTING_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
@@ -220,6 +236,19 @@ class ResilientRedisCache(RedisCache):
     def clear(self):
         return self._call("clear")
 
+    def incr_window(self, key, timeout: int) -> int:
+        """See SharedRedisCacheClient.incr_window; while Redis is down, counted in the local fallback."""
+        if self.breaker.allows_call():
+            try:
+                result = self._cache.incr_window(self.make_and_validate_key(key), timeout)
+            except REDIS_UNAVAILABLE as error:
+                self.breaker.record_failure(error)
+            else:
+                if self.breaker.record_success():
+                    self.fallback.clear()
+                return result
+        return cache_window_incr(self.fallback, key=key, timeout=timeout)
+
     def reachable(self) -> bool:
         """For /healthz: ping Redis unless the breaker says it is down and no probe is due."""
         if self.breaker.allows_call():
@@ -231,6 +260,19 @@ class ResilientRedisCache(RedisCache):
                 if self.breaker.record_success():
                     self.fallback.clear()
         return not self.breaker.is_open
+
+
+def cache_window_incr(backend, *, key: str, timeout: int) -> int:
+    """Count a hit on a fixed-window counter in any cache backend: one round trip on ResilientRedisCache,
+    `add` then `incr` on the others (local memory, where a round trip costs nothing)."""
+    if isinstance(backend, ResilientRedisCache):
+        return backend.incr_window(key, timeout)
+    backend.add(key, 0, timeout=timeout)
+    try:
+        return backend.incr(key)
+    except ValueError:  # evicted between add and incr: start the window again
+        backend.set(key, 1, timeout=timeout)
+        return 1
 
 
 def _redacted(location: str) -> str:
