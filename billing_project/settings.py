@@ -261,7 +261,8 @@ CREDIT_PACKS = env.json("CREDIT_PACKS", default={
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's token authentication with the token's holder kept in the cache (subscriptions/api/tokens.py).
+        "subscriptions.api.tokens.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -284,6 +285,9 @@ REST_FRAMEWORK = {
 
 # Seconds the API keeps a user's customer id and plan limits in the cache (see subscriptions/api/client.py).
 API_CLIENT_CACHE_SECONDS = env.int("API_CLIENT_CACHE_SECONDS", default=30)
+# Seconds the cache may keep who holds an API token (subscriptions/api/tokens.py). Deleting a token or
+# saving its user forgets it at once; this bounds writes that bypass the models and Redis outages. 0: no cache.
+API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", default=30)
 # Seconds an API request with an Idempotency-Key holds its key before a retry may take over a claim that
 # a crashed request left behind; longer than any request (a Stripe call may take ~100 s with retries).
 API_IDEMPOTENCY_LEASE_SECONDS = env.int("API_IDEMPOTENCY_LEASE_SECONDS", default=300)

@@ -1,41 +1,89 @@
 """Closes a disabled module's HTTP doors: its API routes answer 404 `module_disabled` in the API's error
-shape, its admin pages Django's 404. One memo lookup per request while every module is on."""
+shape, its admin pages Django's 404. One memo lookup per request while every module is on.
 
+Which paths are whose doors is worked out once per process (per URLconf and module registry, lazily, on
+the first request), not per request: it needs `reverse("admin:index")`, which cost a tenth of an API
+request's CPU when it ran once per module per request."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.http import Http404, JsonResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, get_urlconf, reverse
 
 from core.api.errors import error_body
 from modules.definitions import ModuleDefinition
 from modules.registry import module_definitions
 from modules.selectors import modules_disabled
 
+# Door maps kept per key; tests swap URLconfs and registries, production has one of each.
+DOOR_MAPS_KEPT = 16
 
-def _admin_prefixes(definition: ModuleDefinition) -> tuple[str, ...]:
+
+@dataclass(frozen=True)
+class ModuleDoors:
+    definition: ModuleDefinition
+    api_prefixes: tuple[str, ...]
+    admin_prefixes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DoorMap:
+    doors: dict[str, ModuleDoors]
+    # Every door's prefix at once: a path no module owns is told apart by one startswith.
+    owned_prefixes: tuple[str, ...]
+
+
+_door_maps: dict[tuple, DoorMap] = {}
+
+
+def _admin_root() -> str | None:
     try:
-        root = reverse("admin:index")
+        return reverse("admin:index")
     except NoReverseMatch:  # a URLconf without the admin (some tests route their own views)
-        return ()
-    return tuple(f"{root}{label.replace('.', '/')}/" for label in definition.admin_models)
+        return None
 
 
-def _door_owners(path: str) -> list[ModuleDefinition]:
-    """The modules whose doors `path` is, from the declarations alone (no query)."""
-    return [d for d in module_definitions().values()
-            if (d.api_prefixes and path.startswith(d.api_prefixes))
-            or (d.admin_models and path.startswith(_admin_prefixes(d)))]
+def _door_map_build() -> DoorMap:
+    root = _admin_root()
+    doors = {}
+    for code, definition in module_definitions().items():
+        admin = tuple(f"{root}{label.replace('.', '/')}/" for label in definition.admin_models) if root else ()
+        doors[code] = ModuleDoors(definition=definition, api_prefixes=tuple(definition.api_prefixes),
+                                  admin_prefixes=admin)
+    owned = tuple(p for door in doors.values() for p in (*door.api_prefixes, *door.admin_prefixes))
+    return DoorMap(doors=doors, owned_prefixes=owned)
+
+
+def door_map() -> DoorMap:
+    """The doors of the active URLconf and registry. Keyed like Django's own resolver cache (by URLconf
+    name, which a test's `urls` marker or override changes) and by the registered definitions (tests swap
+    the registry), so a change of either is a new map, never a stale one."""
+    key = (get_urlconf() or settings.ROOT_URLCONF, tuple(map(id, module_definitions().values())))
+    found = _door_maps.get(key)
+    if found is None:
+        found = _door_map_build()
+        if len(_door_maps) >= DOOR_MAPS_KEPT:
+            _door_maps.clear()
+        _door_maps[key] = found
+    return found
 
 
 def module_closed_answer(*, path: str):
     """The answer for a request to a disabled module's door, or None when the path is open. Paths no
     module owns (the schema, /healthz, the admin's index) never ask which modules are on."""
-    if not _door_owners(path):
+    doors = door_map()
+    if not path.startswith(doors.owned_prefixes):
         return None
     for definition in modules_disabled():
-        if path.startswith(definition.api_prefixes) if definition.api_prefixes else False:
+        door = doors.doors.get(definition.code)
+        if door is None:
+            continue
+        if door.api_prefixes and path.startswith(door.api_prefixes):
             message = f"The {definition.name} module ({definition.code}) is disabled, so this endpoint is unavailable."
             return JsonResponse(error_body(type_="not_found", code="module_disabled", message=message,
                                            details={"module": definition.code}), status=404)
-        if definition.admin_models and path.startswith(_admin_prefixes(definition)):
+        if door.admin_prefixes and path.startswith(door.admin_prefixes):
             raise Http404(f"The {definition.name} module is disabled.")
     return None
 

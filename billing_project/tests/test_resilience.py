@@ -3,6 +3,7 @@ logged once per process, and /healthz reports it. The cache really is the Redis 
 loopback port that refuses connections."""
 
 import logging
+import os
 import subprocess
 import time
 
@@ -17,6 +18,7 @@ from core.audit import Actor
 from core.resilience import ResilientRedisCache
 from credits.selectors import credit_balance_get
 from credits.services import credit_grant
+from modules.topics_sender import live_sender
 from payments.models import Invoice, InvoiceStatus
 from payments.providers.stripe.models import StripeEvent
 from payments.tests.stripe_support import WEBHOOK_SECRET, deliver, stripe_event
@@ -140,8 +142,9 @@ def test_an_admin_action_whose_broadcast_fails_still_succeeds_and_keeps_its_work
     assert broadcasts  # the payment's broadcast ran, after the commit, and failed
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.PAID
-    [error] = outage_errors(redis_down)
-    assert "Redis channel layer" in error.getMessage()
+    assert live_sender().flush(timeout=10)  # the broadcast is sent (and fails) on the sender's thread
+    [error] = [e for e in outage_errors(redis_down) if "Redis channel layer" in e.getMessage()]
+    assert "live broadcasts are dropped" in error.getMessage()
 
 
 def test_while_open_the_breaker_skips_redis_until_a_probe_is_due(settings, redis_down):
@@ -216,3 +219,64 @@ def test_the_cache_returns_to_redis_when_it_answers_again_and_forgets_the_fallba
     [error] = outage_errors(redis_down)
     [recovered] = [r for r in redis_down.records if "available again" in r.getMessage()]
     assert recovered.levelno == logging.WARNING
+
+
+@pytest.fixture
+def redis_cache(settings):
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    settings.CACHES = {"default": {"BACKEND": "core.resilience.ResilientRedisCache", "LOCATION": url,
+                                   "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}}
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_every_thread_shares_one_redis_client_and_pool_and_no_call_builds_another(redis_cache, monkeypatch):
+    import redis
+
+    built = []
+    real_init = redis.Redis.__init__
+
+    def counted_init(self, *args, **kwargs):
+        built.append(kwargs.get("connection_pool"))
+        real_init(self, *args, **kwargs)
+
+    cache.set("warm", 1)  # the process's client exists from here on
+    monkeypatch.setattr(redis.Redis, "__init__", counted_init)
+
+    def worker():
+        for n in range(20):
+            cache.set(f"k{n}", n)
+            cache.get(f"k{n}")
+        return caches["default"]._cache.get_client(write=True)
+
+    outcome = race([worker] * 4)
+    for n in range(20):
+        cache.get(f"k{n}")
+
+    assert not outcome.errors and not built
+    assert len({id(client) for client in outcome.results}) == 1
+    assert outcome.results[0] is caches["default"]._cache.get_client(write=True)
+
+
+def test_incr_is_one_round_trip_and_refuses_a_missing_key_without_creating_it(redis_cache):
+    client = caches["default"]._cache.get_client(write=True)
+    cache.add("counter", 0, timeout=60)
+    cache.incr("counter", 0)  # Redis has the script from here on (EVALSHA, no EVAL fallback)
+    sent = []
+    real = client.connection_pool.get_connection
+
+    def counted(*args, **kwargs):
+        sent.append(args)
+        return real(*args, **kwargs)
+
+    client.connection_pool.get_connection = counted
+    try:
+        assert [cache.incr("counter") for _ in range(3)] == [1, 2, 3]
+        assert len(sent) == 3
+        with pytest.raises(ValueError):
+            cache.incr("never-set")
+    finally:
+        del client.connection_pool.get_connection
+    assert cache.get("never-set") is None
+    assert 0 < client.ttl(cache.make_and_validate_key("counter")) <= 60

@@ -1,16 +1,20 @@
 import json
+import os
 
 import pytest
+from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.renderers import JSONRenderer
 
 from billing_project.tests.api_support import api_customer, staff_client
 from core.audit import Actor
+from core.memo import memos_warm
 from credits.api.serializers import CreditWriteSerializer
 from credits.models import CreditLedgerEntry
 from credits.selectors import credit_balance_get
 from credits.services import CreditWrite, credit_grant
+from modules.selectors import modules_enabled_codes, modules_state_forget
 
 
 @pytest.mark.django_db
@@ -68,22 +72,67 @@ def test_staff_must_name_the_customer():
     assert "customer" in response.json()["error"]["fields"]
 
 
+@pytest.fixture
+def cache_calls(settings, monkeypatch):
+    """Production's cache (Redis, through ResilientRedisCache) and every call a request makes to it:
+    (method, key). Each of its methods is one round trip to Redis."""
+    settings.CACHES = {"default": {"BACKEND": "core.resilience.ResilientRedisCache",
+                                   "LOCATION": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")}}
+    caches["default"].clear()
+    calls = []
+    backend = caches["default"]
+    for method in ("get", "set", "add", "incr", "delete", "get_many", "set_many", "touch", "has_key",
+                   "incr_window"):
+        real = getattr(backend, method)
+
+        def counted(*args, _real=real, _method=method, **kwargs):
+            calls.append((_method, args[0] if args else None))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(backend, method, counted)
+    return calls
+
+
 @pytest.mark.django_db(transaction=True)
-def test_a_customers_debit_is_two_queries_the_token_and_the_debit():
-    """The hot path over HTTP, outside any transaction as in production: the token's lookup, then the one
-    debit statement (its own transaction). The plan limits come from the client cache and the customer
-    is the caller's own, so neither the Customer row nor the subscription is read."""
+def test_a_customers_debit_is_one_query_and_two_cache_reads(cache_calls):
+    """The hot path over HTTP, outside any transaction as in production: the one debit statement (its own
+    transaction) and two cache reads, the token's holder and the plan limits. The token row, the Customer
+    row and the subscription are not read; the plan has no rate limits, so no counter is touched."""
     caller = api_customer()
     credit_grant(customer=caller.customer, amount=30, source="purchase", actor=Actor.system("test"))
-    caller.client.post("/api/v1/credits/debit/", {"amount": 1}, format="json")  # fills the client cache
+    caller.client.post("/api/v1/credits/debit/", {"amount": 1}, format="json")  # fills the caches
+    modules_state_forget()
+    modules_enabled_codes()  # the process's memos as a request in steady state finds them
+    memos_warm()
+    cache_calls.clear()
 
     with CaptureQueriesContext(connection) as context:
         taken = caller.client.post("/api/v1/credits/debit/", {"amount": 2, "idempotency_key": "k"}, format="json")
 
     assert taken.status_code == 201 and taken.json()["balance"] == 27
     statements = [q["sql"] for q in context.captured_queries]
-    assert len(statements) == 2
-    assert "authtoken_token" in statements[0] and statements[1].startswith("SELECT * FROM credits_debit(")
+    assert len(statements) == 1 and statements[0].startswith("SELECT * FROM credits_debit(")
+    assert [(method, key.split(":")[0]) for method, key in cache_calls] == [("get", "api-token"),
+                                                                          ("get", "api-client")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rate_limited_customers_debit_adds_one_cache_round_trip_per_window(cache_calls):
+    caller = api_customer(rate_limit_per_minute=100, rate_limit_per_hour=1000, api_calls_per_day=0)
+    credit_grant(customer=caller.customer, amount=30, source="purchase", actor=Actor.system("test"))
+    caller.client.post("/api/v1/credits/debit/", {"amount": 1}, format="json")
+    modules_state_forget()
+    modules_enabled_codes()
+    memos_warm()
+    cache_calls.clear()
+
+    with CaptureQueriesContext(connection) as context:
+        taken = caller.client.post("/api/v1/credits/debit/", {"amount": 2}, format="json")
+
+    assert taken.status_code == 201 and taken["X-RateLimit-Remaining"] == "98"
+    assert len(context.captured_queries) == 1
+    methods = [(method, key.split(":")[0]) for method, key in cache_calls]
+    assert methods == [("get", "api-token"), ("get", "api-client"), *[("incr_window", "ratelimit")] * 2]
 
 
 @pytest.mark.django_db

@@ -1,19 +1,18 @@
 """Live payment events: what is broadcast to WebSocket clients when a payment changes, and to whom.
 
 `payments.services` schedules `payment_broadcast` with `transaction.on_commit`, so clients only hear
-about committed changes. Every connected consumer of a group receives the same pre-encoded text and
-only compares a few fields against its filters: delivering an event costs no query and no JSON
-encoding per client.
+about committed changes. The event leaves through the process's live sender (modules/topics_sender.py),
+as every other topic's do: the request queues it and returns, one thread per process sends it, so a
+slow or unreachable Redis never holds up the request that recorded the payment. Every connected consumer
+of a group receives the same pre-encoded text and only compares a few fields against its filters:
+delivering an event costs no query and no JSON encoding per client.
 """
 
 import json
 import logging
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-
-from core.resilience import REDIS_UNAVAILABLE, channel_layer_breaker
 from modules.topics import LIVE_EVENT, group_customer, group_staff
+from modules.topics_sender import LiveEvent, live_event_publish
 from payments.models import Payment
 from payments.selectors import payment_live_get
 
@@ -69,34 +68,21 @@ def payment_event_message(*, payment: Payment, previous_status: str | None) -> d
     }
 
 
-async def _group_send_all(groups: list[str], message: dict) -> None:
-    channel_layer = get_channel_layer()
-    for group in groups:
-        # Each copy names its group: a process's hub subscribed to both hands each to its own members.
-        await channel_layer.group_send(group, {**message, "group": group})
-
-
 def payment_broadcast(*, payment_id: int, previous_status: str | None) -> None:
     """Tell the payment's customer and staff its committed state. Run from `transaction.on_commit`.
 
     `previous_status` is None when the payment was just created. The payload is read after the commit,
     so it is what the database holds, even when one transaction moved the payment more than once.
-    A broadcast that fails is swallowed: the change itself is already saved, and an error here must not
-    turn a successful payment into a 500 for the user. Redis being down is logged once per outage by
-    the breaker, which then skips broadcasts without trying until a probe finds Redis again.
+    Reading it is the only work done in the request; the send is queued for the process's sender, whose
+    thread drops events while the channel-layer breaker is open (Redis down, logged once per outage) and
+    counts what it drops. A failure here must not turn a successful payment into a 500 for the user, so
+    it is logged and swallowed: the change itself is already saved.
     """
-    breaker = channel_layer_breaker()
-    if not breaker.allows_call():
-        return
     try:
         payment = payment_live_get(payment_id=payment_id)
         message = payment_event_message(payment=payment, previous_status=previous_status)
-        # One async_to_sync call for both groups: one event loop and one Redis connection.
-        async_to_sync(_group_send_all)([customer_group(payment.customer_id), STAFF_GROUP], message)
-    except REDIS_UNAVAILABLE as error:
-        breaker.record_failure(error)
     except Exception:
-        logger.exception("Live broadcast of payment %s failed; the change is saved but clients missed it",
+        logger.exception("Reading the live event of payment %s failed; the change is saved but clients missed it",
                          payment_id)
-    else:
-        breaker.record_success()
+        return
+    live_event_publish(LiveEvent(groups=(customer_group(payment.customer_id), STAFF_GROUP), message=message))

@@ -1,7 +1,10 @@
 """What payment_broadcast sends, to whom, when, and what happens when the channel layer is down."""
 
+import asyncio
 import json
 import logging
+import os
+import threading
 
 import pytest
 from channels.db import database_sync_to_async
@@ -11,6 +14,8 @@ from django.db import connections, transaction
 from billing_project.tests.redis_support import point_redis_at_closed_port
 from core.audit import Actor
 from core.resilience import channel_layer_breaker
+from modules import topics_sender
+from modules.topics_sender import live_sender
 from payments.live.broadcast import (
     EVENT_TYPE,
     LAYER_MESSAGE_TYPE,
@@ -31,6 +36,7 @@ from payments.tests.factories import PaymentFactory
 from subscriptions.tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.usefixtures("in_memory_layer")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 @pytest.mark.django_db(transaction=True)
 async def test_broadcast_sends_one_payload_to_the_customer_group_and_the_staff_group():
@@ -95,12 +101,17 @@ def test_manual_payment_is_announced_once_as_it_is_recorded(django_capture_on_co
 
 @pytest.mark.django_db(transaction=True)
 def test_payments_are_saved_and_the_outage_logged_once_when_redis_is_down(settings, caplog):
+    """The events go through the process's live sender: recording a payment only queues its event, and the
+    sender's thread meets the outage (one ERROR, the breaker open, the rest dropped without trying)."""
     point_redis_at_closed_port(settings)
+    settings.REDIS_RETRY_SECONDS = 3600
     customer = CustomerFactory()
+    sent_before = live_sender().counts.sent
 
     with caplog.at_level(logging.INFO):
         payments = [payment_record_manual(customer=customer, amount=2500, method=PaymentMethod.BANK_TRANSFER,
                                           actor=Actor.system("test"), reference=f"wire {n}") for n in range(5)]
+        assert live_sender().flush(timeout=10)
 
     for payment in payments:
         saved = Payment.objects.get(pk=payment.pk)
@@ -112,3 +123,32 @@ def test_payments_are_saved_and_the_outage_logged_once_when_redis_is_down(settin
     assert "live broadcasts are dropped" in record.getMessage()
     assert "ConnectionError" in record.getMessage()
     assert channel_layer_breaker().is_open
+    assert live_sender().counts.sent == sent_before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recording_a_payment_never_waits_for_the_channel_layer(settings, monkeypatch):
+    """A Redis that stopped answering holds the sender's thread, never the request: the payment is saved
+    and its event queued, and the event goes out once the layer answers again."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": REDIS_URL}]}}}
+    release, started, delivered = threading.Event(), threading.Event(), []
+
+    async def stuck(event):
+        started.set()
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
+        delivered.append(event)
+
+    monkeypatch.setattr(topics_sender, "live_event_send", stuck)
+    customer = CustomerFactory()
+
+    payment = payment_record_manual(customer=customer, amount=700, method=PaymentMethod.CASH,
+                                    actor=Actor.system("test"))
+
+    assert started.wait(5) and not delivered  # the request returned while the send is still held
+    assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.SUCCEEDED
+    release.set()
+    assert live_sender().flush(timeout=10)
+    [event] = delivered
+    assert event.groups == (customer_group(customer.pk), STAFF_GROUP)
+    assert json.loads(event.message["text"])["data"]["id"] == payment.pk

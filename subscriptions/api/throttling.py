@@ -1,16 +1,18 @@
 """Plan rate limits: requests per minute, per hour and per day from the customer's current plan.
 
 Fixed windows aligned on the clock, counted in Django's cache (Redis in production, so every worker
-process shares the counts). `cache.add` then `cache.incr` is atomic on Redis and on the local-memory
-cache. The tightest window's state is left on the request for the X-RateLimit-* headers.
+process shares the counts): one round trip per window on Redis (`core.resilience.cache_window_incr`, an
+INCR that sets the expiry on the first hit), `add` then `incr` on the local-memory cache. The tightest
+window's state is left on the request for the X-RateLimit-* headers.
 """
 
 import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
+from django.core.cache import caches
 from rest_framework.throttling import BaseThrottle
 
+from core.resilience import cache_window_incr
 from subscriptions.api.client import api_client_for
 
 WINDOWS = (("minute", 60), ("hour", 3600), ("day", 86400))
@@ -45,12 +47,7 @@ class PlanRateThrottle(BaseThrottle):
                 continue
             window = int(now // size)
             key = f"ratelimit:{client.customer_id}:{name}:{window}"
-            cache.add(key, 0, timeout=size + 5)
-            try:
-                count = cache.incr(key)
-            except ValueError:  # evicted between add and incr: start the window again
-                cache.set(key, 1, timeout=size + 5)
-                count = 1
+            count = cache_window_incr(caches["default"], key=key, timeout=size + 5)
             state = RateLimitState(limit=limit, remaining=max(limit - count, 0),
                                    reset=max(int((window + 1) * size - now), 1))
             if count > limit:
