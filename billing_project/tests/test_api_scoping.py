@@ -4,6 +4,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from billing_project.api.router import router
 from billing_project.tests.api_support import api_customer, staff_client
@@ -12,6 +13,7 @@ from credits.services import credit_grant
 from payments.models import CreditPackOrder, CreditPackOrderStatus, PaymentMethod, PaymentStatus
 from payments.services.credit_pack_orders import credit_pack_order_place
 from payments.tests.factories import InvoiceFactory, PaymentFactory
+from usage.models import ThresholdKind, UsageAlert, UsageThreshold
 from usage.services import UsageEventInput, usage_events_record_batch
 from usage.tests.factories import MeterFactory
 
@@ -36,9 +38,13 @@ def _other_customers_objects():
     invoice = InvoiceFactory(customer=other.customer)
     payment = PaymentFactory(customer=other.customer, method=PaymentMethod.CASH, status=PaymentStatus.SUCCEEDED)
     order = credit_pack_order_place(customer=other.customer, pack="credits-100", actor=Actor.system("test"))
+    threshold = UsageThreshold.objects.create(customer=other.customer, kind=ThresholdKind.CREDIT_BALANCE, value=10)
+    alert = UsageAlert.objects.create(threshold=threshold, customer=other.customer, period_start=timezone.now(),
+                                      observed=Decimal(5))
     ids = {"customer": other.customer.pk, "subscription": other.subscription.pk, "invoice": invoice.pk,
            "payment": payment.pk, "credit-grant": write.entry.grant_id, "credit-ledger": write.entry.pk,
-           "usage-event": event.id, "credit-pack-order": order.pk}
+           "usage-event": event.id, "credit-pack-order": order.pk, "usage-threshold": threshold.pk,
+           "usage-alert": alert.pk}
     return other, ids
 
 
@@ -78,7 +84,8 @@ def test_every_detail_route_and_action_answers_404_for_another_customers_id():
     assert {("invoice", "void"), ("invoice", "mark_paid"), ("invoice", "html"), ("invoice", "finalize"),
             ("payment", "refund"),
             ("customer", "partial_update"), ("credit-pack-order", "retrieve"), ("credit-pack-order", "cancel"),
-            ("credit-grant", "retrieve"), ("credit-ledger", "retrieve"), ("usage-event", "retrieve")} <= walked
+            ("credit-grant", "retrieve"), ("credit-ledger", "retrieve"), ("usage-event", "retrieve"),
+            ("usage-threshold", "retrieve"), ("usage-alert", "retrieve")} <= walked
     other.subscription.refresh_from_db()
     assert other.subscription.status == "active"
     assert CreditPackOrder.objects.get(pk=ids["credit-pack-order"]).status == CreditPackOrderStatus.PENDING
@@ -103,7 +110,7 @@ NAMING_ROUTES = [
 ]
 # Writes without an id that only staff may make: a customer gets 403 whoever it names.
 STAFF_ONLY_WRITES = {"/api/v1/plans/", "/api/v1/customers/", "/api/v1/credits/grants/", "/api/v1/invoices/",
-                     "/api/v1/payments/", "/api/v1/webhook-endpoints/"}
+                     "/api/v1/payments/", "/api/v1/webhook-endpoints/", "/api/v1/usage/thresholds/"}
 
 
 def _list_write_routes():
