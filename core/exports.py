@@ -38,7 +38,7 @@ class ExportSpec:
         return [lookup for _, lookup in self.columns]
 
 
-def csv_cell(value) -> str | int:
+def csv_cell(value) -> str | int | Decimal:
     if value is None:
         return ""
     if isinstance(value, bool):

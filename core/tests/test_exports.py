@@ -15,13 +15,18 @@ from core.exports import EXPORT_CHUNK_SIZE, ExportSpec, csv_cell, csv_export_res
 
 
 @pytest.mark.parametrize(("value", "cell"), [
-    (None, ""), (-1250, -1250), (True, "true"), (Decimal("0.100000"), "0.100000"),
+    (None, ""), (-1250, -1250), (True, "true"), (Decimal("0.100000"), Decimal("0.100000")),
     (datetime(2026, 3, 1, 9, tzinfo=UTC), "2026-03-01T09:00:00+00:00"), ({"b": 1, "a": [2]}, '{"a": [2], "b": 1}'),
     ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+1", "'+1"), ("-2", "'-2"), ("@sum", "'@sum"),
     ("plain, with comma", "plain, with comma"),
 ])
 def test_cells_are_written_safely(value, cell):
     assert csv_cell(value) == cell
+
+
+def test_numbers_stay_numbers_and_keep_their_digits_in_the_file():
+    text = "".join(csv_lines(header=["n", "d"], rows=[[-1250, Decimal("0.100000")]]))
+    assert text.splitlines()[1] == "-1250,0.100000"
 
 
 def test_lines_parse_back_as_the_rows():

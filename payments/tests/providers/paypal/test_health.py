@@ -1,4 +1,7 @@
 import pytest
+from django.core.cache import cache
+
+from payments.providers.paypal import client as paypal_client
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +27,10 @@ def _deep(client) -> dict:
     return response.json()["modules"]["paypal"]
 
 
-def test_deep_health_makes_one_authenticated_call_and_reports_its_latency(client, paypal_api):
+def test_deep_health_makes_one_authenticated_call_and_reports_its_latency(client, paypal_api, settings):
+    # An earlier test's token may still be cached, or held by the SDK client this process built: fetch our own.
+    cache.delete(paypal_client._token_cache_key(settings.PAYPAL_CLIENT_ID, settings.PAYPAL_API_BASE))
+    paypal_client._build_client.cache_clear()
     tokens_before = paypal_api.token_requests
     section = _deep(client)
     assert section["status"] == "ok", section
