@@ -6,6 +6,7 @@ Not re-exported from `payments.services`: the catalog lives in payments.checkout
 Stripe services, which import `payments.services`."""
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import IllegalTransition, InvalidOperation
@@ -39,6 +40,7 @@ def credit_pack_order_cancel(*, order: CreditPackOrder, actor: Actor) -> CreditP
     """Cancel an order not yet billed. The row lock makes a cancel and a renewal billing it take turns."""
     order = CreditPackOrder.objects.select_for_update().get(pk=order.pk)
     if order.status != CreditPackOrderStatus.PENDING:
-        raise IllegalTransition(f"Only a pending order can be canceled; this one is {order.status}.")
+        raise IllegalTransition(_("Only a pending order can be canceled; this one is %(status)s.")
+                                % {"status": order.status})
     return credit_pack_order_transition(order=order, to_status=CreditPackOrderStatus.CANCELED, actor=actor,
                                         reason="canceled before it was billed")
