@@ -26,10 +26,11 @@ def credit_pack_order_place(*, customer: Customer, pack: str, actor: Actor) -> C
     sold = credit_pack_get(code=pack, currency=customer.currency)
     subscription = subscription_live_for_customer(customer=customer)
     if subscription is None or subscription.status not in _BILLABLE_STATUSES:
-        state = "no live subscription" if subscription is None else f"a {subscription.status} subscription"
-        raise InvalidOperation(
-            f"A credit pack on account is billed on the next renewal, and this customer has {state}; "
-            "buy it through Checkout instead.", code="no_renewal_to_bill")
+        message = (_("A credit pack on account is billed on the next renewal, and this customer has no live "
+                     "subscription; buy it through Checkout instead.") if subscription is None else
+                   _("A credit pack on account is billed on the next renewal, and this customer has a %(status)s "
+                     "subscription; buy it through Checkout instead.") % {"status": subscription.status})
+        raise InvalidOperation(message, code="no_renewal_to_bill")
     return CreditPackOrder.objects.create(
         customer=customer, pack_code=sold.code, credits=sold.credits, amount=sold.amount, currency=sold.currency,
         actor=actor.user, actor_label=actor.label)
