@@ -10,6 +10,7 @@ from django.utils import translation
 from core.audit import Actor
 from core.exceptions import IllegalTransition, InvalidOperation
 from modules.graph import ModuleGraphError, graph_validate
+from modules.health import _reports
 from modules.tests.support import module
 from outbound_webhooks.network import UnsafeWebhookUrl, webhook_url_check_syntax
 from payments.models import InvoiceStatus
@@ -83,3 +84,18 @@ def test_a_status_transition_refusal_keeps_the_statuses_and_its_code_in_arabic()
     assert english.message == "A void invoice cannot become paid."
     assert english.code == arabic.code and arabic.extra == english.extra
     assert ARABIC.search(arabic.message) and "void" in arabic.message and "paid" in arabic.message
+
+
+def test_a_module_health_check_thread_answers_in_the_requests_language():
+    def broken(deep: bool):
+        raise RuntimeError("disk full")
+
+    definitions = [module("catalog", health_check=broken), module("quiet")]
+    with translation.override("ar"):
+        arabic = _reports(definitions, deep=False, budget=5)
+    with translation.override("en"):
+        english = _reports(definitions, deep=False, budget=5)
+    assert english["catalog"].message == "the health check failed: RuntimeError: disk full"
+    assert english["quiet"].message == "no health check"
+    assert ARABIC.search(arabic["catalog"].message) and "RuntimeError: disk full" in arabic["catalog"].message
+    assert ARABIC.search(arabic["quiet"].message)
