@@ -14,7 +14,6 @@ from modules.health import _reports
 from modules.tests.support import module
 from outbound_webhooks.network import UnsafeWebhookUrl, webhook_url_check_syntax
 from payments.models import InvoiceStatus
-from payments.providers.lemonsqueezy.mirror import MirrorRefused, plan_for_variant
 from payments.services.invoices import invoice_transition
 from payments.tests.factories import InvoiceFactory
 from usage.models import ThresholdKind
@@ -61,15 +60,6 @@ def test_a_threshold_refusal_translates_its_message_and_each_field_reason_but_no
     assert set(arabic.extra["fields"]) == set(english.extra["fields"]) == {"plan", "value"}
     assert all(ARABIC.search(reason) for reasons in arabic.extra["fields"].values() for reason in reasons)
     assert ARABIC.search(arabic.message)
-
-
-@pytest.mark.django_db
-def test_an_unmapped_lemon_squeezy_variant_is_refused_in_arabic_with_its_id():
-    english = _refusal(lambda: plan_for_variant(variant_id="v-77"), MirrorRefused, "en")
-    arabic = _refusal(lambda: plan_for_variant(variant_id="v-77"), MirrorRefused, "ar")
-    assert str(english) == ("Lemon Squeezy variant v-77 is not mapped to a plan (ProviderPlanPrice); map it, then "
-                            "replay the event")
-    assert ARABIC.search(str(arabic)) and "v-77" in str(arabic) and "Lemon Squeezy" in str(arabic)
 
 
 @pytest.mark.django_db
