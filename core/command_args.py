@@ -12,6 +12,7 @@ from datetime import UTC, datetime, time
 
 from django.core.management.base import CommandError
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 
 from core.safe_input import datetime_problem, text_problem
 
@@ -34,14 +35,15 @@ def parse_instant(value: str | None, *, option: str) -> datetime:
         except ValueError:  # well-formed but impossible, e.g. month 13
             moment = None
     if moment is None:
-        raise CommandError(f"{option} takes an ISO date or date-time (2026-03-01 or 2026-03-01T09:00Z), "
-                           f"not {value!r}.")
+        raise CommandError(_("%(option)s takes an ISO date or date-time (2026-03-01 or 2026-03-01T09:00Z), not "
+                             "%(value)r.") % {"option": option, "value": value})
     if problem := datetime_problem(moment):
         raise CommandError(f"{option} {value!r}: {problem}")
     moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     if not CLOCK_MIN <= moment < CLOCK_MAX:
-        raise CommandError(f"{option} must be between {CLOCK_MIN:%Y-%m-%d} and {CLOCK_MAX:%Y-%m-%d} (UTC), "
-                           f"not {value!r}.")
+        raise CommandError(_("%(option)s must be between %(minimum)s and %(maximum)s (UTC), not %(value)r.")
+                           % {"option": option, "minimum": f"{CLOCK_MIN:%Y-%m-%d}", "maximum": f"{CLOCK_MAX:%Y-%m-%d}",
+                              "value": value})
     return moment
 
 
@@ -61,14 +63,16 @@ def parse_whole_number(value: str | int | None, *, option: str, minimum: int, ma
     try:
         number = int(text)
     except ValueError:
-        raise CommandError(f"{option} takes a whole number, not {value!r}.") from None
+        raise CommandError(_("%(option)s takes a whole number, not %(value)r.")
+                           % {"option": option, "value": value}) from None
     if not minimum <= number <= maximum:
-        raise CommandError(f"{option} must be between {minimum} and {maximum}, not {number}.")
+        raise CommandError(_("%(option)s must be between %(minimum)s and %(maximum)s, not %(number)s.")
+                           % {"option": option, "minimum": minimum, "maximum": maximum, "number": number})
     return number
 
 
 def parse_text(value: str, *, option: str) -> str:
     """A string that is looked up in the database: PostgreSQL refuses NUL in text."""
     if text_problem(value):
-        raise CommandError(f"{option} may not contain NUL characters or unpaired surrogates.")
+        raise CommandError(_("%(option)s may not contain NUL characters or unpaired surrogates.") % {"option": option})
     return value

@@ -9,6 +9,7 @@ once here covers every one of those. API paths answer in the API's error shape.
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 
 from core.api.errors import error_body
 from core.safe_input import text_problem
@@ -44,12 +45,12 @@ class RequestGuardMiddleware:
 
     def __call__(self, request: HttpRequest):
         if _too_large(request):
-            message = (f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
-                       "(DATA_UPLOAD_MAX_MEMORY_SIZE).")
+            message = (_("The request body is larger than %(limit)s bytes (DATA_UPLOAD_MAX_MEMORY_SIZE).")
+                       % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE})
             return self._refuse(request, status=413, code="request_too_large", message=message, fields={})
         if fields := _unstorable_input(request):
             return self._refuse(request, status=400, code="invalid", fields=fields,
-                                message=f"Invalid input: {next(iter(fields.values()))[0]}")
+                                message=_("Invalid input: %(reason)s") % {"reason": next(iter(fields.values()))[0]})
         return self.get_response(request)
 
     def _refuse(self, request: HttpRequest, *, status: int, code: str, message: str, fields: dict) -> HttpResponse:

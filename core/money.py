@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from babel.numbers import format_currency, get_currency_precision
 from django.utils.functional import lazy
+from django.utils.translation import gettext as _
 
 from core.l10n import babel_locale, localize_digits
 
@@ -53,7 +54,8 @@ def to_minor(amount: Decimal, currency: str) -> int:
     """
     minor = Decimal(amount).scaleb(currency_exponent(currency))
     if minor != minor.to_integral_value():
-        raise ValueError(f"{amount} has more decimals than {currency.upper()} allows.")
+        raise ValueError(_("%(amount)s has more decimals than %(currency)s allows.")
+                         % {"amount": amount, "currency": currency.upper()})
     return int(minor)
 
 

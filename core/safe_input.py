@@ -19,6 +19,8 @@ import math
 import re
 from datetime import UTC, datetime, timedelta
 
+from django.utils.translation import gettext, gettext_lazy
+
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 INTEGER_MAX = 2**31 - 1
 SMALLINT_MAX = 2**15 - 1
@@ -32,10 +34,10 @@ MAX_JSON_DEPTH = 32
 
 _UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 
-TEXT_PROBLEM = "Text may not contain NUL characters or unpaired UTF-16 surrogates."
-KEY_PROBLEM = "Object keys may not contain NUL characters or unpaired UTF-16 surrogates."
-DATETIME_RANGE_PROBLEM = "Give a date between 0001-01-02 and 9999-12-30 (UTC)."
-OFFSET_PROBLEM = "The UTC offset must be between -15:59 and +15:59."
+TEXT_PROBLEM = gettext_lazy("Text may not contain NUL characters or unpaired UTF-16 surrogates.")
+KEY_PROBLEM = gettext_lazy("Object keys may not contain NUL characters or unpaired UTF-16 surrogates.")
+DATETIME_RANGE_PROBLEM = gettext_lazy("Give a date between 0001-01-02 and 9999-12-30 (UTC).")
+OFFSET_PROBLEM = gettext_lazy("The UTC offset must be between -15:59 and +15:59.")
 
 
 class UnsafeInput(ValueError):
@@ -48,26 +50,27 @@ class UnsafeInput(ValueError):
 
 
 def text_problem(value: str) -> str | None:
-    return TEXT_PROBLEM if _UNSTORABLE_CHARACTERS.search(value) else None
+    return str(TEXT_PROBLEM) if _UNSTORABLE_CHARACTERS.search(value) else None
 
 
 def datetime_problem(value: datetime) -> str | None:
     """Why `value` cannot be stored and read back as a timestamptz, or None. Naive values are UTC."""
     offset = value.utcoffset()
     if offset is not None and abs(offset) > MAX_UTC_OFFSET:
-        return OFFSET_PROBLEM
+        return str(OFFSET_PROBLEM)
     try:
         moment = value.astimezone(UTC) if offset is not None else value.replace(tzinfo=UTC)
     except OverflowError:  # year 1 with a positive offset, or 9999 with a negative one
-        return DATETIME_RANGE_PROBLEM
+        return str(DATETIME_RANGE_PROBLEM)
     if not DATETIME_MIN <= moment <= DATETIME_MAX:
-        return DATETIME_RANGE_PROBLEM
+        return str(DATETIME_RANGE_PROBLEM)
     return None
 
 
 def integer_problem(value: int, *, minimum: int = BIGINT_MIN, maximum: int = BIGINT_MAX) -> str | None:
     if not minimum <= value <= maximum:
-        return f"Give a whole number from {minimum} to {maximum}."
+        return (gettext("Give a whole number from %(minimum)s to %(maximum)s.")
+                % {"minimum": minimum, "maximum": maximum})
     return None
 
 
@@ -83,19 +86,20 @@ def json_check(document, *, max_depth: int = MAX_JSON_DEPTH) -> None:
                 raise UnsafeInput(problem, path)
         elif isinstance(value, float):
             if not math.isfinite(value):
-                raise UnsafeInput("Numbers must be finite (no NaN or Infinity).", path)
+                raise UnsafeInput(gettext("Numbers must be finite (no NaN or Infinity)."), path)
         elif isinstance(value, dict | list):
             if len(path) >= max_depth:
-                raise UnsafeInput(f"JSON may be nested at most {max_depth} levels deep.", path)
+                raise UnsafeInput(gettext("JSON may be nested at most %(depth)s levels deep.") % {"depth": max_depth},
+                                  path)
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
                 if isinstance(key, str) and text_problem(key):
-                    raise UnsafeInput(KEY_PROBLEM, path)
+                    raise UnsafeInput(str(KEY_PROBLEM), path)
                 pending.append((item, (*path, str(key))))
 
 
 def _no_constants(name: str):
-    raise UnsafeInput("Numbers must be finite (no NaN or Infinity).")
+    raise UnsafeInput(gettext("Numbers must be finite (no NaN or Infinity)."))
 
 
 def json_loads_checked(raw: bytes | str, *, max_depth: int = MAX_JSON_DEPTH):

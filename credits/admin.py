@@ -34,7 +34,7 @@ from subscriptions.models import Customer
 
 
 class HasCreditsFilter(admin.SimpleListFilter):
-    title = "credits"
+    title = _("credits")
     parameter_name = "has_credits"
 
     def lookups(self, request, model_admin):
@@ -68,7 +68,7 @@ class GrantAllocationInline(ReadOnlyTabularInline):
 
 
 class GrantExpiryFilter(admin.SimpleListFilter):
-    title = "expiry"
+    title = _("expiry")
     parameter_name = "expiry"
 
     def lookups(self, request, model_admin):

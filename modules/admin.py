@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import BillingError
@@ -83,12 +84,14 @@ class ModuleStateAdmin(admin.ModelAdmin):
             except BillingError as error:
                 self.message_user(request, error.message, messages.ERROR)
             else:
-                done = ", ".join(switched) or "nothing (already so)"
-                self.message_user(request, f"{action.capitalize()}d: {done}.", messages.SUCCESS)
+                done = ", ".join(switched) or _("nothing (already so)")
+                done_message = _("Enabled: %(modules)s.") if action == "enable" else _("Disabled: %(modules)s.")
+                self.message_user(request, done_message % {"modules": done}, messages.SUCCESS)
             return HttpResponseRedirect(changelist)
         cascade = [module_definitions()[c] for c in module_cascade(code=code, enable=action == "enable")]
+        title = _("Enable %(module)s?") if action == "enable" else _("Disable %(module)s?")
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "definition": definition,
-                   "action": action, "cascade": cascade, "title": f"{action.capitalize()} {definition.name}?",
+                   "action": action, "cascade": cascade, "title": title % {"module": definition.name},
                    "changelist": changelist}
         return TemplateResponse(request, "admin/modules/modulestate/switch_confirm.html", context)
 
@@ -104,8 +107,9 @@ class ModuleStateAdmin(admin.ModelAdmin):
                 for field, reasons in error.extra.get("fields", {}).items():
                     form.add_error(field if field in form.fields else None, reasons)
             else:
-                self.message_user(request, f"{definition.name}: configuration saved.", messages.SUCCESS)
+                self.message_user(request, _("%(module)s: configuration saved.") % {"module": definition.name},
+                                  messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:modules_modulestate_changelist"))
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "definition": definition,
-                   "form": form, "title": f"Configure {definition.name}"}
+                   "form": form, "title": _("Configure %(module)s") % {"module": definition.name}}
         return TemplateResponse(request, "admin/modules/modulestate/configure.html", context)

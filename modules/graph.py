@@ -2,6 +2,8 @@
 
 from collections.abc import Mapping
 
+from django.utils.translation import gettext as _
+
 from modules.definitions import ModuleDefinition
 
 
@@ -14,13 +16,15 @@ def graph_validate(*, definitions: Mapping[str, ModuleDefinition]) -> None:
     for code, definition in definitions.items():
         for required in definition.requires:
             if required not in definitions:
-                raise ModuleGraphError(f"Module {code!r} requires {required!r}, which no app declares.")
+                raise ModuleGraphError(_("Module %(module)r requires %(required)r, which no app declares.")
+                                       % {"module": code, "required": required})
             if definition.is_core and not definitions[required].is_core:
-                raise ModuleGraphError(f"Core module {code!r} requires {required!r}, which is optional: a core "
-                                       f"module must stay on, so everything it needs must too.")
+                raise ModuleGraphError(_("Core module %(module)r requires %(required)r, which is optional: a core "
+                                         "module must stay on, so everything it needs must too.")
+                                       % {"module": code, "required": required})
     cycle = _cycle_find(definitions)
     if cycle:
-        raise ModuleGraphError(f"Modules require each other in a cycle: {' -> '.join(cycle)}.")
+        raise ModuleGraphError(_("Modules require each other in a cycle: %(cycle)s.") % {"cycle": " -> ".join(cycle)})
 
 
 def _cycle_find(definitions: Mapping[str, ModuleDefinition]) -> list[str]:

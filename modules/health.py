@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from django.db import close_old_connections, connections
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from modules.definitions import HealthReport, ModuleDefinition
 from modules.registry import module_definitions
@@ -22,13 +24,17 @@ class HealthSummary:
     modules: dict
 
 
-def _check_run(definition: ModuleDefinition, deep: bool) -> HealthReport:
-    """One module's check in a worker thread, with a database connection of its own, closed after."""
+def _check_run(definition: ModuleDefinition, deep: bool, language: str | None) -> HealthReport:
+    """One module's check in a worker thread, with a database connection of its own, closed after, and the
+    request's language (a thread starts in LANGUAGE_CODE, so its messages would not follow the reader)."""
     close_old_connections()
     try:
-        return definition.health_check(deep)
+        with translation.override(language):
+            return definition.health_check(deep)
     except Exception as error:  # a check that breaks reports its module down rather than the endpoint
-        return HealthReport(status="down", message=f"the health check failed: {type(error).__name__}: {error}"[:300])
+        with translation.override(language):
+            message = _("the health check failed: %(error)s") % {"error": f"{type(error).__name__}: {error}"}
+        return HealthReport(status="down", message=message[:300])
     finally:
         connections.close_all()
 
@@ -44,18 +50,20 @@ def _enabled_lookup() -> frozenset[str]:
 def _reports(definitions: list[ModuleDefinition], *, deep: bool, budget: float) -> dict[str, HealthReport]:
     checked = [d for d in definitions if d.health_check is not None]
     pool = ThreadPoolExecutor(max_workers=max(1, len(checked)), thread_name_prefix="healthz")
-    futures = {d.code: pool.submit(_check_run, d, deep) for d in checked}
+    language = translation.get_language()
+    futures = {d.code: pool.submit(_check_run, d, deep, language) for d in checked}
     wait(futures.values(), timeout=budget)
     pool.shutdown(wait=False, cancel_futures=True)
     reports = {}
     for definition in definitions:
         future = futures.get(definition.code)
         if future is None:
-            reports[definition.code] = HealthReport(status="ok", message="no health check")
+            reports[definition.code] = HealthReport(status="ok", message=_("no health check"))
         elif future.done():
             reports[definition.code] = future.result()
         else:
-            reports[definition.code] = HealthReport(status="down", message=f"no answer within {budget:.1f} s")
+            message = _("no answer within %(seconds)s s") % {"seconds": f"{budget:.1f}"}
+            reports[definition.code] = HealthReport(status="down", message=message)
     return reports
 
 
@@ -68,7 +76,7 @@ def modules_health(*, deep: bool, budget: float) -> HealthSummary:
     future = lookup.submit(_enabled_lookup)
     # One small query: when it takes half the budget the database is the problem, and the checks
     # (the platform module's among them) get the other half to say so.
-    done, _ = wait([future], timeout=budget / 2)
+    done, _pending = wait([future], timeout=budget / 2)
     lookup.shutdown(wait=False, cancel_futures=True)
     enabled = future.result() if done and future.exception() is None else None
     definitions = [d for code, d in sorted(module_definitions().items()) if enabled is None or code in enabled]

@@ -2,6 +2,7 @@
 
 from django.core.cache import caches
 from django.db import connection
+from django.utils.translation import gettext as _
 
 from core.resilience import ResilientRedisCache
 from modules.definitions import HealthReport, ModuleDefinition
@@ -15,7 +16,8 @@ def platform_health(deep: bool) -> HealthReport:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as error:  # any driver error means down; the detail goes in the message
-        return HealthReport(status="down", message=f"the database does not answer: {error}"[:300],
+        message = _("the database does not answer: %(error)s") % {"error": error}
+        return HealthReport(status="down", message=message[:300],
                             details={"database": connection.vendor})
     cache = caches["default"]
     details = {"database": connection.vendor, "cache": "redis" if isinstance(cache, ResilientRedisCache) else "local"}

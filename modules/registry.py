@@ -9,6 +9,7 @@ from importlib.util import find_spec
 from types import MappingProxyType
 
 from django.apps import apps
+from django.utils.translation import gettext as _
 
 from modules.definitions import ModuleDefinition
 from modules.graph import ModuleGraphError, graph_validate
@@ -29,17 +30,19 @@ def registry_load() -> None:
         declared = import_module(name)
         for definition in getattr(declared, "MODULES", ()):
             if definition.code in found:
-                raise ModuleGraphError(f"Module {definition.code!r} is declared twice (again in {name}).")
+                raise ModuleGraphError(_("Module %(module)r is declared twice (again in %(place)s).")
+                                       % {"module": definition.code, "place": name})
             found[definition.code] = definition
         for topic in getattr(declared, "TOPICS", ()):
             if topic.name in topics:
-                raise ModuleGraphError(f"Topic {topic.name!r} is declared twice (again in {name}).")
+                raise ModuleGraphError(_("Topic %(topic)r is declared twice (again in %(place)s).")
+                                       % {"topic": topic.name, "place": name})
             topics[topic.name] = topic
     graph_validate(definitions=found)
     for topic in topics.values():
         if topic.module not in found or topic.name not in found[topic.module].live_topics:
-            raise ModuleGraphError(f"Topic {topic.name!r} names module {topic.module!r}, which does not list it "
-                                   f"in live_topics.")
+            raise ModuleGraphError(_("Topic %(topic)r names module %(module)r, which does not list it in "
+                                     "live_topics.") % {"topic": topic.name, "module": topic.module})
     _definitions.clear()
     _definitions.update(found)
     _topics.clear()

@@ -76,8 +76,8 @@ def _rows_locked(codes: set[str]) -> dict[str, ModuleState]:
 def _definition_or_refuse(code: str):
     definition = module_definitions().get(code)
     if definition is None:
-        raise ModuleUnknown(f"There is no module {code!r}; `manage.py modules list` names them.",
-                            extra={"fields": {"code": [f"Unknown module {code!r}."]}})
+        raise ModuleUnknown(_("There is no module %(module)r; `manage.py modules list` names them.") % {"module": code},
+                            extra={"fields": {"code": [_("Unknown module %(module)r.") % {"module": code}]}})
     return definition
 
 

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext as _
+
 from core.safe_input import BIGINT_MAX
 from modules.topics_sender import LiveEvent, live_event_publish
 
@@ -77,12 +79,13 @@ def group_customer(topic: str, customer_id: int) -> str:
 def _accepted(kind: tuple[str, ...] | type[int], name: str, value) -> frozenset:
     values = value if isinstance(value, list) else [value]
     if not values:
-        raise TopicParamsInvalid(f"{name} must not be an empty list.")
+        raise TopicParamsInvalid(_("%(name)s must not be an empty list.") % {"name": name})
     if kind is int:
         if any(isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= BIGINT_MAX for v in values):
-            raise TopicParamsInvalid(f"{name} must be a positive integer id, or a list of them.")
+            raise TopicParamsInvalid(_("%(name)s must be a positive integer id, or a list of them.") % {"name": name})
     elif any(v not in kind for v in values):
-        raise TopicParamsInvalid(f"{name} must be one of {', '.join(kind)}, or a list of them.")
+        raise TopicParamsInvalid(_("%(name)s must be one of %(choices)s, or a list of them.")
+                                 % {"name": name, "choices": ", ".join(kind)})
     return frozenset(values)
 
 
@@ -92,20 +95,20 @@ def topic_params_parse(*, topic: Topic, params, customer_id: int | None) -> Topi
     value (so the answer says nothing about other customers' ids)."""
     params = {} if params is None else params
     if not isinstance(params, dict):
-        raise TopicParamsInvalid("params must be an object.")
+        raise TopicParamsInvalid(_("params must be an object."))
     unknown = sorted(set(params) - {*topic.filters, "customer", "limit"})
     if unknown:
-        raise TopicParamsInvalid(f"Unknown params: {', '.join(unknown)}.")
+        raise TopicParamsInvalid(_("Unknown params: %(params)s.") % {"params": ", ".join(unknown)})
     values = {name: _accepted(kind, name, params[name]) for name, kind in topic.filters.items() if name in params}
     if customer_id is not None:
         if "customer" in params:
-            raise TopicParamsInvalid("customer is a staff filter.")
+            raise TopicParamsInvalid(_("customer is a staff filter."))
         values["customer"] = frozenset([customer_id])
     elif "customer" in params:
         values["customer"] = _accepted(int, "customer", params["customer"])
     limit = params.get("limit", SNAPSHOT_DEFAULT_LIMIT)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= SNAPSHOT_MAX_LIMIT:
-        raise TopicParamsInvalid(f"limit must be an integer from 0 to {SNAPSHOT_MAX_LIMIT}.")
+        raise TopicParamsInvalid(_("limit must be an integer from 0 to %(maximum)s.") % {"maximum": SNAPSHOT_MAX_LIMIT})
     return TopicQuery(customer_id=customer_id, filters=TopicFilters(values=values), limit=limit)
 
 

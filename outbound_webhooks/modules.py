@@ -10,6 +10,7 @@ sent later: nothing recorded them.
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from modules.definitions import ConfigField, HealthReport, ModuleDefinition
 from modules.selectors import module_config
@@ -28,9 +29,10 @@ def outbound_webhooks_health(deep: bool) -> HealthReport:
     details = {"failing": troubled.failing, "disabled_by_system": troubled.disabled}
     if troubled.failing or troubled.disabled:
         return HealthReport(status="degraded", details=details,
-                            message=f"{len(troubled.failing)} endpoint(s) failing for more than "
-                                    f"{int(allowed.total_seconds() // 60)} minutes, {len(troubled.disabled)} "
-                                    f"disabled after failing")
+                            message=_("%(failing)s endpoint(s) failing for more than %(minutes)s minutes, %(disabled)s "
+                                      "disabled after failing")
+                            % {"failing": len(troubled.failing), "minutes": int(allowed.total_seconds() // 60),
+                               "disabled": len(troubled.disabled)})
     return HealthReport(status="ok", details=details)
 
 

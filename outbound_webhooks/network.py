@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 # Characters of a receiver's answer kept in the delivery log: enough to see why it refused.
 RESPONSE_EXCERPT_CHARS = 500
@@ -50,17 +51,17 @@ def webhook_url_check_syntax(*, url: str) -> None:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
     except ValueError as exc:
-        raise UnsafeWebhookUrl(f"Not a valid URL: {exc}.") from exc
+        raise UnsafeWebhookUrl(_("Not a valid URL: %(error)s.") % {"error": exc}) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeWebhookUrl("Webhook URLs are http:// or https:// with a host.")
+        raise UnsafeWebhookUrl(_("Webhook URLs are http:// or https:// with a host."))
     if parts.username or parts.password:
-        raise UnsafeWebhookUrl("Webhook URLs carry no credentials; the signature authenticates the sender.")
+        raise UnsafeWebhookUrl(_("Webhook URLs carry no credentials; the signature authenticates the sender."))
     try:
         literal = ipaddress.ip_address(parts.hostname)
     except ValueError:
         return
     if not address_allowed(address=literal):
-        raise UnsafeWebhookUrl(f"{literal} is not a public address.")
+        raise UnsafeWebhookUrl(_("%(address)s is not a public address.") % {"address": literal})
 
 
 def address_allowed(*, address: IpAddress) -> bool:
@@ -79,11 +80,13 @@ def webhook_url_resolve(*, url: str) -> IpAddress:
         infos = socket.getaddrinfo(parts.hostname, parts.port or _default_port(parts.scheme),
                                    type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeWebhookUrl(f"{parts.hostname} does not resolve: {exc}") from exc
+        raise UnsafeWebhookUrl(_("%(host)s does not resolve: %(error)s")
+                               % {"host": parts.hostname, "error": exc}) from exc
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     refused = [str(a) for a in addresses if not address_allowed(address=a)]
     if not addresses or refused:
-        raise UnsafeWebhookUrl(f"{parts.hostname} resolves to addresses that are not public: {', '.join(refused)}")
+        raise UnsafeWebhookUrl(_("%(host)s resolves to addresses that are not public: %(addresses)s")
+                               % {"host": parts.hostname, "addresses": ", ".join(refused)})
     return addresses[0]
 
 

@@ -62,9 +62,10 @@ def checkout_rail(*, provider: str, capability: Capability) -> PaymentProvider:
     rail = provider_installed_for(provider)
     if rail is None or rail.code != provider or capability not in rail.capabilities:
         offering = sorted(r.code for r in providers_installed() if capability in r.capabilities)
-        raise InvalidOperation(f"No installed payment provider {provider!r} offers {capability.value}.",
+        raise InvalidOperation(_("No installed payment provider %(provider)r offers %(capability)s.")
+                               % {"provider": provider, "capability": capability.value},
                                code="invalid", extra={"fields": {"provider": [
-                                   f"Choose one of: {', '.join(offering) or 'none'}."]}})
+                                   _("Choose one of: %(choices)s.") % {"choices": ", ".join(offering) or _("none")}]}})
     return provider_for(provider)
 
 
@@ -186,10 +187,11 @@ def _checkout_merchant_of_record(*, customer: Customer, plan: Plan, provider: st
     itself, so nothing of ours is created here; its checkout carries our customer and plan, and its
     webhooks create and move the mirrored subscription once the customer paid."""
     if not plan.is_active:
-        raise InvalidOperation(f"Plan {plan.code} takes no new subscriptions.", code="plan_inactive")
+        raise InvalidOperation(_("Plan %(plan)s takes no new subscriptions.") % {"plan": plan.code},
+                               code="plan_inactive")
     if customer.subscriptions.filter(status__in=[s for s in SubscriptionStatus.values
                                                  if s != SubscriptionStatus.CANCELED]).exists():
-        raise IllegalTransition("The customer already has a live subscription; change its plan instead.",
+        raise IllegalTransition(_("The customer already has a live subscription; change its plan instead."),
                                 code="subscription_exists")
     rail = provider_for(provider)
     session = rail.checkout_session_create(CheckoutRequest(
@@ -232,8 +234,9 @@ def _invoice_checkout_hold(*, invoice_id: int, now: datetime) -> datetime | None
     abandoned page thus hands the invoice back to collection by itself. Returns the schedule it replaced."""
     invoice = invoice_lock(invoice_id=invoice_id)
     if invoice.status != InvoiceStatus.OPEN or invoice.amount_due <= 0:
-        raise InvalidOperation(f"Invoice {invoice.number or invoice.pk} is {invoice.status} with "
-                               f"{invoice.amount_due} due: there is nothing to pay.", code="nothing_to_pay")
+        raise InvalidOperation(_("Invoice %(invoice)s is %(status)s with %(due)s due: there is nothing to pay.")
+                               % {"invoice": invoice.number or invoice.pk, "status": invoice.status,
+                                  "due": invoice.amount_due}, code="nothing_to_pay")
     scheduled = invoice.next_attempt_at
     if scheduled is not None and scheduled < now + INVOICE_CHECKOUT_HOLD:
         invoice.next_attempt_at = now + INVOICE_CHECKOUT_HOLD
@@ -294,23 +297,26 @@ def credit_pack_get(*, code: str, currency: str) -> CreditPack:
     for pack in credit_pack_list(currency=currency):
         if pack.code == code:
             return pack
-    choices = ", ".join(pack.code for pack in credit_pack_list(currency=currency)) or "none"
-    raise InvalidOperation(f"No credit pack {code!r} is sold in {currency}.", code="unknown_credit_pack",
-                           extra={"fields": {"pack": [f"Choose one of: {choices}."]}})
+    choices = ", ".join(pack.code for pack in credit_pack_list(currency=currency)) or _("none")
+    raise InvalidOperation(_("No credit pack %(code)r is sold in %(currency)s.") % {"code": code, "currency": currency},
+                           code="unknown_credit_pack",
+                           extra={"fields": {"pack": [_("Choose one of: %(choices)s.") % {"choices": choices}]}})
 
 
 def _redirect_url(*, field: str, given: str | None, default: str) -> str:
     if not given:
         if not default:
-            raise InvalidOperation(f"Give {field}: no default is configured.", code="invalid",
-                                   extra={"fields": {field: ["This field is required."]}})
+            raise InvalidOperation(_("Give %(field)s: no default is configured.") % {"field": field}, code="invalid",
+                                   extra={"fields": {field: [_("This field is required.")]}})
         return default
     parts = urlsplit(given)
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("https", "http") or host not in settings.CHECKOUT_REDIRECT_HOSTS:
-        raise InvalidOperation(f"{field} must be an http(s) URL on an allowed host.", code="redirect_not_allowed",
-                               extra={"fields": {field: [f"Host {host or '(none)'} is not allowed; ask for it "
-                                                         "to be added to CHECKOUT_REDIRECT_HOSTS."]}})
+        raise InvalidOperation(_("%(field)s must be an http(s) URL on an allowed host.") % {"field": field},
+                               code="redirect_not_allowed",
+                               extra={"fields": {field: [
+                                   _("Host %(host)s is not allowed; ask for it to be added to CHECKOUT_REDIRECT_HOSTS.")
+                                   % {"host": host or _("(none)")}]}})
     return given
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import CardDeclined, IllegalTransition, PaymentProviderError
@@ -98,7 +99,8 @@ def invoice_collect(*, invoice: Invoice, actor: Actor, now: datetime) -> Collect
         return _no_charge_account()
     rail, account = charge_account
     if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE) or invoice.amount_due <= 0:
-        raise IllegalTransition(f"Invoice {invoice} ({invoice.status}, {invoice.amount_due} due) takes no payment.",
+        raise IllegalTransition(_("Invoice %(invoice)s (%(status)s, %(due)s due) takes no payment.")
+                                % {"invoice": invoice, "status": invoice.status, "due": invoice.amount_due},
                                 code="invoice_not_payable")
     in_flight = invoice.payments.filter(provider=rail.code, status__in=[P.PROCESSING]).order_by("id").first()
     if in_flight is not None:

@@ -7,6 +7,7 @@ provider registry (payments/providers/registry.py).
 """
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from modules.definitions import ConfigField, HealthReport, ModuleDefinition
 from modules.selectors import module_config
@@ -22,14 +23,15 @@ def invoicing_health(deep: bool) -> HealthReport:
     the configured minutes (a run that stopped, or one that cannot keep up)."""
     oldest = billing_oldest_due(as_of=timezone.now())
     if oldest is None:
-        return HealthReport(status="ok", message="nothing due is waiting", details={"lag_seconds": 0})
+        return HealthReport(status="ok", message=_("nothing due is waiting"), details={"lag_seconds": 0})
     lag = (timezone.now() - oldest).total_seconds()
     allowed = module_config(code="invoicing")["lag_degraded_minutes"] * 60
     details = {"lag_seconds": int(lag), "oldest_due": oldest.isoformat()}
     if lag > allowed:
         return HealthReport(status="degraded", details=details,
-                            message=f"the oldest subscription due has waited {int(lag // 60)} minutes for the "
-                                    f"billing run (more than {allowed // 60})")
+                            message=_("the oldest subscription due has waited %(minutes)s minutes for the billing "
+                                      "run (more than %(allowed)s)")
+                            % {"minutes": int(lag // 60), "allowed": allowed // 60})
     return HealthReport(status="ok", details=details)
 
 

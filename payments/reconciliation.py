@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import PaymentProviderUnavailable
@@ -160,8 +161,9 @@ def reconcile_rail(*, code: str) -> PaymentProvider:
     """The configured rail named `code` that can list its transactions (503 otherwise)."""
     rail = provider_for(code)
     if Capability.RECONCILIATION not in rail.capabilities:
-        raise PaymentProviderUnavailable(f"The {rail.code} payment provider cannot list its transactions, so it "
-                                         "cannot be reconciled.", code="capability_unavailable",
+        raise PaymentProviderUnavailable(_("The %(rail)s payment provider cannot list its transactions, so it "
+                                           "cannot be reconciled.") % {"rail": rail.code},
+                                         code="capability_unavailable",
                                          extra={"provider": rail.code, "capability": Capability.RECONCILIATION.value})
     return rail
 

@@ -8,6 +8,7 @@ from the invoice lines and subscriptions; `manage.py billing rollups-rebuild` wr
 Months are UTC month starts: a row for month M speaks of the instant M (MRR) or of the window [M, M+1)."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class SubscriptionFeeMonth(models.Model):
@@ -16,18 +17,22 @@ class SubscriptionFeeMonth(models.Model):
     payments whenever such an invoice is issued or voided. Whether the subscription had ended by then is
     not applied here (the subscription's own row says so): it is applied when customer months are summed."""
 
-    subscription = models.ForeignKey("subscriptions.Subscription", on_delete=models.CASCADE,
+    subscription = models.ForeignKey("subscriptions.Subscription", verbose_name=_("subscription"),
+                                     on_delete=models.CASCADE,
                                      related_name="+")
-    month = models.DateTimeField()
+    month = models.DateTimeField(_("month"))
     # Copied from the invoice so a customer's months are summed without joining the invoices.
-    customer = models.ForeignKey("subscriptions.Customer", on_delete=models.CASCADE, related_name="+")
-    currency = models.CharField(max_length=3)
+    customer = models.ForeignKey("subscriptions.Customer", verbose_name=_("customer"), on_delete=models.CASCADE,
+                                 related_name="+")
+    currency = models.CharField(_("currency"), max_length=3)
     # The line's unit amount (minor units, may be fractional) and the calendar months of its period: kept
     # apart, not divided, so the per-customer sum is rounded once exactly as the report defines it.
-    unit_amount = models.DecimalField(max_digits=20, decimal_places=6)
-    period_months = models.PositiveIntegerField()
+    unit_amount = models.DecimalField(_("unit amount"), max_digits=20, decimal_places=6)
+    period_months = models.PositiveIntegerField(_("period in months"))
 
     class Meta:
+        verbose_name = _("subscription fee month")
+        verbose_name_plural = _("subscription fee months")
         constraints = [models.UniqueConstraint(fields=["subscription", "month"],
                                                name="subscription_fee_month_once")]
         indexes = [models.Index(fields=["customer", "month"], name="fee_month_by_customer")]
@@ -41,13 +46,16 @@ class CustomerMrrMonth(models.Model):
     month summed and rounded once, half-up. A row exists while some fee line covers the instant (its MRR
     may be 0: a free plan)."""
 
-    customer = models.ForeignKey("subscriptions.Customer", on_delete=models.CASCADE, related_name="+")
-    currency = models.CharField(max_length=3)
-    month = models.DateTimeField()
+    customer = models.ForeignKey("subscriptions.Customer", verbose_name=_("customer"), on_delete=models.CASCADE,
+                                 related_name="+")
+    currency = models.CharField(_("currency"), max_length=3)
+    month = models.DateTimeField(_("month"))
     # Integer minor units, as every amount.
-    mrr = models.BigIntegerField()
+    mrr = models.BigIntegerField(_("MRR"))
 
     class Meta:
+        verbose_name = _("customer MRR month")
+        verbose_name_plural = _("customer MRR months")
         constraints = [models.UniqueConstraint(fields=["customer", "currency", "month"],
                                                name="customer_mrr_month_once")]
 
@@ -59,9 +67,14 @@ class CustomerFirstFee(models.Model):
     """When a customer's first paid plan fee period began: a customer back from zero MRR is *reactivated*
     when that is before the window, *new* otherwise."""
 
-    customer = models.OneToOneField("subscriptions.Customer", on_delete=models.CASCADE, primary_key=True,
+    customer = models.OneToOneField("subscriptions.Customer", verbose_name=_("customer"), on_delete=models.CASCADE,
+                                    primary_key=True,
                                     related_name="+")
-    first_paid_at = models.DateTimeField()
+    first_paid_at = models.DateTimeField(_("first paid at"))
+
+    class Meta:
+        verbose_name = _("customer first fee")
+        verbose_name_plural = _("customer first fees")
 
     def __str__(self) -> str:
         return f"customer {self.customer_id} first paid {self.first_paid_at:%Y-%m-%d}"
@@ -72,24 +85,26 @@ class MrrMonth(models.Model):
     what the MRR and churn reports read for whole months. Adjusted by increments, in (currency, month)
     order, whenever a customer's months change."""
 
-    currency = models.CharField(max_length=3)
-    month = models.DateTimeField()
+    currency = models.CharField(_("currency"), max_length=3)
+    month = models.DateTimeField(_("month"))
     # Integer minor units.
-    mrr = models.BigIntegerField(default=0)
+    mrr = models.BigIntegerField(_("MRR"), default=0)
     # Customers with a covering fee line at the month's start (even of 0): a currency appears in the report
     # as soon as one does, as in the definition.
-    customers_covered = models.IntegerField(default=0)
+    customers_covered = models.IntegerField(_("customers covered"), default=0)
     # Customers paying more than 0 at the month's start.
-    customers_paying = models.IntegerField(default=0)
-    new = models.BigIntegerField(default=0)
-    expansion = models.BigIntegerField(default=0)
-    contraction = models.BigIntegerField(default=0)
-    churned = models.BigIntegerField(default=0)
-    reactivated = models.BigIntegerField(default=0)
+    customers_paying = models.IntegerField(_("customers paying"), default=0)
+    new = models.BigIntegerField(_("new"), default=0)
+    expansion = models.BigIntegerField(_("expansion"), default=0)
+    contraction = models.BigIntegerField(_("contraction"), default=0)
+    churned = models.BigIntegerField(_("churned"), default=0)
+    reactivated = models.BigIntegerField(_("reactivated"), default=0)
     # Of the customers paying at the start, those paying nothing at the window's end.
-    customers_churned = models.IntegerField(default=0)
+    customers_churned = models.IntegerField(_("customers churned"), default=0)
 
     class Meta:
+        verbose_name = _("MRR month")
+        verbose_name_plural = _("MRR months")
         constraints = [models.UniqueConstraint(fields=["currency", "month"], name="mrr_month_once")]
 
     def __str__(self) -> str:

@@ -103,7 +103,8 @@ def subscription_transition(*, subscription: Subscription, to_status: str, actor
     now = now or timezone.now()
     from_status = subscription.status
     if to_status not in ALLOWED_SUBSCRIPTION_TRANSITIONS[from_status]:
-        raise IllegalTransition(f"A {from_status} subscription cannot become {to_status}.",
+        raise IllegalTransition(gettext("A %(from_status)s subscription cannot become %(to_status)s.")
+                                % {"from_status": from_status, "to_status": to_status},
                                 extra={"from": from_status, "to": to_status})
     subscription.status = to_status
     fields = ["status", "updated_at"]
@@ -190,8 +191,8 @@ def subscription_refuse_mirrored(subscription: Subscription) -> Subscription:
     """Our own cancel, pause, resume and plan change are refused for a subscription a merchant-of-record
     rail bills: that rail makes the change and its webhook moves the mirror (payments routes them there)."""
     if subscription.is_mirrored:
-        raise IllegalTransition(f"This subscription is billed by {subscription.billed_by}; the change is made "
-                                "there and mirrored here.", code="billed_elsewhere",
+        raise IllegalTransition(gettext("This subscription is billed by %(rail)s; the change is made there and "
+                                        "mirrored here.") % {"rail": subscription.billed_by}, code="billed_elsewhere",
                                 extra={"billed_by": subscription.billed_by})
     return subscription
 
@@ -213,9 +214,11 @@ def subscription_create(*, customer: Customer, plan: Plan, actor: Actor, now: da
     start incomplete until their first invoice is paid (payments.services.subscription_start does that)."""
     now = now or timezone.now()
     if not plan.is_active:
-        raise InvalidOperation(f"Plan {plan.code} takes no new subscriptions.", code="plan_inactive")
+        raise InvalidOperation(gettext("Plan %(plan)s takes no new subscriptions.") % {"plan": plan.code},
+                               code="plan_inactive")
     if plan.currency != customer.currency:
-        raise InvalidOperation(f"Plan is billed in {plan.currency} but the customer pays in {customer.currency}.",
+        raise InvalidOperation(gettext("Plan is billed in %(plan_currency)s but the customer pays in %(currency)s.")
+                               % {"plan_currency": plan.currency, "currency": customer.currency},
                                code="currency_mismatch")
     Customer.objects.select_for_update().get(pk=customer.pk)
     if customer.subscriptions.filter(status__in=[s for s in S.values if s != S.CANCELED]).exists():
@@ -294,7 +297,9 @@ def subscription_resume(*, subscription: Subscription, actor: Actor, reason: str
                                  actor=actor, reason=reason, from_status=subscription.status,
                                  to_status=subscription.status)
         return subscription
-    raise IllegalTransition(f"A {subscription.status} subscription has nothing to resume.", code="nothing_to_resume")
+    raise IllegalTransition(gettext("A %(status)s subscription has nothing to resume.")
+                            % {"status": subscription.status},
+                            code="nothing_to_resume")
 
 
 # ------------------------------------------------------------------------------ plans and customers
@@ -318,8 +323,9 @@ def plan_update(*, plan: Plan, actor: Actor, **fields) -> Plan:
     plan = Plan.objects.select_for_update().get(pk=plan.pk)
     repriced = {name for name, value in fields.items() if name in PLAN_PRICE_FIELDS and getattr(plan, name) != value}
     if repriced and plan.subscriptions.exists():
-        raise InvalidOperation(f"A plan with subscribers keeps its price ({', '.join(sorted(repriced))}); "
-                               "create a new plan and move subscribers to it.", code="plan_has_subscribers")
+        raise InvalidOperation(gettext("A plan with subscribers keeps its price (%(fields)s); create a new plan and "
+                                       "move subscribers to it.") % {"fields": ", ".join(sorted(repriced))},
+                               code="plan_has_subscribers")
     for name, value in fields.items():
         setattr(plan, name, value)
     plan.full_clean()

@@ -154,15 +154,15 @@ def _usage_batch_errors(*, events: Sequence[UsageEventInput], meters: dict[str, 
     for index, event in enumerate(events):
         problems: dict[str, list[str]] = {}
         if event.meter_code not in meters:
-            problems["meter"] = [f"No active meter with code {event.meter_code!r}."]
+            problems["meter"] = [_("No active meter with code %(code)r.") % {"code": event.meter_code}]
         if not event.idempotency_key or len(event.idempotency_key) > 255:
-            problems["idempotency_key"] = ["Give 1 to 255 characters."]
+            problems["idempotency_key"] = [_("Give 1 to 255 characters.")]
         if event.quantity < 0:
-            problems["quantity"] = ["Usage quantity cannot be negative."]
+            problems["quantity"] = [_("Usage quantity cannot be negative.")]
         if event.occurred_at is not None and (problem := datetime_problem(event.occurred_at)):
             problems["occurred_at"] = [problem]
         elif event.occurred_at is not None and event.occurred_at > now + USAGE_MAX_CLOCK_SKEW:
-            problems["occurred_at"] = ["The event is dated in the future."]
+            problems["occurred_at"] = [_("The event is dated in the future.")]
         if problems:
             errors[str(index)] = problems
     return errors

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.exceptions import InvalidOperation
 from subscriptions.models import Customer, Plan
@@ -27,23 +28,23 @@ class ThresholdSpec:
 
 
 def _refused(problems: dict[str, list[str]]) -> InvalidOperation:
-    return InvalidOperation("The threshold is not valid.", code="threshold_invalid", extra={"fields": problems})
+    return InvalidOperation(_("The threshold is not valid."), code="threshold_invalid", extra={"fields": problems})
 
 
 def _spec_problems(spec: ThresholdSpec) -> dict[str, list[str]]:
     problems: dict[str, list[str]] = {}
     if (spec.plan is None) == (spec.customer is None):
-        problems["plan"] = ["Give a plan (every customer on it) or a customer, not both and not neither."]
+        problems["plan"] = [_("Give a plan (every customer on it) or a customer, not both and not neither.")]
     if spec.kind == ThresholdKind.CREDIT_BALANCE:
         if spec.meter is not None:
-            problems["meter"] = ["A credit-balance threshold watches the balance, not a meter."]
+            problems["meter"] = [_("A credit-balance threshold watches the balance, not a meter.")]
         if spec.hard_cap:
-            problems["hard_cap"] = ["The credit ledger already refuses a debit below zero: a credit-balance "
-                                    "threshold alerts only."]
+            problems["hard_cap"] = [_("The credit ledger already refuses a debit below zero: a credit-balance "
+                                      "threshold alerts only.")]
     elif spec.meter is None:
-        problems["meter"] = ["Name the meter this threshold watches."]
+        problems["meter"] = [_("Name the meter this threshold watches.")]
     if spec.value < 0:
-        problems["value"] = ["The level cannot be negative."]
+        problems["value"] = [_("The level cannot be negative.")]
     return problems
 
 

@@ -18,6 +18,10 @@ def _catalog(language: str):
         return read_po(po)
 
 
+# Names of companies stay in Latin letters in Arabic text, as they write them.
+PROPER_NAMES = {"Stripe", "PayPal", "Lemon Squeezy"}
+
+
 def test_every_arabic_entry_is_translated_and_none_is_fuzzy():
     catalog = _catalog("ar")
     entries = [m for m in catalog if m.id]
@@ -26,7 +30,7 @@ def test_every_arabic_entry_is_translated_and_none_is_fuzzy():
                     or (isinstance(m.string, tuple) and not all(m.string))]
     fuzzy = [m.id for m in entries if m.fuzzy]
     copied = [m.id for m in entries if not isinstance(m.id, tuple) and m.string == m.id
-              and re.search(r"[a-z]{3}", PLACEHOLDER.sub("", m.id)) and m.id not in {"Stripe", "PayPal"}]
+              and re.search(r"[a-z]{3}", PLACEHOLDER.sub("", m.id)) and m.id not in PROPER_NAMES]
     assert (untranslated, fuzzy, copied) == ([], [], [])
 
 

@@ -6,6 +6,7 @@ limited before parsing, by core.middleware.RequestGuardMiddleware.
 """
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError, ValidationError
 
@@ -30,7 +31,7 @@ class ApiJSONParser(parsers.JSONParser):
         except UnsafeInput as exc:
             raise ValidationError(_field_error(exc.path, exc.message)) from None
         except ValueError as exc:  # the decoder's errors, and bytes that are not in the charset
-            raise ParseError(f"JSON parse error - {exc}") from None
+            raise ParseError(_("JSON parse error - %(error)s") % {"error": exc}) from None
 
 
 def _check_fields(data):

@@ -21,7 +21,7 @@ class ApiNotFoundView(APIView):
         if with_slash != request.path and _is_endpoint(with_slash):
             if request.method in ("GET", "HEAD"):
                 return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
-            raise NotFound(f"No such API endpoint. Paths end with a slash: {with_slash}")
+            raise NotFound(_("No such API endpoint. Paths end with a slash: %(path)s") % {"path": with_slash})
         raise NotFound(_("No such API endpoint."))
 
     get = post = put = patch = delete = head = options = _answer

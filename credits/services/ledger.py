@@ -112,7 +112,7 @@ def credit_grant(*, customer: Customer, amount: int, source: str, actor: Actor, 
     if amount <= 0:
         raise InvalidOperation(gettext("A grant must add a positive number of credits."), code="invalid_amount")
     if source not in CreditSource.values:
-        raise InvalidOperation(f"Unknown credit source {source!r}.", code="invalid_source")
+        raise InvalidOperation(gettext("Unknown credit source %(source)r.") % {"source": source}, code="invalid_source")
     effective_at = effective_at or timezone.now()
     if expires_at is not None and expires_at <= effective_at:
         raise InvalidOperation(gettext("A grant must expire after it takes effect."), code="invalid_expiry")

@@ -156,7 +156,8 @@ def _endpoint_failure_note(*, endpoint: WebhookEndpoint, now: datetime) -> None:
         endpoint.failing_since = now
     elif endpoint.enabled and now - endpoint.failing_since >= settings.OUTBOUND_WEBHOOKS_DISABLE_AFTER:
         endpoint.enabled, endpoint.disabled_at = False, now
-        endpoint.disabled_reason = f"Every delivery failed since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC."
+        endpoint.disabled_reason = (_("Every delivery failed since %(since)s UTC.")
+                                    % {"since": f"{endpoint.failing_since:%Y-%m-%d %H:%M}"})
         job_defer(name=WEBHOOK_ENDPOINT_DISABLED_EMAIL_TASK, endpoint_id=endpoint.pk)
     endpoint.save(update_fields=["failing_since", "enabled", "disabled_at", "disabled_reason", "updated_at"])
 

@@ -3,6 +3,7 @@
 import secrets
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.exceptions import InvalidOperation
 from outbound_webhooks.models import EventType, WebhookEndpoint
@@ -29,9 +30,10 @@ def _url_checked(url: str) -> str:
 def _event_types_checked(event_types: list[str]) -> list[str]:
     unknown = sorted(set(event_types) - set(EventType.values))
     if unknown:
-        raise _field_error("event_types", f"Unknown event types: {', '.join(unknown)}.", "webhook_event_type_unknown")
+        raise _field_error("event_types", _("Unknown event types: %(types)s.") % {"types": ", ".join(unknown)},
+                           "webhook_event_type_unknown")
     if not event_types:
-        raise _field_error("event_types", "Choose at least one event type.", "webhook_event_types_empty")
+        raise _field_error("event_types", _("Choose at least one event type."), "webhook_event_types_empty")
     return sorted(set(event_types))
 
 

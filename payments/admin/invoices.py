@@ -78,7 +78,7 @@ class InvoiceStatusChangeInline(RecentRowsInline):
 
 
 class PastDueFilter(admin.SimpleListFilter):
-    title = "collection"
+    title = _("collection")
     parameter_name = "collection"
 
     def lookups(self, request, model_admin):

@@ -19,20 +19,20 @@ class BackOfficeSubscriptionAdmin(SubscriptionAdmin):
 
     # Staff cancel and resume every subscription alike: one a merchant of record bills is changed there and
     # its webhook moves it here (payments.services.rail_subscriptions).
-    @admin.action(description="Cancel now", permissions=["cancel_subscription"])
+    @admin.action(description=_("Cancel now"), permissions=["cancel_subscription"])
     def cancel_now(self, request, queryset):
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda subscription: subscription_cancel_requested(
             subscription=subscription, actor=actor, reason="canceled by staff in the back office",
-        ), done="Canceled {count} subscription(s).")
+        ), done=_("Canceled {count} subscription(s)."))
 
-    @admin.action(description="Cancel at period end", permissions=["cancel_subscription"])
+    @admin.action(description=_("Cancel at period end"), permissions=["cancel_subscription"])
     def cancel_at_period_end(self, request, queryset):
         actor = Actor.of_user(request.user)
         run_for_each(self, request, queryset, lambda subscription: subscription_cancel_requested(
             subscription=subscription, actor=actor, at_period_end=True,
             reason="cancellation at period end scheduled by staff in the back office",
-        ), done="Scheduled {count} subscription(s) to cancel at period end.")
+        ), done=_("Scheduled {count} subscription(s) to cancel at period end."))
 
     def has_resume_subscription_permission(self, request) -> bool:
         return request.user.has_perm("subscriptions.resume_subscription")

@@ -4,6 +4,7 @@ payments and refund)."""
 
 from django.http import HttpResponse
 from django.utils import translation
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -74,7 +75,7 @@ def _named_row(queryset, *, pk: int | None, field: str):
         return None
     row = queryset.filter(pk=pk).first()
     if row is None:
-        raise serializers.ValidationError({field: [f"No {field} has the id {pk}."]})
+        raise serializers.ValidationError({field: [_("No %(field)s has the id %(id)s.") % {"field": field, "id": pk}]})
     return row
 
 

@@ -5,6 +5,8 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+from django.utils.translation import gettext as _
+
 from core.exceptions import BillingError
 from core.money import format_money
 from payments.billing.forecast import ForecastInvoice, forecast_by_day
@@ -36,9 +38,11 @@ def forecast_document_read(*, path: str) -> dict:
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ForecastFileInvalid(f"--diff {path}: cannot read it ({exc.strerror}).") from None
+        raise ForecastFileInvalid(_("--diff %(path)s: cannot read it (%(error)s).")
+                                  % {"path": path, "error": exc.strerror}) from None
     except (ValueError, UnicodeDecodeError):
-        raise ForecastFileInvalid(f"--diff {path}: not JSON; write it with `billing preview --all --json`.") from None
+        raise ForecastFileInvalid(_("--diff %(path)s: not JSON; write it with `billing preview --all --json`.")
+                                  % {"path": path}) from None
     try:
         valid = (document["format"] == FORECAST_FORMAT
                  and all(isinstance(d["day"], str) and isinstance(d["currency"], str)
@@ -49,7 +53,8 @@ def forecast_document_read(*, path: str) -> dict:
     except (KeyError, TypeError):
         valid = False
     if not valid:
-        raise ForecastFileInvalid(f"--diff {path}: not a forecast written by `billing preview --all --json`.")
+        raise ForecastFileInvalid(_("--diff %(path)s: not a forecast written by `billing preview --all --json`.")
+                                  % {"path": path})
     return document
 
 

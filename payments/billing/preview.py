@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.utils.translation import gettext as _
+
 from core.exceptions import BillingError
 from payments.billing.decision import decision_lines, renewal_decide
 from payments.billing.lines import credit_pack_lines, lines_subtotal
@@ -49,12 +51,14 @@ def customer_find(*, reference: str) -> Customer:
     if customer is None and "@" in reference:
         matches = list(Customer.objects.filter(email__iexact=reference)[:2])
         if len(matches) > 1:
-            raise BillingError(f"Several customers use {reference}; give the id instead.", code="ambiguous_customer")
+            raise BillingError(_("Several customers use %(reference)s; give the id instead.")
+                               % {"reference": reference},
+                               code="ambiguous_customer")
         customer = matches[0] if matches else None
     if customer is None:
         customer = Customer.objects.filter(external_id=reference).first()
     if customer is None:
-        raise CustomerNotFound(f"No customer with id, email or external id {reference!r}.")
+        raise CustomerNotFound(_("No customer with id, email or external id %(reference)r.") % {"reference": reference})
     return customer
 
 

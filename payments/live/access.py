@@ -1,6 +1,7 @@
 """Who may read which live topic (run in Channels' database thread)."""
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils.translation import gettext as _
 
 from modules.registry import module_definition
 from modules.selectors import module_enabled
@@ -38,14 +39,16 @@ def topic_authorize(*, topic: Topic, user: AbstractBaseUser, audience: LiveAudie
     (`topic_forbidden`). Params are checked last, so a refused topic says nothing about them."""
     for code in (LIVE_MODULE, topic.module):
         if not module_enabled(code=code):
-            raise TopicRefused("topic_disabled", f"The {topic.name} topic is unavailable: the "
-                                                 f"{module_definition(code=code).name} module is disabled.")
+            raise TopicRefused("topic_disabled", _("The %(topic)s topic is unavailable: the %(module)s module is "
+                                                   "disabled.")
+                               % {"topic": topic.name, "module": module_definition(code=code).name})
     if audience.is_staff and not user.has_perm(topic.view_permission):
-        raise TopicRefused("topic_forbidden", f"You need the {topic.view_permission} permission for {topic.name}.")
+        raise TopicRefused("topic_forbidden", _("You need the %(permission)s permission for %(topic)s.")
+                           % {"permission": topic.view_permission, "topic": topic.name})
     if not audience.is_staff and topic.customer_feature is not None \
             and not api_client_for(user=user).has_feature(topic.customer_feature):
-        raise TopicRefused("topic_forbidden", f"Your plan does not include the {topic.customer_feature} feature "
-                                              f"({topic.name}).")
+        raise TopicRefused("topic_forbidden", _("Your plan does not include the %(feature)s feature (%(topic)s).")
+                           % {"feature": topic.customer_feature, "topic": topic.name})
     return topic_params_parse(topic=topic, params=params, customer_id=audience.customer_id)
 
 

@@ -9,6 +9,7 @@ import json
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from core.channels_auth import TOKEN_INVALID, TOKEN_SUBPROTOCOL, token_user
 from core.safe_input import UnsafeInput, json_loads_checked
@@ -102,7 +103,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     def _parsed(self, text_data) -> dict:
         if text_data is None:
-            raise BadRequest("bad_message", "Send JSON text frames.")
+            raise BadRequest("bad_message", _("Send JSON text frames."))
         try:
             # Checked as API bodies are: no NUL or lone surrogate, no NaN, no nesting deep enough to
             # exhaust the stack.
@@ -110,9 +111,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         except UnsafeInput as error:
             raise BadRequest("malformed_json", error.message) from error
         except ValueError as error:
-            raise BadRequest("malformed_json", "The message is not valid JSON.") from error
+            raise BadRequest("malformed_json", _("The message is not valid JSON.")) from error
         if not isinstance(message, dict) or not isinstance(message.get("action"), str):
-            raise BadRequest("bad_message", 'A message is a JSON object with an "action".')
+            raise BadRequest("bad_message", _('A message is a JSON object with an "action".'))
         return message
 
     async def receive(self, text_data=None, bytes_data=None):
@@ -121,7 +122,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             handler = {"auth": self.action_auth, "subscribe": self.action_subscribe,
                        "unsubscribe": self.action_unsubscribe, "ping": self.action_ping}.get(message["action"])
             if handler is None:
-                raise BadRequest("unknown_action", "Actions are auth, subscribe, unsubscribe and ping.")
+                raise BadRequest("unknown_action", _("Actions are auth, subscribe, unsubscribe and ping."))
             if handler not in (self.action_auth, self.action_ping) and self.audience is None:
                 await self.close(code=CloseCode.UNAUTHENTICATED)
                 return
@@ -134,7 +135,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def action_auth(self, message: dict):
         if self.audience is not None:
-            raise BadRequest("already_authenticated", "This connection is already authenticated.")
+            raise BadRequest("already_authenticated", _("This connection is already authenticated."))
         user = await database_sync_to_async(token_user)(key=message.get("token"))
         if user is None:
             await self.close(code=CloseCode.UNAUTHENTICATED)
@@ -145,7 +146,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     def _topic(self, name) -> Topic:
         topics = live_topics()
         if name not in topics:
-            raise BadRequest("unknown_topic", f"Topics are {', '.join(sorted(topics))}.")
+            raise BadRequest("unknown_topic", _("Topics are %(topics)s.") % {"topics": ", ".join(sorted(topics))})
         return topics[name]
 
     async def action_subscribe(self, message: dict):

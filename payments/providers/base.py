@@ -20,6 +20,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from django.utils.translation import gettext as _
+
 from core.exceptions import InvalidOperation, PaymentProviderUnavailable
 
 if TYPE_CHECKING:
@@ -341,7 +343,8 @@ class ProviderBase:
     webhook_event_apply: str = ""
 
     def _lacks(self, capability: Capability) -> PaymentProviderUnavailable:
-        return PaymentProviderUnavailable(f"The {self.code} payment provider does not offer {capability.value}.",
+        return PaymentProviderUnavailable(_("The %(rail)s payment provider does not offer %(capability)s.")
+                                          % {"rail": self.code, "capability": capability.value},
                                           code="capability_unavailable",
                                           extra={"provider": self.code, "capability": capability.value})
 

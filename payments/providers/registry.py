@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from core.exceptions import PaymentProviderUnavailable
 from payments.providers.base import Capability, PaymentProvider
@@ -49,12 +50,13 @@ def provider_for(code: str) -> PaymentProvider:
     provider = provider_installed_for(code)
     if provider is not None:
         if _switched_off(provider):
-            raise PaymentProviderUnavailable(f"The {provider.code} payment rail is switched off (modules).",
+            raise PaymentProviderUnavailable(_("The %(rail)s payment rail is switched off (modules).")
+                                             % {"rail": provider.code},
                                              code="payment_provider_disabled", extra={"provider": provider.code})
         if not provider.is_configured():
             raise PaymentProviderUnavailable(provider.unavailable_message, extra={"provider": provider.code})
         return provider
-    raise PaymentProviderUnavailable(f"No payment provider for {code!r} is installed.",
+    raise PaymentProviderUnavailable(_("No payment provider for %(code)r is installed.") % {"code": code},
                                      code="payment_provider_unknown", extra={"provider": code})
 
 
@@ -73,5 +75,6 @@ def provider_with(capability: Capability) -> PaymentProvider:
     for provider in providers_installed():
         if capability in provider.capabilities:
             raise PaymentProviderUnavailable(provider.unavailable_message, extra={"provider": provider.code})
-    raise PaymentProviderUnavailable(f"No installed payment provider offers {capability.value}.",
+    raise PaymentProviderUnavailable(_("No installed payment provider offers %(capability)s.")
+                                     % {"capability": capability.value},
                                      code="capability_unavailable", extra={"capability": capability.value})

@@ -6,6 +6,7 @@ run and the paid-invoice effects can call it without importing the Stripe servic
 
 from django.db.models import Case, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.bulk import array_of
@@ -27,7 +28,8 @@ def credit_pack_order_transition(*, order: CreditPackOrder, to_status: str, acto
     """Move a locked order to `to_status`, or raise IllegalTransition."""
     from_status = order.status
     if to_status not in ALLOWED_CREDIT_PACK_ORDER_TRANSITIONS[from_status]:
-        raise IllegalTransition(f"A {from_status} credit pack order cannot become {to_status}.",
+        raise IllegalTransition(_("A %(from_status)s credit pack order cannot become %(to_status)s.")
+                                % {"from_status": from_status, "to_status": to_status},
                                 extra={"from": from_status, "to": to_status})
     order.status = to_status
     order.save(update_fields=["status", "updated_at"])

@@ -6,6 +6,7 @@ Not re-exported from `payments.services`: the catalog lives in payments.checkout
 Stripe services, which import `payments.services`."""
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import IllegalTransition, InvalidOperation
@@ -25,10 +26,11 @@ def credit_pack_order_place(*, customer: Customer, pack: str, actor: Actor) -> C
     sold = credit_pack_get(code=pack, currency=customer.currency)
     subscription = subscription_live_for_customer(customer=customer)
     if subscription is None or subscription.status not in _BILLABLE_STATUSES:
-        state = "no live subscription" if subscription is None else f"a {subscription.status} subscription"
-        raise InvalidOperation(
-            f"A credit pack on account is billed on the next renewal, and this customer has {state}; "
-            "buy it through Checkout instead.", code="no_renewal_to_bill")
+        message = (_("A credit pack on account is billed on the next renewal, and this customer has no live "
+                     "subscription; buy it through Checkout instead.") if subscription is None else
+                   _("A credit pack on account is billed on the next renewal, and this customer has a %(status)s "
+                     "subscription; buy it through Checkout instead.") % {"status": subscription.status})
+        raise InvalidOperation(message, code="no_renewal_to_bill")
     return CreditPackOrder.objects.create(
         customer=customer, pack_code=sold.code, credits=sold.credits, amount=sold.amount, currency=sold.currency,
         actor=actor.user, actor_label=actor.label)
@@ -39,6 +41,7 @@ def credit_pack_order_cancel(*, order: CreditPackOrder, actor: Actor) -> CreditP
     """Cancel an order not yet billed. The row lock makes a cancel and a renewal billing it take turns."""
     order = CreditPackOrder.objects.select_for_update().get(pk=order.pk)
     if order.status != CreditPackOrderStatus.PENDING:
-        raise IllegalTransition(f"Only a pending order can be canceled; this one is {order.status}.")
+        raise IllegalTransition(_("Only a pending order can be canceled; this one is %(status)s.")
+                                % {"status": order.status})
     return credit_pack_order_transition(order=order, to_status=CreditPackOrderStatus.CANCELED, actor=actor,
                                         reason="canceled before it was billed")

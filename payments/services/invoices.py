@@ -70,7 +70,8 @@ def invoice_transition(*, invoice: Invoice, to_status: str, actor: Actor, reason
     now = now or timezone.now()
     from_status = invoice.status
     if to_status not in ALLOWED_INVOICE_TRANSITIONS[from_status]:
-        raise IllegalTransition(f"A {from_status} invoice cannot become {to_status}.",
+        raise IllegalTransition(_("A %(from_status)s invoice cannot become %(to_status)s.")
+                                % {"from_status": from_status, "to_status": to_status},
                                 extra={"from": from_status, "to": to_status})
     invoice.status = to_status
     fields = ["status", "updated_at"]
@@ -194,7 +195,8 @@ def invoice_finalize(*, invoice: Invoice, actor: Actor, now: datetime | None = N
     invoice = invoice_lock(invoice_id=invoice.pk)
     if invoice.status != IS.DRAFT:
         # Refused before a number is taken: only a draft is issued.
-        raise IllegalTransition(f"A {invoice.status} invoice cannot be finalized; only drafts are.",
+        raise IllegalTransition(_("A %(status)s invoice cannot be finalized; only drafts are.")
+                                % {"status": invoice.status},
                                 extra={"from": invoice.status, "to": IS.OPEN})
     invoice = invoice_totals_recompute(invoice=invoice)
     terms = invoice_issue_terms(issued_at=now, amount_due=invoice.amount_due)

@@ -6,6 +6,7 @@ from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import IllegalTransition
@@ -43,13 +44,15 @@ def payment_transition(*, payment: Payment, to_status: str, actor: Actor, reason
     now = now or timezone.now()
     from_status = payment.status
     if to_status not in ALLOWED_PAYMENT_TRANSITIONS[from_status]:
-        raise IllegalTransition(f"A {from_status} payment cannot become {to_status}.",
+        raise IllegalTransition(_("A %(from_status)s payment cannot become %(to_status)s.")
+                                % {"from_status": from_status, "to_status": to_status},
                                 extra={"from": from_status, "to": to_status})
     if provider_created is not None and payment.provider_updated_at is not None \
             and provider_created < payment.provider_updated_at:
         raise IllegalTransition(
-            f"A provider update from {provider_created.isoformat()} is older than the one already applied "
-            f"({payment.provider_updated_at.isoformat()}).", code="stale_provider_update",
+            _("A provider update from %(update)s is older than the one already applied (%(applied)s).")
+            % {"update": provider_created.isoformat(), "applied": payment.provider_updated_at.isoformat()},
+            code="stale_provider_update",
             extra={"from": from_status, "to": to_status})
     payment.status = to_status
     fields = ["status", "updated_at"]

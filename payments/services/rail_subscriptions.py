@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import IllegalTransition, InvalidOperation
@@ -31,12 +32,12 @@ from subscriptions.services import subscription_cancel, subscription_pause
 def _rail_change(*, subscription: Subscription, action: str, at_period_end: bool = True,
                  price_reference: str = "") -> Subscription:
     if subscription.status == SubscriptionStatus.CANCELED:
-        raise IllegalTransition("The subscription is already canceled.", code="already_canceled")
+        raise IllegalTransition(_("The subscription is already canceled."), code="already_canceled")
     rail = provider_for(subscription.billed_by)
     reference = (ProviderSubscription.objects.filter(subscription=subscription)
                  .values_list("provider_subscription_id", flat=True).first())
     if not reference:
-        raise IllegalTransition("The provider's id of this subscription is not known.", code="billed_elsewhere")
+        raise IllegalTransition(_("The provider's id of this subscription is not known."), code="billed_elsewhere")
     rail.subscription_change_request(SubscriptionChange(reference=reference, action=action,
                                                         at_period_end=at_period_end, price_reference=price_reference))
     return Subscription.objects.get(pk=subscription.pk)
@@ -58,7 +59,8 @@ def subscription_pause_requested(*, subscription: Subscription, actor: Actor, re
 def subscription_resume_requested(*, subscription: Subscription, actor: Actor, reason: str = "") -> Subscription:
     if subscription.is_mirrored:
         if subscription.status != SubscriptionStatus.PAUSED and not subscription.cancel_at_period_end:
-            raise IllegalTransition(f"A {subscription.status} subscription has nothing to resume.",
+            raise IllegalTransition(_("A %(status)s subscription has nothing to resume.")
+                                    % {"status": subscription.status},
                                     code="nothing_to_resume")
         return _rail_change(subscription=subscription, action=CHANGE_RESUME)
     subscription_resume_billed(subscription=subscription, actor=actor, reason=reason)
@@ -71,11 +73,12 @@ def subscription_change_plan_requested(*, subscription: Subscription, new_plan: 
         return subscription_change_plan(subscription=subscription, new_plan=new_plan, actor=actor, reason=reason,
                                          now=now)
     if new_plan.pk == subscription.plan_id:
-        raise IllegalTransition("The subscription is already on this plan.", code="same_plan")
+        raise IllegalTransition(_("The subscription is already on this plan."), code="same_plan")
     price = ProviderPlanPrice.objects.filter(plan=new_plan, provider=subscription.billed_by).first()
     if price is None:
-        raise InvalidOperation(f"Plan {new_plan.code} is not sold through {subscription.billed_by}.",
-                               code="plan_not_on_rail", extra={"fields": {"plan": ["Not sold through this rail."]}})
+        raise InvalidOperation(_("Plan %(plan)s is not sold through %(rail)s.")
+                               % {"plan": new_plan.code, "rail": subscription.billed_by},
+                               code="plan_not_on_rail", extra={"fields": {"plan": [_("Not sold through this rail.")]}})
     changed = _rail_change(subscription=subscription, action=CHANGE_PLAN, price_reference=price.provider_price_id)
     # The provider prorates and bills the change itself; its webhook moves our plan.
     return PlanChange(subscription=changed, effective="immediate", effective_at=now or timezone.now(), invoice=None,

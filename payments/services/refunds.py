@@ -80,7 +80,8 @@ def refund_transition(*, refund: Refund, to_status: str, actor: Actor, reason: s
     """Move a refund (its payment locked) to `to_status` and audit it, or raise IllegalTransition."""
     from_status = refund.status
     if to_status not in ALLOWED_REFUND_TRANSITIONS[from_status]:
-        raise IllegalTransition(f"A {from_status} refund cannot become {to_status}.",
+        raise IllegalTransition(_("A %(from_status)s refund cannot become %(to_status)s.")
+                                % {"from_status": from_status, "to_status": to_status},
                                 extra={"from": from_status, "to": to_status})
     refund.status = to_status
     refund.save(update_fields=["status"])
@@ -97,8 +98,9 @@ def _refund_replay(*, existing: Refund, payment: Payment, amount: int | None) ->
         raise IdempotencyConflict(_("This idempotency key was already used for another refund."),
                                   extra={"refund_id": existing.pk})
     if existing.status == R.FAILED:
-        raise PaymentProviderError(f"Refund #{existing.pk} failed at the provider; try again with a new "
-                                   "idempotency key.", code="refund_failed", extra={"refund_id": existing.pk})
+        raise PaymentProviderError(_("Refund #%(refund)s failed at the provider; try again with a new idempotency "
+                                     "key.") % {"refund": existing.pk},
+                                   code="refund_failed", extra={"refund_id": existing.pk})
     return existing
 
 
@@ -134,13 +136,15 @@ def _payment_refund_intent(*, payment_id: int, actor: Actor, amount: int | None,
     if existing is not None:
         return _intent_of(refund=_refund_replay(existing=existing, payment=payment, amount=amount), payment=payment)
     if payment.status not in (P.SUCCEEDED, P.PARTIALLY_REFUNDED):
-        raise IllegalTransition(f"A {payment.status} payment cannot be refunded.", code="payment_not_refundable")
+        raise IllegalTransition(_("A %(status)s payment cannot be refunded.") % {"status": payment.status},
+                                code="payment_not_refundable")
     in_flight = payment_refunds_in_flight(payment_id=payment.pk)
     refundable = payment.refundable_amount - in_flight
     amount = refundable if amount is None else amount
     if amount <= 0 or amount > refundable:
-        pending = f" ({in_flight} more is being refunded)" if in_flight else ""
-        raise InvalidOperation(f"Refund must be between 1 and {refundable}{pending}.", code="invalid_amount",
+        message = (_("Refund must be between 1 and %(refundable)s (%(in_flight)s more is being refunded).")
+                   if in_flight else _("Refund must be between 1 and %(refundable)s."))
+        raise InvalidOperation(message % {"refundable": refundable, "in_flight": in_flight}, code="invalid_amount",
                                extra={"refundable": refundable})
     rail = _refund_rail(payment=payment)
     card = rail is not None
@@ -173,7 +177,8 @@ def _provider_refund_check(*, rail: PaymentProvider, payment: Payment) -> None:
     if not rail.is_configured():
         raise PaymentProviderUnavailable(rail.unavailable_message, extra={"provider": rail.code})
     if not rail.payment_reference(payment=payment):
-        raise InvalidOperation(f"This payment never reached {rail.code}; there is nothing to refund there.",
+        raise InvalidOperation(_("This payment never reached %(rail)s; there is nothing to refund there.")
+                               % {"rail": rail.code},
                                code="payment_not_at_provider", extra={"provider": rail.code})
 
 

@@ -87,6 +87,10 @@ def _period_rate(plan: Plan) -> Decimal:
 
 
 @transaction.atomic
+def _plan_inactive(plan: Plan) -> InvalidOperation:
+    return InvalidOperation(_("Plan %(plan)s takes no new subscriptions.") % {"plan": plan.code}, code="plan_inactive")
+
+
 def subscription_change_plan(*, subscription: Subscription, new_plan: Plan, actor: Actor,
                              now: datetime | None = None, reason: str = "") -> PlanChange:
     """Upgrades take effect now with a charge prorated to the second for the rest of the period, less
@@ -106,7 +110,7 @@ def subscription_change_plan(*, subscription: Subscription, new_plan: Plan, acto
         # A conflict with the current state (often a concurrent change that won), not bad input.
         raise IllegalTransition(_("The subscription is already on this plan."), code="same_plan")
     if not new_plan.is_active:
-        raise InvalidOperation(f"Plan {new_plan.code} takes no new subscriptions.", code="plan_inactive")
+        raise _plan_inactive(new_plan)
     if new_plan.currency != old_plan.currency:
         raise InvalidOperation(_("Plans in another currency cannot be switched to."), code="currency_mismatch")
     if new_plan.interval != old_plan.interval or new_plan.interval_count != old_plan.interval_count:

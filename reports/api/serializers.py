@@ -4,6 +4,7 @@ parameter); the figures come from reports.selectors."""
 from datetime import UTC, datetime
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from core.api.fields import BoundedDateTimeField, ObjectIdField
@@ -42,16 +43,18 @@ class ReportQuerySerializer(serializers.Serializer):
     def validate(self, attrs):
         for name in ("from", "to"):
             if name in attrs and not CLOCK_MIN <= attrs[name].replace(tzinfo=attrs[name].tzinfo or UTC) < CLOCK_MAX:
-                raise serializers.ValidationError({name: [f"Reports cover {CLOCK_MIN:%Y-%m-%d} to {CLOCK_MAX:%Y-%m-%d} "
-                                                          "(UTC), as the billing clock does."]})
+                raise serializers.ValidationError({name: [
+                    _("Reports cover %(minimum)s to %(maximum)s (UTC), as the billing clock does.")
+                    % {"minimum": f"{CLOCK_MIN:%Y-%m-%d}", "maximum": f"{CLOCK_MAX:%Y-%m-%d}"}]})
         end = attrs.get("to") or _default_end()
         start = attrs.get("from") or max(add_months(end, -DEFAULT_REPORT_MONTHS), CLOCK_MIN)
         if start.tzinfo is None or end.tzinfo is None:
             start, end = start.replace(tzinfo=start.tzinfo or UTC), end.replace(tzinfo=end.tzinfo or UTC)
         if start >= end:
-            raise serializers.ValidationError({"to": ["`to` must be after `from`."]})
+            raise serializers.ValidationError({"to": [_("`to` must be after `from`.")]})
         if add_months(start, MAX_REPORT_MONTHS) < end:
-            raise serializers.ValidationError({"from": [f"A report covers at most {MAX_REPORT_MONTHS} months."]})
+            raise serializers.ValidationError({"from": [_("A report covers at most %(months)s months.")
+                                                        % {"months": MAX_REPORT_MONTHS}]})
         attrs["range"] = ReportRange(start=start, end=end, currency=attrs.get("currency"))
         return attrs
 

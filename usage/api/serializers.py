@@ -5,7 +5,9 @@ event: DRF's field machinery costs tens of microseconds per field per event, whi
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from core.api.fields import BoundedDateTimeField, ObjectIdField
@@ -18,6 +20,10 @@ from usage.services import USAGE_BATCH_MAX_EVENTS, UsageEventInput
 
 _QUANTUM = Decimal("0.000001")
 _MAX_QUANTITY = Decimal(10) ** 14  # DecimalField(max_digits=20, decimal_places=6)
+# Whole sentences per field (a translated noun spliced into a sentence reads wrong in Arabic); lazy, so the
+# reader's language is taken when a refusal is written, not when the module is imported.
+_NEGATIVE_QUANTITY = gettext_lazy("Usage quantity cannot be negative.")
+_NEGATIVE_COST = gettext_lazy("Cost cannot be negative.")
 
 
 class UsageEventInSerializer(serializers.Serializer):
@@ -49,24 +55,24 @@ class UsageBatchInSerializer(serializers.Serializer):
 def _quantity(value) -> Decimal:
     if value is None:
         return Decimal(1)
-    return _non_negative_decimal(value, what="Usage quantity")
+    return _non_negative_decimal(value, negative=_NEGATIVE_QUANTITY)
 
 
-def _non_negative_decimal(value, *, what: str) -> Decimal:
+def _non_negative_decimal(value, *, negative: Promise) -> Decimal:
     if type(value) is int and 0 <= value < _MAX_QUANTITY:  # the common case, with nothing to round
         return Decimal(value)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError("A number is required.")
+        raise ValueError(_("A number is required."))
     try:
         quantity = Decimal(str(value))
     except InvalidOperation as exc:
-        raise ValueError("A number is required.") from exc
+        raise ValueError(_("A number is required.")) from exc
     if not quantity.is_finite():
-        raise ValueError("A finite number is required.")
+        raise ValueError(_("A finite number is required."))
     if quantity < 0:
-        raise ValueError(f"{what} cannot be negative.")
+        raise ValueError(str(negative))
     if quantity >= _MAX_QUANTITY or quantity != quantity.quantize(_QUANTUM):
-        raise ValueError("At most 14 digits before and 6 after the decimal point.")
+        raise ValueError(_("At most 14 digits before and 6 after the decimal point."))
     return quantity
 
 
@@ -74,11 +80,11 @@ def _occurred_at(value) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValueError("An ISO 8601 date-time is required.")
+        raise ValueError(_("An ISO 8601 date-time is required."))
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise ValueError("An ISO 8601 date-time is required.") from exc
+        raise ValueError(_("An ISO 8601 date-time is required.")) from exc
     if problem := datetime_problem(moment):
         raise ValueError(problem)
     return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -97,11 +103,11 @@ def _dimensions(item: dict, errors: dict[str, list[str]]) -> dict:
         if value is None:
             continue
         if type(value) is not int or not 0 <= value <= maximum:
-            errors[name] = [f"A whole number from 0 to {maximum} is required."]
+            errors[name] = [_("A whole number from 0 to %(maximum)s is required.") % {"maximum": maximum}]
         found[name] = value
     if (cost := item.get("cost")) is not None:
         try:
-            found["cost"] = str(_non_negative_decimal(cost, what="Cost"))
+            found["cost"] = str(_non_negative_decimal(cost, negative=_NEGATIVE_COST))
         except ValueError as exc:
             errors["cost"] = [str(exc)]
     for name, length in _TEXT_DIMENSIONS.items():
@@ -109,21 +115,21 @@ def _dimensions(item: dict, errors: dict[str, list[str]]) -> dict:
         if value is None:
             continue
         if not isinstance(value, str) or len(value) > length or text_problem(value):
-            errors[name] = [f"Text of at most {length} characters is required."]
+            errors[name] = [_("Text of at most %(length)s characters is required.") % {"length": length}]
         found[name] = value
     return found
 
 
 def _event(item) -> tuple[UsageEventInput | None, dict[str, list[str]]]:
     if not isinstance(item, dict):
-        return None, {"non_field_errors": ["Each event must be a JSON object."]}
+        return None, {"non_field_errors": [_("Each event must be a JSON object.")]}
     errors: dict[str, list[str]] = {}
     meter = item.get("meter")
     if not isinstance(meter, str) or not meter or len(meter) > 64:
-        errors["meter"] = ["A meter code is required."]
+        errors["meter"] = [_("A meter code is required.")]
     key = item.get("idempotency_key")
     if not isinstance(key, str) or not key or len(key) > 255:
-        errors["idempotency_key"] = ["An idempotency key of 1 to 255 characters is required."]
+        errors["idempotency_key"] = [_("An idempotency key of 1 to 255 characters is required.")]
     quantity = occurred_at = None
     try:
         quantity = _quantity(item.get("quantity"))
@@ -135,7 +141,7 @@ def _event(item) -> tuple[UsageEventInput | None, dict[str, list[str]]]:
         errors["occurred_at"] = [str(exc)]
     properties = item.get("properties", {})
     if not isinstance(properties, dict):
-        errors["properties"] = ["A JSON object is required."]
+        errors["properties"] = [_("A JSON object is required.")]
     dimensions = _dimensions(item, errors)
     if errors:
         return None, errors
@@ -147,7 +153,7 @@ def usage_batch_parse(data) -> tuple[int | None, list[UsageEventInput]]:
     """(customer id for staff, events) from one event or {"events": [...]}; errors are DRF-shaped,
     per event index under `events` (a single event is index 0)."""
     if not isinstance(data, dict):
-        raise serializers.ValidationError({"non_field_errors": ["Send one event or {\"events\": [...]}."]})
+        raise serializers.ValidationError({"non_field_errors": [_("Send one event or {\"events\": [...]}.")]})
     items = data.get("events", [data])
     if not isinstance(items, list) or not 1 <= len(items) <= USAGE_BATCH_MAX_EVENTS:
         raise serializers.ValidationError(
@@ -155,7 +161,7 @@ def usage_batch_parse(data) -> tuple[int | None, list[UsageEventInput]]:
     customer = data.get("customer")
     if customer is not None and (isinstance(customer, bool) or not isinstance(customer, int)
                                  or not 1 <= customer <= BIGINT_MAX):
-        raise serializers.ValidationError({"customer": ["A customer id is required."]})
+        raise serializers.ValidationError({"customer": [_("A customer id is required.")]})
     events: list[UsageEventInput] = []
     errors: dict[str, dict] = {}
     for index, item in enumerate(items):
@@ -209,9 +215,9 @@ class UsageSummaryQuerySerializer(serializers.Serializer):
 
     def validate(self, attrs):
         if ("start" in attrs) != ("end" in attrs):
-            raise serializers.ValidationError("Give both start and end, or neither.")
+            raise serializers.ValidationError(_("Give both start and end, or neither."))
         if "start" in attrs and attrs["start"] >= attrs["end"]:
-            raise serializers.ValidationError({"end": ["The end must be after the start."]})
+            raise serializers.ValidationError({"end": [_("The end must be after the start.")]})
         return attrs
 
 

@@ -2,6 +2,7 @@
 meters, the entitlements of the customer's current plan, usage thresholds (staff write, customers read
 their own and their plan's) and the alerts they fired."""
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -145,7 +146,7 @@ class UsageSummaryViewSet(ApiViewMixin, viewsets.GenericViewSet):
         if start is None:
             subscription = subscription_live_for_customer(customer=customer)
             if subscription is None:
-                raise ValidationError({"start": ["No current subscription period: give start and end."]})
+                raise ValidationError({"start": [_("No current subscription period: give start and end.")]})
             start, end = subscription.current_period_start, subscription.current_period_end
         summary = {"customer": customer.pk, "period_start": start, "period_end": end,
                    "meters": usage_summary(customer_id=customer.pk, start=start, end=end)}

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class LemonSqueezyRailConfig(AppConfig):
@@ -8,4 +9,4 @@ class LemonSqueezyRailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "payments.providers.lemonsqueezy"
     label = "payments_lemonsqueezy"
-    verbose_name = "Lemon Squeezy"
+    verbose_name = _("Lemon Squeezy")

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from core.exceptions import PaymentProviderError, PaymentProviderUnavailable
 from payments.providers.base import PROBE_DEGRADED, PROBE_ERROR, PROBE_OK, ApiProbe
@@ -53,23 +54,24 @@ def _request(method: str, path: str, *, body: dict | None = None, params: dict |
         response = requests.request(method, url, json=body, params=params, headers=headers,
                                     timeout=settings.LEMONSQUEEZY_TIMEOUT, allow_redirects=False)
     except requests.RequestException as exc:
-        raise PaymentProviderError(f"Lemon Squeezy could not be reached: {type(exc).__name__}.",
+        raise PaymentProviderError(_("Lemon Squeezy could not be reached: %(error)s.") % {"error": type(exc).__name__},
                                    extra={"provider": "lemonsqueezy"}) from exc
     if response.status_code == 401:
-        raise PaymentProviderUnavailable("Lemon Squeezy refused the API key (LEMONSQUEEZY_API_KEY).",
+        raise PaymentProviderUnavailable(_("Lemon Squeezy refused the API key (LEMONSQUEEZY_API_KEY)."),
                                          extra={"provider": "lemonsqueezy"})
     if response.status_code >= 400:
-        raise PaymentProviderError(f"Lemon Squeezy answered {response.status_code}: {_error(response)}".rstrip(": "),
+        raise PaymentProviderError((_("Lemon Squeezy answered %(status)s: %(error)s")
+                                    % {"status": response.status_code, "error": _error(response)}).rstrip(": "),
                                    extra={"provider": "lemonsqueezy", "status": response.status_code})
     if response.status_code == 204 or not response.content:
         return {}
     try:
         answer = response.json()
     except ValueError as exc:
-        raise PaymentProviderError("Lemon Squeezy answered something that is not JSON.",
+        raise PaymentProviderError(_("Lemon Squeezy answered something that is not JSON."),
                                    extra={"provider": "lemonsqueezy"}) from exc
     if not isinstance(answer, dict):
-        raise PaymentProviderError("Lemon Squeezy answered something that is not a JSON:API document.",
+        raise PaymentProviderError(_("Lemon Squeezy answered something that is not a JSON:API document."),
                                    extra={"provider": "lemonsqueezy"})
     return answer
 
@@ -77,14 +79,14 @@ def _request(method: str, path: str, *, body: dict | None = None, params: dict |
 def _data(answer: dict) -> dict:
     data = answer.get("data")
     if not isinstance(data, dict):
-        raise PaymentProviderError("Lemon Squeezy's answer holds no resource.", extra={"provider": "lemonsqueezy"})
+        raise PaymentProviderError(_("Lemon Squeezy's answer holds no resource."), extra={"provider": "lemonsqueezy"})
     return data
 
 
 def _listing(path: str, *, params: dict) -> Iterator[dict]:
     """Every resource of a paginated listing, following its `links.next`."""
     answer = _request("GET", path, params={**params, "page[size]": PAGE_SIZE})
-    for _ in range(MAX_PAGES):
+    for _page in range(MAX_PAGES):
         yield from (item for item in answer.get("data") or [] if isinstance(item, dict))
         following = (answer.get("links") or {}).get("next")
         if not following or not isinstance(following, str):
@@ -134,10 +136,11 @@ def usage_record_set(*, subscription_item_id: str, quantity: int) -> LSUsageReco
 def money_refund(*, reference: str, amount: int) -> LSMoney:
     """Refund `amount` minor units of an order or a subscription invoice ("order-12", "subscription-invoice-7",
     as LSMoney.reference names them); answers the object with its new refunded amount."""
-    kind, _, object_id = reference.rpartition("-")
+    kind, _dash, object_id = reference.rpartition("-")
     resource = {"order": "orders", "subscription-invoice": "subscription-invoices"}.get(kind)
     if resource is None or not object_id.isdigit():
-        raise PaymentProviderError(f"{reference!r} names no Lemon Squeezy order or subscription invoice.",
+        raise PaymentProviderError(_("%(reference)r names no Lemon Squeezy order or subscription invoice.")
+                                   % {"reference": reference},
                                    extra={"provider": "lemonsqueezy"})
     body = {"data": {"type": resource, "id": object_id, "attributes": {"amount": amount}}}
     return LSMoney.from_resource(_data(_request("POST", f"/{resource}/{object_id}/refund", body=body)))

@@ -4,6 +4,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from payments.models import ProviderEventStatus
 from payments.providers.base import ProviderHealth
@@ -24,9 +26,11 @@ def lemonsqueezy_health(*, deep: bool = False) -> ProviderHealth:
               if configured else 0)
     problems = []
     if configured and secret_missing:
-        problems.append("LEMONSQUEEZY_SIGNING_SECRET is missing: every Lemon Squeezy webhook is refused")
+        problems.append(_("LEMONSQUEEZY_SIGNING_SECRET is missing: every Lemon Squeezy webhook is refused"))
     if failed:
-        problems.append(f"{failed} Lemon Squeezy webhook events failed processing in the last hour")
+        problems.append(ngettext("%(count)d Lemon Squeezy webhook event failed processing in the last hour",
+                                 "%(count)d Lemon Squeezy webhook events failed processing in the last hour",
+                                 failed) % {"count": failed})
     return ProviderHealth.of(problems=problems, probe=client.api_probe() if deep and configured else None,
                              details={"configured": configured, "signing_secret_missing": secret_missing,
                                       "api_base": settings.LEMONSQUEEZY_API_BASE, "events_failed_last_hour": failed})

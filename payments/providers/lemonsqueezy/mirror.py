@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from payments.models import ProviderEventStatus, ProviderPlanPrice, ProviderSubscription
@@ -58,8 +59,8 @@ def plan_for_variant(*, variant_id: str) -> Plan:
     price = (ProviderPlanPrice.objects.select_related("plan")
              .filter(provider=LEMONSQUEEZY, provider_price_id=variant_id).first())
     if price is None:
-        raise MirrorRefused(f"Lemon Squeezy variant {variant_id or '(none)'} is not mapped to a plan "
-                            "(ProviderPlanPrice); map it, then replay the event")
+        raise MirrorRefused(_("Lemon Squeezy variant %(variant)s is not mapped to a plan (ProviderPlanPrice); map it, "
+                              "then replay the event") % {"variant": variant_id or _("(none)")})
     return price.plan
 
 
@@ -80,8 +81,8 @@ def _customer_for(*, ls: LSSubscription, custom_data: dict) -> Customer:
     if customer is None and named.isdigit() and len(named) < 19:
         customer = Customer.objects.filter(pk=int(named)).first()
     if customer is None:
-        raise MirrorRefused(f"no customer of ours for Lemon Squeezy customer {ls.customer_id or '(none)'} "
-                            "(no checkout custom data names one)")
+        raise MirrorRefused(_("no customer of ours for Lemon Squeezy customer %(customer)s (no checkout custom data "
+                              "names one)") % {"customer": ls.customer_id or _("(none)")})
     return customer
 
 
@@ -121,8 +122,9 @@ def _mirror_create(*, ls: LSSubscription, plan: Plan, customer: Customer, actor:
     one (sub_one_live_per_customer): staff cancel ours first, then replay."""
     other = customer.subscriptions.filter(status__in=LIVE_SUBSCRIPTION_STATUSES).first()
     if other is not None:
-        raise MirrorRefused(f"customer #{customer.pk} already has live subscription #{other.pk}; cancel it, "
-                            f"then replay the event of Lemon Squeezy subscription {ls.id}")
+        raise MirrorRefused(_("customer #%(customer)s already has live subscription #%(subscription)s; cancel it, "
+                              "then replay the event of Lemon Squeezy subscription %(ls_subscription)s")
+                            % {"customer": customer.pk, "subscription": other.pk, "ls_subscription": ls.id})
     anchor = _anchor(ls)
     start, end = _period(ls=ls, plan=plan, anchor=anchor) or (anchor, anchor + timedelta(days=1))
     status = ls.our_status
@@ -199,8 +201,8 @@ def subscription_mirror_apply(*, ls: LSSubscription, custom_data: dict, actor: A
                               reason: str) -> MirrorResult:
     """Create or move our mirror of `ls` (inside the event's transaction); stale messages change nothing."""
     if not ls.id or ls.updated_at is None or ls.our_status is None:
-        raise MirrorRefused(f"Lemon Squeezy subscription {ls.id or '(no id)'} has no updated_at or an unknown "
-                            f"status {ls.status!r}")
+        raise MirrorRefused(_("Lemon Squeezy subscription %(subscription)s has no updated_at or an unknown status "
+                              "%(status)r") % {"subscription": ls.id or _("(no id)"), "status": ls.status})
     plan = plan_for_variant(variant_id=ls.variant_id)
     mirror = mirror_find(subscription_id=ls.id)
     customer_id = mirror.subscription.customer_id if mirror else _customer_for(ls=ls, custom_data=custom_data).pk

@@ -1,6 +1,7 @@
 """Lemon Squeezy's view of the shared webhook inbox: the same table (payments.ProviderEvent), only its rows."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from payments.models import ProviderEvent
 
@@ -20,7 +21,8 @@ class LemonSqueezyEvent(ProviderEvent):
 
     class Meta:
         proxy = True
-        verbose_name = "Lemon Squeezy event"
+        verbose_name = _("Lemon Squeezy event")
+        verbose_name_plural = _("Lemon Squeezy events")
         ordering = ["-received_at", "-id"]
         # Seeing and reprocessing events is the inbox's own permission (payments.*_providerevent).
         default_permissions = ()

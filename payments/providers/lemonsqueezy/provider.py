@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.utils.translation import gettext as _
+
 from core.audit import Actor
 from core.exceptions import IllegalTransition, InvalidOperation
 from payments.models import Payment, ProviderPlanPrice, ProviderSubscription, Refund
@@ -125,8 +127,8 @@ class LemonSqueezyProvider(ProviderBase):
 def _change_attributes(change: SubscriptionChange) -> dict:
     if change.action == CHANGE_CANCEL:
         if not change.at_period_end:
-            raise IllegalTransition("Lemon Squeezy ends a cancelled subscription at its period end; cancel at the "
-                                    "period end instead.", code="cancel_at_period_end_only")
+            raise IllegalTransition(_("Lemon Squeezy ends a cancelled subscription at its period end; cancel at the "
+                                      "period end instead."), code="cancel_at_period_end_only")
         return {"cancelled": True}
     if change.action == CHANGE_PAUSE:
         # "void": nothing is billed while paused (our own pause means the same).

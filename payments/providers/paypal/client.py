@@ -138,7 +138,7 @@ def _translate(exc: ApiException) -> Exception:
     if status == 422 and DECLINE_ISSUES.intersection(issues):
         return CardDeclined(_("PayPal declined the payment."), extra=extra)
     message = body.get("message") or body.get("error_description") or f"HTTP {status}"
-    return PaymentProviderError(f"PayPal request failed: {message}", extra=extra)
+    return PaymentProviderError(_("PayPal request failed: %(error)s") % {"error": message}, extra=extra)
 
 
 def _call(method, options: dict) -> dict:
@@ -153,7 +153,7 @@ def _call(method, options: dict) -> dict:
     except requests.RequestException as exc:
         # A read timeout arrives as a ConnectionError once urllib3 gives up; either way the outcome of the
         # call is unknown, and the same PayPal-Request-Id on a retry answers what PayPal did.
-        raise PaymentProviderError(f"PayPal did not answer ({exc.__class__.__name__}).",
+        raise PaymentProviderError(_("PayPal did not answer (%(error)s).") % {"error": exc.__class__.__name__},
                                    extra={"provider": "paypal", "outcome_unknown": True}) from exc
     try:
         body = json.loads(response.text or "{}")

@@ -4,6 +4,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from payments.models import ProviderEventStatus
 from payments.providers.base import ProviderHealth
@@ -26,9 +28,11 @@ def paypal_health(*, deep: bool = False) -> ProviderHealth:
               if configured else 0)
     problems = []
     if configured and webhook_id_missing:
-        problems.append("PAYPAL_WEBHOOK_ID is missing: every PayPal webhook is refused")
+        problems.append(_("PAYPAL_WEBHOOK_ID is missing: every PayPal webhook is refused"))
     if failed:
-        problems.append(f"{failed} PayPal webhook events failed processing in the last hour")
+        problems.append(ngettext("%(count)d PayPal webhook event failed processing in the last hour",
+                                 "%(count)d PayPal webhook events failed processing in the last hour",
+                                 failed) % {"count": failed})
     return ProviderHealth.of(problems=problems, probe=client.api_probe() if deep and configured else None,
                              details={"configured": configured, "webhook_id_missing": webhook_id_missing,
                                       "api_base": settings.PAYPAL_API_BASE, "events_failed_last_hour": failed})

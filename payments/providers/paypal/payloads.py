@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from django.utils.translation import gettext as _
+
 from core.money import to_major, to_minor
 from core.safe_input import datetime_problem
 
@@ -34,7 +36,7 @@ def amount_from_paypal(value: object, currency: str) -> int:
     try:
         return to_minor(Decimal(str(value)), currency)
     except (InvalidOperation, TypeError) as exc:
-        raise ValueError(f"{value!r} is not an amount") from exc
+        raise ValueError(_("%(value)r is not an amount") % {"value": value}) from exc
 
 
 def _money(payload: dict, key: str = "amount") -> tuple[int, str]:

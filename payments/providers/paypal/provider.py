@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import PaymentProviderError
@@ -110,7 +111,8 @@ class PayPalProvider(ProviderBase):
         # Refunds go against the order's capture; the order answers which one it is.
         capture = client.order_get(order_id=request.payment_reference).capture
         if capture is None:
-            raise PaymentProviderError(f"PayPal order {request.payment_reference} has no capture to refund.",
+            raise PaymentProviderError(_("PayPal order %(order)s has no capture to refund.")
+                                       % {"order": request.payment_reference},
                                        code="payment_provider_error", extra={"provider": self.code})
         refund_id = str(request.metadata.get("refund_id") or "")
         refund = client.capture_refund(

@@ -77,7 +77,8 @@ def checkout_payment_get_or_create(*, invoice_id: int, order_id: str, amount: in
     capture answer or a webhook, whichever comes first: the unique order id makes them one row)."""
     invoice = Invoice.objects.filter(pk=invoice_id).first()
     if invoice is None:
-        raise LookupError(f"invoice #{invoice_id} named by PayPal order {order_id} does not exist")
+        raise LookupError(gettext("invoice #%(invoice)s named by PayPal order %(order)s does not exist")
+                          % {"invoice": invoice_id, "order": order_id})
     payment, _ = Payment.objects.get_or_create(
         provider=PAYPAL, provider_payment_id=order_id,
         defaults={"customer_id": invoice.customer_id, "invoice": invoice, "amount": amount,

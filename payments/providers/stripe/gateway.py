@@ -83,11 +83,11 @@ def _translate(exc: stripe.StripeError) -> Exception:
         extra["payment_intent_id"] = intent.get("id", "")
     if isinstance(exc, stripe.CardError):
         extra["decline_code"] = error.get("decline_code", "")
-        return CardDeclined(exc.user_message or "The card was declined.", extra=extra)
+        return CardDeclined(exc.user_message or _("The card was declined."), extra=extra)
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
         logger.error("Stripe rejected our API key: %s", exc)
         return PaymentProviderUnavailable(_("The payment provider rejected our credentials."), extra=extra)
-    return PaymentProviderError(f"Stripe request failed: {exc.user_message or exc}", extra=extra)
+    return PaymentProviderError(_("Stripe request failed: %(error)s") % {"error": exc.user_message or exc}, extra=extra)
 
 
 def _call(func, *, params: dict | None = None, idempotency_key: str | None = None, object_id: str | None = None):

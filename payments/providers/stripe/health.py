@@ -1,6 +1,8 @@
 """The Stripe section of /healthz."""
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from payments.providers.base import ProviderHealth
 from payments.providers.stripe import gateway
@@ -24,11 +26,15 @@ def stripe_health(*, deep: bool = False) -> ProviderHealth:
     failed = stripe_event_failed_recent_count()
     problems = []
     if configured and secret_missing:
-        problems.append("STRIPE_WEBHOOK_SECRET is missing: every webhook is refused")
+        problems.append(_("STRIPE_WEBHOOK_SECRET is missing: every webhook is refused"))
     if rejected:
-        problems.append(f"{rejected} webhook deliveries failed verification in the last hour")
+        problems.append(ngettext("%(count)d webhook delivery failed verification in the last hour",
+                                 "%(count)d webhook deliveries failed verification in the last hour",
+                                 rejected) % {"count": rejected})
     if failed:
-        problems.append(f"{failed} webhook events failed processing in the last hour")
+        problems.append(ngettext("%(count)d webhook event failed processing in the last hour",
+                                 "%(count)d webhook events failed processing in the last hour",
+                                 failed) % {"count": failed})
     return ProviderHealth.of(problems=problems, probe=gateway.api_probe() if deep and configured else None,
                              details={"configured": configured, "webhook_secret_missing": secret_missing,
                                       "verification_failures_last_hour": rejected, "events_failed_last_hour": failed})

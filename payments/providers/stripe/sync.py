@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.exceptions import InvalidOperation
@@ -133,7 +134,8 @@ def payment_sync_charge_refunds(*, payment: Payment, charge: ChargeResult, obser
     refunds = _ChargeRefunds(payment=payment, charge=charge, actor=actor, now=now)
     refunds.reconcile(request_key=request_key)
     if not refunds.applied:
-        notes.append(f"refunds of charge {charge.id} already counted ({payment.amount_refunded})")
+        notes.append(_("refunds of charge %(charge)s already counted (%(refunded)s)")
+                     % {"charge": charge.id, "refunded": payment.amount_refunded})
     return SyncResult(payment, refunds.applied, "; ".join(n for n in notes if n))
 
 

@@ -16,6 +16,8 @@ order_created, order_refunded.
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 from core.audit import Actor
 from payments.providers.lemonsqueezy.mirror import (
     MirrorRefused,
@@ -47,7 +49,8 @@ def _reason(event: LemonSqueezyEvent) -> str:
 def _resource(event: LemonSqueezyEvent, expected_type: str) -> dict:
     data = event.payload["data"]
     if data.get("type") != expected_type:
-        raise MirrorRefused(f"{event.type} carries a {data.get('type')!r} object, not {expected_type!r}")
+        raise MirrorRefused(_("%(event_type)s carries a %(found)r object, not %(expected)r")
+                            % {"event_type": event.type, "found": data.get("type"), "expected": expected_type})
     return data
 
 
@@ -64,8 +67,8 @@ def handle_subscription_payment(*, event: LemonSqueezyEvent, actor: Actor) -> Ou
     money = LSMoney.from_resource(_resource(event, TYPE_SUBSCRIPTION_INVOICE))
     mirror = mirror_find(subscription_id=money.subscription_id)
     if mirror is None:
-        raise MirrorRefused(f"Lemon Squeezy subscription {money.subscription_id or '(none)'} is not mirrored yet; "
-                            "this event is applied again once it is")
+        raise MirrorRefused(_("Lemon Squeezy subscription %(subscription)s is not mirrored yet; this event is applied "
+                              "again once it is") % {"subscription": money.subscription_id or _("(none)")})
     result = money_record(mirror=mirror, money=money, actor=actor, reason=_reason(event))
     return Outcome(result.applied, result.note)
 
@@ -78,9 +81,10 @@ def handle_order(*, event: LemonSqueezyEvent, actor: Actor) -> Outcome:
         try:
             plan_for_variant(variant_id=money.variant_id)
         except MirrorRefused:
-            return Outcome(False, f"order {money.id} is not for a plan of ours (variant {money.variant_id})")
-        raise MirrorRefused(f"the subscription of Lemon Squeezy order {money.id} is not mirrored yet; this event "
-                            "is applied again once it is")
+            return Outcome(False, _("order %(order)s is not for a plan of ours (variant %(variant)s)")
+                           % {"order": money.id, "variant": money.variant_id})
+        raise MirrorRefused(_("the subscription of Lemon Squeezy order %(order)s is not mirrored yet; this event is "
+                              "applied again once it is") % {"order": money.id})
     result = money_record(mirror=mirror, money=money, actor=actor, reason=_reason(event))
     return Outcome(result.applied, result.note)
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils.translation import gettext as _
+
 from core.audit import Actor
 from payments.models import Payment, PaymentMethod, Refund, RefundStatus
 from payments.providers.paypal import client, services, sync
@@ -55,7 +57,8 @@ def _payment_for_capture(capture: PayPalCapture) -> Payment | None:
         # the webhook wins that race (or the answer was lost to a timeout).
         found = Payment.objects.filter(pk=our_id, method=PaymentMethod.PAYPAL).values_list("pk", flat=True).first()
         if found is None:
-            raise ReferenceNotFound(f"payment #{our_id} named by capture {capture.id} does not exist")
+            raise ReferenceNotFound(_("payment #%(payment)s named by capture %(capture)s does not exist")
+                                    % {"payment": our_id, "capture": capture.id})
     invoice_id = sync.invoice_id_from_custom_id(capture.custom_id)
     if found is None and invoice_id is not None and capture.order_id:
         try:
@@ -100,7 +103,8 @@ def handle_refund(*, event: PayPalEvent, actor: Actor) -> Outcome:
     ours = (Refund.objects.filter(provider=PAYPAL, provider_refund_id=paypal_refund.id).first()
             or Refund.objects.filter(pk=sync.refund_id_from_custom_id(paypal_refund.custom_id) or 0).first())
     if ours is None and sync.refund_id_from_custom_id(paypal_refund.custom_id) is not None:
-        raise ReferenceNotFound(f"refund named by {paypal_refund.custom_id} does not exist")
+        raise ReferenceNotFound(_("refund named by %(reference)s does not exist")
+                                % {"reference": paypal_refund.custom_id})
     payment_id = ours.payment_id if ours is not None else (
         Payment.objects.filter(provider=PAYPAL, provider_charge_id=paypal_refund.capture_id)
         .values_list("pk", flat=True).first())

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils.translation import gettext as _
+
 from core.audit import Actor
 from core.exceptions import InvalidOperation
 from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus, ProviderAccount, Refund
@@ -87,7 +89,8 @@ def _payment_for_intent(intent: PaymentIntentResult) -> Payment | None:
             return None
         found = _stripe_payments().filter(pk=payment_id).values_list("pk", flat=True).first()
         if found is None:
-            raise ReferenceNotFound(f"payment #{payment_id} named by {intent.id} does not exist")
+            raise ReferenceNotFound(_("payment #%(payment)s named by %(reference)s does not exist")
+                                    % {"payment": payment_id, "reference": intent.id})
     payment = payment_lock(payment_id=found)
     if payment.provider_payment_id not in (None, "", intent.id):
         raise InvalidOperation(f"payment #{payment.pk} belongs to {payment.provider_payment_id}, "
@@ -146,7 +149,8 @@ def handle_refund(*, event: StripeEvent, actor: Actor) -> Outcome:
         found = Refund.objects.filter(pk=our_id, payment__provider=STRIPE).values_list(
             "pk", "payment_id").first()
         if found is None:
-            raise ReferenceNotFound(f"refund #{our_id} named by {stripe_refund.id} does not exist")
+            raise ReferenceNotFound(_("refund #%(refund)s named by %(reference)s does not exist")
+                                    % {"refund": our_id, "reference": stripe_refund.id})
     if found is None:
         return Outcome(False, f"{stripe_refund.id} is not a refund of ours; charge.refunded counts it")
     payment = payment_lock(payment_id=found[1])
@@ -217,7 +221,8 @@ def handle_checkout_completed(*, event: StripeEvent, actor: Actor, prepared: Car
         return Outcome(False, f"checkout session {session.id} was not opened by us")
     invoice = Invoice.objects.select_related("customer").filter(pk=invoice_id).first()
     if invoice is None:
-        raise ReferenceNotFound(f"invoice #{invoice_id} named by {session.id} does not exist")
+        raise ReferenceNotFound(_("invoice #%(invoice)s named by %(reference)s does not exist")
+                                % {"invoice": invoice_id, "reference": session.id})
     customer = invoice.customer
     account = provider_account_by_reference(provider=STRIPE, provider_customer_id=session.customer_id)
     if account is None or account.customer_id != customer.pk:
@@ -281,7 +286,8 @@ def handle_setup_intent_succeeded(*, event: StripeEvent, actor: Actor) -> Outcom
         if our_id is None:
             return Outcome(False, f"no customer of ours for {setup.customer_id or setup.id}")
         # Our customer asked for this SetupIntent, but its Stripe id is not committed yet.
-        raise ReferenceNotFound(f"customer #{our_id} has no Stripe customer {setup.customer_id} yet")
+        raise ReferenceNotFound(_("customer #%(customer)s has no Stripe customer %(stripe_customer)s yet")
+                                % {"customer": our_id, "stripe_customer": setup.customer_id})
     changed = customer_default_payment_method_set(customer=customer, payment_method_id=setup.payment_method_id,
                                                   observed_at=_observed_at(event), actor=actor)
     return Outcome(changed, "" if changed else f"default card of customer #{customer.pk} unchanged")

@@ -2,6 +2,7 @@
 events (payments.providers.lemonsqueezy.webhooks.services); exits 1 while any still fails."""
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.command_args import INSTANT_HELP, parse_optional_instant
@@ -24,6 +25,8 @@ class Command(BaseCommand):
         still_failing = [e for e in events if e.status == ProviderEventStatus.FAILED]
         for event in events:
             self.stdout.write(f"{event.event_id} {event.type}: {event.status}")
-        self.stdout.write(f"Replayed {len(events)} event(s); {len(still_failing)} still failing.")
+        self.stdout.write(_("Replayed %(count)s event(s); %(failing)s still failing.")
+                          % {"count": len(events), "failing": len(still_failing)})
         if still_failing:
-            raise CommandError(f"{len(still_failing)} event(s) still fail; see their error in the admin.")
+            raise CommandError(_("%(count)s event(s) still fail; see their error in the admin.")
+                               % {"count": len(still_failing)})
