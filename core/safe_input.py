@@ -53,6 +53,19 @@ def text_problem(value: str) -> str | None:
     return str(TEXT_PROBLEM) if _UNSTORABLE_CHARACTERS.search(value) else None
 
 
+def json_storable(document):
+    """`document` with every unstorable character (NUL, an unpaired surrogate) in its strings and keys
+    replaced by U+FFFD: for what we write ourselves from what a client sent, such as an error answer naming
+    the unknown field it posted, which jsonb would refuse with a 500."""
+    if isinstance(document, str):
+        return _UNSTORABLE_CHARACTERS.sub("\ufffd", document)
+    if isinstance(document, dict):
+        return {json_storable(key): json_storable(value) for key, value in document.items()}
+    if isinstance(document, list | tuple):
+        return [json_storable(value) for value in document]
+    return document
+
+
 def datetime_problem(value: datetime) -> str | None:
     """Why `value` cannot be stored and read back as a timestamptz, or None. Naive values are UTC."""
     offset = value.utcoffset()

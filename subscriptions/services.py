@@ -15,6 +15,7 @@ from core.audit import Actor
 from core.bulk import AUDIT_FIELDS, array_of, audit_values, json_text, rows_copy
 from core.exceptions import IdempotencyConflict, IllegalTransition, InvalidOperation
 from core.jobs import job_defer, jobs_defer_many
+from core.safe_input import json_storable
 from subscriptions.emails import SUBSCRIPTION_CANCELED_TASK
 from subscriptions.live import subscription_changed
 from subscriptions.models import (
@@ -409,7 +410,9 @@ def _own_claim(record: ApiIdempotencyKey):
 
 
 def idempotency_key_record_response(*, record: ApiIdempotencyKey, status: int, body) -> ApiIdempotencyKey:
-    """Store the answer retries replay, ending the claim (one UPDATE, its own transaction)."""
+    """Store the answer retries replay, ending the claim (one UPDATE, its own transaction). An answer may
+    echo what the client sent (a field name it made up): stored with what jsonb refuses replaced."""
+    body = json_storable(body)
     _own_claim(record).update(response_status=status, response_body=body, locked_until=None)
     record.response_status, record.response_body, record.locked_until = status, body, None
     return record

@@ -226,3 +226,17 @@ def test_purge_command_runs_the_service(capsys):
     call_command("idempotency_keys_purge", "--older-than-hours", "48")
     assert "1 idempotency keys" in capsys.readouterr().out
     assert not ApiIdempotencyKey.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_answer_echoing_a_nul_the_client_sent_is_stored_and_replayed_instead_of_failing():
+    """A form field name with NUL in it comes back in the 400 that names it; jsonb refuses NUL, so the
+    stored answer has it replaced, and the retry replays that answer instead of a 500."""
+    client = staff_client()
+    body = "bad\x00field=true&email=a%40example.com&name="
+    headers = {"HTTP_IDEMPOTENCY_KEY": "nul-echo"}
+    first = client.post("/api/v1/customers/", body, content_type="application/x-www-form-urlencoded", **headers)
+    again = client.post("/api/v1/customers/", body, content_type="application/x-www-form-urlencoded", **headers)
+    assert first.status_code == again.status_code == 400
+    assert again.json() == ApiIdempotencyKey.objects.get(key="nul-echo").response_body
+    assert "\x00" not in str(ApiIdempotencyKey.objects.get(key="nul-echo").response_body)

@@ -86,11 +86,11 @@ def _period_rate(plan: Plan) -> Decimal:
     return Decimal(plan.amount) / months_per_period(interval=plan.interval, interval_count=plan.interval_count)
 
 
-@transaction.atomic
 def _plan_inactive(plan: Plan) -> InvalidOperation:
     return InvalidOperation(_("Plan %(plan)s takes no new subscriptions.") % {"plan": plan.code}, code="plan_inactive")
 
 
+@transaction.atomic
 def subscription_change_plan(*, subscription: Subscription, new_plan: Plan, actor: Actor,
                              now: datetime | None = None, reason: str = "") -> PlanChange:
     """Upgrades take effect now with a charge prorated to the second for the rest of the period, less
