@@ -14,6 +14,7 @@ from billing_project.tests.admin_helpers import build_business, messages_of, pos
 from billing_project.tests.api_support import api_customer
 from billing_project.tests.redis_support import closed_port, point_redis_at_closed_port
 from billing_project.tests.threads import race
+from core import resilience
 from core.audit import Actor
 from core.resilience import ResilientRedisCache
 from credits.selectors import credit_balance_get
@@ -185,6 +186,8 @@ def redis_server_later(settings, redis_down):
     port = closed_port()
     url = f"redis://127.0.0.1:{port}/0"
     settings.CACHES = {"default": {"BACKEND": "core.resilience.ResilientRedisCache", "LOCATION": url}}
+    # Breakers live per address for the process: an earlier test's outage on a reused port must not carry over.
+    resilience._breakers.clear()
     servers = []
 
     def start():
