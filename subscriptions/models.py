@@ -22,12 +22,13 @@ class Customer(models.Model):
     name = models.CharField(_("name"), max_length=200)
     # The name in Arabic script beside the Latin one: Arabic documents show it, falling back to `name`
     # when empty (and English ones fall back to it when `name` is empty), and search finds either.
-    name_ar = models.CharField(_("name in Arabic"), max_length=200, blank=True, default="")
+    # db_default too: rows written by COPY (the benchmarks, bulk seeding) name only the columns they know.
+    name_ar = models.CharField(_("name in Arabic"), max_length=200, blank=True, default="", db_default="")
     email = models.EmailField(_("email"), db_index=True)
     # The language of the customer's invoices, emails and API error messages (an Accept-Language header
     # still wins for one request); one of settings.LANGUAGES.
     preferred_language = models.CharField(_("preferred language"),
-        max_length=8, choices=settings.LANGUAGES, default="en")
+        max_length=8, choices=settings.LANGUAGES, default="en", db_default="en")
     # Every invoice and payment of a customer is in this currency; mixing currencies on one
     # account makes balances meaningless.
     currency = models.CharField(_("currency"), max_length=3, default=_default_currency)
@@ -60,7 +61,7 @@ class Plan(models.Model):
     code = models.SlugField(_("code"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=200)
     # The plan's name in Arabic script for Arabic invoices and emails; empty falls back to `name`.
-    name_ar = models.CharField(_("name in Arabic"), max_length=200, blank=True, default="")
+    name_ar = models.CharField(_("name in Arabic"), max_length=200, blank=True, default="", db_default="")
     description = models.TextField(_("description"), blank=True)
     # Integer minor units: exact arithmetic and no float drift across thousands of invoices.
     amount = models.BigIntegerField(_("amount"), help_text=_("Price per interval in minor units (999 = $9.99)."))
