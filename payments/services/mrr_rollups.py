@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Q
 
 from core.bulk import array_of, rows_copy
-from payments.models import InvoiceLine, InvoiceLineKind, InvoiceStatus
-from subscriptions.models import SubscriptionFeeMonth
+from payments.models import Invoice, InvoiceLine, InvoiceLineKind, InvoiceStatus
+from subscriptions.models import Subscription, SubscriptionFeeMonth
 from subscriptions.mrr_rollups import customer_mrr_refresh, months_covered, mrr_customers_lock
 
 # Issued and not voided: what the customer was asked to pay (the reports' definition of billed).
@@ -31,7 +32,38 @@ def _fee_lines(*, customer_ids: list[int] | None, issuing_invoice_ids: list[int]
     return lines
 
 
+# Driven from the customer ids through the invoice's customer index and the line's invoice index, as
+# LATERAL joins kept apart by OFFSET 0 (which stops the planner flattening them), so it must probe those
+# indexes per customer and per invoice. Left to itself it
+# joined the other way round whenever the line table's statistics were older than its rows (a first billing
+# run on young tables, a backfill after COPY): it scanned every line of every customer and probed the
+# invoice of each, once per batch, which made the run, `billing verify` and the rebuild quadratic
+# (1.4 s per 1,000-customer batch at 100,000 invoice lines).
+_FEE_LINES_SQL = """
+SELECT i.subscription_id, i.customer_id, i.currency, l.unit_amount, l.period_start, l.period_end, l.id, s.ended_at
+FROM unnest(%(customers)s::bigint[]) AS c(id)
+CROSS JOIN LATERAL (
+    SELECT id, subscription_id, customer_id, currency FROM {invoices}
+    WHERE customer_id = c.id AND subscription_id IS NOT NULL
+      AND (status = ANY(%(statuses)s::text[]) OR id = ANY(%(issuing)s::bigint[])) OFFSET 0) AS i
+CROSS JOIN LATERAL (
+    SELECT id, unit_amount, period_start, period_end FROM {lines}
+    WHERE invoice_id = i.id AND kind = %(kind)s AND period_start IS NOT NULL AND period_end IS NOT NULL OFFSET 0) AS l
+JOIN {subscriptions} s ON s.id = i.subscription_id
+"""
+
+
 def _fee_line_rows(*, customer_ids: list[int] | None, issuing_invoice_ids: list[int]):
+    """(subscription, customer, currency, unit amount, period start, period end, line id, subscription
+    ended at) of the customers' issued plan fee lines (None: every customer's)."""
+    if customer_ids is not None and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_FEE_LINES_SQL.format(invoices=Invoice._meta.db_table, lines=InvoiceLine._meta.db_table,
+                                                 subscriptions=Subscription._meta.db_table),
+                           {"customers": list(customer_ids), "issuing": list(issuing_invoice_ids),
+                            "statuses": [str(s) for s in BILLED_INVOICE_STATUSES],
+                            "kind": str(InvoiceLineKind.SUBSCRIPTION)})
+            return cursor.fetchall()
     return (_fee_lines(customer_ids=customer_ids, issuing_invoice_ids=issuing_invoice_ids)
             .values_list("invoice__subscription_id", "invoice__customer_id", "invoice__currency", "unit_amount",
                          "period_start", "period_end", "id", "invoice__subscription__ended_at")
