@@ -90,7 +90,7 @@ def test_the_command_prints_the_forecast_per_day_and_compares_with_an_earlier_on
     assert [(d["day"], d["invoices"], d["total"]) for d in document["by_day"]] == [("2026-02-28", 1, 2000),
                                                                                    ("2026-03-31", 1, 2000)]
     text = _preview("--days", "50")
-    assert "2026-02-28  USD        1 invoices" in text and "Total USD: 2 invoices, 40.00 USD" in text
+    assert "2026-02-28  USD        1 invoice " in text and "Total USD: 2 invoices, 40.00 USD" in text
     make_due_subscription(plan=PlanFactory(amount=700))
     diff = _preview("--days", "50", "--diff", str(earlier))
     assert "2026-02-28 USD: 1 -> 2 invoices, 20.00 USD -> 27.00 USD" in diff
