@@ -113,3 +113,13 @@ def _commands_in_language_code(monkeypatch):
     for name in LANGUAGE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LANG", "C.UTF-8")
+
+
+@pytest.fixture(autouse=True)
+def _language_code_after_each_test():
+    """A request that went through LocaleMiddleware leaves its language active in the thread (Django does not
+    reset it): the next test starts from LANGUAGE_CODE, whatever language the last one's requests asked for."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
