@@ -102,3 +102,24 @@ def _fresh_memos(request, _fresh_cache, _fresh_module_state):
         memos_warm()
     yield
     memos_forget()
+
+
+@pytest.fixture(autouse=True)
+def _commands_in_language_code(monkeypatch):
+    """Commands write in the operator's locale (core.commands): every test starts from a neutral one, so
+    a developer whose shell is in Arabic runs the suite as CI does. Tests of the rule set their own."""
+    from core.commands import LANGUAGE_VARIABLES
+
+    for name in LANGUAGE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+
+
+@pytest.fixture(autouse=True)
+def _language_code_after_each_test():
+    """A request that went through LocaleMiddleware leaves its language active in the thread (Django does not
+    reset it): the next test starts from LANGUAGE_CODE, whatever language the last one's requests asked for."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()

@@ -59,7 +59,7 @@ class ModuleStateAdmin(admin.ModelAdmin):
             raise PermissionDenied
         modules_state_forget()
         health = modules_health(deep=False, budget=settings.MODULES_HEALTH_TIMEOUT).modules
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": "Modules",
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": _("Modules"),
                    "rows": [(row, health.get(row.definition.code)) for row in module_rows()],
                    "can_switch": request.user.has_perm(SWITCH_PERMISSION)}
         return TemplateResponse(request, "admin/modules/modulestate/modules.html", context)
@@ -69,13 +69,13 @@ class ModuleStateAdmin(admin.ModelAdmin):
             raise PermissionDenied
         definition = module_definitions().get(code)
         if definition is None:
-            raise Http404(f"No module {code!r}.")
+            raise Http404(_("No module %(module)r.") % {"module": code})
         return definition
 
     def switch_view(self, request, code: str, action: str):
         definition = self._definition(request, code)
         if action not in ("enable", "disable"):
-            raise Http404("Modules are enabled or disabled.")
+            raise Http404(_("Modules are enabled or disabled."))
         changelist = reverse("admin:modules_modulestate_changelist")
         if request.method == "POST":
             switch = module_enable if action == "enable" else module_disable

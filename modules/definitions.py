@@ -27,6 +27,7 @@ class ConfigField:
     name: str
     kind: Literal["int", "bool", "str"]
     default: int | bool | str
+    # Shown to staff beside the field: a gettext_lazy string, worded in the reader's language when read.
     help: str = ""
     minimum: int | None = None
     maximum: int | None = None
@@ -36,7 +37,10 @@ class ConfigField:
 
 @dataclass(frozen=True)
 class ModuleDefinition:
+    # The machine name (URLs, commands, JSON, ModuleState rows): English, never translated.
     code: str
+    # What people read (the admin's modules page, messages): gettext_lazy strings, so each reader gets them in
+    # their language although definitions are built once at import (docs/i18n.md). A brand stays as it is.
     name: str
     version: str
     description: str = ""

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.urls import NoReverseMatch, get_urlconf, reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from core.api.errors import error_body
 from modules.definitions import ModuleDefinition
@@ -69,9 +71,17 @@ def door_map() -> DoorMap:
     return found
 
 
-def module_closed_answer(*, path: str):
+def _reader_language(request) -> str:
+    """The language LocaleMiddleware would pick (it runs after this middleware): the language cookie,
+    else Accept-Language, else LANGUAGE_CODE; the active language for a call without a request."""
+    return translation.get_language_from_request(request) if request is not None else translation.get_language()
+
+
+def module_closed_answer(*, path: str, request=None):
     """The answer for a request to a disabled module's door, or None when the path is open. Paths no
-    module owns (the schema, /healthz, the admin's index) never ask which modules are on."""
+    module owns (the schema, /healthz, the admin's index) never ask which modules are on. The message is
+    worded in the reader's language, worked out only when a door is closed; `code` and `details` stay
+    machine words."""
     doors = door_map()
     if not path.startswith(doors.owned_prefixes):
         return None
@@ -79,18 +89,24 @@ def module_closed_answer(*, path: str):
         door = doors.doors.get(definition.code)
         if door is None:
             continue
-        if door.api_prefixes and path.startswith(door.api_prefixes):
-            message = f"The {definition.name} module ({definition.code}) is disabled, so this endpoint is unavailable."
-            return JsonResponse(error_body(type_="not_found", code="module_disabled", message=message,
-                                           details={"module": definition.code}), status=404)
-        if door.admin_prefixes and path.startswith(door.admin_prefixes):
-            raise Http404(f"The {definition.name} module is disabled.")
+        api = bool(door.api_prefixes) and path.startswith(door.api_prefixes)
+        if not api and not (door.admin_prefixes and path.startswith(door.admin_prefixes)):
+            continue
+        with translation.override(_reader_language(request)):
+            if api:
+                message = (_("The %(module)s module (%(code)s) is disabled, so this endpoint is unavailable.")
+                           % {"module": definition.name, "code": definition.code})
+                return JsonResponse(error_body(type_="not_found", code="module_disabled", message=message,
+                                               details={"module": definition.code}), status=404)
+            raise Http404(_("The %(module)s module is disabled.") % {"module": definition.name})
     return None
 
 
 class ModuleDoorsMiddleware:
+    # Runs before LocaleMiddleware (a closed door needs no session), so a closed door reads the reader's
+    # language itself.
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        return module_closed_answer(path=request.path_info) or self.get_response(request)
+        return module_closed_answer(path=request.path_info, request=request) or self.get_response(request)

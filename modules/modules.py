@@ -3,6 +3,7 @@
 from django.core.cache import caches
 from django.db import connection
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.resilience import ResilientRedisCache
 from modules.definitions import HealthReport, ModuleDefinition
@@ -23,15 +24,15 @@ def platform_health(deep: bool) -> HealthReport:
     details = {"database": connection.vendor, "cache": "redis" if isinstance(cache, ResilientRedisCache) else "local"}
     if isinstance(cache, ResilientRedisCache) and not cache.reachable():
         return HealthReport(status="degraded", details=details,
-                            message="the Redis cache is unreachable: this process caches in local memory and "
-                                    "counts rate limits per process")
+                            message=_("the Redis cache is unreachable: this process caches in local memory and "
+                                      "counts rate limits per process"))
     return HealthReport(status="ok", details=details)
 
 
 MODULES = [
     ModuleDefinition(
-        code="platform", name="Platform", version="1.0.0", is_core=True, is_internal=True,
-        description="The database, the cache and the module switchboard itself.",
+        code="platform", name=gettext_lazy("Platform"), version="1.0.0", is_core=True, is_internal=True,
+        description=gettext_lazy("The database, the cache and the module switchboard itself."),
         permissions=("modules.view_modulestate", "modules.switch_modulestate"),
         admin_models=(), health_check=platform_health,
     ),

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from modules.definitions import ModuleDefinition
 from modules.graph import dependents_closure, requirements_closure
@@ -128,8 +129,10 @@ def features_refused(*, features: list[str]) -> dict[str, str]:
     refused = {}
     for feature in features:
         if feature not in declared:
-            known = ", ".join(sorted(declared)) or "none"
-            refused[feature] = f"no module provides {feature!r} (features: {known})"
+            known = ", ".join(sorted(declared)) or _("none")
+            refused[feature] = (_("no module provides %(feature)r (features: %(known)s)")
+                                % {"feature": feature, "known": known})
         elif feature not in available:
-            refused[feature] = f"{feature!r} comes from the {declared[feature]} module, which is disabled"
+            refused[feature] = (_("%(feature)r comes from the %(module)s module, which is disabled")
+                                % {"feature": feature, "module": declared[feature]})
     return refused

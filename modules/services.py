@@ -130,7 +130,9 @@ def module_configure(*, code: str, changes: Mapping[str, object], actor: Actor, 
         try:
             config = config_validate(definition=definition, current=row.config, changes=changes)
         except ConfigError as error:
-            raise ModuleConfigInvalid(f"{error.field} {error.reason}",
+            # Translators: a configuration key (lag_degraded_minutes) then why its value is refused
+            # ("must be at least 1.").
+            raise ModuleConfigInvalid(_("%(setting)s %(reason)s") % {"setting": error.field, "reason": error.reason},
                                       extra={"fields": {error.field: [error.reason]}}) from error
         row.config = config
         row.save(update_fields=["config", "updated_at"])

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from modules.definitions import ConfigField, HealthReport, ModuleDefinition
 from modules.selectors import module_config
@@ -38,8 +39,8 @@ def outbound_webhooks_health(deep: bool) -> HealthReport:
 
 MODULES = [
     ModuleDefinition(
-        code=CODE, name="Outbound webhooks", version="1.0.0", requires=("platform",),
-        description="Signed, retried webhooks to the merchant's own systems, with a delivery log.",
+        code=CODE, name=gettext_lazy("Outbound webhooks"), version="1.0.0", requires=("platform",),
+        description=gettext_lazy("Signed, retried webhooks to the merchant's own systems, with a delivery log."),
         permissions=("outbound_webhooks.view_webhookendpoint", "outbound_webhooks.add_webhookendpoint",
                      "outbound_webhooks.change_webhookendpoint", "outbound_webhooks.view_webhookdelivery",
                      "outbound_webhooks.redeliver_webhookdelivery"),
@@ -48,8 +49,8 @@ MODULES = [
         api_prefixes=("/api/v1/webhook-endpoints/", "/api/v1/webhook-deliveries/"),
         config=(ConfigField(name="failing_degraded_minutes", kind="int", default=60, minimum=1,
                             maximum=7 * 24 * 60,
-                            help="/healthz reports outbound webhooks degraded when an enabled endpoint has failed "
-                                 "every attempt for longer than this."),),
+                            help=gettext_lazy("/healthz reports outbound webhooks degraded when an enabled endpoint "
+                                              "has failed every attempt for longer than this.")),),
         health_check=outbound_webhooks_health,
         on_enable=webhook_deliveries_resume,
     ),

@@ -86,10 +86,10 @@ def _no_charge_account() -> CollectionResult:
     if not providers_with(Capability.OFF_SESSION_CHARGE):
         rails = [rail.unavailable_message for rail in providers_installed()
                  if Capability.OFF_SESSION_CHARGE in rail.capabilities]
-        message = rails[0] if rails else "No installed payment provider charges off-session."
+        message = rails[0] if rails else _("No installed payment provider charges off-session.")
         return CollectionResult(outcome=NO_PAYMENT_METHOD, payment=None, message=message)
     return CollectionResult(outcome=NO_PAYMENT_METHOD, payment=None,
-                            message="The customer has no saved card to charge.")
+                            message=_("The customer has no saved card to charge."))
 
 
 def invoice_collect(*, invoice: Invoice, actor: Actor, now: datetime) -> CollectionResult:
@@ -106,7 +106,7 @@ def invoice_collect(*, invoice: Invoice, actor: Actor, now: datetime) -> Collect
     if in_flight is not None:
         # A bank debit still on its way: charging again could collect twice.
         return CollectionResult(outcome=PROCESSING, payment=in_flight,
-                                message="An earlier payment for this invoice is still processing.")
+                                message=_("An earlier payment for this invoice is still processing."))
 
     key = collection_key(invoice_id=invoice.pk, attempt=invoice.attempt_count + 1)
     # Insert-or-find on the unique collection_key: two collectors on one attempt get the same row.

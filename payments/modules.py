@@ -7,7 +7,9 @@ provider registry (payments/providers/registry.py).
 """
 
 from django.utils import timezone
+from django.utils.functional import lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from modules.definitions import ConfigField, HealthReport, ModuleDefinition
 from modules.selectors import module_config
@@ -39,22 +41,32 @@ def rail_health(code: str):
     def check(deep: bool) -> HealthReport:
         provider = provider_installed_for(code)
         if provider is None:
-            return HealthReport(status="ok", message="not installed (PAYMENT_PROVIDERS)")
+            return HealthReport(status="ok", message=_("not installed (PAYMENT_PROVIDERS)"))
         health = provider.health(deep=deep)
         return HealthReport(status=health.status, message="; ".join(health.problems), details=dict(health.details))
     return check
 
 
+def _rail_description(name: str) -> str:
+    return _("The %(rail)s payment rail (docs/providers.md).") % {"rail": name}
+
+
+# The description is worded when it is read, in the reader's language (the definition is built at import).
+rail_description = lazy(_rail_description, str)
+
+
 def rail_module(code: str, name: str, **doors) -> ModuleDefinition:
+    """`name` is the rail's brand (Stripe, PayPal: the same in every language) or a lazily translated
+    phrase (the manual rail's)."""
     return ModuleDefinition(code=code, name=name, version="1.0.0", requires=("invoicing",),
-                            description=f"The {name} payment rail (docs/providers.md).",
-                            health_check=rail_health(code), **doors)
+                            description=rail_description(name), health_check=rail_health(code), **doors)
 
 
 MODULES = [
     ModuleDefinition(
-        code="invoicing", name="Invoicing and the billing run", version="1.0.0", requires=("subscriptions",),
-        description="Invoices, payments and refunds, renewals and trial conversions by `billing run`.",
+        code="invoicing", name=gettext_lazy("Invoicing and the billing run"),
+        version="1.0.0", requires=("subscriptions",),
+        description=gettext_lazy("Invoices, payments and refunds, renewals and trial conversions by `billing run`."),
         permissions=("payments.view_invoice", "payments.view_payment", "payments.refund_payment"),
         admin_models=("payments.invoice", "payments.invoiceline", "payments.invoicestatuschange",
                       "payments.invoicenumbersequence", "payments.payment", "payments.refund",
@@ -64,19 +76,19 @@ MODULES = [
         billing_steps=(TRIALS, RENEWALS),
         live_topics=("payments", "invoices"),
         config=(ConfigField(name="lag_degraded_minutes", kind="int", default=60, minimum=1, maximum=7 * 24 * 60,
-                            help="/healthz reports invoicing degraded when the oldest subscription due has "
-                                 "waited longer than this for the billing run."),),
+                            help=gettext_lazy("/healthz reports invoicing degraded when the oldest subscription due "
+                                              "has waited longer than this for the billing run.")),),
         health_check=invoicing_health,
     ),
     ModuleDefinition(
-        code="dunning", name="Collection and dunning", version="1.0.0", requires=("invoicing",),
-        description="Charging open invoices, retries on BILLING_DUNNING_RETRY_DAYS, then uncollectible.",
+        code="dunning", name=gettext_lazy("Collection and dunning"), version="1.0.0", requires=("invoicing",),
+        description=gettext_lazy("Charging open invoices, retries on BILLING_DUNNING_RETRY_DAYS, then uncollectible."),
         billing_steps=("collection",),
     ),
-    rail_module("manual", "Manual payments (cash, check, bank transfer)"),
+    rail_module("manual", gettext_lazy("Manual payments (cash, check, bank transfer)")),
     ModuleDefinition(
-        code="live", name="Live updates", version="1.0.0", requires=("platform",),
-        description="WebSocket topics (/ws/) pushing committed changes to customers and staff.",
+        code="live", name=gettext_lazy("Live updates"), version="1.0.0", requires=("platform",),
+        description=gettext_lazy("WebSocket topics (/ws/) pushing committed changes to customers and staff."),
         # live_updates: a customer's user may subscribe to topics (staff need the model's view permission).
         features=("live_updates",),
         health_check=live_health,

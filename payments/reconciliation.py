@@ -19,6 +19,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.audit import Actor
 from core.exceptions import PaymentProviderUnavailable
@@ -39,6 +40,7 @@ from payments.services.payment_sync import COLLECTED_STATUSES, observed_now, pay
 P = PaymentStatus
 MISSING_HERE, MISSING_THERE = "missing_here", "missing_there"
 STATUS_DIFFERS, AMOUNT_DIFFERS = "status_differs", "amount_differs"
+SUBJECT_LABELS = {"payment": gettext_lazy("payment"), "refund": gettext_lazy("refund")}
 # Our payments the provider must list: it took the money, or is taking it.
 PROVIDER_HELD_STATUSES = {*COLLECTED_STATUSES, P.PROCESSING}
 PROVIDER_HELD_REFUNDS = {RefundStatus.SUCCEEDED, RefundStatus.PENDING}
@@ -58,7 +60,12 @@ class Drift:
     transaction: ProviderTransaction | None = None
 
     def line(self) -> str:
-        return f"{self.kind} {self.subject} {self.reference or '-'}: ours {self.ours}; theirs {self.theirs}"
+        """One drift for the operator, in the active language; the kind and the reference stay machine words
+        first on the line, so the lines can still be filtered by them."""
+        # Translators: kind is a machine word (missing_here, amount_differs), subject "payment" or "refund".
+        return (_("%(kind)s %(subject)s %(reference)s: ours %(ours)s; theirs %(theirs)s")
+                % {"kind": self.kind, "subject": SUBJECT_LABELS.get(self.subject, self.subject),
+                   "reference": self.reference or "-", "ours": self.ours, "theirs": self.theirs})
 
 
 def _payment_word(payment: Payment) -> str:
@@ -66,12 +73,21 @@ def _payment_word(payment: Payment) -> str:
     return P.SUCCEEDED if payment.status in COLLECTED_STATUSES else payment.status
 
 
+# Amounts stay integers in minor units and statuses machine words: the lines are compared with the
+# provider's dashboard and grepped, not read as prose.
 def _describe_payment(payment: Payment) -> str:
-    return f"payment #{payment.pk} {payment.status} {payment.amount} {payment.currency.upper()}"
+    return (_("payment #%(id)s %(status)s %(amount)s %(currency)s")
+            % {"id": payment.pk, "status": payment.status, "amount": payment.amount,
+               "currency": payment.currency.upper()})
+
+
+def _describe_refund(refund: Refund) -> str:
+    return (_("refund #%(id)s %(status)s %(amount)s %(currency)s")
+            % {"id": refund.pk, "status": refund.status, "amount": refund.amount, "currency": refund.currency.upper()})
 
 
 def _describe(found: ProviderTransaction) -> str:
-    return f"{found.status or 'unknown'} {found.amount} {found.currency.upper()}"
+    return f"{found.status or _('unknown')} {found.amount} {found.currency.upper()}"
 
 
 @dataclass
@@ -105,7 +121,7 @@ class _Comparison:
 
     def refund_drifts(self, found: ProviderTransaction, refund: Refund) -> list[Drift]:
         common = {"subject": "refund", "reference": found.reference,
-                  "ours": f"refund #{refund.pk} {refund.status} {refund.amount} {refund.currency.upper()}",
+                  "ours": _describe_refund(refund),
                   "theirs": _describe(found), "payment_id": refund.payment_id, "refund_id": refund.pk,
                   "transaction": found}
         drifts = []
@@ -150,7 +166,7 @@ def _drifts(comparison: _Comparison, listed: list[ProviderTransaction]) -> list[
                   for p in comparison.rows.payments
                   if p.pk not in matched_payments and p.status in PROVIDER_HELD_STATUSES and comparison.in_window(p))
     drifts.extend(Drift(kind=MISSING_THERE, subject="refund", reference="",
-                        ours=f"refund #{r.pk} {r.status} {r.amount}", theirs="-", payment_id=r.payment_id,
+                        ours=_describe_refund(r), theirs="-", payment_id=r.payment_id,
                         refund_id=r.pk)
                   for r in comparison.rows.refunds
                   if r.pk not in matched_refunds and r.status in PROVIDER_HELD_REFUNDS and comparison.in_window(r))

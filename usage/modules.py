@@ -1,12 +1,15 @@
 """The modules this app is made of (discovered by the `modules` app; docs/modules.md)."""
 
+from django.utils.translation import gettext_lazy
+
 from modules.definitions import ModuleDefinition
 from usage.live import TOPICS as USAGE_TOPICS
 
 MODULES = [
     ModuleDefinition(
-        code="usage", name="Usage metering", version="1.0.0", requires=("subscriptions",),
-        description="Meters and their prices, exactly-once usage ingestion, entitlements and plan limits.",
+        code="usage", name=gettext_lazy("Usage metering"), version="1.0.0", requires=("subscriptions",),
+        description=gettext_lazy("Meters and their prices, exactly-once usage ingestion, entitlements and plan "
+                                 "limits."),
         permissions=("usage.view_meter", "usage.view_usageevent", "usage.add_usageevent",
                      "usage.view_usagethreshold", "usage.add_usagethreshold", "usage.change_usagethreshold",
                      "usage.delete_usagethreshold", "usage.view_usagealert"),

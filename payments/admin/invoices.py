@@ -207,8 +207,8 @@ class InvoiceAdmin(admin.ModelAdmin):
             return action_form_response(
                 self, request, queryset, form=form, action="record_manual_payment",
                 title=_("Record manual payment"), submit_label=_("Record payment"),
-                help_text="Money received outside any payment provider, recorded as succeeded against each open "
-                          "invoice.",
+                help_text=_("Money received outside any payment provider, recorded as succeeded against each open "
+                            "invoice."),
             )
         data = form.cleaned_data
         actor = Actor.of_user(request.user)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.audit import Actor
 from credits.models import CreditGrant
@@ -26,6 +28,18 @@ SUMMARY_KEYS = ("trials_converted", "trials_canceled", "renewed", "canceled", "i
                 "to_charge", "usage_reported", "usage_report_failed")
 
 
+# How the summary names each count (the keys stay machine words in `counts` and in the jobs' results).
+SUMMARY_LABELS = {
+    "trials_converted": gettext_lazy("trials converted"), "trials_canceled": gettext_lazy("trials canceled"),
+    "renewed": gettext_lazy("renewed"), "canceled": gettext_lazy("canceled"), "invoiced": gettext_lazy("invoiced"),
+    "refilled": gettext_lazy("refilled"), "expired": gettext_lazy("expired"), "collected": gettext_lazy("collected"),
+    "processing": gettext_lazy("processing"), "failed": gettext_lazy("failed"),
+    "uncollectible": gettext_lazy("uncollectible"), "canceled_unpaid": gettext_lazy("canceled unpaid"),
+    "collection_skipped": gettext_lazy("collection skipped"), "to_charge": gettext_lazy("to charge"),
+    "usage_reported": gettext_lazy("usage reported"), "usage_report_failed": gettext_lazy("usage report failed"),
+}
+
+
 @dataclass
 class BillingRunSummary:
     as_of: datetime
@@ -36,11 +50,17 @@ class BillingRunSummary:
     skipped: tuple[str, ...] = ()
 
     def line(self) -> str:
-        shown = ", ".join(f"{key.replace('_', ' ')} {self.counts.get(key, 0)}" for key in SUMMARY_KEYS
+        """The run in one line, in the active language (the command's reader's; a job's is LANGUAGE_CODE)."""
+        # Translators: one count of the billing run's summary: "renewed 3".
+        shown = ", ".join(_("%(label)s %(count)s") % {"label": SUMMARY_LABELS[key], "count": self.counts.get(key, 0)}
+                          for key in SUMMARY_KEYS
                           if self.counts.get(key) or key in ("renewed", "invoiced", "collected", "failed", "expired"))
-        prefix = "Dry run (nothing written)" if self.dry_run else "Billing run"
-        skipped = f" Skipped (module disabled): {', '.join(self.skipped)}." if self.skipped else ""
-        return f"{prefix} as of {self.as_of.isoformat()}: {shown}.{skipped}"
+        template = (_("Dry run (nothing written) as of %(as_of)s: %(counts)s.") if self.dry_run
+                    else _("Billing run as of %(as_of)s: %(counts)s."))
+        line = template % {"as_of": self.as_of.isoformat(), "counts": shown}
+        if self.skipped:
+            line += " " + _("Skipped (module disabled): %(steps)s.") % {"steps": ", ".join(self.skipped)}
+        return line
 
 
 class _DryRunRollback(Exception):

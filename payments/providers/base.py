@@ -411,6 +411,7 @@ class ProviderBase:
 
     def setup_session_complete(self, *, customer: Customer, reference: str, actor: Actor) -> CustomerAccount:
         # Rails whose front-end library saves the method report it by webhook: nothing to complete.
-        raise InvalidOperation(f"The {self.code} payment provider saves payment methods by itself; there is "
-                               "nothing to confirm.", code="nothing_to_confirm",
-                               extra={"fields": {"provider": [f"{self.code} needs no confirmation."]}})
+        raise InvalidOperation(_("The %(rail)s payment provider saves payment methods by itself; there is nothing to "
+                                 "confirm.") % {"rail": self.code}, code="nothing_to_confirm",
+                               extra={"fields": {"provider": [_("%(rail)s needs no confirmation.")
+                                                              % {"rail": self.code}]}})

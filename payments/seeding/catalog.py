@@ -101,13 +101,15 @@ def seed_staff_user(*, username: str, password: str | None) -> StaffAccount:
     user = user_model.objects.filter(username=username).first()
     if user is None:
         if password is None:
-            raise InvalidOperation(f"No staff user {username!r} yet: set SEED_STAFF_PASSWORD to create it (the "
-                                   f"default password is only used when DEBUG is on).", code="staff_password_required")
+            raise InvalidOperation(_("No staff user %(username)r yet: set SEED_STAFF_PASSWORD to create it (the "
+                                     "default password is only used when DEBUG is on).") % {"username": username},
+                                   code="staff_password_required")
         user = user_model.objects.create_superuser(username=username, email=f"{username}@example.com",
                                                    password=password)
         return StaffAccount(user=user, created=True, shown_password=password)
     if not (user.is_active and user.is_staff and user.is_superuser):
-        raise InvalidOperation(f"User {username!r} exists but is not an active staff superuser; the seed will not "
-                               f"promote it. Set SEED_STAFF_USERNAME to another name.", code="staff_user_conflict")
+        raise InvalidOperation(_("User %(username)r exists but is not an active staff superuser; the seed will not "
+                                 "promote it. Set SEED_STAFF_USERNAME to another name.") % {"username": username},
+                               code="staff_user_conflict")
     shown = password if password is not None and user.check_password(password) else None
     return StaffAccount(user=user, created=False, shown_password=shown)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from core.exceptions import InvalidOperation
 
@@ -115,7 +116,8 @@ def role_permissions(*, role: RoleSpec) -> set[Permission]:
     missing |= {f"{app}.view_*" for app in role.views_of
                 if not Permission.objects.filter(content_type__app_label=app, codename__startswith="view_").exists()}
     if missing:
-        raise InvalidOperation(f"Role {role.name!r} names unknown permissions: {', '.join(sorted(missing))}.",
+        raise InvalidOperation(_("Role %(role)r names unknown permissions: %(permissions)s.")
+                               % {"role": role.name, "permissions": ", ".join(sorted(missing))},
                                code="unknown_permission")
     views = Permission.objects.filter(content_type__app_label__in=role.views_of, codename__startswith="view_")
     excluded = Permission.objects.filter(_permission_q(role.views_except))

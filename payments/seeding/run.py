@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.db.models import Count, Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework.authtoken.models import Token
 
 from core.audit import Actor
@@ -33,6 +34,16 @@ _COUNTED: list[tuple[str, type[Model]]] = [
     ("invoice lines", InvoiceLine), ("payments", Payment), ("refunds", Refund), ("credit grants", CreditGrant),
     ("credit ledger entries", CreditLedgerEntry), ("usage events", UsageEvent), ("staff role groups", Group),
 ]
+# How the summary names each count, in the reader's language (the report's keys stay the English ones above).
+SEED_LABELS = {
+    "plans": gettext_lazy("plans"), "meters": gettext_lazy("meters"), "meter prices": gettext_lazy("meter prices"),
+    "customers": gettext_lazy("customers"), "subscriptions": gettext_lazy("subscriptions"),
+    "subscription events": gettext_lazy("subscription events"), "invoices": gettext_lazy("invoices"),
+    "invoice lines": gettext_lazy("invoice lines"), "payments": gettext_lazy("payments"),
+    "refunds": gettext_lazy("refunds"), "credit grants": gettext_lazy("credit grants"),
+    "credit ledger entries": gettext_lazy("credit ledger entries"), "usage events": gettext_lazy("usage events"),
+    "staff role groups": gettext_lazy("staff role groups"),
+}
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,8 @@ def seed_run(*, demo: int, staff_username: str, staff_password: str | None,
     1..`demo` exist. Everything is found or created by a natural key, so a second run creates nothing;
     the role groups' permissions are set to their definitions (payments/seeding/roles.py) every run."""
     if not 0 <= demo <= MAX_DEMO_CUSTOMERS:
-        raise InvalidOperation(f"--demo must be between 0 and {MAX_DEMO_CUSTOMERS}, not {demo}.", code="invalid_demo")
+        raise InvalidOperation(_("--demo must be between 0 and %(maximum)s, not %(demo)s.")
+                               % {"maximum": MAX_DEMO_CUSTOMERS, "demo": demo}, code="invalid_demo")
     now = timezone.now()
     as_of = as_of or now.replace(microsecond=0)
     if as_of > now:

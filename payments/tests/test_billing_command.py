@@ -32,6 +32,20 @@ def test_run_prints_a_summary_of_counts(metered_plan):
     assert Invoice.objects.count() == 1
 
 
+def test_run_summarises_in_arabic_for_an_arabic_operator_and_names_skipped_steps(metered_plan, monkeypatch):
+    plan, _ = metered_plan
+    make_due_subscription(plan=plan)
+    monkeypatch.setenv("LANG", "ar_YE.UTF-8")
+    call_command("modules", "disable", "dunning", stdout=StringIO())
+
+    output = _call("run", "--as-of", "2026-02-28T12:00:00Z", "--no-progress").strip()
+
+    assert output.startswith("دورة الفوترة بتاريخ 2026-02-28T12:00:00+00:00: ")
+    assert "جُدِّد: 1" in output and "فُوتِر: 1" in output and "أُعيدت تعبئته: 1" in output
+    assert output.endswith("تُخطّيت (وحدتها معطّلة): collection.")
+    assert Invoice.objects.count() == 1
+
+
 def test_dry_run_prints_the_same_and_writes_nothing(metered_plan):
     plan, _ = metered_plan
     make_due_subscription(plan=plan)

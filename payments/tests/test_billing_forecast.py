@@ -3,6 +3,7 @@ issues: random subscriptions are forecast, then billed by the run at the horizon
 
 import json
 import random
+import re
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
@@ -90,11 +91,34 @@ def test_the_command_prints_the_forecast_per_day_and_compares_with_an_earlier_on
     assert [(d["day"], d["invoices"], d["total"]) for d in document["by_day"]] == [("2026-02-28", 1, 2000),
                                                                                    ("2026-03-31", 1, 2000)]
     text = _preview("--days", "50")
-    assert "2026-02-28  USD        1 invoices" in text and "Total USD: 2 invoices, 40.00 USD" in text
+    assert "2026-02-28  USD        1 invoice " in text and "Total USD: 2 invoices, 40.00 USD" in text
     make_due_subscription(plan=PlanFactory(amount=700))
     diff = _preview("--days", "50", "--diff", str(earlier))
     assert "2026-02-28 USD: 1 -> 2 invoices, 20.00 USD -> 27.00 USD" in diff
     assert diff.strip().endswith("2 added, 0 removed, 0 changed.")
+
+
+def test_the_forecast_and_its_diff_are_written_in_arabic_for_an_arabic_operator(metered_plan, tmp_path, monkeypatch):
+    plan, _ = metered_plan
+    make_due_subscription(plan=plan)
+    earlier = tmp_path / "forecast.json"
+    earlier.write_text(_preview("--days", "50", "--json"))
+    monkeypatch.setenv("LANGUAGE", "ar")
+
+    text = _preview("--days", "50")
+    make_due_subscription(plan=PlanFactory(amount=700))
+    diff = _preview("--days", "50", "--diff", str(earlier))
+
+    lines = text.splitlines()
+    assert lines[0] == f"الفواتير التي ستصدرها دورة الفوترة ابتداءً من {NOW.isoformat()} خلال ٥٠ يومًا:"
+    assert lines[1].split() == ["2026-02-28", "USD", "١", "فاتورة", "٢٠٫٠٠", "USD"]
+    assert lines[-1] == "إجمالي USD: فاتورتان، ٤٠٫٠٠ USD"
+    assert "  2026-02-28 USD: من ١ إلى ٢ فاتورة، من ٢٠٫٠٠ USD إلى ٢٧٫٠٠ USD" in diff.splitlines()
+    assert diff.strip().endswith("أُضيف ٢، وأُزيل ٠، وتغيّر ٠.")
+    assert not re.search("[a-z]", text + diff)  # no English word left: codes, ISO dates and numbers only
+    # The document --diff reads keeps machine figures whatever the operator's language.
+    assert json.loads(_preview("--days", "50", "--json"))["by_day"][0] == {
+        "day": "2026-02-28", "currency": "USD", "invoices": 2, "total": 2700}
 
 
 @pytest.mark.parametrize(("args", "message"), [

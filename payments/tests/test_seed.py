@@ -195,6 +195,18 @@ def test_seed_twice_changes_nothing():
     assert LOGIN in out
 
 
+def test_the_summary_is_written_in_arabic_for_an_arabic_operator(monkeypatch):
+    monkeypatch.setenv("LANG", "ar_YE.UTF-8")
+
+    lines = seed(demo=1, as_of=AS_OF).splitlines()
+
+    created = dict(part.split(": ") for part in lines[0].removeprefix("أُنشئ: ").removesuffix(".").split(", "))
+    assert created["الخطط"] == str(Plan.objects.count()) and created["العدّادات"] == str(Meter.objects.count())
+    assert lines[1] == "عملاء العرض التجريبي: أُنشئ 1، وكان 0 موجودًا بالفعل."
+    assert any(line.startswith("الاشتراكات حسب الحالة: active ") for line in lines)
+    assert "دخول الموظفين: http://127.0.0.1:8000/admin/  المستخدم: staff  كلمة المرور: billing-demo" in lines
+
+
 def test_more_demo_customers_later_adds_only_the_missing_ones():
     seed(demo=2, as_of=AS_OF)
     first_two = list(Subscription.objects.order_by("customer_id").values_list("customer__external_id", "status"))[:2]

@@ -1,10 +1,11 @@
 """`manage.py modules list|enable CODE|disable CODE|config CODE key=value...` (docs/modules.md)."""
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 
 from core.audit import Actor
+from core.commands import LocalizedCommand
 from core.exceptions import BillingError
 from modules.health import modules_health
 from modules.selectors import module_rows, modules_state_forget
@@ -13,7 +14,7 @@ from modules.services import module_configure, module_disable, module_enable
 COMMAND_ACTOR = Actor.system("modules-command")
 
 
-class Command(BaseCommand):
+class Command(LocalizedCommand):
     help = "List modules, switch them on and off, and change their configuration."
 
     def add_arguments(self, parser):
@@ -34,11 +35,18 @@ class Command(BaseCommand):
             else:
                 switch = module_enable if action == "enable" else module_disable
                 switched = switch(code=options["code"], actor=COMMAND_ACTOR)
-                past = "enabled" if action == "enable" else "disabled"
-                self.stdout.write(f"{past}: {', '.join(switched)}" if switched
-                                  else f"{options['code']} was already {past}; nothing changed.")
+                self.stdout.write(self._switched_line(action, options["code"], switched))
         except BillingError as error:
             raise CommandError(error.message) from error
+
+    @staticmethod
+    def _switched_line(action: str, code: str, switched: list[str]) -> str:
+        if switched:
+            done = _("enabled: %(modules)s") if action == "enable" else _("disabled: %(modules)s")
+            return done % {"modules": ", ".join(switched)}
+        unchanged = (_("%(module)s was already enabled; nothing changed.") if action == "enable"
+                     else _("%(module)s was already disabled; nothing changed."))
+        return unchanged % {"module": code}
 
     def _config(self, code: str, pairs: list[str]) -> None:
         if not pairs:
@@ -56,9 +64,11 @@ class Command(BaseCommand):
         modules_state_forget()
         rows = module_rows()
         health = modules_health(deep=False, budget=settings.MODULES_HEALTH_TIMEOUT).modules
-        header = ("code", "version", "enabled", "requires", "health")
-        lines = [(row.definition.code + (" (core)" if row.definition.is_core else ""), row.definition.version,
-                  "yes" if row.enabled else "no", ",".join(row.definition.requires) or "-",
+        # Codes, versions and health statuses are machine words; the headings and yes/no are read.
+        header = (_("code"), _("version"), _("enabled"), _("requires"), _("health"))
+        lines = [(_("%(module)s (core)") % {"module": row.definition.code} if row.definition.is_core
+                  else row.definition.code, row.definition.version,
+                  _("yes") if row.enabled else _("no"), ",".join(row.definition.requires) or "-",
                   health.get(row.definition.code, {}).get("status", "-")) for row in rows]
         widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]
         for line in [header, *lines]:

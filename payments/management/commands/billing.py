@@ -3,12 +3,13 @@
 import re
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.translation import gettext
 from tqdm import tqdm
 
 from core.command_args import INSTANT_HELP, parse_as_of, parse_text, parse_whole_number
+from core.commands import LocalizedCommand
 from core.exceptions import BillingError
 from core.money import format_money
 from core.safe_input import INTEGER_MAX
@@ -29,7 +30,7 @@ from payments.services.mrr_rollup_rebuild import mrr_rollups_rebuild
 MAX_BATCH_SIZE = 100_000
 
 
-class Command(BaseCommand):
+class Command(LocalizedCommand):
     help = "Run the billing engine, preview a customer's next invoice, or verify totals against the ledgers."
 
     def add_arguments(self, parser):

@@ -3,12 +3,13 @@ and prints; the work is in payments.reconciliation. Exits 1 while any drift rema
 
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from core.audit import Actor
 from core.command_args import INSTANT_HELP, parse_optional_instant, parse_text
+from core.commands import LocalizedCommand
 from core.exceptions import BillingError
 from payments.reconciliation import reconcile_compare, reconcile_fix, reconcile_rail
 
@@ -17,7 +18,7 @@ from payments.reconciliation import reconcile_compare, reconcile_fix, reconcile_
 DEFAULT_WINDOW = timedelta(days=30)
 
 
-class Command(BaseCommand):
+class Command(LocalizedCommand):
     help = "Payment operations across rails: reconcile a provider's payments and refunds with ours."
 
     def add_arguments(self, parser):

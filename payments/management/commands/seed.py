@@ -11,19 +11,20 @@ configured one.
 import os
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 
 from core.command_args import INSTANT_HELP, parse_as_of, parse_whole_number
+from core.commands import LocalizedCommand
 from core.exceptions import BillingError
-from payments.seeding.run import MAX_DEMO_CUSTOMERS, SeedReport, seed_run
+from payments.seeding.run import MAX_DEMO_CUSTOMERS, SEED_LABELS, SeedReport, seed_run
 
 ADMIN_URL = "http://127.0.0.1:8000/admin/"
 ENTITLEMENTS_URL = "http://127.0.0.1:8000/api/v1/entitlements/"
 DEFAULT_STAFF_PASSWORD = "billing-demo"
 
 
-class Command(BaseCommand):
+class Command(LocalizedCommand):
     help = ("Create the plan catalog, its meters, a staff login and the staff role groups; with --demo N also N "
             "demo customers.")
 
@@ -49,7 +50,9 @@ class Command(BaseCommand):
         self._print(report)
 
     def _print(self, report: SeedReport) -> None:
-        created = ", ".join(f"{n} {label}" for label, n in report.created.items() if n)
+        # Translators: one count of the seed's summary, "3 plans" (the label is already translated).
+        created = ", ".join(_("%(count)s %(label)s") % {"count": n, "label": SEED_LABELS[label]}
+                            for label, n in report.created.items() if n)
         self.stdout.write(_("Created: %(rows)s.") % {"rows": created} if created
                           else _("Nothing to create: everything was already there."))
         if report.demo_customers_created or report.demo_customers_existing:
@@ -58,12 +61,15 @@ class Command(BaseCommand):
         if report.arabic_demo_customers_created:
             self.stdout.write(_("Arabic-speaking demo customers (YER, SAR): %(created)s created.")
                               % {"created": report.arabic_demo_customers_created})
-        for title, counts in (("Subscriptions", report.subscriptions_by_status),
-                              ("Invoices", report.invoices_by_status), ("Payments", report.payments_by_status)):
+        # Statuses are the machine values (active, paid), as everywhere a status is named in text.
+        for title, counts in ((_("Subscriptions by status: %(counts)s"), report.subscriptions_by_status),
+                              (_("Invoices by status: %(counts)s"), report.invoices_by_status),
+                              (_("Payments by status: %(counts)s"), report.payments_by_status)):
             if counts:
-                self.stdout.write(f"{title} by status: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+                self.stdout.write(title % {"counts": ", ".join(f"{s} {n}" for s, n in counts.items())})
         if report.roles.updated:
-            self.stdout.write("Staff role groups brought up to date: " + ", ".join(report.roles.updated) + ".")
+            self.stdout.write(_("Staff role groups brought up to date: %(groups)s.")
+                              % {"groups": ", ".join(report.roles.updated)})
         staff = report.staff
         username = staff.user.get_username()
         if staff.shown_password is not None:

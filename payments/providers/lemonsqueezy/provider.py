@@ -71,8 +71,9 @@ class LemonSqueezyProvider(ProviderBase):
         price = ProviderPlanPrice.objects.filter(provider=self.code, plan_id=int(plan_id) if plan_id.isdigit() else 0) \
             .first()
         if price is None:
-            raise InvalidOperation("This plan is not sold through Lemon Squeezy (no variant is mapped to it).",
-                                   code="plan_not_on_rail", extra={"fields": {"plan": ["No Lemon Squeezy variant."]}})
+            raise InvalidOperation(_("This plan is not sold through Lemon Squeezy (no variant is mapped to it)."),
+                                   code="plan_not_on_rail",
+                                   extra={"fields": {"plan": [_("No Lemon Squeezy variant.")]}})
         customer = Customer.objects.get(pk=request.account.customer_id)
         checkout = client.checkout_create(
             variant_id=price.provider_price_id, email=customer.email, name=customer.name,
@@ -138,7 +139,7 @@ def _change_attributes(change: SubscriptionChange) -> dict:
     if change.action == CHANGE_PLAN:
         return {"variant_id": int(change.price_reference) if change.price_reference.isdigit()
                 else change.price_reference}
-    raise InvalidOperation(f"Unknown subscription change {change.action!r}.", code="invalid")
+    raise InvalidOperation(_("Unknown subscription change %(action)r.") % {"action": change.action}, code="invalid")
 
 
 def _transactions(money: LSMoney, *, code: str) -> list[ProviderTransaction]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.utils.translation import gettext as _
+
 from core.audit import Actor
 from core.exceptions import InvalidOperation
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
@@ -125,11 +127,12 @@ def refund_apply_paypal(*, payment: Payment, refund: Refund, result: PayPalRefun
     """Apply what PayPal says of one of our refunds to it and its locked payment: move the status forward
     and count a success once. False when the message is old news."""
     if result.custom_id and refund_id_from_custom_id(result.custom_id) not in (None, refund.pk):
-        raise InvalidOperation(f"PayPal refund {result.id} belongs to another refund than #{refund.pk}",
-                               code="refund_mismatch")
+        raise InvalidOperation(_("PayPal refund %(reference)s belongs to another refund than #%(refund)s")
+                               % {"reference": result.id, "refund": refund.pk}, code="refund_mismatch")
     if result.id and refund.provider_refund_id != result.id:
         if refund.provider_refund_id:
-            raise InvalidOperation(f"refund #{refund.pk} is {refund.provider_refund_id} in PayPal, not {result.id}",
+            raise InvalidOperation(_("refund #%(refund)s is %(ours)s in PayPal, not %(theirs)s")
+                                   % {"refund": refund.pk, "ours": refund.provider_refund_id, "theirs": result.id},
                                    code="refund_mismatch")
         refund.provider, refund.provider_refund_id = PROVIDER, result.id
         refund.save(update_fields=["provider", "provider_refund_id"])

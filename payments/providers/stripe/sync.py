@@ -93,7 +93,8 @@ def refund_apply_stripe(*, payment: Payment, refund: Refund, result: RefundResul
     payment. False when the message is old news (the refund is already there or further on)."""
     if result.id and refund.provider_refund_id != result.id:
         if refund.provider_refund_id:
-            raise InvalidOperation(f"refund #{refund.pk} is {refund.provider_refund_id} in Stripe, not {result.id}",
+            raise InvalidOperation(_("refund #%(refund)s is %(ours)s in Stripe, not %(theirs)s")
+                                   % {"refund": refund.pk, "ours": refund.provider_refund_id, "theirs": result.id},
                                    code="refund_mismatch")
         refund.provider, refund.provider_refund_id = STRIPE, result.id
         refund.save(update_fields=["provider", "provider_refund_id"])

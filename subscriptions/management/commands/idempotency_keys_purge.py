@@ -2,17 +2,18 @@
 
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 
 from core.command_args import parse_whole_number
+from core.commands import LocalizedCommand
 from core.exceptions import BillingError
 from subscriptions.services import idempotency_keys_purge
 
 MAX_RETENTION_HOURS = 24 * 366 * 100
 
 
-class Command(BaseCommand):
+class Command(LocalizedCommand):
     help = "Delete API Idempotency-Key records older than the retention (at least 24 hours)."
 
     def add_arguments(self, parser):

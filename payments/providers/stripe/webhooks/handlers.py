@@ -93,8 +93,9 @@ def _payment_for_intent(intent: PaymentIntentResult) -> Payment | None:
                                     % {"payment": payment_id, "reference": intent.id})
     payment = payment_lock(payment_id=found)
     if payment.provider_payment_id not in (None, "", intent.id):
-        raise InvalidOperation(f"payment #{payment.pk} belongs to {payment.provider_payment_id}, "
-                               f"not {intent.id}", code="payment_intent_mismatch")
+        raise InvalidOperation(_("payment #%(payment)s belongs to %(ours)s, not %(theirs)s")
+                               % {"payment": payment.pk, "ours": payment.provider_payment_id, "theirs": intent.id},
+                               code="payment_intent_mismatch")
     return payment
 
 
@@ -155,8 +156,9 @@ def handle_refund(*, event: StripeEvent, actor: Actor) -> Outcome:
         return Outcome(False, f"{stripe_refund.id} is not a refund of ours; charge.refunded counts it")
     payment = payment_lock(payment_id=found[1])
     if stripe_refund.payment_intent_id and payment.provider_payment_id != stripe_refund.payment_intent_id:
-        raise InvalidOperation(f"{stripe_refund.id} refunds {stripe_refund.payment_intent_id}, but refund "
-                               f"#{found[0]} is of payment #{payment.pk}", code="payment_intent_mismatch")
+        raise InvalidOperation(_("%(reference)s refunds %(intent)s, but refund #%(refund)s is of payment #%(payment)s")
+                               % {"reference": stripe_refund.id, "intent": stripe_refund.payment_intent_id,
+                                  "refund": found[0], "payment": payment.pk}, code="payment_intent_mismatch")
     refund = Refund.objects.get(pk=found[0])
     applied = refund_apply_stripe(payment=payment, refund=refund, result=stripe_refund, actor=actor,
                                   reason=_reason(event))
@@ -226,8 +228,10 @@ def handle_checkout_completed(*, event: StripeEvent, actor: Actor, prepared: Car
     customer = invoice.customer
     account = provider_account_by_reference(provider=STRIPE, provider_customer_id=session.customer_id)
     if account is None or account.customer_id != customer.pk:
-        raise InvalidOperation(f"checkout session {session.id} is for {session.customer_id}, which is not "
-                               f"invoice #{invoice.pk}'s customer's Stripe customer", code="customer_mismatch")
+        raise InvalidOperation(_("checkout session %(session)s is for %(account)s, which is not invoice #%(invoice)s's "
+                                 "customer's Stripe customer")
+                               % {"session": session.id, "account": session.customer_id, "invoice": invoice.pk},
+                               code="customer_mismatch")
     if session.payment_status == "no_payment_required" or not session.payment_intent_id or session.amount_total <= 0:
         return Outcome(False, f"checkout session {session.id} collected nothing")
     if prepared is not None and prepared.error is not None:

@@ -1,16 +1,17 @@
 """`manage.py paypal_events replay [--failed] [--since DATE]`: reprocess stored PayPal webhook events
 (payments.providers.paypal.webhooks.services); exits 1 while any still fails."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.command_args import INSTANT_HELP, parse_optional_instant
+from core.commands import LocalizedCommand
 from payments.models import ProviderEventStatus
 from payments.providers.paypal.webhooks.services import paypal_event_replay
 
 
-class Command(BaseCommand):
+class Command(LocalizedCommand):
     help = "Work with stored PayPal webhook events."
 
     def add_arguments(self, parser):

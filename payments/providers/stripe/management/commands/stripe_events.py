@@ -1,13 +1,14 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 
 from core.audit import Actor
 from core.command_args import INSTANT_HELP, parse_optional_instant, parse_text
+from core.commands import LocalizedCommand
 from payments.models import ProviderEventStatus
 from payments.providers.stripe.webhooks.services import stripe_event_replay
 
 
-class Command(BaseCommand):
+class Command(LocalizedCommand):
     help = "Work with stored Stripe webhook events."
 
     def add_arguments(self, parser):
