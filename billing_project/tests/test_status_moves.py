@@ -13,7 +13,7 @@ ALLOWED = {
     ("subscriptions/services.py", "subscription_transition"): "the transition function",
     ("subscriptions/services.py", "subscription_transition_many"): "its bulk variant",
     ("subscriptions/services.py", "subscription_create"): "the initial status of a new row",
-    ("payments/billing/forecast.py", "_subscription_forecast"): "an unsaved copy walked forward, never saved",
+    ("payments/billing/forecast.py", "forecast_steps"): "an unsaved copy walked forward, never saved",
     ("payments/services/invoices.py", "invoice_transition"): "the transition function",
     ("payments/billing/invoicing.py", "_invoices_number"): "bulk issuing: the batch's drafts open (or are "
                                                            "paid) with their numbers, audited as written",

@@ -1,6 +1,6 @@
 """The report endpoints under /api/v1/reports/: staff with `reports.view_reports` only (a customer is
 answered 404, as for anything it may not know exists). Parameters are checked by the query serializers,
-figures come from reports.selectors and payments.billing.forecast; the views only wire them."""
+figures come from reports.selectors and payments.billing.forecast_classes; the views only wire them."""
 
 from datetime import timedelta
 
@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from core.api.errors import error_responses
-from payments.billing.forecast import billing_forecast, forecast_by_day
+from payments.billing.forecast_classes import billing_forecast_days
 from reports.api import serializers as s
 from reports.api.csv import CsvRenderer, csv_report_response
 from reports.selectors import (
@@ -157,9 +157,8 @@ class ReportViewSet(ApiViewMixin, viewsets.GenericViewSet):
     @action(detail=False, methods=["get"])
     def forecast(self, request):
         query, now = self._query(s.ForecastQuerySerializer), timezone.now()
-        invoices = billing_forecast(now=now, days=query["days"], currency=query.get("currency"))
-        data = s.ForecastSerializer({"now": now, "days": query["days"],
-                                     "rows": forecast_by_day(invoices=invoices)}).data
+        rows = billing_forecast_days(now=now, days=query["days"], currency=query.get("currency"))
+        data = s.ForecastSerializer({"now": now, "days": query["days"], "rows": rows}).data
         return self._answer(name=f"forecast-{query['days']}-days", data=data, rows_key="rows",
                             row_serializer=s.ForecastDaySerializer(), start=now,
                             end=now + timedelta(days=query["days"]))

@@ -5,7 +5,13 @@ import pytest
 
 from subscriptions.tests.factories import CustomerFactory
 from usage.models import Aggregation, UsageEvent
-from usage.selectors import UsageWindow, meter_list, usage_aggregate, usage_aggregate_many
+from usage.selectors import (
+    UsageWindow,
+    meter_list,
+    usage_aggregate,
+    usage_aggregate_many,
+    usage_aggregate_windows,
+)
 from usage.tests.factories import MeterFactory
 
 T = datetime(2026, 3, 1, tzinfo=UTC)
@@ -32,6 +38,33 @@ def test_aggregate_many_equals_usage_aggregate_for_every_aggregation_and_window(
         for meter in meters:
             one = usage_aggregate(customer=customer, meter=meter, start=window.start, end=window.end)
             assert many.get((customer.pk, meter.pk), Decimal(0)) == one
+
+
+def test_aggregate_windows_answers_each_window_of_a_customer_on_its_own(django_assert_num_queries):
+    """The forecast reads several periods of one subscription at once: windows may share a customer."""
+    meters = [MeterFactory(aggregation=Aggregation.SUM),
+              MeterFactory(aggregation=Aggregation.UNIQUE_COUNT, unique_property="user")]
+    customers = [CustomerFactory(user=None) for _ in range(2)]
+    for c_index, customer in enumerate(customers):
+        for meter in meters:
+            for i in range(6):
+                UsageEvent.objects.create(customer=customer, meter=meter, quantity=Decimal(i + c_index),
+                                          occurred_at=T + timedelta(days=i * 5), idempotency_key=f"{meter.pk}-{i}",
+                                          properties={"user": f"u{i % 3}"})
+    windows = [UsageWindow(customer_id=customers[0].pk, start=T, end=T + timedelta(days=10)),
+               UsageWindow(customer_id=customers[0].pk, start=T + timedelta(days=10), end=T + timedelta(days=30)),
+               UsageWindow(customer_id=customers[1].pk, start=T, end=T + timedelta(days=30)),
+               UsageWindow(customer_id=customers[1].pk, start=T + timedelta(days=40), end=T + timedelta(days=50))]
+    with django_assert_num_queries(1):
+        found = usage_aggregate_windows(windows=windows, meter_ids=[m.pk for m in meters])
+    assert found[3] == {}
+    for window, values in zip(windows, found, strict=True):
+        customer = customers[0] if window.customer_id == customers[0].pk else customers[1]
+        for meter in meters:
+            one = usage_aggregate(customer=customer, meter=meter, start=window.start, end=window.end)
+            assert values.get(meter.pk, Decimal(0)) == one
+    assert usage_aggregate_windows(windows=[], meter_ids=[meters[0].pk]) == []
+    assert usage_aggregate_windows(windows=windows[:1], meter_ids=[]) == [{}]
 
 
 def test_aggregate_many_ignores_other_meters_and_empty_input():
