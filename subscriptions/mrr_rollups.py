@@ -18,6 +18,7 @@ from django.db import connection
 from core.bulk import array_of, rows_copy
 from core.money import round_minor
 from subscriptions.models import Subscription
+from subscriptions.mrr_changes import SpanRow, customer_changes_compute, customer_changes_replace, customer_span_rows
 from subscriptions.mrr_models import CustomerFirstFee, CustomerMrrMonth, MrrMonth, SubscriptionFeeMonth
 from subscriptions.periods import add_months
 
@@ -152,16 +153,19 @@ def customer_fee_rows(*, customer_ids: list[int] | None) -> Iterable[tuple]:
 
 
 def customer_mrr_refresh(*, customer_ids: Iterable[int], fee_rows: Iterable[tuple] | None = None,
+                         span_rows: Iterable[SpanRow] | None = None,
                          first_paid: dict[int, datetime | None] | None = None, locked: bool = False) -> None:
-    """Bring the named customers' rollups up to date with their fee months and subscriptions.
-    `fee_rows` and `first_paid`: when the caller (payments, after an invoice change) has just recomputed
-    them, else they are read (the fee months) or still hold (a subscription ending does not move the first
-    paid fee). `locked`: the caller already holds `mrr_customers_lock` on them."""
+    """Bring the named customers' rollups up to date with their fee months, fee spans and subscriptions.
+    `fee_rows`, `span_rows` and `first_paid`: when the caller (payments, after an invoice change) has just
+    recomputed them, else they are read (the fee months and spans) or still hold (a subscription ending does
+    not move the first paid fee). `locked`: the caller already holds `mrr_customers_lock` on them."""
     ids = sorted(set(customer_ids))
     if not ids:
         return
     if not locked:
         mrr_customers_lock(customer_ids=ids)
+    customer_changes_replace(customer_ids=ids, changes=customer_changes_compute(
+        span_rows=customer_span_rows(customer_ids=ids) if span_rows is None else span_rows))
     stored = _stored(ids)
     old_months, old_first = stored.months, stored.first
     new_months = customer_months_compute(fee_rows=customer_fee_rows(customer_ids=ids) if fee_rows is None
