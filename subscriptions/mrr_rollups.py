@@ -210,9 +210,13 @@ def mrr_month_add(*, deltas: MonthFigures) -> None:
     table = MrrMonth._meta.db_table
     increments = ", ".join(f"{f} = {table}.{f} + EXCLUDED.{f}" for f in MONTH_FIGURES)
     placeholders = "(" + ", ".join(["%s"] * (2 + len(MONTH_FIGURES))) + ")"
+    # Raw SQL binds the datetime as the driver writes it: on SQLite that is not the text the ORM stores and
+    # looks up ("+00:00" appended), so the month goes through the backend's own adaptation.
+    adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         for start in range(0, len(changed), 1000):
             chunk = changed[start:start + 1000]
             cursor.execute(_ADD_SQL.format(columns=", ".join(MONTH_FIGURES), increments=increments,
                                            values=", ".join([placeholders] * len(chunk))),
-                           [value for (currency, month), figures in chunk for value in (currency, month, *figures)])
+                           [value for (currency, month), figures in chunk
+                            for value in (currency, adapt(month), *figures)])
