@@ -104,13 +104,21 @@ def month_contributions(*, months: CustomerMonths, first_paid: dict[int, datetim
     """What the customers in `months` add to each (currency, month) row: MRR at the month's start, whether
     covered and paying then, and their movement over [month, next month)."""
     totals: MonthFigures = defaultdict(lambda: [0] * len(MONTH_FIGURES))
+    # A rebuild steps from a few dozen distinct months about four million times: shift each once.
+    shifts: dict[tuple[datetime, int], datetime] = {}
+
+    def shift(month: datetime, by: int) -> datetime:
+        if (month, by) not in shifts:
+            shifts[(month, by)] = add_months(month, by)
+        return shifts[(month, by)]
+
     keys = set()
     for customer_id, currency, month in months:
         keys.add((customer_id, currency, month))
-        keys.add((customer_id, currency, add_months(month, -1)))
+        keys.add((customer_id, currency, shift(month, -1)))
     for customer_id, currency, month in keys:
         before = months.get((customer_id, currency, month))
-        after = months.get((customer_id, currency, add_months(month, 1)), 0)
+        after = months.get((customer_id, currency, shift(month, 1)), 0)
         row = totals[(currency, month)]
         if before is not None:
             row[0] += before

@@ -11,7 +11,7 @@ from datetime import datetime
 from django.db import transaction
 
 from core.bulk import array_of, rows_copy
-from payments.services.mrr_rollups import customers_fees_compute, fee_months_copy, spans_copy
+from payments.services.mrr_rollups import FeeMonth, customers_fees_compute, fee_months_copy, spans_copy
 from subscriptions.models import (
     Customer,
     CustomerFirstFee,
@@ -37,7 +37,7 @@ class CustomerChunk:
     """The rollup rows a chunk of customers should have."""
 
     customer_ids: list[int]
-    fee_months: list[SubscriptionFeeMonth]
+    fee_months: list[FeeMonth]
     spans: list[SubscriptionFeeSpan]
     changes: CustomerChanges
     months: dict[tuple[int, str, datetime], int]
