@@ -27,8 +27,9 @@ SELECT 0, {{index}}, currency, SUM(mrr_after - mrr_before), SUM({_PAYING}), SUM(
 FROM {{changes}} WHERE changed_at > %s AND changed_at <= %s {{currency}} GROUP BY currency"""
 
 # Part 1: the movements of the window [a, b), per currency, from each moving customer's first and last
-# change in (a, b]; a customer from 0 is reactivated when its first paid fee period began before a. The
-# CASE order is `subscriptions.mrr_rollups.mrr_movement_classify`'s.
+# change in (a, b] (one sort: the last row is the one numbered as many as the customer has); a customer
+# from 0 is reactivated when its first paid fee period began before a. The CASE order is
+# `subscriptions.mrr_rollups.mrr_movement_classify`'s.
 _MOVED = "c.mrr_start <> c.mrr_end AND c.mrr_start <> 0"
 _WINDOW_SQL = f"""
 SELECT 1, {{index}}, c.currency, 0, 0, 0,
@@ -41,10 +42,10 @@ SELECT 1, {{index}}, c.currency, 0, 0, 0,
            AND f.first_paid_at < %s THEN c.mrr_end ELSE 0 END),
   SUM(CASE WHEN {_MOVED} AND c.mrr_end = 0 THEN 1 ELSE 0 END)
 FROM (SELECT customer_id, currency, MAX(CASE WHEN first_n = 1 THEN mrr_before END) AS mrr_start,
-             MAX(CASE WHEN last_n = 1 THEN mrr_after END) AS mrr_end
+             MAX(CASE WHEN first_n = rows_n THEN mrr_after END) AS mrr_end
       FROM (SELECT customer_id, currency, mrr_before, mrr_after,
                    ROW_NUMBER() OVER (PARTITION BY customer_id, currency ORDER BY changed_at) AS first_n,
-                   ROW_NUMBER() OVER (PARTITION BY customer_id, currency ORDER BY changed_at DESC) AS last_n
+                   COUNT(*) OVER (PARTITION BY customer_id, currency) AS rows_n
             FROM {{changes}} WHERE changed_at > %s AND changed_at <= %s {{currency}}) AS w
       GROUP BY customer_id, currency) AS c
 LEFT JOIN {{first_fees}} f ON f.customer_id = c.customer_id
