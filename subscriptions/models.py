@@ -310,4 +310,11 @@ class ApiIdempotencyKey(models.Model):
 
 
 # The MRR rollups are models of this app, kept in their own module.
-from subscriptions.mrr_models import CustomerFirstFee, CustomerMrrMonth, MrrMonth, SubscriptionFeeMonth  # noqa: E402, F401
+from subscriptions.mrr_models import (  # noqa: E402, F401
+    CustomerFirstFee,
+    CustomerMrrChange,
+    CustomerMrrMonth,
+    MrrMonth,
+    SubscriptionFeeMonth,
+    SubscriptionFeeSpan,
+)

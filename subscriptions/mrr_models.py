@@ -109,3 +109,66 @@ class MrrMonth(models.Model):
 
     def __str__(self) -> str:
         return f"MRR {self.mrr} {self.currency} at {self.month:%Y-%m}"
+
+
+class SubscriptionFeeSpan(models.Model):
+    """A stretch [start, end) of time over which a subscription's newest covering plan fee line (issued,
+    not voided) asks the same fee: consecutive same-price renewals make one span. The instant-level
+    counterpart of `SubscriptionFeeMonth`, written by payments with it; it exists so that a subscription
+    ending (this layer, which cannot read invoice lines) can recompute its customer's `CustomerMrrChange`
+    rows. Whether the subscription had ended is applied when the customer's changes are computed."""
+
+    subscription = models.ForeignKey("subscriptions.Subscription", verbose_name=_("subscription"),
+                                     on_delete=models.CASCADE, related_name="+")
+    # Copied from the invoice so a customer's spans are read without joining the invoices.
+    customer = models.ForeignKey("subscriptions.Customer", verbose_name=_("customer"), on_delete=models.CASCADE,
+                                 related_name="+")
+    currency = models.CharField(_("currency"), max_length=3)
+    # Named for what they are: `end` is a reserved word in SQL and COPY names columns bare.
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"))
+    # As in SubscriptionFeeMonth: minor units (may be fractional) and calendar months, kept undivided so the
+    # customer's sum is rounded once.
+    unit_amount = models.DecimalField(_("unit amount"), max_digits=20, decimal_places=6)
+    period_months = models.PositiveIntegerField(_("period in months"))
+
+    class Meta:
+        verbose_name = _("subscription fee span")
+        verbose_name_plural = _("subscription fee spans")
+        constraints = [models.UniqueConstraint(fields=["subscription", "starts_at"], name="subscription_fee_span_once")]
+        indexes = [models.Index(fields=["customer"], name="fee_span_by_customer")]
+
+    def __str__(self) -> str:
+        return f"subscription {self.subscription_id} fee from {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class CustomerMrrChange(models.Model):
+    """An instant at which a customer's MRR in a currency (or whether any fee line covers it) changes: MRR
+    is a step function of time, constant between these rows, so MRR at any instant t is the month start's
+    `CustomerMrrMonth` (or `MrrMonth` for a currency's total) plus the changes in (month start, t]. A
+    same-price renewal is no change. What a range starting or ending inside a month is answered from."""
+
+    customer = models.ForeignKey("subscriptions.Customer", verbose_name=_("customer"), on_delete=models.CASCADE,
+                                 related_name="+")
+    currency = models.CharField(_("currency"), max_length=3)
+    # From this instant on (a fee line covers [start, end)), the values `after` hold.
+    changed_at = models.DateTimeField(_("changed at"))
+    # Integer minor units, rounded once per customer as the definition says: before is the value just
+    # before `at`, so consecutive rows chain (one's after is the next one's before) and sums telescope.
+    mrr_before = models.BigIntegerField(_("MRR before"))
+    mrr_after = models.BigIntegerField(_("MRR after"))
+    # Whether some fee line (even of 0) covered the customer: a currency shows in the report when one does.
+    covered_before = models.BooleanField(_("covered before"))
+    covered_after = models.BooleanField(_("covered after"))
+
+    class Meta:
+        verbose_name = _("customer MRR change")
+        verbose_name_plural = _("customer MRR changes")
+        constraints = [models.UniqueConstraint(fields=["customer", "currency", "changed_at"],
+                                               name="customer_mrr_change_once")]
+        # The partial-month reports read a few days of changes of every customer.
+        indexes = [models.Index(fields=["changed_at", "currency"], name="mrr_change_by_instant")]
+
+    def __str__(self) -> str:
+        return (f"customer {self.customer_id} MRR {self.mrr_before} -> {self.mrr_after} {self.currency} "
+                f"at {self.changed_at}")

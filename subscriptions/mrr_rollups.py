@@ -18,6 +18,7 @@ from django.db import connection
 from core.bulk import array_of, rows_copy
 from core.money import round_minor
 from subscriptions.models import Subscription
+from subscriptions.mrr_changes import SpanRow, customer_changes_compute, customer_changes_replace, customer_span_rows
 from subscriptions.mrr_models import CustomerFirstFee, CustomerMrrMonth, MrrMonth, SubscriptionFeeMonth
 from subscriptions.periods import add_months
 
@@ -103,13 +104,21 @@ def month_contributions(*, months: CustomerMonths, first_paid: dict[int, datetim
     """What the customers in `months` add to each (currency, month) row: MRR at the month's start, whether
     covered and paying then, and their movement over [month, next month)."""
     totals: MonthFigures = defaultdict(lambda: [0] * len(MONTH_FIGURES))
+    # A rebuild steps from a few dozen distinct months about four million times: shift each once.
+    shifts: dict[tuple[datetime, int], datetime] = {}
+
+    def shift(month: datetime, by: int) -> datetime:
+        if (month, by) not in shifts:
+            shifts[(month, by)] = add_months(month, by)
+        return shifts[(month, by)]
+
     keys = set()
     for customer_id, currency, month in months:
         keys.add((customer_id, currency, month))
-        keys.add((customer_id, currency, add_months(month, -1)))
+        keys.add((customer_id, currency, shift(month, -1)))
     for customer_id, currency, month in keys:
         before = months.get((customer_id, currency, month))
-        after = months.get((customer_id, currency, add_months(month, 1)), 0)
+        after = months.get((customer_id, currency, shift(month, 1)), 0)
         row = totals[(currency, month)]
         if before is not None:
             row[0] += before
@@ -152,16 +161,19 @@ def customer_fee_rows(*, customer_ids: list[int] | None) -> Iterable[tuple]:
 
 
 def customer_mrr_refresh(*, customer_ids: Iterable[int], fee_rows: Iterable[tuple] | None = None,
+                         span_rows: Iterable[SpanRow] | None = None,
                          first_paid: dict[int, datetime | None] | None = None, locked: bool = False) -> None:
-    """Bring the named customers' rollups up to date with their fee months and subscriptions.
-    `fee_rows` and `first_paid`: when the caller (payments, after an invoice change) has just recomputed
-    them, else they are read (the fee months) or still hold (a subscription ending does not move the first
-    paid fee). `locked`: the caller already holds `mrr_customers_lock` on them."""
+    """Bring the named customers' rollups up to date with their fee months, fee spans and subscriptions.
+    `fee_rows`, `span_rows` and `first_paid`: when the caller (payments, after an invoice change) has just
+    recomputed them, else they are read (the fee months and spans) or still hold (a subscription ending does
+    not move the first paid fee). `locked`: the caller already holds `mrr_customers_lock` on them."""
     ids = sorted(set(customer_ids))
     if not ids:
         return
     if not locked:
         mrr_customers_lock(customer_ids=ids)
+    customer_changes_replace(customer_ids=ids, changes=customer_changes_compute(
+        span_rows=customer_span_rows(customer_ids=ids) if span_rows is None else span_rows))
     stored = _stored(ids)
     old_months, old_first = stored.months, stored.first
     new_months = customer_months_compute(fee_rows=customer_fee_rows(customer_ids=ids) if fee_rows is None
@@ -206,9 +218,13 @@ def mrr_month_add(*, deltas: MonthFigures) -> None:
     table = MrrMonth._meta.db_table
     increments = ", ".join(f"{f} = {table}.{f} + EXCLUDED.{f}" for f in MONTH_FIGURES)
     placeholders = "(" + ", ".join(["%s"] * (2 + len(MONTH_FIGURES))) + ")"
+    # Raw SQL binds the datetime as the driver writes it: on SQLite that is not the text the ORM stores and
+    # looks up ("+00:00" appended), so the month goes through the backend's own adaptation.
+    adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         for start in range(0, len(changed), 1000):
             chunk = changed[start:start + 1000]
             cursor.execute(_ADD_SQL.format(columns=", ".join(MONTH_FIGURES), increments=increments,
                                            values=", ".join([placeholders] * len(chunk))),
-                           [value for (currency, month), figures in chunk for value in (currency, month, *figures)])
+                           [value for (currency, month), figures in chunk
+                            for value in (currency, adapt(month), *figures)])

@@ -11,14 +11,17 @@ from datetime import datetime
 from django.db import transaction
 
 from core.bulk import array_of, rows_copy
-from payments.services.mrr_rollups import customers_fees_compute, fee_months_copy
+from payments.services.mrr_rollups import FeeMonth, customers_fees_compute, fee_months_copy, spans_copy
 from subscriptions.models import (
     Customer,
     CustomerFirstFee,
+    CustomerMrrChange,
     CustomerMrrMonth,
     MrrMonth,
     SubscriptionFeeMonth,
+    SubscriptionFeeSpan,
 )
+from subscriptions.mrr_changes import CHANGE_FIELDS, CustomerChanges, changes_copy, customer_changes_compute
 from subscriptions.mrr_rollups import (
     MONTH_FIGURES,
     customer_months_compute,
@@ -34,7 +37,9 @@ class CustomerChunk:
     """The rollup rows a chunk of customers should have."""
 
     customer_ids: list[int]
-    fee_months: list[SubscriptionFeeMonth]
+    fee_months: list[FeeMonth]
+    spans: list[SubscriptionFeeSpan]
+    changes: CustomerChanges
     months: dict[tuple[int, str, datetime], int]
     first_paid: dict[int, datetime]
 
@@ -55,7 +60,9 @@ def _chunks(totals: dict) -> Iterator[CustomerChunk]:
         months = customer_months_compute(fee_rows=fees.fee_rows)
         for key, figures in month_contributions(months=months, first_paid=fees.first_paid).items():
             totals[key] = [a + b for a, b in zip(totals[key], figures, strict=True)]
-        yield CustomerChunk(customer_ids=chunk, fee_months=fees.fee_months, months=months, first_paid=fees.first_paid)
+        yield CustomerChunk(customer_ids=chunk, fee_months=fees.fee_months, spans=fees.spans,
+                            changes=customer_changes_compute(span_rows=fees.span_rows), months=months,
+                            first_paid=fees.first_paid)
 
 
 def mrr_rollups_recompute() -> Recomputed:
@@ -67,17 +74,22 @@ def mrr_rollups_recompute() -> Recomputed:
 def mrr_rollups_rebuild() -> dict[str, int]:
     """Replace every MRR rollup row with its recomputation, in one transaction (readers see the old rows
     until it commits). Returns the rows written per table."""
-    written = dict.fromkeys(("fee_months", "customer_months", "first_fees", "months"), 0)
+    written = dict.fromkeys(("fee_months", "fee_spans", "changes", "customer_months", "first_fees", "months"), 0)
     with transaction.atomic():
-        for model in (SubscriptionFeeMonth, CustomerMrrMonth, CustomerFirstFee, MrrMonth):
+        for model in (SubscriptionFeeMonth, SubscriptionFeeSpan, CustomerMrrChange, CustomerMrrMonth,
+                      CustomerFirstFee, MrrMonth):
             model.objects.all().delete()
         recomputed = mrr_rollups_recompute()
         for chunk in recomputed.chunks:
             fee_months_copy(fee_months=chunk.fee_months)
+            spans_copy(spans=chunk.spans)
+            changes_copy(changes=chunk.changes)
             rows_copy(model=CustomerMrrMonth, fields=("customer", "currency", "month", "mrr"),
                       rows=((c, cur, m, v) for (c, cur, m), v in chunk.months.items()))
             rows_copy(model=CustomerFirstFee, fields=("customer", "first_paid_at"), rows=chunk.first_paid.items())
             written["fee_months"] += len(chunk.fee_months)
+            written["fee_spans"] += len(chunk.spans)
+            written["changes"] += len(chunk.changes)
             written["customer_months"] += len(chunk.months)
             written["first_fees"] += len(chunk.first_paid)
         mrr_month_add(deltas=recomputed.month_totals)
@@ -97,6 +109,13 @@ def mrr_rollup_mismatches() -> list[dict]:
             for f in SubscriptionFeeMonth.objects.filter(customer_id__in=customer_ids)},
             expected={(f.subscription_id, f.month): (f.customer_id, f.currency, f.unit_amount, f.period_months)
                       for f in chunk.fee_months})
+        _compare(mismatches, "mrr_fee_span",
+                 stored={_span_key(s): _span_values(s)
+                         for s in SubscriptionFeeSpan.objects.filter(customer_id__in=customer_ids)},
+                 expected={_span_key(s): _span_values(s) for s in chunk.spans})
+        _compare(mismatches, "mrr_change", stored={
+            (c, cur, at): tuple(values) for c, cur, at, *values in CustomerMrrChange.objects.filter(
+                customer_id__in=customer_ids).values_list(*CHANGE_FIELDS)}, expected=chunk.changes)
         _compare(mismatches, "mrr_customer_month", stored={
             (c, cur, m): v for c, cur, m, v in CustomerMrrMonth.objects.filter(customer_id__in=customer_ids)
             .values_list("customer_id", "currency", "month", "mrr")}, expected=chunk.months)
@@ -108,6 +127,14 @@ def mrr_rollup_mismatches() -> list[dict]:
     _compare(mismatches, "mrr_month", stored={k: v for k, v in stored.items() if any(v)},
              expected={k: v for k, v in recomputed.month_totals.items() if any(v)})
     return mismatches
+
+
+def _span_key(span: SubscriptionFeeSpan) -> tuple:
+    return (span.subscription_id, span.starts_at)
+
+
+def _span_values(span: SubscriptionFeeSpan) -> tuple:
+    return (span.ends_at, span.customer_id, span.currency, span.unit_amount, span.period_months)
 
 
 def _compare(mismatches: list[dict], kind: str, *, stored: dict, expected: dict) -> None:

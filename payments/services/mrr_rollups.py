@@ -4,17 +4,20 @@ every change to the set of issued plan fee lines (invoices issued, one or a batc
 issued from draft); `subscriptions.mrr_rollups.customer_mrr_refresh` then updates the customer and
 currency figures the MRR and churn reports read."""
 
+from bisect import bisect_right
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import connection
 from django.db.models import Q
 
 from core.bulk import array_of, rows_copy
 from payments.models import Invoice, InvoiceLine, InvoiceLineKind, InvoiceStatus
-from subscriptions.models import Subscription, SubscriptionFeeMonth
+from subscriptions.models import Subscription, SubscriptionFeeMonth, SubscriptionFeeSpan
 from subscriptions.mrr_rollups import customer_mrr_refresh, months_covered, mrr_customers_lock
 
 # Issued and not voided: what the customer was asked to pay (the reports' definition of billed).
@@ -70,12 +73,25 @@ def _fee_line_rows(*, customer_ids: list[int] | None, issuing_invoice_ids: list[
             .iterator(chunk_size=5000))
 
 
+class FeeMonth(NamedTuple):
+    """A `SubscriptionFeeMonth` row to be: a tuple, because a rebuild makes about two per customer a year
+    and a model instance costs ten times more to build."""
+
+    subscription_id: int
+    month: datetime
+    customer_id: int
+    currency: str
+    unit_amount: Decimal
+    period_months: int
+
+
 @dataclass
 class CustomersFees:
     """What the issued plan fee lines of some customers say: each subscription's fee at each month start,
     when each subscription ended, and when each customer first paid a fee."""
 
-    fee_months: list[SubscriptionFeeMonth] = field(default_factory=list)
+    fee_months: list[FeeMonth] = field(default_factory=list)
+    spans: list[SubscriptionFeeSpan] = field(default_factory=list)
     ended: dict[int, datetime | None] = field(default_factory=dict)
     first_paid: dict[int, datetime] = field(default_factory=dict)
 
@@ -85,6 +101,36 @@ class CustomersFees:
         return [(f.customer_id, f.currency, f.month, f.unit_amount, f.period_months, self.ended[f.subscription_id])
                 for f in self.fee_months]
 
+    @property
+    def span_rows(self) -> list[tuple]:
+        """The rows `customer_changes_compute` takes."""
+        return [(s.subscription_id, s.customer_id, s.currency, s.starts_at, s.ends_at, s.unit_amount, s.period_months,
+                 self.ended[s.subscription_id]) for s in self.spans]
+
+
+def subscription_spans(*, subscription_id: int, lines: list[tuple]) -> list[SubscriptionFeeSpan]:
+    """A subscription's fee spans from its (start, line id, customer, currency, unit amount, months, end)
+    lines: between consecutive line boundaries the newest covering line (latest start, then highest id)
+    is in force; neighbouring stretches asking the same fee merge into one span."""
+    lines = sorted(lines)
+    starts = [line[0] for line in lines]
+    cuts = sorted({line[0] for line in lines} | {line[-1] for line in lines})
+    spans: list[SubscriptionFeeSpan] = []
+    for at, following in zip(cuts, cuts[1:], strict=False):
+        newest = next((line for line in reversed(lines[:bisect_right(starts, at)]) if line[-1] > at), None)
+        if newest is None:
+            continue
+        _, _, customer, currency, unit_amount, months, _ = newest
+        last = spans[-1] if spans else None
+        if last and last.ends_at == at and (last.customer_id, last.currency, last.unit_amount, last.period_months) == (
+                customer, currency, unit_amount, months):
+            last.ends_at = following
+        else:
+            spans.append(SubscriptionFeeSpan(subscription_id=subscription_id, customer_id=customer,
+                                             currency=currency, starts_at=at, ends_at=following,
+                                             unit_amount=unit_amount, period_months=months))
+    return spans
+
 
 def customers_fees_compute(*, customer_ids: list[int] | None,
                            issuing_invoice_ids: list[int] = ()) -> CustomersFees:
@@ -93,6 +139,7 @@ def customers_fees_compute(*, customer_ids: list[int] | None,
     (None: every customer's). `issuing_invoice_ids`: invoices this transaction issues that are still drafts
     (the billing run opens them in its last statement, payments.billing.invoicing) and count as billed."""
     newest: dict[tuple[int, datetime], tuple] = {}
+    by_subscription: dict[int, list[tuple]] = defaultdict(list)
     fees = CustomersFees()
     rows = _fee_line_rows(customer_ids=customer_ids, issuing_invoice_ids=list(issuing_invoice_ids))
     for sub, customer, currency, unit_amount, start, end, pk, ended_at in rows:
@@ -100,21 +147,24 @@ def customers_fees_compute(*, customer_ids: list[int] | None,
         if unit_amount > 0 and (customer not in fees.first_paid or start < fees.first_paid[customer]):
             fees.first_paid[customer] = start
         months = (end.year - start.year) * 12 + end.month - start.month
+        by_subscription[sub].append((start, pk, customer, currency, unit_amount, months, end))
         for month in months_covered(start=start, end=end):
             candidate = (start, pk, customer, currency, unit_amount, months)
             if (sub, month) not in newest or newest[(sub, month)][:2] < candidate[:2]:
                 newest[(sub, month)] = candidate
-    fees.fee_months = [SubscriptionFeeMonth(subscription_id=sub, month=month, customer_id=customer, currency=currency,
-                                            unit_amount=unit_amount, period_months=months)
+    fees.fee_months = [FeeMonth(subscription_id=sub, month=month, customer_id=customer, currency=currency,
+                                unit_amount=unit_amount, period_months=months)
                        for (sub, month), (_, _, customer, currency, unit_amount, months) in sorted(newest.items())]
+    fees.spans = [span for sub, lines in sorted(by_subscription.items())
+                  for span in subscription_spans(subscription_id=sub, lines=lines)]
     return fees
 
 
-def _fee_key(fee: SubscriptionFeeMonth) -> tuple:
+def _fee_key(fee: SubscriptionFeeMonth | FeeMonth) -> tuple:
     return (fee.subscription_id, fee.month, fee.customer_id, fee.currency, Decimal(fee.unit_amount), fee.period_months)
 
 
-def _fee_months_replace(*, customer_ids: list[int], fee_months: list[SubscriptionFeeMonth]) -> None:
+def _fee_months_replace(*, customer_ids: list[int], fee_months: list[FeeMonth]) -> None:
     """Store the customers' fee months, touching only the rows that changed (a renewal only adds)."""
     stored = {_fee_key(f): f.pk for f in SubscriptionFeeMonth.objects.filter(customer_id__in=array_of(customer_ids))}
     wanted = {_fee_key(f): f for f in fee_months}
@@ -124,7 +174,32 @@ def _fee_months_replace(*, customer_ids: list[int], fee_months: list[Subscriptio
     fee_months_copy(fee_months=[f for key, f in wanted.items() if key not in stored])
 
 
-def fee_months_copy(*, fee_months: list[SubscriptionFeeMonth]) -> None:
+def _span_key(span: SubscriptionFeeSpan) -> tuple:
+    return (span.subscription_id, span.starts_at, span.ends_at, span.customer_id, span.currency,
+            Decimal(span.unit_amount), span.period_months)
+
+
+def _spans_replace(*, customer_ids: list[int], spans: list[SubscriptionFeeSpan]) -> None:
+    """Store the customers' fee spans, touching only the rows that changed (a same-price renewal moves
+    one span's end)."""
+    stored = {_span_key(s): s.pk for s in SubscriptionFeeSpan.objects.filter(customer_id__in=array_of(customer_ids))}
+    wanted = {_span_key(s): s for s in spans}
+    gone = [pk for key, pk in stored.items() if key not in wanted]
+    if gone:
+        SubscriptionFeeSpan.objects.filter(pk__in=array_of(gone)).delete()
+    spans_copy(spans=[s for key, s in wanted.items() if key not in stored])
+
+
+def spans_copy(*, spans: list[SubscriptionFeeSpan]) -> None:
+    """One COPY, however many rows."""
+    if spans:
+        rows_copy(model=SubscriptionFeeSpan, fields=("subscription", "customer", "currency", "starts_at",
+                                                     "ends_at", "unit_amount", "period_months"),
+                  rows=((s.subscription_id, s.customer_id, s.currency, s.starts_at, s.ends_at, s.unit_amount,
+                         s.period_months) for s in spans))
+
+
+def fee_months_copy(*, fee_months: list[FeeMonth]) -> None:
     """One COPY, however many rows (a first invoice of a yearly plan writes twelve per subscription)."""
     if not fee_months:
         return
@@ -145,5 +220,6 @@ def mrr_rollups_refresh(*, customer_ids: Iterable[int], issuing_invoice_ids: Ite
     mrr_customers_lock(customer_ids=ids)
     fees = customers_fees_compute(customer_ids=ids, issuing_invoice_ids=list(issuing_invoice_ids))
     _fee_months_replace(customer_ids=ids, fee_months=fees.fee_months)
-    customer_mrr_refresh(customer_ids=ids, fee_rows=fees.fee_rows,
+    _spans_replace(customer_ids=ids, spans=fees.spans)
+    customer_mrr_refresh(customer_ids=ids, fee_rows=fees.fee_rows, span_rows=fees.span_rows,
                          first_paid={c: fees.first_paid.get(c) for c in ids}, locked=True)

@@ -19,7 +19,15 @@ from payments.services import invoice_finalize, invoice_void
 from payments.services.invoices import LineSpec, invoice_create
 from payments.services.mrr_rollup_rebuild import mrr_rollup_mismatches
 from payments.services.mrr_rollups import mrr_rollups_refresh
-from subscriptions.models import CustomerMrrMonth, MrrMonth, Subscription, SubscriptionFeeMonth, SubscriptionStatus
+from subscriptions.models import (
+    CustomerMrrChange,
+    CustomerMrrMonth,
+    MrrMonth,
+    Subscription,
+    SubscriptionFeeMonth,
+    SubscriptionFeeSpan,
+    SubscriptionStatus,
+)
 from subscriptions.periods import add_months
 from subscriptions.services import subscription_cancel
 from subscriptions.tests.factories import CustomerFactory, PlanFactory
@@ -86,8 +94,63 @@ def test_the_refresh_costs_the_same_statements_for_2_and_40_customers():
         with CaptureQueriesContext(connection) as context:
             mrr_rollups_refresh(customer_ids=[sub.customer_id for sub in subs])
         counts[size] = len(context)
-    # Nothing changed: lock, read the lines, read the fee months, read the customer rollups (2).
+    # Nothing changed: lock, read the lines, read the fee months and spans, read the customer rollups (3:
+    # change points, months, first fees).
     assert counts[2] == counts[40] <= 9
+    assert mrr_rollup_mismatches() == []
+
+
+def _changes(customer_id: int) -> list[tuple]:
+    return list(CustomerMrrChange.objects.filter(customer_id=customer_id).order_by("changed_at").values_list(
+        "changed_at", "mrr_before", "mrr_after", "covered_before", "covered_after"))
+
+
+@pytest.mark.django_db
+def test_a_same_price_renewal_is_no_change_point_and_a_new_price_is_one():
+    sub = _subscription()
+    start = JAN + timedelta(days=9, hours=7)
+    invoices_issue(drafts=[_draft(sub, start)], actor=ACTOR, now=start)
+    invoices_issue(drafts=[_draft(sub, add_months(start, 1))], actor=ACTOR, now=start)
+    # One span for both periods; the drop to 0 moved to the end of the second.
+    assert list(SubscriptionFeeSpan.objects.values_list("starts_at", "ends_at")) == [(start, add_months(start, 2))]
+    assert _changes(sub.customer_id) == [(start, 0, 1000, False, True), (add_months(start, 2), 1000, 0, True, False)]
+    invoices_issue(drafts=[_draft(sub, add_months(start, 2), amount=2500)], actor=ACTOR, now=start)
+    assert _changes(sub.customer_id) == [(start, 0, 1000, False, True), (add_months(start, 2), 1000, 2500, True, True),
+                                         (add_months(start, 3), 2500, 0, True, False)]
+    assert mrr_rollup_mismatches() == []
+
+
+@pytest.mark.django_db
+def test_a_cancellation_inside_a_period_moves_the_drop_to_the_cancellation_instant():
+    sub = _subscription()
+    # A second subscription of the customer, ending later (one live subscription per customer).
+    other = Subscription.objects.create(customer=sub.customer, plan=PlanFactory(), status=SubscriptionStatus.CANCELED,
+                                        ended_at=add_months(JAN, 12), billing_cycle_anchor=JAN,
+                                        current_period_start=JAN, current_period_end=add_months(JAN, 1))
+    invoices_issue(drafts=[_draft(sub, JAN, amount=3000, months=3), _draft(other, JAN, amount=1001)], actor=ACTOR,
+                   now=JAN)
+    canceled_at = add_months(JAN, 1) + timedelta(days=4, seconds=1)
+    subscription_cancel(subscription=sub, actor=ACTOR, now=canceled_at)
+    assert _changes(sub.customer_id) == [(JAN, 0, 2001, False, True), (add_months(JAN, 1), 2001, 1000, True, True),
+                                         (canceled_at, 1000, 0, True, False)]
+    assert mrr_rollup_mismatches() == []
+
+
+@pytest.mark.django_db
+def test_a_price_change_batch_costs_the_same_statements_for_2_and_40_customers():
+    """Every rollup moves (fee months added, spans cut, change points added and moved, customer months,
+    MrrMonth): still a constant number of statements for the batch, its rollup share included."""
+    counts = {}
+    for size in (2, 40):
+        subs = [_subscription() for _ in range(size)]
+        invoices_issue(drafts=[_draft(sub, JAN) for sub in subs], actor=ACTOR, now=JAN)
+        invoices_issue(drafts=[_draft(sub, add_months(JAN, 1)) for sub in subs], actor=ACTOR, now=JAN)
+        with CaptureQueriesContext(connection) as context:
+            invoices_issue(drafts=[_draft(sub, add_months(JAN, 2), amount=1500) for sub in subs], actor=ACTOR,
+                           now=JAN)
+        counts[size] = len(context)
+        assert CustomerMrrChange.objects.filter(customer_id__in=[s.customer_id for s in subs]).count() == 3 * size
+    assert counts[2] == counts[40]
     assert mrr_rollup_mismatches() == []
 
 
@@ -99,10 +162,13 @@ def test_verify_fails_on_a_corrupted_rollup_and_rebuild_repairs_it(capsys):
     MrrMonth.objects.filter(currency="USD", month=JAN).update(mrr=1)
     CustomerMrrMonth.objects.filter(customer_id=subs[0].customer_id).update(mrr=7)
     SubscriptionFeeMonth.objects.filter(subscription=subs[1]).delete()
-    with pytest.raises(CommandError, match="3 mismatch"):
+    SubscriptionFeeSpan.objects.filter(subscription=subs[0]).update(ends_at=add_months(JAN, 2))
+    CustomerMrrChange.objects.filter(customer_id=subs[1].customer_id, changed_at=JAN).update(mrr_after=999)
+    with pytest.raises(CommandError, match="5 mismatch"):
         call_command("billing", "verify")
     out = capsys.readouterr().out
     assert "mrr_month:" in out and "mrr_customer_month:" in out and "mrr_fee_month:" in out
+    assert "mrr_fee_span:" in out and "mrr_change:" in out
     call_command("billing", "rollups-rebuild")
     call_command("billing", "verify")
     assert _mrr(JAN) == 2000

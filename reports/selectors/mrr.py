@@ -10,91 +10,15 @@ renewal that bills the new plan: its proration is one-off revenue (see the reven
 Between two instants every customer's change falls in exactly one movement (new, expansion,
 contraction, churned, reactivated), so the movements add up to the change in MRR, in integers."""
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import connection
-
-from core.bulk import array_of
-from core.money import round_minor
-from payments.models import InvoiceLine, InvoiceLineKind
-from reports.selectors.money import BILLED_INVOICE_STATUSES
+from reports.selectors.mrr_changes import InstantChange, PartialFigures, mrr_partial_figures
 from reports.selectors.periods import ReportRange, month_start, month_windows
-from subscriptions.models import CustomerFirstFee, CustomerMrrMonth, MrrMonth
-from subscriptions.mrr_rollups import MOVEMENTS, mrr_movement_classify
+from subscriptions.models import MrrMonth
+from subscriptions.mrr_rollups import MOVEMENTS
 from subscriptions.periods import add_months
-
-# One row per (instant, subscription): the newest plan fee line covering the instant.
-_RATES_SQL = """
-SELECT DISTINCT ON (p.at, i.subscription_id)
-       p.at, i.customer_id, i.currency, l.unit_amount,
-       (EXTRACT(YEAR FROM l.period_end AT TIME ZONE 'UTC') - EXTRACT(YEAR FROM l.period_start AT TIME ZONE 'UTC')) * 12
-       + EXTRACT(MONTH FROM l.period_end AT TIME ZONE 'UTC') - EXTRACT(MONTH FROM l.period_start AT TIME ZONE 'UTC')
-FROM unnest(%(instants)s::timestamptz[]) AS p(at)
-JOIN payments_invoiceline l ON l.kind = 'subscription' AND l.period_start <= p.at AND l.period_end > p.at
-JOIN payments_invoice i ON i.id = l.invoice_id AND i.status = ANY(%(statuses)s) AND i.subscription_id IS NOT NULL
-JOIN subscriptions_subscription s ON s.id = i.subscription_id AND (s.ended_at IS NULL OR s.ended_at > p.at)
-WHERE (%(currency)s::text IS NULL OR i.currency = %(currency)s::text)
-ORDER BY p.at, i.subscription_id, l.period_start DESC, l.id DESC
-"""
-
-def mrr_by_customer(*, instants: list[datetime], currency: str | None) -> dict[datetime, dict[tuple[str, int], int]]:
-    """{instant: {(currency, customer id): MRR in minor units}} for customers with a covering fee line."""
-    exact: dict[datetime, dict[tuple[str, int], Decimal]] = {at: defaultdict(Decimal) for at in instants}
-    for at, customer_id, row_currency, unit_amount, months in _covering_fee_lines(instants=instants,
-                                                                                   currency=currency):
-        exact[at][(row_currency, customer_id)] += Decimal(unit_amount) / Decimal(int(months) or 1)
-    return {at: {key: round_minor(value) for key, value in rates.items()} for at, rates in exact.items()}
-
-
-def _covering_fee_lines(*, instants: list[datetime], currency: str | None) -> list[tuple]:
-    """(instant, customer, currency, unit amount, months) of each subscription's newest fee line covering
-    each instant: one statement on PostgreSQL; the embedded default (SQLite, no arrays or DISTINCT ON)
-    picks the lines in Python from those overlapping the instants."""
-    if connection.vendor != "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute(_RATES_SQL, {"instants": instants, "statuses": list(BILLED_INVOICE_STATUSES),
-                                        "currency": currency})
-            return cursor.fetchall()
-    lines = (InvoiceLine.objects.filter(kind=InvoiceLineKind.SUBSCRIPTION, invoice__status__in=BILLED_INVOICE_STATUSES,
-                                        invoice__subscription__isnull=False, period_start__lte=max(instants),
-                                        period_end__gt=min(instants))
-             .filter(**({"invoice__currency": currency} if currency else {}))
-             .values_list("invoice__subscription_id", "invoice__subscription__ended_at", "invoice__customer_id",
-                          "invoice__currency", "unit_amount", "period_start", "period_end", "id"))
-    newest: dict[tuple[datetime, int], tuple] = {}
-    for sub, ended, customer, row_currency, unit_amount, start, end, pk in lines:
-        for at in instants:
-            if start <= at < end and (ended is None or ended > at):
-                months = (end.year - start.year) * 12 + end.month - start.month
-                row = (start, pk, (at, customer, row_currency, unit_amount, months))
-                newest[(at, sub)] = max(newest.get((at, sub), row), row, key=lambda r: r[:2])
-    return [row[2] for row in newest.values()]
-
-
-def _first_paid(customer_ids: set[int]) -> dict[int, datetime]:
-    """When each customer's first paid plan fee period began (rollup): a customer back from zero MRR is
-    reactivated when it had paid before, new otherwise."""
-    if not customer_ids:
-        return {}
-    return dict(CustomerFirstFee.objects.filter(customer_id__in=array_of(customer_ids))
-                .values_list("customer_id", "first_paid_at"))
-
-
-def _rates_at(*, instants: set[datetime], currency: str | None) -> dict[datetime, dict[tuple[str, int], int]]:
-    """{instant: {(currency, customer): MRR}}: month starts from the customer rollup, other instants from
-    the invoice lines."""
-    rates: dict[datetime, dict[tuple[str, int], int]] = {at: {} for at in instants}
-    month_starts = [at for at in instants if at == month_start(at)]
-    rows = CustomerMrrMonth.objects.filter(month__in=month_starts, **({"currency": currency} if currency else {}))
-    for at, row_currency, customer_id, mrr in rows.values_list("month", "currency", "customer_id", "mrr"):
-        rates[at][(row_currency, customer_id)] = mrr
-    others = sorted(instants - set(month_starts))
-    if others:
-        rates.update(mrr_by_customer(instants=others, currency=currency))
-    return rates
 
 
 @dataclass
@@ -117,29 +41,30 @@ def _is_whole_month(start: datetime, end: datetime) -> bool:
 
 def report_mrr(*, period: ReportRange) -> list[MrrPoint]:
     """MRR at the start and end of each month window of the period, per currency, and its movements.
-    One query when every window is a whole month; a partial first or last window adds the computation at
-    its inner instant."""
+    One query when every window is a whole month; a first or last window starting or ending inside a month
+    adds one statement over the customers' MRR change points of those days (reports.selectors.mrr_changes)."""
     windows = month_windows(start=period.start, end=period.end)
     whole = [w for w in windows if _is_whole_month(*w)]
-    months = {at for window in whole for at in window}
+    partial = [w for w in windows if w not in whole]
+    inner = sorted({at for window in partial for at in window if at != month_start(at)})
+    whole_months = {at for window in whole for at in window}
     rollup = {(row.currency, row.month): row for row in MrrMonth.objects.filter(
-        month__in=sorted(months), **({"currency": period.currency} if period.currency else {}))}
-    partial_instants = {at for window in windows if window not in whole for at in window}
-    rates = _rates_at(instants=partial_instants, currency=period.currency) if partial_instants else {}
-    first_paid = _first_paid({customer for by_key in rates.values() for _, customer in by_key})
-    currencies = sorted({c for (c, _), row in rollup.items() if row.customers_covered > 0}
-                        | {c for by_key in rates.values() for c, _ in by_key}
-                        | ({period.currency} if period.currency else set()))
+        month__in=sorted(whole_months | {month_start(at) for window in partial for at in window}),
+        **({"currency": period.currency} if period.currency else {}))}
+    changes = mrr_partial_figures(instants=[(month_start(at), at) for at in inner], windows=partial,
+                                  currency=period.currency)
+    # A currency shows once a fee line (even of 0) covers one of its customers at a window's start or end.
+    covered = {c for (c, month), row in rollup.items() if month in whole_months and row.customers_covered > 0}
+    covered |= {c for c in {c for c, _ in rollup} | {c for _, c in changes.instants}
+                for window in partial for at in window if _figures_at(rollup, changes, currency=c, at=at).covered > 0}
     points = []
-    for currency in currencies:
+    for currency in sorted(covered | ({period.currency} if period.currency else set())):
         for start, end in windows:
             point = MrrPoint(currency=currency, start=start, end=end)
             if (start, end) in whole:
                 _point_from_rollup(point, at_start=rollup.get((currency, start)), at_end=rollup.get((currency, end)))
             else:
-                _point_from_rates(point, before={k: v for k, v in rates[start].items() if k[0] == currency},
-                                  after={k: v for k, v in rates[end].items() if k[0] == currency},
-                                  first_paid=first_paid)
+                _point_from_changes(point, rollup=rollup, changes=changes)
             points.append(point)
     return points
 
@@ -152,16 +77,24 @@ def _point_from_rollup(point: MrrPoint, *, at_start: MrrMonth | None, at_end: Mr
         point.movements = {name: getattr(at_start, name) for name in MOVEMENTS}
 
 
-def _point_from_rates(point: MrrPoint, *, before: dict, after: dict, first_paid: dict[int, datetime]) -> None:
-    point.mrr_start, point.mrr_end = sum(before.values()), sum(after.values())
-    point.customers_start = sum(1 for v in before.values() if v > 0)
-    for key in before.keys() | after.keys():
-        old, new = before.get(key, 0), after.get(key, 0)
-        paid_earlier = key[1] in first_paid and first_paid[key[1]] < point.start
-        movement = mrr_movement_classify(old, new, paid_earlier=paid_earlier)
-        if movement:
-            point.movements[movement] += new - old
-        point.customers_churned += movement == "churned"
+def _figures_at(rollup: dict, changes: PartialFigures, *, currency: str, at: datetime) -> InstantChange:
+    """A currency's MRR, customers paying and customers covered at any instant: its month start's rollup
+    plus the changes since."""
+    month = rollup.get((currency, month_start(at)))
+    since = changes.instants.get((at, currency), InstantChange())
+    if month is None:
+        return since
+    return InstantChange(mrr=month.mrr + since.mrr, paying=month.customers_paying + since.paying,
+                         covered=month.customers_covered + since.covered)
+
+
+def _point_from_changes(point: MrrPoint, *, rollup: dict, changes: PartialFigures) -> None:
+    at_start = _figures_at(rollup, changes, currency=point.currency, at=point.start)
+    point.mrr_start, point.customers_start = at_start.mrr, at_start.paying
+    point.mrr_end = _figures_at(rollup, changes, currency=point.currency, at=point.end).mrr
+    moved = changes.windows.get((point.start, point.end, point.currency))
+    if moved:
+        point.movements, point.customers_churned = dict(moved.movements), moved.customers_churned
 
 
 RATE_PLACES = Decimal("0.0001")

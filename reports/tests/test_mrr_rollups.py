@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from core.audit import Actor
 from payments.billing.invoicing import InvoiceDraft, invoices_issue
-from payments.models import BillingReason, Invoice, InvoiceLineKind
+from payments.models import BillingReason, Invoice, InvoiceLine, InvoiceLineKind
 from payments.services import invoice_void
 from payments.services.invoices import LineSpec
 from payments.services.mrr_rollup_rebuild import mrr_rollup_mismatches
@@ -112,6 +112,70 @@ def test_rollup_reports_equal_the_reference_on_generated_histories(ops):
             assert report_churn(period=period) == report_churn_reference(period=period)
         assert mrr_rollup_mismatches() == []
         transaction.set_rollback(True)
+
+
+def _boundaries() -> list[datetime]:
+    """Every instant where some customer's MRR may change: fee lines' starts and ends, subscriptions' ends."""
+    lines = InvoiceLine.objects.filter(kind=InvoiceLineKind.SUBSCRIPTION).values_list("period_start", "period_end")
+    ended = Subscription.objects.filter(ended_at__isnull=False).values_list("ended_at", flat=True)
+    return sorted({at for pair in lines for at in pair} | set(ended) | {BASE})
+
+
+# An instant near a boundary: on it, a second either side, or anywhere in the day around it.
+offsets = st.one_of(st.sampled_from([timedelta(0), timedelta(0), timedelta(seconds=-1), timedelta(seconds=1)]),
+                    st.integers(-86_400, 86_400).map(lambda s: timedelta(seconds=s)))
+
+
+@pytest.mark.django_db
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(histories, st.data())
+def test_ranges_from_and_to_any_instant_equal_the_reference(ops, data):
+    """From and to inside days, exactly on a line's start or end or a subscription's end, a second before or
+    after: the change points answer what the invoice lines do."""
+    with transaction.atomic():
+        book = Book()
+        for op in ops:
+            book.apply(op)
+        boundaries = _boundaries()
+        for _ in range(3):
+            first, second = (data.draw(st.sampled_from(boundaries)) + data.draw(offsets) for _ in range(2))
+            if first == second:
+                continue
+            period = ReportRange(start=min(first, second), end=max(first, second),
+                                 currency=data.draw(st.sampled_from([None, None, "USD", "EUR"])))
+            assert report_mrr(period=period) == report_mrr_reference(period=period)
+            assert report_churn(period=period) == report_churn_reference(period=period)
+        transaction.set_rollback(True)
+
+
+def test_a_range_inside_one_month_on_a_line_boundary(db):
+    book = Book()
+    start = add_months(BASE, 2) + timedelta(days=10)
+    for op in [("issue", 0, 2, 10, 1, 1000, BillingReason.SUBSCRIPTION_CYCLE),
+               ("issue", 2, 2, 10, 3, 2500, BillingReason.SUBSCRIPTION_CYCLE),
+               ("issue", 0, 3, 10, 1, 2500, BillingReason.SUBSCRIPTION_CYCLE)]:
+        book.apply(op)
+    for period in [ReportRange(start=start, end=start + timedelta(days=3)),
+                   ReportRange(start=start - timedelta(seconds=1), end=start),
+                   ReportRange(start=start + timedelta(seconds=1), end=add_months(start, 1) + timedelta(seconds=1)),
+                   ReportRange(start=start - timedelta(hours=3), end=add_months(start, 1))]:
+        assert report_mrr(period=period) == report_mrr_reference(period=period)
+    # 2,500 a quarter rounds to 833 a month; the new customer's 1,000 and 833 arrive exactly at `start`.
+    point = report_mrr(period=ReportRange(start=start - timedelta(seconds=1), end=start + timedelta(seconds=1)))[0]
+    assert (point.mrr_start, point.mrr_end, point.movements["new"]) == (0, 1833, 1833)
+
+
+def test_a_partial_month_range_is_two_queries_whatever_the_customers(db, django_assert_num_queries):
+    for _ in range(2):
+        book = Book()
+        for n in range(5):
+            book.apply(("issue", n, 1, 3 * n, 1, 1000 + n, BillingReason.SUBSCRIPTION_CYCLE))
+        book.apply(("cancel", 2, 1, 20))
+        # The MrrMonth rows of the month starts, then one statement over the change points.
+        with django_assert_num_queries(2):
+            points = report_mrr(period=RANGES[2])
+        assert points == report_mrr_reference(period=RANGES[2])
 
 
 def test_whole_months_are_one_query(db, django_assert_num_queries):
