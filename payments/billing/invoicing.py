@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from django.db.models import Q
 from django.utils import timezone
 
 from core.audit import Actor
-from core.bulk import AUDIT_FIELDS, audit_values, ids_reserve, json_text, rows_copy
+from core.bulk import AUDIT_FIELDS, array_of, audit_values, ids_reserve, json_text, rows_copy
 from core.jobs import job_defer
 from payments.billing.common import deferred_checks_run, rows_update
 from payments.emails import INVOICES_FINALIZED_TASK
@@ -31,6 +32,7 @@ from payments.services import (
     invoice_numbers_take,
     invoice_total,
 )
+from payments.services.money_rollups import money_rollups_add
 from payments.services.mrr_rollups import mrr_rollups_refresh
 from payments.webhooks import invoices_issued_webhook_emit
 
@@ -157,6 +159,8 @@ def _invoices_number(*, issued: list[IssuedInvoice], year: int) -> list[IssuedIn
     numbers = invoice_numbers_take(year=year, count=len(issued))
     rows_update(model=Invoice, ids=[invoice.pk for invoice in issued],
                 columns={"number": ("text", numbers), "status": ("text", [invoice.status for invoice in issued])})
+    # Counted once they are open or paid: two statements for the whole batch.
+    money_rollups_add(invoices=Q(pk__in=array_of(invoice.pk for invoice in issued)), only=("revenue",))
     return [replace(invoice, number=number) for invoice, number in zip(issued, numbers, strict=True)]
 
 

@@ -39,6 +39,8 @@ from payments.services.one_off_invoices import (
 from payments.services.paid_invoice_effects import credit_pack_fulfill, subscription_activate_after_payment
 from payments.services.payments import (
     ALLOWED_PAYMENT_TRANSITIONS,
+    payment_counted,
+    payment_create,
     payment_lock,
     payment_transition,
 )
@@ -50,6 +52,7 @@ from payments.services.refunds import (
     ALLOWED_REFUND_TRANSITIONS,
     payment_refund,
     payment_refund_apply,
+    refund_counted,
     refund_id_from_idempotency_key,
     refund_idempotency_key,
     refund_transition,
@@ -63,6 +66,9 @@ from payments.services.subscription_flows import (
 )
 
 __all__ = [
+    "payment_counted",
+    "payment_create",
+    "refund_counted",
     "ALLOWED_INVOICE_TRANSITIONS",
     "ALLOWED_PAYMENT_TRANSITIONS",
     "ALLOWED_REFUND_TRANSITIONS",

@@ -20,7 +20,7 @@ from django.db import connection
 from core.bulk import array_of
 from core.money import round_minor
 from payments.models import InvoiceLine, InvoiceLineKind
-from reports.selectors.money import BILLED_INVOICE_STATUSES
+from payments.services.mrr_rollups import BILLED_INVOICE_STATUSES
 from reports.selectors.periods import ReportRange, month_start, month_windows
 from subscriptions.models import CustomerFirstFee, CustomerMrrMonth, MrrMonth
 from subscriptions.mrr_rollups import MOVEMENTS, mrr_movement_classify
