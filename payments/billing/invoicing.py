@@ -139,6 +139,8 @@ def _invoices_write(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime,
                                     status=status))
     rows_copy(model=Invoice, fields=_INVOICE_FIELDS, rows=invoices)
     rows_copy(model=InvoiceLine, fields=_LINE_FIELDS, rows=lines)
+    # Revenue counts them as issued (they open or are paid at the batch's end): two statements per batch.
+    money_rollups_add(invoices=Q(pk__in=array_of(ids)), only=("revenue",), issuing=True)
     # Still drafts: numbered and opened in the batch's last statement, in this transaction.
     mrr_rollups_refresh(customer_ids=[draft.customer_id for draft in drafts if draft.subscription_id],
                         issuing_invoice_ids=ids)
@@ -159,8 +161,6 @@ def _invoices_number(*, issued: list[IssuedInvoice], year: int) -> list[IssuedIn
     numbers = invoice_numbers_take(year=year, count=len(issued))
     rows_update(model=Invoice, ids=[invoice.pk for invoice in issued],
                 columns={"number": ("text", numbers), "status": ("text", [invoice.status for invoice in issued])})
-    # Counted once they are open or paid: two statements for the whole batch.
-    money_rollups_add(invoices=Q(pk__in=array_of(invoice.pk for invoice in issued)), only=("revenue",))
     return [replace(invoice, number=number) for invoice, number in zip(issued, numbers, strict=True)]
 
 

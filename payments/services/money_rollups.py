@@ -44,12 +44,13 @@ class Source:
     keys: tuple
     figures: dict
 
-    def rows(self, *, rollup: "Rollup", where: Q) -> QuerySet:
-        """Row-level: one row per source row, with the rollup's key and figure columns (k_*, x_*)."""
+    def rows(self, *, rollup: "Rollup", where: Q, counted: bool = False) -> QuerySet:
+        """Row-level: one row per source row, with the rollup's key and figure columns (k_*, x_*).
+        `counted`: the rows count whatever `self.where` says (drafts being issued, see money_rollups_add)."""
         annotations = {"k_day": TruncDate(self.time_field, tzinfo=UTC)}
         annotations.update({f"k_{name}": expr for name, expr in zip(rollup.keys[1:], self.keys, strict=True)})
         annotations.update({f"x_{name}": self.figures.get(name, _zero()) for name in rollup.figures})
-        return (self.model.objects.filter(self.where, where).annotate(**annotations).order_by()
+        return (self.model.objects.filter(Q() if counted else self.where, where).annotate(**annotations).order_by()
                 .values_list(*[f"k_{k}" for k in rollup.keys], *[f"x_{f}" for f in rollup.figures]))
 
 
@@ -104,10 +105,11 @@ def _day(value) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def rollup_grouped_sql(*, rollup: Rollup, where: dict[str, Q]) -> tuple[str, list]:
+def rollup_grouped_sql(*, rollup: Rollup, where: dict[str, Q], counted: bool = False) -> tuple[str, list]:
     """SELECT of the rollup rows (keys, then figures) the named sources' rows, each filtered by its Q, add
     up to. A source not named contributes nothing; `where` names at least one."""
-    parts = [rollup.source(name).rows(rollup=rollup, where=q).query.sql_with_params() for name, q in where.items()]
+    parts = [rollup.source(name).rows(rollup=rollup, where=q, counted=counted).query.sql_with_params()
+             for name, q in where.items()]
     keys = ", ".join(f"k_{k}" for k in rollup.keys)
     sums = ", ".join(f"SUM(x_{f})" for f in rollup.figures)
     union = " UNION ALL ".join(sql for sql, _ in parts)
@@ -116,11 +118,11 @@ def rollup_grouped_sql(*, rollup: Rollup, where: dict[str, Q]) -> tuple[str, lis
             [p for _, params in parts for p in params])
 
 
-def rollup_grouped(*, rollup: Rollup, where: dict[str, Q]) -> dict[tuple, list[int]]:
+def rollup_grouped(*, rollup: Rollup, where: dict[str, Q], counted: bool = False) -> dict[tuple, list[int]]:
     """The rollup rows the named sources' rows add up to, in one statement: {(day, currency, ...): [figures]}."""
     if not where:
         return {}
-    sql, params = rollup_grouped_sql(rollup=rollup, where=where)
+    sql, params = rollup_grouped_sql(rollup=rollup, where=where, counted=counted)
     grouped: dict[tuple, list[int]] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -190,11 +192,15 @@ def money_rollups_track(*, invoices: Q | None = None, payments: Q | None = None,
 
 
 def money_rollups_add(*, invoices: Q | None = None, payments: Q | None = None, refunds: Q | None = None,
-                      only: tuple[str, ...] | None = None) -> None:
-    """Count rows just written (a payment, a refund, the billing run's batch of invoices)."""
+                      only: tuple[str, ...] | None = None, issuing: bool = False) -> None:
+    """Count rows just written (a payment, a refund). `issuing`: the invoices are drafts this transaction
+    is about to open or mark paid without another change (the billing run's batch, whose numbering
+    statement must stay the last before COMMIT while the invoice number counter is locked): they are
+    counted as issued now."""
     for name, w in _wheres(invoices=invoices, payments=payments, refunds=refunds).items():
         if only is None or name in only:
-            rollup_rows_add(rollup=ROLLUPS[name], deltas=rollup_grouped(rollup=ROLLUPS[name], where=w))
+            rollup_rows_add(rollup=ROLLUPS[name], deltas=rollup_grouped(rollup=ROLLUPS[name], where=w,
+                                                                        counted=issuing))
 
 
 @contextmanager
