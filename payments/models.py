@@ -102,7 +102,8 @@ class Invoice(models.Model):
             # The revenue report's first and last partial days (whole days come from RevenueDay).
             models.Index(fields=["issued_at"], name="invoice_issued_at"),
             # Receivables read only open invoices, a small share of all: an index-only scan of these.
-            models.Index(fields=["currency", "issued_at"], include=["due_date", "amount_due"],
+            # (Due date and amount as key columns, not INCLUDE, which SQLite lacks.)
+            models.Index(fields=["currency", "issued_at", "due_date", "amount_due"],
                          condition=Q(status="open"), name="invoice_open_receivable"),
         ]
         constraints = [

@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='invoice',
-            index=models.Index(condition=models.Q(('status', 'open')), fields=['currency', 'issued_at'], include=('due_date', 'amount_due'), name='invoice_open_receivable'),
+            index=models.Index(condition=models.Q(('status', 'open')), fields=['currency', 'issued_at', 'due_date', 'amount_due'], name='invoice_open_receivable'),
         ),
         migrations.AddIndex(
             model_name='payment',

@@ -66,9 +66,6 @@ from payments.services.subscription_flows import (
 )
 
 __all__ = [
-    "payment_counted",
-    "payment_create",
-    "refund_counted",
     "ALLOWED_INVOICE_TRANSITIONS",
     "ALLOWED_PAYMENT_TRANSITIONS",
     "ALLOWED_REFUND_TRANSITIONS",
@@ -99,6 +96,8 @@ __all__ = [
     "invoice_totals_recompute",
     "invoice_transition",
     "invoice_void",
+    "payment_counted",
+    "payment_create",
     "payment_lock",
     "payment_refund",
     "payment_refund_apply",
@@ -106,6 +105,7 @@ __all__ = [
     "plan_period_line",
     "provider_account_default_payment_method_set",
     "provider_account_reference_set",
+    "refund_counted",
     "refund_id_from_idempotency_key",
     "refund_idempotency_key",
     "refund_transition",

@@ -180,12 +180,14 @@ class ReceivablesRow:
 def report_receivables(*, period: ReportRange) -> list[ReceivablesRow]:
     """Invoices open today and issued before the period's end, by how many whole days they were past
     their due date at the period's end (an invoice without a due date, or not yet due, is current). One
-    query; every bucket appears for each currency seen."""
+    query, over the partial index of open invoices; every bucket appears for each currency seen."""
     at = period.end
     open_invoices = Invoice.objects.filter(_currency_q(period), status=InvoiceStatus.OPEN, issued_at__lt=at)
     aggregates = {}
     for name, q in _bucket_filters(at).items():
-        aggregates[f"{name}__n"] = Count("id", filter=q)
+        # Not count(id): the partial index invoice_open_receivable holds every column read, so the open
+        # invoices are counted from it alone (an index-only scan). issued_at is never null here (filtered).
+        aggregates[f"{name}__n"] = Count("issued_at", filter=q)
         aggregates[f"{name}__due"] = Coalesce(Sum("amount_due", filter=q), 0)
     rows = open_invoices.values("currency").annotate(**aggregates).order_by("currency")
     seen = {r["currency"]: r for r in rows}
