@@ -211,6 +211,13 @@ def money_rollups_plan_move(*, subscription_ids: list[int]) -> Iterator[None]:
         yield
         return
     ids = array_of(subscription_ids)
+    # Their payments, then their invoices (the order a payment's success takes: the payment, then the
+    # invoice it pays), locked in id order: a payment or invoice of these subscriptions moving meanwhile
+    # would be counted under the old plan by its own writer and again under the new one by this move.
+    list(Payment.objects.filter(invoice__subscription_id__in=ids).order_by("pk").select_for_update(of=("self",))
+         .values_list("pk", flat=True))
+    list(Invoice.objects.filter(subscription_id__in=ids).order_by("pk").select_for_update()
+         .values_list("pk", flat=True))
     with money_rollups_track(invoices=Q(subscription_id__in=ids), payments=Q(invoice__subscription_id__in=ids),
                              refunds=Q(payment__invoice__subscription_id__in=ids), only=("revenue",)):
         yield
