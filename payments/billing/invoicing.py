@@ -104,6 +104,12 @@ def invoices_issuing(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime,
     exactly-once guard."""
     issued = _invoices_write(drafts=drafts, actor=actor, now=now, ids=ids)
     yield issued
+    if issued:
+        # Revenue counts them as issued (open, or paid, at the numbering below), under their subscriptions'
+        # plans as the body left them (a scheduled downgrade applied): two statements per batch, before the
+        # counter is locked.
+        money_rollups_add(invoices=Q(pk__in=array_of(invoice.pk for invoice in issued)), only=("revenue",),
+                          issuing=True)
     issued[:] = _invoices_number(issued=issued, year=now.year)
     # Reads the numbered invoices back, and only when some endpoint wants invoice events.
     invoices_issued_webhook_emit(invoice_ids=[invoice.pk for invoice in issued])
@@ -139,8 +145,6 @@ def _invoices_write(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime,
                                     status=status))
     rows_copy(model=Invoice, fields=_INVOICE_FIELDS, rows=invoices)
     rows_copy(model=InvoiceLine, fields=_LINE_FIELDS, rows=lines)
-    # Revenue counts them as issued (they open or are paid at the batch's end): two statements per batch.
-    money_rollups_add(invoices=Q(pk__in=array_of(ids)), only=("revenue",), issuing=True)
     # Still drafts: numbered and opened in the batch's last statement, in this transaction.
     mrr_rollups_refresh(customer_ids=[draft.customer_id for draft in drafts if draft.subscription_id],
                         issuing_invoice_ids=ids)

@@ -26,6 +26,7 @@ from core.bulk import array_of
 from payments.models import Invoice, InvoiceStatus, Payment, PaymentDay, Refund, RefundStatus, RevenueDay
 from payments.selectors.lists import COLLECTED_PAYMENT_STATUSES
 from payments.services.mrr_rollups import BILLED_INVOICE_STATUSES
+from subscriptions.models import Subscription
 
 
 def _zero():
@@ -174,6 +175,23 @@ def _wheres(*, invoices: Q | None, payments: Q | None, refunds: Q | None) -> dic
     return wheres
 
 
+_SUBSCRIPTION_PATHS = {"invoice": (Invoice, "subscription_id"), "payment": (Payment, "invoice__subscription_id"),
+                       "refund": (Refund, "payment__invoice__subscription_id")}
+
+
+def _subscriptions_lock(*, where: dict[str, Q]) -> None:
+    """Lock (FOR UPDATE, id order, one statement) the subscriptions whose plan keys these rows' revenue.
+    A plan change holds its subscription's lock while it moves the history between plan keys, so a
+    writer that counts a row under a plan waits for it (and then reads the new plan), or makes it wait:
+    the row is never counted under the old plan by one and again under the new by the other. Writers
+    already lock the invoice or payment first and the subscription after (as settling an invoice does)."""
+    picked = Q()
+    for name, q in where.items():
+        model, path = _SUBSCRIPTION_PATHS[name]
+        picked |= Q(pk__in=model.objects.filter(q).exclude(**{f"{path}__isnull": True}).values(path))
+    list(Subscription.objects.filter(picked).order_by("pk").select_for_update().values_list("pk", flat=True))
+
+
 @contextmanager
 def money_rollups_track(*, invoices: Q | None = None, payments: Q | None = None, refunds: Q | None = None,
                         only: tuple[str, ...] | None = None) -> Iterator[None]:
@@ -183,6 +201,8 @@ def money_rollups_track(*, invoices: Q | None = None, payments: Q | None = None,
     to the ones the caller knows can move ("payment_summary", "revenue")."""
     wheres = {name: w for name, w in _wheres(invoices=invoices, payments=payments, refunds=refunds).items()
               if only is None or name in only}
+    if "revenue" in wheres:
+        _subscriptions_lock(where=wheres["revenue"])
     before = {name: rollup_grouped(rollup=ROLLUPS[name], where=w) for name, w in wheres.items()}
     yield
     for name, w in wheres.items():
@@ -196,28 +216,28 @@ def money_rollups_add(*, invoices: Q | None = None, payments: Q | None = None, r
     """Count rows just written (a payment, a refund). `issuing`: the invoices are drafts this transaction
     is about to open or mark paid without another change (the billing run's batch, whose numbering
     statement must stay the last before COMMIT while the invoice number counter is locked): they are
-    counted as issued now."""
+    counted as issued now; the caller holds their subscriptions' locks (the run's claims)."""
     for name, w in _wheres(invoices=invoices, payments=payments, refunds=refunds).items():
-        if only is None or name in only:
-            rollup_rows_add(rollup=ROLLUPS[name], deltas=rollup_grouped(rollup=ROLLUPS[name], where=w,
-                                                                        counted=issuing))
+        if only is not None and name not in only:
+            continue
+        deltas = rollup_grouped(rollup=ROLLUPS[name], where=w, counted=issuing)
+        if deltas and name == "revenue" and not issuing:
+            # Counted under a plan: read again once no plan change of theirs can be under way (most new
+            # payments are pending and count nothing here, so they skip the lock).
+            _subscriptions_lock(where=w)
+            deltas = rollup_grouped(rollup=ROLLUPS[name], where=w)
+        rollup_rows_add(rollup=ROLLUPS[name], deltas=deltas)
 
 
 @contextmanager
 def money_rollups_plan_move(*, subscription_ids: list[int]) -> Iterator[None]:
-    """Around a change of these subscriptions' plans: revenue by plan keys a subscription's whole history
-    (its invoices, their payments and refunds) by the plan it is on today, so the history moves keys."""
+    """Around a change of these subscriptions' plans (the caller holds their locks): revenue by plan keys
+    a subscription's whole history (its invoices, their payments and refunds) by the plan it is on today,
+    so the history moves keys."""
     if not subscription_ids:
         yield
         return
     ids = array_of(subscription_ids)
-    # Their payments, then their invoices (the order a payment's success takes: the payment, then the
-    # invoice it pays), locked in id order: a payment or invoice of these subscriptions moving meanwhile
-    # would be counted under the old plan by its own writer and again under the new one by this move.
-    list(Payment.objects.filter(invoice__subscription_id__in=ids).order_by("pk").select_for_update(of=("self",))
-         .values_list("pk", flat=True))
-    list(Invoice.objects.filter(subscription_id__in=ids).order_by("pk").select_for_update()
-         .values_list("pk", flat=True))
     with money_rollups_track(invoices=Q(subscription_id__in=ids), payments=Q(invoice__subscription_id__in=ids),
                              refunds=Q(payment__invoice__subscription_id__in=ids), only=("revenue",)):
         yield

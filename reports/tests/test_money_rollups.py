@@ -16,6 +16,7 @@ from core.audit import Actor
 from payments.billing.invoicing import InvoiceDraft, invoices_issue
 from payments.models import (
     BillingReason,
+    Invoice,
     InvoiceLineKind,
     InvoiceStatus,
     PaymentDay,
@@ -199,3 +200,32 @@ def test_verify_finds_a_corrupted_money_rollup_and_rebuild_only_money_repairs_it
     assert list(CustomerMrrMonth.objects.values_list("customer_id", "month", "mrr")) == mrr_rows
     assert MrrMonth.objects.exists()
     call_command("billing", "verify")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payments_and_a_plan_change_racing_leave_consistent_rollups():
+    """Two payments on one day and rail share rollup rows; a plan change moves the history of the
+    subscription one of them pays: it locks that history first, so neither counts it twice."""
+    from billing_project.tests.threads import race
+
+    now = timezone.now()
+    basic, pro = PlanFactory(amount=2500, trial_days=0), PlanFactory(amount=4000, trial_days=0)
+    moving, first = _started(basic)
+    payment_record_manual(customer=moving.customer, amount=2500, method=PaymentMethod.CASH, invoice=first,
+                          actor=ACTOR)
+    [renewal] = invoices_issue(drafts=[_draft(moving, now, 2500)], actor=ACTOR, now=now)
+    other_sub, other = _started(basic)
+
+    def pay(subscription, invoice_id):
+        def target():
+            payment_record_manual(customer=subscription.customer, amount=2500, method=PaymentMethod.CASH,
+                                  invoice=Invoice.objects.get(pk=invoice_id), actor=ACTOR)
+        return target
+
+    def upgrade():
+        subscription_change_plan(subscription=moving, new_plan=pro, actor=ACTOR)
+
+    outcome = race([pay(moving, renewal.pk), pay(other_sub, other.pk), upgrade], join_timeout=90)
+    assert outcome.errors == []
+    assert_reports_match_their_definitions(now)
+    assert RevenueDay.objects.filter(plan_id=pro.pk, collected__gt=0).exists()
