@@ -1,6 +1,9 @@
-"""Money reports read from invoices, payments and refunds: the payment summary, revenue and receivables.
+"""Money reports: the payment summary, revenue, collected by month and method, and receivables.
 
-Amounts are integer minor units per currency, never converted between currencies."""
+The first three read whole UTC days from the daily rollups (payments.money_models) and a partial first or
+last day from the invoices, payments and refunds, grouped by the same definitions
+(payments.services.money_rollups.ROLLUPS); receivables read the partial index of open invoices. Amounts are
+integer minor units per currency, never converted between currencies."""
 
 from collections import defaultdict
 from dataclasses import dataclass
