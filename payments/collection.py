@@ -28,7 +28,7 @@ from payments.providers import (
     providers_with,
 )
 from payments.selectors.provider_accounts import provider_account_for_charge, row_has_saved_payment_method
-from payments.services import payment_lock
+from payments.services import payment_counted, payment_lock
 from payments.services.payment_sync import observed_now, payment_sync_status
 
 logger = logging.getLogger(__name__)
@@ -110,9 +110,13 @@ def invoice_collect(*, invoice: Invoice, actor: Actor, now: datetime) -> Collect
 
     key = collection_key(invoice_id=invoice.pk, attempt=invoice.attempt_count + 1)
     # Insert-or-find on the unique collection_key: two collectors on one attempt get the same row.
-    payment, created = Payment.objects.get_or_create(
-        collection_key=key, defaults={"customer": invoice.customer, "invoice": invoice, "amount": invoice.amount_due,
-                                      "currency": invoice.currency, "method": rail.code, "provider": rail.code})
+    with transaction.atomic():
+        payment, created = Payment.objects.get_or_create(
+            collection_key=key, defaults={"customer": invoice.customer, "invoice": invoice,
+                                          "amount": invoice.amount_due, "currency": invoice.currency,
+                                          "method": rail.code, "provider": rail.code})
+        if created:
+            payment_counted(payment_id=payment.pk)
     if not created and payment.status != P.PENDING:
         # This attempt already ran (the billing run retried before recording it): same answer, no charge.
         return _result(payment)

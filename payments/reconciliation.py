@@ -34,7 +34,7 @@ from payments.providers import (
     provider_for,
 )
 from payments.selectors.reconciliation import OurRows, reconcile_rows
-from payments.services import payment_lock, payment_refund_apply
+from payments.services import payment_lock, payment_refund_apply, refund_counted
 from payments.services.payment_sync import COLLECTED_STATUSES, observed_now, payment_sync_status
 
 P = PaymentStatus
@@ -227,6 +227,7 @@ def _fix_missing_refund(*, drift: Drift, actor: Actor) -> bool:
                         reason=reason, provider=found.provider, provider_refund_id=found.reference)
         refund.stamp(actor)
         refund.save()
+        refund_counted(refund_id=refund.pk)
         payment_refund_apply(payment=payment, amount=found.amount, actor=actor, reason=reason,
                              provider_data={"refund": found.reference, "reconciliation": True})
         return True

@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from django.db.models import Q
 from django.utils import timezone
 
 from core.audit import Actor
-from core.bulk import AUDIT_FIELDS, audit_values, ids_reserve, json_text, rows_copy
+from core.bulk import AUDIT_FIELDS, array_of, audit_values, ids_reserve, json_text, rows_copy
 from core.jobs import job_defer
 from payments.billing.common import deferred_checks_run, rows_update
 from payments.emails import INVOICES_FINALIZED_TASK
@@ -31,6 +32,7 @@ from payments.services import (
     invoice_numbers_take,
     invoice_total,
 )
+from payments.services.money_rollups import money_rollups_add
 from payments.services.mrr_rollups import mrr_rollups_refresh
 from payments.webhooks import invoices_issued_webhook_emit
 
@@ -102,6 +104,12 @@ def invoices_issuing(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime,
     exactly-once guard."""
     issued = _invoices_write(drafts=drafts, actor=actor, now=now, ids=ids)
     yield issued
+    if issued:
+        # Revenue counts them as issued (open, or paid, at the numbering below), under their subscriptions'
+        # plans as the body left them (a scheduled downgrade applied): two statements per batch, before the
+        # counter is locked.
+        money_rollups_add(invoices=Q(pk__in=array_of(invoice.pk for invoice in issued)), only=("revenue",),
+                          issuing=True)
     issued[:] = _invoices_number(issued=issued, year=now.year)
     # Reads the numbered invoices back, and only when some endpoint wants invoice events.
     invoices_issued_webhook_emit(invoice_ids=[invoice.pk for invoice in issued])

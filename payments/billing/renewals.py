@@ -25,6 +25,7 @@ from payments.billing.lines import Catalog, credit_pack_lines
 from payments.models import CreditPackOrder, CreditPackOrderStatus, Invoice
 from payments.selectors.provider_accounts import HAS_SAVED_METHOD, saved_payment_method_exists
 from payments.services.credit_pack_order_transitions import credit_pack_orders_transition_many
+from payments.services.money_rollups import money_rollups_plan_move
 from subscriptions.models import Plan, Subscription, SubscriptionEventKind, SubscriptionStatus
 from subscriptions.services import EventSpec, StatusMove, subscription_events_write_many, subscription_transition_many
 from usage.models import MeterPrice
@@ -267,13 +268,16 @@ class _Batch:
 
     def _periods_write(self) -> None:
         changes = self.changes
-        rows_update(
-            model=Subscription, ids=[c.subscription.pk for c in changes],
-            columns={
-                "plan_id": ("bigint", [c.plan_id for c in changes]),
-                "current_period_start": ("timestamptz", [c.current_period_start for c in changes]),
-                "current_period_end": ("timestamptz", [c.current_period_end for c in changes]),
-            },
-            # A scheduled downgrade is used up by the renewal that applies it (or moot once canceled).
-            constants={"scheduled_plan_id": None, "updated_at": timezone.now()},
-        )
+        # Revenue by plan keys a subscription's history by its plan today: the batch's plan changes move it.
+        moved = [c.subscription.pk for c in changes if c.plan_id != c.subscription.plan_id]
+        with money_rollups_plan_move(subscription_ids=moved):
+            rows_update(
+                model=Subscription, ids=[c.subscription.pk for c in changes],
+                columns={
+                    "plan_id": ("bigint", [c.plan_id for c in changes]),
+                    "current_period_start": ("timestamptz", [c.current_period_start for c in changes]),
+                    "current_period_end": ("timestamptz", [c.current_period_end for c in changes]),
+                },
+                # A scheduled downgrade is used up by the renewal that applies it (or moot once canceled).
+                constants={"scheduled_plan_id": None, "updated_at": timezone.now()},
+            )

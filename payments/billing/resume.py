@@ -20,6 +20,7 @@ from credits.services import credit_refill_spec, credit_refills_bulk
 from payments.billing.decision import RenewalDecision, RenewalKind, decision_lines, renewal_decide
 from payments.billing.invoicing import InvoiceDraft, invoices_issue
 from payments.models import Invoice
+from payments.services.money_rollups import money_rollups_plan_move
 from subscriptions.models import Subscription, SubscriptionEventKind, SubscriptionStatus
 from subscriptions.services import (
     subscription_event_write,
@@ -78,8 +79,9 @@ def _cycle_restart(*, subscription: Subscription, decision: RenewalDecision, act
     from_plan = sub.plan
     sub.plan, sub.scheduled_plan = plan, None
     sub.billing_cycle_anchor, sub.current_period_start, sub.current_period_end = decision.anchor, start, end
-    sub.save(update_fields=["plan", "scheduled_plan", "billing_cycle_anchor", "current_period_start",
-                            "current_period_end", "updated_at"])
+    with money_rollups_plan_move(subscription_ids=[sub.pk] if from_plan.pk != plan.pk else []):
+        sub.save(update_fields=["plan", "scheduled_plan", "billing_cycle_anchor", "current_period_start",
+                                "current_period_end", "updated_at"])
     if from_plan.pk != plan.pk:
         subscription_event_write(subscription=sub, kind=SubscriptionEventKind.PLAN_CHANGED, actor=actor,
                                  from_plan=from_plan, to_plan=plan, reason="scheduled plan change applied")

@@ -39,8 +39,10 @@ from payments.services import (
     invoice_finalize,
     invoice_lock,
     invoice_void,
+    payment_create,
     payment_lock,
     payment_refund,
+    refund_counted,
 )
 from subscriptions.models import Customer, Plan, SubscriptionStatus
 from subscriptions.services import subscription_lock, subscription_transition
@@ -195,9 +197,9 @@ def _charge(payment: Payment, rail: PaymentProvider, *, status: PaymentStatus, c
 @transaction.atomic
 def card_payment(story: Story, invoice: Invoice, *, rail: PaymentProvider, succeed: bool, at: datetime) -> Payment:
     """A charge of the invoice's amount due through the card rail: processing, then succeeded or declined."""
-    payment = Payment.objects.create(customer=story.customer, invoice=invoice, amount=invoice.amount_due,
-                                     currency=invoice.currency, method=rail.code, provider=rail.code,
-                                     provider_payment_id=story.next_ref("pi"), metadata={"demo": True})
+    payment = payment_create(customer=story.customer, invoice=invoice, amount=invoice.amount_due,
+                             currency=invoice.currency, method=rail.code, provider=rail.code,
+                             provider_payment_id=story.next_ref("pi"), metadata={"demo": True})
     payment = payment_lock(payment_id=payment.pk)
     rail.charge_apply(payment=payment, result=_charge(payment, rail, status=PaymentStatus.PROCESSING),
                       observed_at=at, actor=_webhook(rail), reason="payment processing", now=at)
@@ -224,6 +226,7 @@ def card_refund(story: Story, payment: Payment, *, rail: PaymentProvider, amount
                     provider=rail.code, idempotency_key=f"seed:{refund_id}", reason=reason[:500])
     refund.stamp(story.staff)
     refund.save()
+    refund_counted(refund_id=refund.pk)
     result = RefundResult(provider=rail.code, reference=refund_id, status=RefundStatus.SUCCEEDED,
                           provider_status=RefundStatus.SUCCEEDED, amount=amount, currency=payment.currency)
     rail.refund_apply(payment=payment, refund=refund, result=result, actor=_webhook(rail), reason=reason, now=at)

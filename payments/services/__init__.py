@@ -39,6 +39,8 @@ from payments.services.one_off_invoices import (
 from payments.services.paid_invoice_effects import credit_pack_fulfill, subscription_activate_after_payment
 from payments.services.payments import (
     ALLOWED_PAYMENT_TRANSITIONS,
+    payment_counted,
+    payment_create,
     payment_lock,
     payment_transition,
 )
@@ -50,6 +52,7 @@ from payments.services.refunds import (
     ALLOWED_REFUND_TRANSITIONS,
     payment_refund,
     payment_refund_apply,
+    refund_counted,
     refund_id_from_idempotency_key,
     refund_idempotency_key,
     refund_transition,
@@ -93,6 +96,8 @@ __all__ = [
     "invoice_totals_recompute",
     "invoice_transition",
     "invoice_void",
+    "payment_counted",
+    "payment_create",
     "payment_lock",
     "payment_refund",
     "payment_refund_apply",
@@ -100,6 +105,7 @@ __all__ = [
     "plan_period_line",
     "provider_account_default_payment_method_set",
     "provider_account_reference_set",
+    "refund_counted",
     "refund_id_from_idempotency_key",
     "refund_idempotency_key",
     "refund_transition",

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,6 +25,7 @@ from payments.models import (
     InvoiceStatus,
     InvoiceStatusChange,
 )
+from payments.services.money_rollups import money_rollups_track
 from payments.services.mrr_rollups import BILLED_INVOICE_STATUSES, mrr_rollups_refresh
 from payments.services.paid_invoice_effects import (
     credit_pack_fulfill,
@@ -85,7 +86,8 @@ def invoice_transition(*, invoice: Invoice, to_status: str, actor: Actor, reason
             fields.append("voided_at")
         invoice.next_attempt_at = None
         fields.append("next_attempt_at")
-    invoice.save(update_fields=fields)
+    with money_rollups_track(invoices=Q(pk=invoice.pk), only=_revenue_moves(from_status, to_status)):
+        invoice.save(update_fields=fields)
     change = InvoiceStatusChange(invoice=invoice, from_status=from_status, to_status=to_status, reason=reason[:500])
     change.stamp(actor)
     change.save()
@@ -94,6 +96,20 @@ def invoice_transition(*, invoice: Invoice, to_status: str, actor: Actor, reason
     invoice_webhook_emit(invoice=invoice, from_status=from_status, to_status=to_status)
     invoice_changed(invoice_id=invoice.pk, kind="updated")
     return invoice
+
+
+def _revenue_moves(from_status: str, to_status: str) -> tuple[str, ...]:
+    """("revenue",) when the move changes what the invoice adds to revenue: in or out of billed (invoiced),
+    in or out of uncollectible (written off); open -> paid changes neither."""
+    billed = (from_status in BILLED_INVOICE_STATUSES) != (to_status in BILLED_INVOICE_STATUSES)
+    return ("revenue",) if billed or IS.UNCOLLECTIBLE in (from_status, to_status) else ()
+
+
+def _amount_due_save(*, invoice: Invoice, fields: list[str]) -> None:
+    """Save a changed amount due: on an uncollectible invoice it is the amount written off."""
+    with money_rollups_track(invoices=Q(pk=invoice.pk),
+                             only=("revenue",) if invoice.status == IS.UNCOLLECTIBLE else ()):
+        invoice.save(update_fields=fields)
 
 
 def invoice_lock(*, invoice_id: int) -> Invoice:
@@ -236,7 +252,7 @@ def invoice_mark_paid(*, invoice: Invoice, actor: Actor, reason: str = "", now: 
     """Staff say the invoice was paid outside the system (or written off as paid)."""
     invoice = invoice_lock(invoice_id=invoice.pk)
     invoice.amount_due = 0
-    invoice.save(update_fields=["amount_due", "updated_at"])
+    _amount_due_save(invoice=invoice, fields=["amount_due", "updated_at"])
     return invoice_settle(invoice=invoice, actor=actor, reason=reason or "marked paid by staff", now=now)
 
 
@@ -258,7 +274,7 @@ def invoice_apply_payment(*, invoice_id: int, amount: int, actor: Actor, now: da
         return invoice
     invoice.amount_paid += amount
     invoice.amount_due = invoice_amount_due(total=invoice.total, amount_paid=invoice.amount_paid)
-    invoice.save(update_fields=["amount_paid", "amount_due", "updated_at"])
+    _amount_due_save(invoice=invoice, fields=["amount_paid", "amount_due", "updated_at"])
     invoice_changed(invoice_id=invoice.pk, kind="updated")
     if invoice.amount_due == 0:
         invoice_settle(invoice=invoice, actor=actor, reason="paid in full", now=now, payment_id=payment_id)

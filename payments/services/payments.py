@@ -5,6 +5,7 @@ from datetime import datetime
 from functools import partial
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -14,7 +15,9 @@ from core.jobs import job_defer
 from payments.emails import PAYMENT_SUCCEEDED_TASK
 from payments.live.broadcast import payment_broadcast
 from payments.models import Payment, PaymentStatus, PaymentStatusChange
+from payments.selectors.lists import COLLECTED_PAYMENT_STATUSES
 from payments.services.invoices import invoice_apply_payment
+from payments.services.money_rollups import money_rollups_add, money_rollups_track
 from payments.webhooks import payment_webhook_emit
 
 P = PaymentStatus
@@ -67,7 +70,12 @@ def payment_transition(*, payment: Payment, to_status: str, actor: Actor, reason
         payment.failure_code = failure_code[:100]
         payment.failure_reason = (failure_reason or reason)[:500]
         fields += ["failure_code", "failure_reason"]
-    payment.save(update_fields=fields)
+    # The summary counts payments by status; revenue only succeeded ones (by when they succeeded).
+    moves_revenue = to_status == P.SUCCEEDED or (from_status in COLLECTED_PAYMENT_STATUSES) != (
+        to_status in COLLECTED_PAYMENT_STATUSES)
+    with money_rollups_track(payments=Q(pk=payment.pk),
+                             only=None if moves_revenue else ("payment_summary",)):
+        payment.save(update_fields=fields)
     change = PaymentStatusChange(payment=payment, from_status=from_status, to_status=to_status,
                                  reason=reason[:500], provider_data=provider_data or {})
     change.stamp(actor)
@@ -80,6 +88,19 @@ def payment_transition(*, payment: Payment, to_status: str, actor: Actor, reason
         invoice_apply_payment(invoice_id=payment.invoice_id, amount=payment.amount, actor=actor, now=now,
                               payment_id=payment.pk)
     return payment
+
+
+def payment_create(**fields) -> Payment:
+    """Insert a payment (any rail, any status) and count it in the money rollups: every new payment row
+    goes through here."""
+    payment = Payment.objects.create(**fields)
+    payment_counted(payment_id=payment.pk)
+    return payment
+
+
+def payment_counted(*, payment_id: int) -> None:
+    """Count a payment row just inserted (by `payment_create`, or a `get_or_create` that created it)."""
+    money_rollups_add(payments=Q(pk=payment_id))
 
 
 def payment_lock(*, payment_id: int) -> Payment:

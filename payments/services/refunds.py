@@ -26,6 +26,7 @@ from datetime import datetime
 from functools import partial
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from core.audit import Actor
@@ -41,6 +42,7 @@ from payments.live.broadcast import payment_broadcast
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus, RefundStatusChange
 from payments.providers import Capability, PaymentProvider, RefundRequest, provider_installed_for
 from payments.selectors.refunds import payment_refunds_in_flight
+from payments.services.money_rollups import money_rollups_add, money_rollups_track
 from payments.services.payments import payment_lock, payment_transition
 from payments.webhooks import payment_refunded_webhook_emit
 
@@ -75,6 +77,12 @@ def refund_id_from_idempotency_key(key: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def refund_counted(*, refund_id: int) -> None:
+    """Count a refund row just inserted in the money rollups (every writer of a new refund calls it; one
+    created pending counts nothing until it succeeds)."""
+    money_rollups_add(refunds=Q(pk=refund_id))
+
+
 def refund_transition(*, refund: Refund, to_status: str, actor: Actor, reason: str = "",
                       provider_data: dict | None = None) -> Refund:
     """Move a refund (its payment locked) to `to_status` and audit it, or raise IllegalTransition."""
@@ -84,7 +92,10 @@ def refund_transition(*, refund: Refund, to_status: str, actor: Actor, reason: s
                                 % {"from_status": from_status, "to_status": to_status},
                                 extra={"from": from_status, "to": to_status})
     refund.status = to_status
-    refund.save(update_fields=["status"])
+    # Revenue counts succeeded refunds only.
+    with money_rollups_track(refunds=Q(pk=refund.pk),
+                             only=("revenue",) if R.SUCCEEDED in (from_status, to_status) else ()):
+        refund.save(update_fields=["status"])
     change = RefundStatusChange(refund=refund, from_status=from_status, to_status=to_status, reason=reason[:500],
                                 provider_data=provider_data or {})
     change.stamp(actor)
@@ -157,6 +168,7 @@ def _payment_refund_intent(*, payment_id: int, actor: Actor, amount: int | None,
     try:
         with transaction.atomic():
             refund.save()
+            refund_counted(refund_id=refund.pk)
     except IntegrityError:  # the same key, just used for a refund of another payment
         existing = Refund.objects.get(idempotency_key=idempotency_key)
         return _intent_of(refund=_refund_replay(existing=existing, payment=payment, amount=amount), payment=payment)
@@ -231,7 +243,8 @@ def payment_refund_apply(*, payment: Payment, amount: int, actor: Actor, reason:
                          provider_data: dict | None = None, now: datetime | None = None) -> Payment:
     """Count a refund that has happened against its locked payment."""
     payment.amount_refunded += amount
-    payment.save(update_fields=["amount_refunded", "updated_at"])
+    with money_rollups_track(payments=Q(pk=payment.pk), only=("payment_summary",)):
+        payment.save(update_fields=["amount_refunded", "updated_at"])
     to_status = P.REFUNDED if payment.amount_refunded >= payment.amount else P.PARTIALLY_REFUNDED
     if to_status != payment.status:
         payment_transition(payment=payment, to_status=to_status, actor=actor, reason=reason or "refunded",

@@ -14,6 +14,7 @@ from core.exceptions import IllegalTransition, InvalidOperation
 from credits.services import credit_plan_refill
 from payments.models import BillingReason, Invoice, InvoiceLineKind
 from payments.services.invoices import LineSpec, invoice_create, invoice_finalize
+from payments.services.money_rollups import money_rollups_plan_move
 from subscriptions.models import Customer, Plan, Subscription, SubscriptionEventKind, SubscriptionStatus
 from subscriptions.periods import months_per_period
 from subscriptions.services import (
@@ -144,7 +145,8 @@ def subscription_change_plan(*, subscription: Subscription, new_plan: Plan, acto
         invoice = invoice_finalize(invoice=invoice, actor=actor, now=now)
     subscription.plan = new_plan
     subscription.scheduled_plan = None
-    subscription.save(update_fields=["plan", "scheduled_plan", "updated_at"])
+    with money_rollups_plan_move(subscription_ids=[subscription.pk]):
+        subscription.save(update_fields=["plan", "scheduled_plan", "updated_at"])
     subscription_event_write(subscription=subscription, kind=SubscriptionEventKind.PLAN_CHANGED, actor=actor,
                              reason=reason, from_plan=old_plan, to_plan=new_plan, from_status=subscription.status,
                              to_status=subscription.status,

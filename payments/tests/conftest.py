@@ -93,8 +93,8 @@ def collect_outcomes(monkeypatch):
     "succeeded" records a manual-style payment through the real services, so the invoice settles as it
     would after a card payment."""
     from payments import collection
-    from payments.models import Payment, PaymentMethod, PaymentStatus
-    from payments.services import payment_transition
+    from payments.models import PaymentMethod, PaymentStatus
+    from payments.services import payment_create, payment_transition
 
     calls = []
     script = {"outcome": "processing"}
@@ -104,10 +104,9 @@ def collect_outcomes(monkeypatch):
         outcome = script["outcome"]
         payment = None
         if outcome == "succeeded":
-            payment = Payment.objects.create(customer_id=invoice.customer_id, invoice=invoice,
-                                             amount=invoice.amount_due, currency=invoice.currency,
-                                             method=PaymentMethod.STRIPE,
-                                             provider="stripe", status=PaymentStatus.PROCESSING)
+            payment = payment_create(customer_id=invoice.customer_id, invoice=invoice, amount=invoice.amount_due,
+                                     currency=invoice.currency, method=PaymentMethod.STRIPE, provider="stripe",
+                                     status=PaymentStatus.PROCESSING)
             payment_transition(payment=payment, to_status=PaymentStatus.SUCCEEDED, actor=actor, now=now)
         return collection.CollectionResult(outcome=outcome, payment=payment)
 

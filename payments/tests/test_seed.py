@@ -13,6 +13,7 @@ from credits.selectors import credit_balance_mismatches
 from payments.models import BillingReason, Invoice, Payment, PaymentStatusChange, ProviderAccount
 from payments.seeding.data import ARABIC_DEMO_CUSTOMERS
 from payments.selectors import invoice_total_mismatches
+from payments.services.money_rollup_rebuild import money_rollup_mismatches
 from subscriptions.models import (
     Customer,
     Plan,
@@ -246,6 +247,8 @@ def test_demo_data_looks_like_a_real_business():
     # Built through the services, so the ledgers and totals verify.
     assert credit_balance_mismatches() == []
     assert invoice_total_mismatches() == []
+    # Every rail's payments, refunds, voids and renewals kept the money rollups true as they went.
+    assert money_rollup_mismatches() == []
 
 
 def test_demo_renewals_and_card_payments_come_from_the_real_services():

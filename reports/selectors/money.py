@@ -1,17 +1,21 @@
-"""Money reports read from invoices, payments and refunds: the payment summary, revenue and receivables.
+"""Money reports: the payment summary, revenue, collected by month and method, and receivables.
 
-Amounts are integer minor units per currency, never converted between currencies."""
+The first three read whole UTC days from the daily rollups (payments.money_models) and a partial first or
+last day from the invoices, payments and refunds, grouped by the same definitions
+(payments.services.money_rollups.ROLLUPS); receivables read the partial index of open invoices. Amounts are
+integer minor units per currency, never converted between currencies."""
 
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
-from payments.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus, Refund, RefundStatus
-from payments.selectors.lists import COLLECTED_PAYMENT_STATUSES
-from payments.services.mrr_rollups import BILLED_INVOICE_STATUSES
+from payments.models import Invoice, InvoiceStatus, PaymentDay, PaymentMethod, PaymentStatus, RevenueDay
+from payments.services.money_rollups import ROLLUPS, rollup_grouped
 from reports.selectors.periods import ReportRange
+from subscriptions.models import Plan
 
 
 def _currency_q(period: ReportRange, field: str = "currency") -> Q:
@@ -31,16 +35,72 @@ class PaymentSummaryRow:
 def report_payment_summary(*, period: ReportRange) -> list[PaymentSummaryRow]:
     """Payments created in the period: count, amount and amount refunded per currency x method x status.
     Every method and status appears for each currency seen (zeros included), so a rail with no payments
-    is visibly zero rather than missing. One query."""
-    rows = (Payment.objects.filter(_currency_q(period), created_at__gte=period.start, created_at__lt=period.end)
-            .values_list("currency", "method", "status")
-            .annotate(n=Count("id"), amount=Sum("amount"), refunded=Sum("amount_refunded")).order_by())
-    found = {(c, m, s): (n, a, r) for c, m, s, n, a, r in rows}
-    currencies = sorted({c for c, _, _ in found} | ({period.currency} if period.currency else set()))
+    is visibly zero rather than missing. Whole UTC days from the PaymentDay rollup, a partial first or
+    last day from the payments themselves (indexed on created_at): two queries whatever the range."""
+    days = day_split(period)
+    found: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    if days.whole:
+        for currency, method, status, *figures in (
+                PaymentDay.objects.filter(_currency_q(period), day__gte=days.first, day__lt=days.end)
+                .values_list("currency", "method", "status")
+                .annotate(n=Sum("count"), amount=Sum("amount"), refunded=Sum("amount_refunded")).order_by()):
+            _accumulate(found[(currency, method, status)], figures)
+    for (_day, currency, method, status), figures in _edge_rows(period=period, days=days, rollup="payment_summary",
+                                                                 sources=("payment",)).items():
+        _accumulate(found[(currency, method, status)], figures)
+    currencies = sorted({c for (c, _, _), (n, _, _) in found.items() if n}
+                        | ({period.currency} if period.currency else set()))
     return [PaymentSummaryRow(currency=c, method=m, status=s, count=found.get((c, m, s), (0, 0, 0))[0],
                               amount=found.get((c, m, s), (0, 0, 0))[1],
                               amount_refunded=found.get((c, m, s), (0, 0, 0))[2])
             for c in currencies for m in PaymentMethod.values for s in PaymentStatus.values]
+
+
+def _accumulate(total: list[int], figures) -> None:
+    for index, value in enumerate(figures):
+        total[index] += int(value or 0)
+
+
+@dataclass(frozen=True)
+class DaySplit:
+    """A range as whole UTC days [first, end) the rollups answer, and the partial days at either side
+    (`edges`, instants) the source rows answer."""
+
+    first: date | None
+    end: date | None
+    edges: tuple[tuple[datetime, datetime], ...]
+
+    @property
+    def whole(self) -> bool:
+        return self.first is not None
+
+
+def day_split(period: ReportRange) -> DaySplit:
+    start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
+    start_day = datetime.combine(start.date(), time(), UTC)
+    first = start_day if start == start_day else start_day + timedelta(days=1)
+    last = datetime.combine(end.date(), time(), UTC)
+    if first >= last:
+        return DaySplit(first=None, end=None, edges=((start, end),) if start < end else ())
+    edges = ((start, first),) if start < first else ()
+    if last < end:
+        edges += ((last, end),)
+    return DaySplit(first=first.date(), end=last.date(), edges=edges)
+
+
+def _edge_rows(*, period: ReportRange, days: DaySplit, rollup: str, sources: tuple[str, ...]) -> dict[tuple, list]:
+    """The partial days, grouped exactly as the rollup groups them, from the source rows (one query)."""
+    if not days.edges:
+        return {}
+    definition = ROLLUPS[rollup]
+    where = {}
+    for name in sources:
+        field = definition.source(name).time_field
+        within = Q()
+        for start, end in days.edges:
+            within |= Q(**{f"{field}__gte": start, f"{field}__lt": end})
+        where[name] = within & _currency_q(period)
+    return rollup_grouped(rollup=definition, where=where)
 
 
 REVENUE_GROUPS = ("month", "plan", "method")
@@ -62,60 +122,50 @@ class RevenueRow:
         return self.collected - self.refunded
 
 
-def _group_expression(group_by: str, *, time_field: str, plan_path: str, method_path: str | None):
-    if group_by == "month":
-        return TruncMonth(time_field, tzinfo=UTC)
-    if group_by == "plan":
-        return F(plan_path)
-    return F(method_path) if method_path else None
-
-
-def _key_text(value) -> str | None:
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    return value
+_REVENUE_FIGURES = ("invoices", "invoiced", "written_off", "payments", "collected", "refunds", "refunded")
 
 
 def report_revenue(*, period: ReportRange, group_by: str) -> list[RevenueRow]:
     """Invoiced (totals of invoices issued in the period and not voided), collected (payments that
     succeeded in the period), refunded (refunds that succeeded, by when they were made), net (collected -
     refunded) and written off (still due on invoices issued in the period and now uncollectible), per
-    currency and group. Four queries."""
+    currency and group. Whole UTC days from the RevenueDay rollup, partial first and last days from the
+    source rows: two queries, three by plan (the plans' codes)."""
+    days = day_split(period)
+    found: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(_REVENUE_FIGURES))
+    if days.whole:
+        group = {"month": TruncMonth("day"), "plan": F("plan_id"), "method": F("method")}[group_by]
+        for currency, key, *figures in (
+                RevenueDay.objects.filter(_currency_q(period), day__gte=days.first, day__lt=days.end)
+                .annotate(report_key=group).values_list("currency", "report_key")
+                .annotate(*[Sum(f) for f in _REVENUE_FIGURES]).order_by()):
+            _accumulate(found[(currency, key)], figures)
+    edges = _edge_rows(period=period, days=days, rollup="revenue", sources=("invoice", "payment", "refund"))
+    for (day, currency, method, plan_id), figures in edges.items():
+        key = {"month": day.replace(day=1), "plan": plan_id, "method": method}[group_by]
+        _accumulate(found[(currency, key)], figures)
+    keys = _revenue_keys(group_by=group_by, keys={key for _, key in found})
     rows: dict[tuple[str, str | None], RevenueRow] = {}
-
-    def add(currency: str, key, **amounts) -> None:
-        row = rows.setdefault((currency, _key_text(key)), RevenueRow(currency=currency, key=_key_text(key)))
-        for name, value in amounts.items():
-            setattr(row, name, getattr(row, name) + (value or 0))
-
-    invoices = Invoice.objects.filter(_currency_q(period), status__in=BILLED_INVOICE_STATUSES,
-                                      issued_at__gte=period.start, issued_at__lt=period.end)
-    key = _group_expression(group_by, time_field="issued_at", plan_path="subscription__plan__code", method_path=None)
-    for currency, k, invoiced, written_off in _grouped(invoices, key, invoiced=Sum("total"), written_off=Sum(
-            "amount_due", filter=Q(status=InvoiceStatus.UNCOLLECTIBLE))):
-        add(currency, k, invoiced=invoiced, written_off=written_off)
-    payments = Payment.objects.filter(_currency_q(period), status__in=COLLECTED_PAYMENT_STATUSES,
-                                      succeeded_at__gte=period.start, succeeded_at__lt=period.end)
-    key = _group_expression(group_by, time_field="succeeded_at", plan_path="invoice__subscription__plan__code",
-                            method_path="method")
-    for currency, k, collected in _grouped(payments, key, collected=Sum("amount")):
-        add(currency, k, collected=collected)
-    refunds = Refund.objects.filter(_currency_q(period), status=RefundStatus.SUCCEEDED,
-                                    created_at__gte=period.start, created_at__lt=period.end)
-    key = _group_expression(group_by, time_field="created_at",
-                            plan_path="payment__invoice__subscription__plan__code", method_path="payment__method")
-    for currency, k, refunded in _grouped(refunds, key, refunded=Sum("amount")):
-        add(currency, k, refunded=refunded)
+    for (currency, key), (invoices, invoiced, written_off, payments, collected, refunds, refunded) in found.items():
+        if not (invoices or payments or refunds):
+            continue  # everything counted here moved away (a voided invoice): as if never there
+        row = rows.setdefault((currency, keys[key]), RevenueRow(currency=currency, key=keys[key]))
+        row.invoiced += invoiced
+        row.written_off += written_off
+        row.collected += collected
+        row.refunded += refunded
     return sorted(rows.values(), key=lambda r: (r.currency, r.key is not None, r.key or ""))
 
 
-def _grouped(queryset, key, **aggregates):
-    if key is None:
-        return [(c, None, *rest) for c, *rest in
-                queryset.values_list("currency").annotate(**aggregates).values_list("currency", *aggregates)
-                .order_by()]
-    return (queryset.annotate(report_key=key).values_list("currency", "report_key").annotate(**aggregates)
-            .values_list("currency", "report_key", *aggregates).order_by())
+def _revenue_keys(*, group_by: str, keys: set) -> dict:
+    """Each rollup key as the report shows it: a month's ISO date, a plan's code, a method; None for an
+    invoice without a plan (plan 0) and for invoices under group_by=method (method "")."""
+    if group_by == "month":
+        return {key: key.isoformat() for key in keys}
+    if group_by == "plan":
+        codes = dict(Plan.objects.filter(pk__in=[k for k in keys if k]).values_list("pk", "code")) if any(keys) else {}
+        return {key: codes.get(key) for key in keys}
+    return {key: key or None for key in keys}
 
 
 # Days past due that open each aging bucket; the last bucket is open-ended.
@@ -133,12 +183,14 @@ class ReceivablesRow:
 def report_receivables(*, period: ReportRange) -> list[ReceivablesRow]:
     """Invoices open today and issued before the period's end, by how many whole days they were past
     their due date at the period's end (an invoice without a due date, or not yet due, is current). One
-    query; every bucket appears for each currency seen."""
+    query, over the partial index of open invoices; every bucket appears for each currency seen."""
     at = period.end
     open_invoices = Invoice.objects.filter(_currency_q(period), status=InvoiceStatus.OPEN, issued_at__lt=at)
     aggregates = {}
     for name, q in _bucket_filters(at).items():
-        aggregates[f"{name}__n"] = Count("id", filter=q)
+        # Not count(id): the partial index invoice_open_receivable holds every column read, so the open
+        # invoices are counted from it alone (an index-only scan). issued_at is never null here (filtered).
+        aggregates[f"{name}__n"] = Count("issued_at", filter=q)
         aggregates[f"{name}__due"] = Coalesce(Sum("amount_due", filter=q), 0)
     rows = open_invoices.values("currency").annotate(**aggregates).order_by("currency")
     seen = {r["currency"]: r for r in rows}
@@ -173,10 +225,17 @@ class CollectedRow:
 
 def report_collected_by_month_and_method(*, period: ReportRange) -> list[CollectedRow]:
     """Money collected (payments that succeeded in the period) per currency, month and method: the
-    revenue chart's stacks. One query."""
-    rows = (Payment.objects.filter(_currency_q(period), status__in=COLLECTED_PAYMENT_STATUSES,
-                                   succeeded_at__gte=period.start, succeeded_at__lt=period.end)
-            .annotate(month=TruncMonth("succeeded_at", tzinfo=UTC)).values_list("currency", "month", "method")
-            .annotate(amount=Sum("amount")).order_by("currency", "month", "method"))
-    return [CollectedRow(currency=c, month=m.date().isoformat(), method=method, amount=amount)
-            for c, m, method, amount in rows]
+    revenue chart's stacks. Whole days from RevenueDay, partial ones from the payments: two queries."""
+    days = day_split(period)
+    found: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    if days.whole:
+        for currency, month, method, *figures in (
+                RevenueDay.objects.filter(_currency_q(period), day__gte=days.first, day__lt=days.end, payments__gt=0)
+                .annotate(month=TruncMonth("day")).values_list("currency", "month", "method")
+                .annotate(Sum("payments"), Sum("collected")).order_by()):
+            _accumulate(found[(currency, month, method)], figures)
+    edges = _edge_rows(period=period, days=days, rollup="revenue", sources=("payment",))
+    for (day, currency, method, _plan), figures in edges.items():
+        _accumulate(found[(currency, day.replace(day=1), method)], [figures[3], figures[4]])
+    return [CollectedRow(currency=c, month=m.isoformat(), method=method, amount=amount)
+            for (c, m, method), (n, amount) in sorted(found.items()) if n]

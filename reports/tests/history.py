@@ -25,6 +25,7 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
+from payments.services.money_rollup_rebuild import money_rollups_rebuild
 from payments.services.mrr_rollup_rebuild import mrr_rollups_rebuild
 from subscriptions.models import (
     BillingInterval,
@@ -72,6 +73,7 @@ def history_build(*, seed: int, customers: int = 24) -> History:
         _credit_life(rng, customer)
     # Written straight into the tables, past the services that keep the report rollups: backfill them.
     mrr_rollups_rebuild()
+    money_rollups_rebuild()
     return history
 
 

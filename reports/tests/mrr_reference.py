@@ -22,7 +22,7 @@ from django.db.models import Min
 from core.bulk import array_of
 from core.money import round_minor
 from payments.models import InvoiceLine, InvoiceLineKind
-from reports.selectors.money import BILLED_INVOICE_STATUSES
+from payments.services.mrr_rollups import BILLED_INVOICE_STATUSES
 from reports.selectors.mrr import ChurnRow, MrrPoint, _rate
 from reports.selectors.periods import ReportRange, month_windows
 

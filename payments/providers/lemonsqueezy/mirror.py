@@ -24,6 +24,7 @@ from payments.providers.inbox import provider_events_requeue
 from payments.providers.lemonsqueezy.models import LEMONSQUEEZY, LemonSqueezyEvent
 from payments.providers.lemonsqueezy.payloads import LSSubscription
 from payments.services import provider_account_reference_set
+from payments.services.money_rollups import money_rollups_plan_move
 from subscriptions.models import (
     LIVE_SUBSCRIPTION_STATUSES,
     Customer,
@@ -155,7 +156,8 @@ def _plan_follow(*, subscription: Subscription, plan: Plan, actor: Actor, reason
     previous = subscription.plan
     subscription.plan = plan
     subscription.scheduled_plan = None
-    subscription.save(update_fields=["plan", "scheduled_plan", "updated_at"])
+    with money_rollups_plan_move(subscription_ids=[subscription.pk]):
+        subscription.save(update_fields=["plan", "scheduled_plan", "updated_at"])
     subscription_event_write(subscription=subscription, kind=SubscriptionEventKind.PLAN_CHANGED, actor=actor,
                              reason=reason, from_plan=previous, to_plan=plan, from_status=subscription.status,
                              to_status=subscription.status)

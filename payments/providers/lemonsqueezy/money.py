@@ -46,9 +46,11 @@ from payments.services import (
     invoice_create,
     invoice_finalize,
     invoice_lock,
+    payment_create,
     payment_lock,
     payment_refund_apply,
     payment_transition,
+    refund_counted,
     refund_transition,
 )
 from payments.services.paid_invoice_effects import payment_credit_entries_record
@@ -109,7 +111,7 @@ def _payment_record(*, invoice: Invoice, money: LSMoney, actor: Actor, reason: s
     if existing is not None:
         payment = payment_lock(payment_id=existing.pk)
         return payment, _ids_remember(payment=payment, money=money)
-    payment = Payment.objects.create(
+    payment = payment_create(
         customer_id=invoice.customer_id, invoice=invoice, amount=invoice.total, currency=invoice.currency,
         method=PaymentMethod.LEMONSQUEEZY, provider=LEMONSQUEEZY, collection_key=f"{LEMONSQUEEZY}-invoice-{invoice.pk}",
         description="Collected by Lemon Squeezy")
@@ -157,6 +159,7 @@ def _refunds_follow(*, payment: Payment, money: LSMoney, actor: Actor, reason: s
                                                         reference=f"payment-{payment.pk}-to-{target}"))
     refund.stamp(actor)
     refund.save()
+    refund_counted(refund_id=refund.pk)
     payment_refund_apply(payment=payment, amount=refund.amount, actor=actor, reason=reason,
                          provider_data={"provider": LEMONSQUEEZY, "reference": money.reference})
     return True

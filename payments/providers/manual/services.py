@@ -11,7 +11,7 @@ from core.exceptions import InvalidOperation
 from core.safe_input import BIGINT_MAX
 from payments.models import MANUAL_PAYMENT_METHODS, MANUAL_PROVIDER, Invoice, InvoiceStatus, Payment, PaymentStatus
 from payments.services.invoices import invoice_lock
-from payments.services.payments import payment_transition
+from payments.services.payments import payment_create, payment_transition
 from subscriptions.models import Customer
 
 # Money may still arrive for an invoice written off as uncollectible; drafts, paid and void invoices take none.
@@ -57,9 +57,9 @@ def payment_record_manual(*, customer: Customer, amount: int, method: str, actor
     if currency is not None and currency.upper() != expected.upper():
         raise _refuse("currency", f"This payment must be in {expected}, the currency of the "
                                   f"{'invoice' if invoice is not None else 'customer'}.", code="currency_mismatch")
-    payment = Payment.objects.create(customer=customer, invoice=invoice, amount=amount, currency=expected,
-                                     method=method, provider=MANUAL_PROVIDER, reference=reference[:255],
-                                     description=description[:500])
+    payment = payment_create(customer=customer, invoice=invoice, amount=amount, currency=expected,
+                             method=method, provider=MANUAL_PROVIDER, reference=reference[:255],
+                             description=description[:500])
     return payment_transition(payment=payment, to_status=PaymentStatus.SUCCEEDED, actor=actor,
                               reason=reason or f"{method} received", now=now,
                               provider_data={"reference": reference} if reference else None)

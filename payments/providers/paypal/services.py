@@ -23,6 +23,7 @@ from payments.providers.paypal.models import PAYPAL
 from payments.providers.paypal.payloads import PayPalOrder
 from payments.selectors.provider_accounts import provider_account_by_reference
 from payments.services import (
+    payment_counted,
     payment_lock,
     provider_account_default_payment_method_set,
     provider_account_reference_set,
@@ -79,10 +80,13 @@ def checkout_payment_get_or_create(*, invoice_id: int, order_id: str, amount: in
     if invoice is None:
         raise LookupError(gettext("invoice #%(invoice)s named by PayPal order %(order)s does not exist")
                           % {"invoice": invoice_id, "order": order_id})
-    payment, _ = Payment.objects.get_or_create(
-        provider=PAYPAL, provider_payment_id=order_id,
-        defaults={"customer_id": invoice.customer_id, "invoice": invoice, "amount": amount,
-                  "currency": currency.lower() if currency else invoice.currency, "method": PaymentMethod.PAYPAL})
+    with transaction.atomic():
+        payment, created = Payment.objects.get_or_create(
+            provider=PAYPAL, provider_payment_id=order_id,
+            defaults={"customer_id": invoice.customer_id, "invoice": invoice, "amount": amount,
+                      "currency": currency.lower() if currency else invoice.currency, "method": PaymentMethod.PAYPAL})
+        if created:
+            payment_counted(payment_id=payment.pk)
     return payment.pk
 
 

@@ -26,6 +26,7 @@ from payments.selectors.refunds import IN_FLIGHT_REFUND_STATUSES
 from payments.services import (
     ALLOWED_REFUND_TRANSITIONS,
     payment_refund_apply,
+    refund_counted,
     refund_id_from_idempotency_key,
     refund_transition,
 )
@@ -193,6 +194,7 @@ class _ChargeRefunds:
                         provider_refund_id=stripe_refund_id, status=RefundStatus.SUCCEEDED, reason=reason)
         refund.stamp(self.actor)
         refund.save()
+        refund_counted(refund_id=refund.pk)
         payment_refund_apply(payment=payment, amount=amount, actor=self.actor, reason=reason,
                              provider_data={"charge": self.charge.id, "refund": stripe_refund_id or ""}, now=self.now)
         self.applied = True

@@ -21,7 +21,7 @@ from payments.models import Payment, PaymentMethod, Refund, RefundStatus
 from payments.providers.paypal import client, services, sync
 from payments.providers.paypal.models import PAYPAL, PayPalEvent
 from payments.providers.paypal.payloads import PayPalCapture, PayPalOrder, PayPalPaymentToken, PayPalRefund
-from payments.services import payment_lock, payment_refund_apply
+from payments.services import payment_lock, payment_refund_apply, refund_counted
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,7 @@ def _refund_record_external(*, payment: Payment, paypal_refund: PayPalRefund, ac
                     reason=f"refunded in PayPal ({paypal_refund.id})")
     refund.stamp(actor)
     refund.save()
+    refund_counted(refund_id=refund.pk)
     if fits and status == RefundStatus.SUCCEEDED:
         payment_refund_apply(payment=payment, amount=refund.amount, actor=actor, reason=reason,
                              provider_data={"provider": PAYPAL, "refund": paypal_refund.id})

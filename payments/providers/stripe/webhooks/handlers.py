@@ -40,6 +40,7 @@ from payments.selectors import provider_account_by_reference
 from payments.services import (
     invoice_lock,
     invoice_void,
+    payment_create,
     payment_lock,
     refund_id_from_idempotency_key,
 )
@@ -239,7 +240,7 @@ def handle_checkout_completed(*, event: StripeEvent, actor: Actor, prepared: Car
     found = _stripe_payments().filter(provider_payment_id=session.payment_intent_id).values_list("pk", flat=True)
     payment_pk = found.first()
     if payment_pk is None:
-        payment_pk = Payment.objects.create(
+        payment_pk = payment_create(
             customer=customer, invoice=invoice, amount=session.amount_total,
             currency=session.currency or invoice.currency, method=PaymentMethod.STRIPE, provider=STRIPE,
             provider_payment_id=session.payment_intent_id, metadata={"checkout_session_id": session.id},
