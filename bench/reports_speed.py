@@ -182,9 +182,9 @@ def backfill() -> dict[str, int]:
     would for existing data."""
     from django.db import connection
 
-    from payments.services.mrr_rollup_rebuild import mrr_rollups_rebuild
+    from payments.billing.rollup_groups import rollups_rebuild
 
-    written = mrr_rollups_rebuild()
+    written = rollups_rebuild()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return written

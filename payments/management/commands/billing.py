@@ -21,9 +21,9 @@ from payments.billing.forecast_files import (
     forecast_lines,
 )
 from payments.billing.preview import customer_find, invoice_preview, quantity_text
+from payments.billing.rollup_groups import rollups_rebuild
 from payments.billing.run import billing_due_counts, billing_run
 from payments.billing.verify import billing_verify
-from payments.services.mrr_rollup_rebuild import mrr_rollups_rebuild
 
 # A batch is one transaction's claim; more than this holds locks for minutes.
 MAX_BATCH_SIZE = 100_000
@@ -54,8 +54,8 @@ class Command(BaseCommand):
         preview.add_argument("--diff", metavar="FILE", help="With --all: compare with an earlier --json forecast.")
         sub.add_parser("verify", help="Recompute credit balances, invoice totals and the report rollups; non-zero "
                                       "exit on mismatch.")
-        sub.add_parser("rollups-rebuild", help="Write the MRR and churn report rollups from scratch from the "
-                                               "invoices and subscriptions (the backfill for existing data).")
+        sub.add_parser("rollups-rebuild", help="Write the report rollups (MRR and churn, credits, subscriptions) "
+                                               "from scratch from their sources (the backfill for existing data).")
 
     def handle(self, *args, action: str, **options):
         try:
@@ -136,7 +136,7 @@ class Command(BaseCommand):
                                   "every report rollup its recomputation."))
 
     def _rollups_rebuild(self, **_):
-        written = mrr_rollups_rebuild()
-        self.stdout.write(gettext("Rebuilt the MRR rollups: %(counts)s.")
+        written = rollups_rebuild()
+        self.stdout.write(gettext("Rebuilt the report rollups: %(counts)s.")
                           % {"counts": ", ".join(f"{n} {name}" for name, n in written.items())})
 
