@@ -92,8 +92,7 @@ def subscription_count_mismatches() -> list[dict]:
 
 
 def _instant(value):
-    """A datetime, whether the database gave one or SQLite's UTC text."""
+    """An aware datetime, whether the database gave one, or SQLite its UTC text or a naive UTC datetime."""
     if isinstance(value, str):
-        parsed = parse_datetime(value)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
-    return value
+        value = parse_datetime(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
