@@ -8,13 +8,16 @@ finds the rollups equal to their recomputation. The reference's plan rule ("from
 change after, else today's plan") is thereby checked to equal the plan in force that the rollups track."""
 
 import random
+import threading
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
+from billing_project.tests.threads import run_threads
 from core.audit import Actor
 from core.exceptions import IllegalTransition, InsufficientCredits, InvalidOperation
 from credits.models import CreditLedgerDay, CreditLedgerEntry, CreditSource, LedgerKind
@@ -203,3 +206,32 @@ def test_report_queries_are_pinned(django_assert_num_queries, monkeypatch):
     subscription_create(customer=customers[0], plan=PlanFactory(currency="USD"), actor=ACTOR)
     with django_assert_num_queries(2):  # the counts (months and instants in one statement), the plans
         report_subscriptions(at=clock.now, currency=None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_debits_keep_the_credit_days_exact():
+    """Eight threads on their own connections debit at once, four customers alone and four sharing one
+    customer (so debits wait on its balance row, and on shared day rows): the day rollup stays equal to the
+    ledger, and the report to its reference."""
+    customers = [CustomerFactory(currency=c) for c in ("USD", "USD", "EUR", "USD", "EUR")]
+    for customer in customers:
+        credit_grant(customer=customer, amount=1000, source=CreditSource.PURCHASE, actor=ACTOR)
+    barrier = threading.Barrier(8)
+
+    def debit(i):
+        close_old_connections()
+        try:
+            barrier.wait()
+            for n in range(10):
+                credit_debit(customer=customers[min(i, 4)], amount=1 + n % 3, actor=ACTOR, idempotency_key=f"{i}:{n}")
+        finally:
+            connection.close()
+
+    threads = run_threads([partial(debit, i) for i in range(8)], join_timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert CreditLedgerEntry.objects.filter(kind=LedgerKind.DEBIT).count() == 80
+    assert credit_day_mismatches() == []
+    day = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    for start, end in ((day, day + timedelta(days=1)), (day - timedelta(days=3), timezone.now())):
+        assert (report_credits(period_start=start, period_end=end, currency=None)
+                == report_credits_reference(period_start=start, period_end=end, currency=None))
