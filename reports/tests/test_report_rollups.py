@@ -37,6 +37,7 @@ from subscriptions.models import (
 )
 from subscriptions.services import (
     StatusMove,
+    customer_update,
     subscription_cancel,
     subscription_create,
     subscription_lock,
@@ -235,3 +236,13 @@ def test_concurrent_debits_keep_the_credit_days_exact():
     for start, end in ((day, day + timedelta(days=1)), (day - timedelta(days=3), timezone.now())):
         assert (report_credits(period_start=start, period_end=end, currency=None)
                 == report_credits_reference(period_start=start, period_end=end, currency=None))
+
+
+def test_a_customer_with_credits_keeps_its_currency():
+    """The credit days are summed per the currency a ledger row was written in: moving a customer's history to
+    another currency afterwards would make them disagree with the report's definition."""
+    with_credits, without = CustomerFactory(currency="USD"), CustomerFactory(currency="USD")
+    credit_grant(customer=with_credits, amount=5, source=CreditSource.PROMOTION, actor=ACTOR)
+    with pytest.raises(InvalidOperation):
+        customer_update(customer=with_credits, actor=ACTOR, currency="EUR")
+    assert customer_update(customer=without, actor=ACTOR, currency="EUR").currency == "EUR"
