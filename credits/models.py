@@ -151,3 +151,7 @@ class CreditAllocation(models.Model):
 
     def __str__(self) -> str:
         return f"entry {self.entry_id} grant {self.grant_id}: {self.amount:+d}"
+
+
+# The credits report's rollup is a model of this app, kept in its own module.
+from credits.report_models import CreditLedgerDay  # noqa: E402, F401

@@ -233,8 +233,9 @@ class SubscriptionEventKind(models.TextChoices):
 class SubscriptionEvent(AuditRow):
     """Append-only audit of every status or plan change of a subscription."""
 
+    # No index of its own: sub_event_trail (subscription, created_at, id) serves every lookup by subscription.
     subscription = models.ForeignKey(Subscription, verbose_name=_("subscription"),
-        on_delete=models.PROTECT, related_name="events")
+        on_delete=models.PROTECT, related_name="events", db_index=False)
     kind = models.CharField(_("kind"), max_length=32, choices=SubscriptionEventKind.choices)
     from_status = models.CharField(_("from status"), max_length=16, blank=True)
     to_status = models.CharField(_("to status"), max_length=16, blank=True)
@@ -253,6 +254,9 @@ class SubscriptionEvent(AuditRow):
         verbose_name_plural = _("subscription events")
         ordering = ["-created_at", "-id"]
         indexes = [
+            # A subscription's trail in order: the newest status before a new audit row (count rollups) is
+            # one step of a backward scan, the admin's trail one range.
+            models.Index(fields=["subscription", "created_at", "id"], name="sub_event_trail"),
             models.Index(fields=["from_plan"], name="sub_event_from_plan", condition=Q(from_plan__isnull=False)),
             models.Index(fields=["to_plan"], name="sub_event_to_plan", condition=Q(to_plan__isnull=False)),
         ]
@@ -309,7 +313,8 @@ class ApiIdempotencyKey(models.Model):
         return f"{self.request_method} {self.request_path} [{self.key}] -> {self.response_status}"
 
 
-# The MRR rollups are models of this app, kept in their own module.
+# The MRR and subscriptions-at-a-date rollups are models of this app, kept in their own modules.
+from subscriptions.count_models import SubscriptionCountChange, SubscriptionCountMonth  # noqa: E402, F401, I001
 from subscriptions.mrr_models import (  # noqa: E402, F401
     CustomerFirstFee,
     CustomerMrrChange,

@@ -16,6 +16,7 @@ from core.bulk import AUDIT_FIELDS, array_of, audit_values, json_text, rows_copy
 from core.exceptions import IdempotencyConflict, IllegalTransition, InvalidOperation
 from core.jobs import job_defer, jobs_defer_many
 from core.safe_input import json_storable
+from subscriptions.count_rollups import AuditMove, subscription_counts_move, subscription_states_before
 from subscriptions.emails import SUBSCRIPTION_CANCELED_TASK
 from subscriptions.live import subscription_changed
 from subscriptions.models import (
@@ -59,12 +60,16 @@ def customer_create(*, name: str, email: str, user=None, currency: str | None = 
 def subscription_event_write(*, subscription: Subscription, kind: str, actor: Actor, reason: str = "",
                              from_status: str = "", to_status: str = "", from_plan: Plan | None = None,
                              to_plan: Plan | None = None, data: dict | None = None) -> SubscriptionEvent:
+    before = subscription_states_before(subscription_ids=[subscription.pk])
     event = SubscriptionEvent(
         subscription=subscription, kind=kind, reason=reason[:500], from_status=from_status, to_status=to_status,
         from_plan=from_plan, to_plan=to_plan, data=data or {},
     )
     event.stamp(actor)
     event.save()
+    subscription_counts_move(before=before, at=event.created_at, moves=[AuditMove(
+        subscription_id=subscription.pk, kind=kind, to_status=to_status,
+        from_plan_id=from_plan.pk if from_plan else None, to_plan_id=to_plan.pk if to_plan else None)])
     subscription_webhook_emit(subscription=subscription, kind=kind, to_status=to_status)
     subscription_changed(subscription_id=subscription.pk,
                          kind="created" if kind == SubscriptionEventKind.CREATED else "updated")
@@ -91,10 +96,14 @@ _EVENT_FIELDS = (*AUDIT_FIELDS, "subscription", "kind", "from_status", "to_statu
 def subscription_events_write_many(*, events: list[EventSpec], actor: Actor) -> None:
     """The same audit rows as `subscription_event_write`, for a whole batch in one COPY."""
     now = timezone.now()
+    before = subscription_states_before(subscription_ids={e.subscription_id for e in events})
     rows_copy(model=SubscriptionEvent, fields=_EVENT_FIELDS, rows=(
         (*audit_values(actor=actor, reason=e.reason, now=now), e.subscription_id, e.kind, e.from_status,
          e.to_status, e.from_plan_id, e.to_plan_id, json_text(e.data))
         for e in events))
+    subscription_counts_move(before=before, at=now, moves=[AuditMove(
+        subscription_id=e.subscription_id, kind=e.kind, to_status=e.to_status, from_plan_id=e.from_plan_id,
+        to_plan_id=e.to_plan_id) for e in events])
     subscriptions_webhook_emit_many(changes=[(e.subscription_id, e.kind, e.to_status) for e in events])
 
 
@@ -338,6 +347,10 @@ def customer_update(*, customer: Customer, actor: Actor, **fields) -> Customer:
     """Change a customer's contact details or metadata."""
     if "currency" in fields and fields["currency"] != customer.currency and customer.subscriptions.exists():
         raise InvalidOperation(gettext("A customer with subscriptions keeps its currency."), code="currency_locked")
+    # The credits report sums each customer's ledger under the currency it was written in (credits'
+    # day rollup): a customer's credit history must not move to another currency afterwards.
+    if "currency" in fields and fields["currency"] != customer.currency and customer.credit_ledger.exists():
+        raise InvalidOperation(gettext("A customer with credits keeps its currency."), code="currency_locked")
     for name, value in fields.items():
         setattr(customer, name, value)
     customer.full_clean(exclude=["user"])

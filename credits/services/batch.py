@@ -21,6 +21,7 @@ from credits.models import (
     CreditSource,
     LedgerKind,
 )
+from credits.rollups import credit_ledger_days_add, ledger_column
 from credits.webhooks import credits_granted_webhook_emit_many
 from subscriptions.models import Plan
 
@@ -97,9 +98,10 @@ _ENTRY_FIELDS = ("id", *AUDIT_FIELDS, "customer", "kind", "amount", "balance_aft
 _ALLOCATION_FIELDS = ("entry", "grant", "amount")
 
 
-def _ledger_copy(*, entries: list[tuple[int, str, int, int, int, str, str]], actor: Actor) -> None:
+def _ledger_copy(*, entries: list[tuple[int, str, int, int, int, str, str]], actor: Actor, column: str) -> None:
     """Ledger rows (customer, kind, amount, balance_after, grant, idempotency key, reason), each with the
-    allocation row that moves its grant by the same amount."""
+    allocation row that moves its grant by the same amount, added to the credits report's days (`column`:
+    the report column of every row of the call)."""
     ids = ids_reserve(model=CreditLedgerEntry, count=len(entries))
     now = timezone.now()
     rows_copy(model=CreditLedgerEntry, fields=_ENTRY_FIELDS, rows=(
@@ -108,6 +110,7 @@ def _ledger_copy(*, entries: list[tuple[int, str, int, int, int, str, str]], act
                                                                                                strict=True)))
     rows_copy(model=CreditAllocation, fields=_ALLOCATION_FIELDS,
               rows=((pk, entry[4], entry[2]) for pk, entry in zip(ids, entries, strict=True)))
+    credit_ledger_days_add(rows=((entry[0], now, column, entry[2]) for entry in entries))
 
 
 def credit_refill_spec(*, subscription_id: int, customer_id: int, plan: Plan, period_start: datetime,
@@ -162,7 +165,8 @@ def credit_grants_bulk(*, specs: list[GrantSpec], source: str, actor: Actor,
         balances[spec.customer_id] += spec.amount
         entries.append((spec.customer_id, LedgerKind.GRANT, spec.amount, balances[spec.customer_id], grant_id,
                         spec.idempotency_key, spec.reason))
-    _ledger_copy(entries=entries, actor=actor)
+    _ledger_copy(entries=entries, actor=actor,
+                 column=ledger_column(kind=LedgerKind.GRANT, grant_source=source))
     credits_granted_webhook_emit_many(customer_ids=list(deltas), idempotency_keys=[s.idempotency_key for s in todo])
     return len(todo)
 
@@ -189,6 +193,6 @@ def credit_grants_expire_batch(*, now: datetime, actor: Actor, customer_ids: lis
         entries.append((customer_id, LedgerKind.EXPIRY, -lost, balances[customer_id], grant_id, f"expiry:{grant_id}",
                         f"grant #{grant_id} expired"))
     CreditGrant.objects.filter(pk__in=array_of(g[0] for g in grants)).update(remaining=0, expired_at=now)
-    _ledger_copy(entries=entries, actor=actor)
+    _ledger_copy(entries=entries, actor=actor, column="expired")
     _balances_write(balances={g[1]: balances[g[1]] for g in grants})
     return len(grants)

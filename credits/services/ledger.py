@@ -24,6 +24,7 @@ from credits.models import (
     CreditSource,
     LedgerKind,
 )
+from credits.rollups import credit_ledger_days_add, ledger_column
 from credits.services.batch import credit_refill_spec
 from credits.webhooks import credit_granted_webhook_emit
 from subscriptions.models import Customer, Subscription
@@ -81,6 +82,8 @@ def credit_entry_append(*, balance: CreditBalance, kind: str, amount: int, actor
             entry.save()
     except IntegrityError as exc:  # the unique key raced past credit_replay: same answer as a replay
         raise IdempotencyConflict(gettext("This idempotency key is already in use.")) from exc
+    credit_ledger_days_add(rows=[(entry.customer_id, entry.created_at,
+                                  ledger_column(kind=kind, grant_source=grant.source if grant else None), amount)])
     CreditAllocation.objects.bulk_create(
         [CreditAllocation(entry=entry, grant=g, amount=a) for g, a in allocations if a]
     )

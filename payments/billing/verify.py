@@ -3,9 +3,8 @@
 from dataclasses import dataclass
 
 from credits.selectors import credit_balance_mismatches
+from payments.billing.rollup_groups import rollup_mismatches
 from payments.selectors import invoice_total_mismatches
-from payments.services.money_rollup_rebuild import money_rollup_mismatches
-from payments.services.mrr_rollup_rebuild import mrr_rollup_mismatches
 
 
 @dataclass(frozen=True)
@@ -19,6 +18,5 @@ class Mismatch:
 
 
 def billing_verify() -> list[Mismatch]:
-    rows = (credit_balance_mismatches() + invoice_total_mismatches() + mrr_rollup_mismatches()
-            + money_rollup_mismatches())
+    rows = credit_balance_mismatches() + invoice_total_mismatches() + rollup_mismatches()
     return [Mismatch(kind=row["kind"], detail=row) for row in rows]

@@ -1,21 +1,22 @@
-"""Subscription counts at an instant, read from the subscription audit trail (`SubscriptionEvent`).
+"""Subscription counts at an instant, as the subscription audit trail (`SubscriptionEvent`) defines them.
 
 A subscription's status at an instant is the `to_status` of its newest audit row written by then (a
 subscription with none did not exist yet); its plan is the `from_plan` of the first plan change after
-the instant, or its plan today when it has not changed since."""
+the instant, or its plan today when it has not changed since. They are read from the count rollups
+(subscriptions.count_models, written with the audit rows): the +1/-1 deltas of every month before the
+instant's, then those of the instants from its month's start up to it."""
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import BigIntegerField, Count, F, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Sum
 
+from reports.selectors.periods import month_start
 from subscriptions.models import (
     LIVE_SUBSCRIPTION_STATUSES,
     Plan,
-    Subscription,
-    SubscriptionEvent,
-    SubscriptionEventKind,
+    SubscriptionCountChange,
+    SubscriptionCountMonth,
     SubscriptionStatus,
 )
 
@@ -36,23 +37,27 @@ class SubscriptionCounts:
     by_plan: list[PlanCount]
 
 
+def subscription_counts_at(*, at: datetime) -> dict[tuple[str, int], int]:
+    """{(status, plan id): subscriptions} at `at`. One query."""
+    months = (SubscriptionCountMonth.objects.filter(month__lt=month_start(at))
+              .values_list("status", "plan_id").annotate(n=Sum("delta")).order_by())
+    instants = (SubscriptionCountChange.objects.filter(at__gte=month_start(at), at__lte=at)
+                .values_list("status", "plan_id").annotate(n=Sum("delta")).order_by())
+    counts: dict[tuple[str, int], int] = {}
+    for status, plan_id, n in months.union(instants, all=True):
+        counts[(status, plan_id)] = counts.get((status, plan_id), 0) + n
+    return counts
+
+
 def report_subscriptions(*, at: datetime, currency: str | None) -> SubscriptionCounts:
-    """How many subscriptions were in each status, and on each plan, at `at`. One query, plus the plans."""
-    status_then = (SubscriptionEvent.objects.filter(subscription=OuterRef("pk"), created_at__lte=at)
-                   .exclude(to_status="").order_by("-created_at", "-id").values("to_status")[:1])
-    plan_then = (SubscriptionEvent.objects.filter(subscription=OuterRef("pk"), created_at__gt=at,
-                                                  kind=SubscriptionEventKind.PLAN_CHANGED)
-                 .order_by("created_at", "id").values("from_plan")[:1])
-    rows = (Subscription.objects.annotate(status_then=Subquery(status_then),
-                                          plan_then=Coalesce(Subquery(plan_then), F("plan_id"),
-                                                             output_field=BigIntegerField()))
-            .filter(status_then__isnull=False).values_list("status_then", "plan_then")
-            .annotate(n=Count("id")).order_by())
+    """How many subscriptions were in each status, and on each plan, at `at`. Two queries (the counts, the
+    plans)."""
+    counts = subscription_counts_at(at=at)
     plans = {p.pk: p for p in Plan.objects.all()}
     by_status = dict.fromkeys(SubscriptionStatus.values, 0)
     by_plan: dict[int, int] = {}
-    for status, plan_id, n in rows:
-        if currency and plans[plan_id].currency != currency:
+    for (status, plan_id), n in counts.items():
+        if not n or (currency and plans[plan_id].currency != currency):
             continue
         by_status[status] += n
         if status in LIVE_SUBSCRIPTION_STATUSES:

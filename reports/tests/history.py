@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from credits.models import CreditGrant, CreditLedgerEntry, CreditSource, LedgerKind
+from payments.billing.rollup_groups import rollups_rebuild
 from payments.models import (
     MANUAL_PAYMENT_METHODS,
     MANUAL_PROVIDER,
@@ -25,8 +26,6 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
-from payments.services.money_rollup_rebuild import money_rollups_rebuild
-from payments.services.mrr_rollup_rebuild import mrr_rollups_rebuild
 from subscriptions.models import (
     BillingInterval,
     Customer,
@@ -72,8 +71,7 @@ def history_build(*, seed: int, customers: int = 24) -> History:
         _customer_life(rng, customer, [p for p in history.plans if p.currency == currency])
         _credit_life(rng, customer)
     # Written straight into the tables, past the services that keep the report rollups: backfill them.
-    mrr_rollups_rebuild()
-    money_rollups_rebuild()
+    rollups_rebuild()
     return history
 
 

@@ -5,7 +5,7 @@ import sys
 
 from django.core.management.base import CommandError
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext
 from tqdm import tqdm
 
 from core.command_args import INSTANT_HELP, parse_as_of, parse_text, parse_whole_number
@@ -22,16 +22,9 @@ from payments.billing.forecast_files import (
     forecast_lines,
 )
 from payments.billing.preview import customer_find, invoice_preview, quantity_text
+from payments.billing.rollup_groups import ROLLUP_GROUPS, rollups_rebuild
 from payments.billing.run import billing_due_counts, billing_run
 from payments.billing.verify import billing_verify
-from payments.services.money_rollup_rebuild import money_rollups_rebuild
-from payments.services.mrr_rollup_rebuild import mrr_rollups_rebuild
-
-# The rollup groups `rollups-rebuild --only` chooses among, each with what it prints (translated when used).
-ROLLUP_GROUPS = {
-    "mrr": (mrr_rollups_rebuild, gettext_noop("Rebuilt the MRR rollups: %(counts)s.")),
-    "money": (money_rollups_rebuild, gettext_noop("Rebuilt the money rollups: %(counts)s.")),
-}
 
 # A batch is one transaction's claim; more than this holds locks for minutes.
 MAX_BATCH_SIZE = 100_000
@@ -62,12 +55,12 @@ class Command(LocalizedCommand):
         preview.add_argument("--diff", metavar="FILE", help="With --all: compare with an earlier --json forecast.")
         sub.add_parser("verify", help="Recompute credit balances, invoice totals and the report rollups; non-zero "
                                       "exit on mismatch.")
-        rebuild = sub.add_parser("rollups-rebuild", help="Write the report rollups from scratch from the invoices, "
-                                                         "payments, refunds and subscriptions (the backfill for "
-                                                         "existing data).")
+        rebuild = sub.add_parser("rollups-rebuild", help="Write the report rollups from scratch from their sources "
+                                                         "(the backfill for existing data).")
         rebuild.add_argument("--only", choices=sorted(ROLLUP_GROUPS), action="append",
                              help="Rebuild only this group (repeatable): mrr (MRR and churn), money (payment "
-                                  "summary and revenue). Default: every group.")
+                                  "summary and revenue), credits, subscriptions (counts at a date). Default: "
+                                  "every group.")
 
     def handle(self, *args, action: str, **options):
         try:
@@ -148,8 +141,7 @@ class Command(LocalizedCommand):
                                   "every report rollup its recomputation."))
 
     def _rollups_rebuild(self, *, only=None, **_):
-        for group in only or ROLLUP_GROUPS:
-            rebuild, message = ROLLUP_GROUPS[group]
-            written = rebuild()
-            self.stdout.write(gettext(message) % {"counts": ", ".join(f"{n} {name}" for name, n in written.items())})
+        written = rollups_rebuild(groups=only)
+        self.stdout.write(gettext("Rebuilt the report rollups: %(counts)s.")
+                          % {"counts": ", ".join(f"{n} {name}" for name, n in written.items())})
 
