@@ -220,7 +220,7 @@ def check_stored(fixtures: dict, rates: dict) -> bool:
     from credits.selectors import credit_balance_mismatches
 
     ok = True
-    for (way, scenario), (done, _) in rates.items():
+    for (way, scenario), (done, *_) in rates.items():
         stored = CreditLedgerEntry.objects.filter(customer_id__in=fixtures[(way, scenario)]["customers"],
                                                   kind=LedgerKind.DEBIT).count()
         ok = ok and stored == done
