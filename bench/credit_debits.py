@@ -1,6 +1,7 @@
 """Credit debits by concurrent clients, through the service and over HTTP, beside a raw locked update.
 
     .venv/bin/python bench/credit_debits.py [--seconds 5] [--clients 8] [--workers 4] [--port 8111]
+                                           [--worker-class sync|gthread] [--threads 2]
 
 It recreates its own database (billing_bench_credits by default), migrates it and gives every customer
 it uses a large grant. Each scenario runs `--clients` clients at once for `--seconds`, first each on a
@@ -9,9 +10,12 @@ customer of its own ("distinct"), then all on one customer ("hot"):
   ledger row; COMMIT with psycopg, nothing else (the reference, same server, same run);
 - service: client processes calling `credits.services.credit_debit` (one credit, a fresh idempotency key);
 - HTTP: client processes (so the load generator is not one interpreter's GIL) posting to
-  `/api/v1/credits/debit/` on gunicorn (sync workers, as bench/usage_ingest.py starts it) with a token each.
+  `/api/v1/credits/debit/` on gunicorn with a token each: sync workers by default, as production runs them
+  (Procfile, docs/deploy.md: a new connection per request), or `--worker-class gthread` (keep-alive
+  connections, `--threads` per worker).
 Then it checks that every debit answered is stored once and that the ledger equals the balances
-(`billing verify`'s credit checks), and prints debits/s with each figure's share of the reference.
+(`billing verify`'s credit checks), and prints debits/s with each figure's share of the reference, and the
+CPU the client processes spent per debit (they share the machine's cores with the server and PostgreSQL).
 """
 
 import argparse
@@ -44,6 +48,8 @@ def parse_args():
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--port", type=int, default=8111)
+    parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"))
+    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
     parser.add_argument("--database", default="billing_bench_credits")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/2", help="cache for rate limits ('' for none)")
     return parser.parse_args()
@@ -92,7 +98,7 @@ def raw_client(database_url: str, customer_id: int, seconds: float, ready, resul
     with psycopg.connect(database_url) as conn:
         ready.wait(timeout=START_TIMEOUT)
         done, deadline = 0, time.monotonic() + seconds
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         while time.monotonic() < deadline:
             with conn.cursor() as cursor:
                 cursor.execute("SELECT balance FROM credits_creditbalance WHERE customer_id = %s FOR UPDATE",
@@ -105,7 +111,7 @@ def raw_client(database_url: str, customer_id: int, seconds: float, ready, resul
                                [customer_id, balance])
             conn.commit()
             done += 1
-        results.put(("raw", done, time.monotonic() - started))
+        results.put(("raw", done, time.monotonic() - started, time.process_time() - cpu_started))
 
 
 def service_client(customer_id: int, seconds: float, prefix: str, ready, results) -> None:
@@ -120,15 +126,16 @@ def service_client(customer_id: int, seconds: float, prefix: str, ready, results
     customer, actor = Customer.objects.get(pk=customer_id), Actor.system("bench")
     ready.wait(timeout=START_TIMEOUT)
     done, deadline = 0, time.monotonic() + seconds
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     while time.monotonic() < deadline:
         credit_debit(customer=customer, amount=1, actor=actor, idempotency_key=f"{prefix}-{done}")
         done += 1
-    results.put(("service", done, time.monotonic() - started))
+    results.put(("service", done, time.monotonic() - started, time.process_time() - cpu_started))
 
 
-def run_processes(targets: list[tuple], seconds: float) -> tuple[int, float]:
-    """Start one process per (function, args); all start debiting together; (debits, seconds)."""
+def run_processes(targets: list[tuple], seconds: float) -> tuple[int, float, float]:
+    """Start one process per (function, args); all start debiting together; (debits, seconds, the client
+    processes' CPU seconds while debiting)."""
     context = multiprocessing.get_context("spawn")
     ready = context.Barrier(len(targets))
     results = context.Queue()
@@ -146,7 +153,7 @@ def run_processes(targets: list[tuple], seconds: float) -> tuple[int, float]:
             process.terminate()
     if len(outcomes) < len(processes) or any(process.exitcode for process in processes):
         raise SystemExit("a client process failed (its traceback is above)")
-    return sum(o[1] for o in outcomes), max(o[2] for o in outcomes)
+    return sum(o[1] for o in outcomes), max(o[2] for o in outcomes), sum(o[3] for o in outcomes)
 
 
 # ---------------------------------------------------------------------------------- HTTP clients
@@ -158,7 +165,7 @@ def http_client(port: int, token: str, seconds: float, prefix: str, ready, resul
     created = errors = 0
     ready.wait(timeout=START_TIMEOUT)
     deadline = time.monotonic() + seconds
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     while time.monotonic() < deadline:
         body = json.dumps({"amount": 1, "reason": "bench", "idempotency_key": f"{prefix}-{created}-{errors}"})
         conn.request("POST", "/api/v1/credits/debit/", body=body, headers=headers)
@@ -175,7 +182,7 @@ def http_client(port: int, token: str, seconds: float, prefix: str, ready, resul
     conn.close()
     if errors:
         raise SystemExit(f"{errors} HTTP debits failed")
-    results.put(("http", created, time.monotonic() - started))
+    results.put(("http", created, time.monotonic() - started, time.process_time() - cpu_started))
 
 
 # ---------------------------------------------------------------------------------- main
@@ -186,20 +193,21 @@ def measure(args, fixtures: dict, database_url: str) -> dict:
         clients = range(args.clients)
         raw = fixtures[("raw", scenario)]["customers"]
         service = fixtures[("service", scenario)]["customers"]
-        done, elapsed = run_processes([(raw_client, (database_url, raw[i % len(raw)]), ()) for i in clients],
-                                      args.seconds)
-        rates[("raw", scenario)] = (done, done / elapsed)
-        done, elapsed = run_processes([(service_client, (service[i % len(service)],), (f"{scenario}-{i}",))
-                                       for i in clients], args.seconds)
-        rates[("service", scenario)] = (done, done / elapsed)
+        done, elapsed, cpu = run_processes([(raw_client, (database_url, raw[i % len(raw)]), ()) for i in clients],
+                                           args.seconds)
+        rates[("raw", scenario)] = (done, done / elapsed, cpu)
+        done, elapsed, cpu = run_processes([(service_client, (service[i % len(service)],), (f"{scenario}-{i}",))
+                                            for i in clients], args.seconds)
+        rates[("service", scenario)] = (done, done / elapsed, cpu)
     env = server_env(database=args.database, redis=args.redis)
-    server = start_server(server="gunicorn", workers=args.workers, port=args.port, env=env)
+    server = start_server(server="gunicorn", workers=args.workers, port=args.port, env=env,
+                          worker_class=args.worker_class, threads=args.threads)
     try:
         for scenario in SCENARIOS:
             tokens = fixtures[("http", scenario)]["tokens"]
-            done, elapsed = run_processes([(http_client, (args.port, tokens[i % len(tokens)]), (f"{scenario}-{i}",))
-                                           for i in range(args.clients)], args.seconds)
-            rates[("http", scenario)] = (done, done / elapsed)
+            done, elapsed, cpu = run_processes([(http_client, (args.port, tokens[i % len(tokens)]),
+                                                 (f"{scenario}-{i}",)) for i in range(args.clients)], args.seconds)
+            rates[("http", scenario)] = (done, done / elapsed, cpu)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
@@ -212,7 +220,7 @@ def check_stored(fixtures: dict, rates: dict) -> bool:
     from credits.selectors import credit_balance_mismatches
 
     ok = True
-    for (way, scenario), (done, _) in rates.items():
+    for (way, scenario), (done, *_) in rates.items():
         stored = CreditLedgerEntry.objects.filter(customer_id__in=fixtures[(way, scenario)]["customers"],
                                                   kind=LedgerKind.DEBIT).count()
         ok = ok and stored == done
@@ -240,7 +248,9 @@ def main():
     load_before = load_average()
     rates = measure(args, fixtures, f"{PG}/{args.database}")
     stored = check_stored(fixtures, rates)
-    print(f"{args.clients} clients, {args.seconds:g} s per measurement, gunicorn {args.workers} sync workers, "
+    workers = f"{args.workers} {args.worker_class} workers" + (
+        f" x {args.threads} threads" if args.worker_class == "gthread" else "")
+    print(f"{args.clients} clients, {args.seconds:g} s per measurement, gunicorn {workers}, "
           f"{os.cpu_count()} CPUs; load average before {load_before}, after {load_average()}")
     print(f"{'':<20}{'raw lock+update+insert':>24}{'service':>22}{'HTTP':>22}")
     for scenario in SCENARIOS:
@@ -250,6 +260,9 @@ def main():
             for way in ("service", "http")]
         label = "distinct customers" if scenario == "distinct" else "one hot customer"
         print(f"{label:<20}{cells[0]:>24}{cells[1]:>22}{cells[2]:>22}")
+    print("client processes' CPU per debit: " + ", ".join(
+        f"{way} {scenario} {rates[(way, scenario)][2] / max(rates[(way, scenario)][0], 1) * 1000:.2f} ms"
+        for scenario in SCENARIOS for way in ("raw", "service", "http")))
     print(f"stored once, ledger = balance: {stored}")
     if not stored:
         raise SystemExit(1)

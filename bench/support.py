@@ -30,15 +30,18 @@ def server_env(*, database: str, redis: str) -> dict:
     return env
 
 
-def start_server(*, server: str, workers: int, port: int, env: dict) -> subprocess.Popen:
-    """gunicorn sync workers (or daphne) on loopback, returned once /healthz answers 200.
+def start_server(*, server: str, workers: int, port: int, env: dict, worker_class: str = "sync",
+                 threads: int = 1) -> subprocess.Popen:
+    """gunicorn sync workers (or gthread ones: keep-alive connections, `threads` each; or daphne) on loopback,
+    returned once /healthz answers 200.
 
     gunicorn loads the application before it forks (`--preload`: Django opens no connection while it
     loads), so every worker is ready when the first one answers and none is still importing Django
     while the clients are timed."""
     if server == "gunicorn":
         command = [str(ROOT / ".venv/bin/gunicorn"), "billing_project.wsgi:application", "--preload", "--workers",
-                   str(workers), "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--timeout", "60"]
+                   str(workers), "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--timeout", "60",
+                   "--worker-class", worker_class, "--threads", str(threads)]
     else:
         command = [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0",
                    "billing_project.asgi:application"]

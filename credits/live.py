@@ -11,10 +11,16 @@ from modules.topics import Topic, TopicQuery, topic_filters_apply, topic_publish
 CREDITS = "credits"
 
 
+def _kind_label(kind: str) -> str:
+    return str(LedgerKind(kind).label) if kind in LedgerKind.values else kind
+
+
 def credit_entry_live_data(entry: CreditLedgerEntry) -> dict:
     """The one shape of a ledger entry on the WebSocket, in snapshots and events alike."""
+    # LedgerKind's label, as get_kind_display() gives it, without that method's hashing of every choice on
+    # each call (a twentieth of a debit request's CPU).
     return {
-        "id": entry.pk, "customer_id": entry.customer_id, "kind": entry.kind, "kind_label": entry.get_kind_display(),
+        "id": entry.pk, "customer_id": entry.customer_id, "kind": entry.kind, "kind_label": _kind_label(entry.kind),
         # Credits are whole units; `balance_after` is the customer's balance once this entry applied.
         "amount": entry.amount, "balance_after": entry.balance_after, "grant_id": entry.grant_id,
         "reason": entry.reason, "created_at": entry.created_at.isoformat(),

@@ -1,10 +1,11 @@
 """The one router of the public API, mounted at /api/v1/."""
 
-from django.urls import include, path, re_path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from core.api.views import ApiNotFoundView
+from core.urls import prefix_indexed_path
 from credits.api.views import CreditGrantViewSet, CreditLedgerViewSet, CreditsViewSet
 from payments.api.checkout_views import CheckoutViewSet, PaymentMethodViewSet
 from payments.api.credit_pack_order_views import CreditPackOrderViewSet
@@ -49,7 +50,8 @@ router.register("reports", ReportViewSet, basename="report")
 
 urlpatterns = [
     path("api/v1/auth/token/", TokenObtainView.as_view(), name="api-token"),
-    path("api/v1/", include(router.urls)),
+    # include(router.urls), resolved through a prefix index: the router's ~80 patterns are not tried one by one.
+    prefix_indexed_path("api/v1/", router.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Last: anything else under /api/ is a JSON 404 in the API's error shape.

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from core.api.fields import BoundedDateTimeField, MinorUnitsField, ObjectIdField
+from core.safe_input import BIGINT_MAX
 from credits.models import DEFAULT_GRANT_PRIORITY, CreditGrant, CreditLedgerEntry, CreditSource
 from credits.services import CreditWrite
 
@@ -63,6 +64,38 @@ class CreditDebitSerializer(serializers.Serializer):
         max_length=200, required=False, allow_null=True, default=None,
         help_text="Repeating a debit with the same key takes the credits once (kept forever, unlike the header).")
     customer = ObjectIdField(required=False, help_text="Staff only: whose credits to take.")
+
+
+def _plain_text(value, *, max_length: int) -> bool:
+    """A string CharField keeps as it is: not blank, ASCII (so no surrogates), no NUL, no surrounding
+    whitespace to trim, within the length."""
+    return (type(value) is str and 0 < len(value) <= max_length and value.isascii() and "\x00" not in value
+            and value.strip() == value)
+
+
+def _whole_in_range(value) -> bool:
+    return type(value) is int and 1 <= value <= BIGINT_MAX
+
+
+def credit_debit_validated(data) -> dict:
+    """CreditDebitSerializer's validated_data, or its 400. A body of the common plain shape (a JSON object
+    whose fields are whole numbers in range and ASCII strings with nothing to trim) is taken as it is, which
+    is what the serializer returns for it; anything else goes through the serializer, so every error (and
+    every conversion: "5", 5.0, padded text) is the serializer's own. Building the serializer's fields cost
+    a tenth of a debit request's CPU; credits/tests/test_api.py pins the two equal over many bodies."""
+    if type(data) is dict:
+        amount, reason = data.get("amount"), data.get("reason", "")
+        key, customer = data.get("idempotency_key"), data.get("customer")
+        if (_whole_in_range(amount) and (reason == "" or _plain_text(reason, max_length=500))
+                and (key is None or _plain_text(key, max_length=200))
+                and ("customer" not in data or _whole_in_range(customer))):
+            validated = {"amount": amount, "reason": reason, "idempotency_key": key}
+            if "customer" in data:
+                validated["customer"] = customer
+            return validated
+    serializer = CreditDebitSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class CreditWriteSerializer(serializers.Serializer):

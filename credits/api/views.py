@@ -17,6 +17,7 @@ from credits.api.serializers import (
     CreditLedgerEntrySerializer,
     CreditWriteSerializer,
     CustomerQuerySerializer,
+    credit_debit_validated,
     credit_write_data,
 )
 from credits.selectors import (
@@ -70,9 +71,7 @@ class CreditsViewSet(ApiViewMixin, viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["post"], serializer_class=CreditDebitSerializer)
     def debit(self, request):
-        serializer = CreditDebitSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = credit_debit_validated(request.data)
         customer = self._debited_customer(data.get("customer"))
         write = credit_debit(customer=customer, amount=data["amount"], actor=Actor.of_user(request.user),
                              reason=data["reason"] or "API debit", idempotency_key=data["idempotency_key"])
