@@ -19,6 +19,7 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import JSONField, Model
 from django.db.models.expressions import RawSQL
+from django.utils import timezone
 
 from core.audit import Actor
 
@@ -64,15 +65,27 @@ def rows_copy(*, model: type[Model], fields: Sequence[str], rows: Iterable[Seque
 
 
 def _sqlite_rows_insert(*, model: type[Model], fields: Sequence[str], rows: Iterable[Sequence]) -> None:
-    model_fields = [model._meta.get_field(name) for name in fields]
+    given = [model._meta.get_field(name) for name in fields]
     # COPY takes JSON as text; the ORM wants the value itself.
-    decode = [isinstance(f, JSONField) for f in model_fields]
+    decode = [isinstance(f, JSONField) for f in given]
     instances = [
         model(**{f.attname: (json.loads(v) if d and isinstance(v, str) else v)
-                 for f, d, v in zip(model_fields, decode, row, strict=True)})
+                 for f, d, v in zip(given, decode, row, strict=True)})
         for row in rows
     ]
-    model.objects.bulk_create(instances, batch_size=500)
+    # A raw insert, as COPY is: the values given are the values stored. bulk_create would run each field's
+    # pre_save, and an auto_now_add timestamp would become the insert's own instant instead of the `now`
+    # the caller wrote into rows it also counted in a rollup (`billing verify` then found them apart).
+    # Columns the caller left out get the model's defaults, and timestamps the insert's instant, as before.
+    now = timezone.now()
+    others = [f for f in model._meta.concrete_fields if f not in given and not f.primary_key]
+    for field in others:
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            for instance in instances:
+                setattr(instance, field.attname, now)
+    for start in range(0, len(instances), 500):
+        model._base_manager._insert(instances[start:start + 500], fields=[*given, *others], raw=True,
+                                    using=connection.alias)
 
 
 def pg_array(values: Iterable) -> str:

@@ -91,14 +91,8 @@ def _plan_inactive(plan: Plan) -> InvalidOperation:
     return InvalidOperation(_("Plan %(plan)s takes no new subscriptions.") % {"plan": plan.code}, code="plan_inactive")
 
 
-@transaction.atomic
-def subscription_change_plan(*, subscription: Subscription, new_plan: Plan, actor: Actor,
-                             now: datetime | None = None, reason: str = "") -> PlanChange:
-    """Upgrades take effect now with a charge prorated to the second for the rest of the period, less
-    the unused time of the old plan; downgrades wait for the period end."""
-    now = now or timezone.now()
-    subscription = subscription_refuse_mirrored(subscription_lock(subscription_id=subscription.pk))
-    old_plan = subscription.plan
+def _plan_change_check(*, subscription: Subscription, old_plan: Plan, new_plan: Plan) -> None:
+    """Refuse a plan change the subscription's state or the two plans do not allow."""
     if not subscription.is_live:
         raise IllegalTransition(_("A canceled subscription cannot change plan."), code="subscription_canceled")
     if subscription.status == SubscriptionStatus.INCOMPLETE:
@@ -117,6 +111,17 @@ def subscription_change_plan(*, subscription: Subscription, new_plan: Plan, acto
     if new_plan.interval != old_plan.interval or new_plan.interval_count != old_plan.interval_count:
         raise InvalidOperation(_("Switching billing interval is not supported mid-period; cancel and resubscribe."),
                                code="interval_mismatch")
+
+
+@transaction.atomic
+def subscription_change_plan(*, subscription: Subscription, new_plan: Plan, actor: Actor,
+                             now: datetime | None = None, reason: str = "") -> PlanChange:
+    """Upgrades take effect now with a charge prorated to the second for the rest of the period, less
+    the unused time of the old plan; downgrades wait for the period end."""
+    now = now or timezone.now()
+    subscription = subscription_refuse_mirrored(subscription_lock(subscription_id=subscription.pk))
+    old_plan = subscription.plan
+    _plan_change_check(subscription=subscription, old_plan=old_plan, new_plan=new_plan)
 
     if _period_rate(new_plan) < _period_rate(old_plan) and subscription.status != SubscriptionStatus.TRIALING:
         subscription.scheduled_plan = new_plan
