@@ -74,11 +74,14 @@ def _no_jobs_left_behind(request, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_module_state():
+def _fresh_module_state(settings):
     """Each process remembers which modules are enabled for a moment (modules.selectors); a test's
-    rolled-back switch must not leak into the next test through that memo."""
+    rolled-back switch must not leak into the next test through that memo. Within a test the memo lives as
+    long as the test (a switch in this process forgets it at once anyway), so a query count a test pins does
+    not depend on whether a slow machine took longer than MODULES_STATE_CACHE_SECONDS between requests."""
     from modules.selectors import modules_state_forget
 
+    settings.MODULES_STATE_CACHE_SECONDS = 3600
     modules_state_forget()
     yield
     modules_state_forget()
