@@ -5,7 +5,12 @@ They live in `subscriptions` because a subscription ending (this layer) moves th
 does (payments, above): each layer writes the part it owns. `manage.py billing verify` recomputes all three
 from the invoice lines and subscriptions; `manage.py billing rollups-rebuild` writes them from scratch.
 
-Months are UTC month starts: a row for month M speaks of the instant M (MRR) or of the window [M, M+1)."""
+Months are UTC month starts: a row for month M speaks of the instant M (MRR) or of the window [M, M+1).
+
+Their references to customers and subscriptions carry no database constraint (`db_constraint=False`): the
+rows are derived from invoice lines whose own foreign keys already hold, `billing verify` compares them with
+that source and `rollups-rebuild` rewrites them, and each constraint cost a deferred check per row at the
+billing run's COMMIT (8 of its ~21 checks per renewal). Deleting through the ORM still cascades."""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -19,11 +24,11 @@ class SubscriptionFeeMonth(models.Model):
 
     subscription = models.ForeignKey("subscriptions.Subscription", verbose_name=_("subscription"),
                                      on_delete=models.CASCADE,
-                                     related_name="+")
+                                     related_name="+", db_constraint=False)
     month = models.DateTimeField(_("month"))
     # Copied from the invoice so a customer's months are summed without joining the invoices.
     customer = models.ForeignKey("subscriptions.Customer", verbose_name=_("customer"), on_delete=models.CASCADE,
-                                 related_name="+")
+                                 related_name="+", db_constraint=False)
     currency = models.CharField(_("currency"), max_length=3)
     # The line's unit amount (minor units, may be fractional) and the calendar months of its period: kept
     # apart, not divided, so the per-customer sum is rounded once exactly as the report defines it.
@@ -47,7 +52,7 @@ class CustomerMrrMonth(models.Model):
     may be 0: a free plan)."""
 
     customer = models.ForeignKey("subscriptions.Customer", verbose_name=_("customer"), on_delete=models.CASCADE,
-                                 related_name="+")
+                                 related_name="+", db_constraint=False)
     currency = models.CharField(_("currency"), max_length=3)
     month = models.DateTimeField(_("month"))
     # Integer minor units, as every amount.
@@ -69,7 +74,7 @@ class CustomerFirstFee(models.Model):
 
     customer = models.OneToOneField("subscriptions.Customer", verbose_name=_("customer"), on_delete=models.CASCADE,
                                     primary_key=True,
-                                    related_name="+")
+                                    related_name="+", db_constraint=False)
     first_paid_at = models.DateTimeField(_("first paid at"))
 
     class Meta:
@@ -119,10 +124,11 @@ class SubscriptionFeeSpan(models.Model):
     rows. Whether the subscription had ended is applied when the customer's changes are computed."""
 
     subscription = models.ForeignKey("subscriptions.Subscription", verbose_name=_("subscription"),
-                                     on_delete=models.CASCADE, related_name="+")
+                                     on_delete=models.CASCADE, related_name="+",
+                                     db_constraint=False)
     # Copied from the invoice so a customer's spans are read without joining the invoices.
     customer = models.ForeignKey("subscriptions.Customer", verbose_name=_("customer"), on_delete=models.CASCADE,
-                                 related_name="+")
+                                 related_name="+", db_constraint=False)
     currency = models.CharField(_("currency"), max_length=3)
     # Named for what they are: `end` is a reserved word in SQL and COPY names columns bare.
     starts_at = models.DateTimeField(_("starts at"))
@@ -149,7 +155,7 @@ class CustomerMrrChange(models.Model):
     same-price renewal is no change. What a range starting or ending inside a month is answered from."""
 
     customer = models.ForeignKey("subscriptions.Customer", verbose_name=_("customer"), on_delete=models.CASCADE,
-                                 related_name="+")
+                                 related_name="+", db_constraint=False)
     currency = models.CharField(_("currency"), max_length=3)
     # From this instant on (a fee line covers [start, end)), the values `after` hold.
     changed_at = models.DateTimeField(_("changed at"))

@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.db import connection
 
 from core.bulk import array_of, rows_copy
+from core.increments import increments_add
 from core.money import round_minor
 from subscriptions.models import Subscription
 from subscriptions.mrr_changes import SpanRow, customer_changes_compute, customer_changes_replace, customer_span_rows
@@ -203,8 +204,7 @@ def _customer_rows_replace(*, ids: list[int], stored: _Stored, months: CustomerM
         rows_copy(model=CustomerMrrMonth, fields=("customer", "currency", "month", "mrr"), rows=added)
     if stored.first != first:
         CustomerFirstFee.objects.filter(customer_id__in=array_of(ids)).delete()
-        CustomerFirstFee.objects.bulk_create([CustomerFirstFee(customer_id=c, first_paid_at=at)
-                                              for c, at in first.items()])
+        rows_copy(model=CustomerFirstFee, fields=("customer", "first_paid_at"), rows=first.items())
 
 
 _ADD_SQL = """INSERT INTO subscriptions_mrrmonth (currency, month, {columns}) VALUES {values}
@@ -213,7 +213,12 @@ ON CONFLICT (currency, month) DO UPDATE SET {increments}"""
 
 def mrr_month_add(*, deltas: MonthFigures) -> None:
     """Add each (currency, month)'s figures to its row, creating it; in (currency, month) order, so
-    concurrent writers lock the rows in one order."""
+    concurrent writers lock the rows in one order (at the end of an `increments_deferred` block: the billing
+    run's batch)."""
+    increments_add(name=MrrMonth._meta.db_table, deltas=deltas, write=_mrr_month_write)
+
+
+def _mrr_month_write(deltas: MonthFigures) -> None:
     changed = sorted((key, figures) for key, figures in deltas.items() if any(figures))
     table = MrrMonth._meta.db_table
     increments = ", ".join(f"{f} = {table}.{f} + EXCLUDED.{f}" for f in MONTH_FIGURES)

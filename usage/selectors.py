@@ -47,7 +47,10 @@ class UsageWindow:
 
 
 # One statement for a whole batch of customers, each over its own [start, end): the billing run must not
-# issue a query per subscription. The CASE applies each meter's own aggregation to its group.
+# issue a query per subscription. The CASE applies each meter's own aggregation to its group. Each window's
+# events are read through the customer's index (LATERAL, kept apart by OFFSET 0): as a plain join the planner
+# hashed the whole event table once per batch (57 ms of a 2,000-customer batch at 100,000 events, growing with
+# the table).
 _AGGREGATE_MANY_SQL = """
 SELECT w.customer_id, m.id,
        CASE m.aggregation
@@ -57,10 +60,11 @@ SELECT w.customer_id, m.id,
            ELSE COUNT(DISTINCT e.properties ->> m.unique_property)::numeric
        END
 FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(customer_id, period_start, period_end)
-JOIN usage_usageevent e
-  ON e.customer_id = w.customer_id AND e.occurred_at >= w.period_start AND e.occurred_at < w.period_end
+CROSS JOIN LATERAL (
+    SELECT id, meter_id, quantity, properties FROM usage_usageevent
+    WHERE customer_id = w.customer_id AND occurred_at >= w.period_start AND occurred_at < w.period_end
+      AND meter_id = ANY(%s::bigint[]) OFFSET 0) AS e
 JOIN usage_meter m ON m.id = e.meter_id
-WHERE e.meter_id = ANY(%s::bigint[])
 GROUP BY w.customer_id, m.id
 """
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from core.audit import Actor
 from core.bulk import AUDIT_FIELDS, array_of, audit_values, ids_reserve, json_text, rows_copy
+from core.increments import increments_deferred
 from core.jobs import job_defer
 from payments.billing.common import deferred_checks_run, rows_update
 from payments.emails import INVOICES_FINALIZED_TASK
@@ -102,14 +103,18 @@ def invoices_issuing(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime,
     exist. A second invoice for a subscription period violates `invoice_one_per_subscription_period`,
     which aborts the caller's transaction on entry: that constraint, not a prior check, is the
     exactly-once guard."""
-    issued = _invoices_write(drafts=drafts, actor=actor, now=now, ids=ids)
-    yield issued
-    if issued:
-        # Revenue counts them as issued (open, or paid, at the numbering below), under their subscriptions'
-        # plans as the body left them (a scheduled downgrade applied): two statements per batch, before the
-        # counter is locked.
-        money_rollups_add(invoices=Q(pk__in=array_of(invoice.pk for invoice in issued)), only=("revenue",),
-                          issuing=True)
+    # The batch's rollup increments (its MRR months, credit days, subscription counts, revenue) are held and
+    # written after its deferred constraint checks, just before the numbering: rows every concurrent batch
+    # also adds to then stay locked only for the batch's tail (core.increments).
+    with increments_deferred():
+        issued = _invoices_write(drafts=drafts, actor=actor, now=now, ids=ids)
+        yield issued
+        if issued:
+            # Revenue counts them as issued (open, or paid, at the numbering below), under their subscriptions'
+            # plans as the body left them (a scheduled downgrade applied).
+            money_rollups_add(invoices=Q(pk__in=array_of(invoice.pk for invoice in issued)), only=("revenue",),
+                              issuing=True)
+            deferred_checks_run()
     issued[:] = _invoices_number(issued=issued, year=now.year)
     # Reads the numbered invoices back, and only when some endpoint wants invoice events.
     invoices_issued_webhook_emit(invoice_ids=[invoice.pk for invoice in issued])
@@ -157,7 +162,8 @@ def _invoices_write(*, drafts: list[InvoiceDraft], actor: Actor, now: datetime,
 def _invoices_number(*, issued: list[IssuedInvoice], year: int) -> list[IssuedInvoice]:
     """Number the written drafts in id order and give them the status they were issued with (open, or
     paid when nothing is due; their audit rows were written with them). The batch's deferred foreign-key
-    checks run first, so the COMMIT that follows has nothing left to check while the counter is locked."""
+    checks have run (`invoices_issuing`), so the COMMIT that follows has nothing left to check while the
+    counter is locked. They run once more here for the few rollup rows written since."""
     if not issued:
         return []
     deferred_checks_run()

@@ -23,6 +23,7 @@ from django.db.models import BigIntegerField, Case, CharField, F, Q, QuerySet, V
 from django.db.models.functions import Coalesce, TruncDate
 
 from core.bulk import array_of
+from core.increments import increments_add
 from payments.models import Invoice, InvoiceStatus, Payment, PaymentDay, Refund, RefundStatus, RevenueDay
 from payments.selectors.lists import COLLECTED_PAYMENT_STATUSES
 from payments.services.mrr_rollups import BILLED_INVOICE_STATUSES
@@ -138,7 +139,13 @@ ON CONFLICT ({keys}) DO UPDATE SET {increments}"""
 
 
 def rollup_rows_add(*, rollup: Rollup, deltas: dict[tuple, list[int]]) -> None:
-    """Add each key's figures to its row (creating it), in key order, 1,000 rows per statement."""
+    """Add each key's figures to its row (creating it), in key order, 1,000 rows per statement: now, or at the
+    end of an `increments_deferred` block (the billing run's batch)."""
+    increments_add(name=rollup.table, deltas=deltas,
+                   write=lambda held: _rollup_rows_write(rollup=rollup, deltas=held))
+
+
+def _rollup_rows_write(*, rollup: Rollup, deltas: dict[tuple, list[int]]) -> None:
     changed = sorted((key, figures) for key, figures in deltas.items() if any(figures))
     if not changed:
         return

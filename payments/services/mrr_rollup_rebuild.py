@@ -11,7 +11,7 @@ from datetime import datetime
 from django.db import transaction
 
 from core.bulk import array_of, rows_copy
-from payments.services.mrr_rollups import FeeMonth, customers_fees_compute, fee_months_copy, spans_copy
+from payments.services.mrr_rollups import FeeMonth, FeeSpan, customers_fees_compute, fee_months_copy, spans_copy
 from subscriptions.models import (
     Customer,
     CustomerFirstFee,
@@ -38,7 +38,7 @@ class CustomerChunk:
 
     customer_ids: list[int]
     fee_months: list[FeeMonth]
-    spans: list[SubscriptionFeeSpan]
+    spans: list[FeeSpan]
     changes: CustomerChanges
     months: dict[tuple[int, str, datetime], int]
     first_paid: dict[int, datetime]
@@ -104,14 +104,17 @@ def mrr_rollup_mismatches() -> list[dict]:
     recomputed = mrr_rollups_recompute()
     for chunk in recomputed.chunks:
         customer_ids = array_of(chunk.customer_ids)
+        # Stored rows as plain values: model instances cost verify more than the comparison itself.
         _compare(mismatches, "mrr_fee_month", stored={
-            (f.subscription_id, f.month): (f.customer_id, f.currency, f.unit_amount, f.period_months)
-            for f in SubscriptionFeeMonth.objects.filter(customer_id__in=customer_ids)},
+            (sub, month): tuple(values) for sub, month, *values in SubscriptionFeeMonth.objects.filter(
+                customer_id__in=customer_ids).values_list("subscription_id", "month", "customer_id", "currency",
+                                                          "unit_amount", "period_months")},
             expected={(f.subscription_id, f.month): (f.customer_id, f.currency, f.unit_amount, f.period_months)
                       for f in chunk.fee_months})
         _compare(mismatches, "mrr_fee_span",
-                 stored={_span_key(s): _span_values(s)
-                         for s in SubscriptionFeeSpan.objects.filter(customer_id__in=customer_ids)},
+                 stored={(sub, starts): tuple(values) for sub, starts, *values in SubscriptionFeeSpan.objects.filter(
+                     customer_id__in=customer_ids).values_list("subscription_id", "starts_at", "ends_at", "customer_id",
+                                                               "currency", "unit_amount", "period_months")},
                  expected={_span_key(s): _span_values(s) for s in chunk.spans})
         _compare(mismatches, "mrr_change", stored={
             (c, cur, at): tuple(values) for c, cur, at, *values in CustomerMrrChange.objects.filter(
@@ -129,11 +132,11 @@ def mrr_rollup_mismatches() -> list[dict]:
     return mismatches
 
 
-def _span_key(span: SubscriptionFeeSpan) -> tuple:
+def _span_key(span: FeeSpan) -> tuple:
     return (span.subscription_id, span.starts_at)
 
 
-def _span_values(span: SubscriptionFeeSpan) -> tuple:
+def _span_values(span: FeeSpan) -> tuple:
     return (span.ends_at, span.customer_id, span.currency, span.unit_amount, span.period_months)
 
 

@@ -236,6 +236,8 @@ def test_renewal_batch_query_count_does_not_grow_with_batch_size(metered_plan):
     # mrr_rollups, one call per batch with its change points, payments/tests/test_mrr_rollups.py pins it),
     # money 2 (the batch's invoices counted in the revenue rollup: one read, one upsert), credits per day 1
     # (the refill grants' day rows) and subscriptions at a date 3 (states before, month and instant deltas).
+    # The rollup increments are held to the batch's tail (core.increments.increments_deferred), which costs a
+    # second deferred-check statement before the numbering and merges repeated upserts of one rollup table.
     assert queries[2] == queries[40] <= 16 + 10 + 2 + 1 + 3
 
 
