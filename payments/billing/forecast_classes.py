@@ -29,7 +29,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Case, Count, Exists, F, IntegerField, Min, OuterRef, Q, Value, When
-from django.db.models.functions import Coalesce, ExtractDay, ExtractMonth, ExtractYear, Mod, TruncDate, TruncTime
+from django.db.models.functions import Mod
 from django.db.models.lookups import LessThan, LessThanOrEqual
 
 from core.bulk import array_of
@@ -44,7 +44,8 @@ from payments.billing.lines import Catalog, catalog_load
 from payments.billing.renewals import ClaimedSubscription
 from payments.models import CreditPackOrder, CreditPackOrderStatus, ProviderAccount
 from payments.selectors.provider_accounts import HAS_SAVED_METHOD
-from subscriptions.models import BillingInterval, Subscription, SubscriptionStatus
+from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.periods import months_per_period
 from usage.models import UsageEvent
 from usage.selectors import UsageWindow, usage_aggregate_windows
 
@@ -54,10 +55,16 @@ _REPRESENTATIVE_COLUMNS = ("id", "customer_id", "plan_id", "scheduled_plan_id", 
                            "customer__currency", HAS_SAVED_METHOD)
 
 
-def _plan_months(prefix: str):
-    """The months one period of the plan at `prefix` spans (subscriptions.periods.months_per_period)."""
-    return Case(When(**{f"{prefix}__interval": BillingInterval.YEAR}, then=Value(12)), default=Value(1),
-                output_field=IntegerField()) * F(f"{prefix}__interval_count")
+def _anchor_phase(*, catalog: Catalog):
+    """The anchor's month index modulo the months of the plan in force next (the scheduled plan, else the
+    plan): a CASE over the catalog's plans, so the GROUP BY joins no plan. A plan missing from the catalog
+    (created since it was read) keeps the whole month index, a finer key and so still an exact one."""
+    by_months: dict[int, list[int]] = defaultdict(list)
+    for plan in catalog.plans.values():
+        by_months[months_per_period(interval=plan.interval, interval_count=plan.interval_count)].append(plan.pk)
+    return Case(*[When(Q(scheduled_plan_id__in=ids) | Q(scheduled_plan_id__isnull=True, plan_id__in=ids),
+                       then=Mod(F("anchor_month"), Value(months))) for months, ids in sorted(by_months.items())],
+                default=F("anchor_month"), output_field=IntegerField())
 
 
 def _saved_method() -> Exists:
@@ -84,24 +91,21 @@ def forecast_classes(*, now: datetime, horizon: datetime, currency: str | None,
     """(representative subscription id, members) of every equivalence class due before the horizon, in
     one grouped query (the module docstring lists the key and why it suffices)."""
     now_time, horizon_time = now.astimezone(UTC).time(), horizon.astimezone(UTC).time()
-    anchor, end = "billing_cycle_anchor", "current_period_end"
+    # The period end's and the anchor's UTC parts are stored (Subscription's generated columns): only
+    # comparisons with now and the horizon are left to compute per row.
     rows = (Subscription.objects
             .filter(status__in=FORECAST_STATUSES, current_period_end__lt=horizon, billed_by="",
                     **({"customer__currency": currency} if currency else {}))
             .annotate(
                 k_saved=Case(When(status=SubscriptionStatus.TRIALING, then=_saved_method()), default=Value(False)),
                 k_alone=Case(When(_alone(now=now, catalog=catalog), then=F("pk")), default=None),
-                k_end_day=TruncDate(end, tzinfo=UTC),
-                k_end_past=LessThanOrEqual(F(end), Value(now)),
-                k_end_before_anchor_time=LessThan(TruncTime(end, tzinfo=UTC), TruncTime(anchor, tzinfo=UTC)),
-                k_anchor_day=ExtractDay(anchor, tzinfo=UTC),
-                k_anchor_phase=Mod(ExtractYear(anchor, tzinfo=UTC) * 12 + ExtractMonth(anchor, tzinfo=UTC) - 1,
-                                   Coalesce(_plan_months("scheduled_plan"), _plan_months("plan"))),
-                k_anchor_by_now=LessThanOrEqual(TruncTime(anchor, tzinfo=UTC), Value(now_time)),
-                k_anchor_by_horizon=LessThan(TruncTime(anchor, tzinfo=UTC), Value(horizon_time)))
+                k_end_past=LessThanOrEqual(F("current_period_end"), Value(now)),
+                k_anchor_phase=_anchor_phase(catalog=catalog),
+                k_anchor_by_now=LessThanOrEqual(F("anchor_time"), Value(now_time)),
+                k_anchor_by_horizon=LessThan(F("anchor_time"), Value(horizon_time)))
             .values("plan_id", "scheduled_plan_id", "status", "cancel_at_period_end", "customer__currency",
-                    "k_saved", "k_alone", "k_end_day", "k_end_past", "k_end_before_anchor_time", "k_anchor_day",
-                    "k_anchor_phase", "k_anchor_by_now", "k_anchor_by_horizon")
+                    "k_saved", "k_alone", "period_end_day", "k_end_past", "period_end_before_anchor_time",
+                    "anchor_day", "k_anchor_phase", "k_anchor_by_now", "k_anchor_by_horizon")
             .annotate(representative=Min("pk"), members=Count("pk"))
             .values_list("representative", "members")
             .order_by("representative"))
