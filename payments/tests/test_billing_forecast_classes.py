@@ -214,7 +214,7 @@ def test_an_input_that_moves_an_invoice_to_another_day_separates_the_classes(cas
 # ------------------------------------------------------------------ the stored key parts and their writers
 
 
-def _stored_parts_are_the_rows_own() -> None:
+def _assert_stored_parts_are_the_rows_own() -> None:
     """Every subscription's generated key columns (subscriptions.models.Subscription) are what Python
     makes of its own period end and anchor in UTC."""
     rows = Subscription.objects.values_list("current_period_end", "billing_cycle_anchor", "period_end_day",
@@ -241,7 +241,7 @@ def test_the_stored_key_parts_are_the_utc_parts_of_any_instant():
     for anchor, end in zip(instants, instants[1:] + instants[:1], strict=True):
         SubscriptionFactory(customer=CustomerFactory(user=None), billing_cycle_anchor=anchor,
                             current_period_start=min(anchor, end) - timedelta(days=1), current_period_end=end)
-    _stored_parts_are_the_rows_own()
+    _assert_stored_parts_are_the_rows_own()
     first = Subscription.objects.order_by("pk").first()
     Subscription.objects.filter(pk=first.pk).update(
         billing_cycle_anchor=datetime(2027, 5, 31, 23, 30, tzinfo=UTC),
@@ -252,7 +252,7 @@ def test_the_stored_key_parts_are_the_utc_parts_of_any_instant():
               rows=[(CustomerFactory(user=None).pk, first.plan_id, "active", datetime(2028, 2, 29, 1, tzinfo=UTC),
                      datetime(2028, 2, 29, 1, tzinfo=UTC), datetime(2028, 3, 29, 0, 59, tzinfo=UTC), False, "{}",
                      NOW, NOW)])
-    _stored_parts_are_the_rows_own()
+    _assert_stored_parts_are_the_rows_own()
 
 
 def test_the_classes_follow_renewals_plan_changes_pauses_and_moved_anchors(settings):
@@ -279,7 +279,7 @@ def test_the_classes_follow_renewals_plan_changes_pauses_and_moved_anchors(setti
     resumed_at = datetime(2027, 4, 20, 17, 45, 12, tzinfo=UTC)
     subscription_resume_billed(subscription=subs[2], actor=actor, now=resumed_at)
     Subscription.objects.filter(pk=subs[3].pk).update(billing_cycle_anchor=datetime(2026, 12, 15, 8, tzinfo=UTC))
-    _stored_parts_are_the_rows_own()
+    _assert_stored_parts_are_the_rows_own()
     assert Subscription.objects.get(pk=subs[2].pk).anchor_time == resumed_at.time()
     for days, now in itertools.product([30, 366], [resumed_at, resumed_at.astimezone(EVENING_BEFORE)]):
         assert billing_forecast_days(now=now, days=days) == forecast_by_day(
