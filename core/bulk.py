@@ -78,7 +78,8 @@ def _sqlite_rows_insert(*, model: type[Model], fields: Sequence[str], rows: Iter
     # the caller wrote into rows it also counted in a rollup (`billing verify` then found them apart).
     # Columns the caller left out get the model's defaults, and timestamps the insert's instant, as before.
     now = timezone.now()
-    others = [f for f in model._meta.concrete_fields if f not in given and not f.primary_key]
+    # Generated columns (the database computes them) take no value from an INSERT.
+    others = [f for f in model._meta.concrete_fields if f not in given and not f.primary_key and not f.generated]
     for field in others:
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             for instance in instances:

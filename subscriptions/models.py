@@ -2,9 +2,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.lookups import LessThan
 from django.utils.translation import gettext_lazy as _
 
 from core.audit import AuditRow
+from core.utc_parts import UtcDate, UtcDay, UtcMonthIndex, UtcTime
 from modules.selectors import features_refused
 
 
@@ -183,6 +185,26 @@ class Subscription(models.Model):
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # The parts of the period end and the anchor that decide on which days the next invoices land (the
+    # forecast's equivalence classes, payments.billing.forecast_classes), kept by the database itself
+    # from the two columns whoever writes them: one GROUP BY over stored values instead of date
+    # arithmetic on every row. Neither SQL nor the ORM can write them.
+    period_end_day = models.GeneratedField(
+        expression=UtcDate("current_period_end"), output_field=models.DateField(), db_persist=True,
+        verbose_name=_("period end (UTC day)"))
+    period_end_before_anchor_time = models.GeneratedField(
+        expression=LessThan(UtcTime("current_period_end"), UtcTime("billing_cycle_anchor")),
+        output_field=models.BooleanField(), db_persist=True,
+        verbose_name=_("period ends earlier in the day than the anchor"))
+    anchor_day = models.GeneratedField(
+        expression=UtcDay("billing_cycle_anchor"), output_field=models.IntegerField(), db_persist=True,
+        verbose_name=_("anchor's day of month"))
+    anchor_month = models.GeneratedField(
+        expression=UtcMonthIndex("billing_cycle_anchor"), output_field=models.IntegerField(), db_persist=True,
+        verbose_name=_("anchor's month index"))
+    anchor_time = models.GeneratedField(
+        expression=UtcTime("billing_cycle_anchor"), output_field=models.TimeField(), db_persist=True,
+        verbose_name=_("anchor's time of day (UTC)"))
 
     class Meta:
         verbose_name = _("subscription")

@@ -29,7 +29,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Case, Count, Exists, F, IntegerField, Min, OuterRef, Q, Value, When
-from django.db.models.functions import Coalesce, ExtractDay, ExtractMonth, ExtractYear, Mod, TruncDate, TruncTime
+from django.db.models.functions import Mod
 from django.db.models.lookups import LessThan, LessThanOrEqual
 
 from core.bulk import array_of
@@ -44,7 +44,8 @@ from payments.billing.lines import Catalog, catalog_load
 from payments.billing.renewals import ClaimedSubscription
 from payments.models import CreditPackOrder, CreditPackOrderStatus, ProviderAccount
 from payments.selectors.provider_accounts import HAS_SAVED_METHOD
-from subscriptions.models import BillingInterval, Subscription, SubscriptionStatus
+from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.periods import months_per_period
 from usage.models import UsageEvent
 from usage.selectors import UsageWindow, usage_aggregate_windows
 
@@ -54,10 +55,16 @@ _REPRESENTATIVE_COLUMNS = ("id", "customer_id", "plan_id", "scheduled_plan_id", 
                            "customer__currency", HAS_SAVED_METHOD)
 
 
-def _plan_months(prefix: str):
-    """The months one period of the plan at `prefix` spans (subscriptions.periods.months_per_period)."""
-    return Case(When(**{f"{prefix}__interval": BillingInterval.YEAR}, then=Value(12)), default=Value(1),
-                output_field=IntegerField()) * F(f"{prefix}__interval_count")
+def _anchor_phase(*, catalog: Catalog):
+    """The anchor's month index modulo the months of the plan in force next (the scheduled plan, else the
+    plan): a CASE over the catalog's plans, so the GROUP BY joins no plan. A plan missing from the catalog
+    (created since it was read) keeps the whole month index, a finer key and so still an exact one."""
+    by_months: dict[int, list[int]] = defaultdict(list)
+    for plan in catalog.plans.values():
+        by_months[months_per_period(interval=plan.interval, interval_count=plan.interval_count)].append(plan.pk)
+    return Case(*[When(Q(scheduled_plan_id__in=ids) | Q(scheduled_plan_id__isnull=True, plan_id__in=ids),
+                       then=Mod(F("anchor_month"), Value(months))) for months, ids in sorted(by_months.items())],
+                default=F("anchor_month"), output_field=IntegerField())
 
 
 def _saved_method() -> Exists:
@@ -84,24 +91,21 @@ def forecast_classes(*, now: datetime, horizon: datetime, currency: str | None,
     """(representative subscription id, members) of every equivalence class due before the horizon, in
     one grouped query (the module docstring lists the key and why it suffices)."""
     now_time, horizon_time = now.astimezone(UTC).time(), horizon.astimezone(UTC).time()
-    anchor, end = "billing_cycle_anchor", "current_period_end"
+    # The period end's and the anchor's UTC parts are stored (Subscription's generated columns): only
+    # comparisons with now and the horizon are left to compute per row.
     rows = (Subscription.objects
             .filter(status__in=FORECAST_STATUSES, current_period_end__lt=horizon, billed_by="",
                     **({"customer__currency": currency} if currency else {}))
             .annotate(
                 k_saved=Case(When(status=SubscriptionStatus.TRIALING, then=_saved_method()), default=Value(False)),
                 k_alone=Case(When(_alone(now=now, catalog=catalog), then=F("pk")), default=None),
-                k_end_day=TruncDate(end, tzinfo=UTC),
-                k_end_past=LessThanOrEqual(F(end), Value(now)),
-                k_end_before_anchor_time=LessThan(TruncTime(end, tzinfo=UTC), TruncTime(anchor, tzinfo=UTC)),
-                k_anchor_day=ExtractDay(anchor, tzinfo=UTC),
-                k_anchor_phase=Mod(ExtractYear(anchor, tzinfo=UTC) * 12 + ExtractMonth(anchor, tzinfo=UTC) - 1,
-                                   Coalesce(_plan_months("scheduled_plan"), _plan_months("plan"))),
-                k_anchor_by_now=LessThanOrEqual(TruncTime(anchor, tzinfo=UTC), Value(now_time)),
-                k_anchor_by_horizon=LessThan(TruncTime(anchor, tzinfo=UTC), Value(horizon_time)))
+                k_end_past=LessThanOrEqual(F("current_period_end"), Value(now)),
+                k_anchor_phase=_anchor_phase(catalog=catalog),
+                k_anchor_by_now=LessThanOrEqual(F("anchor_time"), Value(now_time)),
+                k_anchor_by_horizon=LessThan(F("anchor_time"), Value(horizon_time)))
             .values("plan_id", "scheduled_plan_id", "status", "cancel_at_period_end", "customer__currency",
-                    "k_saved", "k_alone", "k_end_day", "k_end_past", "k_end_before_anchor_time", "k_anchor_day",
-                    "k_anchor_phase", "k_anchor_by_now", "k_anchor_by_horizon")
+                    "k_saved", "k_alone", "period_end_day", "k_end_past", "period_end_before_anchor_time",
+                    "anchor_day", "k_anchor_phase", "k_anchor_by_now", "k_anchor_by_horizon")
             .annotate(representative=Min("pk"), members=Count("pk"))
             .values_list("representative", "members")
             .order_by("representative"))
@@ -133,17 +137,12 @@ def _pending_orders(*, representatives: list[ClaimedSubscription]) -> dict[int, 
     return billed
 
 
-def _usage(*, walked: list[tuple[ClaimedSubscription, list[ForecastStep]]]) -> dict[tuple[int, int], dict]:
-    """{(subscription id, step index): usage} for every step that bills usage, in one query."""
-    keys, windows, meters = [], [], set()
-    for sub, steps in walked:
-        for index, step in enumerate(steps):
-            if step.usage_window is not None and step.prices:
-                keys.append((sub.pk, index))
-                windows.append(UsageWindow(customer_id=sub.customer_id, start=step.usage_window[0],
-                                           end=step.usage_window[1]))
-                meters.update(p.meter_id for p in step.prices)
-    return dict(zip(keys, usage_aggregate_windows(windows=windows, meter_ids=sorted(meters)), strict=True))
+def _usage(*, metered: list[tuple[ClaimedSubscription, ForecastStep]]) -> list[dict]:
+    """The usage recorded so far in each step's window, in one query (none without a step)."""
+    windows = [UsageWindow(customer_id=sub.customer_id, start=step.usage_window[0], end=step.usage_window[1])
+               for sub, step in metered]
+    meters = sorted({price.meter_id for _, step in metered for price in step.prices})
+    return usage_aggregate_windows(windows=windows, meter_ids=meters)
 
 
 def _step_total(*, step: ForecastStep, usage: dict, orders: list[CreditPackOrder],
@@ -165,24 +164,31 @@ def billing_forecast_days(*, now: datetime, days: int, currency: str | None = No
     """`forecast_by_day(invoices=billing_forecast(...))`, from one walk per equivalence class."""
     horizon = now + timedelta(days=days)
     catalog = catalog_load()
-    classes = forecast_classes(now=now, horizon=horizon, currency=currency, catalog=catalog)
-    members = dict(classes)
+    members = dict(forecast_classes(now=now, horizon=horizon, currency=currency, catalog=catalog))
     representatives = _representatives(ids=list(members), catalog=catalog)
     orders = _pending_orders(representatives=representatives)
-    # The walk moves each representative forward in place: its customer and first period end are kept.
-    walked = [(sub, list(forecast_steps(subscription=sub, now=now, horizon=horizon, catalog=catalog)))
-              for sub in representatives]
-    usage = _usage(walked=walked)
     grouped: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     totals: dict[tuple, int | None] = {}
-    for sub, steps in walked:
-        count = members[sub.pk]
-        for index, step in enumerate(steps):
-            total = _step_total(step=step, usage=usage.get((sub.pk, index), {}),
-                                orders=orders[sub.pk] if step.first else [], totals=totals)
-            if total is not None:
-                figures = grouped[(step.issue_at.date(), sub.currency)]
-                figures[0] += count
-                figures[1] += total * count
+
+    def count(sub: ClaimedSubscription, step: ForecastStep, usage: dict) -> None:
+        total = _step_total(step=step, usage=usage, orders=orders[sub.pk] if step.first else [], totals=totals)
+        if total is not None:
+            figures = grouped[(step.issue_at.date(), sub.currency)]
+            figures[0] += members[sub.pk]
+            figures[1] += total * members[sub.pk]
+
+    # Each step is counted as soon as it is walked (the walk moves the representative forward in place;
+    # its customer and currency stay), so steps die young: holding every step of a long window to the end
+    # promoted tens of thousands of objects a call, and the collector's full passes that followed (hundreds
+    # of ms in a big process) became the report's p95. Steps billing usage wait for one bulk read.
+    metered = []
+    for sub in representatives:
+        for step in forecast_steps(subscription=sub, now=now, horizon=horizon, catalog=catalog):
+            if step.usage_window is not None and step.prices:
+                metered.append((sub, step))
+            else:
+                count(sub, step, {})
+    for (sub, step), usage in zip(metered, _usage(metered=metered), strict=True):
+        count(sub, step, usage)
     return [ForecastDay(day=day, currency=code, invoices=n, total=total)
             for (day, code), (n, total) in sorted(grouped.items())]

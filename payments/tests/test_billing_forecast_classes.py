@@ -15,13 +15,18 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.audit import Actor
+from core.bulk import rows_copy
 from payments.billing.forecast import billing_forecast, forecast_by_day
 from payments.billing.forecast_classes import billing_forecast_days, forecast_classes
 from payments.billing.lines import catalog_load
+from payments.billing.resume import subscription_resume_billed
+from payments.billing.run import billing_run
+from payments.services import subscription_change_plan
 from payments.services.credit_pack_orders import credit_pack_order_place
 from payments.tests.factories import StripeCustomerFactory
-from subscriptions.models import BillingInterval, SubscriptionStatus
+from subscriptions.models import BillingInterval, Subscription, SubscriptionStatus
 from subscriptions.periods import period_boundary
+from subscriptions.services import subscription_pause
 from subscriptions.tests.factories import CustomerFactory, PlanFactory, SubscriptionFactory
 from usage.models import MeterPrice, UsageEvent
 from usage.tests.factories import MeterFactory
@@ -204,3 +209,78 @@ def test_an_input_that_moves_an_invoice_to_another_day_separates_the_classes(cas
     assert billing_forecast_days(now=now, days=days) == forecast_by_day(invoices=walked)
     assert len(forecast_classes(now=now, horizon=now + timedelta(days=days), currency=None,
                                 catalog=catalog_load())) == 2
+
+
+# ------------------------------------------------------------------ the stored key parts and their writers
+
+
+def _assert_stored_parts_are_the_rows_own() -> None:
+    """Every subscription's generated key columns (subscriptions.models.Subscription) are what Python
+    makes of its own period end and anchor in UTC."""
+    rows = Subscription.objects.values_list("current_period_end", "billing_cycle_anchor", "period_end_day",
+                                            "period_end_before_anchor_time", "anchor_day", "anchor_month",
+                                            "anchor_time")
+    for end, anchor, end_day, before, anchor_day, anchor_month, anchor_time in rows:
+        end, anchor = end.astimezone(UTC), anchor.astimezone(UTC)
+        assert (end_day, before, anchor_day, anchor_month, anchor_time) == (
+            end.date(), end.time() < anchor.time(), anchor.day,
+            anchor.year * 12 + anchor.month - 1, anchor.time()), (end, anchor)
+
+
+def test_the_stored_key_parts_are_the_utc_parts_of_any_instant():
+    """Written by the ORM, by an UPDATE and by COPY, at instants on both sides of midnight and of each
+    other's time of day, with and without microseconds, in offsets other than UTC."""
+    rng = random.Random(5)
+    instants = [datetime(2027, 1, 1, tzinfo=UTC), datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+                datetime(2027, 2, 28, 2, 15, tzinfo=dt_timezone(timedelta(hours=5))),
+                datetime(2027, 3, 1, 21, 0, 0, 1, tzinfo=ZoneInfo("America/New_York")),
+                datetime(1999, 12, 31, 12, tzinfo=UTC), datetime(2400, 2, 29, 6, tzinfo=UTC)]
+    instants += [datetime(2027, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(10**8),
+                                                              microseconds=rng.randrange(10**6))
+                 for _ in range(30)]
+    for anchor, end in zip(instants, instants[1:] + instants[:1], strict=True):
+        SubscriptionFactory(customer=CustomerFactory(user=None), billing_cycle_anchor=anchor,
+                            current_period_start=min(anchor, end) - timedelta(days=1), current_period_end=end)
+    _assert_stored_parts_are_the_rows_own()
+    first = Subscription.objects.order_by("pk").first()
+    Subscription.objects.filter(pk=first.pk).update(
+        billing_cycle_anchor=datetime(2027, 5, 31, 23, 30, tzinfo=UTC),
+        current_period_end=datetime(2027, 6, 30, 23, 29, 59, tzinfo=UTC))
+    rows_copy(model=Subscription, fields=("customer", "plan", "status", "billing_cycle_anchor", "current_period_start",
+                                          "current_period_end", "cancel_at_period_end", "metadata", "created_at",
+                                          "updated_at"),
+              rows=[(CustomerFactory(user=None).pk, first.plan_id, "active", datetime(2028, 2, 29, 1, tzinfo=UTC),
+                     datetime(2028, 2, 29, 1, tzinfo=UTC), datetime(2028, 3, 29, 0, 59, tzinfo=UTC), False, "{}",
+                     NOW, NOW)])
+    _assert_stored_parts_are_the_rows_own()
+
+
+def test_the_classes_follow_renewals_plan_changes_pauses_and_moved_anchors(settings):
+    """The services that move a period end or an anchor (the billing run's batch UPDATE, an upgrade now, a
+    downgrade at the period end, a pause and a resume that restarts the cycle, a staff edit of the anchor)
+    leave stored key parts that still give the walk's figures."""
+    settings.BILLING_REQUIRE_PAYMENT_METHOD_FOR_TRIAL_CONVERSION = False
+    actor = Actor.system("test")
+    monthly, cheaper, dearer = PlanFactory(amount=3000), PlanFactory(amount=1000), PlanFactory(amount=5000)
+    yearly = PlanFactory(amount=30000, interval=BillingInterval.YEAR)
+    start = datetime(2027, 1, 31, 9, 30, tzinfo=UTC)
+    subs = []
+    for n in range(12):
+        anchor, plan = start + timedelta(days=n % 4, hours=n), yearly if n > 9 else monthly
+        subs.append(SubscriptionFactory(customer=CustomerFactory(user=None), plan=plan, billing_cycle_anchor=anchor,
+                                        current_period_start=anchor,
+                                        current_period_end=period_boundary(anchor=anchor, interval=plan.interval,
+                                                                           interval_count=1, periods=1)))
+    billing_run(as_of=datetime(2027, 3, 5, tzinfo=UTC))
+    after_run = datetime(2027, 3, 6, tzinfo=UTC)
+    subscription_change_plan(subscription=subs[0], new_plan=dearer, actor=actor, now=after_run)
+    subscription_change_plan(subscription=subs[1], new_plan=cheaper, actor=actor, now=after_run)
+    subscription_pause(subscription=subs[2], actor=actor, now=after_run)
+    resumed_at = datetime(2027, 4, 20, 17, 45, 12, tzinfo=UTC)
+    subscription_resume_billed(subscription=subs[2], actor=actor, now=resumed_at)
+    Subscription.objects.filter(pk=subs[3].pk).update(billing_cycle_anchor=datetime(2026, 12, 15, 8, tzinfo=UTC))
+    _assert_stored_parts_are_the_rows_own()
+    assert Subscription.objects.get(pk=subs[2].pk).anchor_time == resumed_at.time()
+    for days, now in itertools.product([30, 366], [resumed_at, resumed_at.astimezone(EVENING_BEFORE)]):
+        assert billing_forecast_days(now=now, days=days) == forecast_by_day(
+            invoices=billing_forecast(now=now, days=days)), (days, now)

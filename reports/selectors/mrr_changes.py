@@ -26,30 +26,33 @@ _INSTANT_SQL = f"""
 SELECT 0, {{index}}, currency, SUM(mrr_after - mrr_before), SUM({_PAYING}), SUM({_COVERED}), 0, 0, 0, 0, 0, 0
 FROM {{changes}} WHERE changed_at > %s AND changed_at <= %s {{currency}} GROUP BY currency"""
 
-# Part 1: the movements of the window [a, b), per currency, from each moving customer's first and last
-# change in (a, b] (one sort: the last row is the one numbered as many as the customer has); a customer
-# from 0 is reactivated when its first paid fee period began before a. The CASE order is
-# `subscriptions.mrr_rollups.mrr_movement_classify`'s.
-_MOVED = "c.mrr_start <> c.mrr_end AND c.mrr_start <> 0"
+# Part 1: the movements of the window [a, b), per currency, from each moving customer's rows in (a, b]. A
+# customer's rows chain (one's after is the next one's before), so over them SUM(before - after) is
+# d = start - end and SUM((before <> 0) - (after <> 0)) is p = (start <> 0) - (end <> 0), and those two
+# decide its movement without finding its first and last row (no sort, no window function): p = -1 is from
+# 0 (new, or reactivated when its first paid fee period began before a), p = 1 is to 0 (churned), p = 0 with
+# d <> 0 is up or down; each moves MRR by -d. The CASEs are `subscriptions.mrr_rollups.
+# mrr_movement_classify`'s. First fees are looked up only for customers from 0. The same rows also give
+# part 0's figures for the instant b when b's month starts at a (a report's last partial window), so those
+# rows are read once.
+_FROM_ZERO = "g.p = -1"
+_REACTIVATED = (f"{_FROM_ZERO} AND EXISTS (SELECT 1 FROM {{first_fees}} f WHERE f.customer_id = g.customer_id"
+                " AND f.first_paid_at < %s)")
 _WINDOW_SQL = f"""
-SELECT 1, {{index}}, c.currency, 0, 0, 0,
-  SUM(CASE WHEN c.mrr_start <> c.mrr_end AND c.mrr_start = 0
-           AND (f.first_paid_at IS NULL OR f.first_paid_at >= %s) THEN c.mrr_end ELSE 0 END),
-  SUM(CASE WHEN {_MOVED} AND c.mrr_end <> 0 AND c.mrr_end > c.mrr_start THEN c.mrr_end - c.mrr_start ELSE 0 END),
-  SUM(CASE WHEN {_MOVED} AND c.mrr_end <> 0 AND c.mrr_end < c.mrr_start THEN c.mrr_end - c.mrr_start ELSE 0 END),
-  SUM(CASE WHEN {_MOVED} AND c.mrr_end = 0 THEN -c.mrr_start ELSE 0 END),
-  SUM(CASE WHEN c.mrr_start <> c.mrr_end AND c.mrr_start = 0
-           AND f.first_paid_at < %s THEN c.mrr_end ELSE 0 END),
-  SUM(CASE WHEN {_MOVED} AND c.mrr_end = 0 THEN 1 ELSE 0 END)
-FROM (SELECT customer_id, currency, MAX(CASE WHEN first_n = 1 THEN mrr_before END) AS mrr_start,
-             MAX(CASE WHEN first_n = rows_n THEN mrr_after END) AS mrr_end
-      FROM (SELECT customer_id, currency, mrr_before, mrr_after,
-                   ROW_NUMBER() OVER (PARTITION BY customer_id, currency ORDER BY changed_at) AS first_n,
-                   COUNT(*) OVER (PARTITION BY customer_id, currency) AS rows_n
-            FROM {{changes}} WHERE changed_at > %s AND changed_at <= %s {{currency}}) AS w
-      GROUP BY customer_id, currency) AS c
-LEFT JOIN {{first_fees}} f ON f.customer_id = c.customer_id
-GROUP BY c.currency"""
+SELECT 1, {{index}}, g.currency, SUM(-g.d), SUM(g.paying), SUM(g.covered),
+  SUM(CASE WHEN {_FROM_ZERO} THEN -g.d ELSE 0 END) - SUM(CASE WHEN {_REACTIVATED} THEN -g.d ELSE 0 END),
+  SUM(CASE WHEN g.p = 0 AND g.d < 0 THEN -g.d ELSE 0 END),
+  SUM(CASE WHEN g.p = 0 AND g.d > 0 THEN -g.d ELSE 0 END),
+  SUM(CASE WHEN g.p = 1 THEN -g.d ELSE 0 END),
+  SUM(CASE WHEN {_REACTIVATED} THEN -g.d ELSE 0 END),
+  SUM(CASE WHEN g.p = 1 THEN 1 ELSE 0 END)
+FROM (SELECT customer_id, currency, CAST(SUM(mrr_before - mrr_after) AS BIGINT) AS d,
+             SUM((CASE WHEN mrr_before <> 0 THEN 1 ELSE 0 END) - (CASE WHEN mrr_after <> 0 THEN 1 ELSE 0 END)) AS p,
+             SUM({_PAYING}) AS paying, SUM({_COVERED}) AS covered
+      FROM {{changes}} WHERE changed_at > %s AND changed_at <= %s {{currency}}
+      GROUP BY customer_id, currency) AS g
+WHERE g.d <> 0 OR g.paying <> 0 OR g.covered <> 0
+GROUP BY g.currency"""
 
 
 @dataclass
@@ -86,9 +89,12 @@ def mrr_partial_figures(*, instants: list[tuple[datetime, datetime]], windows: l
     names = {"changes": CustomerMrrChange._meta.db_table, "first_fees": CustomerFirstFee._meta.db_table,
              "currency": "AND currency = %s" if currency else ""}
     parts, params = [], []
+    # An instant whose (month start, instant] is a window's (a, b] comes with that window's row.
+    merged = set(windows) & set(instants)
     for index, (month, at) in enumerate(instants):
-        parts.append(_INSTANT_SQL.format(index=index, **names))
-        params += [adapt(month), adapt(at), *([currency] if currency else [])]
+        if (month, at) not in merged:
+            parts.append(_INSTANT_SQL.format(index=index, **names))
+            params += [adapt(month), adapt(at), *([currency] if currency else [])]
     for index, (start, end) in enumerate(windows):
         parts.append(_WINDOW_SQL.format(index=index, **names))
         params += [adapt(start), adapt(start), adapt(start), adapt(end), *([currency] if currency else [])]
@@ -96,14 +102,14 @@ def mrr_partial_figures(*, instants: list[tuple[datetime, datetime]], windows: l
         cursor.execute(" UNION ALL ".join(parts), params)
         rows = cursor.fetchall()
     for part, index, row_currency, mrr, paying, covered, *movements, churned in rows:
-        if part == 0:
-            month, at = instants[index]
+        window = windows[index] if part == 1 else None
+        if part == 0 or window in merged:
+            at = instants[index][1] if part == 0 else window[1]
             figures.instants[(at, row_currency)] = InstantChange(mrr=int(mrr), paying=int(paying),
                                                                  covered=int(covered))
-        else:
-            start, end = windows[index]
+        if part == 1:
             # The SQL's columns are new, expansion, contraction, churned, reactivated: MOVEMENTS' order.
-            figures.windows[(start, end, row_currency)] = WindowMovements(
+            figures.windows[(*window, row_currency)] = WindowMovements(
                 movements=dict(zip(MOVEMENTS, (int(m) for m in movements), strict=True)),
                 customers_churned=int(churned))
     return figures
