@@ -82,6 +82,9 @@ def _fresh_module_state(settings):
     from modules.selectors import modules_state_forget
 
     settings.MODULES_STATE_CACHE_SECONDS = 3600
+    # Likewise the memo of API callers (subscriptions/api/callers.py): this process's own changes are seen at
+    # once, and pinned cache calls do not gain a version check when a slow machine takes over a second.
+    settings.API_CALLERS_CHECK_SECONDS = 3600
     modules_state_forget()
     yield
     modules_state_forget()

@@ -1,7 +1,7 @@
 """Credit debits by concurrent clients, through the service and over HTTP, beside a raw locked update.
 
-    .venv/bin/python bench/credit_debits.py [--seconds 5] [--clients 8] [--workers 4] [--port 8111]
-                                           [--worker-class sync|gthread] [--threads 2]
+    .venv/bin/python bench/credit_debits.py [--seconds 5] [--clients 8] [--port 8111] [--database NAME]
+                                           [--redis URL] [--workers N] [--threads N] [--worker-class CLASS]
 
 It recreates its own database (billing_bench_credits by default), migrates it and gives every customer
 it uses a large grant. Each scenario runs `--clients` clients at once for `--seconds`, first each on a
@@ -10,9 +10,10 @@ customer of its own ("distinct"), then all on one customer ("hot"):
   ledger row; COMMIT with psycopg, nothing else (the reference, same server, same run);
 - service: client processes calling `credits.services.credit_debit` (one credit, a fresh idempotency key);
 - HTTP: client processes (so the load generator is not one interpreter's GIL) posting to
-  `/api/v1/credits/debit/` on gunicorn with a token each: sync workers by default, as production runs them
-  (Procfile, docs/deploy.md: a new connection per request), or `--worker-class gthread` (keep-alive
-  connections, `--threads` per worker).
+  `/api/v1/credits/debit/` with a token each, on keep-alive connections, to gunicorn started with the
+  Procfile's own `web` command (worker class, WEB_CONCURRENCY workers, WEB_THREADS threads, access log), so
+  the figure is the shipped configuration's; `--workers`, `--threads` and `--worker-class` override it
+  to compare others.
 Then it checks that every debit answered is stored once and that the ledger equals the balances
 (`billing verify`'s credit checks), and prints debits/s with each figure's share of the reference, and the
 CPU the client processes spent per debit (they share the machine's cores with the server and PostgreSQL).
@@ -33,7 +34,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from support import PG, load_average, recreate_database, server_env, start_server  # noqa: E402
+from support import (  # noqa: E402
+    PG,
+    load_average,
+    procfile_web_command,
+    recreate_database,
+    server_env,
+    start_command,
+)
 
 GRANT = 10**12
 # Seconds the client processes may take to start (Django set-up on a busy machine) before the run gives
@@ -46,10 +54,10 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="how long each measurement runs")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--port", type=int, default=8111)
-    parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"))
-    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: the Procfile's WEB_CONCURRENCY)")
+    parser.add_argument("--threads", type=int, help="threads per worker (default: the Procfile's WEB_THREADS)")
+    parser.add_argument("--worker-class", choices=("sync", "gthread"), help="default: the Procfile's")
     parser.add_argument("--database", default="billing_bench_credits")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/2", help="cache for rate limits ('' for none)")
     return parser.parse_args()
@@ -187,6 +195,23 @@ def http_client(port: int, token: str, seconds: float, prefix: str, ready, resul
 
 # ---------------------------------------------------------------------------------- main
 
+def gunicorn_command(args, env: dict) -> list[str]:
+    """The Procfile's web command, with the options given on the command line in place of its own."""
+    env.update({name: str(value) for name, value in (("WEB_CONCURRENCY", args.workers), ("WEB_THREADS", args.threads))
+                if value is not None})
+    command = procfile_web_command(port=args.port, env=env)
+    if args.worker_class:
+        command[command.index("--worker-class") + 1] = args.worker_class
+    return command
+
+
+def server_label(command: list[str]) -> str:
+    def option(name: str) -> str:
+        return command[command.index(name) + 1]
+
+    return f"gunicorn {option('--workers')} {option('--worker-class')} workers x {option('--threads')} threads"
+
+
 def measure(args, fixtures: dict, database_url: str) -> dict:
     rates = {}
     for scenario in SCENARIOS:
@@ -200,8 +225,7 @@ def measure(args, fixtures: dict, database_url: str) -> dict:
                                             for i in clients], args.seconds)
         rates[("service", scenario)] = (done, done / elapsed, cpu)
     env = server_env(database=args.database, redis=args.redis)
-    server = start_server(server="gunicorn", workers=args.workers, port=args.port, env=env,
-                          worker_class=args.worker_class, threads=args.threads)
+    server = start_command(gunicorn_command(args, env), port=args.port, env=env)
     try:
         for scenario in SCENARIOS:
             tokens = fixtures[("http", scenario)]["tokens"]
@@ -248,9 +272,8 @@ def main():
     load_before = load_average()
     rates = measure(args, fixtures, f"{PG}/{args.database}")
     stored = check_stored(fixtures, rates)
-    workers = f"{args.workers} {args.worker_class} workers" + (
-        f" x {args.threads} threads" if args.worker_class == "gthread" else "")
-    print(f"{args.clients} clients, {args.seconds:g} s per measurement, gunicorn {workers}, "
+    workers = server_label(gunicorn_command(args, server_env(database=args.database, redis=args.redis)))
+    print(f"{args.clients} clients, {args.seconds:g} s per measurement, {workers}, "
           f"{os.cpu_count()} CPUs; load average before {load_before}, after {load_average()}")
     print(f"{'':<20}{'raw lock+update+insert':>24}{'service':>22}{'HTTP':>22}")
     for scenario in SCENARIOS:

@@ -2,7 +2,9 @@
 
 import http.client
 import os
+import re
 import secrets
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -46,12 +48,36 @@ def start_server(*, server: str, workers: int, port: int, env: dict, worker_clas
         command = [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0",
                    "billing_project.asgi:application"]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
+    _wait_healthy(process, port)
+    return process
+
+
+def procfile_web_command(*, port: int, env: dict) -> list[str]:
+    """The Procfile's `web` command as a deployment runs it (worker class, workers, threads, access log), its
+    `${VAR:-default}`s filled from `env`, bound to `port` on loopback. `--preload` is added, as start_server
+    does, so no worker is still importing Django while the clients are timed."""
+    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    expanded = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m.group(1)) or m.group(2), line[len("web:"):])
+    command = shlex.split(expanded)
+    command[command.index("--bind") + 1] = f"127.0.0.1:{port}"
+    return [str(ROOT / ".venv/bin" / command[0]), *command[1:], "--preload"]
+
+
+def start_command(command: list[str], *, port: int, env: dict) -> subprocess.Popen:
+    """Start `command` (its output discarded: the Procfile's access log goes to stdout), returned once
+    /healthz answers 200."""
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    _wait_healthy(process, port)
+    return process
+
+
+def _wait_healthy(process: subprocess.Popen, port: int) -> None:
     for _ in range(100):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/healthz")
             if conn.getresponse().status == 200:
-                return process
+                return
         except OSError:
             time.sleep(0.2)
     process.terminate()

@@ -299,6 +299,10 @@ API_CLIENT_CACHE_SECONDS = env.int("API_CLIENT_CACHE_SECONDS", default=30)
 # Seconds the cache may keep who holds an API token (subscriptions/api/tokens.py). Deleting a token or
 # saving its user forgets it at once; this bounds writes that bypass the models and Redis outages. 0: no cache.
 API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", default=30)
+# Each process also remembers the token holders and plan limits it read (subscriptions/api/callers.py) and asks
+# the cache at most this often whether any changed: a revocation or plan change made in another process is seen
+# within it (this process's own at once). 0: asked on every lookup, two cache round trips per request as before.
+API_CALLERS_CHECK_SECONDS = env.float("API_CALLERS_CHECK_SECONDS", default=1.0)
 # Seconds an API request with an Idempotency-Key holds its key before a retry may take over a claim that
 # a crashed request left behind; longer than any request (a Stripe call may take ~100 s with retries).
 API_IDEMPOTENCY_LEASE_SECONDS = env.int("API_IDEMPOTENCY_LEASE_SECONDS", default=300)

@@ -41,11 +41,13 @@ class _Kept(Generic[T]):
 
 
 class VersionedMemo(Generic[T]):
-    def __init__(self, name: str, *, load: Callable[[], T], max_age: float = 60.0, check_interval: float = 1.0):
+    def __init__(self, name: str, *, load: Callable[[], T], max_age: float = 60.0,
+                 check_interval: float | Callable[[], float] = 1.0):
         self.version_key = f"memo-version:{name}"
         self.load = load
         self.max_age = max_age
-        # Another process's change is seen within this many seconds (this process's own at once).
+        # Another process's change is seen within this many seconds (this process's own at once); a callable
+        # is asked on each read, so a setting can say it (0: the version is asked on every read).
         self.check_interval = check_interval
         # Replaced whole, so a reader in another thread never sees half of it.
         self._memo: _Kept[T] | None = None
@@ -66,7 +68,8 @@ class VersionedMemo(Generic[T]):
         then pays no round trip at all, not even to the cache), and the memo is reloaded with `load` when
         the version moved or `max_age` passed."""
         memo, now = self._memo, time.monotonic()
-        if memo is not None and now - memo.checked_at < self.check_interval and now < memo.expires_at:
+        interval = self.check_interval() if callable(self.check_interval) else self.check_interval
+        if memo is not None and now - memo.checked_at < interval and now < memo.expires_at:
             return memo.value
         version = self._version()
         if memo is not None and version and memo.version == version and now < memo.expires_at:

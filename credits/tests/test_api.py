@@ -9,7 +9,7 @@ from rest_framework.renderers import JSONRenderer
 
 from billing_project.tests.api_support import api_customer, staff_client
 from core.audit import Actor
-from core.memo import memos_warm
+from core.memo import memos_forget, memos_warm
 from credits.api.serializers import CreditWriteSerializer
 from credits.models import CreditLedgerEntry
 from credits.selectors import credit_balance_get
@@ -93,17 +93,22 @@ def cache_calls(settings, monkeypatch):
     return calls
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_customers_debit_is_one_query_and_two_cache_reads(cache_calls):
-    """The hot path over HTTP, outside any transaction as in production: the one debit statement (its own
-    transaction) and two cache reads, the token's holder and the plan limits. The token row, the Customer
-    row and the subscription are not read; the plan has no rate limits, so no counter is touched."""
-    caller = api_customer()
+def _steady_state_after_one_debit(caller) -> None:
     credit_grant(customer=caller.customer, amount=30, source="purchase", actor=Actor.system("test"))
-    caller.client.post("/api/v1/credits/debit/", {"amount": 1}, format="json")  # fills the caches
+    caller.client.post("/api/v1/credits/debit/", {"amount": 1}, format="json")  # fills the caches and memos
     modules_state_forget()
     modules_enabled_codes()  # the process's memos as a request in steady state finds them
     memos_warm()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_customers_debit_is_one_query_and_no_cache_round_trip(cache_calls):
+    """The hot path over HTTP, outside any transaction as in production: the one debit statement (its own
+    transaction) and nothing else. The token's holder and the plan limits come from the process's memo
+    (subscriptions/api/callers.py); the token row, the Customer row and the subscription are not read; the
+    plan has no rate limits, so no counter is touched."""
+    caller = api_customer()
+    _steady_state_after_one_debit(caller)
     cache_calls.clear()
 
     with CaptureQueriesContext(connection) as context:
@@ -112,6 +117,35 @@ def test_a_customers_debit_is_one_query_and_two_cache_reads(cache_calls):
     assert taken.status_code == 201 and taken.json()["balance"] == 27
     statements = [q["sql"] for q in context.captured_queries]
     assert len(statements) == 1 and statements[0].startswith("SELECT * FROM credits_debit(")
+    assert cache_calls == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_checking_for_changes_on_every_request_costs_a_cache_read_per_lookup(cache_calls, settings):
+    settings.API_CALLERS_CHECK_SECONDS = 0
+    caller = api_customer()
+    _steady_state_after_one_debit(caller)
+    cache_calls.clear()
+
+    with CaptureQueriesContext(connection) as context:
+        taken = caller.client.post("/api/v1/credits/debit/", {"amount": 2}, format="json")
+
+    assert taken.status_code == 201 and len(context.captured_queries) == 1
+    assert cache_calls == [("get", "memo-version:api-callers")] * 2  # the token's holder, the plan limits
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_process_that_forgot_its_callers_reads_them_from_the_cache_not_the_database(cache_calls):
+    caller = api_customer()
+    _steady_state_after_one_debit(caller)
+    memos_forget()  # as a process that has just started, or whose memo of callers was just emptied
+    memos_warm()
+    cache_calls.clear()
+
+    with CaptureQueriesContext(connection) as context:
+        taken = caller.client.post("/api/v1/credits/debit/", {"amount": 2}, format="json")
+
+    assert taken.status_code == 201 and len(context.captured_queries) == 1
     assert [(method, key.split(":")[0]) for method, key in cache_calls] == [("get", "api-token"),
                                                                           ("get", "api-client")]
 
@@ -119,11 +153,7 @@ def test_a_customers_debit_is_one_query_and_two_cache_reads(cache_calls):
 @pytest.mark.django_db(transaction=True)
 def test_a_rate_limited_customers_debit_adds_one_cache_round_trip_per_window(cache_calls):
     caller = api_customer(rate_limit_per_minute=100, rate_limit_per_hour=1000, api_calls_per_day=0)
-    credit_grant(customer=caller.customer, amount=30, source="purchase", actor=Actor.system("test"))
-    caller.client.post("/api/v1/credits/debit/", {"amount": 1}, format="json")
-    modules_state_forget()
-    modules_enabled_codes()
-    memos_warm()
+    _steady_state_after_one_debit(caller)
     cache_calls.clear()
 
     with CaptureQueriesContext(connection) as context:
@@ -132,7 +162,7 @@ def test_a_rate_limited_customers_debit_adds_one_cache_round_trip_per_window(cac
     assert taken.status_code == 201 and taken["X-RateLimit-Remaining"] == "98"
     assert len(context.captured_queries) == 1
     methods = [(method, key.split(":")[0]) for method, key in cache_calls]
-    assert methods == [("get", "api-token"), ("get", "api-client"), *[("incr_window", "ratelimit")] * 2]
+    assert methods == [("incr_window", "ratelimit")] * 2
 
 
 @pytest.mark.django_db

@@ -1,16 +1,18 @@
 """Who is calling the API and what their plan allows, cached briefly per user.
 
 Every request needs the customer and the plan's limits (scoping, throttles, feature gates). Reading
-them costs two queries; the cache makes it one cache round trip, which matters for usage ingestion.
-A plan change made through the API forgets the entry at once; other changes show within
-`API_CLIENT_CACHE_SECONDS`.
+them costs two queries; the cache makes it one cache round trip, and each process's memo of it
+(subscriptions/api/callers.py) none. A plan change made through the API forgets the entry at once (other
+processes within `API_CALLERS_CHECK_SECONDS`); other changes show within `API_CLIENT_CACHE_SECONDS`.
 """
 
+import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
 
+from subscriptions.api.callers import caller_remember, caller_remembered, callers_changed
 from subscriptions.selectors import customer_for_user, subscription_live_for_customer
 
 
@@ -49,32 +51,47 @@ def api_client_for(*, user) -> ApiClient:
     if client is not None:
         return client
     key = _cache_key(user.pk)
-    client = cache.get(key)
-    if client is not None:
-        user._api_client = client
-        return client
-    client = ApiClient(user_id=user.pk, is_staff=False)
-    customer = customer_for_user(user=user)
-    if customer is not None:
-        subscription = subscription_live_for_customer(customer=customer)
-        plan = subscription.plan if subscription else None
-        client = ApiClient(
-            user_id=user.pk, is_staff=False, customer_id=customer.pk,
-            plan_code=plan.code if plan else None, plan_name=plan.name if plan else None,
-            features=frozenset(plan.features or []) if plan else frozenset(),
-            per_minute=plan.rate_limit_per_minute if plan else 0,
-            per_hour=plan.rate_limit_per_hour if plan else 0,
-            per_day=plan.api_calls_per_day if plan else 0,
-            batch_max=plan.usage_batch_max_events if plan else 0,
-            language=customer.preferred_language,
-        )
-    cache.set(key, client, settings.API_CLIENT_CACHE_SECONDS)
+    client = caller_remembered(key)
+    if client is None:
+        client = _client_shared(key, user)
     user._api_client = client
     return client
 
 
+def _client_shared(key: str, user) -> ApiClient:
+    """The caller's record from the shared cache, else the database; remembered by this process until the
+    shared entry's deadline (stored with it, so no process keeps it longer than the cache does)."""
+    cached = cache.get(key)
+    if isinstance(cached, tuple):
+        until, client = cached
+    else:
+        until, client = time.time() + settings.API_CLIENT_CACHE_SECONDS, _client_read(user)
+        cache.set(key, (until, client), settings.API_CLIENT_CACHE_SECONDS)
+    caller_remember(key, client, until=until)
+    return client
+
+
+def _client_read(user) -> ApiClient:
+    customer = customer_for_user(user=user)
+    if customer is None:
+        return ApiClient(user_id=user.pk, is_staff=False)
+    subscription = subscription_live_for_customer(customer=customer)
+    plan = subscription.plan if subscription else None
+    return ApiClient(
+        user_id=user.pk, is_staff=False, customer_id=customer.pk,
+        plan_code=plan.code if plan else None, plan_name=plan.name if plan else None,
+        features=frozenset(plan.features or []) if plan else frozenset(),
+        per_minute=plan.rate_limit_per_minute if plan else 0,
+        per_hour=plan.rate_limit_per_hour if plan else 0,
+        per_day=plan.api_calls_per_day if plan else 0,
+        batch_max=plan.usage_batch_max_events if plan else 0,
+        language=customer.preferred_language,
+    )
+
+
 def api_client_forget(*, user_id: int | None) -> None:
-    """Drop the cached limits after the customer's plan or subscription changed (the next request
-    reads them again; the current one keeps what it started with)."""
+    """Drop the cached limits after the customer's plan or subscription changed, in the cache and in every
+    process's memo (the next request reads them again; the current one keeps what it started with)."""
     if user_id is not None:
         cache.delete(_cache_key(user_id))
+        callers_changed()

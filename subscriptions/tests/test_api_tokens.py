@@ -1,6 +1,8 @@
 """API tokens are checked through the cache (subscriptions/api/tokens.py): no query per request, and
 revoking a token or deactivating its user still takes effect on the very next request."""
 
+import time
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -91,9 +93,9 @@ def test_the_cache_holds_neither_the_key_nor_the_password_hash():
     caller.client.get(BALANCE)
     token = _token_of(caller)
 
-    cached = cache.get(_cache_key(token.key))
+    until, cached = cache.get(_cache_key(token.key))
 
-    assert cached is not None and cached["id"] == caller.customer.user.pk
+    assert until > time.time() and cached["id"] == caller.customer.user.pk
     assert "password" not in cached
     assert token.key not in _cache_key(token.key)
 
@@ -106,7 +108,8 @@ def test_a_revocation_is_forgotten_again_after_its_commit():
     token = _token_of(caller)
     with transaction.atomic():
         Token.objects.filter(pk=token.pk).delete()
-        cache.set(_cache_key(token.key), {"id": caller.customer.user.pk}, 30)  # the other request's late fill
+        # The other request's late fill.
+        cache.set(_cache_key(token.key), (time.time() + 30, {"id": caller.customer.user.pk}), 30)
     assert cache.get(_cache_key(token.key)) is None
     assert caller.client.get(BALANCE).status_code == 401
 
@@ -127,3 +130,22 @@ def test_an_unknown_token_is_refused_and_not_cached():
 
     assert client.get(BALANCE).status_code == 401
     assert cache.get(_cache_key("not-a-real-token")) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_token_revoked_by_another_process_is_refused_once_this_process_checks_for_changes(settings):
+    """Each process remembers token holders (subscriptions/api/callers.py) and asks the cache whether any
+    changed every API_CALLERS_CHECK_SECONDS; another process's revocation (here: the row deleted without
+    this process's signals, the shared entry forgotten and the version bumped as that process does) is seen
+    at that check, not before."""
+    caller = api_customer()
+    assert caller.client.get(BALANCE).status_code == 200
+    token = _token_of(caller)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM authtoken_token WHERE key = %s", [token.key])
+    cache.delete(_cache_key(token.key))
+    cache.set("memo-version:api-callers", "bumped by another process", None)
+
+    assert caller.client.get(BALANCE).status_code == 200  # within the interval: remembered
+    settings.API_CALLERS_CHECK_SECONDS = 0
+    assert caller.client.get(BALANCE).status_code == 401
