@@ -40,14 +40,14 @@ serve: venv
 	honcho start -f Procfile
 
 # The whole suite on PostgreSQL (started if it is down), never on SQLite; schemathesis over the whole
-# OpenAPI schema and the API docs in headless Chromium (installed if missing) are part of it. The tests that
-# start real processes run one after another on one worker (conftest.py); the others share out the rest.
+# OpenAPI schema and the API docs in headless Chromium (installed if missing) are part of it. Tests are
+# handed to the workers one by one (xdist's default `load`: see docs/decisions.md for why not `loadgroup`).
 test: venv
 	scripts/ensure-services.sh
 	scripts/ensure-browser.sh
 	scripts/ensure-gettext.sh
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} TEST_REDIS_URL=$${TEST_REDIS_URL:-$(TEST_REDIS_URL)} \
-		$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+		$(BIN)/pytest -n $(TEST_WORKERS)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 

@@ -126,13 +126,3 @@ def _language_code_after_each_test():
     from django.utils import translation
 
     translation.deactivate()
-
-
-def pytest_collection_modifyitems(config, items):
-    """`make test` runs the suite on several pytest-xdist workers (--dist loadgroup). The tests that start
-    real processes (servers, workers, honcho, localstripe; marker `slow`) wait for those processes with
-    deadlines: they run one after another on one worker, so they never compete with each other for the
-    cores, while the other workers share out everything else."""
-    for item in items:
-        if item.get_closest_marker("slow") is not None:
-            item.add_marker(pytest.mark.xdist_group("processes"))
