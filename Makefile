@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/billing
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# pytest-xdist workers for `make test`: 3 measured fastest on the 2-core machine (docs/decisions.md); every
+# worker has its own test database (test_billing_gw0...) and its own prefix in TEST_REDIS_URL's database.
+TEST_WORKERS ?= 3
 
 .PHONY: run serve test lint venv bench messages
 
@@ -37,13 +40,14 @@ serve: venv
 	honcho start -f Procfile
 
 # The whole suite on PostgreSQL (started if it is down), never on SQLite; schemathesis over the whole
-# OpenAPI schema and the API docs in headless Chromium (installed if missing) are part of it.
+# OpenAPI schema and the API docs in headless Chromium (installed if missing) are part of it. Tests are
+# handed to the workers one by one (xdist's default `load`: see docs/decisions.md for why not `loadgroup`).
 test: venv
 	scripts/ensure-services.sh
 	scripts/ensure-browser.sh
 	scripts/ensure-gettext.sh
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} TEST_REDIS_URL=$${TEST_REDIS_URL:-$(TEST_REDIS_URL)} \
-		$(BIN)/pytest
+		$(BIN)/pytest -n $(TEST_WORKERS)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 

@@ -159,6 +159,8 @@ if REDIS_URL:
             # (core/resilience.py): Redis down costs shared counters, never a request.
             "BACKEND": "core.resilience.ResilientRedisCache",
             "LOCATION": REDIS_URL,
+            # As for the channel layer: deployments sharing one Redis database keep their keys apart.
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default=""),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }

@@ -1,7 +1,65 @@
-"""A Redis that is down, for the tests of every app: settings pointing the cache and the channel layer at
-a loopback port nobody listens on, exactly as production settings look with REDIS_URL set."""
+"""Redis for the tests of every app: the real one (TEST_REDIS_URL) scoped to this pytest process, and a
+Redis that is down (settings pointing the cache and the channel layer at a loopback port nobody listens on,
+exactly as production settings look with REDIS_URL set).
 
+Under pytest-xdist several pytest processes share one Redis database: each keeps to a namespace of its own
+(cache keys, channel-layer groups, and the same for the servers it starts), so a test never reads another
+worker's keys or events, and emptying the cache empties this worker's keys only."""
+
+import os
 import socket
+
+from django.core.cache.backends.redis import RedisCache
+
+from core.resilience import ResilientRedisCache
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def worker_namespace() -> str:
+    """This pytest process's prefix in the shared Redis: xdist's worker id (gw0, gw1...), or `main`."""
+    return f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+
+
+class _ClearsOwnKeys:
+    """Django's Redis cache empties itself with FLUSHDB, which would wipe the keys of every other worker
+    (and of the servers they run) in the middle of their tests: this deletes the keys under its prefix."""
+
+    def clear(self):
+        client = self._cache.get_client(write=True)
+        keys = list(client.scan_iter(match=f"{self.key_prefix}:*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start:start + 1000])
+        fallback = getattr(self, "fallback", None)
+        if fallback is not None:
+            fallback.clear()
+
+
+class WorkerRedisCache(_ClearsOwnKeys, ResilientRedisCache):
+    """Production's cache (core.resilience.ResilientRedisCache), whose clear() keeps to this worker's keys."""
+
+
+class WorkerDjangoRedisCache(_ClearsOwnKeys, RedisCache):
+    """Django's own Redis cache, whose clear() keeps to this worker's keys."""
+
+
+def redis_caches(*, backend: type = WorkerRedisCache, **options) -> dict:
+    """CACHES for the real test Redis under this worker's key prefix."""
+    return {"default": {"BACKEND": f"{backend.__module__}.{backend.__qualname__}", "LOCATION": TEST_REDIS_URL,
+                        "KEY_PREFIX": worker_namespace(), **({"OPTIONS": options} if options else {})}}
+
+
+def redis_channel_layers(*, prefix: str = "") -> dict:
+    """CHANNEL_LAYERS as production has them with REDIS_URL set, on the test Redis under this worker's prefix
+    (pub/sub channels ignore the database number, so the prefix is what keeps workers' events apart)."""
+    return {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                        "CONFIG": {"hosts": [{"address": TEST_REDIS_URL}], "prefix": prefix or worker_namespace()}}}
+
+
+def redis_server_environment() -> dict[str, str]:
+    """The environment a server or command this test starts needs to share this worker's Redis namespace."""
+    return {"REDIS_URL": TEST_REDIS_URL, "CHANNEL_LAYER_PREFIX": worker_namespace(),
+            "CACHE_KEY_PREFIX": worker_namespace()}
 
 
 def closed_port() -> int:

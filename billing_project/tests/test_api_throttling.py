@@ -1,6 +1,7 @@
 import pytest
 
 from billing_project.tests.api_support import api_customer, staff_client
+from billing_project.tests.redis_support import TEST_REDIS_URL, WorkerDjangoRedisCache, redis_caches
 
 
 @pytest.mark.django_db
@@ -92,13 +93,11 @@ def test_a_plan_change_through_the_api_applies_the_new_limits_at_once():
 @pytest.fixture
 def redis_cache(settings):
     redis = pytest.importorskip("redis")
-    url = "redis://127.0.0.1:6379/2"
     try:
-        redis.Redis.from_url(url).ping()
+        redis.Redis.from_url(TEST_REDIS_URL).ping()
     except redis.exceptions.ConnectionError:
         pytest.skip("no Redis on loopback")
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
-                                   "KEY_PREFIX": "test-throttle"}}
+    settings.CACHES = redis_caches(backend=WorkerDjangoRedisCache)
     from django.core.cache import cache
 
     cache.clear()

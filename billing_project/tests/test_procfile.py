@@ -18,7 +18,7 @@ from django.db import connections, transaction
 from rest_framework.authtoken.models import Token
 from websockets.asyncio.client import connect
 
-from billing_project.tests.redis_support import closed_port
+from billing_project.tests.redis_support import closed_port, redis_channel_layers, redis_server_environment
 from billing_project.tests.server_support import database_url_of_the_tests, port_listening
 from core.audit import Actor
 from notifications.models import EmailLog, EmailStatus
@@ -30,19 +30,17 @@ from subscriptions.tests.factories import CustomerFactory
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 WAIT = 30
 
 
 @pytest.fixture
 def procfile(tmp_path, settings):
     """Every process of the Procfile, under honcho, with production settings but plain HTTP on loopback."""
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                                           "CONFIG": {"hosts": [{"address": REDIS_URL}]}}}
+    settings.CHANNEL_LAYERS = redis_channel_layers()
     ports = {"WEB_PORT": closed_port(), "WEBSOCKET_PORT": closed_port()}
     env = {**os.environ, **{k: str(v) for k, v in ports.items()},
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "DATABASE_URL": database_url_of_the_tests(), "REDIS_URL": REDIS_URL, "DEBUG": "false",
+           "DATABASE_URL": database_url_of_the_tests(), **redis_server_environment(), "DEBUG": "false",
            "SECRET_KEY": "procfile-test-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1",
            "SECURE_SSL_REDIRECT": "false", "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false",
            "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend", "WEB_CONCURRENCY": "1",

@@ -3,7 +3,6 @@ logged once per process, and /healthz reports it. The cache really is the Redis 
 loopback port that refuses connections."""
 
 import logging
-import os
 import subprocess
 import time
 
@@ -12,7 +11,7 @@ from django.core.cache import cache, caches
 
 from billing_project.tests.admin_helpers import build_business, messages_of, post_action
 from billing_project.tests.api_support import api_customer
-from billing_project.tests.redis_support import closed_port, point_redis_at_closed_port
+from billing_project.tests.redis_support import closed_port, point_redis_at_closed_port, redis_caches
 from billing_project.tests.threads import race
 from core import resilience
 from core.audit import Actor
@@ -226,9 +225,7 @@ def test_the_cache_returns_to_redis_when_it_answers_again_and_forgets_the_fallba
 
 @pytest.fixture
 def redis_cache(settings):
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    settings.CACHES = {"default": {"BACKEND": "core.resilience.ResilientRedisCache", "LOCATION": url,
-                                   "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}}
+    settings.CACHES = redis_caches(socket_connect_timeout=1, socket_timeout=1)
     cache.clear()
     yield
     cache.clear()

@@ -1,5 +1,4 @@
 import json
-import os
 
 import pytest
 from django.core.cache import caches
@@ -8,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.renderers import JSONRenderer
 
 from billing_project.tests.api_support import api_customer, staff_client
+from billing_project.tests.redis_support import redis_caches
 from core.audit import Actor
 from core.memo import memos_forget, memos_warm
 from credits.api.serializers import CreditWriteSerializer
@@ -76,8 +76,7 @@ def test_staff_must_name_the_customer():
 def cache_calls(settings, monkeypatch):
     """Production's cache (Redis, through ResilientRedisCache) and every call a request makes to it:
     (method, key). Each of its methods is one round trip to Redis."""
-    settings.CACHES = {"default": {"BACKEND": "core.resilience.ResilientRedisCache",
-                                   "LOCATION": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")}}
+    settings.CACHES = redis_caches()
     caches["default"].clear()
     calls = []
     backend = caches["default"]

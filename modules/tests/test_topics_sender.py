@@ -12,18 +12,19 @@ import pytest
 from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 
-from billing_project.tests.redis_support import point_redis_at_closed_port
+from billing_project.tests.redis_support import (
+    point_redis_at_closed_port,
+    redis_channel_layers,
+    redis_server_environment,
+)
 from core.resilience import channel_layer_breaker
 from modules import topics_sender
 from modules.topics_sender import LiveEvent, LiveSender
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
 
 @pytest.fixture
 def redis_layer(settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                                           "CONFIG": {"hosts": [{"address": REDIS_URL}]}}}
+    settings.CHANNEL_LAYERS = redis_channel_layers()
 
 
 @pytest.fixture
@@ -119,8 +120,7 @@ async def test_a_process_exiting_right_after_queueing_sends_every_event_first(se
     """The exit flush: a process that queues events and ends at once (a worker recycled after a request)
     still sends them, in order, before it is gone."""
     prefix = f"sender-exit-{os.getpid()}"
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                                           "CONFIG": {"hosts": [{"address": REDIS_URL}], "prefix": prefix}}}
+    settings.CHANNEL_LAYERS = redis_channel_layers(prefix=prefix)
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add("sender-test.staff", channel)
@@ -129,7 +129,7 @@ async def test_a_process_exiting_right_after_queueing_sends_every_event_first(se
               "for n in range(200):\n"
               "    event = LiveEvent(groups=('sender-test.staff',), message={'type': 'live.event', 'n': n})\n"
               "    live_event_publish(event)\n")
-    env = {**os.environ, "REDIS_URL": REDIS_URL, "CHANNEL_LAYER_PREFIX": prefix,
+    env = {**os.environ, **redis_server_environment(), "CHANNEL_LAYER_PREFIX": prefix,
            "DJANGO_SETTINGS_MODULE": "billing_project.settings"}
     process = await asyncio.create_subprocess_exec(sys.executable, "-c", script, env=env, cwd=django_settings.BASE_DIR)
 

@@ -6,7 +6,6 @@ import hmac
 import json
 import secrets
 import select
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,6 @@ from payments.providers.inbox import PROVIDER_EVENT_APPLY_TASK
 from payments.providers.stripe.gateway import API_VERSION
 
 WEBHOOK_SECRET = "whsec_test_" + "5" * 32
-LOCALSTRIPE_PORTS = range(8310, 8320)
 LOCALSTRIPE_KEY = "sk_test_localstripe"
 
 
@@ -185,16 +183,6 @@ def customer_object(*, id: str, email: str, default_payment_method: str | None,
 # --------------------------------------------------------------------------------------- localstripe
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def localstripe_start(*, timeout: float = 20.0) -> tuple[subprocess.Popen, str]:
     """Start localstripe on a loopback port the system picks; it prints the port once it listens."""
     script = Path(__file__).with_name("localstripe_server.py")
@@ -257,9 +245,9 @@ class RecordingStripe:
             def log_message(self, *args):
                 pass
 
-        port = next(p for p in reversed(LOCALSTRIPE_PORTS) if _port_free(p))
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{port}"
+        # A port the system picks: other pytest workers start peers of their own at the same time.
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

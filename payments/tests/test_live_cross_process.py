@@ -17,6 +17,7 @@ from django.db import connections, transaction
 from rest_framework.authtoken.models import Token
 from websockets.asyncio.client import connect
 
+from billing_project.tests.redis_support import closed_port, redis_channel_layers, redis_server_environment
 from billing_project.tests.server_support import database_url_of_the_tests, port_listening
 from core.audit import Actor
 from credits.services import credit_grant
@@ -32,8 +33,6 @@ from usage.tests.factories import MeterFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-PORTS = (8210, 8211)
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 WAIT = 10
 
 
@@ -44,8 +43,7 @@ WAIT = 10
 @pytest.fixture
 def redis_layer(settings):
     """This process publishes through Redis as the servers do (settings with REDIS_URL set)."""
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                                           "CONFIG": {"hosts": [{"address": REDIS_URL}]}}}
+    settings.CHANNEL_LAYERS = redis_channel_layers()
 
 
 SERVERS = {
@@ -60,23 +58,26 @@ SERVERS = {
 
 @pytest.fixture(params=sorted(SERVERS))
 def two_servers(request, tmp_path: Path):
-    for port in PORTS:
+    # Ports the system just found free, not fixed ones: other pytest workers start servers too.
+    ports = (closed_port(), closed_port())
+    for port in ports:
         assert not port_listening(port), f"port {port} is taken"
-    env = {**os.environ, "DATABASE_URL": database_url_of_the_tests(), "REDIS_URL": REDIS_URL, "LOG_LEVEL": "WARNING",
+    env = {**os.environ, "DATABASE_URL": database_url_of_the_tests(), **redis_server_environment(),
+           "LOG_LEVEL": "WARNING",
            "DJANGO_SETTINGS_MODULE": "billing_project.settings"}
-    logs = [tmp_path / f"{request.param}-{port}.log" for port in PORTS]
+    logs = [tmp_path / f"{request.param}-{port}.log" for port in ports]
     processes = [
         subprocess.Popen(SERVERS[request.param](port), cwd=django_settings.BASE_DIR, env=env, stdout=log.open("w"),
                          stderr=subprocess.STDOUT)
-        for port, log in zip(PORTS, logs, strict=True)
+        for port, log in zip(ports, logs, strict=True)
     ]
     try:
         deadline = time.monotonic() + 90  # starting Django takes tens of seconds on a loaded machine
-        while not all(port_listening(port) for port in PORTS):
+        while not all(port_listening(port) for port in ports):
             assert all(p.poll() is None for p in processes), "\n".join(log.read_text() for log in logs)
             assert time.monotonic() < deadline, f"{request.param} did not start"
             time.sleep(0.1)
-        yield PORTS
+        yield ports
     finally:
         for process in processes:
             process.terminate()

@@ -107,14 +107,16 @@ def test_provider_failures_map_to_the_kernel_errors(paypal_api, mode, error):
 
 
 def test_transaction_search_lists_captures_and_refunds(paypal_api):
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     vault_id = _saved_wallet(paypal_api)
     capture = client.order_create_vaulted(vault_id=vault_id, amount=800, currency="USD", custom_id="p",
                                           request_id="t-order").capture
     refund = client.capture_refund(capture_id=capture.id, amount=200, currency="USD", custom_id="5", request_id="t-r")
-    found = {t.id: t for t in client.transactions_list(start=datetime(2020, 1, 1, tzinfo=UTC),
-                                                        end=datetime(2100, 1, 1, tzinfo=UTC))}
+    # 80 days around now: three 31-day slices (the peer's transactions are dated now), not the ~940 an
+    # 80-year window asked the peer for.
+    now = datetime.now(UTC)
+    found = {t.id: t for t in client.transactions_list(start=now - timedelta(days=40), end=now + timedelta(days=40))}
     assert (found[capture.id].kind, found[capture.id].amount) == ("capture", 800)
     listed = found[refund.id]
     assert (listed.kind, listed.amount, listed.reference_id) == ("refund", 200, capture.id)
