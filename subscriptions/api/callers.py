@@ -7,8 +7,8 @@ whose version every change bumps (a token saved or deleted, a user saved or dele
 change made through the API: the same events that forget the shared entries), so a steady request makes no
 round trip at all:
 - this process sees its own changes at once; another process's within API_CALLERS_CHECK_SECONDS (1 s), the
-  interval at which a process asks the cache for the version. 0 asks on every request: one round trip
-  (instead of the two before), and every revocation is seen at once everywhere;
+  interval at which a process asks the cache for the version. 0 asks on every lookup: two small reads
+  of the version per request (the token's holder, the plan limits), and every revocation is seen at once everywhere;
 - an entry is never used past the deadline of the shared entry it came from (stored with it), so writes
   that bypass the models are still seen within API_TOKEN_CACHE_SECONDS / API_CLIENT_CACHE_SECONDS;
 - a process remembers at most MAX_ENTRIES callers (then starts over), so unknown keys cannot grow it.

@@ -9,7 +9,7 @@ process) under a digest of the key, for at most API_TOKEN_CACHE_SECONDS:
   made or unmade staff, password changed), forget the entry at once and again after the commit (a request
   in another process that read the old row before the commit cannot leave it behind); each process also
   keeps the holders it read (subscriptions/api/callers.py) and forgets them all at its next version check,
-  within API_CALLERS_CHECK_SECONDS (1 s; 0: at once, for one round trip per request). These are receivers of
+  within API_CALLERS_CHECK_SECONDS (1 s; 0: at once, for a version read per lookup). These are receivers of
   Django's model signals because Token and User are not our models to give a `save()` of our own; they
   only forget cache entries, no domain flow;
 - writes that bypass the models (`QuerySet.update`, raw SQL) and changes made while Redis is down (each
