@@ -89,6 +89,32 @@ def _sqlite_rows_insert(*, model: type[Model], fields: Sequence[str], rows: Iter
                                     using=connection.alias)
 
 
+def rows_update(*, model: type[Model], columns: dict[str, tuple[str, list]], ids: Iterable[int],
+                constants: dict[str, object] | None = None) -> None:
+    """UPDATE many rows (by primary key) to per-row values in one statement (`unnest` of one array per
+    column), setting `constants` on every row too.
+
+    `columns` maps a column to (PostgreSQL array type, values aligned with `ids`). Django's bulk_update
+    builds a CASE per column and row, which is far slower at the billing run's batch sizes. SQLite (the
+    embedded default) has no arrays: there each row is one ORM update."""
+    ids = list(ids)
+    if not ids:
+        return
+    constants = constants or {}
+    names = list(columns)
+    if connection.vendor == "sqlite":
+        for index, pk in enumerate(ids):
+            model.objects.filter(pk=pk).update(**{name: columns[name][1][index] for name in names}, **constants)
+        return
+    table, key = model._meta.db_table, model._meta.pk.column
+    assignments = ", ".join([f"{name} = v.{name}" for name in names] + [f"{name} = %s" for name in constants])
+    arrays = ", ".join(f"%s::{columns[name][0]}[]" for name in names)
+    sql = (f"UPDATE {table} AS t SET {assignments} FROM unnest(%s::bigint[], {arrays}) "
+           f"AS v(_key, {', '.join(names)}) WHERE t.{key} = v._key")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*constants.values(), pg_array(ids), *[pg_array(columns[name][1]) for name in names]])
+
+
 def pg_array(values: Iterable) -> str:
     """`values` as one PostgreSQL array literal ('{1,2,3}'), the parameter of a `%s::<type>[]` cast.
 
@@ -96,7 +122,17 @@ def pg_array(values: Iterable) -> str:
     element in Python: for a batch of 500 ids and 500 timestamps that took about 8 ms, longer than the
     statement runs; this string is built in well under a millisecond and is quoted as one value. Integers
     go bare, None as NULL, anything else (datetimes in ISO format, text, Decimal) double-quoted with backslash
-    and `"` escaped, as PostgreSQL's array input reads them."""
+    and `"` escaped, as PostgreSQL's array input reads them.
+
+    A billing batch builds about 26 elements per subscription, mostly arrays of one type only: ids, then
+    timestamps. Those two shapes skip the per-element dispatch (it was 6% of the run's CPU): `str` of an int
+    is its literal, and an aware datetime's ISO form holds no quote or backslash to escape."""
+    values = values if isinstance(values, list | tuple) else list(values)
+    kinds = set(map(type, values))
+    if kinds == {int}:
+        return "{" + ",".join(map(str, values)) + "}"
+    if kinds == {datetime}:
+        return '{"' + '","'.join(value.isoformat() for value in values) + '"}'
     return "{" + ",".join(_array_element(value) for value in values) + "}"
 
 

@@ -12,6 +12,8 @@ APPS = ("core", "billing_project", "subscriptions", "credits", "usage", "payment
 ALLOWED = {
     ("subscriptions/services.py", "subscription_transition"): "the transition function",
     ("subscriptions/services.py", "subscription_transition_many"): "its bulk variant",
+    ("subscriptions/services.py", "subscription_periods_move_many"): "the billing run's bulk variant: moves judged "
+                                                                     "by the same rules, written with the new periods",
     ("subscriptions/services.py", "subscription_create"): "the initial status of a new row",
     ("payments/billing/forecast.py", "forecast_steps"): "an unsaved copy walked forward, never saved",
     ("payments/services/invoices.py", "invoice_transition"): "the transition function",

@@ -28,6 +28,16 @@ def test_an_array_literal_reads_back_as_the_same_values_in_postgresql():
     assert _read_back(pg_array([]), "bigint") == []
 
 
+def test_arrays_of_one_type_read_back_the_same_as_mixed_ones():
+    # Ids alone and timestamps alone take a shorter path than mixed or nullable arrays: same literal values.
+    instants = [datetime(2026, 2, 28, 12, 0, tzinfo=UTC), datetime(2026, 3, 1, 8, 30, 5, 7, tzinfo=UTC)]
+
+    assert _read_back(pg_array(iter([3, -1, 2**62])), "bigint") == [3, -1, 2**62]
+    assert _read_back(pg_array(iter(instants)), "timestamptz") == instants
+    assert _read_back(pg_array([*instants, None]), "timestamptz") == [*instants, None]
+    assert pg_array([1, True]) == "{1,true}"
+
+
 def test_an_array_literal_refuses_nested_values():
     with pytest.raises(TypeError):
         pg_array([[1, 2]])

@@ -1,14 +1,12 @@
 """Pieces shared by the steps of the billing run."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Model
 
 from core.audit import Actor
-from core.bulk import pg_array
 
 # Reported after each batch: (step name, items handled in that batch).
 ProgressCallback = Callable[[str, int], None]
@@ -30,32 +28,6 @@ class StepCounts:
 
     def add(self, key: str, value: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + value
-
-
-def rows_update(*, model: type[Model], columns: dict[str, tuple[str, list]], ids: Iterable[int],
-                constants: dict[str, object] | None = None) -> None:
-    """UPDATE many rows (by primary key) to per-row values in one statement (`unnest` of one array per
-    column), setting `constants` on every row too.
-
-    `columns` maps a column to (PostgreSQL array type, values aligned with `ids`). Django's bulk_update
-    builds a CASE per column and row, which is far slower at the billing run's batch sizes. SQLite (the
-    embedded default) has no arrays: there each row is one ORM update."""
-    ids = list(ids)
-    if not ids:
-        return
-    constants = constants or {}
-    names = list(columns)
-    if connection.vendor == "sqlite":
-        for index, pk in enumerate(ids):
-            model.objects.filter(pk=pk).update(**{name: columns[name][1][index] for name in names}, **constants)
-        return
-    table, key = model._meta.db_table, model._meta.pk.column
-    assignments = ", ".join([f"{name} = v.{name}" for name in names] + [f"{name} = %s" for name in constants])
-    arrays = ", ".join(f"%s::{columns[name][0]}[]" for name in names)
-    sql = (f"UPDATE {table} AS t SET {assignments} FROM unnest(%s::bigint[], {arrays}) "
-           f"AS v(_key, {', '.join(names)}) WHERE t.{key} = v._key")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*constants.values(), pg_array(ids), *[pg_array(columns[name][1]) for name in names]])
 
 
 def batch_transaction_tune() -> None:

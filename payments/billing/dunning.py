@@ -24,11 +24,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.audit import Actor
-from core.bulk import array_of
+from core.bulk import array_of, rows_update
 from core.exceptions import PaymentProviderUnavailable
 from core.jobs import job_defer, jobs_defer_many
 from payments import collection
-from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
+from payments.billing.common import StepCounts, batch_transaction_tune
 from payments.billing.invoicing import FirstAttempt, InvoiceDraft, IssuedInvoice
 from payments.emails import DUNNING_FINAL_NOTICE_TASK, PAYMENTS_FAILED_TASK
 from payments.models import Invoice, InvoiceStatus

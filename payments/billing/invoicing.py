@@ -17,10 +17,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.audit import Actor
-from core.bulk import AUDIT_FIELDS, array_of, audit_values, ids_reserve, json_text, rows_copy
+from core.bulk import AUDIT_FIELDS, array_of, audit_values, ids_reserve, json_text, rows_copy, rows_update
 from core.increments import increments_deferred
 from core.jobs import job_defer
-from payments.billing.common import deferred_checks_run, rows_update
+from payments.billing.common import deferred_checks_run
 from payments.emails import INVOICES_FINALIZED_TASK
 from payments.models import Invoice, InvoiceLine, InvoiceStatus, InvoiceStatusChange
 from payments.services import (

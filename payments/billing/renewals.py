@@ -12,12 +12,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.utils import timezone
 
 from core.audit import Actor
 from core.bulk import array_of, ids_reserve
 from credits.services import GrantSpec, credit_refill_spec, credit_refills_bulk
-from payments.billing.common import StepCounts, batch_transaction_tune, rows_update
+from payments.billing.common import StepCounts, batch_transaction_tune
 from payments.billing.decision import RenewalDecision, decision_lines, renewal_decide
 from payments.billing.dunning import FirstAttemptsFailed, first_attempt_failed_at_issue
 from payments.billing.invoicing import FirstAttempt, InvoiceDraft, invoices_issuing
@@ -27,7 +26,7 @@ from payments.selectors.provider_accounts import HAS_SAVED_METHOD, saved_payment
 from payments.services.credit_pack_order_transitions import credit_pack_orders_transition_many
 from payments.services.money_rollups import money_rollups_plan_move
 from subscriptions.models import Plan, Subscription, SubscriptionEventKind, SubscriptionStatus
-from subscriptions.services import EventSpec, StatusMove, subscription_events_write_many, subscription_transition_many
+from subscriptions.services import EventSpec, PeriodChange, StatusMove, subscription_periods_move_many
 from usage.models import MeterPrice
 from usage.selectors import UsageWindow, usage_aggregate_many
 
@@ -74,8 +73,8 @@ class ClaimedSubscription:
 
 @dataclass
 class _Change:
-    """The new period of one claimed subscription, written for the whole batch at once (its status moves
-    through `subscription_transition_many`)."""
+    """The new period of one claimed subscription, written for the whole batch at once with its status
+    moves (`subscription_periods_move_many`)."""
 
     subscription: ClaimedSubscription
     plan_id: int
@@ -236,24 +235,32 @@ class _Batch:
                               ids=list(invoice_ids.values())) as invoices:
             failed = FirstAttemptsFailed.of(invoices=invoices, drafts=drafts)
             counts.add("refilled", credit_refills_bulk(specs=self.grants, actor=actor))
-            self._events_write(invoice_ids=invoice_ids, actor=actor)
             self._orders_invoice(orders=orders, invoice_ids=invoice_ids, actor=actor, counts=counts)
-            self._periods_write()
             # A subscription that ends, ends at the close of its last period, not at the run's clock; one
             # whose invoice's first attempt failed becomes past due after any other move (a converted trial).
-            subscription_transition_many(moves=self.moves + failed.past_due_moves(), actor=actor, now=as_of,
-                                         at_period_end=True)
+            self._subscriptions_write(invoice_ids=invoice_ids, moves=self.moves + failed.past_due_moves(),
+                                      actor=actor, now=as_of)
             failed.notify()
         counts.add("invoiced", len(invoices))
         if failed.invoice_ids:
             counts.add("failed", len(failed.invoice_ids))
         return counts
 
-    def _events_write(self, *, invoice_ids: dict[int, int], actor: Actor) -> None:
+    def _subscriptions_write(self, *, invoice_ids: dict[int, int], moves: list[StatusMove], actor: Actor,
+                             now: datetime) -> None:
+        """Each subscription's new plan, period and status in one UPDATE, its audit rows in one COPY."""
         for row in self.events:
             if row.kind == SubscriptionEventKind.RENEWED:
                 row.data["invoice_id"] = invoice_ids.get(row.subscription_id)
-        subscription_events_write_many(events=self.events, actor=actor)
+        changes = self.changes
+        # Revenue by plan keys a subscription's history by its plan today: the batch's plan changes move it.
+        moved = [c.subscription.pk for c in changes if c.plan_id != c.subscription.plan_id]
+        with money_rollups_plan_move(subscription_ids=moved):
+            subscription_periods_move_many(
+                changes=[PeriodChange(subscription_id=c.subscription.pk, status=c.subscription.status,
+                                      plan_id=c.plan_id, current_period_start=c.current_period_start,
+                                      current_period_end=c.current_period_end) for c in changes],
+                moves=moves, events=self.events, actor=actor, now=now)
 
     def _orders_invoice(self, *, orders: dict[int, list[CreditPackOrder]], invoice_ids: dict[int, int],
                         actor: Actor, counts: StepCounts) -> None:
@@ -265,19 +272,3 @@ class _Batch:
             to_status=CreditPackOrderStatus.INVOICED, actor=actor, reason="billed on the renewal invoice",
             invoice_ids=billed)
         counts.add("credit_packs_invoiced", len(invoiced))
-
-    def _periods_write(self) -> None:
-        changes = self.changes
-        # Revenue by plan keys a subscription's history by its plan today: the batch's plan changes move it.
-        moved = [c.subscription.pk for c in changes if c.plan_id != c.subscription.plan_id]
-        with money_rollups_plan_move(subscription_ids=moved):
-            rows_update(
-                model=Subscription, ids=[c.subscription.pk for c in changes],
-                columns={
-                    "plan_id": ("bigint", [c.plan_id for c in changes]),
-                    "current_period_start": ("timestamptz", [c.current_period_start for c in changes]),
-                    "current_period_end": ("timestamptz", [c.current_period_end for c in changes]),
-                },
-                # A scheduled downgrade is used up by the renewal that applies it (or moot once canceled).
-                constants={"scheduled_plan_id": None, "updated_at": timezone.now()},
-            )

@@ -95,7 +95,7 @@ def test_run_failing_mid_way_keeps_committed_batches_and_the_rerun_completes(mon
     plan = PlanFactory(credits_per_period=10)
     for _ in range(10):
         make_due_subscription(plan=plan)
-    real_moves = renewals.subscription_transition_many
+    real_moves = renewals.subscription_periods_move_many
     calls = []
 
     def failing_third_batch(**kwargs):
@@ -105,14 +105,14 @@ def test_run_failing_mid_way_keeps_committed_batches_and_the_rerun_completes(mon
         return real_moves(**kwargs)
 
     # Fails after the batch wrote its invoices, before it numbers them.
-    monkeypatch.setattr(renewals, "subscription_transition_many", failing_third_batch)
+    monkeypatch.setattr(renewals, "subscription_periods_move_many", failing_third_batch)
     with pytest.raises(RuntimeError):
         billing_run(as_of=FEB_28, batch_size=3)
     assert Invoice.objects.count() == 6  # two batches committed, the third rolled back whole
     assert Subscription.objects.filter(current_period_end=MAR_31).count() == 6
     assert CreditGrant.objects.count() == 6
 
-    monkeypatch.setattr(renewals, "subscription_transition_many", real_moves)
+    monkeypatch.setattr(renewals, "subscription_periods_move_many", real_moves)
     assert billing_run(as_of=FEB_28, batch_size=3).counts["renewed"] == 4
     _assert_each_period_billed_once(10)
 
@@ -185,7 +185,7 @@ def test_concurrent_runs_with_a_failing_batch_leave_no_gap(monkeypatch):
     plan = PlanFactory(credits_per_period=10)
     for _ in range(60):
         make_due_subscription(plan=plan)
-    real_moves = renewals.subscription_transition_many
+    real_moves = renewals.subscription_periods_move_many
     calls = []
 
     def one_batch_fails(**kwargs):
@@ -194,10 +194,10 @@ def test_concurrent_runs_with_a_failing_batch_leave_no_gap(monkeypatch):
             raise RuntimeError("one batch of one run fails")
         return real_moves(**kwargs)
 
-    monkeypatch.setattr(renewals, "subscription_transition_many", one_batch_fails)
+    monkeypatch.setattr(renewals, "subscription_periods_move_many", one_batch_fails)
     outcome = race([lambda: billing_run(as_of=FEB_28, batch_size=4)] * 2)
     assert len(outcome.errors) == 1  # that run stopped; the other went on through every batch it could claim
-    monkeypatch.setattr(renewals, "subscription_transition_many", real_moves)
+    monkeypatch.setattr(renewals, "subscription_periods_move_many", real_moves)
     billing_run(as_of=FEB_28, batch_size=4)
     _assert_each_period_billed_once(60)
 
@@ -218,7 +218,7 @@ def test_the_number_counter_is_free_while_a_batch_writes_and_locked_only_at_its_
     plan = PlanFactory(credits_per_period=10)
     for _ in range(5):
         make_due_subscription(plan=plan)
-    real_moves = renewals.subscription_transition_many
+    real_moves = renewals.subscription_periods_move_many
     taken = []
 
     def take_a_number() -> None:
@@ -234,7 +234,7 @@ def test_the_number_counter_is_free_while_a_batch_writes_and_locked_only_at_its_
         assert not thread.is_alive()
         return real_moves(**kwargs)
 
-    monkeypatch.setattr(renewals, "subscription_transition_many", moves_while_another_issuer_numbers)
+    monkeypatch.setattr(renewals, "subscription_periods_move_many", moves_while_another_issuer_numbers)
     with CaptureQueriesContext(connection) as context:
         counts = renewals.renewal_batch(step=renewals.RENEWALS, as_of=FEB_28, batch_size=10, actor=RUN_ACTOR,
                                         catalog=catalog_load())

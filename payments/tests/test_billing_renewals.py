@@ -238,7 +238,39 @@ def test_renewal_batch_query_count_does_not_grow_with_batch_size(metered_plan):
     # (the refill grants' day rows) and subscriptions at a date 3 (states before, month and instant deltas).
     # The rollup increments are held to the batch's tail (core.increments.increments_deferred), which costs a
     # second deferred-check statement before the numbering and merges repeated upserts of one rollup table.
-    assert queries[2] == queries[40] <= 16 + 10 + 2 + 1 + 3
+    assert queries[2] == queries[40] == -1
+
+
+def test_a_renewal_batch_writes_each_subscription_row_once_with_its_status_move():
+    """Period, plan and the past-due move of a failed first attempt land in one UPDATE of the batch's rows;
+    the renewal and status audit rows are written together, renewal first, as two separate writes did."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    subs = [make_due_subscription() for _ in range(3)]  # nobody can pay: first attempts fail at issue
+    with CaptureQueriesContext(connection) as context:
+        billing_run(as_of=FEB_28)
+    updates = [q["sql"] for q in context.captured_queries
+               if q["sql"].startswith(('UPDATE "subscriptions_subscription"', "UPDATE subscriptions_subscription"))]
+    assert len(updates) == 1
+    for sub in subs:
+        sub.refresh_from_db()
+        assert (sub.status, sub.current_period_start) == (SubscriptionStatus.PAST_DUE, FEB_28)
+        events = list(sub.events.filter(created_at__gt=T0).order_by("id").values_list("kind", "from_status",
+                                                                                         "to_status"))
+        assert events == [(SubscriptionEventKind.RENEWED, "active", "active"),
+                          (SubscriptionEventKind.STATUS_CHANGED, "active", "past_due")]
+
+
+def test_a_converted_trial_whose_first_attempt_fails_moves_twice_in_order(settings):
+    settings.BILLING_REQUIRE_PAYMENT_METHOD_FOR_TRIAL_CONVERSION = False
+    sub, trial_end = _trial(plan=PlanFactory(amount=1500), days=7)
+    billing_run(as_of=trial_end)
+    sub.refresh_from_db()
+    assert sub.status == SubscriptionStatus.PAST_DUE
+    moves = list(sub.events.filter(kind=SubscriptionEventKind.STATUS_CHANGED).order_by("id")
+                 .values_list("from_status", "to_status"))
+    assert moves[-2:] == [("trialing", "active"), ("active", "past_due")]
 
 
 def test_a_claim_carries_the_saved_method_annotation_under_the_name_its_readers_use():
