@@ -22,13 +22,15 @@ class SubscriptionFeeMonth(models.Model):
     payments whenever such an invoice is issued or voided. Whether the subscription had ended by then is
     not applied here (the subscription's own row says so): it is applied when customer months are summed."""
 
+    # No index of its own on either key: the unique (subscription, month) and fee_month_by_customer
+    # (customer, month) lead with them, and the billing run writes a row per renewal (an index is a write).
     subscription = models.ForeignKey("subscriptions.Subscription", verbose_name=_("subscription"),
                                      on_delete=models.CASCADE,
-                                     related_name="+", db_constraint=False)
+                                     related_name="+", db_constraint=False, db_index=False)
     month = models.DateTimeField(_("month"))
     # Copied from the invoice so a customer's months are summed without joining the invoices.
     customer = models.ForeignKey("subscriptions.Customer", verbose_name=_("customer"), on_delete=models.CASCADE,
-                                 related_name="+", db_constraint=False)
+                                 related_name="+", db_constraint=False, db_index=False)
     currency = models.CharField(_("currency"), max_length=3)
     # The line's unit amount (minor units, may be fractional) and the calendar months of its period: kept
     # apart, not divided, so the per-customer sum is rounded once exactly as the report defines it.
@@ -51,8 +53,9 @@ class CustomerMrrMonth(models.Model):
     month summed and rounded once, half-up. A row exists while some fee line covers the instant (its MRR
     may be 0: a free plan)."""
 
+    # Indexed by the unique (customer, currency, month), which leads with it.
     customer = models.ForeignKey("subscriptions.Customer", verbose_name=_("customer"), on_delete=models.CASCADE,
-                                 related_name="+", db_constraint=False)
+                                 related_name="+", db_constraint=False, db_index=False)
     currency = models.CharField(_("currency"), max_length=3)
     month = models.DateTimeField(_("month"))
     # Integer minor units, as every amount.
@@ -123,12 +126,14 @@ class SubscriptionFeeSpan(models.Model):
     ending (this layer, which cannot read invoice lines) can recompute its customer's `CustomerMrrChange`
     rows. Whether the subscription had ended is applied when the customer's changes are computed."""
 
+    # Indexed by the unique (subscription, starts_at), which leads with it.
     subscription = models.ForeignKey("subscriptions.Subscription", verbose_name=_("subscription"),
                                      on_delete=models.CASCADE, related_name="+",
-                                     db_constraint=False)
-    # Copied from the invoice so a customer's spans are read without joining the invoices.
+                                     db_constraint=False, db_index=False)
+    # Copied from the invoice so a customer's spans are read without joining the invoices. Indexed once, by
+    # fee_span_by_customer (the key's own index was a second copy of it).
     customer = models.ForeignKey("subscriptions.Customer", verbose_name=_("customer"), on_delete=models.CASCADE,
-                                 related_name="+", db_constraint=False)
+                                 related_name="+", db_constraint=False, db_index=False)
     currency = models.CharField(_("currency"), max_length=3)
     # Named for what they are: `end` is a reserved word in SQL and COPY names columns bare.
     starts_at = models.DateTimeField(_("starts at"))
@@ -154,8 +159,9 @@ class CustomerMrrChange(models.Model):
     `CustomerMrrMonth` (or `MrrMonth` for a currency's total) plus the changes in (month start, t]. A
     same-price renewal is no change. What a range starting or ending inside a month is answered from."""
 
+    # Indexed by the unique (customer, currency, changed_at), which leads with it.
     customer = models.ForeignKey("subscriptions.Customer", verbose_name=_("customer"), on_delete=models.CASCADE,
-                                 related_name="+", db_constraint=False)
+                                 related_name="+", db_constraint=False, db_index=False)
     currency = models.CharField(_("currency"), max_length=3)
     # From this instant on (a fee line covers [start, end)), the values `after` hold.
     changed_at = models.DateTimeField(_("changed at"))
