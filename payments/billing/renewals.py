@@ -15,6 +15,7 @@ from django.db import transaction
 
 from core.audit import Actor
 from core.bulk import array_of, ids_reserve
+from core.collector import cyclic_collection_deferred
 from credits.services import GrantSpec, credit_refill_spec, credit_refills_bulk
 from payments.billing.common import StepCounts, batch_transaction_tune
 from payments.billing.decision import RenewalDecision, decision_lines, renewal_decide
@@ -143,7 +144,7 @@ def renewal_batch(*, step: str, as_of: datetime, batch_size: int, actor: Actor, 
     has no saved payment method at any rail is issued with its first collection attempt already failed
     (payments.billing.dunning.first_attempt_failed_at_issue), which is what the collection step would
     record for it, without claiming, updating and committing it a second time."""
-    with transaction.atomic():
+    with cyclic_collection_deferred(), transaction.atomic():
         batch_transaction_tune()
         subscriptions = _claim(step=step, as_of=as_of, batch_size=batch_size, after_pk=after_pk, catalog=catalog)
         if not subscriptions:
