@@ -159,7 +159,8 @@ def array_of(values: Iterable, sql_type: str = "bigint") -> RawSQL | list:
 
 
 def json_text(value) -> str:
-    return json.dumps(value or {}, separators=(",", ":"))
+    # Most audit rows of a batch carry no data: no encoder call for them.
+    return json.dumps(value, separators=(",", ":")) if value else "{}"
 
 
 def audit_values(*, actor: Actor, reason: str, now: datetime) -> tuple:

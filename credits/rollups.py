@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from django.db import connection
 
+from core.bulk import pg_array
 from core.increments import increments_add
 from credits.models import CreditLedgerDay, CreditSource, LedgerKind
 
@@ -87,8 +88,9 @@ def _days_add(deltas: _Deltas) -> None:
             arrays = ", ".join(["%s::bigint[]"] * len(CREDIT_DAY_COLUMNS))
             cursor.execute(_PG_ADD_SQL.format(table=table, columns=columns, sums=sums, arrays=arrays,
                                               increments=increments),
-                           [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
-                            *([deltas[k][i] for k in keys] for i in range(len(CREDIT_DAY_COLUMNS)))])
+                           [pg_array([k[0] for k in keys]), pg_array([k[1] for k in keys]),
+                            pg_array([k[2] for k in keys]),
+                            *(pg_array([deltas[k][i] for k in keys]) for i in range(len(CREDIT_DAY_COLUMNS)))])
             return
         # The embedded default: chunks keep the statement under SQLite's parameter limit.
         for start in range(0, len(keys), 500):

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.db import connection
 
-from core.bulk import array_of, rows_copy
+from core.bulk import array_of, pg_array, rows_copy
 from core.increments import increments_add
 from core.money import round_minor
 from subscriptions.models import Subscription
@@ -73,7 +73,7 @@ def mrr_customers_lock(*, customer_ids: Iterable[int]) -> None:
     if ids and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(_LOCK_SQL.format(subscriptions=Subscription._meta.db_table),
-                           {"ids": ids, "namespace": _MRR_LOCK_NAMESPACE})
+                           {"ids": pg_array(ids), "namespace": _MRR_LOCK_NAMESPACE})
 
 
 def customer_months_compute(*, fee_rows: Iterable[tuple]) -> CustomerMonths:

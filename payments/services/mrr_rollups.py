@@ -15,7 +15,7 @@ from typing import NamedTuple
 from django.db import connection
 from django.db.models import Q
 
-from core.bulk import array_of, rows_copy
+from core.bulk import array_of, pg_array, rows_copy
 from payments.models import Invoice, InvoiceLine, InvoiceLineKind, InvoiceStatus
 from subscriptions.models import Subscription, SubscriptionFeeMonth, SubscriptionFeeSpan
 from subscriptions.mrr_rollups import customer_mrr_refresh, months_covered, mrr_customers_lock
@@ -66,7 +66,7 @@ def _fee_line_rows(*, customer_ids: list[int] | None, issuing_invoice_ids: list[
         with connection.cursor() as cursor:
             cursor.execute(_FEE_LINES_SQL.format(invoices=Invoice._meta.db_table, lines=InvoiceLine._meta.db_table,
                                                  subscriptions=Subscription._meta.db_table),
-                           {"customers": list(customer_ids), "issuing": list(issuing_invoice_ids),
+                           {"customers": pg_array(customer_ids), "issuing": pg_array(issuing_invoice_ids),
                             "statuses": [str(s) for s in BILLED_INVOICE_STATUSES],
                             "kind": str(InvoiceLineKind.SUBSCRIPTION)})
             return cursor.fetchall()
