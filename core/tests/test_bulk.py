@@ -51,7 +51,7 @@ def test_copied_timestamps_are_the_same_instants_repeated_or_not_whatever_their_
 
     shared = datetime(2026, 2, 28, 12, 0, 0, 123456, tzinfo=UTC)
     india = datetime(2026, 3, 1, 5, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))
-    rows = [(1, 1, "USD", shared, shared + timedelta(days=k), Decimal("2000"), 1) for k in range(3)]
+    rows = [(k, 1, "USD", shared, shared + timedelta(days=k), Decimal("2000"), 1) for k in range(3, 6)]
     rows.append((2, 2, "USD", india, shared, Decimal("1"), 1))
     rows_copy(model=SubscriptionFeeSpan, fields=("subscription", "customer", "currency", "starts_at", "ends_at",
                                                  "unit_amount", "period_months"), rows=iter(rows))
