@@ -242,12 +242,48 @@ def django_start(args) -> None:
     call_command("migrate", verbosity=0)
 
 
+# What a statement of the run is, by how its SQL starts (the first match wins); COPY does not pass through
+# Django's execute wrapper, so the COPYs and COMMITs are the PostgreSQL CPU left over.
+STATEMENT_KINDS = (
+    ("deferred foreign-key checks", "SET CONSTRAINTS"),
+    ("invoice numbering", "UPDATE payments_invoice"),
+    ("subscription rows", "UPDATE subscriptions_subscription"),
+    ("id reservation", "SELECT nextval"),
+    ("claiming", 'SELECT "subscriptions_subscription"."id" AS "id"'),
+)
+
+
+@dataclass
+class StatementCosts:
+    """A Django execute wrapper adding each statement's PostgreSQL backend CPU (from /proc) to its kind."""
+
+    pid: int
+    seconds: dict[str, float] = dataclass_field(default_factory=dict)
+
+    def __call__(self, execute, sql, params, many, context):
+        before = backend_cpu_seconds(self.pid) or 0.0
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            kind = next((name for name, start in STATEMENT_KINDS if sql.lstrip().startswith(start)),
+                        "other statements")
+            self.seconds[kind] = self.seconds.get(kind, 0.0) + (backend_cpu_seconds(self.pid) or 0.0) - before
+
+    @staticmethod
+    def line(seconds: dict[str, float], *, total: float) -> str:
+        parts = [f"{kind} {value:.1f} s" for kind, value in sorted(seconds.items(), key=lambda item: -item[1])]
+        parts.append(f"COPY, COMMIT and the rest {total - sum(seconds.values()):.1f} s")
+        return "PostgreSQL CPU by statement: " + ", ".join(parts)
+
+
 @dataclass
 class FirstRun:
     summaries: list[str]
     elapsed: float
     samples: "BackendSamples | None"
     step_seconds: dict[str, list[float]]
+    # PostgreSQL CPU seconds by kind of statement (StatementCosts), one process only.
+    statements: dict[str, float]
     client_cpu: float
     server_cpu: float | None
     inserted: int
@@ -275,8 +311,12 @@ def first_run(args) -> FirstRun:
     started = mark[0] = time.perf_counter()
     mark[1], mark[2] = client_cpu, server_cpu or 0.0
     samples = None
+    costs = StatementCosts(pid=pid)
     if args.workers == 1:
-        summaries = [billing_run(as_of=AS_OF, batch_size=args.batch_size, progress=progress).line()]
+        from django.db import connection
+
+        with connection.execute_wrapper(costs):
+            summaries = [billing_run(as_of=AS_OF, batch_size=args.batch_size, progress=progress).line()]
     else:
         summaries, samples = run_workers(args)
     elapsed = time.perf_counter() - started
@@ -285,7 +325,7 @@ def first_run(args) -> FirstRun:
     server_cpu = backend_cpu_seconds(pid) - server_cpu if server_cpu is not None and args.workers == 1 else None
     after = table_counts()
     return FirstRun(summaries=summaries, elapsed=elapsed, samples=samples, step_seconds=step_seconds,
-                    client_cpu=client_cpu,
+                    statements=costs.seconds, client_cpu=client_cpu,
                     server_cpu=server_cpu, inserted=sum(after[t] - before[t] for t in TABLES))
 
 
@@ -310,6 +350,8 @@ def first_run_check_and_print(run: FirstRun, *, n: int, workers: int) -> None:
         print(f"            by step: {steps}")
         cpu = ", ".join(f"{step} {app:.1f} s / {pg:.1f} s" for step, (_, app, pg) in run.step_seconds.items())
         print(f"            CPU by step (run / PostgreSQL): {cpu}")
+    if run.statements and run.server_cpu is not None:
+        print(f"            {StatementCosts.line(run.statements, total=run.server_cpu)}")
     # On a shared machine wall time includes waiting for the CPU; these say what the run itself used.
     server = f", its PostgreSQL backend {run.server_cpu:.1f} s" if run.server_cpu is not None else ""
     print(f"            CPU used: run process(es) {run.client_cpu:.1f} s{server}; "
