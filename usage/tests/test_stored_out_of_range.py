@@ -48,3 +48,20 @@ def test_the_admin_changelist_and_change_page_render(admin_client, occurred_at):
 def test_out_of_range_values_read_as_the_nearest_instant_python_has():
     early, late = _insert_event(STORED[0]), _insert_event(STORED[1])
     assert (early.occurred_at.year, late.occurred_at.year) == (1, 9999)
+
+
+@pytest.mark.django_db
+def test_ordinary_timestamps_read_back_exactly_as_the_general_parser_reads_them():
+    """The loader's shortcut for ISO text in UTC gives the instants, and the UTC zone object, of the
+    general path."""
+    from datetime import UTC, datetime
+
+    values = ["2026-02-28 12:00:00+00", "2026-02-28 12:00:00.5+00", "2026-02-28 12:00:00.123456+00",
+              "0999-01-01 00:00:00+00", "2026-03-01 05:30:00+05:30", "9999-12-31 23:59:59.999999+00"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT v::timestamptz, v::timestamptz::text FROM unnest(%s::text[]) AS v", [values])
+        rows = cursor.fetchall()
+    for (loaded, text), given in zip(rows, values, strict=True):
+        assert loaded.tzinfo is UTC
+        assert loaded == datetime.fromisoformat(given)
+        assert text.endswith("+00")
