@@ -6,7 +6,6 @@ from rest_framework.routers import DefaultRouter
 
 from core.api.views import ApiNotFoundView
 from core.urls import prefix_indexed_path
-from credits.api.lean import credit_debit_lean_view
 from credits.api.views import CreditGrantViewSet, CreditLedgerViewSet, CreditsViewSet
 from payments.api.checkout_views import CheckoutViewSet, PaymentMethodViewSet
 from payments.api.credit_pack_order_views import CreditPackOrderViewSet
@@ -49,16 +48,8 @@ router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-e
 router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
 router.register("reports", ReportViewSet, basename="report")
 
-
-def _router_view(name: str):
-    return next(pattern.callback for pattern in router.urls if pattern.name == name)
-
-
 urlpatterns = [
     path("api/v1/auth/token/", TokenObtainView.as_view(), name="api-token"),
-    # The credit debit's common case skips DRF's request machinery; every other request to this path goes to
-    # the router's view, which also keeps the name, reverse() and the schema (credits/api/lean.py).
-    path("api/v1/credits/debit/", credit_debit_lean_view(fallback=_router_view("credits-debit"))),
     # include(router.urls), resolved through a prefix index: the router's ~80 patterns are not tried one by one.
     prefix_indexed_path("api/v1/", router.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

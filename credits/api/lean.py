@@ -1,9 +1,12 @@
 """The lean path of `POST /api/v1/credits/debit/`: the common case without DRF's request machinery.
 
 A customer's debit is the API's hot path, and once its one statement was all that was left of its queries,
-most of a request's CPU went to DRF: the Request wrapper, content negotiation, the authenticator and parser
-objects, the Response and its rendering, each small (docs/decisions.md, "The credit debit's lean path").
-This path takes only the common case, decided before anything has an effect:
+most of a request's CPU went to DRF (the Request wrapper, content negotiation, the authenticator and parser
+objects, the Response and its rendering), to the middleware that has nothing to do for such a request, and
+to URL resolving, each small (docs/decisions.md, "The credit debit's lean path"). This middleware, placed
+right after the module switch, takes only the common case, decided before anything has an effect:
+- the debit's path, no Cookie header (so sessions, CSRF cookies, messages and the language cookie have nothing
+  to do, and the middleware after this one that it skips would do nothing but what it calls itself);
 - `Authorization: Token <key>` (so DRF's token authentication alone decides who calls: session
   authentication and its CSRF check are never reached), the key's holder active and not staff;
 - a JSON body (`Content-Type: application/json` exactly, no query string, Accept absent, `*/*` or
@@ -11,22 +14,33 @@ This path takes only the common case, decided before anything has an effect:
   naming no customer or the caller's own;
 - no `Idempotency-Key` header (its claim and record stay the view's);
 - every permission class of the view passes, checked by the view's own classes on the view's own instance.
-Everything else is handed, untouched, to the router's DRF view, which answers it as before: wrong method
-(405), another content type (415), malformed or unusual bodies (400), unknown, revoked or inactive tokens
-(401), refusals (403), another customer (404), staff. The module switch is a middleware, ahead of both.
+Everything else goes on down the middleware to the router's DRF view, which answers it as before: wrong
+method (405), another content type (415), malformed or unusual bodies (400), unknown, revoked or inactive
+tokens (401), refusals (403), another customer (404), staff. The module switch and the request guard run
+before this middleware, SecurityMiddleware and WhiteNoise around it, for both paths.
 
-What the path does is what the view does, with the view's own parts: the customer's preferred language
-when the request names none, the view's throttles (counted once, the X-RateLimit-* headers, 429 through the
-API's exception handler), `credit_debit_answer` (the view's own service call and body), every error of
-the service (402 with the balance, 409, ...) through the API's exception handler, rendered by DRF's
-JSONRenderer, and DRF's `Allow` and `Vary: Accept` headers. credits/tests/test_api_lean.py sends a corpus of
-requests through both paths and pins the same status, body and headers.
+What the path does is what the view does, with the view's own parts: the language LocaleMiddleware picks
+(its own hooks), then the customer's preferred one when the request names none, the view's throttles
+(counted once, the X-RateLimit-* headers, 429 through the API's exception handler), `credit_debit_answer`
+(the view's own service call and body), every error of the service (402 with the balance, 409, ...)
+through the API's exception handler, rendered by DRF's JSONRenderer, DRF's `Allow` and `Vary: Accept`
+headers, then the response hooks of the skipped middleware that act on such an answer (X-Frame-Options,
+Content-Length, Content-Language and Vary: Accept-Language). It refuses to start when the middleware after
+it is not the list it knows. credits/tests/test_api_lean.py sends a corpus of requests through both paths
+and pins the same status, body and headers.
 """
 
+from functools import cache
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.locale import LocaleMiddleware
+from django.urls import resolve
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.csrf import csrf_exempt
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -37,27 +51,62 @@ from subscriptions.api.client import api_client_for
 from subscriptions.api.tokens import api_token_user
 from subscriptions.models import Customer
 
+PATH = "/api/v1/credits/debit/"
 _JSON = "application/json"
 # Accept headers for which DRF's content negotiation picks JSONRenderer with the media type `application/json`.
 _JSON_ACCEPTED = frozenset({None, "*/*", _JSON})
 _RENDERER = JSONRenderer()
+# The middleware after this one, which a lean request skips: for a request with no cookie to a CSRF-exempt
+# view, only Locale, Common and XFrameOptions act, and their hooks are called here.
+SKIPPED_MIDDLEWARE = (
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+)
 
 
-def credit_debit_lean_view(*, fallback):
-    """The debit's view: the common case here, every other request to `fallback`, the router's DRF view
-    (an `as_view()` of the viewset, whose class, init arguments and action map are used as they are)."""
-
-    @csrf_exempt  # as every DRF view: a token-authenticated request carries no CSRF token
-    def view(request: HttpRequest):
-        common = _common_case(request, fallback)
-        if common is None:
-            return fallback(request)
-        return _debit(request, *common)
-
-    return view
+def _unused(request):  # the skipped middleware's own get_response: never called, only their hooks are
+    raise AssertionError("not called")
 
 
-def _common_case(request: HttpRequest, fallback):
+class CreditDebitLeanMiddleware:
+    def __init__(self, get_response):
+        following = tuple(settings.MIDDLEWARE[settings.MIDDLEWARE.index(f"{__name__}.{type(self).__name__}") + 1:])
+        if following != SKIPPED_MIDDLEWARE:
+            raise ImproperlyConfigured(f"{type(self).__name__} knows what these middleware do for a debit: "
+                                       f"{SKIPPED_MIDDLEWARE}, not {following}; update it with them.")
+        self.get_response = get_response
+        self.locale, self.common = LocaleMiddleware(_unused), CommonMiddleware(_unused)
+        self.xframe = XFrameOptionsMiddleware(_unused)
+
+    def __call__(self, request: HttpRequest):
+        if request.path_info != PATH or request.META.get("HTTP_COOKIE"):
+            return self.get_response(request)
+        common = _common_case(request)
+        if common is None or not self._before(request):
+            return self.get_response(request)
+        response = _debit(request, *common)
+        for hook in (self.xframe, self.common, self.locale):
+            response = hook.process_response(request, response)
+        return response
+
+    def _before(self, request: HttpRequest) -> bool:
+        """The skipped middleware's request hooks that act here; False when one answers or refuses (the
+        middleware chain then does it again, with the same outcome)."""
+        try:
+            if self.common.process_request(request) is not None:
+                return False
+        except Exception:
+            return False
+        self.locale.process_request(request)
+        return True
+
+
+def _common_case(request: HttpRequest):
     """(the viewset instance, the caller, their ApiClient, the validated body) when this path takes the
     request, else None. Nothing here has an effect the DRF view would not have had on the same request."""
     meta = request.META
@@ -78,7 +127,7 @@ def _common_case(request: HttpRequest, fallback):
         return None
     if client.customer_id is None or data is None or data.get("customer", client.customer_id) != client.customer_id:
         return None
-    view = _viewset(request, fallback)
+    view = _viewset(request)
     request.user = user  # what DRF's authentication sets on the request it wraps
     if not all(permission.has_permission(request, view) for permission in view.get_permissions()):
         return None
@@ -96,8 +145,16 @@ def _token_key(header: str) -> str | None:
     return parts[1]
 
 
-def _viewset(request: HttpRequest, fallback):
-    """The viewset instance DRF's `as_view()` would build for this request (ViewSetMixin.as_view)."""
+@cache
+def _router_view():
+    """The router's view of the debit (an `as_view()` of the viewset), which answers every other request."""
+    return resolve(PATH).func
+
+
+def _viewset(request: HttpRequest):
+    """The viewset instance the router's view would build for this request (ViewSetMixin.as_view), from its
+    class, init arguments and action map."""
+    fallback = _router_view()
     view = fallback.cls(**fallback.initkwargs)
     view.action_map = fallback.actions
     for method, action in fallback.actions.items():
@@ -119,7 +176,10 @@ def _debit(request: HttpRequest, view, user, client, data: dict):
         if response is None:
             raise  # a bug: Django answers 500 and logs it, as DRF's view would have it
         response.accepted_renderer, response.accepted_media_type, response.renderer_context = _RENDERER, _JSON, {}
-    return _finalized(request, view, response)
+    response = _finalized(request, view, response)
+    if isinstance(response, Response):
+        response.render()  # as Django's handler renders a view's answer before the middleware sees it
+    return response
 
 
 def _check_throttles(request: HttpRequest, view) -> None:

@@ -77,6 +77,8 @@ CORPUS = [
     ("Accept: json", "caller", "post", _json({"amount": 1}), {"HTTP_ACCEPT": "application/json"}, True),
     ("throttled", "limited", "post", _json({"amount": 1}), {}, True),
     ("too large to store", "caller", "post", _json({"amount": 2**63 - 1}), {}, True),
+    ("a cookie", "caller", "post", _json({"amount": 1}), {"HTTP_COOKIE": "tracking=1"}, False),
+    ("a language cookie", "french", "post", _json({"amount": 10**6}), {"HTTP_COOKIE": "django_language=de"}, False),
     ("Idempotency-Key header", "caller", "post", _json({"amount": 2}), {"HTTP_IDEMPOTENCY_KEY": "h1"}, False),
     ("another customer", "caller", "post", _json({"amount": 5, "customer": "{other}"}), {}, False),
     ("amount as text", "caller", "post", _json({"amount": "5"}), {}, False),
