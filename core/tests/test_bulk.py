@@ -42,20 +42,3 @@ def test_an_array_literal_refuses_nested_values():
     with pytest.raises(TypeError):
         pg_array([[1, 2]])
 
-
-def test_copied_timestamps_are_the_same_instants_repeated_or_not_whatever_their_offset():
-    from datetime import timezone
-
-    from core.bulk import rows_copy
-    from subscriptions.models import SubscriptionFeeSpan
-
-    shared = datetime(2026, 2, 28, 12, 0, 0, 123456, tzinfo=UTC)
-    india = datetime(2026, 3, 1, 5, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))
-    rows = [(k, 1, "USD", shared, shared + timedelta(days=k), Decimal("2000"), 1) for k in range(3, 6)]
-    rows.append((2, 2, "USD", india, shared, Decimal("1"), 1))
-    rows_copy(model=SubscriptionFeeSpan, fields=("subscription", "customer", "currency", "starts_at", "ends_at",
-                                                 "unit_amount", "period_months"), rows=iter(rows))
-
-    stored = list(SubscriptionFeeSpan.objects.order_by("id").values_list("starts_at", "ends_at"))
-    assert stored == [(row[3], row[4]) for row in rows]
-    assert stored[-1][0] == datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
