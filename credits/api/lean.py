@@ -47,6 +47,7 @@ from rest_framework.response import Response
 from core.safe_input import json_loads_checked
 from credits.api.serializers import credit_debit_plain
 from credits.api.views import credit_debit_answer
+from subscriptions.api.base import rate_limit_headers_set
 from subscriptions.api.client import api_client_for
 from subscriptions.api.tokens import api_token_user
 from subscriptions.models import Customer
@@ -197,9 +198,5 @@ def _finalized(request: HttpRequest, view, response: HttpResponse | Response) ->
         patch_vary_headers(response, [vary])
     for name, value in headers.items():
         response[name] = value
-    state = getattr(request, "rate_limit", None)
-    if state is not None:
-        response["X-RateLimit-Limit"] = str(state.limit)
-        response["X-RateLimit-Remaining"] = str(state.remaining)
-        response["X-RateLimit-Reset"] = str(state.reset)
+    rate_limit_headers_set(request=request, response=response)
     return response

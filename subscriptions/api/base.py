@@ -29,6 +29,15 @@ IDEMPOTENCY_KEY_HEADER = OpenApiParameter(
 )
 
 
+def rate_limit_headers_set(*, request, response) -> None:
+    """The X-RateLimit-* headers of the limit the throttles counted this request against, if any."""
+    state = getattr(request, "rate_limit", None)
+    if state is not None:
+        response["X-RateLimit-Limit"] = str(state.limit)
+        response["X-RateLimit-Remaining"] = str(state.remaining)
+        response["X-RateLimit-Reset"] = str(state.reset)
+
+
 class ApiViewMixin:
     """Mixed into every API view (before the DRF class)."""
 
@@ -140,9 +149,5 @@ class ApiViewMixin:
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        state = getattr(request, "rate_limit", None)
-        if state is not None:
-            response["X-RateLimit-Limit"] = str(state.limit)
-            response["X-RateLimit-Remaining"] = str(state.remaining)
-            response["X-RateLimit-Reset"] = str(state.reset)
+        rate_limit_headers_set(request=request, response=response)
         return response
