@@ -12,9 +12,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator, WebsocketDenier  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from billing_project.warmup import application_warm_up  # noqa: E402
 from core.channels_auth import TokenAuthMiddleware  # noqa: E402
 from payments.live.delivery import DirectSendMiddleware  # noqa: E402
 from payments.live.routing import websocket_urlpatterns  # noqa: E402
+
+application_warm_up()
 
 application = ProtocolTypeRouter({
     "http": django_asgi_app,
