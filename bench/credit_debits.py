@@ -10,7 +10,8 @@ customer of its own ("distinct"), then all on one customer ("hot"):
   ledger row; COMMIT with psycopg, nothing else (the reference, same server, same run);
 - service: client processes calling `credits.services.credit_debit` (one credit, a fresh idempotency key);
 - HTTP: client processes (so the load generator is not one interpreter's GIL) posting to
-  `/api/v1/credits/debit/` with a token each, on keep-alive connections, to gunicorn started with the
+  `/api/v1/credits/debit/` with a token each, on keep-alive connections opened (with one untimed read of
+  the caller's ledger) before the clock, to gunicorn started with the
   Procfile's own `web` command (worker class, WEB_CONCURRENCY workers, WEB_THREADS threads, access log), so
   the figure is the shipped configuration's; `--workers`, `--threads` and `--worker-class` override it
   to compare others.
@@ -170,6 +171,13 @@ def http_client(port: int, token: str, seconds: float, prefix: str, ready, resul
     """One client: keep-alive posts of one-credit debits, each with a fresh idempotency key."""
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    # Untimed, as the raw and service clients connect before the clock: the keep-alive connection is open
+    # and the server has served a request before the first timed debit.
+    conn.request("GET", "/api/v1/credits/ledger/?limit=1", headers=headers)
+    warm = conn.getresponse()
+    warm.read()
+    if warm.status != 200:
+        raise SystemExit(f"warm-up request answered {warm.status}")
     created = errors = 0
     ready.wait(timeout=START_TIMEOUT)
     deadline = time.monotonic() + seconds
