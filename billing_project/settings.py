@@ -147,8 +147,10 @@ if REDIS_URL:
         "default": {
             # Redis pub/sub: one PUBLISH per group_send, and each process hands a message to its local
             # consumers from one reader. The list-based RedisChannelLayer spent twice the CPU per
-            # delivered event in bench/ws_fanout.py (docs/websocket.md).
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # delivered event in bench/ws_fanout.py (docs/websocket.md). It is channels-redis's
+            # RedisPubSubChannelLayer plus one pipeline per batch for the live-event sender
+            # (modules/live_layer.py).
+            "BACKEND": "modules.live_layer.PipelinedPubSubChannelLayer",
             # A bounded connect timeout: an unreachable Redis delays a broadcast by seconds, not minutes.
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}],
                        # Redis pub/sub channels ignore the database number: deployments sharing one Redis
