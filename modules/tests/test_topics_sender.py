@@ -118,6 +118,18 @@ async def test_what_queued_while_redis_was_busy_goes_out_in_one_pipeline_in_orde
     await library_layer.flush()
 
 
+def test_a_lone_event_waits_the_linger_for_others_to_share_its_pipeline(settings, redis_layer, pipeline_executes):
+    settings.LIVE_SENDER_LINGER_SECONDS = 0.5  # far longer than queueing the other nine takes
+    sender = LiveSender()
+
+    for n in range(10):
+        sender.submit(event(n))
+
+    assert sender.flush(timeout=5)
+    assert pipeline_executes == [10]
+    assert sender.counts.sent == 10
+
+
 def test_a_failed_pipeline_counts_the_whole_batch_as_failed_and_opens_the_breaker(settings, stuck_redis, caplog):
     """Redis goes away while a batch waits for its answer, and stays away for the next batch (probed at once):
     nothing is known to be sent, so each batch counts as failed, all of it; the outage is logged once."""
