@@ -3,14 +3,18 @@ background thread drains onto the channel layer, so the request that made the ch
 Redis, nor starts a thread and an event loop per event as `async_to_sync` did (a quarter of a credit
 debit's time, docs/decisions.md "One live-event sender per process").
 
-Only committed work reaches it: `topic_publish` runs from `transaction.on_commit`. The thread keeps one
-event loop for its life, so the channel layer keeps its Redis connections; it sends what has queued up
-since its last pass in one batch, each event to its groups in the order events were queued (a client sees
-a customer's ledger entries in order). When the queue is full (Redis slow or down) a new event is dropped,
-counted and logged (the first drop and every DROP_LOG_EVERY-th after); while the breaker is
-open (Redis down) events are dropped without trying, as before. At process exit the queue is flushed for up
-to LIVE_SENDER_EXIT_FLUSH_SECONDS. A layer kept in this process's memory (the embedded default) is sent to
-at once: there is no network to wait for, and its queues belong to the caller's event loop."""
+Only committed work reaches it: `topic_publish` runs from `transaction.on_commit`. The thread sends what
+has queued up since its last pass in one batch, each event to its groups in the order events were queued (a
+client sees a customer's ledger entries in order). With the Redis layer (modules/live_layer.py) a batch is
+one pipeline of PUBLISHes per Redis host, sent from the thread without an event loop; a failed pipeline
+counts the whole batch as failed. Any other layer is awaited event by event on one event loop the thread
+keeps for its life, so that layer keeps its connections. When the queue is full (Redis slow or down) a new
+event is dropped, counted and logged (the first drop and every DROP_LOG_EVERY-th after); while the breaker
+is open (Redis down) events are dropped without trying, as before. An event that finds the queue otherwise
+empty waits LIVE_SENDER_LINGER_SECONDS (3 ms) for others to share its pass. At process exit the queue is
+flushed for up to LIVE_SENDER_EXIT_FLUSH_SECONDS. A layer kept in this process's memory (the embedded
+default) is sent to at once: there is no network to wait for, and its queues belong to the caller's event
+loop."""
 
 import asyncio
 import atexit
@@ -18,6 +22,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
@@ -25,6 +30,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
 from core.resilience import REDIS_UNAVAILABLE, channel_layer_breaker
+from modules.live_layer import PipelinedPubSubChannelLayer
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +57,23 @@ class LiveSenderCounts:
     failed: int = 0
 
 
+@dataclass
+class _BatchProgress:
+    # Events of the batch sent so far: the rest count as failed when a send raises.
+    sent: int = 0
+
+
 async def live_event_send(event: LiveEvent) -> None:
     layer = get_channel_layer()
     for group in event.groups:
         # Each copy names its group: a process's hub subscribed to both hands each to its own members.
         await layer.group_send(group, {**event.message, "group": group})
+
+
+async def _send_each(batch: list[LiveEvent], progress: _BatchProgress) -> None:
+    for event in batch:
+        await live_event_send(event)
+        progress.sent += 1
 
 
 class LiveSender:
@@ -67,6 +85,8 @@ class LiveSender:
         self._pid: int | None = None
         self._queue: queue.Queue[LiveEvent] = queue.Queue()
         self._thread: threading.Thread | None = None
+        # Created by the thread only for a layer other than the pipelined Redis one.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def submit(self, event: LiveEvent) -> bool:
         """Queue the event without waiting; False when it was dropped. The breaker is asked by the thread,
@@ -99,39 +119,57 @@ class LiveSender:
             self._pid = os.getpid()
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+        self._loop = None
         events = self._queue
         while True:
             batch = [events.get()]
+            if events.empty():
+                # A lone event waits a moment for company: at a few hundred events a second a pass costs
+                # about as much for several events as for one (docs/decisions.md has the measured figures). A
+                # sleep, not a timed get, which every put would wake. A backlog is sent at once.
+                time.sleep(settings.LIVE_SENDER_LINGER_SECONDS)
             while len(batch) < BATCH_SIZE:
                 try:
                     batch.append(events.get_nowait())
                 except queue.Empty:
                     break
             try:
-                loop.run_until_complete(self._send(batch))
+                self._send(batch)
             finally:
                 for _ in batch:
                     events.task_done()
 
-    async def _send(self, batch: list[LiveEvent]) -> None:
+    def _send(self, batch: list[LiveEvent]) -> None:
         breaker = channel_layer_breaker()
         if not breaker.allows_call():
             self._count(dropped=len(batch))
             return
-        sent = 0
+        progress = _BatchProgress()
         try:
-            for event in batch:
-                await live_event_send(event)
-                sent += 1
+            self._publish(batch, progress)
         except REDIS_UNAVAILABLE as error:
             breaker.record_failure(error)
         except Exception:
             logger.exception("Live broadcast failed; the changes are saved but clients missed %s event(s)",
-                             len(batch) - sent)
+                             len(batch) - progress.sent)
         else:
             breaker.record_success()
-        self._count(sent=sent, failed=len(batch) - sent)
+        self._count(sent=progress.sent, failed=len(batch) - progress.sent)
+
+    def _publish(self, batch: list[LiveEvent], progress: _BatchProgress) -> None:
+        layer = get_channel_layer()
+        # An isinstance check, not getattr: the library's pub/sub layer forwards unknown attributes to its
+        # per-loop layer, which raises RuntimeError outside an event loop.
+        if isinstance(layer, PipelinedPubSubChannelLayer):
+            # One pipeline per Redis host: a failed execute is counted as the whole batch failed.
+            layer.group_send_many([(group, {**event.message, "group": group})
+                                   for event in batch for group in event.groups])
+            progress.sent = len(batch)
+            return
+        if self._loop is None:
+            # Any other layer is awaited, on one loop kept for the thread's life (it keeps its connections).
+            self._loop = asyncio.new_event_loop()
+        self._loop.run_until_complete(_send_each(batch, progress))
 
     def _count(self, *, sent: int = 0, dropped: int = 0, failed: int = 0) -> None:
         with self._lock:

@@ -42,7 +42,7 @@ def test_redis_url_switches_channel_layer_and_cache():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == [
-        "channels_redis.pubsub.RedisPubSubChannelLayer", "core.resilience.ResilientRedisCache",
+        "modules.live_layer.PipelinedPubSubChannelLayer", "core.resilience.ResilientRedisCache",
     ]
 
 

@@ -1,20 +1,18 @@
 """What payment_broadcast sends, to whom, when, and what happens when the channel layer is down."""
 
-import asyncio
 import json
 import logging
-import threading
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connections, transaction
 
-from billing_project.tests.redis_support import point_redis_at_closed_port, redis_channel_layers
+from billing_project.tests.redis_support import HeldRedis, point_redis_at_closed_port, redis_channel_layers
 from core.audit import Actor
 from core.memo import _MEMOS
 from core.resilience import channel_layer_breaker
-from modules import topics_sender
+from modules.live_layer import PipelinedPubSubChannelLayer
 from modules.topics_sender import live_sender
 from payments.live.broadcast import (
     EVENT_TYPE,
@@ -132,25 +130,26 @@ def test_payments_are_saved_and_the_outage_logged_once_when_redis_is_down(settin
 @pytest.mark.django_db(transaction=True)
 def test_recording_a_payment_never_waits_for_the_channel_layer(settings, monkeypatch):
     """A Redis that stopped answering holds the sender's thread, never the request: the payment is saved
-    and its event queued, and the event goes out once the layer answers again."""
-    settings.CHANNEL_LAYERS = redis_channel_layers()
-    release, started, delivered = threading.Event(), threading.Event(), []
+    and its event queued, and the event goes out once Redis answers again."""
+    published = []
+    group_send_many = PipelinedPubSubChannelLayer.group_send_many
 
-    async def stuck(event):
-        started.set()
-        await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
-        delivered.append(event)
+    def recorded(layer, sends):
+        group_send_many(layer, sends)
+        published.extend(sends)
 
-    monkeypatch.setattr(topics_sender, "live_event_send", stuck)
+    monkeypatch.setattr(PipelinedPubSubChannelLayer, "group_send_many", recorded)
     customer = CustomerFactory()
 
-    payment = payment_record_manual(customer=customer, amount=700, method=PaymentMethod.CASH,
-                                    actor=Actor.system("test"))
+    with HeldRedis() as stuck_redis:
+        settings.CHANNEL_LAYERS = redis_channel_layers(address=stuck_redis.url)
+        payment = payment_record_manual(customer=customer, amount=700, method=PaymentMethod.CASH,
+                                        actor=Actor.system("test"))
 
-    assert started.wait(5) and not delivered  # the request returned while the send is still held
-    assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.SUCCEEDED
-    release.set()
-    assert live_sender().flush(timeout=10)
-    [event] = delivered
-    assert event.groups == (customer_group(customer.pk), STAFF_GROUP)
-    assert json.loads(event.message["text"])["data"]["id"] == payment.pk
+        assert stuck_redis.started.wait(5) and not published  # the request returned while the send is held
+        assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.SUCCEEDED
+        stuck_redis.release()
+        assert live_sender().flush(timeout=10)
+    assert [group for group, _ in published] == [customer_group(customer.pk), STAFF_GROUP]
+    assert all(message["group"] == group for group, message in published)
+    assert json.loads(published[0][1]["text"])["data"]["id"] == payment.pk
