@@ -50,7 +50,11 @@ class InvoiceNumberSequence(models.Model):
 
 class Invoice(models.Model):
     # Assigned at finalization (draft -> open), never before, so drafts that are thrown away leave no gap.
-    number = models.CharField(_("number"), max_length=32, null=True, blank=True, unique=True)
+    # Unique through `invoice_number_unique` (Meta), an index of numbered invoices only: a draft has none, and
+    # a `unique=True` field would also index every draft's NULL and add a LIKE index no lookup uses (admin
+    # search is a contains, the API filter an exact match): three index entries per invoice the billing run
+    # writes and numbers.
+    number = models.CharField(_("number"), max_length=32, null=True, blank=True)
     # No index of its own: invoice_customer_recent (customer, -created_at) serves every lookup by customer,
     # and each index is one more entry to write per invoice (the billing run writes 100,000 at a time).
     customer = models.ForeignKey(Customer, verbose_name=_("customer"),
@@ -116,6 +120,8 @@ class Invoice(models.Model):
             models.CheckConstraint(condition=Q(status="draft") | Q(status="void", issued_at__isnull=True)
                                    | Q(number__isnull=False),
                                    name="invoice_number_once_finalized"),
+            models.UniqueConstraint(fields=["number"], condition=Q(number__isnull=False),
+                                    name="invoice_number_unique"),
             models.UniqueConstraint(
                 fields=["subscription", "period_start"],
                 condition=Q(subscription__isnull=False, billing_reason__in=PERIOD_BILLING_REASONS),

@@ -63,6 +63,13 @@ def test_invoice_numbers_are_unique():
     refused(lambda: InvoiceFactory(status=InvoiceStatus.OPEN, number="INV-2025-000001"))
 
 
+def test_drafts_without_a_number_never_collide():
+    # The uniqueness index holds numbered invoices only; drafts, which have no number yet, are any number.
+    drafts = [InvoiceFactory(status=InvoiceStatus.DRAFT, number=None) for _ in range(3)]
+
+    assert Invoice.objects.filter(pk__in=[d.pk for d in drafts], number__isnull=True).count() == 3
+
+
 @pytest.mark.parametrize(("first", "second"), [
     (BillingReason.SUBSCRIPTION_CREATE, BillingReason.SUBSCRIPTION_CYCLE),
     (BillingReason.SUBSCRIPTION_CYCLE, BillingReason.SUBSCRIPTION_CYCLE),
