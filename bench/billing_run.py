@@ -248,7 +248,7 @@ STATEMENT_KINDS = (
     ("deferred foreign-key checks", "SET CONSTRAINTS"),
     ("invoice numbering", "UPDATE payments_invoice"),
     ("subscription rows", "UPDATE subscriptions_subscription"),
-    ("id reservation", "SELECT nextval"),
+    ("id reservation", "WITH seq AS MATERIALIZED"),
     ("claiming", 'SELECT "subscriptions_subscription"."id" AS "id"'),
 )
 
