@@ -1,11 +1,13 @@
 """Credit debits by concurrent clients, through the service and over HTTP, beside a raw locked update.
 
-    .venv/bin/python bench/credit_debits.py [--seconds 5] [--clients 8] [--port 8111] [--database NAME]
-                                           [--redis URL] [--workers N] [--threads N] [--worker-class CLASS]
+    .venv/bin/python bench/credit_debits.py [--seconds 5] [--rounds 3] [--clients 8] [--port 8111]
+                                           [--database NAME] [--redis URL] [--workers N] [--threads N]
+                                           [--worker-class CLASS]
 
 It recreates its own database (billing_bench_credits by default), migrates it and gives every customer
-it uses a large grant. Each scenario runs `--clients` clients at once for `--seconds`, first each on a
-customer of its own ("distinct"), then all on one customer ("hot"):
+it uses a large grant. Each measurement runs `--clients` clients at once for `--seconds`, first each on a
+customer of its own ("distinct"), then all on one customer ("hot"), the three ways of a scenario back to back,
+and all of it `--rounds` times (figures are totals over the rounds; each round's ratio is printed too):
 - raw: client processes doing BEGIN; SELECT ... FOR UPDATE on the balance row; UPDATE it; INSERT a
   ledger row; COMMIT with psycopg, nothing else (the reference, same server, same run);
 - service: client processes calling `credits.services.credit_debit` (one credit, a fresh idempotency key);
@@ -54,6 +56,8 @@ SCENARIOS = ("distinct", "hot")
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="how long each measurement runs")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times every measurement is repeated, the ways of a scenario back to back each time")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--port", type=int, default=8111)
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: the Procfile's WEB_CONCURRENCY)")
@@ -271,30 +275,48 @@ def server_label(command: list[str]) -> str:
     return f"gunicorn {option('--workers')} {option('--worker-class')} workers x {option('--threads')} threads"
 
 
-def measure(args, fixtures: dict, database_url: str) -> dict:
-    rates = {}
-    for scenario in SCENARIOS:
-        clients = range(args.clients)
+WAYS = ("raw", "service", "http")
+
+
+def client_targets(*, way: str, scenario: str, round_: int, args, fixtures: dict, database_url: str) -> list[tuple]:
+    """The client processes of one measurement; idempotency keys are fresh in every round."""
+    clients = range(args.clients)
+    if way == "raw":
         raw = fixtures[("raw", scenario)]["customers"]
+        return [(raw_client, (database_url, raw[i % len(raw)]), ()) for i in clients]
+    if way == "service":
         service = fixtures[("service", scenario)]["customers"]
-        done, elapsed, cpu = run_processes([(raw_client, (database_url, raw[i % len(raw)]), ()) for i in clients],
-                                           args.seconds)
-        rates[("raw", scenario)] = (done, done / elapsed, cpu)
-        done, elapsed, cpu = run_processes([(service_client, (service[i % len(service)],), (f"{scenario}-{i}",))
-                                            for i in clients], args.seconds)
-        rates[("service", scenario)] = (done, done / elapsed, cpu)
+        return [(service_client, (service[i % len(service)],), (f"{scenario}-{round_}-{i}",)) for i in clients]
+    tokens = fixtures[("http", scenario)]["tokens"]
+    return [(http_client, (args.port, tokens[i % len(tokens)]), (f"{scenario}-{round_}-{i}",)) for i in clients]
+
+
+def measure(args, fixtures: dict, database_url: str) -> tuple[dict, list[dict]]:
+    """Every way of every scenario, `--rounds` times, the ways of a scenario back to back in each round, so that
+    each figure and its reference are measured minutes apart at most: this machine's speed drifts by up to
+    2 x within minutes, and a reference measured once at the start compared figures taken at different
+    speeds. gunicorn runs throughout (idle while the raw and service clients run). Returns the totals per
+    (way, scenario) as (debits, debits/s, client CPU seconds), and each round's rates."""
+    totals: dict[tuple[str, str], list[float]] = {}
+    rounds: list[dict] = []
     env = server_env(database=args.database, redis=args.redis)
     server = start_command(gunicorn_command(args, env), port=args.port, env=env)
     try:
-        for scenario in SCENARIOS:
-            tokens = fixtures[("http", scenario)]["tokens"]
-            done, elapsed, cpu = run_processes([(http_client, (args.port, tokens[i % len(tokens)]),
-                                                 (f"{scenario}-{i}",)) for i in range(args.clients)], args.seconds)
-            rates[("http", scenario)] = (done, done / elapsed, cpu)
+        for round_ in range(args.rounds):
+            rates = {}
+            for scenario in SCENARIOS:
+                for way in WAYS:
+                    targets = client_targets(way=way, scenario=scenario, round_=round_, args=args, fixtures=fixtures,
+                                             database_url=database_url)
+                    done, elapsed, cpu = run_processes(targets, args.seconds)
+                    rates[(way, scenario)] = done / elapsed
+                    total = totals.setdefault((way, scenario), [0, 0.0, 0.0])
+                    total[0], total[1], total[2] = total[0] + done, total[1] + elapsed, total[2] + cpu
+            rounds.append(rates)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
-    return rates
+    return {key: (done, done / seconds, cpu) for key, (done, seconds, cpu) in totals.items()}, rounds
 
 
 def check_stored(fixtures: dict, rates: dict) -> bool:
@@ -329,10 +351,10 @@ def main():
     connection.close()
 
     load_before = load_average()
-    rates = measure(args, fixtures, f"{PG}/{args.database}")
+    rates, rounds = measure(args, fixtures, f"{PG}/{args.database}")
     stored = check_stored(fixtures, rates)
     workers = server_label(gunicorn_command(args, server_env(database=args.database, redis=args.redis)))
-    print(f"{args.clients} clients, {args.seconds:g} s per measurement, {workers}, "
+    print(f"{args.clients} clients, {args.rounds} rounds of {args.seconds:g} s per measurement, {workers}, "
           f"{os.cpu_count()} CPUs; load average before {load_before}, after {load_average()}")
     print(f"{'':<20}{'raw lock+update+insert':>24}{'service':>22}{'HTTP':>22}")
     for scenario in SCENARIOS:
@@ -342,6 +364,10 @@ def main():
             for way in ("service", "http")]
         label = "distinct customers" if scenario == "distinct" else "one hot customer"
         print(f"{label:<20}{cells[0]:>24}{cells[1]:>22}{cells[2]:>22}")
+    for scenario in SCENARIOS:
+        print(f"each round's share of its own reference, {scenario}: " + "; ".join(
+            f"{way} " + " ".join(f"{r[(way, scenario)] / r[('raw', scenario)]:.2f}" for r in rounds)
+            for way in ("service", "http")))
     print("client processes' CPU per debit: " + ", ".join(
         f"{way} {scenario} {rates[(way, scenario)][2] / max(rates[(way, scenario)][0], 1) * 1000:.2f} ms"
         for scenario in SCENARIOS for way in ("raw", "service", "http")))

@@ -32,7 +32,7 @@ def credit_customers_with_grants_due(*, now: datetime) -> list[int]:
 
     Read once per run and cut into batches, so each batch is a primary-key lookup however stale the
     table's statistics are (a run that just wrote 100,000 grants must not rescan them per batch)."""
-    return list(CreditGrant.objects.filter(remaining__gt=0, expires_at__lte=now)
+    return list(CreditGrant.objects.filter(spendable=True, expires_at__lte=now)
                 .order_by("customer_id").values_list("customer_id", flat=True).distinct())
 
 

@@ -27,4 +27,4 @@ class CreditGrantFilter(ApiFilterSet):
         fields = ["customer", "source", "amount", "expires", "created", "has_remaining"]
 
     def filter_has_remaining(self, queryset, name, value):
-        return queryset.filter(remaining__gt=0) if value else queryset.filter(remaining=0)
+        return queryset.filter(spendable=value)

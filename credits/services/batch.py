@@ -179,7 +179,7 @@ def credit_grants_expire_batch(*, now: datetime, actor: Actor, customer_ids: lis
     share the work and a customer busy with a debit is left for the next run; the due condition is read
     again under the lock, so a customer another run already handled costs nothing. Returns the number of
     grants expired."""
-    due = CreditGrant.objects.filter(remaining__gt=0, expires_at__lte=now)
+    due = CreditGrant.objects.filter(spendable=True, expires_at__lte=now)
     balances = {row.customer_id: row.balance for row in
                 CreditBalance.objects.select_for_update(skip_locked=True).only("customer_id", "balance")
                 .filter(customer_id__in=array_of(customer_ids)).order_by("customer_id")}

@@ -94,7 +94,7 @@ def credit_entry_append(*, balance: CreditBalance, kind: str, amount: int, actor
 def credit_grants_expire_due(*, balance: CreditBalance, now: datetime, actor: Actor) -> list[CreditLedgerEntry]:
     """Write expiry rows for this customer's grants whose time has come (balance row already locked)."""
     entries = []
-    due = CreditGrant.objects.filter(customer_id=balance.customer_id, remaining__gt=0,
+    due = CreditGrant.objects.filter(customer_id=balance.customer_id, spendable=True,
                                      expires_at__lte=now).order_by("id")
     for grant in due:
         lost = grant.remaining
@@ -139,7 +139,7 @@ def credit_grant(*, customer: Customer, amount: int, source: str, actor: Actor, 
 def credit_grants_spendable(*, customer_id: int, now: datetime):
     """Grants a debit may take from, in the order it takes them: priority, earliest expiry, oldest."""
     return (CreditGrant.objects
-            .filter(customer_id=customer_id, remaining__gt=0, effective_at__lte=now)
+            .filter(customer_id=customer_id, spendable=True, effective_at__lte=now)
             .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
             .order_by("priority", "expires_at", "created_at", "id"))
 

@@ -228,3 +228,35 @@ def test_a_replay_through_the_statement_returns_the_first_entry_and_another_amou
 
     assert again.replayed and again.entry.pk == first.entry.pk and again.balance == 12
     assert credit_balance_get(customer=customer) == 12
+
+
+def _grant_updates() -> tuple[int, int]:
+    """(updates, HOT updates) of the grants table in this transaction, as PostgreSQL's statistics count them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_get_xact_tuples_updated(%s::regclass), "
+                       "pg_stat_get_xact_tuples_hot_updated(%s::regclass)", [CreditGrant._meta.db_table] * 2)
+        return cursor.fetchone()
+
+
+@pytest.mark.django_db
+def test_a_debit_leaving_credits_in_its_grant_updates_it_in_place_and_one_emptying_it_moves_it_out_of_the_index():
+    """No index of the grants is on `remaining`, even through a partial index's predicate, so a debit's UPDATE
+    is HOT (no new index entries, no new page) until `spendable` turns false and the grant leaves the
+    consumption-order and expiry indexes."""
+    customer = CustomerFactory()
+    grant_id = give(customer, 10)
+    updated, hot = _grant_updates()
+    credit_debit(customer=customer, amount=3, actor=ACTOR, now=NOW)
+    assert _grant_updates() == (updated + 1, hot + 1)
+    assert CreditGrant.objects.get(pk=grant_id).spendable is True
+    credit_debit(customer=customer, amount=7, actor=ACTOR, now=NOW)
+    assert _grant_updates() == (updated + 2, hot + 1)
+    assert CreditGrant.objects.filter(pk=grant_id, remaining=0, spendable=False).exists()
+
+
+@pytest.mark.django_db
+def test_no_index_of_the_grants_reads_remaining():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass "
+                       "AND pg_get_indexdef(indexrelid) LIKE '%%remaining%%'", [CreditGrant._meta.db_table])
+        assert cursor.fetchall() == []

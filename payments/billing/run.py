@@ -72,7 +72,7 @@ def billing_due_counts(*, as_of: datetime) -> dict[str, int]:
     return {
         TRIALS: subscriptions_due(step=TRIALS, as_of=as_of).count(),
         RENEWALS: subscriptions_due(step=RENEWALS, as_of=as_of).count(),
-        "expiry": CreditGrant.objects.filter(remaining__gt=0, expires_at__lte=as_of).count(),
+        "expiry": CreditGrant.objects.filter(spendable=True, expires_at__lte=as_of).count(),
         "collection": invoices_due_for_collection(as_of=as_of).count(),
     }
 
