@@ -5,15 +5,18 @@
 The script (re)creates its own database (default billing_bench_engine) on the server of DATABASE_URL,
 migrates it, seeds with COPY, times the run service in-process, checks that every subscription was
 renewed, invoiced and refilled exactly once, runs again to show nothing is billed twice, and prints the
-rows written per second next to raw PostgreSQL COPY and multi-row INSERT speed measured in the same run."""
+rows written per second next to raw PostgreSQL COPY and multi-row INSERT speed measured in the same run (the
+COPY twice before the run and twice after it, the median of the four taken, as the machine's speed drifts)."""
 
 import argparse
 import io
 import os
+import statistics
 import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 AS_OF = datetime(2026, 2, 28, 12, 0, tzinfo=UTC)
 START = datetime(2026, 1, 28, 12, 0, tzinfo=UTC)
+# Reference COPYs before the run, and as many after it (main).
+REFERENCE_SAMPLES = 2
 
 
 def parse_args():
@@ -124,38 +129,52 @@ def backend_cpu_seconds(pid: int | None = None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def reference_speed(n: int) -> dict[str, float]:
-    """Raw PostgreSQL: COPY and 1,000-row INSERTs of invoice-shaped rows into a copy of the invoice table."""
-    from django.db import connection, transaction
-
+def _reference_rows(n: int) -> tuple[list[str], list[tuple]]:
     now = datetime.now(UTC).isoformat()
     columns = ["number", "customer_id", "billing_reason", "status", "currency", "subtotal", "total", "amount_paid",
                "amount_due", "attempt_count", "metadata", "created_at", "updated_at"]
-    rows = [(f"REF-{i}", 1, "subscription_cycle", "open", "USD", 2000, 2000, 0, 2000, 0, "{}", now, now)
-            for i in range(n)]
-    results = {}
+    return columns, [(f"REF-{i}", 1, "subscription_cycle", "open", "USD", 2000, 2000, 0, 2000, 0, "{}", now, now)
+                     for i in range(n)]
+
+
+@contextmanager
+def _reference_table(name: str):
+    """A temporary copy of the invoice table (its defaults and indexes, no foreign keys), dropped by the
+    rollback that ends the block."""
+    from django.db import connection, transaction
+
     with transaction.atomic(), connection.cursor() as django_cursor:
         cursor = django_cursor.cursor
-        cursor.execute("CREATE TEMP TABLE ref_copy (LIKE payments_invoice INCLUDING DEFAULTS INCLUDING INDEXES)")
-        cursor.execute("CREATE TEMP TABLE ref_insert (LIKE payments_invoice INCLUDING DEFAULTS INCLUDING INDEXES)")
-        cursor.execute("CREATE TEMP SEQUENCE ref_seq")
-        cursor.execute("ALTER TABLE ref_copy ALTER COLUMN id SET DEFAULT nextval('ref_seq')")
-        cursor.execute("ALTER TABLE ref_insert ALTER COLUMN id SET DEFAULT nextval('ref_seq')")
+        cursor.execute(f"CREATE TEMP TABLE {name} (LIKE payments_invoice INCLUDING DEFAULTS INCLUDING INDEXES)")
+        cursor.execute(f"CREATE TEMP SEQUENCE {name}_seq")
+        cursor.execute(f"ALTER TABLE {name} ALTER COLUMN id SET DEFAULT nextval('{name}_seq')")
+        yield cursor
+        transaction.set_rollback(True)
+
+
+def reference_copy(n: int) -> tuple[float, float]:
+    """Raw PostgreSQL COPY of `n` invoice-shaped rows into a copy of the invoice table: (rows/s, rows per CPU
+    second of this process and its backend, like the run's "on CPU alone")."""
+    columns, rows = _reference_rows(n)
+    with _reference_table("ref_copy") as cursor:
         pid = backend_pid()
         started, cpu = time.perf_counter(), time.process_time() + (backend_cpu_seconds(pid) or 0.0)
         copy_rows(cursor, "ref_copy", columns, rows)
-        results["copy"] = n / (time.perf_counter() - started)
-        # Like the run's "on CPU alone": this process's and the backend's CPU seconds for the COPY.
-        results["copy_cpu"] = n / max(time.process_time() + (backend_cpu_seconds(pid) or 0.0) - cpu, 1e-6)
-        placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        return (n / (time.perf_counter() - started),
+                n / max(time.process_time() + (backend_cpu_seconds(pid) or 0.0) - cpu, 1e-6))
+
+
+def reference_insert(n: int) -> float:
+    """Raw PostgreSQL 1,000-row INSERTs of the same rows: rows/s."""
+    columns, rows = _reference_rows(n)
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    with _reference_table("ref_insert") as cursor:
         started = time.perf_counter()
         for i in range(0, n, 1000):
             chunk = rows[i:i + 1000]
             cursor.execute(f"INSERT INTO ref_insert ({', '.join(columns)}) VALUES "
                            + ", ".join([placeholders] * len(chunk)), [v for row in chunk for v in row])
-        results["insert"] = n / (time.perf_counter() - started)
-        transaction.set_rollback(True)
-    return results
+        return n / (time.perf_counter() - started)
 
 
 def run_workers(args) -> tuple[list[str], "BackendSamples"]:
@@ -394,12 +413,21 @@ def main() -> None:
     n = args.subscriptions
     seeded = seed(n)
     print(f"seeded {n:,} subscriptions and {seeded['events']:,} usage events in {seeded['seconds']:.1f} s (COPY)")
+    # The reference COPY is measured before the run and after it, REFERENCE_SAMPLES times each, and its median
+    # taken: this machine's speed drifts by up to 2 x within minutes, and one COPY of a second or two, taken
+    # once, made the run's share swing with it (0.22 x and 0.31 x for the same code on one evening).
+    copies = [reference_copy(n) for _ in range(REFERENCE_SAMPLES)]
     first_run_check_and_print(first_run(args), n=n, workers=args.workers)
     second_run(args, n=n)
-    reference = reference_speed(n)
-    print(f"reference:  raw COPY {reference['copy']:,.0f} rows/s, raw 1,000-row INSERT {reference['insert']:,.0f} "
+    copies += [reference_copy(n) for _ in range(REFERENCE_SAMPLES)]
+    insert = reference_insert(n)
+    copy, copy_cpu = statistics.median(c[0] for c in copies), statistics.median(c[1] for c in copies)
+    print(f"reference:  raw COPY {copy:,.0f} rows/s, raw 1,000-row INSERT {insert:,.0f} "
           f"rows/s (invoice-shaped rows, same server, same run); raw COPY on CPU alone "
-          f"{reference['copy_cpu']:,.0f} rows/s")
+          f"{copy_cpu:,.0f} rows/s")
+    print(f"            raw COPY, the median of {len(copies)}: before the run "
+          + ", ".join(f"{c[0]:,.0f}" for c in copies[:REFERENCE_SAMPLES]) + " rows/s; after it "
+          + ", ".join(f"{c[0]:,.0f}" for c in copies[REFERENCE_SAMPLES:]) + " rows/s")
 
 
 if __name__ == "__main__":
