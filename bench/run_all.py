@@ -47,7 +47,8 @@ def benches(quick: bool) -> list[Bench]:
         Bench("billing_run_2", "the same with 2 concurrent processes",
               f"... bench/billing_run.py --subscriptions {subscriptions} --workers 2",
               ["bench/billing_run.py", "--subscriptions", subscriptions, "--workers", "2"], engine),
-        Bench("credit_debits", "credit debits, 8 concurrent clients (distinct customers / one hot customer)",
+        Bench("credit_debits", "credit debits, 8 concurrent clients (distinct customers / one hot customer), "
+              "3 rounds, each way beside its reference",
               f"{PYTHON} bench/credit_debits.py --seconds 5", ["bench/credit_debits.py", "--seconds", "5"]),
         Bench("usage_ingest", "usage ingestion over HTTP (gunicorn, 3 workers, batches of 1,000), without and "
               "with a credit debit per event", f"{PYTHON} bench/usage_ingest.py --seconds 10",
@@ -107,7 +108,8 @@ def billing_run_cells(out: str) -> tuple[str, str]:
     verify = re.search(r"billing verify: (\w+)", out)
     verified = f"; `billing verify` {verify.group(1)}" if verify else ""
     return (f"{wall} s{detail}; {rows} rows/s = **{ratio:.2f} x COPY**{cpu_text}; second run {again} s, "
-            f"nothing billed{verified}", f"raw COPY {copy} rows/s, raw 1,000-row INSERT {insert} rows/s")
+            f"nothing billed{verified}", f"raw COPY {copy} rows/s (median of 4, before and after the run), "
+            f"raw 1,000-row INSERT {insert} rows/s")
 
 
 def credit_debits_cells(out: str) -> tuple[str, str]:
@@ -117,7 +119,11 @@ def credit_debits_cells(out: str) -> tuple[str, str]:
         line = number(rf"(?m)^{label}\s+(.*)$", out)
         raw, service, service_x, http, http_x = re.match(
             r"([\d,]+)/s\s+([\d,]+)/s \(([\d.]+) x\)\s+([\d,]+)/s \(([\d.]+) x\)", line).groups()
-        cells.append(f"{label}: service {service}/s (**{service_x} x**), HTTP {http}/s ({http_x} x)")
+        scenario = "distinct" if label.startswith("distinct") else "hot"
+        rounds = re.search(rf"each round's share of its own reference, {scenario}: service ([\d. ]+); http ([\d. ]+)",
+                           out)
+        each = (f"; rounds: service {rounds.group(1).strip()}, HTTP {rounds.group(2).strip()}") if rounds else ""
+        cells.append(f"{label}: service {service}/s (**{service_x} x**), HTTP {http}/s ({http_x} x{each})")
         references.append(f"{label}: {raw}/s")
     stored = number(r"ledger = balance: (\w+)", out)
     return "; ".join(cells) + f"; stored once, ledger = balance: {stored}", \
