@@ -293,7 +293,7 @@ def client_targets(*, way: str, scenario: str, round_: int, args, fixtures: dict
 
 def measure(args, fixtures: dict, database_url: str) -> tuple[dict, list[dict]]:
     """Every way of every scenario, `--rounds` times, the ways of a scenario back to back in each round, so that
-    each figure and its reference are measured minutes apart at most: this machine's speed drifts by up to
+    each figure and its reference are measured seconds apart: this machine's speed drifts by up to
     2 x within minutes, and a reference measured once at the start compared figures taken at different
     speeds. gunicorn runs throughout (idle while the raw and service clients run). Returns the totals per
     (way, scenario) as (debits, debits/s, client CPU seconds), and each round's rates."""
@@ -310,8 +310,8 @@ def measure(args, fixtures: dict, database_url: str) -> tuple[dict, list[dict]]:
                                              database_url=database_url)
                     done, elapsed, cpu = run_processes(targets, args.seconds)
                     rates[(way, scenario)] = done / elapsed
-                    total = totals.setdefault((way, scenario), [0, 0.0, 0.0])
-                    total[0], total[1], total[2] = total[0] + done, total[1] + elapsed, total[2] + cpu
+                    before = totals.get((way, scenario), (0, 0.0, 0.0))
+                    totals[(way, scenario)] = [a + b for a, b in zip(before, (done, elapsed, cpu), strict=True)]
             rounds.append(rates)
     finally:
         server.send_signal(signal.SIGTERM)
